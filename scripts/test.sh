@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs the whole test suite: the release build, then the same suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer (skip with RCC_SKIP_SANITIZE=1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh -DRCC_WERROR=ON
+(cd build && ctest --output-on-failure -j"$(nproc)")
+if [ "${RCC_SKIP_SANITIZE:-0}" != "1" ]; then
+  BUILD_DIR=build-asan scripts/setup.sh -DRCC_WERROR=ON -DRCC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure -j"$(nproc)")
+fi
+echo "all tests passed" >&2

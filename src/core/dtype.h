@@ -1,0 +1,40 @@
+// Element types of stored tensors and conversions to and from f32 (the compute type on the CPU).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace rcc {
+
+enum class DType : uint8_t { F32, F16, BF16, I32, I64 };
+
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);  // safetensors spelling: "F32", "BF16", ...
+bool dtype_from_name(const std::string& name, DType* out);
+
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t u = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Round to nearest even; NaN stays a quiet NaN.
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
+
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+
+// Convert n elements of type `src_type` at `src` to f32.
+void convert_to_f32(DType src_type, const void* src, float* dst, size_t n);
+// Convert n f32 values to `dst_type` (F32, F16 or BF16).
+void convert_from_f32(const float* src, DType dst_type, void* dst, size_t n);
+
+}  // namespace rcc

@@ -1,0 +1,73 @@
+// A tensor: element type, shape (row-major, contiguous) and a pointer into shared storage. Storage is
+// either owned (64-byte aligned heap block) or borrowed from a memory-mapped file that the tensor keeps
+// alive. Copies of a Tensor share storage; `clone()` copies data.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace rcc {
+
+using Shape = std::vector<int64_t>;
+
+std::string shape_str(const Shape& s);  // "[2, 3]"
+int64_t shape_numel(const Shape& s);
+
+class Tensor {
+ public:
+  Tensor() = default;
+
+  // Owned, uninitialised.
+  static Tensor empty(DType t, Shape shape);
+  // Owned, zero-filled.
+  static Tensor zeros(DType t, Shape shape);
+  // Borrowed data; `keep_alive` owns what `data` points into (e.g. a mapped file).
+  static Tensor borrow(DType t, Shape shape, void* data, std::shared_ptr<void> keep_alive);
+  // Owned f32 copy of a host vector.
+  static Tensor from_f32(const std::vector<float>& values, Shape shape);
+
+  bool defined() const { return data_ != nullptr; }
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int ndim() const { return int(shape_.size()); }
+  int64_t dim(int i) const;
+  int64_t numel() const { return shape_numel(shape_); }
+  size_t nbytes() const { return size_t(numel()) * dtype_size(dtype_); }
+
+  void* raw() const { return data_; }
+  template <class T>
+  T* data() const {
+    check_type(sizeof(T), type_is_float<T>());
+    return static_cast<T*>(data_);
+  }
+  float* f32() const { return data<float>(); }
+
+  // Same storage, new shape with equal element count.
+  Tensor reshape(Shape shape) const;
+  // Rows [begin, end) along dimension 0, sharing storage.
+  Tensor rows(int64_t begin, int64_t end) const;
+  // Deep copy converted to `t` (F32/F16/BF16 targets; any source).
+  Tensor to(DType t) const;
+  Tensor clone() const { return to(dtype_); }
+  // All elements as f32 (copy).
+  std::vector<float> to_vector() const;
+
+ private:
+  template <class T>
+  static constexpr int type_is_float() {
+    return std::is_floating_point_v<T> ? 1 : 0;
+  }
+  void check_type(size_t elem_size, int is_float) const;
+
+  DType dtype_ = DType::F32;
+  Shape shape_;
+  void* data_ = nullptr;
+  std::shared_ptr<void> storage_;
+};
+
+}  // namespace rcc

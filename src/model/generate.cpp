@@ -1,0 +1,73 @@
+#include "model/generate.h"
+
+#include <algorithm>
+
+namespace rcc {
+
+std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*> caches,
+                                     const std::vector<std::vector<int32_t>>& prompts,
+                                     const GenerateParams& params) {
+  const size_t B = prompts.size();
+  RCC_CHECK(caches.size() == B, "generate: ", caches.size(), " caches for ", B, " prompts");
+  RCC_CHECK(params.max_new_tokens >= 0, "max-new-tokens must be >= 0");
+  const int64_t H = model.config().hidden_size, V = model.config().vocab_size;
+  std::vector<GenerateResult> out(B);
+  std::vector<std::vector<int32_t>> history(prompts);
+  std::vector<Sampler> samplers;
+  for (size_t b = 0; b < B; ++b) samplers.emplace_back(params.sampling, b);
+  if (params.max_new_tokens == 0 || B == 0) return out;
+
+  // Step 0 feeds whole prompts (one prefill pass); later steps one token per live sequence.
+  std::vector<size_t> live(B);
+  for (size_t b = 0; b < B; ++b) {
+    RCC_CHECK(!prompts[b].empty(), "generate: prompt ", b, " is empty");
+    live[b] = b;
+  }
+  std::vector<std::vector<int32_t>> feed(prompts);
+  std::vector<float> x, h_last, logits;
+  for (int64_t step = 0; !live.empty(); ++step) {
+    std::vector<SeqSlice> seqs;
+    std::vector<int32_t> ids;
+    for (size_t b : live) {
+      seqs.push_back({int64_t(ids.size()), int64_t(feed[b].size()), caches[b]});
+      ids.insert(ids.end(), feed[b].begin(), feed[b].end());
+    }
+    const int64_t rows = int64_t(ids.size());
+    x.resize(size_t(rows * H));
+    model.embed(ids.data(), rows, x.data());
+    model.forward(x.data(), rows, seqs);
+    // Only the last row of each sequence needs logits.
+    h_last.resize(live.size() * size_t(H));
+    for (size_t i = 0; i < live.size(); ++i) {
+      const float* src = x.data() + (seqs[i].begin + seqs[i].count - 1) * H;
+      std::copy(src, src + H, h_last.begin() + int64_t(i) * H);
+    }
+    logits.resize(live.size() * size_t(V));
+    model.logits(h_last.data(), int64_t(live.size()), logits.data());
+    std::vector<size_t> next_live;
+    for (size_t i = 0; i < live.size(); ++i) {
+      const size_t b = live[i];
+      int32_t tok = samplers[b].next(logits.data() + i * size_t(V), V, history[b]);
+      out[b].ids.push_back(tok);
+      history[b].push_back(tok);
+      const int64_t n = int64_t(out[b].ids.size());
+      bool stop = n > params.min_new_tokens &&
+                  std::find(params.stop_ids.begin(), params.stop_ids.end(), tok) != params.stop_ids.end();
+      out[b].stopped = stop;
+      if (!stop && n < params.max_new_tokens) {
+        feed[b] = {tok};
+        next_live.push_back(b);
+      }
+    }
+    live.swap(next_live);
+  }
+  return out;
+}
+
+GenerateResult generate(const GPTNeoX& model, const std::vector<int32_t>& prompt,
+                        const GenerateParams& params) {
+  KVCache cache = model.new_cache();
+  return generate(model, {&cache}, {prompt}, params)[0];
+}
+
+}  // namespace rcc

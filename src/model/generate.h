@@ -1,0 +1,34 @@
+// Autoregressive generation for a batch of prompts: one prefill pass for all prompts, then one
+// decode row per unfinished sequence per step, each sequence with its own KV cache and sampler.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/gptneox.h"
+#include "sample/sampler.h"
+
+namespace rcc {
+
+struct GenerateParams {
+  int64_t max_new_tokens = 16;
+  int64_t min_new_tokens = 0;      // stop ids are not tested before this many tokens
+  std::vector<int32_t> stop_ids;   // generation ends after emitting one of these (it is kept)
+  SamplingParams sampling;
+};
+
+struct GenerateResult {
+  std::vector<int32_t> ids;  // generated ids only
+  bool stopped = false;      // ended on a stop id (false: hit max_new_tokens)
+};
+
+// Continues each sequence from its cache (which may already hold a prefix, e.g. RCC memory) with
+// its prompt ids. `caches` and `prompts` have one entry per sequence; prompts must be non-empty.
+std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*> caches,
+                                     const std::vector<std::vector<int32_t>>& prompts,
+                                     const GenerateParams& params);
+
+// Single sequence from scratch.
+GenerateResult generate(const GPTNeoX& model, const std::vector<int32_t>& prompt,
+                        const GenerateParams& params);
+
+}  // namespace rcc

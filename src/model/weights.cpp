@@ -1,0 +1,88 @@
+#include "model/weights.h"
+
+#include "io/checkpoint.h"
+
+namespace rcc {
+
+namespace {
+
+// A matrix keeps its stored dtype (F32/BF16/F16); anything else is an error.
+Tensor matrix(const Checkpoint& c, const std::string& name, const Shape& shape) {
+  Tensor t = c.get(name, shape);
+  RCC_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16 || t.dtype() == DType::F16,
+            c.dir(), ": tensor '", name, "' has dtype ", dtype_name(t.dtype()),
+            ", expected F32, BF16 or F16");
+  return t;
+}
+
+// Vectors are small: converted to f32 once.
+Tensor vec(const Checkpoint& c, const std::string& name, int64_t n) {
+  return matrix(c, name, {n}).to(DType::F32);
+}
+
+}  // namespace
+
+GPTNeoXWeights GPTNeoXWeights::load(const Checkpoint& c, const GPTNeoXConfig& cfg,
+                                    const std::string& prefix, bool with_head) {
+  const int64_t V = cfg.vocab_size, H = cfg.hidden_size, I = cfg.intermediate_size;
+  const std::string g = prefix + "gpt_neox.";
+  GPTNeoXWeights w;
+  w.embed_in = matrix(c, g + "embed_in.weight", {V, H});
+  for (int64_t i = 0; i < cfg.num_layers; ++i) {
+    const std::string p = g + "layers." + std::to_string(i) + ".";
+    LayerWeights l;
+    l.ln1_w = vec(c, p + "input_layernorm.weight", H);
+    l.ln1_b = vec(c, p + "input_layernorm.bias", H);
+    l.qkv_w = matrix(c, p + "attention.query_key_value.weight", {3 * H, H});
+    l.dense_w = matrix(c, p + "attention.dense.weight", {H, H});
+    if (cfg.attention_bias) {
+      l.qkv_b = vec(c, p + "attention.query_key_value.bias", 3 * H);
+      l.dense_b = vec(c, p + "attention.dense.bias", H);
+    }
+    l.ln2_w = vec(c, p + "post_attention_layernorm.weight", H);
+    l.ln2_b = vec(c, p + "post_attention_layernorm.bias", H);
+    l.fc_in_w = matrix(c, p + "mlp.dense_h_to_4h.weight", {I, H});
+    l.fc_in_b = vec(c, p + "mlp.dense_h_to_4h.bias", I);
+    l.fc_out_w = matrix(c, p + "mlp.dense_4h_to_h.weight", {H, I});
+    l.fc_out_b = vec(c, p + "mlp.dense_4h_to_h.bias", H);
+    w.layers.push_back(std::move(l));
+  }
+  w.final_ln_w = vec(c, g + "final_layer_norm.weight", H);
+  w.final_ln_b = vec(c, g + "final_layer_norm.bias", H);
+  if (with_head) {
+    const std::string head = prefix + "embed_out.weight";
+    if (cfg.tie_word_embeddings && !c.contains(head))
+      w.embed_out = w.embed_in;
+    else
+      w.embed_out = matrix(c, head, {V, H});
+  }
+  return w;
+}
+
+std::vector<std::pair<std::string, Tensor>> GPTNeoXWeights::named(const std::string& prefix) const {
+  std::vector<std::pair<std::string, Tensor>> r;
+  const std::string g = prefix + "gpt_neox.";
+  r.emplace_back(g + "embed_in.weight", embed_in);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::string p = g + "layers." + std::to_string(i) + ".";
+    const LayerWeights& l = layers[i];
+    r.emplace_back(p + "input_layernorm.weight", l.ln1_w);
+    r.emplace_back(p + "input_layernorm.bias", l.ln1_b);
+    r.emplace_back(p + "attention.query_key_value.weight", l.qkv_w);
+    if (l.qkv_b.defined()) r.emplace_back(p + "attention.query_key_value.bias", l.qkv_b);
+    r.emplace_back(p + "attention.dense.weight", l.dense_w);
+    if (l.dense_b.defined()) r.emplace_back(p + "attention.dense.bias", l.dense_b);
+    r.emplace_back(p + "post_attention_layernorm.weight", l.ln2_w);
+    r.emplace_back(p + "post_attention_layernorm.bias", l.ln2_b);
+    r.emplace_back(p + "mlp.dense_h_to_4h.weight", l.fc_in_w);
+    r.emplace_back(p + "mlp.dense_h_to_4h.bias", l.fc_in_b);
+    r.emplace_back(p + "mlp.dense_4h_to_h.weight", l.fc_out_w);
+    r.emplace_back(p + "mlp.dense_4h_to_h.bias", l.fc_out_b);
+  }
+  r.emplace_back(g + "final_layer_norm.weight", final_ln_w);
+  r.emplace_back(g + "final_layer_norm.bias", final_ln_b);
+  if (embed_out.defined()) r.emplace_back(prefix + "embed_out.weight", embed_out);
+  return r;
+}
+
+}  // namespace rcc

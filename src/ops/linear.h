@@ -1,0 +1,22 @@
+// y[rows, N] = x[rows, K] · W[N, K]^T (+ bias[N]) (+ y when accumulate). The matrix product goes
+// through BLAS (sgemm); W may be stored as F32, BF16 or F16 (converted to f32 in row blocks).
+// Work is split over output columns on the thread pool; BLAS itself runs single-threaded.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace rcc::ops {
+
+void linear(const float* x, int64_t rows, const Tensor& W, const Tensor* bias, float* y,
+            bool accumulate = false);
+
+// Plain row-major sgemm C[M,N] = alpha · op(A) · op(B) + beta · C on the calling thread.
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc);
+
+// Call once at start-up: BLAS runs on one thread, our pool owns parallelism.
+void init_blas_single_threaded();
+
+}  // namespace rcc::ops

@@ -1,0 +1,35 @@
+// Helpers shared by the tests: temporary directories, fixture paths, running the CLI.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace rcc::test {
+
+// A fresh directory under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string fixture(const std::string& rel);   // tests/fixtures/<rel>
+std::string shared(const std::string& rel);    // ../shared/<rel>
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& content);
+
+struct RunResult {
+  int status = -1;  // exit status
+  std::string out, err;
+};
+// Runs `build/rcc <args>` (args are shell-quoted here); stdin from `stdin_text` when non-empty.
+RunResult run_rcc(const std::vector<std::string>& args, const std::string& stdin_text = "");
+
+// Max over i of |a-b| / max(|b|, floor) — relative error with a floor for tiny reference values.
+double max_rel_error(const std::vector<float>& a, const std::vector<float>& b, double floor = 1e-2);
+
+}  // namespace rcc::test

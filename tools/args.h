@@ -1,0 +1,39 @@
+// Minimal command-line parsing for the rcc subcommands: `--flag value`, `--flag=value`, `--switch`,
+// and positionals. Unknown flags and missing values are usage errors (exit status 2).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace rcc::cli {
+
+class Args {
+ public:
+  // `with_value`: flags that take a value; `switches`: flags that do not.
+  Args(int argc, char** argv, const std::set<std::string>& with_value,
+       const std::set<std::string>& switches);
+
+  bool has(const std::string& flag) const;
+  std::optional<std::string> get(const std::string& flag) const;
+  std::string require(const std::string& flag) const;
+  std::string get_or(const std::string& flag, const std::string& dflt) const;
+  int64_t get_int(const std::string& flag, int64_t dflt, int64_t lo, int64_t hi) const;
+  double get_double(const std::string& flag, double dflt) const;
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::map<std::string, std::string> values_;
+  std::set<std::string> switches_set_;
+  std::vector<std::string> positional_;
+};
+
+// "1,2,3" -> ids; rejects anything that is not a non-negative 32-bit integer.
+std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag);
+
+// Applies --threads (default: all cores) and the BLAS set-up every subcommand shares.
+void init_runtime(const Args& a);
+
+}  // namespace rcc::cli

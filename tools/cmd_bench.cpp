@@ -1,0 +1,170 @@
+// rcc bench [--shapes 160m,1.4b] [--dtype f32|bf16] [--prompt N] [--decode N] [--threads N] [--json]
+// Prefill and decode tokens/s of random GPT-NeoX models of Pythia shapes, and the GEMM rate our
+// linear op reaches beside OpenBLAS's own multi-threaded sgemm, all in one run.
+#include <cblas.h>
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "args.h"
+#include "commands.h"
+#include "core/thread_pool.h"
+#include "model/generate.h"
+#include "model/init.h"
+#include "ops/linear.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace rcc::cli {
+
+namespace {
+
+const char* kHelp =
+    "usage: rcc bench [--shapes 160m,1.4b] [--dtype f32|bf16] [--prompt N] [--decode N]\n"
+    "                 [--gemm M,N,K] [--threads N] [--json]\n"
+    "Prefill and decode tokens/s on random Pythia-shaped models, and GEMM GFLOP/s of rcc's linear\n"
+    "op beside OpenBLAS's own threaded sgemm on the same sizes.\n";
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+GPTNeoXConfig pythia_shape(const std::string& name) {
+  GPTNeoXConfig c;
+  c.vocab_size = 50304;
+  if (name == "160m") {
+    c.hidden_size = 768, c.num_layers = 12, c.num_heads = 12;
+  } else if (name == "410m") {
+    c.hidden_size = 1024, c.num_layers = 24, c.num_heads = 16;
+  } else if (name == "1.4b") {
+    c.hidden_size = 2048, c.num_layers = 24, c.num_heads = 16;
+  } else if (name == "tiny") {
+    c.hidden_size = 128, c.num_layers = 2, c.num_heads = 4, c.vocab_size = 1024;
+  } else {
+    throw UsageError("unknown shape '" + name + "' (160m, 410m, 1.4b, tiny)");
+  }
+  c.intermediate_size = 4 * c.hidden_size;
+  return c;
+}
+
+// Best of `reps` timings of fn().
+template <class F>
+double best_time(int reps, F&& fn) {
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    double t = now();
+    fn();
+    best = std::min(best, now() - t);
+  }
+  return best;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  Args a(argc, argv, {"shapes", "dtype", "prompt", "decode", "threads", "gemm"}, {"json", "help"});
+  if (a.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  init_runtime(a);
+  const std::string shapes = a.get_or("shapes", "160m,1.4b");
+  const std::string dt = a.get_or("dtype", "f32");
+  if (dt != "f32" && dt != "bf16") throw UsageError("--dtype must be f32 or bf16");
+  const DType wtype = dt == "f32" ? DType::F32 : DType::BF16;
+  const int64_t prompt = a.get_int("prompt", 512, 1, 1 << 20);
+  const int64_t decode = a.get_int("decode", 32, 1, 1 << 20);
+  nlohmann::json out;
+  out["threads"] = num_threads();
+  out["dtype"] = dt;
+  out["prompt_tokens"] = prompt;
+  out["decode_tokens"] = decode;
+
+  // GEMM: rcc linear (pool-partitioned, single-threaded BLAS per block) vs OpenBLAS threaded.
+  {
+    int64_t M = 512, N = 8192, K = 2048;
+    if (auto g = a.get("gemm")) {
+      auto v = parse_id_list(*g, "gemm");
+      if (v.size() != 3) throw UsageError("--gemm expects M,N,K");
+      M = v[0], N = v[1], K = v[2];
+    }
+    std::vector<float> x(static_cast<size_t>(M * K)), y(size_t(M * N));
+    fill_normal(x.data(), M * K, 1, 1.0f);
+    Tensor W = Tensor::empty(DType::F32, {N, K});
+    fill_normal(W.f32(), N * K, 2, 0.02f);
+    const double flops = 2.0 * double(M) * double(N) * double(K);
+    ops::linear(x.data(), M, W, nullptr, y.data());
+    double t_rcc = best_time(5, [&] { ops::linear(x.data(), M, W, nullptr, y.data()); });
+    openblas_set_num_threads(num_threads());
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(M), int(N), int(K), 1.0f, x.data(),
+                int(K), W.f32(), int(K), 0.0f, y.data(), int(N));
+    double t_blas = best_time(5, [&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(M), int(N), int(K), 1.0f, x.data(),
+                  int(K), W.f32(), int(K), 0.0f, y.data(), int(N));
+    });
+    // A large square sgemm: the OpenBLAS ceiling on this machine.
+    const int64_t S = 2048;
+    std::vector<float> A(size_t(S * S)), B(size_t(S * S)), C(size_t(S * S));
+    fill_normal(A.data(), S * S, 3, 1.0f);
+    fill_normal(B.data(), S * S, 4, 1.0f);
+    double t_sq = best_time(3, [&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(S), int(S), int(S), 1.0f, A.data(),
+                  int(S), B.data(), int(S), 0.0f, C.data(), int(S));
+    });
+    openblas_set_num_threads(1);
+    if (wtype == DType::BF16) {
+      Tensor Wb = W.to(DType::BF16);
+      double t_bf = best_time(5, [&] { ops::linear(x.data(), M, Wb, nullptr, y.data()); });
+      out["gemm"]["rcc_linear_bf16_gflops"] = flops / t_bf / 1e9;
+    }
+    out["gemm"]["shape"] = {M, N, K};
+    out["gemm"]["rcc_linear_gflops"] = flops / t_rcc / 1e9;
+    out["gemm"]["openblas_threaded_gflops"] = flops / t_blas / 1e9;
+    out["gemm"]["openblas_sgemm_2048_gflops"] = 2.0 * S * S * S / t_sq / 1e9;
+    std::fprintf(stderr, "gemm %lldx%lldx%lld: rcc linear %.1f GFLOP/s, OpenBLAS threaded %.1f; "
+                 "OpenBLAS 2048^3 %.1f GFLOP/s\n", (long long)M, (long long)N, (long long)K,
+                 flops / t_rcc / 1e9, flops / t_blas / 1e9, 2.0 * S * S * S / t_sq / 1e9);
+  }
+
+  std::stringstream ss(shapes);
+  std::string shape;
+  while (std::getline(ss, shape, ',')) {
+    GPTNeoXConfig cfg = pythia_shape(shape);
+    std::fprintf(stderr, "bench %s: initialising %.0fM random parameters (%s)...\n", shape.c_str(),
+                 double(cfg.parameter_count()) / 1e6, dt.c_str());
+    GPTNeoX model(cfg, init_random_weights(cfg, wtype, 7));
+    std::vector<int32_t> ids(static_cast<size_t>(prompt));
+    for (int64_t i = 0; i < prompt; ++i) ids[size_t(i)] = int32_t((i * 7919) % cfg.vocab_size);
+    // Prefill: one pass over the prompt (logits of the last row only, as generation does).
+    GenerateParams gp;
+    gp.max_new_tokens = 1;
+    generate(model, std::vector<int32_t>(ids.begin(), ids.begin() + std::min<int64_t>(prompt, 16)), gp);
+    double t_prefill = best_time(2, [&] { generate(model, ids, gp); });
+    // Decode: generate `decode` tokens after the prompt; subtract the prefill.
+    gp.max_new_tokens = decode + 1;
+    double t_total = best_time(1, [&] { generate(model, ids, gp); });
+    double t_decode = std::max(1e-9, t_total - t_prefill);
+    const double flops_per_token = 2.0 * double(cfg.parameter_count() - cfg.vocab_size * cfg.hidden_size);
+    nlohmann::json r;
+    r["shape"] = shape;
+    r["parameters"] = cfg.parameter_count();
+    r["prefill_tokens_per_s"] = double(prompt) / t_prefill;
+    r["prefill_gflops"] = flops_per_token * double(prompt) / t_prefill / 1e9;
+    r["decode_tokens_per_s"] = double(decode) / t_decode;
+    out["models"].push_back(r);
+    std::fprintf(stderr, "bench %s: prefill %lld tokens %.1f tok/s (%.1f GFLOP/s), decode %.2f tok/s\n",
+                 shape.c_str(), (long long)prompt, double(prompt) / t_prefill,
+                 flops_per_token * double(prompt) / t_prefill / 1e9, double(decode) / t_decode);
+  }
+  if (a.has("json")) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("%s\n", out.dump(2).c_str());
+  }
+  return 0;
+}
+
+}  // namespace rcc::cli

@@ -1,0 +1,77 @@
+// rcc generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N]
+//              [sampling flags] [--json]
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "commands.h"
+#include "model/generate.h"
+#include "model/load.h"
+#include "sampling_flags.h"
+
+namespace rcc::cli {
+
+namespace {
+const char* kHelp =
+    "usage: rcc generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [options]\n"
+    "  --max-new-tokens N      tokens to generate (default 16)\n"
+    "  --temperature T         0 = greedy (default); > 0 samples\n"
+    "  --top-k K, --top-p P    sampling filters (default off)\n"
+    "  --repetition-penalty R  > 1 discourages repeats (default 1)\n"
+    "  --seed S                sampling seed (default 0)\n"
+    "  --stop-ids 0,5          stop after any of these ids (default: the model's eos)\n"
+    "  --no-stop               never stop early\n"
+    "  --threads N             worker threads (default: all cores)\n"
+    "  --json                  one JSON object on stdout: ids, text (with a tokenizer), timings\n";
+}
+
+int cmd_generate(int argc, char** argv) {
+  Args a(argc, argv,
+         {"model", "prompt", "prompt-ids", "max-new-tokens", "temperature", "top-k", "top-p",
+          "repetition-penalty", "seed", "stop-ids", "threads"},
+         {"json", "no-stop", "help"});
+  if (a.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  init_runtime(a);
+  const std::string dir = a.require("model");
+  if (a.has("prompt") == a.has("prompt-ids"))
+    throw UsageError("give exactly one of --prompt and --prompt-ids");
+  GenerateParams gp;
+  gp.max_new_tokens = a.get_int("max-new-tokens", 16, 0, 1 << 24);
+  gp.sampling = sampling_from_flags(a);
+
+  auto t0 = std::chrono::steady_clock::now();
+  GPTNeoX model = load_gptneox(dir);
+  gp.stop_ids = a.has("no-stop") ? std::vector<int32_t>{}
+                                  : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
+                                                      : model.config().eos_token_ids;
+  std::vector<int32_t> prompt;
+  if (a.has("prompt-ids")) {
+    prompt = parse_id_list(a.require("prompt-ids"), "prompt-ids");
+  } else {
+    fail("--prompt needs a tokenizer.json beside config.json in ", dir, " (use --prompt-ids)");
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  GenerateResult r = generate(model, prompt, gp);
+  auto t2 = std::chrono::steady_clock::now();
+  const double load_s = std::chrono::duration<double>(t1 - t0).count();
+  const double gen_s = std::chrono::duration<double>(t2 - t1).count();
+  if (a.has("json")) {
+    nlohmann::json j;
+    j["ids"] = r.ids;
+    j["prompt_tokens"] = prompt.size();
+    j["stopped"] = r.stopped;
+    j["load_seconds"] = load_s;
+    j["generate_seconds"] = gen_s;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    for (size_t i = 0; i < r.ids.size(); ++i) std::printf("%s%d", i ? "," : "", r.ids[i]);
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace rcc::cli

@@ -1,0 +1,10 @@
+// One function per subcommand (each in its own cmd_*.cpp). argv excludes the subcommand name.
+#pragma once
+
+namespace rcc::cli {
+
+int cmd_info(int argc, char** argv);
+int cmd_generate(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+
+}  // namespace rcc::cli

@@ -1,0 +1,62 @@
+// rcc command-line entry point: dispatches to a subcommand; turns every error into one `error:` line
+// on stderr with exit status 1 (2 for usage errors).
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "commands.h"
+#include "core/error.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* help;
+};
+
+const Command kCommands[] = {
+    {"info", rcc::cli::cmd_info, "show a model's config, parameter count, dtype and memory needs"},
+    {"generate", rcc::cli::cmd_generate, "continue a prompt with a GPT-NeoX model"},
+    {"bench", rcc::cli::cmd_bench, "measure prefill/decode speed and GEMM throughput"},
+};
+
+void usage(FILE* f) {
+  std::fprintf(f, "usage: rcc <command> [options]\n\ncommands:\n");
+  for (const auto& c : kCommands) std::fprintf(f, "  %-12s %s\n", c.name, c.help);
+  std::fprintf(f, "\nRun 'rcc <command> --help' for a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    usage(stdout);
+    return 0;
+  }
+  for (const auto& c : kCommands) {
+    if (name != c.name) continue;
+    try {
+      return c.run(argc - 2, argv + 2);
+    } catch (const rcc::UsageError& e) {
+      std::fprintf(stderr, "error: %s (see 'rcc %s --help')\n", e.what(), c.name);
+      return 2;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "error: out of memory\n");
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "error: unknown command '%s'\n", name.c_str());
+  usage(stderr);
+  return 2;
+}
