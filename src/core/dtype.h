@@ -7,7 +7,9 @@
 
 namespace rcc {
 
-enum class DType : uint8_t { F32, F16, BF16, I32, I64 };
+// Compute-relevant types first; the rest exist so that any valid safetensors file opens (buffers such
+// as `attention.bias` are BOOL in old checkpoints) and are converted, where sensible, to f32.
+enum class DType : uint8_t { F32, F16, BF16, I32, I64, F64, I16, I8, U8, U16, U32, U64, BOOL, F8_E4M3, F8_E5M2 };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);  // safetensors spelling: "F32", "BF16", ...

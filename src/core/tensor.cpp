@@ -77,6 +77,8 @@ void Tensor::check_type(size_t elem_size, int is_float) const {
     case DType::BF16: ok = elem_size == 2 && !is_float; break;  // raw uint16_t access
     case DType::I32: ok = elem_size == 4 && !is_float; break;
     case DType::I64: ok = elem_size == 8 && !is_float; break;
+    case DType::F64: ok = elem_size == 8 && is_float; break;
+    default: ok = elem_size == dtype_size(dtype_) && !is_float; break;
   }
   RCC_CHECK(ok, "tensor of dtype ", dtype_name(dtype_), " accessed with an element type of ",
             elem_size, " bytes");

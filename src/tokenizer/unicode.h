@@ -1,0 +1,50 @@
+// Unicode character data for the tokenizer. Every property comes from a library: general categories
+// and normalization from utf8proc, the regex `\w` class from PCRE2. Nothing here is a hand-written
+// Unicode table.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "tokenizer/utf8.h"
+
+namespace rcc::tok {
+
+// The classes the GPT-2 split pattern distinguishes.
+enum CharClass : uint8_t {
+  kLetter = 1,  // \p{L}: Lu Ll Lt Lm Lo
+  kNumber = 2,  // \p{N}: Nd Nl No
+  kSpace = 3,   // \s: the White_Space property
+  kOther = 4,   // everything else: [^\s\p{L}\p{N}]
+};
+
+// Class of a code point. White_Space is Zs, Zl, Zp plus U+0009..U+000D and U+0085 (PropList.txt;
+// stable since Unicode 6.3); letters and numbers come from utf8proc's general category.
+CharClass char_class(char32_t cp);
+
+// Class table for the 128 ASCII bytes, computed from char_class() once.
+const CharClass* ascii_classes();
+
+// Class and byte length of the code point at s[i] (s must be valid UTF-8).
+inline CharClass class_at(std::string_view s, size_t i, size_t* len) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) {
+    *len = 1;
+    return ascii_classes()[c];
+  }
+  return char_class(utf8::decode(reinterpret_cast<const unsigned char*>(s.data()) + i, len));
+}
+
+// Rust regex's Unicode `\w`: Alphabetic, M, Nd, Pc, Join_Control (evaluated with PCRE2).
+bool is_word_char(char32_t cp);
+
+// NFC of valid UTF-8 text. Returns false (and leaves `out` alone) when `in` already is NFC;
+// otherwise writes the normalized text to `out`. ASCII runs are never handed to utf8proc: NFC can
+// be computed independently on either side of an ASCII character, because ASCII characters are
+// starters that never compose with what precedes them.
+bool nfc_if_changed(std::string_view in, std::string& out);
+
+// Always returns the NFC form (convenience for tests and tools).
+std::string nfc(std::string_view in);
+
+}  // namespace rcc::tok
