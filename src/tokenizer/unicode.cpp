@@ -84,9 +84,9 @@ void nfc_segment(std::string_view seg, std::string& out) {
   const auto options = static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
   const auto* src = reinterpret_cast<const utf8proc_uint8_t*>(seg.data());
   if (buf.size() < seg.size() + 8) buf.resize(seg.size() + 8);
-  utf8proc_ssize_t n = utf8proc_decompose(src, static_cast<utf8proc_ssize_t>(seg.size()),
-                                          buf.data(), static_cast<utf8proc_ssize_t>(buf.size()),
-                                          options);
+  utf8proc_ssize_t n =
+      utf8proc_decompose(src, static_cast<utf8proc_ssize_t>(seg.size()), buf.data(),
+                         static_cast<utf8proc_ssize_t>(buf.size()), options);
   if (n > static_cast<utf8proc_ssize_t>(buf.size())) {
     buf.resize(static_cast<size_t>(n));
     n = utf8proc_decompose(src, static_cast<utf8proc_ssize_t>(seg.size()), buf.data(),

@@ -6,7 +6,9 @@ namespace rcc::tok::utf8 {
 
 namespace {
 
-bool is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
+bool is_cont(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
 
 // Allowed range of the second byte for a lead byte (Table 3-7); the later bytes are always
 // 80..BF. Returns the total sequence length, or 0 for a byte that cannot lead.

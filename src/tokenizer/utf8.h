@@ -22,7 +22,9 @@ size_t invalid_length(const unsigned char* p, size_t n);
 
 // Length of the longest well-formed prefix of s.
 size_t valid_prefix(std::string_view s);
-inline bool is_valid(std::string_view s) { return valid_prefix(s) == s.size(); }
+inline bool is_valid(std::string_view s) {
+  return valid_prefix(s) == s.size();
+}
 
 // Appends s to out with every maximal invalid subpart replaced by U+FFFD.
 void append_lossy(std::string_view s, std::string& out);
@@ -48,8 +50,8 @@ inline char32_t decode(const unsigned char* p, size_t* len) {
     return (char32_t(c & 0x0F) << 12) | (char32_t(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
   }
   *len = 4;
-  return (char32_t(c & 0x07) << 18) | (char32_t(p[1] & 0x3F) << 12) |
-         (char32_t(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
+  return (char32_t(c & 0x07) << 18) | (char32_t(p[1] & 0x3F) << 12) | (char32_t(p[2] & 0x3F) << 6) |
+         (p[3] & 0x3F);
 }
 
 // Start of the code point that ends at s[end) (end > 0, s valid).
