@@ -84,6 +84,8 @@ void GPTNeoX::forward(float* x, int64_t rows, std::span<const SeqSlice> seqs,
     RCC_CHECK(s.cache && s.begin == covered && s.count > 0, "forward: sequences must tile the batch");
     RCC_CHECK(s.cache->layers() == cfg_.num_layers && s.cache->width() == H,
               "forward: KV cache of another model shape");
+    RCC_CHECK(!s.cache->shared_layers() || s.cache->length() == 0,
+              "forward: a layer-shared scratch cache only serves one pass from position 0");
     s.cache->reserve(s.cache->length() + s.count);
     covered += s.count;
   }

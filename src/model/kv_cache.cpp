@@ -9,9 +9,9 @@ namespace rcc {
 void KVCache::reserve(int64_t n) {
   if (n <= capacity_) return;
   int64_t cap = std::max<int64_t>(n, capacity_ + capacity_ / 2);
-  for (int64_t l = 0; l < layers_; ++l) {
-    k_[size_t(l)].resize(size_t(cap * width_));
-    v_[size_t(l)].resize(size_t(cap * width_));
+  for (size_t l = 0; l < k_.size(); ++l) {
+    k_[l].resize(size_t(cap * width_));
+    v_[l].resize(size_t(cap * width_));
   }
   capacity_ = cap;
 }

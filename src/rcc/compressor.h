@@ -1,0 +1,40 @@
+// Compression (RCC_SPEC §2): the encoder reads each window as a plain GPT-NeoX forward from position
+// 0 and keeps, at the window's slot positions, the L+1 states s_0 (embeddings), s_i (output of layer
+// i-1), s_L (final layer norm). Windows are independent and processed one at a time, so peak memory is
+// weights + memory + one window's activations, whatever the context length.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "rcc/memory.h"
+#include "rcc/rcc_model.h"
+#include "rcc/windows.h"
+
+namespace rcc {
+
+// Called after each window with its index, the window count and its slots f32 [n, L+1, H].
+using WindowCallback = std::function<void(int64_t index, int64_t count, const float* slots, int64_t n)>;
+
+class Compressor {
+ public:
+  explicit Compressor(const RCCModel& model);
+
+  // Slots of one window: f32 [w.slot_positions.size(), L+1, H].
+  std::vector<float> encode_window(const Window& w);
+
+  // A new memory of `ids` in `mode` (slots stored as the model's memory dtype unless overridden).
+  Memory compress(const std::vector<int32_t>& ids, WindowMode mode,
+                  const WindowCallback& on_window = nullptr);
+  Memory compress(const std::vector<int32_t>& ids, WindowMode mode, DType memory_dtype,
+                  const WindowCallback& on_window = nullptr);
+
+  // Aligned mode only: extends `m` by `more` ids, re-encoding only its last partial window.
+  // Returns the number of slots removed from the end before the new ones were appended.
+  int64_t append(Memory& m, const std::vector<int32_t>& more, const WindowCallback& on_window = nullptr);
+
+ private:
+  const RCCModel& model_;
+  KVCache scratch_;  // one layer-shared cache: windows need no keys/values after their pass
+};
+
+}  // namespace rcc

@@ -1,0 +1,122 @@
+#include "rcc/rcc_model.h"
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/hash.h"
+#include "core/thread_pool.h"
+#include "io/atomic_file.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+
+namespace rcc {
+
+namespace fs = std::filesystem;
+
+namespace {
+const char* kEncoderPrefix = "gpt_neox.rcc_encoder.";
+const char* kEmbedProj = "gpt_neox.rcc_encoder2gpt_embed.weight";
+std::string layer_proj_name(int64_t i) {
+  return "gpt_neox.rcc_encoder2gpt_A_matrix." + std::to_string(i) + ".weight";
+}
+
+Tensor projection(const Checkpoint& c, const std::string& name, int64_t H) {
+  Tensor t = c.get(name, {H, H});
+  RCC_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16 || t.dtype() == DType::F16,
+            c.dir(), ": tensor '", name, "' has dtype ", dtype_name(t.dtype()));
+  return t;
+}
+}  // namespace
+
+uint64_t encoder_fingerprint(const GPTNeoX& enc, const RCCSettings& s) {
+  auto named = enc.weights().named(kEncoderPrefix);
+  std::vector<uint64_t> hashes(named.size());
+  parallel_for(int64_t(named.size()), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const Tensor& t = named[size_t(i)].second;
+      Xxh64 h;
+      h.update(named[size_t(i)].first.data(), named[size_t(i)].first.size());
+      const char* dt = dtype_name(t.dtype());
+      h.update(dt, std::strlen(dt));
+      h.update(t.shape().data(), t.shape().size() * sizeof(int64_t));
+      h.update(t.raw(), t.nbytes());
+      hashes[size_t(i)] = h.digest();
+    }
+  });
+  Xxh64 all;
+  const std::string cfg = enc.config().to_json();
+  all.update(cfg.data(), cfg.size());
+  int64_t wr[2] = {s.window, s.ratio};
+  all.update(wr, sizeof wr);
+  all.update(hashes.data(), hashes.size() * 8);
+  return all.digest();
+}
+
+RCCModel RCCModel::load(const std::string& dir) {
+  RCC_CHECK(fs::is_directory(dir), dir, ": model directory not found");
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  RCC_CHECK(fs::exists(cfg_path), dir, ": no config.json");
+  GPTNeoXConfig cfg = GPTNeoXConfig::load(cfg_path);
+  Checkpoint ckpt = Checkpoint::open(dir);
+  RCC_CHECK(ckpt.contains(kEmbedProj), dir, ": not an RCC checkpoint (no '", kEmbedProj,
+            "'); for a plain GPT-NeoX model use `rcc generate`");
+  RCCModel m{GPTNeoX(cfg, GPTNeoXWeights::load(ckpt, cfg, kEncoderPrefix, /*with_head=*/false)),
+             GPTNeoX(cfg, GPTNeoXWeights::load(ckpt, cfg)),
+             projection(ckpt, kEmbedProj, cfg.hidden_size),
+             {},
+             load_rcc_settings(dir)};
+  for (int64_t i = 0; i < cfg.num_layers; ++i)
+    m.layer_proj.push_back(projection(ckpt, layer_proj_name(i), cfg.hidden_size));
+  m.encoder_fingerprint = rcc::encoder_fingerprint(m.encoder, m.settings);
+  return m;
+}
+
+void RCCModel::save(const std::string& dir, DType dtype, size_t max_shard_bytes) const {
+  fs::create_directories(dir);
+  std::vector<std::pair<std::string, Tensor>> all = decoder.weights().named();
+  all.emplace_back(kEmbedProj, embed_proj);
+  for (size_t i = 0; i < layer_proj.size(); ++i) all.emplace_back(layer_proj_name(int64_t(i)), layer_proj[i]);
+  for (auto& kv : encoder.weights().named(kEncoderPrefix)) all.push_back(kv);
+  for (auto& kv : all) {
+    // Vectors (norms, biases) are written in the same dtype as matrices, as Hugging Face does.
+    if (kv.second.dtype() != dtype) kv.second = kv.second.to(dtype);
+  }
+  // Greedy packing into shards in order.
+  std::vector<std::vector<std::pair<std::string, Tensor>>> shards(1);
+  size_t bytes = 0;
+  for (auto& kv : all) {
+    if (bytes > 0 && bytes + kv.second.nbytes() > max_shard_bytes) {
+      shards.emplace_back();
+      bytes = 0;
+    }
+    shards.back().push_back(kv);
+    bytes += kv.second.nbytes();
+  }
+  nlohmann::json index;
+  index["metadata"]["total_size"] = 0;
+  size_t total = 0;
+  for (size_t s = 0; s < shards.size(); ++s) {
+    char name[64];
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
+    std::string file = shards.size() == 1 ? "model.safetensors" : name;
+    write_safetensors((fs::path(dir) / file).string(), shards[s], {{"format", "pt"}});
+    for (auto& kv : shards[s]) {
+      index["weight_map"][kv.first] = file;
+      total += kv.second.nbytes();
+    }
+  }
+  if (shards.size() > 1) {
+    index["metadata"]["total_size"] = total;
+    write_string_atomic((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2));
+  } else {
+    fs::remove(fs::path(dir) / "model.safetensors.index.json");
+  }
+  GPTNeoXConfig cfg = decoder.config();
+  cfg.torch_dtype = dtype == DType::BF16 ? "bfloat16" : dtype == DType::F16 ? "float16" : "float32";
+  write_string_atomic((fs::path(dir) / "config.json").string(), cfg.to_json());
+  write_string_atomic((fs::path(dir) / "rcc.json").string(), settings.to_json());
+}
+
+}  // namespace rcc

@@ -1,0 +1,36 @@
+// An RCC model (RCC_SPEC §2, §3, §5): an encoder GPT-NeoX (no LM head) that compresses windows into
+// slots, a decoder GPT-NeoX that generates from them, and the projections E and A_i that carry
+// encoder states into the decoder. Both networks run the one GPT-NeoX implementation (model/).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "model/gptneox.h"
+#include "rcc/settings.h"
+
+namespace rcc {
+
+struct RCCModel {
+  GPTNeoX encoder;                 // names under gpt_neox.rcc_encoder.
+  GPTNeoX decoder;                 // plain GPT-NeoX names
+  Tensor embed_proj;               // E   gpt_neox.rcc_encoder2gpt_embed.weight       [H, H]
+  std::vector<Tensor> layer_proj;  // A_i gpt_neox.rcc_encoder2gpt_A_matrix.{i}.weight [H, H]
+  RCCSettings settings;
+  uint64_t encoder_fingerprint = 0;  // identifies what produced a memory (see fingerprint())
+
+  int64_t hidden() const { return decoder.config().hidden_size; }
+  int64_t layers() const { return decoder.config().num_layers; }
+
+  // Loads the released layout (bf16 shards, pieces of a tensor across shards concatenated) or the
+  // layout rcc writes (the same names plus rcc.json).
+  static RCCModel load(const std::string& dir);
+  // Writes config.json, rcc.json and the weights as shards of at most `max_shard_bytes` (with
+  // model.safetensors.index.json when there are several), converted to `dtype`.
+  void save(const std::string& dir, DType dtype, size_t max_shard_bytes = size_t(2) << 30) const;
+};
+
+// XXH64 over the encoder's config, W, R and every encoder weight: two memories are compatible
+// exactly when their fingerprints agree.
+uint64_t encoder_fingerprint(const GPTNeoX& encoder, const RCCSettings& s);
+
+}  // namespace rcc

@@ -1,0 +1,98 @@
+#include "rcc/settings.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+
+namespace rcc {
+
+using json = nlohmann::json;
+
+const char* mode_name(WindowMode m) { return m == WindowMode::Compat ? "compat" : "aligned"; }
+
+WindowMode parse_mode(const std::string& s) {
+  if (s == "compat") return WindowMode::Compat;
+  if (s == "aligned") return WindowMode::Aligned;
+  fail("unknown window mode '", s, "' (compat or aligned)");
+}
+
+void RCCSettings::validate(const std::string& src) const {
+  RCC_CHECK(window >= 1 && window <= (int64_t(1) << 20), src, ": window ", window,
+            " out of range [1, 1048576]");
+  RCC_CHECK(ratio >= 1 && window % ratio == 0, src, ": window ", window,
+            " must be a positive multiple of ratio ", ratio);
+  RCC_CHECK(memory_dtype == DType::F32 || memory_dtype == DType::BF16, src,
+            ": memory_dtype must be f32 or bf16");
+}
+
+RCCSettings RCCSettings::parse(const std::string& text, const std::string& src) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    fail(src, ": not valid JSON: ", e.what());
+  }
+  RCC_CHECK(j.is_object(), src, ": expected a JSON object");
+  RCCSettings s;
+  auto int_field = [&](const char* k, int64_t* out) {
+    if (!j.contains(k)) return;
+    RCC_CHECK(j[k].is_number_integer(), src, ": '", k, "' must be an integer");
+    *out = j[k].get<int64_t>();
+  };
+  auto str_field = [&](const json& o, const char* k, std::string* out) {
+    if (!o.contains(k)) return;
+    RCC_CHECK(o[k].is_string(), src, ": '", k, "' must be a string");
+    *out = o[k].get<std::string>();
+  };
+  int_field("window", &s.window);
+  int_field("ratio", &s.ratio);
+  std::string mode = mode_name(s.mode), mdt = "bf16";
+  str_field(j, "mode", &mode);
+  str_field(j, "memory_dtype", &mdt);
+  try {
+    s.mode = parse_mode(mode);
+  } catch (const Error& e) {
+    fail(src, ": ", e.what());
+  }
+  RCC_CHECK(mdt == "bf16" || mdt == "f32", src, ": memory_dtype must be \"bf16\" or \"f32\"");
+  s.memory_dtype = mdt == "f32" ? DType::F32 : DType::BF16;
+  if (j.contains("chat")) {
+    RCC_CHECK(j["chat"].is_object(), src, ": 'chat' must be an object");
+    str_field(j["chat"], "preamble", &s.chat.preamble);
+    str_field(j["chat"], "question_suffix", &s.chat.question_suffix);
+    str_field(j["chat"], "answer_marker", &s.chat.answer_marker);
+    str_field(j["chat"], "context_question_separator", &s.chat.context_question_separator);
+  }
+  s.validate(src);
+  return s;
+}
+
+std::string RCCSettings::to_json() const {
+  json j;
+  j["format"] = "rcc";
+  j["version"] = 1;
+  j["window"] = window;
+  j["ratio"] = ratio;
+  j["mode"] = mode_name(mode);
+  j["memory_dtype"] = memory_dtype == DType::F32 ? "f32" : "bf16";
+  j["chat"] = {{"preamble", chat.preamble},
+               {"question_suffix", chat.question_suffix},
+               {"answer_marker", chat.answer_marker},
+               {"context_question_separator", chat.context_question_separator}};
+  return j.dump(2) + "\n";
+}
+
+RCCSettings load_rcc_settings(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / "rcc.json").string();
+  if (!std::filesystem::exists(path)) return RCCSettings{};
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return RCCSettings::parse(ss.str(), path);
+}
+
+}  // namespace rcc

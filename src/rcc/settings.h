@@ -1,0 +1,46 @@
+// RCC settings of a checkpoint: window W, ratio R, default alignment mode, memory dtype and chat
+// template. Stored in rcc.json beside config.json by checkpoints rcc writes; a checkpoint without it
+// (the released layout, RCC_SPEC §5) gets the reference's values: W 2048, R 32, compat, bf16 memory,
+// the §4 preamble.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace rcc {
+
+enum class WindowMode { Compat, Aligned };
+const char* mode_name(WindowMode m);
+WindowMode parse_mode(const std::string& s);  // "compat" | "aligned"
+
+struct ChatTemplate {
+  // Decoder prompt for instruction reconstruction: the question is in the memory (§4).
+  std::string preamble =
+      "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n";
+  // Appended after the question in manual mode; the model writes the answer after it.
+  std::string question_suffix = "<|im_end|>\n<|im_start|>assistant\n";
+  // The answer is the text after the last occurrence of this marker.
+  std::string answer_marker = "<|im_start|>assistant\n";
+  // Joins context and question when both are compressed.
+  std::string context_question_separator = "\n\n";
+};
+
+struct RCCSettings {
+  int64_t window = 2048;   // W
+  int64_t ratio = 32;      // R; W must be a multiple of R
+  WindowMode mode = WindowMode::Compat;
+  DType memory_dtype = DType::BF16;  // the reference casts the memory to bf16 before the decoder
+  ChatTemplate chat;
+
+  int64_t slots_per_window() const { return window / ratio; }
+  void validate(const std::string& source) const;
+  // rcc.json text; `source` names the file in errors.
+  static RCCSettings parse(const std::string& json_text, const std::string& source);
+  std::string to_json() const;
+};
+
+// Reads DIR/rcc.json when present, else the reference defaults.
+RCCSettings load_rcc_settings(const std::string& dir);
+
+}  // namespace rcc
