@@ -58,7 +58,8 @@ Checkpoint Checkpoint::open(const std::string& dir) {
   for (const auto& [name, pieces] : c.pieces_) {
     if (pieces.size() < 2) continue;
     const TensorInfo& first = pieces[0].info;
-    for (const Piece& p : pieces) {
+    for (size_t i = 1; i < pieces.size(); ++i) {
+      const Piece& p = pieces[i];
       RCC_CHECK(p.info.dtype == first.dtype && p.info.shape.size() == first.shape.size() &&
                     !first.shape.empty() &&
                     std::equal(first.shape.begin() + 1, first.shape.end(), p.info.shape.begin() + 1),

@@ -62,7 +62,9 @@ GPTNeoXConfig GPTNeoXConfig::parse(const std::string& text, const std::string& s
     fail(src, ": not valid JSON: ", e.what());
   }
   RCC_CHECK(j.is_object(), src, ": expected a JSON object");
-  if (j.contains("model_type") && j["model_type"].is_string()) {
+  if (j.contains("model_type") && !j["model_type"].is_null()) {
+    RCC_CHECK(j["model_type"].is_string(), src, ": model_type must be a string, got ",
+              j["model_type"].dump());
     std::string mt = j["model_type"].get<std::string>();
     RCC_CHECK(mt == "gpt_neox", src, ": model_type '", mt, "' is not supported (only gpt_neox)");
   }
@@ -83,6 +85,18 @@ GPTNeoXConfig GPTNeoXConfig::parse(const std::string& text, const std::string& s
     find_number(rope, {"partial_rotary_factor"}, src, &c.rotary_pct);
   if (!find_number(j, {"rotary_emb_base", "rope_theta"}, src, &c.rotary_base))
     find_number(rope, {"rope_theta"}, src, &c.rotary_base);
+  // Scaled rotary embeddings (linear, dynamic, yarn, ...) change the numbers: refuse them.
+  for (const char* k : {"rope_parameters", "rope_scaling"}) {
+    if (!j.contains(k) || j[k].is_null()) continue;
+    RCC_CHECK(j[k].is_object(), src, ": field '", k, "' must be an object, got ", j[k].dump());
+    for (const char* t : {"rope_type", "type"})
+      if (j[k].contains(t)) {
+        const json& v = j[k][t];
+        RCC_CHECK(v.is_string() && v.get<std::string>() == "default", src, ": ", k, ".", t, " ",
+                  v.is_string() ? "'" + v.get<std::string>() + "'" : v.dump(),
+                  " is not supported (only the unscaled 'default' rotary embedding)");
+      }
+  }
   RCC_CHECK(c.rotary_pct >= 0 && c.rotary_pct <= 1, src, ": rotary_pct ", c.rotary_pct,
             " must lie in [0, 1]");
   RCC_CHECK(c.rotary_dims() % 2 == 0, src, ": rotary dimensions ", c.rotary_dims(),
@@ -116,6 +130,10 @@ GPTNeoXConfig GPTNeoXConfig::parse(const std::string& text, const std::string& s
         RCC_CHECK(x.is_number_integer(), src, ": eos_token_id entries must be integers");
         c.eos_token_ids.push_back(x.get<int32_t>());
       }
+    } else if (e.is_null()) {
+      c.eos_token_ids.clear();  // no end-of-sequence token
+    } else {
+      fail(src, ": eos_token_id must be an integer or a list of integers, got ", e.dump());
     }
   }
   return c;
