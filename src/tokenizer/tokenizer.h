@@ -52,7 +52,8 @@ class Tokenizer {
   // The id of a token string as stored in tokenizer.json (added tokens first, then the model's
   // vocabulary, byte-level spelled: "Ġthe"), or nullopt.
   std::optional<int32_t> token_id(std::string_view token) const;
-  // The token string of an id (as stored in tokenizer.json), or nullopt for an unknown id.
+  // The token string of an id, or nullopt for an unknown id: the model's string, or an added
+  // token's content (NFC-normalized for normalized added tokens, as Hugging Face returns it).
   std::optional<std::string> id_to_token(int32_t id) const;
   // True for ids of added tokens marked special (skipped by decode(ids, true)).
   bool is_special(int32_t id) const;

@@ -258,14 +258,18 @@ class Loader {
     int64_t max_id = -1;
     for (const auto& a : im_->added) max_id = std::max<int64_t>(max_id, a.id);
     grow_ids(max_id);
+    // An added token's string (for id_to_token and decode) is its content, normalized when the
+    // token is normalized (Hugging Face >= 0.20 keeps that "normalized cache" for decoding). It
+    // wins over the model's string for the same id.
     std::unordered_set<std::string> special;
     for (const auto& a : im_->added) {
-      im_->tokens[a.id] = a.content;  // an added token's content wins for its id
+      im_->tokens[a.id] = a.normalized && im_->nfc ? tok::nfc(a.content) : a.content;
       im_->flags[a.id] |= Tokenizer::Impl::kKnown;
       if (a.special) special.insert(a.content);
     }
     // decode() bytes per id: the ByteLevel decoder maps a token's characters back to bytes when
-    // all of them are in the byte alphabet, else it keeps the token's own UTF-8.
+    // all of them are in the byte alphabet, else it keeps the token's own UTF-8. "Special" is
+    // decided on that string, as Hugging Face does.
     im_->decoded.resize(im_->tokens.size());
     std::string bytes;
     for (size_t id = 0; id < im_->tokens.size(); ++id) {

@@ -3,6 +3,7 @@
 #include <utf8proc.h>
 
 #include <array>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -138,6 +139,18 @@ std::string nfc(std::string_view in) {
   std::string out;
   if (!nfc_if_changed(in, out)) out.assign(in);
   return out;
+}
+
+std::string nfd(std::string_view in) {
+  utf8proc_uint8_t* out = nullptr;
+  utf8proc_ssize_t n =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(in.data()),
+                   static_cast<utf8proc_ssize_t>(in.size()), &out,
+                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE));
+  RCC_CHECK(n >= 0, "NFD normalization failed: ", utf8proc_errmsg(n));
+  std::string r(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+  std::free(out);
+  return r;
 }
 
 }  // namespace rcc::tok

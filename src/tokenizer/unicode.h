@@ -47,4 +47,7 @@ bool nfc_if_changed(std::string_view in, std::string& out);
 // Always returns the NFC form (convenience for tests and tools).
 std::string nfc(std::string_view in);
 
+// The NFD form of valid UTF-8 text (tests use it to check canonical equivalence).
+std::string nfd(std::string_view in);
+
 }  // namespace rcc::tok
