@@ -6,5 +6,8 @@ namespace rcc::cli {
 int cmd_info(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_compress(int argc, char** argv);
+int cmd_ask(int argc, char** argv);
+int cmd_inspect(int argc, char** argv);
 
 }  // namespace rcc::cli

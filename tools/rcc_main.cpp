@@ -20,6 +20,9 @@ struct Command {
 const Command kCommands[] = {
     {"info", rcc::cli::cmd_info, "show a model's config, parameter count, dtype and memory needs"},
     {"generate", rcc::cli::cmd_generate, "continue a prompt with a GPT-NeoX model"},
+    {"compress", rcc::cli::cmd_compress, "compress a context into a memory file (.rccm)"},
+    {"ask", rcc::cli::cmd_ask, "answer a question from a memory file or a context"},
+    {"inspect", rcc::cli::cmd_inspect, "show a memory file's metadata, export its slots"},
     {"bench", rcc::cli::cmd_bench, "measure prefill/decode speed and GEMM throughput"},
 };
 

@@ -50,6 +50,15 @@ void DecoderMemory::extend(const Memory& m, int64_t begin, int64_t n) {
   }
 }
 
+void DecoderMemory::restore(int64_t P,
+                            const std::function<void(int64_t, float*, float*)>& fill) {
+  RCC_CHECK(length_ == 0 && cache_.length() == 0, "decoder memory: restore needs an empty cache");
+  cache_.reserve(P);
+  for (int64_t l = 0; l < cache_.layers(); ++l) fill(l, cache_.k(l), cache_.v(l));
+  cache_.advance(P);
+  length_ = P;
+}
+
 void DecoderMemory::truncate(int64_t P) {
   RCC_CHECK(P >= 0 && P <= length_, "decoder memory: cannot keep ", P, " of ", length_,
             " positions");

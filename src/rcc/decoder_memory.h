@@ -4,6 +4,7 @@
 // prefill, extendable as windows arrive) and reused for every question: after each answer the cache is
 // cut back to the memory prefix.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "model/generate.h"
@@ -24,6 +25,9 @@ class DecoderMemory {
   // Keeps only the first P memory positions (e.g. before re-extending after an append).
   void truncate(int64_t P);
   int64_t length() const { return length_; }
+  // Restores an empty decoder memory to P positions whose keys/values `fill` writes per layer
+  // (k, v: [P, heads · head_dim]); used by saved decoder caches.
+  void restore(int64_t P, const std::function<void(int64_t layer, float* k, float* v)>& fill);
   KVCache& cache() { return cache_; }
   const KVCache& cache() const { return cache_; }
 

@@ -1,0 +1,78 @@
+#include "rcc/kv_file.h"
+
+#include <cstring>
+
+#include "core/hash.h"
+#include "io/container.h"
+
+namespace rcc {
+
+namespace {
+constexpr char kMagic[8] = {'R', 'C', 'C', 'K', 'V', 0, 0, 0};
+constexpr uint32_t kVersion = 1;
+}  // namespace
+
+uint64_t decoder_fingerprint(const RCCModel& m) {
+  Xxh64 h;
+  const std::string cfg = m.decoder.config().to_json();
+  h.update(cfg.data(), cfg.size());
+  auto add = [&](const Tensor& t) {
+    h.update(t.shape().data(), t.shape().size() * 8);
+    h.update(t.raw(), t.nbytes());
+  };
+  for (const auto& kv : m.decoder.weights().named()) add(kv.second);
+  add(m.embed_proj);
+  for (const auto& a : m.layer_proj) add(a);
+  return h.digest();
+}
+
+void save_decoder_cache(const std::string& path, const DecoderMemory& dm, uint64_t memory_id,
+                        uint64_t decoder_fp) {
+  const KVCache& c = dm.cache();
+  const int64_t P = dm.length();
+  nlohmann::json h;
+  h["format"] = "rcc-decoder-cache";
+  h["memory_identity"] = hex64(memory_id);
+  h["decoder_fingerprint"] = hex64(decoder_fp);
+  h["positions"] = P;
+  h["layers"] = c.layers();
+  h["width"] = c.width();
+  h["dtype"] = "F32";
+  write_container(path, kMagic, kVersion, h, [&](const auto& out) {
+    for (int64_t l = 0; l < c.layers(); ++l) {
+      out(c.k(l), size_t(P * c.width()) * 4);
+      out(c.v(l), size_t(P * c.width()) * 4);
+    }
+  });
+}
+
+void load_decoder_cache(const std::string& path, DecoderMemory& dm, uint64_t memory_id,
+                        uint64_t decoder_fp) {
+  ContainerView v = read_container(path, kMagic, kVersion, "rcc decoder cache");
+  const auto& h = v.header;
+  auto str = [&](const char* k) {
+    RCC_CHECK(h.contains(k) && h[k].is_string(), path, ": decoder cache field '", k, "' missing");
+    return h[k].get<std::string>();
+  };
+  auto num = [&](const char* k) {
+    RCC_CHECK(h.contains(k) && h[k].is_number_integer() && h[k].get<int64_t>() >= 0, path,
+              ": decoder cache field '", k, "' missing or invalid");
+    return h[k].get<int64_t>();
+  };
+  RCC_CHECK(str("memory_identity") == hex64(memory_id), path,
+            ": decoder cache belongs to another memory");
+  RCC_CHECK(str("decoder_fingerprint") == hex64(decoder_fp), path,
+            ": decoder cache was made by another decoder");
+  const int64_t P = num("positions"), layers = num("layers"), width = num("width");
+  RCC_CHECK(layers == dm.cache().layers() && width == dm.cache().width(), path,
+            ": decoder cache shape does not match the model");
+  RCC_CHECK(v.payload_bytes == size_t(layers * 2 * P * width) * 4, path,
+            ": decoder cache payload has the wrong size");
+  dm.restore(P, [&](int64_t l, float* k, float* val) {
+    const unsigned char* base = v.payload + size_t(l * 2 * P * width) * 4;
+    std::memcpy(k, base, size_t(P * width) * 4);
+    std::memcpy(val, base + size_t(P * width) * 4, size_t(P * width) * 4);
+  });
+}
+
+}  // namespace rcc

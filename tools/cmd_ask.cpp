@@ -1,0 +1,196 @@
+// rcc ask --model DIR (--memory X.rccm | --context FILE | --context-ids FILE)
+//         [--question TEXT | --questions FILE] [--manual | --ir] [--prompt TEXT | --prompt-ids 1,2]
+//         [--mode compat|aligned] [--kv-cache FILE] [--max-new-tokens N] [sampling flags] [--json]
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "args.h"
+#include "commands.h"
+#include "core/progress.h"
+#include "inputs.h"
+#include "rcc/chat.h"
+#include "rcc/compressor.h"
+#include "rcc/decoder_memory.h"
+#include "rcc/kv_file.h"
+#include "rcc/memory_file.h"
+#include "sampling_flags.h"
+
+namespace rcc::cli {
+
+namespace {
+const char* kHelp =
+    "usage: rcc ask --model DIR (--memory X.rccm | --context FILE | --context-ids FILE) [options]\n"
+    "Answers from a compressed context. With --context and --question the question is compressed\n"
+    "together with the context (instruction reconstruction, the default); --manual puts it in the\n"
+    "decoder prompt instead (the default with --memory).\n"
+    "  --question TEXT         the question\n"
+    "  --questions FILE        one question per line, answered from one memory prefill (manual)\n"
+    "  --manual | --ir         choose the mode; --ir with --memory needs an aligned memory (the\n"
+    "                          question is appended to it in-process)\n"
+    "  --prompt TEXT, --prompt-ids 1,2,3   replace the decoder prompt (the chat preamble)\n"
+    "  --mode compat|aligned   window alignment for --context (default: the model's)\n"
+    "  --kv-cache FILE         reuse the decoder cache of the memory from FILE (written when absent)\n"
+    "  --max-new-tokens N      default 128; generation stops at eos\n"
+    "  --temperature, --top-k, --top-p, --repetition-penalty, --seed   sampling (default greedy)\n"
+    "  --stop-ids 0,5 | --no-stop\n"
+    "  --threads N, --quiet, --json, --tokenizer FILE\n";
+
+struct Asked {
+  std::vector<int32_t> prompt;
+  bool manual = false;
+  std::string question;
+};
+
+}  // namespace
+
+int cmd_ask(int argc, char** argv) {
+  Args a(argc, argv,
+         {"model", "memory", "context", "context-ids", "question", "questions", "prompt",
+          "prompt-ids", "mode", "kv-cache", "max-new-tokens", "temperature", "top-k", "top-p",
+          "repetition-penalty", "seed", "stop-ids", "threads", "tokenizer"},
+         {"manual", "ir", "no-stop", "quiet", "json", "help"});
+  if (a.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  init_runtime(a);
+  Progress::set_quiet_default(a.has("quiet"));
+  const std::string dir = a.require("model");
+  const int sources = a.has("memory") + a.has("context") + a.has("context-ids");
+  if (sources != 1) throw UsageError("give exactly one of --memory, --context and --context-ids");
+  if (a.has("manual") && a.has("ir")) throw UsageError("--manual and --ir exclude each other");
+  if (a.has("prompt") && a.has("prompt-ids")) throw UsageError("give at most one of --prompt and --prompt-ids");
+  if (a.has("question") && a.has("questions")) throw UsageError("give --question or --questions, not both");
+  const bool override_prompt = a.has("prompt") || a.has("prompt-ids");
+  if (!a.has("question") && !a.has("questions") && !override_prompt)
+    throw UsageError("nothing to ask: give --question, --questions or --prompt");
+  GenerateParams gp;
+  gp.max_new_tokens = a.get_int("max-new-tokens", 128, 0, 1 << 24);
+  gp.min_new_tokens = 1;  // as the reference: the first generated token is never tested for eos
+  gp.sampling = sampling_from_flags(a);
+
+  Progress load("loaded model " + dir, 1, "");
+  RCCModel model = RCCModel::load(dir);
+  load.finish(1);
+  const ChatTemplate& chat = model.settings.chat;
+  std::optional<Tokenizer> tok = model_tokenizer(dir, a.get("tokenizer"));
+  const int64_t V = model.decoder.config().vocab_size;
+  gp.stop_ids = a.has("no-stop") ? std::vector<int32_t>{}
+                : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
+                                    : model.decoder.config().eos_token_ids;
+  auto need_tok = [&](const char* why) -> const Tokenizer& {
+    RCC_CHECK(tok, dir, ": no tokenizer.json, needed for ", why, " (give --tokenizer FILE)");
+    return *tok;
+  };
+
+  // Which questions, and is each compressed with the context (IR) or put in the prompt (manual)?
+  std::vector<std::string> questions;
+  if (auto q = a.get("question")) questions.push_back(*q);
+  if (auto f = a.get("questions")) {
+    std::istringstream in(read_text(*f));
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) questions.push_back(line);
+    RCC_CHECK(!questions.empty(), *f, ": no questions");
+  }
+  const bool ir = !override_prompt && questions.size() == 1 && !a.has("manual") &&
+                  (a.has("ir") || a.has("context"));
+  RCC_CHECK(!(a.has("ir") && questions.size() != 1), "--ir needs exactly one --question");
+
+  // The memory.
+  Memory mem;
+  Compressor comp(model);
+  Progress prog("compressing", 0, "tokens");
+  if (auto path = a.get("memory")) {
+    mem = load_memory_for(*path, model.encoder_fingerprint, model.settings.window, model.settings.ratio);
+    if (ir) {
+      RCC_CHECK(mem.mode == WindowMode::Aligned, *path,
+                ": --ir needs an aligned memory (compat memories cannot be extended)");
+      comp.append(mem, need_tok("--ir").encode(chat.context_question_separator + questions[0]));
+    }
+  } else {
+    std::vector<int32_t> ids;
+    if (auto f = a.get("context")) {
+      std::string text = read_text(*f);
+      ids = need_tok("--context").encode(ir ? ir_context(text, questions[0], chat) : text);
+    } else {
+      ids = read_id_file(a.require("context-ids"));
+      if (ir) need_tok("--ir").encode_append(chat.context_question_separator + questions[0], ids);
+    }
+    check_ids(ids, model.encoder.config().vocab_size, "context");
+    RCC_CHECK(!ids.empty(), "the context is empty");
+    const WindowMode mode = a.has("mode") ? parse_mode(a.require("mode")) : model.settings.mode;
+    prog = Progress("compressing", int64_t(ids.size()), "tokens");
+    mem = comp.compress(ids, mode, [&](int64_t i, int64_t n, const float*, int64_t) {
+      prog.update(int64_t(ids.size()) * (i + 1) / n);
+    });
+    prog.finish(int64_t(ids.size()));
+  }
+
+  // The decoder's cache of the memory prefix: loaded, or computed once (and saved when asked).
+  DecoderMemory dm(model);
+  Progress prefill("decoder memory prefill", mem.slots(), "slots");
+  const auto kv = a.get("kv-cache");
+  if (kv && std::filesystem::exists(*kv)) {
+    load_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
+  } else {
+    dm.extend(mem, 0, mem.slots());
+    if (kv) save_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
+  }
+  prefill.finish(mem.slots());
+
+  // Prompts.
+  std::vector<Asked> asks;
+  if (override_prompt) {
+    Asked x;
+    x.prompt = a.has("prompt-ids") ? parse_id_list(a.require("prompt-ids"), "prompt-ids")
+                                   : need_tok("--prompt").encode(a.require("prompt"));
+    asks.push_back(x);
+  } else {
+    for (const auto& q : questions) {
+      Asked x;
+      x.question = q;
+      x.manual = !ir;
+      x.prompt = need_tok("questions").encode(ir ? ir_prompt(chat) : manual_prompt(q, chat));
+      asks.push_back(x);
+    }
+  }
+  for (auto& x : asks) {
+    check_ids(x.prompt, V, "prompt");
+    RCC_CHECK(!x.prompt.empty(), "the decoder prompt is empty");
+  }
+
+  for (const Asked& x : asks) {
+    Progress gen("generating", gp.max_new_tokens, "tokens");
+    GenerateResult r = dm.generate(x.prompt, gp);
+    gen.finish(int64_t(r.ids.size()));
+    nlohmann::json j;
+    j["ids"] = r.ids;
+    if (!x.question.empty()) j["question"] = x.question;
+    j["mode"] = override_prompt ? "prompt" : x.manual ? "manual" : "instruction-reconstruction";
+    j["memory_slots"] = mem.slots();
+    j["context_tokens"] = mem.token_count;
+    j["prompt_tokens"] = x.prompt.size();
+    j["stopped"] = r.stopped;
+    std::string answer;
+    if (tok) {
+      const std::string text = tok->decode(r.ids, /*skip_special=*/true);
+      answer = extract_answer(text, chat, x.manual);
+      j["text"] = text;
+      j["answer"] = answer;
+    }
+    if (a.has("json")) {
+      std::printf("%s\n", j.dump().c_str());
+    } else if (tok) {
+      std::printf("%s\n", answer.c_str());
+    } else {
+      for (size_t i = 0; i < r.ids.size(); ++i) std::printf("%s%d", i ? "," : "", r.ids[i]);
+      std::printf("\n");
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace rcc::cli

@@ -1,0 +1,98 @@
+// rcc compress --model DIR (--input FILE|- | --input-ids FILE) --out X.rccm [--mode compat|aligned]
+//              [--append] [--memory-dtype bf16|f32] [--threads N] [--quiet] [--json]
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "commands.h"
+#include "core/hash.h"
+#include "core/progress.h"
+#include "inputs.h"
+#include "rcc/compressor.h"
+#include "rcc/memory_file.h"
+
+namespace rcc::cli {
+
+namespace {
+const char* kHelp =
+    "usage: rcc compress --model DIR (--input FILE|- | --input-ids FILE) --out X.rccm [options]\n"
+    "Compresses a context into a memory file (one vector per R tokens per layer).\n"
+    "  --mode compat|aligned   window alignment (default: the model's, from rcc.json; else compat)\n"
+    "  --append                extend an existing aligned memory X.rccm: only its last, partial\n"
+    "                          window is recomputed (the new text is tokenized on its own)\n"
+    "  --memory-dtype bf16|f32 slot storage (default: the model's; bf16 as the reference)\n"
+    "  --threads N             worker threads (default: all cores)\n"
+    "  --quiet                 no progress on stderr\n"
+    "  --json                  print a JSON summary on stdout\n";
+}
+
+int cmd_compress(int argc, char** argv) {
+  Args a(argc, argv, {"model", "input", "input-ids", "out", "mode", "memory-dtype", "threads", "tokenizer"},
+         {"append", "quiet", "json", "help"});
+  if (a.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  init_runtime(a);
+  Progress::set_quiet_default(a.has("quiet"));
+  const std::string dir = a.require("model"), out = a.require("out");
+  if (a.has("input") == a.has("input-ids"))
+    throw UsageError("give exactly one of --input and --input-ids");
+  Progress load("loaded model " + dir, 1, "");
+  RCCModel model = RCCModel::load(dir);
+  load.finish(1);
+  std::vector<int32_t> ids;
+  if (a.has("input-ids")) {
+    ids = read_id_file(a.require("input-ids"));
+  } else {
+    auto tok = model_tokenizer(dir, a.get("tokenizer"));
+    RCC_CHECK(tok, dir, ": no tokenizer.json (give --tokenizer FILE or use --input-ids)");
+    ids = tok->encode(read_text(a.require("input")));
+  }
+  check_ids(ids, model.encoder.config().vocab_size, "input");
+  RCC_CHECK(!ids.empty(), "the input is empty: nothing to compress");
+  WindowMode mode = a.has("mode") ? parse_mode(a.require("mode")) : model.settings.mode;
+  DType mdt = model.settings.memory_dtype;
+  if (auto d = a.get("memory-dtype")) {
+    if (*d != "bf16" && *d != "f32") throw UsageError("--memory-dtype must be bf16 or f32");
+    mdt = *d == "f32" ? DType::F32 : DType::BF16;
+  }
+  Memory mem;
+  int64_t recomputed_windows = 0;
+  Progress prog("compressing", int64_t(ids.size()), "tokens");
+  auto on_window = [&](int64_t i, int64_t n, const float*, int64_t) {
+    recomputed_windows = n;
+    prog.update(int64_t(ids.size()) * (i + 1) / n);
+  };
+  if (a.has("append")) {
+    RCC_CHECK(std::filesystem::exists(out), out, ": --append needs an existing memory file");
+    mem = load_memory_for(out, model.encoder_fingerprint, model.settings.window, model.settings.ratio);
+    RCC_CHECK(!a.has("mode") || mode == mem.mode, "--mode ", mode_name(mode),
+              " differs from the memory's ", mode_name(mem.mode));
+    Compressor(model).append(mem, ids, on_window);
+  } else {
+    mem = Compressor(model).compress(ids, mode, mdt, on_window);
+  }
+  prog.finish(int64_t(ids.size()));
+  save_memory(out, mem);
+  nlohmann::json j;
+  j["out"] = out;
+  j["tokens_added"] = ids.size();
+  j["token_count"] = mem.token_count;
+  j["slots"] = mem.slots();
+  j["windows_encoded"] = recomputed_windows;
+  j["mode"] = mode_name(mem.mode);
+  j["dtype"] = dtype_name(mem.dtype);
+  j["seconds"] = prog.seconds();
+  j["bytes"] = std::filesystem::file_size(out);
+  if (a.has("json"))
+    std::printf("%s\n", j.dump().c_str());
+  else
+    std::fprintf(stderr, "wrote %s: %lld tokens -> %lld slots (%s, %s)\n", out.c_str(),
+                 (long long)mem.token_count, (long long)mem.slots(), mode_name(mem.mode),
+                 dtype_name(mem.dtype));
+  return 0;
+}
+
+}  // namespace rcc::cli

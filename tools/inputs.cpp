@@ -1,0 +1,60 @@
+#include "inputs.h"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace rcc::cli {
+
+std::string read_text(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  RCC_CHECK(in.good(), path, ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  RCC_CHECK(!in.bad(), path, ": read error");
+  return ss.str();
+}
+
+std::vector<int32_t> read_id_file(const std::string& path) {
+  const std::string text = read_text(path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": not valid JSON (expected an array of token ids): ", e.what());
+  }
+  RCC_CHECK(j.is_array(), path, ": expected a JSON array of token ids");
+  std::vector<int32_t> ids;
+  ids.reserve(j.size());
+  for (size_t i = 0; i < j.size(); ++i) {
+    RCC_CHECK(j[i].is_number_integer() && j[i].get<int64_t>() >= 0 &&
+                  j[i].get<int64_t>() <= INT32_MAX,
+              path, ": element ", i, " is not a token id: ", j[i].dump());
+    ids.push_back(j[i].get<int32_t>());
+  }
+  return ids;
+}
+
+std::optional<Tokenizer> model_tokenizer(const std::string& model_dir,
+                                         const std::optional<std::string>& explicit_path) {
+  if (explicit_path) return Tokenizer::load(*explicit_path);
+  if (auto p = find_tokenizer(model_dir)) return Tokenizer::load(*p);
+  return std::nullopt;
+}
+
+void check_ids(const std::vector<int32_t>& ids, int64_t vocab, const std::string& what) {
+  for (size_t i = 0; i < ids.size(); ++i)
+    RCC_CHECK(ids[i] >= 0 && ids[i] < vocab, what, ": token id ", ids[i], " at index ", i,
+              " is outside the vocabulary [0, ", vocab, ")");
+}
+
+}  // namespace rcc::cli
