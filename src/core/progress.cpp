@@ -34,7 +34,7 @@ void Progress::update(int64_t done) {
 void Progress::finish(int64_t done) {
   if (finished_) return;
   finished_ = true;
-  if (quiet_) return;
+  if (quiet_ || !tty_) return;
   const double s = seconds();
   if (unit_.empty()) {  // a single step: just the time
     std::fprintf(stderr, "%s%s in %.2f s\n", tty_ ? "\r" : "", label_.c_str(), s);

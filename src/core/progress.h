@@ -1,5 +1,6 @@
-// Progress reporting on stderr for long work (loading, compressing, training). Live updates only
-// when stderr is a terminal; a one-line summary at the end unless quiet. Never touches stdout.
+// Progress reporting on stderr for long work (loading, compressing, training), only when stderr is a
+// terminal (DESIGN.md): live updates, then a one-line summary, unless quiet. Never touches stdout, and
+// never mixes into the single `error:` line that scripts read.
 #pragma once
 #include <chrono>
 #include <cstdint>

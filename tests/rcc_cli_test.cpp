@@ -1,0 +1,159 @@
+// rcc compress / ask / inspect end to end through the CLI, on a small random RCC model with the real
+// GPT-NeoX tokenizer (made here; its answers are noise, the tests check plumbing and invariants).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+#include "rcc/rcc_init.h"
+#include "test_util.h"
+
+namespace rcc {
+namespace {
+
+using nlohmann::json;
+
+class RCCCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    GPTNeoXConfig cfg;
+    cfg.vocab_size = 50304, cfg.hidden_size = 32, cfg.num_layers = 2, cfg.num_heads = 4;
+    cfg.intermediate_size = 64;
+    RCCSettings s;
+    s.window = 64, s.ratio = 8, s.mode = WindowMode::Aligned;
+    init_random_rcc(cfg, s, DType::BF16, 1).save(model("a"), DType::BF16);
+    init_random_rcc(cfg, s, DType::BF16, 2).save(model("b"), DType::BF16);
+    for (const char* n : {"a", "b"})
+      std::filesystem::copy_file(test::shared("data/tokenizers/gpt-neox-20b/tokenizer.json"),
+                                 model(n) + "/tokenizer.json");
+    test::write_file(file("ctx.txt"),
+                     "The cat sat on the sofa. " + std::string() +
+                         "The dog sat on the stool. The dog sat on the stool. The dog sat on the "
+                         "stool. The bird sat on the branch. The fish swam in the bowl.\n");
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string model(const std::string& n) { return dir_->file("model-" + n); }
+  static std::string file(const std::string& n) { return dir_->file(n); }
+  static json run_json(const std::vector<std::string>& args) {
+    test::RunResult r = test::run_rcc(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return json::parse(r.out);
+  }
+  static test::TempDir* dir_;
+};
+test::TempDir* RCCCli::dir_ = nullptr;
+
+TEST_F(RCCCli, CompressInspectAsk) {
+  json c = run_json({"compress", "--model", model("a"), "--input", file("ctx.txt"), "--out",
+                     file("m.rccm"), "--json"});
+  EXPECT_EQ(c["mode"], "aligned");
+  json i = run_json({"inspect", file("m.rccm"), "--json", "--export-slots", file("s.safetensors")});
+  EXPECT_EQ(i["slots"], c["slots"]);
+  EXPECT_EQ(i["levels"], 3);
+  EXPECT_EQ(i["hidden"], 32);
+  Tensor slots = SafetensorsFile::open(file("s.safetensors")).get("slots");
+  EXPECT_EQ(slots.shape(), (Shape{c["slots"].get<int64_t>(), 3, 32}));
+  EXPECT_EQ(slots.dtype(), DType::F32);
+  json a = run_json({"ask", "--model", model("a"), "--memory", file("m.rccm"), "--question",
+                     "Where does the cat sit?", "--max-new-tokens", "6", "--json"});
+  EXPECT_EQ(a["mode"], "manual");
+  EXPECT_TRUE(a["text"].is_string());
+  EXPECT_TRUE(a["answer"].is_string());
+  EXPECT_LE(a["ids"].size(), 6u);
+  EXPECT_EQ(a["memory_slots"], c["slots"]);
+  // Plain output: the answer alone on stdout.
+  test::RunResult plain = test::run_rcc({"ask", "--model", model("a"), "--memory", file("m.rccm"),
+                                         "--question", "Where does the cat sit?", "--max-new-tokens", "6"});
+  EXPECT_EQ(plain.status, 0);
+  EXPECT_EQ(plain.out, a["answer"].get<std::string>() + "\n");
+}
+
+TEST_F(RCCCli, InstructionReconstructionWithContext) {
+  json a = run_json({"ask", "--model", model("a"), "--context", file("ctx.txt"), "--question",
+                     "Where does the cat sit?", "--max-new-tokens", "4", "--json"});
+  EXPECT_EQ(a["mode"], "instruction-reconstruction");
+  json m = run_json({"ask", "--model", model("a"), "--context", file("ctx.txt"), "--question",
+                     "Where does the cat sit?", "--manual", "--max-new-tokens", "4", "--json"});
+  EXPECT_EQ(m["mode"], "manual");
+  EXPECT_LT(m["memory_slots"].get<int>(), a["memory_slots"].get<int>());  // question not compressed
+}
+
+TEST_F(RCCCli, ManyQuestionsOneMemoryAndSavedDecoderCache) {
+  run_json({"compress", "--model", model("a"), "--input", file("ctx.txt"), "--out", file("q.rccm"), "--json"});
+  test::write_file(file("questions.txt"), "Where does the cat sit?\nWhat swims?\n\nWho sits on the stool?\n");
+  test::RunResult r = test::run_rcc({"ask", "--model", model("a"), "--memory", file("q.rccm"),
+                                     "--questions", file("questions.txt"), "--max-new-tokens", "5",
+                                     "--json", "--kv-cache", file("q.rcckv")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<json> lines;
+  std::istringstream in(r.out);
+  for (std::string l; std::getline(in, l);) lines.push_back(json::parse(l));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_TRUE(std::filesystem::exists(file("q.rcckv")));
+  // Each equals asking alone (fresh process, fresh prefill), and the saved cache gives the same.
+  for (const json& l : lines) {
+    json alone = run_json({"ask", "--model", model("a"), "--memory", file("q.rccm"), "--question",
+                           l["question"], "--max-new-tokens", "5", "--json"});
+    EXPECT_EQ(alone["ids"], l["ids"]);
+    json cached = run_json({"ask", "--model", model("a"), "--memory", file("q.rccm"), "--question",
+                            l["question"], "--max-new-tokens", "5", "--json", "--kv-cache", file("q.rcckv")});
+    EXPECT_EQ(cached["ids"], l["ids"]);
+  }
+}
+
+TEST_F(RCCCli, AppendEqualsFullCompression) {
+  test::write_file(file("ids1.json"), "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70]");
+  test::write_file(file("ids2.json"), "[100,200,300,400,500,600,700,800,900,1000,1100,1200,1300,1400,1500,1600,1700,1800,1900,2000,2100,2200,2300,2400,2500,2600,2700,2800,2900,3000,3100,3200,3300,3400,3500,3600,3700,3800,3900,4000,4100,4200,4300,4400,4500,4600,4700,4800,4900,5000,5100,5200,5300,5400,5500,5600,5700,5800,5900,6000,6100]");
+  std::string all = test::read_file(file("ids1.json"));
+  all.pop_back();
+  all += "," + test::read_file(file("ids2.json")).substr(1);
+  test::write_file(file("ids12.json"), all);
+  run_json({"compress", "--model", model("a"), "--input-ids", file("ids1.json"), "--out", file("inc.rccm"), "--json"});
+  json ap = run_json({"compress", "--model", model("a"), "--input-ids", file("ids2.json"), "--out",
+                      file("inc.rccm"), "--append", "--json"});
+  EXPECT_EQ(ap["windows_encoded"], 2);  // the partial window (6 tokens) + the new tail, not window 0
+  run_json({"compress", "--model", model("a"), "--input-ids", file("ids12.json"), "--out", file("full.rccm"), "--json"});
+  EXPECT_EQ(test::read_file(file("inc.rccm")), test::read_file(file("full.rccm")));
+}
+
+TEST_F(RCCCli, Refusals) {
+  run_json({"compress", "--model", model("a"), "--input", file("ctx.txt"), "--out", file("r.rccm"),
+            "--mode", "compat", "--json"});
+  auto expect_error = [](const std::vector<std::string>& args, int status, const std::string& needle) {
+    test::RunResult r = test::run_rcc(args);
+    EXPECT_EQ(r.status, status) << r.err;
+    EXPECT_EQ(r.err.rfind("error:", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  };
+  expect_error({"ask", "--model", model("b"), "--memory", file("r.rccm"), "--question", "q"}, 1,
+               "another encoder");
+  expect_error({"ask", "--model", model("a"), "--memory", file("r.rccm"), "--question", "q", "--ir"}, 1,
+               "aligned");
+  expect_error({"compress", "--model", model("a"), "--input", file("ctx.txt"), "--out", file("r.rccm"),
+                "--append"}, 1, "aligned");
+  expect_error({"ask", "--model", model("a"), "--memory", file("r.rccm")}, 2, "nothing to ask");
+  expect_error({"ask", "--model", model("a"), "--memory", file("r.rccm"), "--context", file("ctx.txt"),
+                "--question", "q"}, 2, "exactly one");
+  std::string bytes = test::read_file(file("r.rccm"));
+  test::write_file(file("t.rccm"), bytes.substr(0, bytes.size() / 2));
+  expect_error({"inspect", file("t.rccm")}, 1, "t.rccm");
+  expect_error({"ask", "--model", model("a"), "--memory", file("t.rccm"), "--question", "q"}, 1, "t.rccm");
+  expect_error({"compress", "--model", model("a"), "--input", file("missing.txt"), "--out", file("x.rccm")},
+               1, "missing.txt");
+  EXPECT_FALSE(std::filesystem::exists(file("x.rccm")));
+  test::write_file(file("bad.json"), "[1, -2]");
+  expect_error({"compress", "--model", model("a"), "--input-ids", file("bad.json"), "--out", file("x.rccm")},
+               1, "element 1");
+  test::write_file(file("big.json"), "[1, 60000]");
+  expect_error({"compress", "--model", model("a"), "--input-ids", file("big.json"), "--out", file("x.rccm")},
+               1, "60000");
+  expect_error({"compress", "--model", test::fixture("gptneox/parallel-f32"), "--input-ids",
+                file("ids1.json"), "--out", file("x.rccm")}, 1, "not an RCC checkpoint");
+  EXPECT_FALSE(std::filesystem::exists(file("x.rccm")));
+}
+
+}  // namespace
+}  // namespace rcc

@@ -1,0 +1,232 @@
+// Memory semantics beyond the reference fixtures: window alignment rules, aligned append equal to
+// recomputing everything, chunked/reused decoder caches equal to one-pass prefill, and memory and
+// decoder-cache files (round trip, refusal of corrupt, truncated and foreign files).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "core/hash.h"
+#include "io/container.h"
+#include "rcc/compressor.h"
+#include "rcc/decoder_memory.h"
+#include "rcc/kv_file.h"
+#include "rcc/memory_file.h"
+#include "rcc/rcc_init.h"
+#include "rcc/windows.h"
+#include "test_util.h"
+
+namespace rcc {
+namespace {
+
+// A small random RCC model with W = 64, R = 8 so that multi-window cases stay fast.
+RCCModel& small_model(uint64_t seed = 1) {
+  static std::map<uint64_t, std::unique_ptr<RCCModel>> cache;
+  auto& m = cache[seed];
+  if (!m) {
+    GPTNeoXConfig cfg;
+    cfg.vocab_size = 97, cfg.hidden_size = 32, cfg.num_layers = 2, cfg.num_heads = 4;
+    cfg.intermediate_size = 64, cfg.rotary_pct = 0.5;
+    RCCSettings s;
+    s.window = 64, s.ratio = 8, s.mode = WindowMode::Aligned;
+    m = std::make_unique<RCCModel>(init_random_rcc(cfg, s, DType::F32, seed));
+  }
+  return *m;
+}
+
+std::vector<int32_t> random_ids(size_t n, uint64_t seed, int32_t vocab = 97) {
+  std::mt19937 g(static_cast<uint32_t>(seed));
+  std::vector<int32_t> v(n);
+  for (auto& x : v) x = int32_t(g() % uint32_t(vocab));
+  return v;
+}
+
+TEST(Windows, AlignedSlotPositions) {
+  EXPECT_EQ(aligned_slot_positions(64, 32), (std::vector<int64_t>{31, 63}));
+  EXPECT_EQ(aligned_slot_positions(70, 32), (std::vector<int64_t>{31, 63, 69}));
+  EXPECT_EQ(aligned_slot_positions(5, 32), (std::vector<int64_t>{4}));
+  EXPECT_EQ(aligned_slot_positions(1, 1), (std::vector<int64_t>{0}));
+}
+
+TEST(Windows, CompatPadding) {
+  std::vector<int32_t> ids = {1, 2, 3, 4, 5};
+  // n <= W: tile to W = 8: [1..5] once, preceded by the last 3 tokens of that tiling.
+  EXPECT_EQ(compat_padded(ids, 8), (std::vector<int32_t>{3, 4, 5, 1, 2, 3, 4, 5}));
+  // n divides W: pure tiling (the reference multiplies ids here; the spec tiles).
+  EXPECT_EQ(compat_padded({7, 8}, 4), (std::vector<int32_t>{7, 8, 7, 8}));
+  EXPECT_EQ(compat_padded({9}, 3), (std::vector<int32_t>{9, 9, 9}));
+  // n > W, not a multiple: prepend the last W - n mod W tokens.
+  EXPECT_EQ(compat_padded(ids, 4), (std::vector<int32_t>{3, 4, 5, 1, 2, 3, 4, 5}));
+  // n a multiple of W above W: a whole copy of the last window.
+  EXPECT_EQ(compat_padded({1, 2, 3, 4}, 2), (std::vector<int32_t>{3, 4, 1, 2, 3, 4}));
+  EXPECT_THROW(compat_padded({}, 4), Error);
+  auto w = make_windows(ids, 4, 2, WindowMode::Aligned);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[1].ids, (std::vector<int32_t>{5}));
+  EXPECT_EQ(w[1].slot_positions, (std::vector<int64_t>{0}));
+}
+
+TEST(Compressor, AppendEqualsRecompute) {
+  // Exact equality: the same windows are encoded by the same code; only which windows differs.
+  RCCModel& m = small_model();
+  Compressor c(m);
+  const auto all = random_ids(300, 5);
+  for (size_t split : {1u, 8u, 37u, 64u, 128u, 200u, 299u}) {
+    std::vector<int32_t> a(all.begin(), all.begin() + int64_t(split)), b(all.begin() + int64_t(split), all.end());
+    Memory inc = c.compress(a, WindowMode::Aligned, DType::F32);
+    c.append(inc, b);
+    Memory full = c.compress(all, WindowMode::Aligned, DType::F32);
+    EXPECT_EQ(inc.data, full.data) << "split " << split;
+    EXPECT_EQ(inc.token_count, full.token_count);
+    EXPECT_EQ(inc.source_hash, full.source_hash);
+    EXPECT_EQ(inc.tail_ids, full.tail_ids);
+    EXPECT_EQ(inc.tail_slots, full.tail_slots);
+  }
+  // Several appends in a row, and an empty one.
+  Memory inc = c.compress({all.begin(), all.begin() + 10}, WindowMode::Aligned, DType::BF16);
+  for (size_t b = 10; b < all.size(); b += 45)
+    c.append(inc, {all.begin() + int64_t(b), all.begin() + int64_t(std::min(all.size(), b + 45))});
+  c.append(inc, {});
+  EXPECT_EQ(inc.data, c.compress(all, WindowMode::Aligned, DType::BF16).data);
+}
+
+TEST(Compressor, AppendRefusesCompatAndForeignMemories) {
+  Compressor c(small_model());
+  Memory compat = c.compress(random_ids(100, 1), WindowMode::Compat);
+  EXPECT_THROW(c.append(compat, {1, 2}), Error);
+  Memory other = Compressor(small_model(2)).compress(random_ids(100, 1), WindowMode::Aligned);
+  EXPECT_THROW(c.append(other, {1, 2}), Error);
+}
+
+TEST(Compressor, AlignedKeepsTheLastToken) {
+  // The question at the end of a context always ends a slot (§2, aligned).
+  RCCModel& m = small_model();
+  auto ids = random_ids(70, 3);
+  Memory mem = Compressor(m).compress(ids, WindowMode::Aligned, DType::F32);
+  EXPECT_EQ(mem.slots(), 64 / 8 + 1);  // 8 slots of the full window + 1 at position 5 of the tail
+  EXPECT_EQ(mem.tail_ids.size(), 6u);
+}
+
+TEST(DecoderMemory, ChunkedPrefillEqualsOnePass) {
+  // Window-by-window (streamed) prefill vs all slots at once: same keys/values up to summation order
+  // inside attention (1e-5 relative), same greedy ids.
+  RCCModel& m = small_model();
+  Memory mem = Compressor(m).compress(random_ids(400, 9), WindowMode::Aligned, DType::F32);
+  DecoderMemory one(m), chunked(m);
+  one.extend(mem, 0, mem.slots());
+  for (int64_t b = 0; b < mem.slots(); b += 8) chunked.extend(mem, b, std::min<int64_t>(8, mem.slots() - b));
+  ASSERT_EQ(one.length(), chunked.length());
+  const int64_t n = one.length() * one.cache().width();
+  for (int64_t l = 0; l < one.cache().layers(); ++l) {
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      worst = std::max(worst, double(std::fabs(one.cache().k(l)[i] - chunked.cache().k(l)[i])));
+      worst = std::max(worst, double(std::fabs(one.cache().v(l)[i] - chunked.cache().v(l)[i])));
+      scale = std::max(scale, double(std::fabs(one.cache().k(l)[i])));
+    }
+    EXPECT_LE(worst / scale, 1e-5) << "layer " << l;
+  }
+  GenerateParams gp;
+  gp.max_new_tokens = 12;
+  EXPECT_EQ(one.generate({1, 2, 3}, gp).ids, chunked.generate({1, 2, 3}, gp).ids);
+}
+
+TEST(DecoderMemory, ReuseEqualsRecompute) {
+  // Answering several prompts from one prefix = answering each from a fresh prefill, exactly.
+  RCCModel& m = small_model();
+  Memory mem = Compressor(m).compress(random_ids(150, 4), WindowMode::Compat);
+  DecoderMemory shared(m);
+  shared.extend(mem, 0, mem.slots());
+  GenerateParams gp;
+  gp.max_new_tokens = 10;
+  std::vector<std::vector<int32_t>> prompts = {{5}, {6, 7, 8}, {9, 10}};
+  std::vector<std::vector<int32_t>> first;
+  for (const auto& p : prompts) first.push_back(shared.generate(p, gp).ids);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    DecoderMemory fresh(m);
+    fresh.extend(mem, 0, mem.slots());
+    EXPECT_EQ(fresh.generate(prompts[i], gp).ids, first[i]);
+  }
+  auto batch = shared.generate_batch(prompts, gp);
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(batch[i].ids, first[i]);
+  EXPECT_EQ(shared.length(), mem.slots());
+}
+
+TEST(MemoryFile, RoundTripAndRefusals) {
+  test::TempDir d;
+  RCCModel& m = small_model();
+  Memory mem = Compressor(m).compress(random_ids(150, 4), WindowMode::Aligned);
+  const std::string path = d.file("x.rccm");
+  save_memory(path, mem);
+  Memory back = load_memory_for(path, m.encoder_fingerprint, 64, 8);
+  EXPECT_EQ(back.data, mem.data);
+  EXPECT_EQ(back.tail_ids, mem.tail_ids);
+  EXPECT_EQ(back.tail_slots, mem.tail_slots);
+  EXPECT_EQ(back.source_hash, mem.source_hash);
+  EXPECT_EQ(back.mode, WindowMode::Aligned);
+  EXPECT_EQ(back.dtype, DType::BF16);
+  // Another encoder, other W/R.
+  EXPECT_THROW(load_memory_for(path, small_model(2).encoder_fingerprint, 64, 8), Error);
+  EXPECT_THROW(load_memory_for(path, m.encoder_fingerprint, 128, 8), Error);
+  const std::string bytes = test::read_file(path);
+  auto expect_refused = [&](const std::string& content, const std::string& needle) {
+    test::write_file(d.file("bad.rccm"), content);
+    try {
+      load_memory(d.file("bad.rccm"));
+      ADD_FAILURE() << "accepted a bad file (" << needle << ")";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_refused(bytes.substr(0, bytes.size() - 1), "");
+  expect_refused(bytes.substr(0, 30), "");
+  expect_refused(bytes.substr(0, 3), "truncated");
+  for (size_t pos : {size_t(40), bytes.size() / 2, bytes.size() - 9}) {
+    std::string bad = bytes;
+    bad[pos] ^= 0x10;
+    expect_refused(bad, "checksum");
+  }
+  std::string magic = bytes;
+  magic[0] = 'X';
+  expect_refused(magic, "bad magic");
+  expect_refused("", "truncated");
+  // The file is written atomically: a failed write leaves no file.
+  EXPECT_THROW(save_memory(d.file("no/such/dir/x.rccm"), mem), Error);
+}
+
+TEST(DecoderCacheFile, RoundTripEqualsRecompute) {
+  test::TempDir d;
+  RCCModel& m = small_model();
+  Memory mem = Compressor(m).compress(random_ids(200, 8), WindowMode::Aligned);
+  DecoderMemory dm(m);
+  dm.extend(mem, 0, mem.slots());
+  const uint64_t id = memory_identity(mem), fp = decoder_fingerprint(m);
+  save_decoder_cache(d.file("x.rcckv"), dm, id, fp);
+  DecoderMemory loaded(m);
+  load_decoder_cache(d.file("x.rcckv"), loaded, id, fp);
+  GenerateParams gp;
+  gp.max_new_tokens = 10;
+  EXPECT_EQ(loaded.generate({3, 4}, gp).ids, dm.generate({3, 4}, gp).ids);
+  DecoderMemory other(m);
+  EXPECT_THROW(load_decoder_cache(d.file("x.rcckv"), other, id + 1, fp), Error);
+  DecoderMemory other2(m);
+  EXPECT_THROW(load_decoder_cache(d.file("x.rcckv"), other2, id, decoder_fingerprint(small_model(2))), Error);
+}
+
+TEST(Hash, Xxh64KnownValues) {
+  // Published XXH64 test vectors (seed 0).
+  EXPECT_EQ(xxh64("", 0), 0xEF46DB3751D8E999ull);
+  EXPECT_EQ(xxh64("a", 1), 0xD24EC4F1A98C6E5Bull);
+  EXPECT_EQ(xxh64("abc", 3), 0x44BC2CF5AD770999ull);
+  std::string s(1000, 'x');
+  Xxh64 h;
+  for (size_t i = 0; i < s.size(); i += 7) h.update(s.data() + i, std::min<size_t>(7, s.size() - i));
+  EXPECT_EQ(h.digest(), xxh64(s.data(), s.size()));
+  std::vector<int32_t> a = {1, 2, 3}, b = {4, 5};
+  std::vector<int32_t> ab = {1, 2, 3, 4, 5};
+  EXPECT_EQ(token_hash_extend(token_hash(a), b.data(), b.size()), token_hash(ab));
+}
+
+}  // namespace
+}  // namespace rcc
