@@ -6,6 +6,7 @@
 #include "core/thread_pool.h"
 #include "ops/attention.h"
 #include "ops/linear.h"
+#include "ops/vec_math.h"
 
 namespace rcc::ops {
 
@@ -30,13 +31,10 @@ void causal_attention(const float* q, int64_t q_stride, const float* k, const fl
         float* s = scores.data() + i * nkeys;
         const int64_t visible = past + r0 + i + 1;
         float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
         for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, s[j]);
-        double sum = 0;
-        for (int64_t j = 0; j < visible; ++j) {
-          s[j] = std::exp(s[j] - mx);
-          sum += s[j];
-        }
-        const float inv = float(1.0 / sum);
+        const float inv = 1.0f / exp_shifted_sum(s, visible, mx);
+#pragma omp simd
         for (int64_t j = 0; j < visible; ++j) s[j] *= inv;
         std::fill(s + visible, s + nkeys, 0.0f);  // causal mask
       }
