@@ -10,5 +10,6 @@ int cmd_compress(int argc, char** argv);
 int cmd_ask(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_bench_context(int argc, char** argv);
+int cmd_init(int argc, char** argv);
 
 }  // namespace rcc::cli
