@@ -54,16 +54,42 @@ class RCCReference : public ::testing::TestWithParam<Param> {
   json meta;
 };
 
-TEST_P(RCCReference, SlotsMatch) {
+TEST_P(RCCReference, CompressionAndEndToEnd) {
+  // One compression per case (the encoder pass dominates the cost), checked three ways:
+  // 1. slots vs the reference (f32 memory);
+  // 2. the same memory stored as bf16 (the default, as the reference casts it) -> greedy ids;
+  // 3. the f32 memory -> decoder prompt logits and greedy ids.
   RCCModel& m = model(GetParam().ckpt);
   EXPECT_EQ(m.settings.window, 2048);
   EXPECT_EQ(m.settings.ratio, 32);
+  EXPECT_EQ(m.settings.mode, WindowMode::Compat);
+  EXPECT_EQ(m.settings.memory_dtype, DType::BF16);
   Compressor comp(m);
   Memory mem = comp.compress(ids_of(expected.get("context_ids")), WindowMode::Compat, DType::F32);
   Tensor want = expected.get("slots");
   ASSERT_EQ(mem.as_tensor().shape(), want.shape());
   EXPECT_LE(norm_rel_error(mem.as_tensor().to_vector(), want.to_vector()), 1e-4);
   EXPECT_EQ(mem.token_count, meta["n"].get<int64_t>());
+
+  const std::vector<int32_t> prompt = ids_of(expected.get("prompt_ids"));
+  GenerateParams gp;
+  gp.max_new_tokens = 16;  // no stop ids: the fixture generated 16 tokens regardless of eos
+  Memory bf16 = mem;
+  bf16.dtype = DType::BF16;
+  bf16.data.clear();
+  std::vector<float> all = mem.as_tensor().to_vector();
+  bf16.append_slots(all.data(), mem.slots());
+  DecoderMemory dm_bf16(m);
+  dm_bf16.extend(bf16, 0, bf16.slots());
+  GenerateResult r = dm_bf16.generate(prompt, gp);
+  EXPECT_EQ(r.ids, meta["greedy_ids_bf16mem"].get<std::vector<int32_t>>());
+  EXPECT_EQ(dm_bf16.generate(prompt, gp).ids, r.ids);  // reuse of the prefix: same answer
+
+  DecoderMemory dm(m);
+  dm.extend(mem, 0, mem.slots());
+  EXPECT_LE(norm_rel_error(dm.prompt_logits(prompt), expected.get("logits_f32mem_prompt").to_vector()),
+            1e-4);
+  EXPECT_EQ(dm.generate(prompt, gp).ids, meta["greedy_ids_f32mem"].get<std::vector<int32_t>>());
 }
 
 TEST_P(RCCReference, DecoderLogitsMatchWithBf16Memory) {
@@ -81,36 +107,6 @@ TEST_P(RCCReference, DecoderLogitsMatchWithBf16Memory) {
   logits.insert(logits.end(), prompt.begin(), prompt.end());
   EXPECT_LE(norm_rel_error(logits, expected.get("logits_bf16mem").to_vector()), 1e-4);
   EXPECT_EQ(dm.length(), P);  // the prompt did not stay in the cache
-}
-
-TEST_P(RCCReference, EndToEndGreedyIds) {
-  // Full pipeline: our compression (bf16 memory, the default) then greedy decoding, 16 tokens.
-  RCCModel& m = model(GetParam().ckpt);
-  Compressor comp(m);
-  Memory mem = comp.compress(ids_of(expected.get("context_ids")), WindowMode::Compat);
-  ASSERT_EQ(mem.dtype, DType::BF16);
-  DecoderMemory dm(m);
-  dm.extend(mem, 0, mem.slots());
-  GenerateParams gp;
-  gp.max_new_tokens = 16;
-  GenerateResult r = dm.generate(ids_of(expected.get("prompt_ids")), gp);
-  EXPECT_EQ(r.ids, meta["greedy_ids_bf16mem"].get<std::vector<int32_t>>());
-  // And again from the same prefix: reuse gives the same answer.
-  EXPECT_EQ(dm.generate(ids_of(expected.get("prompt_ids")), gp).ids, r.ids);
-}
-
-TEST_P(RCCReference, F32MemoryPath) {
-  RCCModel& m = model(GetParam().ckpt);
-  Compressor comp(m);
-  Memory mem = comp.compress(ids_of(expected.get("context_ids")), WindowMode::Compat, DType::F32);
-  DecoderMemory dm(m);
-  dm.extend(mem, 0, mem.slots());
-  std::vector<float> prompt = dm.prompt_logits(ids_of(expected.get("prompt_ids")));
-  EXPECT_LE(norm_rel_error(prompt, expected.get("logits_f32mem_prompt").to_vector()), 1e-4);
-  GenerateParams gp;
-  gp.max_new_tokens = 16;
-  EXPECT_EQ(dm.generate(ids_of(expected.get("prompt_ids")), gp).ids,
-            meta["greedy_ids_f32mem"].get<std::vector<int32_t>>());
 }
 
 std::vector<Param> all_params() {

@@ -16,6 +16,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
   if (M == 0 || N == 0) return;
+  // Our pool owns parallelism: BLAS threads inside pool tasks would oversubscribe the cores.
+  static const bool single_threaded = (init_blas_single_threaded(), true);
+  (void)single_threaded;
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }

@@ -1,7 +1,8 @@
 // Vectorisable float math for hot loops (the compiler turns these branch-free loops into SIMD).
 #pragma once
+#include <algorithm>
+#include <bit>
 #include <cstdint>
-#include <cstring>
 
 namespace rcc::ops {
 
@@ -9,7 +10,7 @@ namespace rcc::ops {
 // coefficients), times 2^n built in the exponent bits. Relative error ~2e-7 over the normal range;
 // inputs below -87.3 give 0, as softmax needs (the caller subtracts the row max, so inputs are <= 0).
 inline float fast_exp(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+  x = std::min(std::max(x, -87.3f), 88.3f);
   const float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
   float r = x - n * 0.693359375f;  // ln2 split in two for an exact reduction
   r = r - n * -2.12194440e-4f;
@@ -20,9 +21,7 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = (int32_t(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
+  const float scale = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
   return p * scale;
 }
 
