@@ -33,6 +33,10 @@ int32_t argmax(const float* v, int64_t n) {
 }
 
 int32_t Sampler::next(float* logits, int64_t V, const std::vector<int32_t>& history) {
+  RCC_CHECK(V > 0, "sampler: empty vocabulary");
+  // NaN has no order: sorting would be undefined behaviour and argmax meaningless.
+  for (int64_t i = 0; i < V; ++i)
+    RCC_CHECK(!std::isnan(logits[i]), "sampler: logit of token ", i, " is NaN");
   if (p_.repetition_penalty != 1.0f) {
     std::vector<int32_t> seen(history);
     std::sort(seen.begin(), seen.end());
@@ -44,22 +48,30 @@ int32_t Sampler::next(float* logits, int64_t V, const std::vector<int32_t>& hist
     }
   }
   if (p_.greedy()) return argmax(logits, V);
-  for (int64_t i = 0; i < V; ++i) logits[i] /= p_.temperature;
-  // Candidates sorted by logit, descending; top-k then top-p shrink the list.
+  // Candidates sorted by logit, descending (lower index first on ties, so that top_k = 1 is
+  // greedy); top-k then top-p shrink the list.
   std::vector<int32_t> idx(static_cast<size_t>(V));
   std::iota(idx.begin(), idx.end(), 0);
+  auto before = [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  };
   int64_t keep = V;
   if (p_.top_k > 0 && p_.top_k < V) {
     keep = p_.top_k;
-    std::partial_sort(idx.begin(), idx.begin() + keep, idx.end(),
-                      [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    std::partial_sort(idx.begin(), idx.begin() + keep, idx.end(), before);
   } else {
-    std::sort(idx.begin(), idx.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    std::sort(idx.begin(), idx.end(), before);
   }
+  // softmax(logits / T), shifted by the maximum and in double, so that a tiny temperature cannot
+  // overflow (inf - inf) and an infinite logit is simply certain.
   const float mx = logits[idx[0]];
+  const double T = double(p_.temperature);
   std::vector<double> prob(static_cast<size_t>(keep));
   double sum = 0;
-  for (int64_t i = 0; i < keep; ++i) sum += prob[size_t(i)] = std::exp(double(logits[idx[size_t(i)]] - mx));
+  for (int64_t i = 0; i < keep; ++i) {
+    const float l = logits[idx[size_t(i)]];
+    sum += prob[size_t(i)] = l == mx ? 1.0 : std::exp((double(l) - double(mx)) / T);
+  }
   if (p_.top_p < 1.0f) {
     // Smallest prefix whose probability mass reaches top_p (at least one token).
     double cum = 0;
@@ -73,11 +85,13 @@ int32_t Sampler::next(float* logits, int64_t V, const std::vector<int32_t>& hist
     sum = std::accumulate(prob.begin(), prob.begin() + keep, 0.0);
   }
   double u = std::uniform_real_distribution<double>(0.0, sum)(rng_);
+  int64_t last = 0;  // rounding may leave u >= 0 at the end: take the last token that can occur
   for (int64_t i = 0; i < keep; ++i) {
+    if (prob[size_t(i)] > 0) last = i;
     u -= prob[size_t(i)];
     if (u < 0) return idx[size_t(i)];
   }
-  return idx[size_t(keep - 1)];
+  return idx[size_t(last)];
 }
 
 }  // namespace rcc
