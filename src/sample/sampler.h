@@ -20,7 +20,8 @@ struct SamplingParams {
 class Sampler {
  public:
   Sampler(SamplingParams p, uint64_t stream = 0);
-  // `logits` [V] is modified in place (repetition penalty). NaN logits are an error. `history`: the tokens so far (prompt and generated).
+  // `logits` [V] is modified in place (repetition penalty); a NaN logit is an error.
+  // `history`: the tokens so far (prompt and generated).
   int32_t next(float* logits, int64_t V, const std::vector<int32_t>& history);
 
  private:
