@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// Large tokenizer golden set from Hugging Face `tokenizers` (the npm package: official Node
+// bindings over the Rust crate). Same inputs and outputs as make_tokenizer_fixtures.py.
+//
+//   node tests/reference/make_tokenizer_fixtures.mjs --corpus tests/fixtures/tokenizer/corpus.txt.gz \
+//     --tokenizer ../shared/data/tokenizers/gpt-neox-20b/tokenizer.json --out tests/fixtures/tokenizer \
+//     [--node-modules /tmp/hftok/node_modules]
+//
+// The package is found through --node-modules, $TOKENIZERS_NODE_MODULES, or normal resolution
+// (install it outside the repository: cd /tmp/hftok && npm install tokenizers@0.23.2).
+// Inputs beside --corpus: decode_cases.txt, variant_prefix.json, variant_noregex.json,
+// variant_cases.txt.gz (all written by make_tokenizer_corpus.py). Outputs in --out:
+//   corpus_expected.jsonl.gz   per corpus chunk: {"ids": [...], "decoded": "..."}
+//   decode_expected.jsonl.gz   per decode case: {"ids": [...], "text": "...", "text_skip_special": "..."}
+//   variant_prefix_expected.jsonl.gz, variant_noregex_expected.jsonl.gz: like corpus_expected
+//   tokenizer_fixture_meta.json   tool, version, input checksums, counts
+import { createRequire } from 'module';
+import crypto from 'crypto';
+import fs from 'fs';
+import path from 'path';
+import zlib from 'zlib';
+
+const SEP = '\x1e';
+
+function parseArgs() {
+  const a = {};
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i += 2) {
+    if (!argv[i].startsWith('--') || i + 1 >= argv.length) throw new Error(`bad argument ${argv[i]}`);
+    a[argv[i].slice(2)] = argv[i + 1];
+  }
+  for (const k of ['corpus', 'tokenizer', 'out']) if (!a[k]) throw new Error(`--${k} is required`);
+  return a;
+}
+
+function loadTokenizers(dir) {
+  const base = dir || process.env.TOKENIZERS_NODE_MODULES;
+  const req = createRequire(base ? path.join(path.resolve(base), '..', 'x.js') : import.meta.url);
+  const mod = req('tokenizers');
+  const pkg = req('tokenizers/package.json');
+  return { Tokenizer: mod.Tokenizer, version: pkg.version };
+}
+
+const readText = (p) => {
+  const buf = fs.readFileSync(p);
+  return (p.endsWith('.gz') ? zlib.gunzipSync(buf) : buf).toString('utf8');
+};
+const sha256 = (p) => crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+const writeGz = (p, lines) =>
+  fs.writeFileSync(p, zlib.gzipSync(Buffer.from(lines.join(''), 'utf8'), { level: 9 }));
+
+async function encodeAll(tok, texts) {
+  const lines = [];
+  for (const t of texts) {
+    const enc = await tok.encode(t, null, { addSpecialTokens: false });
+    const ids = Array.from(enc.getIds());
+    const decoded = await tok.decode(ids, false);
+    lines.push(JSON.stringify({ ids, decoded }) + '\n');
+  }
+  return lines;
+}
+
+async function main() {
+  const args = parseArgs();
+  const { Tokenizer, version } = loadTokenizers(args['node-modules']);
+  const dir = path.dirname(args.corpus);
+  fs.mkdirSync(args.out, { recursive: true });
+  const tok = Tokenizer.fromFile(args.tokenizer);
+
+  const chunks = readText(args.corpus).split(SEP);
+  writeGz(path.join(args.out, 'corpus_expected.jsonl.gz'), await encodeAll(tok, chunks));
+
+  const decodeLines = [];
+  const cases = readText(path.join(dir, 'decode_cases.txt')).split('\n');
+  cases.pop();  // the text ends with a newline
+  for (const line of cases) {
+    const ids = line === '' ? [] : line.split(' ').map(Number);
+    const text = await tok.decode(ids, false);
+    const textSkip = await tok.decode(ids, true);
+    decodeLines.push(JSON.stringify({ ids, text, text_skip_special: textSkip }) + '\n');
+  }
+  writeGz(path.join(args.out, 'decode_expected.jsonl.gz'), decodeLines);
+
+  const variantCases = readText(path.join(dir, 'variant_cases.txt.gz')).split(SEP);
+  for (const name of ['variant_prefix', 'variant_noregex']) {
+    const vt = Tokenizer.fromFile(path.join(dir, `${name}.json`));
+    writeGz(path.join(args.out, `${name}_expected.jsonl.gz`), await encodeAll(vt, variantCases));
+  }
+
+  const meta = {
+    tool: `tokenizers (npm, Node bindings of the Rust crate) ${version}`,
+    node: process.version,
+    tokenizer_sha256: sha256(args.tokenizer),
+    corpus_sha256: sha256(args.corpus),
+    corpus_chunks: chunks.length,
+    decode_cases: cases.length,
+    variant_cases: variantCases.length,
+  };
+  fs.writeFileSync(path.join(args.out, 'tokenizer_fixture_meta.json'), JSON.stringify(meta, null, 1) + '\n');
+  console.log(JSON.stringify(meta));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
