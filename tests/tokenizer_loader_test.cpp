@@ -15,35 +15,8 @@ namespace {
 using nlohmann::json;
 using Ids = std::vector<int32_t>;
 
-// 256 byte symbols (ids 0..255) + "he" "ll" "hell" "hello" + added "<s>" (special).
 json tiny() {
-  json vocab = json::object();
-  for (int b = 0; b < 256; ++b) vocab[tok::bytes_to_token(std::string(1, char(b)))] = b;
-  vocab["he"] = 256;
-  vocab["ll"] = 257;
-  vocab["hell"] = 258;
-  vocab["hello"] = 259;
-  json j;
-  j["version"] = "1.0";
-  j["truncation"] = nullptr;
-  j["padding"] = nullptr;
-  j["added_tokens"] = json::array({{{"id", 260},
-                                    {"content", "<s>"},
-                                    {"special", true},
-                                    {"normalized", false},
-                                    {"lstrip", false},
-                                    {"rstrip", false},
-                                    {"single_word", false}}});
-  j["normalizer"] = {{"type", "NFC"}};
-  j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}};
-  j["post_processor"] = nullptr;
-  j["decoder"] = {{"type", "ByteLevel"}};
-  j["model"] = {{"type", "BPE"},
-                {"dropout", nullptr},
-                {"unk_token", nullptr},
-                {"vocab", vocab},
-                {"merges", json::array({"h e", "l l", "he ll", "hell o"})}};
-  return j;
+  return test::tiny_tokenizer_json();
 }
 
 Tokenizer load_json(const json& j) {

@@ -3,12 +3,15 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "args.h"
 #include "commands.h"
+#include "core/error.h"
 #include "model/generate.h"
 #include "model/load.h"
 #include "sampling_flags.h"
+#include "tokenizer/tokenizer.h"
 
 namespace rcc::cli {
 
@@ -44,6 +47,8 @@ int cmd_generate(int argc, char** argv) {
   gp.sampling = sampling_from_flags(a);
 
   auto t0 = std::chrono::steady_clock::now();
+  std::optional<Tokenizer> tokenizer;  // DIR/tokenizer.json: encodes --prompt, decodes the output
+  if (auto path = find_tokenizer(dir)) tokenizer = Tokenizer::load(*path);
   GPTNeoX model = load_gptneox(dir);
   gp.stop_ids = a.has("no-stop") ? std::vector<int32_t>{}
                                   : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
@@ -52,7 +57,10 @@ int cmd_generate(int argc, char** argv) {
   if (a.has("prompt-ids")) {
     prompt = parse_id_list(a.require("prompt-ids"), "prompt-ids");
   } else {
-    fail("--prompt needs a tokenizer.json beside config.json in ", dir, " (use --prompt-ids)");
+    if (!tokenizer)
+      fail("--prompt needs a tokenizer.json beside config.json in ", dir, " (use --prompt-ids)");
+    prompt = tokenizer->encode(a.require("prompt"));
+    RCC_CHECK(!prompt.empty(), "--prompt is empty (it encodes to no tokens)");
   }
   auto t1 = std::chrono::steady_clock::now();
   GenerateResult r = generate(model, prompt, gp);
@@ -62,11 +70,16 @@ int cmd_generate(int argc, char** argv) {
   if (a.has("json")) {
     nlohmann::json j;
     j["ids"] = r.ids;
+    if (tokenizer) j["text"] = tokenizer->decode(r.ids);
     j["prompt_tokens"] = prompt.size();
     j["stopped"] = r.stopped;
     j["load_seconds"] = load_s;
     j["generate_seconds"] = gen_s;
     std::printf("%s\n", j.dump().c_str());
+  } else if (tokenizer) {
+    const std::string text = tokenizer->decode(r.ids);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::printf("\n");
   } else {
     for (size_t i = 0; i < r.ids.size(); ++i) std::printf("%s%d", i ? "," : "", r.ids[i]);
     std::printf("\n");

@@ -24,6 +24,8 @@ const Command kCommands[] = {
     {"ask", rcc::cli::cmd_ask, "answer a question from a memory file or a context"},
     {"inspect", rcc::cli::cmd_inspect, "show a memory file's metadata, export its slots"},
     {"init", rcc::cli::cmd_init, "write a new RCC model with random weights from a config"},
+    {"tokenize", rcc::cli::cmd_tokenize, "text -> token ids with a tokenizer.json"},
+    {"detokenize", rcc::cli::cmd_detokenize, "token ids -> text with a tokenizer.json"},
     {"bench", rcc::cli::cmd_bench, "measure prefill/decode speed and GEMM throughput"},
     {"bench-context", rcc::cli::cmd_bench_context,
      "one point of the memory curve: RCC compression vs plain prefill of N tokens"},
