@@ -1,6 +1,7 @@
 #include "tokenizer/added_tokens.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "tokenizer/unicode.h"
 
@@ -32,6 +33,22 @@ AddedTokenSplitter::AddedTokenSplitter(std::vector<Pattern> patterns)
     // With identical patterns the first one listed wins.
     if (nodes_[node].pattern < 0) nodes_[node].pattern = static_cast<int32_t>(pi);
   }
+  two_bytes_.assign(65536 / 64, 0);
+  int first_bytes = 0;
+  for (int b = 0; b < 256; ++b) {
+    if (root_next_[b] == 0) continue;
+    ++first_bytes;
+    only_first_byte_ = b;
+  }
+  if (first_bytes != 1) only_first_byte_ = -1;
+  for (const Pattern& p : patterns_) {
+    if (p.bytes.size() == 1) one_byte_[static_cast<unsigned char>(p.bytes[0])] = true;
+    if (p.bytes.size() >= 2) {
+      const unsigned pair = (unsigned(static_cast<unsigned char>(p.bytes[0])) << 8) |
+                            static_cast<unsigned char>(p.bytes[1]);
+      two_bytes_[pair >> 6] |= uint64_t{1} << (pair & 63);
+    }
+  }
 }
 
 int32_t AddedTokenSplitter::child(int32_t node, unsigned char b) const {
@@ -44,9 +61,21 @@ int32_t AddedTokenSplitter::child(int32_t node, unsigned char b) const {
 
 bool AddedTokenSplitter::find(std::string_view s, size_t from, Match* m) const {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  for (size_t i = from; i < s.size(); ++i) {
+  const size_t n = s.size();
+  for (size_t i = from; i < n; ++i) {
+    if (only_first_byte_ >= 0) {
+      const void* hit = std::memchr(p + i, only_first_byte_, n - i);
+      if (!hit) return false;
+      i = static_cast<size_t>(static_cast<const unsigned char*>(hit) - p);
+    } else if (root_next_[p[i]] == 0) {
+      continue;
+    }
+    if (!one_byte_[p[i]]) {  // every pattern starting here has two bytes or more
+      if (i + 1 >= n) return false;
+      const unsigned pair = (unsigned(p[i]) << 8) | p[i + 1];
+      if (!(two_bytes_[pair >> 6] >> (pair & 63) & 1)) continue;
+    }
     int32_t node = root_next_[p[i]];
-    if (node == 0) continue;
     int32_t best = -1;
     size_t best_end = 0;
     for (size_t j = i + 1;; ++j) {
@@ -54,7 +83,7 @@ bool AddedTokenSplitter::find(std::string_view s, size_t from, Match* m) const {
         best = nodes_[node].pattern;
         best_end = j;
       }
-      if (j >= s.size()) break;
+      if (j >= n) break;
       node = child(node, p[j]);
       if (node == 0) break;
     }

@@ -81,6 +81,11 @@ class AddedTokenSplitter {
   std::vector<Pattern> patterns_;
   std::vector<Node> nodes_;               // a byte trie; node 0 is the root
   std::array<int32_t, 256> root_next_{};  // root transitions (0 = none)
+  // Scan filters: a match can start at i only if s[i] begins a pattern and either a one-byte
+  // pattern is s[i] or the two bytes s[i], s[i+1] begin a pattern.
+  std::array<bool, 256> one_byte_{};
+  std::vector<uint64_t> two_bytes_;  // 65536-bit set, indexed by (s[i] << 8) | s[i+1]
+  int only_first_byte_ = -1;         // when all patterns start with one byte: memchr for it
 };
 
 }  // namespace rcc::tok

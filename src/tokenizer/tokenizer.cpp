@@ -51,7 +51,7 @@ void Tokenizer::Impl::encode_piece(std::string_view piece, std::vector<int32_t>&
     const uint64_t h = WordCache::hash(w);
     uint32_t n = 0;
     if (const int32_t* cached = cache.find(w, h, &n)) {
-      ids.insert(ids.end(), cached, cached + n);
+      for (uint32_t k = 0; k < n; ++k) ids.push_back(cached[k]);  // n is small: no memmove call
       return;
     }
     const size_t before = ids.size();

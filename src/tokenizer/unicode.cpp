@@ -36,14 +36,11 @@ CharClass char_class(char32_t cp) {
   }
 }
 
-const CharClass* ascii_classes() {
-  static const std::array<CharClass, 128> table = [] {
-    std::array<CharClass, 128> t{};
-    for (char32_t c = 0; c < 128; ++c) t[c] = char_class(c);
-    return t;
-  }();
-  return table.data();
-}
+const std::array<CharClass, 128> kAsciiClasses = [] {
+  std::array<CharClass, 128> t{};
+  for (char32_t c = 0; c < 128; ++c) t[c] = char_class(c);
+  return t;
+}();
 
 namespace {
 

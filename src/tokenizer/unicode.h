@@ -2,6 +2,7 @@
 // and normalization from utf8proc, the regex `\w` class from PCRE2. Nothing here is a hand-written
 // Unicode table.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,15 +23,16 @@ enum CharClass : uint8_t {
 // stable since Unicode 6.3); letters and numbers come from utf8proc's general category.
 CharClass char_class(char32_t cp);
 
-// Class table for the 128 ASCII bytes, computed from char_class() once.
-const CharClass* ascii_classes();
+// Class table for the 128 ASCII bytes, computed from char_class() at start-up (a global, so the
+// hot loop does not pay for a function-local static's guard).
+extern const std::array<CharClass, 128> kAsciiClasses;
 
 // Class and byte length of the code point at s[i] (s must be valid UTF-8).
 inline CharClass class_at(std::string_view s, size_t i, size_t* len) {
   unsigned char c = static_cast<unsigned char>(s[i]);
   if (c < 0x80) {
     *len = 1;
-    return ascii_classes()[c];
+    return kAsciiClasses[c];
   }
   return char_class(utf8::decode(reinterpret_cast<const unsigned char*>(s.data()) + i, len));
 }
