@@ -1,5 +1,5 @@
 // A cache of pre-token -> ids for frequent words: a flat open-addressing table of 64-byte slots.
-// Short words (<= 16 bytes, <= 8 ids: nearly all of them) live inside their slot, so a lookup
+// Short words (<= 16 bytes, <= 7 ids: nearly all of them) live inside their slot, so a lookup
 // touches one cache line; longer ones keep their key and ids in an arena. The cache holds up to
 // kMaxEntries words of up to kMaxWordBytes bytes and is simply cleared when full. One cache exists
 // per thread (see for_tokenizer), so encode() stays const and thread-safe without locks.
@@ -17,7 +17,7 @@ class WordCache {
  public:
   static constexpr size_t kMaxWordBytes = 64;
   static constexpr size_t kMaxEntries = 1 << 15;
-  static constexpr size_t kInlineKey = 16, kInlineIds = 8;
+  static constexpr size_t kInlineKey = 16, kInlineIds = 7;
 
   // The calling thread's cache for the tokenizer with this serial number (cleared when the thread
   // last used it for another tokenizer).
