@@ -27,8 +27,9 @@ const char* kTokenizeHelp =
     "  --json             one JSON object: {\"ids\": [...], \"count\": n}\n"
     "  --jsonl            every input line is a JSON string; every output line the JSON array\n"
     "                     of its ids\n"
-    "  --bench            time the encoder instead: the input in 64 KiB chunks (cut after a\n"
-    "                     newline), --repeat times (default 3); prints a JSON report\n";
+    "  --bench            time the encoder instead: the input in chunks of at least\n"
+    "                     --chunk-bytes (default 4096, cut after a newline), encoded --repeat\n"
+    "                     times (default 3); prints a JSON report\n";
 
 const char* kDetokenizeHelp =
     "usage: rcc detokenize (--tokenizer FILE | --model DIR) --ids 1,2,3 [--skip-special]\n"
@@ -103,7 +104,7 @@ std::string tokenize_jsonl(const Tokenizer& t, const std::string& text, const st
 }
 
 // Splits text into chunks of at least `target` bytes, each ending after a newline (the last one
-// may end anywhere). make_tokenizer_fixtures' benchmark twin (bench/hf_tokenizer_bench.mjs) cuts
+// may end anywhere). The Hugging Face side of the benchmark (bench/hf_tokenizer_bench.mjs) cuts
 // the same way, so both encoders see identical pieces.
 std::vector<std::string_view> bench_chunks(const std::string& text, size_t target) {
   std::vector<std::string_view> chunks;
@@ -122,17 +123,19 @@ std::vector<std::string_view> bench_chunks(const std::string& text, size_t targe
   return chunks;
 }
 
-std::string bench(const Tokenizer& t, const std::string& text, int64_t repeat) {
-  const auto chunks = bench_chunks(text, 64 * 1024);
+std::string bench(const Tokenizer& t, const std::string& text, int64_t repeat, size_t chunk_bytes) {
+  const auto chunks = bench_chunks(text, chunk_bytes);
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3);
   double first = 0, best = 1e300;
   size_t tokens = 0;
+  std::vector<double> passes;
   for (int64_t r = 0; r < repeat; ++r) {
     ids.clear();
     auto t0 = std::chrono::steady_clock::now();
     for (auto c : chunks) t.encode_append(c, ids);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    passes.push_back(s);
     if (r == 0) first = s;
     best = std::min(best, s);
     tokens = ids.size();
@@ -141,8 +144,10 @@ std::string bench(const Tokenizer& t, const std::string& text, int64_t repeat) {
   j["encoder"] = "rcc";
   j["bytes"] = text.size();
   j["chunks"] = chunks.size();
+  j["chunk_bytes"] = chunk_bytes;
   j["tokens"] = tokens;
   j["repeat"] = repeat;
+  j["pass_seconds"] = passes;
   j["first_seconds"] = first;
   j["best_seconds"] = best;
   j["first_mb_per_s"] = text.size() / 1e6 / first;
@@ -153,7 +158,8 @@ std::string bench(const Tokenizer& t, const std::string& text, int64_t repeat) {
 }  // namespace
 
 int cmd_tokenize(int argc, char** argv) {
-  Args a(argc, argv, {"tokenizer", "model", "input", "repeat"}, {"json", "jsonl", "bench", "help"});
+  Args a(argc, argv, {"tokenizer", "model", "input", "repeat", "chunk-bytes"},
+         {"json", "jsonl", "bench", "help"});
   if (a.has("help")) {
     std::fputs(kTokenizeHelp, stdout);
     return 0;
@@ -162,13 +168,14 @@ int cmd_tokenize(int argc, char** argv) {
   if (int(a.has("json")) + int(a.has("jsonl")) + int(a.has("bench")) > 1)
     throw UsageError("give at most one of --json, --jsonl and --bench");
   const int64_t repeat = a.get_int("repeat", 3, 1, 1000);
+  const int64_t chunk_bytes = a.get_int("chunk-bytes", 4096, 1, int64_t{1} << 40);
   const Tokenizer t = tokenizer_from_flags(a);
   const std::string name = a.get_or("input", "-");
   const std::string text = read_input(name);
   if (a.has("jsonl")) {
     write_all(tokenize_jsonl(t, text, name == "-" ? "stdin" : name));
   } else if (a.has("bench")) {
-    write_all(bench(t, text, repeat));
+    write_all(bench(t, text, repeat, static_cast<size_t>(chunk_bytes)));
   } else {
     const std::vector<int32_t> ids = t.encode(text);
     if (a.has("json")) {
