@@ -6,6 +6,9 @@ namespace rcc::ops {
 
 // Exact GELU: 0.5 · x · (1 + erf(x / sqrt 2)), in place.
 void gelu(float* x, int64_t n);
+// Backward of gelu (training): dx[i] = dy[i] · gelu'(x[i]), x the forward input;
+// gelu'(x) = Φ(x) + x·φ(x). dx may alias dy. (activation_backward_cpu.cpp)
+void gelu_backward(const float* x, const float* dy, float* dx, int64_t n);
 // y += x
 void add_inplace(float* y, const float* x, int64_t n);
 

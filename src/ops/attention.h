@@ -12,4 +12,15 @@ void causal_attention(const float* q, int64_t q_stride, const float* k, const fl
                       int64_t kv_stride, int64_t rows, int64_t past, int64_t heads, int64_t hd,
                       float* out);
 
+// Backward of causal attention over one whole sequence from position 0 (training).
+// q, k, v, dout: [rows, heads·hd] (head h at h·hd). Accumulates (+=) dq, dk, dv [rows, heads·hd].
+// Scores are recomputed per block of 64 queries as the forward computes them (at most 64 × rows
+// scores per task); with P = softmax(S), dP = dout·V^T, D_i = Σ_j P_ij dP_ij:
+//   dS = P ⊙ (dP − D),  dq = scale·dS·K,  dk = scale·dS^T·Q,  dv = P^T·dout.
+// One task per head (the dk, dv rows of a head are shared by all its query blocks).
+// (attention_backward_cpu.cpp)
+void causal_attention_backward(const float* q, const float* k, const float* v, const float* dout,
+                               int64_t rows, int64_t heads, int64_t hd, float* dq, float* dk,
+                               float* dv);
+
 }  // namespace rcc::ops

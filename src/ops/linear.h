@@ -16,6 +16,14 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc);
 
+// Gradients of y = x · W^T + b (training; W must be F32). dy: [rows, N]. Each output is
+// accumulated (+=) and may be null when not wanted:
+//   dx [rows, K] += dy · W,   dW [N, K] += dy^T · x,   db [N] += Σ_rows dy.
+// dW and db are split over blocks of output columns (each thread owns whole rows of dW), dx over
+// blocks of rows, so no two threads write the same element. (linear_backward_cpu.cpp)
+void linear_backward(const float* x, int64_t rows, const Tensor& W, const float* dy, float* dx,
+                     float* dW, float* db);
+
 // Call once at start-up: BLAS runs on one thread, our pool owns parallelism.
 void init_blas_single_threaded();
 

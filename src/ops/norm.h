@@ -8,4 +8,11 @@ namespace rcc::ops {
 void layer_norm(const float* x, int64_t rows, int64_t H, const float* w, const float* b, float eps,
                 float* y);
 
+// Backward of layer_norm (training). x: the forward input [rows, H]; dy: [rows, H]. Accumulates
+// (+=) dx [rows, H] (may be null), dw [H] and db [H] (may be null). Mean and 1/std are recomputed
+// from x in double as the forward does. dw/db are split over columns, dx over rows: no two threads
+// write one element, and the result does not depend on the thread count. (norm_backward_cpu.cpp)
+void layer_norm_backward(const float* x, int64_t rows, int64_t H, const float* w, float eps,
+                         const float* dy, float* dx, float* dw, float* db);
+
 }  // namespace rcc::ops

@@ -13,4 +13,10 @@ void rotary_apply(float* v, int64_t rot, int64_t pos, double base);
 void rotary_qkv(float* qkv, int64_t rows, int64_t heads, int64_t head_dim, int64_t rot,
                 int64_t pos0, double base);
 
+// Backward of rotary_qkv (training), in place on the gradient dqkv [rows, heads, 3, head_dim]: the
+// q and k gradients are rotated back (the transpose of a rotation is the rotation by −angle); the
+// v gradient is untouched. Angles are computed exactly as the forward's. (rotary_backward_cpu.cpp)
+void rotary_qkv_backward(float* dqkv, int64_t rows, int64_t heads, int64_t head_dim, int64_t rot,
+                         int64_t pos0, double base);
+
 }  // namespace rcc::ops
