@@ -10,4 +10,5 @@ if [ "${RCC_SKIP_SANITIZE:-0}" != "1" ]; then
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure -j"$(nproc)")
 fi
+scripts/fuzz.sh  # tokenizer fuzz targets (clang libFuzzer), FUZZ_SECONDS each (default 60)
 echo "all tests passed" >&2

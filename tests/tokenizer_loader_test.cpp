@@ -149,6 +149,9 @@ TEST(TokenizerLoader, RejectsBadModel) {
   j["model"]["vocab"]["bad"] = 18446744073709551615ull;
   expect_error(j, "out of range");
   j = tiny();
+  j["model"]["vocab"]["far"] = 5000;
+  expect_error(j, "too sparse");
+  j = tiny();
   j["model"]["vocab"]["dup"] = 259;
   expect_error(j, "used by both");
   j = tiny();

@@ -145,6 +145,12 @@ class Loader {
       max_id = std::max<int64_t>(max_id, id);
     }
     if (im_->model_vocab.empty()) bad("model.vocab", "is empty");
+    // Real vocabularies number their tokens 0..n-1; refusing very sparse ids keeps a small hostile
+    // file from making the id tables huge.
+    const int64_t count = static_cast<int64_t>(im_->model_vocab.size());
+    if (max_id >= 2 * count + 1024)
+      bad("model.vocab",
+          str_cat("ids are too sparse: the largest is ", max_id, " for ", count, " tokens"));
     grow_ids(max_id);
     for (const auto& [token, id] : im_->model_vocab) {
       if (im_->flags[id] & Tokenizer::Impl::kKnown)

@@ -1,0 +1,81 @@
+// libFuzzer target: arbitrary bytes through the GPT-NeoX tokenizer (and the two variant tokenizers
+// of the golden set). Checks, besides "no crash, no sanitizer report":
+//  - every id is in range and decode(encode(x)) == NFC(x with invalid UTF-8 repaired);
+//  - the hand-written GPT-2 split equals the PCRE2 reference on the normalized text;
+//  - decoding arbitrary ids (taken from the input bytes) gives valid UTF-8.
+// Built and run by scripts/fuzz.sh. Environment: RCC_FUZZ_TOKENIZER (GPT-NeoX tokenizer.json,
+// default ../shared/data/tokenizers/gpt-neox-20b/tokenizer.json), RCC_FUZZ_FIXTURES (default
+// tests/fixtures/tokenizer).
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tokenizer/pretokenize.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
+#include "tokenizer/utf8.h"
+
+namespace {
+
+struct Tokenizers {
+  std::optional<rcc::Tokenizer> neox, prefix, noregex;
+};
+Tokenizers* g = nullptr;
+
+const char* env_or(const char* name, const char* dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : dflt;
+}
+
+[[noreturn]] void die(const char* what, const std::string& input) {
+  std::fprintf(stderr, "tokenizer_fuzz: %s (input of %zu bytes)\n", what, input.size());
+  std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  g = new Tokenizers;
+  const std::string fixtures = env_or("RCC_FUZZ_FIXTURES", "tests/fixtures/tokenizer");
+  try {
+    g->neox = rcc::Tokenizer::load(
+        env_or("RCC_FUZZ_TOKENIZER", "../shared/data/tokenizers/gpt-neox-20b/tokenizer.json"));
+    g->prefix = rcc::Tokenizer::load(fixtures + "/variant_prefix.json");
+    g->noregex = rcc::Tokenizer::load(fixtures + "/variant_noregex.json");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tokenizer_fuzz: cannot load tokenizers: %s\n", e.what());
+    std::exit(1);
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string input(reinterpret_cast<const char*>(data), size);
+  const rcc::Tokenizer& neox = *g->neox;
+
+  const std::vector<int32_t> ids = neox.encode(input);
+  for (int32_t id : ids)
+    if (id < 0 || id >= neox.vocab_size()) die("id out of range", input);
+  const std::string normalized = rcc::nfc_normalize(rcc::tok::utf8::to_valid(input));
+  if (neox.decode(ids) != normalized) die("decode(encode(x)) != NFC(x)", input);
+
+  std::vector<std::pair<size_t, size_t>> fast;
+  rcc::tok::split_gpt2(normalized, [&](size_t b, size_t e) { fast.emplace_back(b, e); });
+  if (fast != rcc::tok::split_gpt2_reference(normalized)) die("split differs from PCRE2", input);
+
+  for (const rcc::Tokenizer* t : {&*g->prefix, &*g->noregex}) {
+    const std::vector<int32_t> v = t->encode(input);
+    if (!rcc::tok::utf8::is_valid(t->decode(v, size % 2 == 0))) die("variant decode", input);
+  }
+
+  // Arbitrary ids: two bytes each, some negative or past the vocabulary.
+  std::vector<int32_t> raw;
+  for (size_t i = 0; i + 1 < size && raw.size() < 512; i += 2)
+    raw.push_back((int32_t(data[i]) << 8 | data[i + 1]) - 4000);
+  if (!rcc::tok::utf8::is_valid(neox.decode(raw, size % 3 == 0))) die("decode not UTF-8", input);
+  return 0;
+}
