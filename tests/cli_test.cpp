@@ -54,8 +54,9 @@ void expect_failure(const RunResult& r, int status, const std::string& needle = 
   ASSERT_FALSE(r.err.empty());
   EXPECT_EQ(r.err.back(), '\n') << describe(r);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not a single line: " << r.err;
-  if (!needle.empty())
+  if (!needle.empty()) {
     EXPECT_NE(r.err.find(needle), std::string::npos) << "wanted '" << needle << "' in " << r.err;
+  }
 }
 
 // stdout is exactly one JSON object followed by a newline.
