@@ -28,7 +28,7 @@ void GPTNeoX::embed(const int32_t* ids, int64_t n, float* out) const {
 
 // Workspace per row: ln [H] | qkv [3H] | q [H] | attn [H] | proj [H] | mlp [I]
 void GPTNeoX::layer(int64_t li, float* x, int64_t rows, std::span<const SeqSlice> seqs,
-                    float* work) const {
+                    float* work, const LayerActivations* a) const {
   const LayerWeights& l = w_.layers[size_t(li)];
   const int64_t H = cfg_.hidden_size, nh = cfg_.num_heads, hd = cfg_.head_dim();
   const int64_t I = cfg_.intermediate_size;
@@ -39,6 +39,17 @@ void GPTNeoX::layer(int64_t li, float* x, int64_t rows, std::span<const SeqSlice
   float* attn = q + rows * H;
   float* proj = attn + rows * H;
   float* mlp = proj + rows * H;
+  float* ln2 = ln;   // post_attention_layernorm output
+  float* act = mlp;  // GELU output (in place unless recording)
+  if (a) {  // training: intermediate results go to the activation store
+    std::memcpy(a->x_in, x, size_t(rows * H) * 4);
+    ln = a->ln1;
+    qkv = a->qkv;
+    attn = a->attn;
+    ln2 = a->ln2;
+    mlp = a->pre;
+    act = a->act;
+  }
 
   // Attention block: ln1 -> fused qkv -> rotary -> cache -> causal attention -> dense.
   ops::layer_norm(x, rows, H, l.ln1_w.f32(), l.ln1_b.f32(), eps, ln);
@@ -64,20 +75,24 @@ void GPTNeoX::layer(int64_t li, float* x, int64_t rows, std::span<const SeqSlice
   ops::linear(attn, rows, l.dense_w, l.dense_b.defined() ? &l.dense_b : nullptr, proj);
 
   // MLP block; parallel residual: x + attn(ln1 x) + mlp(ln2 x); serial: mlp sees x + attn.
-  if (!cfg_.use_parallel_residual) ops::add_inplace(x, proj, rows * H);
-  ops::layer_norm(x, rows, H, l.ln2_w.f32(), l.ln2_b.f32(), eps, ln);
-  ops::linear(ln, rows, l.fc_in_w, &l.fc_in_b, mlp);
-  ops::gelu(mlp, rows * I);
+  if (!cfg_.use_parallel_residual) {
+    ops::add_inplace(x, proj, rows * H);
+    if (a) std::memcpy(a->x_mid, x, size_t(rows * H) * 4);
+  }
+  ops::layer_norm(x, rows, H, l.ln2_w.f32(), l.ln2_b.f32(), eps, ln2);
+  ops::linear(ln2, rows, l.fc_in_w, &l.fc_in_b, mlp);
+  if (a) std::memcpy(act, mlp, size_t(rows * I) * 4);
+  ops::gelu(act, rows * I);
   if (cfg_.use_parallel_residual) {
-    ops::linear(mlp, rows, l.fc_out_w, &l.fc_out_b, proj, /*accumulate=*/true);  // proj = attn+mlp
+    ops::linear(act, rows, l.fc_out_w, &l.fc_out_b, proj, /*accumulate=*/true);  // proj = attn+mlp
     ops::add_inplace(x, proj, rows * H);
   } else {
-    ops::linear(mlp, rows, l.fc_out_w, &l.fc_out_b, x, /*accumulate=*/true);
+    ops::linear(act, rows, l.fc_out_w, &l.fc_out_b, x, /*accumulate=*/true);
   }
 }
 
 void GPTNeoX::forward(float* x, int64_t rows, std::span<const SeqSlice> seqs,
-                      const ForwardHooks* hooks) const {
+                      const ForwardHooks* hooks, Activations* acts) const {
   const int64_t H = cfg_.hidden_size;
   int64_t covered = 0;
   for (const SeqSlice& s : seqs) {
@@ -90,12 +105,21 @@ void GPTNeoX::forward(float* x, int64_t rows, std::span<const SeqSlice> seqs,
     covered += s.count;
   }
   RCC_CHECK(covered == rows, "forward: sequences cover ", covered, " of ", rows, " rows");
+  if (acts) {
+    acts->reset(cfg_, rows);
+    for (const SeqSlice& s : seqs) {
+      RCC_CHECK(s.cache->length() == 0,
+                "forward: recording activations needs sequences from position 0");
+      acts->seqs.emplace_back(s.begin, s.count);
+    }
+  }
   std::vector<float> work(static_cast<size_t>(rows * (7 * H + cfg_.intermediate_size)));
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
-    layer(i, x, rows, seqs, work.data());
+    layer(i, x, rows, seqs, work.data(), acts ? &acts->layer(i) : nullptr);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
   }
   for (const SeqSlice& s : seqs) s.cache->advance(s.count);
+  if (acts) std::memcpy(acts->final_in(), x, size_t(rows * H) * 4);
   ops::layer_norm(x, rows, H, w_.final_ln_w.f32(), w_.final_ln_b.f32(), float(cfg_.layer_norm_eps),
                   x);
 }

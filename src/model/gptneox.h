@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "model/activations.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/weights.h"
@@ -31,6 +32,14 @@ struct ForwardHooks {
   std::function<void(int64_t layer, float* x, int64_t rows)> after_layer;
 };
 
+// The backward counterpart of ForwardHooks::after_layer (training): called, going down, with dx
+// [rows, H] = the gradient of the loss with respect to the hidden states *after* the forward hook of
+// layer `layer`, before the backward pass of that layer. It may read dx (the decoder's injection:
+// gradients of A_i and of the slots) or add to it (the encoder: gradients arriving through slots).
+struct BackwardHooks {
+  std::function<void(int64_t layer, float* dx, int64_t rows)> after_layer;
+};
+
 class GPTNeoX {
  public:
   GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights w);
@@ -42,17 +51,38 @@ class GPTNeoX {
   // out[n, H] = embed_in rows of ids (each checked against the vocabulary).
   void embed(const int32_t* ids, int64_t n, float* out) const;
   // x [rows, H]: input hidden states in, final-layer-norm output out. Appends every sequence's new
-  // keys/values to its cache.
+  // keys/values to its cache. With `acts` (training) every layer also records what its backward
+  // needs; the sequences must then start at position 0.
   void forward(float* x, int64_t rows, std::span<const SeqSlice> seqs,
-               const ForwardHooks* hooks = nullptr) const;
+               const ForwardHooks* hooks = nullptr, Activations* acts = nullptr) const;
   // logits[rows, V] = h[rows, H] · embed_out^T
   void logits(const float* h, int64_t rows, float* out) const;
+
+  // ---- training (gptneox_backward.cpp); the weights must be F32 ----
+  // forward() of several independent sequences from position 0 (rows [begin, begin + count) each),
+  // recording activations into `acts`; keys/values go to per-sequence scratch caches.
+  void forward_train(float* x, std::span<const std::pair<int64_t, int64_t>> seqs,
+                     const ForwardHooks* hooks, Activations& acts) const;
+  // dx [rows, H]: in, the gradient w.r.t. the forward's output (final-layer-norm output); out, the
+  // gradient w.r.t. its input x. Parameter gradients are accumulated (+=) into `grads` (f32 tensors
+  // shaped like the weights; undefined ones are skipped).
+  void backward(const Activations& acts, float* dx, const GPTNeoXWeights& grads,
+                const BackwardHooks* hooks = nullptr) const;
+  // grads.embed_out += dlogits^T · h;  dh [rows, H] += dlogits · embed_out (dh may be null).
+  void logits_backward(const float* h, int64_t rows, const float* dlogits, float* dh,
+                       const GPTNeoXWeights& grads) const;
+  // grads.embed_in rows ids[i] += dx[i].
+  void embed_backward(const int32_t* ids, int64_t n, const float* dx,
+                      const GPTNeoXWeights& grads) const;
 
   // Convenience: one sequence of ids through embed + forward + logits of every row ([n, V]).
   std::vector<float> forward_logits(const std::vector<int32_t>& ids, KVCache& cache) const;
 
  private:
-  void layer(int64_t i, float* x, int64_t rows, std::span<const SeqSlice> seqs, float* work) const;
+  void layer(int64_t i, float* x, int64_t rows, std::span<const SeqSlice> seqs, float* work,
+             const LayerActivations* acts) const;
+  void layer_backward(int64_t i, const Activations& acts, float* dx, const LayerWeights& grads,
+                      float* work) const;
 
   GPTNeoXConfig cfg_;
   GPTNeoXWeights w_;

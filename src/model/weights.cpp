@@ -59,29 +59,39 @@ GPTNeoXWeights GPTNeoXWeights::load(const Checkpoint& c, const GPTNeoXConfig& cf
   return w;
 }
 
-std::vector<std::pair<std::string, Tensor>> GPTNeoXWeights::named(const std::string& prefix) const {
-  std::vector<std::pair<std::string, Tensor>> r;
+void GPTNeoXWeights::visit(const std::string& prefix,
+                           const std::function<void(const std::string&, Tensor&)>& f) {
   const std::string g = prefix + "gpt_neox.";
-  r.emplace_back(g + "embed_in.weight", embed_in);
+  auto visit_one = [&](const std::string& name, Tensor& t) {
+    if (t.defined()) f(name, t);
+  };
+  visit_one(g + "embed_in.weight", embed_in);
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string p = g + "layers." + std::to_string(i) + ".";
-    const LayerWeights& l = layers[i];
-    r.emplace_back(p + "input_layernorm.weight", l.ln1_w);
-    r.emplace_back(p + "input_layernorm.bias", l.ln1_b);
-    r.emplace_back(p + "attention.query_key_value.weight", l.qkv_w);
-    if (l.qkv_b.defined()) r.emplace_back(p + "attention.query_key_value.bias", l.qkv_b);
-    r.emplace_back(p + "attention.dense.weight", l.dense_w);
-    if (l.dense_b.defined()) r.emplace_back(p + "attention.dense.bias", l.dense_b);
-    r.emplace_back(p + "post_attention_layernorm.weight", l.ln2_w);
-    r.emplace_back(p + "post_attention_layernorm.bias", l.ln2_b);
-    r.emplace_back(p + "mlp.dense_h_to_4h.weight", l.fc_in_w);
-    r.emplace_back(p + "mlp.dense_h_to_4h.bias", l.fc_in_b);
-    r.emplace_back(p + "mlp.dense_4h_to_h.weight", l.fc_out_w);
-    r.emplace_back(p + "mlp.dense_4h_to_h.bias", l.fc_out_b);
+    LayerWeights& l = layers[i];
+    visit_one(p + "input_layernorm.weight", l.ln1_w);
+    visit_one(p + "input_layernorm.bias", l.ln1_b);
+    visit_one(p + "attention.query_key_value.weight", l.qkv_w);
+    visit_one(p + "attention.query_key_value.bias", l.qkv_b);
+    visit_one(p + "attention.dense.weight", l.dense_w);
+    visit_one(p + "attention.dense.bias", l.dense_b);
+    visit_one(p + "post_attention_layernorm.weight", l.ln2_w);
+    visit_one(p + "post_attention_layernorm.bias", l.ln2_b);
+    visit_one(p + "mlp.dense_h_to_4h.weight", l.fc_in_w);
+    visit_one(p + "mlp.dense_h_to_4h.bias", l.fc_in_b);
+    visit_one(p + "mlp.dense_4h_to_h.weight", l.fc_out_w);
+    visit_one(p + "mlp.dense_4h_to_h.bias", l.fc_out_b);
   }
-  r.emplace_back(g + "final_layer_norm.weight", final_ln_w);
-  r.emplace_back(g + "final_layer_norm.bias", final_ln_b);
-  if (embed_out.defined()) r.emplace_back(prefix + "embed_out.weight", embed_out);
+  visit_one(g + "final_layer_norm.weight", final_ln_w);
+  visit_one(g + "final_layer_norm.bias", final_ln_b);
+  visit_one(prefix + "embed_out.weight", embed_out);
+}
+
+std::vector<std::pair<std::string, Tensor>> GPTNeoXWeights::named(const std::string& prefix) const {
+  std::vector<std::pair<std::string, Tensor>> r;
+  // visit() only reads through the copy; the returned tensors share storage with this struct's.
+  GPTNeoXWeights copy = *this;
+  copy.visit(prefix, [&](const std::string& name, Tensor& t) { r.emplace_back(name, t); });
   return r;
 }
 

@@ -2,6 +2,7 @@
 // ("" for a plain model, "gpt_neox.rcc_encoder." for the RCC encoder). Matrices keep their stored
 // dtype (F32, BF16 or F16; often borrowed from the mapped file); vectors (norms, biases) are f32.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct GPTNeoXWeights {
                              const std::string& prefix = "", bool with_head = true);
   // Names in checkpoint order, for writers: (name, tensor).
   std::vector<std::pair<std::string, Tensor>> named(const std::string& prefix = "") const;
+  // Calls f(name, tensor) for every defined tensor in the order of named(); f may replace the
+  // tensor (training swaps in views of one parameter allocation, or gradient buffers).
+  void visit(const std::string& prefix, const std::function<void(const std::string&, Tensor&)>& f);
 };
 
 }  // namespace rcc

@@ -1,0 +1,36 @@
+// The RCC training forward and backward over a batch of samples (RCC_SPEC §2, §3, §6), in the same
+// model code as inference:
+//   encoder: every window of every sample is one sequence of one batched GPT-NeoX forward; slots
+//            s_0 (embedding), s_i (after layer i−1, i < L), s_L (final layer norm) at the aligned
+//            slot positions;
+//   decoder: per sample, P memory rows x = E·s_0, then embed_in(tokens); after layer i the memory
+//            rows receive A_i·s_{i+1}; final layer norm, LM head on the rows that predict a
+//            weighted token; loss = Σ weight · cross-entropy.
+// Backward runs the same path in reverse; the gradients of the slots flow into the encoder.
+#pragma once
+#include <span>
+#include <vector>
+
+#include "train/sample.h"
+#include "train/trainable_rcc.h"
+
+namespace rcc {
+
+struct StepStats {
+  double loss_sum = 0;       // Σ weight · CE (nats)
+  double target_weight = 0;  // Σ weight
+  int64_t encoder_tokens = 0, decoder_rows = 0;
+};
+
+struct StepOptions {
+  bool backward = true;     // false: loss only (evaluation)
+  float loss_scale = 1.0f;  // gradients are those of loss_scale · loss_sum (e.g. 1 / Σ weights)
+  // Tests: when set, receives the logits of every decoder row of every sample, [Σ (P+T), V].
+  std::vector<float>* all_logits = nullptr;
+};
+
+// Adds the gradients of loss_scale · loss_sum into model.grads() (call zero_grad() first).
+StepStats rcc_forward_backward(TrainableRCC& model, std::span<const Sample> batch,
+                               const StepOptions& opt);
+
+}  // namespace rcc

@@ -1,0 +1,20 @@
+// One training example (RCC_SPEC §6). The encoder compresses `context` in aligned windows of W
+// tokens (none when it is empty: a plain language-model sample); the decoder reads the memory rows
+// and then `tokens`. weights[t] > 0 trains the decoder to predict tokens[t] from the row before it
+// (the last memory row for t = 0; with no memory, tokens[0] has nothing to be predicted from and
+// its weight must be 0). Weights are usually 0 or 1 (the loss mask).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace rcc {
+
+struct Sample {
+  std::vector<int32_t> context;
+  std::vector<int32_t> tokens;
+  std::vector<float> weights;  // one per token
+
+  double target_weight() const;  // Σ weights (the sample's share of the loss normaliser)
+};
+
+}  // namespace rcc
