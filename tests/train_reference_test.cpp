@@ -1,0 +1,175 @@
+// The RCC training step against PyTorch + Hugging Face GPT-NeoX (tests/reference/
+// make_training_fixtures.py): a tiny f32 RCC model (H 32, L 2, V 96, W 16, R 4, aligned windows),
+// one batch of three samples (3 windows with a partial one and a masked cue; one full window; a
+// plain LM sample without memory). Tolerances (both sides f32 on identical weights; only summation
+// orders differ):
+// - logits of every decoder row: max |Δ| / max |ref| ≤ 1e-4 (as the inference parity tests; the
+//   forward is the inference code);
+// - loss: relative 1e-5;
+// - gradients, per tensor: max |Δ| / max |ref| ≤ 1e-3 (the backward adds ~3 more sums per layer
+//   and the slot path through the encoder; each f32 sum of ≤ 128 terms is off by ≤ 1e-5 relative
+//   to its largest terms);
+// - 10 AdamW steps (constant lr, clipping at norm 1, decoupled decay on matrices): the 11 losses
+//   relative 1e-4; final parameters per tensor ‖Δ‖ ≤ 1e-2 · ‖ref_final − initial‖ (Adam divides by
+//   sqrt(v), which amplifies rounding in elements whose gradient is near zero; those elements move
+//   by at most lr per step and barely affect the loss).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+#include "test_util.h"
+#include "train/optimizer.h"
+#include "train/rcc_step.h"
+
+namespace rcc {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Fixture {
+  RCCModel init;
+  SafetensorsFile expected;
+  nlohmann::json meta;
+  std::vector<Sample> batch;
+};
+
+// Fails (never skips) when the fixture has not been generated yet.
+Fixture load_fixture() {
+  const std::string dir = test::fixture("train");
+  if (!fs::exists(dir + "/expected.safetensors") || !fs::exists(dir + "/tiny-rcc/config.json"))
+    throw std::runtime_error("training fixture missing: " + dir +
+                             " — generate it on a machine with PyTorch + transformers:\n"
+                             "    python3 tests/reference/make_training_fixtures.py\n"
+                             "  and commit tests/fixtures/train/");
+  Fixture f{RCCModel::load(dir + "/tiny-rcc"),
+            SafetensorsFile::open(dir + "/expected.safetensors"),
+            nlohmann::json::parse(test::read_file(dir + "/expected.json")),
+            {}};
+  for (int b = 0;; ++b) {
+    const std::string p = "sample" + std::to_string(b) + ".";
+    if (!f.expected.contains(p + "tokens")) break;
+    Sample s;
+    auto ints = [&](const std::string& n) {
+      Tensor t = f.expected.get(p + n);
+      return std::vector<int32_t>(t.data<int32_t>(), t.data<int32_t>() + t.numel());
+    };
+    s.context = ints("context");
+    s.tokens = ints("tokens");
+    s.weights = f.expected.get(p + "weights").to_vector();
+    f.batch.push_back(std::move(s));
+  }
+  return f;
+}
+
+double total_weight(const std::vector<Sample>& batch) {
+  double w = 0;
+  for (const Sample& s : batch) w += s.target_weight();
+  return w;
+}
+
+double max_abs(const float* a, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(double(a[i])));
+  return m;
+}
+
+TEST(TrainReference, LogitsLossAndEveryGradient) {
+  Fixture f = load_fixture();
+  ASSERT_EQ(f.batch.size(), 3u);
+  EXPECT_EQ(f.init.settings.window, 16);
+  EXPECT_EQ(f.init.settings.ratio, 4);
+  TrainableRCC tm(f.init);
+  tm.zero_grad();
+  std::vector<float> logits;
+  StepOptions o;
+  o.loss_scale = float(1.0 / total_weight(f.batch));
+  o.all_logits = &logits;
+  const StepStats st = rcc_forward_backward(tm, f.batch, o);
+
+  std::vector<float> want;
+  for (size_t b = 0; b < f.batch.size(); ++b) {
+    std::vector<float> l = f.expected.get("logits." + std::to_string(b)).to_vector();
+    want.insert(want.end(), l.begin(), l.end());
+  }
+  ASSERT_EQ(logits.size(), want.size());
+  EXPECT_LE(test::max_rel_error(logits, want, max_abs(want.data(), int64_t(want.size()))), 1e-4);
+
+  const double loss = f.expected.get("loss").data<double>()[0];
+  EXPECT_NEAR(st.loss_sum / st.target_weight, loss, 1e-5 * loss);
+
+  int compared = 0;
+  for (size_t i = 0; i < tm.layout().entries().size(); ++i) {
+    const ParamEntry& e = tm.layout().entries()[i];
+    ASSERT_TRUE(f.expected.contains("grad." + e.name)) << e.name;
+    const Tensor want_g = f.expected.get("grad." + e.name);
+    ASSERT_EQ(want_g.shape(), e.shape) << e.name;
+    const std::vector<float> w = want_g.to_vector();
+    const Tensor got = tm.layout().view(tm.gradients(), i);
+    const double scale = max_abs(w.data(), int64_t(w.size()));
+    ASSERT_GT(scale, 0.0) << e.name;
+    double err = 0;
+    for (int64_t k = 0; k < e.numel; ++k)
+      err = std::max(err, std::fabs(double(got.f32()[k]) - w[size_t(k)]));
+    EXPECT_LE(err / scale, 1e-3) << "gradient of " << e.name;
+    ++compared;
+  }
+  int in_fixture = 0;
+  for (const auto& [name, info] : f.expected.tensors()) in_fixture += name.rfind("grad.", 0) == 0;
+  EXPECT_EQ(compared, in_fixture) << "every parameter PyTorch trained has a gradient here";
+}
+
+TEST(TrainReference, TenAdamWStepsMatchTorch) {
+  Fixture f = load_fixture();
+  const nlohmann::json& opt = f.meta.at("optimizer");
+  TrainableRCC tm(f.init);
+  const Tensor initial = tm.values().clone();
+  AdamWConfig ac;
+  ac.beta1 = opt.at("beta1");
+  ac.beta2 = opt.at("beta2");
+  ac.eps = opt.at("eps");
+  ac.weight_decay = opt.at("weight_decay");
+  ac.decay_vectors = false;
+  AdamW adam(tm.layout(), ac);
+  const double lr = opt.at("lr"), clip = opt.at("clip");
+  const int steps = opt.at("steps");
+  const float scale = float(1.0 / total_weight(f.batch));
+  std::vector<double> losses;
+  for (int s = 0; s < steps; ++s) {
+    tm.zero_grad();
+    StepOptions o;
+    o.loss_scale = scale;
+    const StepStats st = rcc_forward_backward(tm, f.batch, o);
+    losses.push_back(st.loss_sum / st.target_weight);
+    clip_grad_norm(tm.gradients(), clip);
+    adam.step(tm.values(), tm.gradients(), lr);
+  }
+  StepOptions eval;
+  eval.backward = false;
+  const StepStats last = rcc_forward_backward(tm, f.batch, eval);
+  losses.push_back(last.loss_sum / last.target_weight);
+
+  const Tensor want = f.expected.get("step_losses");
+  ASSERT_EQ(want.numel(), int64_t(losses.size()));
+  for (size_t i = 0; i < losses.size(); ++i)
+    EXPECT_NEAR(losses[i], want.data<double>()[i], 1e-4 * want.data<double>()[i]) << "step " << i;
+  EXPECT_LT(losses.back(), losses.front());
+
+  for (size_t i = 0; i < tm.layout().entries().size(); ++i) {
+    const ParamEntry& e = tm.layout().entries()[i];
+    const std::vector<float> ref = f.expected.get("final." + e.name).to_vector();
+    const float* got = tm.layout().view(tm.values(), i).f32();
+    const float* init = tm.layout().view(initial, i).f32();
+    double diff = 0, moved = 0;
+    for (int64_t k = 0; k < e.numel; ++k) {
+      diff += std::pow(double(got[k]) - ref[size_t(k)], 2);
+      moved += std::pow(double(ref[size_t(k)]) - init[k], 2);
+    }
+    EXPECT_LE(std::sqrt(diff), 1e-2 * std::sqrt(moved) + 1e-7) << "parameters of " << e.name;
+  }
+}
+
+}  // namespace
+}  // namespace rcc
