@@ -266,6 +266,9 @@ TEST(Cli, GenerateUsageErrors) {
   expect_failure(gen({"--bogus"}), 2, "unknown option --bogus");
   expect_failure(gen({"--json=yes"}), 2, "json");
   expect_failure(gen({"--max-new-tokens"}), 2, "needs a value");
+  expect_failure(gen({"2", "3"}), 2, "unexpected argument '2'");  // meant --prompt-ids 1,2,3
+  expect_failure(run_rcc({"info", "--model", kModel, "extra"}), 2, "unexpected argument 'extra'");
+  expect_failure(run_rcc({"bench", "160m"}), 2, "unexpected argument '160m'");
 }
 
 TEST(Cli, GenerateRuntimeErrors) {
@@ -317,6 +320,8 @@ TEST(Cli, GenerateRuntimeErrors) {
 TEST(Cli, BenchUsageErrors) {
   expect_failure(run_rcc({"bench", "--dtype", "f64"}), 2, "--dtype");
   expect_failure(run_rcc({"bench", "--prompt", "0"}), 2, "--prompt");
+  expect_failure(run_rcc({"bench", "--gemm", "1,2"}), 2, "--gemm");
+  expect_failure(run_rcc({"bench", "--gemm", "0,8,8"}), 2, "--gemm");
 }
 
 }  // namespace

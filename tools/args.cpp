@@ -39,6 +39,10 @@ Args::Args(int argc, char** argv, const std::set<std::string>& with_value,
   }
 }
 
+void Args::no_positionals() const {
+  if (!positional_.empty()) throw UsageError("unexpected argument '" + positional_[0] + "'");
+}
+
 bool Args::has(const std::string& f) const { return values_.count(f) || switches_set_.count(f); }
 
 std::optional<std::string> Args::get(const std::string& f) const {

@@ -23,6 +23,8 @@ class Args {
   int64_t get_int(const std::string& flag, int64_t dflt, int64_t lo, int64_t hi) const;
   double get_double(const std::string& flag, double dflt) const;
   const std::vector<std::string>& positional() const { return positional_; }
+  // For commands without positional arguments: a stray word (`--prompt-ids 1 2`) is a usage error.
+  void no_positionals() const;
 
  private:
   std::map<std::string, std::string> values_;

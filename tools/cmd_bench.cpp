@@ -66,6 +66,7 @@ double best_time(int reps, F&& fn) {
 
 int cmd_bench(int argc, char** argv) {
   Args a(argc, argv, {"shapes", "dtype", "prompt", "decode", "threads", "gemm"}, {"json", "help"});
+  a.no_positionals();
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -88,7 +89,8 @@ int cmd_bench(int argc, char** argv) {
     int64_t M = 512, N = 8192, K = 2048;
     if (auto g = a.get("gemm")) {
       auto v = parse_id_list(*g, "gemm");
-      if (v.size() != 3) throw UsageError("--gemm expects M,N,K");
+      if (v.size() != 3 || v[0] == 0 || v[1] == 0 || v[2] == 0)
+        throw UsageError("--gemm expects three positive sizes M,N,K");
       M = v[0], N = v[1], K = v[2];
     }
     std::vector<float> x(static_cast<size_t>(M * K)), y(size_t(M * N));

@@ -34,6 +34,7 @@ int cmd_generate(int argc, char** argv) {
          {"model", "prompt", "prompt-ids", "max-new-tokens", "temperature", "top-k", "top-p",
           "repetition-penalty", "seed", "stop-ids", "threads"},
          {"json", "no-stop", "help"});
+  a.no_positionals();
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;

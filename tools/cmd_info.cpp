@@ -18,6 +18,7 @@ const char* kHelp =
 
 int cmd_info(int argc, char** argv) {
   Args a(argc, argv, {"model"}, {"json", "help"});
+  a.no_positionals();
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
