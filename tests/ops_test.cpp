@@ -747,9 +747,9 @@ TEST(ThreadPool, UsesSeveralThreads) {
       std::lock_guard<std::mutex> l(mu);
       ids.insert(std::this_thread::get_id());
     }
-    // Each chunk waits (bounded) for the others, so no thread can run two of them in a row.
+    // Each chunk waits (at most 10 s) for the others, so no thread can run two of them in a row.
     arrived++;
-    for (int spin = 0; spin < 2000 && arrived.load() < 3; ++spin)
+    for (int spin = 0; spin < 10000 && arrived.load() < 3; ++spin)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
   });
   EXPECT_EQ(ids.size(), 3u);

@@ -55,14 +55,15 @@ std::string quote(const std::string& s) {
 RunResult run_rcc(const std::vector<std::string>& args, const std::string& stdin_text) {
   TempDir tmp;
   std::string cmd = quote(RCC_BINARY);
-  for (const auto& a : args) cmd += " " + quote(a);
+  // Appended piecewise: `" " + std::string` trips GCC 12's false -Wrestrict (PR 105651).
+  for (const auto& a : args) cmd.append(" ").append(quote(a));
   if (!stdin_text.empty()) {
     write_file(tmp.file("stdin"), stdin_text);
-    cmd += " < " + quote(tmp.file("stdin"));
+    cmd.append(" < ").append(quote(tmp.file("stdin")));
   } else {
     cmd += " < /dev/null";
   }
-  cmd += " > " + quote(tmp.file("out")) + " 2> " + quote(tmp.file("err"));
+  cmd.append(" > ").append(quote(tmp.file("out"))).append(" 2> ").append(quote(tmp.file("err")));
   int rc = std::system(cmd.c_str());
   RunResult r;
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
