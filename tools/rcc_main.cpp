@@ -24,6 +24,8 @@ const Command kCommands[] = {
     {"ask", rcc::cli::cmd_ask, "answer a question from a memory file or a context"},
     {"inspect", rcc::cli::cmd_inspect, "show a memory file's metadata, export its slots"},
     {"init", rcc::cli::cmd_init, "write a new RCC model with random weights from a config"},
+    {"train", rcc::cli::cmd_train, "train an RCC model from a JSON config"},
+    {"eval", rcc::cli::cmd_eval, "score a trained RCC model on held-out task examples"},
     {"tokenize", rcc::cli::cmd_tokenize, "text -> token ids with a tokenizer.json"},
     {"detokenize", rcc::cli::cmd_detokenize, "token ids -> text with a tokenizer.json"},
     {"bench", rcc::cli::cmd_bench, "measure prefill/decode speed and GEMM throughput"},

@@ -122,6 +122,17 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
     }
   }
   const int64_t NT = int64_t(tgt_rows.size());
+  {
+    const double I = double(cfg.intermediate_size), h = double(H), l = double(L);
+    auto net = [&](int64_t rows, const std::vector<std::pair<int64_t, int64_t>>& seqs) {
+      double f = 2.0 * double(rows) * (4 * h * h + 2 * h * I) * l;
+      for (const auto& sq : seqs) f += 2.0 * double(sq.second) * double(sq.second) * h * l;
+      return f;
+    };
+    const double fwd = net(N_enc, enc_seqs) + net(dec_rows, dec_seqs) +
+                       2.0 * double(NT) * h * double(V) + 2.0 * double(P) * h * h * (l + 1);
+    st.flops = opt.backward ? 3 * fwd : fwd;
+  }
   std::vector<float> h_t(static_cast<size_t>(NT * H)), logits(static_cast<size_t>(NT * V));
   gather_rows(x_dec.data(), tgt_rows, H, h_t.data());
   m.decoder.logits(h_t.data(), NT, logits.data());

@@ -1,0 +1,271 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "core/thread_pool.h"
+#include "io/atomic_file.h"
+#include "train/evaluate.h"
+#include "train/model_init.h"
+#include "train/optimizer.h"
+#include "train/rcc_step.h"
+#include "train/train_state.h"
+#include "train/trainable_rcc.h"
+
+namespace rcc {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// The text codec of the run and how to store it beside the model.
+struct Vocabulary {
+  std::unique_ptr<TextCodec> codec;
+  std::string copy_from;  // a tokenizer.json / vocab.json to copy, or "" for a built WordVocab
+};
+
+Vocabulary make_vocabulary(const TrainConfig& cfg, const std::string& model_dir) {
+  Vocabulary v;
+  if (!model_dir.empty()) {  // resuming or continuing an RCC checkpoint: its own vocabulary
+    v.codec = load_codec(model_dir);
+    RCC_CHECK(v.codec, model_dir, ": no vocab.json or tokenizer.json beside the model");
+    const fs::path words = fs::path(model_dir) / "vocab.json";
+    v.copy_from =
+        fs::exists(words) ? words.string() : (fs::path(model_dir) / "tokenizer.json").string();
+    return v;
+  }
+  if (cfg.vocab.kind == "tokenizer") {
+    v.codec = std::make_unique<BpeCodec>(Tokenizer::load(cfg.vocab.path));
+    v.copy_from = cfg.vocab.path;
+    return v;
+  }
+  std::vector<std::string> words;
+  for (const auto* list : {&cfg.tasks, &cfg.eval})
+    for (const TaskSpec& t : *list)
+      for (const std::string& w : task_words(t)) words.push_back(w);
+  v.codec = std::make_unique<WordVocab>(words);
+  return v;
+}
+
+void write_checkpoint(const std::string& out, const TrainableRCC& tm, const Vocabulary& vocab,
+                      const TrainConfig& cfg, const TrainState& state) {
+  const fs::path final_dir = fs::path(out) / "model", tmp = fs::path(out) / "model.tmp",
+                 old = fs::path(out) / "model.old";
+  fs::remove_all(tmp);
+  tm.model().save(tmp.string(), DType::F32);
+  const std::string vocab_name =
+      vocab.copy_from.empty() ? "vocab.json" : fs::path(vocab.copy_from).filename().string();
+  if (vocab.copy_from.empty())
+    static_cast<const WordVocab&>(*vocab.codec).save((tmp / "vocab.json").string());
+  else
+    fs::copy_file(vocab.copy_from, tmp / vocab_name, fs::copy_options::overwrite_existing);
+  write_string_atomic((tmp / "train.json").string(), cfg.source.dump(2) + "\n");
+  save_train_state((tmp / "state.rcct").string(), state, tm.layout());
+  fs::remove_all(old);
+  if (fs::exists(final_dir)) fs::rename(final_dir, old);
+  fs::rename(tmp, final_dir);
+  fs::remove_all(old);
+}
+
+// Keeps the log lines of steps <= `step` (a resumed run rewrites what followed its checkpoint).
+void trim_log(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (json::parse(line).value("step", int64_t(0)) > step) continue;
+    } catch (const json::exception&) {
+      continue;  // a half-written last line
+    }
+    kept += line + "\n";
+  }
+  write_string_atomic(path, kept);
+}
+
+class Log {
+ public:
+  Log(const std::string& path, bool quiet) : out_(path, std::ios::app), quiet_(quiet) {
+    RCC_CHECK(out_.good(), path, ": cannot open for writing");
+  }
+  void write(const json& j, const std::string& human) {
+    out_ << j.dump() << "\n";
+    out_.flush();
+    if (!quiet_ && !human.empty()) std::fprintf(stderr, "%s\n", human.c_str());
+  }
+
+ private:
+  std::ofstream out_;
+  bool quiet_;
+};
+
+json run_evals(const TrainableRCC& tm, const TextCodec& codec, const TaskMixer& evals,
+               const TrainLoop& loop) {
+  json all = json::object();
+  for (size_t i = 0; i < evals.tasks().size(); ++i) {
+    const EvalResult r =
+        evaluate_task(tm.model(), codec, evals, i, loop.eval_samples, loop.eval_seed + i);
+    std::string key = r.task;
+    if (all.contains(key)) key += "#" + std::to_string(i);
+    all[key] = r.to_json();
+  }
+  return all;
+}
+
+}  // namespace
+
+json TrainSummary::to_json() const {
+  return {{"step", step},
+          {"loss", loss},
+          {"seconds", seconds},
+          {"tokens_per_s", tokens_per_s},
+          {"gflops_per_s", gflops_per_s},
+          {"eval", eval},
+          {"model", model_dir}};
+}
+
+TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
+  RCC_CHECK(!opt.out_dir.empty(), "train: no output directory");
+  const TrainLoop& loop = cfg.train;
+  if (loop.threads > 0) set_num_threads(loop.threads);
+  const std::string model_dir = (fs::path(opt.out_dir) / "model").string();
+  const std::string log_path = (fs::path(opt.out_dir) / "log.jsonl").string();
+  const bool resuming = opt.resume && fs::exists(fs::path(model_dir) / "state.rcct");
+  RCC_CHECK(opt.resume || !fs::exists(model_dir), model_dir,
+            " already exists: pass --resume to continue it, or choose another --out");
+  fs::create_directories(opt.out_dir);
+
+  const Vocabulary vocab = make_vocabulary(cfg, resuming                  ? model_dir
+                                                : cfg.model.kind == "rcc" ? cfg.model.from
+                                                                          : std::string());
+  const TextCodec& codec = *vocab.codec;
+  TrainableRCC tm(resuming ? RCCModel::load(model_dir)
+                           : init_training_model(cfg.model, codec.vocab_size()));
+  RCC_CHECK(tm.model().decoder.config().vocab_size >= codec.vocab_size(),
+            "the model's vocabulary (", tm.model().decoder.config().vocab_size,
+            ") is smaller than the codec's (", codec.vocab_size(), ")");
+  AdamW adam(tm.layout(), loop.adam);
+  TrainState state;
+  Rng rng(loop.seed);
+  if (resuming) {
+    state = load_train_state((fs::path(model_dir) / "state.rcct").string(), tm.layout());
+    adam.set_state(state.adam_t, state.m, state.v);
+    rng.set_state(state.rng);
+    trim_log(log_path, state.step);
+  } else {
+    std::ofstream(log_path, std::ios::trunc);
+  }
+  const TaskMixer mixer(cfg.tasks, codec), evals(cfg.eval, codec);
+  Log log(log_path, opt.quiet);
+  const int64_t end = opt.stop_after >= 0 ? std::min(loop.steps, opt.stop_after) : loop.steps;
+  const bool tty = isatty(STDERR_FILENO) != 0;
+
+  TrainSummary sum;
+  sum.model_dir = model_dir;
+  double win_loss = 0, win_w = 0, win_secs = 0, win_flops = 0, run_secs = 0, run_flops = 0;
+  int64_t win_tokens = 0, run_tokens = 0, last_eval = -1;
+  auto checkpoint = [&](int64_t step) {
+    state.step = step;
+    state.adam_t = adam.t();
+    state.rng = rng.state();
+    state.m = adam.m();
+    state.v = adam.v();
+    write_checkpoint(opt.out_dir, tm, vocab, cfg, state);
+  };
+  auto evaluate = [&](int64_t step) {
+    if (evals.tasks().empty() || loop.eval_samples == 0 || last_eval == step) return;
+    tm.refresh_fingerprint();
+    sum.eval = run_evals(tm, codec, evals, loop);
+    last_eval = step;
+    std::ostringstream h;
+    h << "step " << step << " eval:";
+    for (auto it = sum.eval.begin(); it != sum.eval.end(); ++it)
+      h << " " << it.key() << " accuracy " << it.value()["accuracy"].get<double>();
+    log.write({{"step", step}, {"eval", sum.eval}}, tty ? "\r" + h.str() : h.str());
+  };
+
+  for (int64_t step = state.step; step < end; ++step) {
+    const auto t0 = std::chrono::steady_clock::now();
+    tm.zero_grad();
+    std::vector<std::vector<Sample>> micro(size_t(loop.grad_accum));
+    double total_w = 0;
+    for (auto& mb : micro)
+      for (int64_t b = 0; b < loop.batch_size; ++b) {
+        mb.push_back(mixer.sample(rng));
+        total_w += mb.back().target_weight();
+      }
+    RCC_CHECK(total_w > 0, "step ", step + 1, ": the batch has no target tokens");
+    StepOptions so;
+    so.loss_scale = float(1.0 / total_w);
+    double loss_sum = 0;
+    for (const auto& mb : micro) {
+      const StepStats st = rcc_forward_backward(tm, mb, so);
+      loss_sum += st.loss_sum;
+      win_tokens += st.encoder_tokens + st.decoder_rows;
+      run_tokens += st.encoder_tokens + st.decoder_rows;
+      state.tokens += st.encoder_tokens + st.decoder_rows;
+      win_flops += st.flops;
+      run_flops += st.flops;
+    }
+    RCC_CHECK(std::isfinite(loss_sum), "step ", step + 1, ": the loss is not finite (", loss_sum,
+              "); lower the learning rate");
+    const double gnorm = clip_grad_norm(tm.gradients(), loop.clip);
+    const double lr = loop.schedule.at(step);
+    adam.step(tm.values(), tm.gradients(), lr);
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    win_secs += secs;
+    run_secs += secs;
+    state.seconds += secs;
+    win_loss += loss_sum;
+    win_w += total_w;
+    const int64_t done = step + 1;
+    if (done % loop.log_every == 0 || done == end) {
+      sum.loss = win_loss / win_w;
+      const json j = {{"step", done},
+                      {"loss", sum.loss},
+                      {"lr", lr},
+                      {"grad_norm", gnorm},
+                      {"tokens", state.tokens},
+                      {"tokens_per_s", double(win_tokens) / win_secs},
+                      {"gflops", win_flops / win_secs / 1e9},
+                      {"elapsed_s", state.seconds}};
+      char h[256];
+      std::snprintf(h, sizeof h, "%sstep %lld/%lld loss %.4f lr %.2e |g| %.3f %.0f tok/s %.1fs%s",
+                    tty ? "\r" : "", (long long)done, (long long)loop.steps, sum.loss, lr, gnorm,
+                    double(win_tokens) / win_secs, state.seconds, tty ? "   " : "");
+      if (tty && !opt.quiet) {  // one updating line on a terminal; the JSONL keeps every entry
+        log.write(j, "");
+        std::fprintf(stderr, "%s", h);
+        std::fflush(stderr);
+      } else {
+        log.write(j, h);
+      }
+      win_loss = win_w = win_secs = win_flops = 0;
+      win_tokens = 0;
+    }
+    if (loop.eval_every > 0 && done % loop.eval_every == 0 && done < end) evaluate(done);
+    if (loop.checkpoint_every > 0 && done % loop.checkpoint_every == 0 && done < end)
+      checkpoint(done);
+  }
+  if (tty && !opt.quiet) std::fprintf(stderr, "\n");
+  checkpoint(std::max(end, state.step));
+  if (end == loop.steps) evaluate(end);
+  sum.step = state.step;
+  sum.seconds = state.seconds;
+  sum.tokens_per_s = run_secs > 0 ? double(run_tokens) / run_secs : 0;
+  sum.gflops_per_s = run_secs > 0 ? run_flops / run_secs / 1e9 : 0;
+  return sum;
+}
+
+}  // namespace rcc

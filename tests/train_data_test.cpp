@@ -1,0 +1,119 @@
+// Data for training: the random generator, the word-level vocabulary, the passkey generator and
+// the task mixture.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "test_util.h"
+#include "train/passkey.h"
+#include "train/rng.h"
+#include "train/tasks.h"
+
+namespace rcc {
+namespace {
+
+TEST(TrainData, RngIsDeterministicAndResumable) {
+  Rng a(42), b(42), c(43);
+  EXPECT_EQ(a.next(), b.next());
+  EXPECT_NE(a.next(), c.next());
+  Rng d(7);
+  for (int i = 0; i < 10; ++i) d.next();
+  Rng e(0);
+  e.set_state(d.state());
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(d.next(), e.next());
+  // below(n) covers [0, n) evenly enough (each of 10 values within ±20% of 1000 in 10000 draws).
+  std::map<uint64_t, int> counts;
+  for (int i = 0; i < 10000; ++i) ++counts[d.below(10)];
+  ASSERT_EQ(counts.size(), 10u);
+  for (auto& [v, n] : counts) EXPECT_NEAR(n, 1000, 200) << v;
+  for (int i = 0; i < 1000; ++i) {
+    const double u = d.uniform();
+    EXPECT_TRUE(u >= 0 && u < 1);
+    const int64_t r = d.range(-3, 3);
+    EXPECT_TRUE(r >= -3 && r <= 3);
+  }
+}
+
+TEST(TrainData, WordVocabularyRoundTrip) {
+  WordVocab v({"the", "pass", "key", "is", "The"});
+  EXPECT_EQ(v.eos(), 0);
+  EXPECT_EQ(v.tokens()[0], "<eos>");
+  // Digits and punctuation are single tokens; unknown words map to <unk> (2).
+  const std::vector<int32_t> ids = v.encode("The pass key is 40312. zebra");
+  ASSERT_EQ(ids.size(), 11u);
+  EXPECT_EQ(ids[4], *v.id("4"));
+  EXPECT_EQ(ids[8], *v.id("2"));
+  EXPECT_EQ(ids[9], *v.id("."));
+  EXPECT_EQ(ids[10], 2);
+  EXPECT_EQ(v.decode(v.encode("The pass key is 40312.")), "The pass key is 4 0 3 1 2 .");
+  test::TempDir tmp;
+  v.save(tmp.file("vocab.json"));
+  WordVocab w = WordVocab::load(tmp.file("vocab.json"));
+  EXPECT_EQ(w.tokens(), v.tokens());
+  test::write_file(tmp.file("bad.json"), R"({"format": "rcc-words", "tokens": ["a"]})");
+  EXPECT_THROW(WordVocab::load(tmp.file("bad.json")), Error);
+  EXPECT_THROW(WordVocab({"two words"}), Error);
+}
+
+TEST(TrainData, PasskeyExamples) {
+  PasskeyConfig c;
+  c.min_tokens = 100;
+  c.max_tokens = 140;
+  c.digits = 5;
+  WordVocab v(passkey_words(c));
+  Rng rng(1);
+  std::set<std::string> keys;
+  for (int i = 0; i < 200; ++i) {
+    const TaskExample e = make_passkey(c, v, rng);
+    ASSERT_GE(int64_t(e.context.size()), c.min_tokens);
+    ASSERT_LE(int64_t(e.context.size()), c.max_tokens);
+    ASSERT_EQ(e.answer_text.size(), 5u);
+    EXPECT_NE(e.answer_text[0], '0');
+    keys.insert(e.answer_text);
+    // Every template word is known: no <unk> anywhere.
+    for (int32_t id : e.context) ASSERT_NE(id, 2);
+    for (int32_t id : e.prompt) ASSERT_NE(id, 2);
+    // The key's digits appear in the context, twice (the needle states it twice), in order.
+    const std::vector<int32_t> key = v.encode(e.answer_text);
+    int found = 0;
+    for (size_t p = 0; p + key.size() <= e.context.size(); ++p)
+      found += std::equal(key.begin(), key.end(), e.context.begin() + int64_t(p));
+    EXPECT_EQ(found, 2);
+    // The answer is " key ." then eos, and to_sample puts the loss on it only.
+    EXPECT_EQ(e.answer.back(), v.eos());
+    const Sample s = to_sample(e);
+    EXPECT_EQ(s.tokens.size(), e.prompt.size() + e.answer.size());
+    EXPECT_EQ(s.target_weight(), double(e.answer.size()));
+    EXPECT_EQ(s.weights[e.prompt.size() - 1], 0.0f);
+  }
+  EXPECT_GT(keys.size(), 190u);
+  // Depth: min_depth = max_depth = 0 puts the needle first, 1 last.
+  c.min_depth = c.max_depth = 0;
+  TaskExample first = make_passkey(c, v, rng);
+  EXPECT_EQ(first.context[0], *v.id("The"));
+  EXPECT_EQ(first.context[1], *v.id("pass"));
+  c.min_depth = c.max_depth = 1;
+  TaskExample last = make_passkey(c, v, rng);
+  EXPECT_EQ(last.context.back(), *v.id("."));
+  EXPECT_EQ(last.context[last.context.size() - 2], *v.id("key"));
+  // Same seed, same examples.
+  Rng r1(9), r2(9);
+  EXPECT_EQ(make_passkey(c, v, r1).context, make_passkey(c, v, r2).context);
+}
+
+TEST(TrainData, MixerFollowsWeights) {
+  nlohmann::json a = {{"kind", "passkey"}, {"weight", 3.0}, {"digits", 3}},
+                 b = {{"kind", "passkey"}, {"weight", 1.0}, {"digits", 7}};
+  std::vector<TaskSpec> tasks = {parse_task(a, "a"), parse_task(b, "b")};
+  WordVocab v(task_words(tasks[0]));
+  TaskMixer mix(tasks, v);
+  Rng rng(3);
+  int three = 0, n = 2000;
+  for (int i = 0; i < n; ++i) three += mix.sample(rng).target_weight() == 3 + 2;  // 3 digits . eos
+  EXPECT_NEAR(double(three) / n, 0.75, 0.04);
+}
+
+}  // namespace
+}  // namespace rcc

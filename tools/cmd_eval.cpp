@@ -1,0 +1,129 @@
+// rcc eval TASK --model DIR [--samples N] [--seed S] [--json] [task settings]
+// Scores a trained RCC model on held-out examples of a task (src/train/evaluate.h), with the task
+// settings the model was trained with (DIR/train.json) unless overridden.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "args.h"
+#include "commands.h"
+#include "core/progress.h"
+#include "train/evaluate.h"
+
+namespace rcc::cli {
+
+namespace {
+const char* kHelp =
+    "usage: rcc eval passkey --model DIR [--samples N] [--seed S] [--json] [settings]\n"
+    "Scores a trained RCC model on held-out examples: the context is compressed, the decoder\n"
+    "answers greedily, the answer is compared with the truth. Task settings default to those the\n"
+    "model was trained with (DIR/train.json: its eval task of that kind, else its training task).\n"
+    "  --samples N          examples (default 100)\n"
+    "  --seed S             generator seed of the examples (default 20240607)\n"
+    "  --min-tokens N, --max-tokens N   context length range\n"
+    "  --digits N           passkey length\n"
+    "  --min-depth X, --max-depth X     needle depth range (0..1)\n"
+    "  --set k=v[,k=v]      any other field of the task object (numbers, true/false, or text)\n"
+    "  --json               one JSON object: accuracy, correct, samples, settings, examples\n";
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return nlohmann::json::parse(ss.str());
+}
+
+// The task object the model was trained with, or {"kind": kind}.
+nlohmann::json trained_settings(const std::string& dir, const std::string& kind) {
+  const std::string path = (std::filesystem::path(dir) / "train.json").string();
+  if (!std::filesystem::exists(path)) return {{"kind", kind}};
+  const nlohmann::json j = read_json(path);
+  for (const char* list : {"eval", "tasks"})
+    if (j.contains(list) && j[list].is_array())
+      for (const auto& t : j[list])
+        if (t.is_object() && t.value("kind", "") == kind) return t;
+  return {{"kind", kind}};
+}
+
+nlohmann::json parse_value(const std::string& v) {
+  if (v == "true" || v == "false") return v == "true";
+  char* end = nullptr;
+  const long long i = std::strtoll(v.c_str(), &end, 10);
+  if (!v.empty() && *end == 0) return i;
+  const double d = std::strtod(v.c_str(), &end);
+  if (!v.empty() && *end == 0) return d;
+  return v;
+}
+
+}  // namespace
+
+int cmd_eval(int argc, char** argv) {
+  Args a(argc, argv,
+         {"model", "samples", "seed", "min-tokens", "max-tokens", "digits", "min-depth",
+          "max-depth", "set", "threads"},
+         {"json", "quiet", "help"});
+  if (a.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  if (a.positional().size() != 1) throw UsageError("give one task: passkey");
+  const std::string kind = a.positional()[0];
+  if (kind != "passkey") throw UsageError("unknown evaluation task '" + kind + "' (passkey)");
+  init_runtime(a);
+  Progress::set_quiet_default(a.has("quiet"));
+  const std::string dir = a.require("model");
+  const int64_t samples = a.get_int("samples", 100, 1, 1 << 24);
+  const uint64_t seed = uint64_t(a.get_int("seed", 20240607, 0, INT64_MAX));
+
+  nlohmann::json settings = trained_settings(dir, kind);
+  settings.erase("weight");
+  for (const char* k : {"min-tokens", "max-tokens", "digits"})
+    if (a.has(k)) {
+      std::string key = k;
+      std::replace(key.begin(), key.end(), '-', '_');
+      settings[key] = a.get_int(k, 0, 0, INT64_MAX);
+    }
+  for (const char* k : {"min-depth", "max-depth"})
+    if (a.has(k)) {
+      std::string key = k;
+      std::replace(key.begin(), key.end(), '-', '_');
+      settings[key] = a.get_double(k, 0);
+    }
+  if (auto s = a.get("set")) {
+    std::stringstream ss(*s);
+    std::string kv;
+    while (std::getline(ss, kv, ',')) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw UsageError("--set expects k=v[,k=v], got '" + kv + "'");
+      settings[kv.substr(0, eq)] = parse_value(kv.substr(eq + 1));
+    }
+  }
+  const TaskSpec spec = parse_task(settings, "eval settings");
+
+  Progress load("loaded model " + dir, 1, "");
+  const RCCModel model = RCCModel::load(dir);
+  load.finish(1);
+  std::unique_ptr<TextCodec> codec = load_codec(dir);
+  RCC_CHECK(codec, dir, ": no vocab.json or tokenizer.json beside the model");
+  const TaskMixer tasks({spec}, *codec);
+  const EvalResult r = evaluate_task(model, *codec, tasks, 0, samples, seed);
+  if (a.has("json")) {
+    nlohmann::json j = r.to_json();
+    j["settings"] = settings;
+    j["seed"] = seed;
+    j["model"] = dir;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s: accuracy %.4f (%lld/%lld) in %.1f s\n", r.task.c_str(), r.accuracy,
+                (long long)r.correct, (long long)r.samples, r.seconds);
+    for (const EvalExample& e : r.examples)
+      std::printf("  expected %-12s got %s%s\n", e.expected.c_str(), e.got.c_str(),
+                  e.correct ? "" : "   (wrong)");
+  }
+  return 0;
+}
+
+}  // namespace rcc::cli
