@@ -107,8 +107,8 @@ TEST(TrainData, MixerFollowsWeights) {
   nlohmann::json a = {{"kind", "passkey"}, {"weight", 3.0}, {"digits", 3}},
                  b = {{"kind", "passkey"}, {"weight", 1.0}, {"digits", 7}};
   std::vector<TaskSpec> tasks = {parse_task(a, "a"), parse_task(b, "b")};
-  WordVocab v(task_words(tasks[0]));
-  TaskMixer mix(tasks, v);
+  WordVocab v(task_words(tasks[0], {}));
+  TaskMixer mix(tasks, v, RCCSettings{});
   Rng rng(3);
   int three = 0, n = 2000;
   for (int i = 0; i < n; ++i) three += mix.sample(rng).target_weight() == 3 + 2;  // 3 digits . eos

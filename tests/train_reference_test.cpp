@@ -1,18 +1,17 @@
 // The RCC training step against PyTorch + Hugging Face GPT-NeoX (tests/reference/
 // make_training_fixtures.py): a tiny f32 RCC model (H 32, L 2, V 96, W 16, R 4, aligned windows),
 // one batch of three samples (3 windows with a partial one and a masked cue; one full window; a
-// plain LM sample without memory). Tolerances (both sides f32 on identical weights; only summation
-// orders differ):
-// - logits of every decoder row: max |Δ| / max |ref| ≤ 1e-4 (as the inference parity tests; the
-//   forward is the inference code);
-// - loss: relative 1e-5;
-// - gradients, per tensor: max |Δ| / max |ref| ≤ 1e-3 (the backward adds ~3 more sums per layer
-//   and the slot path through the encoder; each f32 sum of ≤ 128 terms is off by ≤ 1e-5 relative
-//   to its largest terms);
+// plain LM sample without memory).
+// Tolerances (both sides f32 on identical weights; only summation orders differ), with the values
+// observed against the committed fixture (torch 2.11, transformers 5.17, CPU):
+// - logits of every decoder row: max |Δ| / max |ref| ≤ 1e-4 (observed 4.5e-7; the inference
+//   parity tests use the same bound);
+// - loss: relative 1e-5 (observed 7e-8);
+// - gradients, per tensor: max |Δ| / max |ref| ≤ 1e-4 (observed ≤ 6.7e-7: each f32 sum of ≤ 128
+//   terms is off by ≤ 1e-5 relative to its largest terms, so 1e-4 also covers other BLAS kernels);
 // - 10 AdamW steps (constant lr, clipping at norm 1, decoupled decay on matrices): the 11 losses
-//   relative 1e-4; final parameters per tensor ‖Δ‖ ≤ 1e-2 · ‖ref_final − initial‖ (Adam divides by
-//   sqrt(v), which amplifies rounding in elements whose gradient is near zero; those elements move
-//   by at most lr per step and barely affect the loss).
+//   relative 1e-5 (observed 9e-8); final parameters per tensor ‖Δ‖ ≤ 1e-3 · ‖ref_final − initial‖
+//   (observed 3.9e-6), leaving out elements whose gradient is rounding noise (see the test).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -101,6 +100,8 @@ TEST(TrainReference, LogitsLossAndEveryGradient) {
   EXPECT_NEAR(st.loss_sum / st.target_weight, loss, 1e-5 * loss);
 
   int compared = 0;
+  double worst = 0;
+  std::string worst_name;
   for (size_t i = 0; i < tm.layout().entries().size(); ++i) {
     const ParamEntry& e = tm.layout().entries()[i];
     ASSERT_TRUE(f.expected.contains("grad." + e.name)) << e.name;
@@ -113,9 +114,13 @@ TEST(TrainReference, LogitsLossAndEveryGradient) {
     double err = 0;
     for (int64_t k = 0; k < e.numel; ++k)
       err = std::max(err, std::fabs(double(got.f32()[k]) - w[size_t(k)]));
-    EXPECT_LE(err / scale, 1e-3) << "gradient of " << e.name;
+    EXPECT_LE(err / scale, 1e-4) << "gradient of " << e.name;
+    if (err / scale > worst) worst = err / scale, worst_name = e.name;
     ++compared;
   }
+  std::printf("logits rel err %.2e, loss %.8f vs %.8f, worst gradient rel err %.2e (%s)\n",
+              test::max_rel_error(logits, want, max_abs(want.data(), int64_t(want.size()))),
+              st.loss_sum / st.target_weight, loss, worst, worst_name.c_str());
   int in_fixture = 0;
   for (const auto& [name, info] : f.expected.tensors()) in_fixture += name.rfind("grad.", 0) == 0;
   EXPECT_EQ(compared, in_fixture) << "every parameter PyTorch trained has a gradient here";
@@ -153,22 +158,48 @@ TEST(TrainReference, TenAdamWStepsMatchTorch) {
 
   const Tensor want = f.expected.get("step_losses");
   ASSERT_EQ(want.numel(), int64_t(losses.size()));
-  for (size_t i = 0; i < losses.size(); ++i)
-    EXPECT_NEAR(losses[i], want.data<double>()[i], 1e-4 * want.data<double>()[i]) << "step " << i;
+  double worst_loss = 0;
+  for (size_t i = 0; i < losses.size(); ++i) {
+    EXPECT_NEAR(losses[i], want.data<double>()[i], 1e-5 * want.data<double>()[i]) << "step " << i;
+    worst_loss = std::max(worst_loss, std::fabs(losses[i] / want.data<double>()[i] - 1));
+  }
   EXPECT_LT(losses.back(), losses.front());
 
+  double worst_param = 0;
+  std::string worst_name;
+  int64_t noise_elements = 0;
   for (size_t i = 0; i < tm.layout().entries().size(); ++i) {
     const ParamEntry& e = tm.layout().entries()[i];
     const std::vector<float> ref = f.expected.get("final." + e.name).to_vector();
     const float* got = tm.layout().view(tm.values(), i).f32();
     const float* init = tm.layout().view(initial, i).f32();
+    // Elements whose gradient is zero in exact arithmetic but rounding noise in f32 (the key bias
+    // outside the rotary dimensions: softmax ignores a constant added to every key) follow the sign
+    // of that noise under Adam (±lr per step), differently in each implementation, and do not
+    // affect the loss. They are recognised by a reference gradient below 1e-5 of the tensor's
+    // largest (noise is ~1e-8 of it; real gradients here are above 5e-4 of it) and left out.
+    const std::vector<float> g0 = f.expected.get("grad." + e.name).to_vector();
+    const double gmax = max_abs(g0.data(), int64_t(g0.size()));
     double diff = 0, moved = 0;
     for (int64_t k = 0; k < e.numel; ++k) {
+      if (std::fabs(g0[size_t(k)]) < 1e-5 * gmax) {
+        ++noise_elements;
+        continue;
+      }
       diff += std::pow(double(got[k]) - ref[size_t(k)], 2);
       moved += std::pow(double(ref[size_t(k)]) - init[k], 2);
     }
-    EXPECT_LE(std::sqrt(diff), 1e-2 * std::sqrt(moved) + 1e-7) << "parameters of " << e.name;
+    EXPECT_LE(std::sqrt(diff), 1e-3 * std::sqrt(moved) + 1e-7) << "parameters of " << e.name;
+    if (moved > 0 && std::sqrt(diff / moved) > worst_param)
+      worst_param = std::sqrt(diff / moved), worst_name = e.name;
   }
+  std::printf(
+      "worst step-loss rel err %.2e; worst final-parameter rel err %.2e (%s); %lld "
+      "noise-gradient elements left out\n",
+      worst_loss, worst_param, worst_name.c_str(), (long long)noise_elements);
+  // The zero-gradient elements are the key biases outside the rotary dimensions, and a few
+  // embedding rows of tokens absent from the batch: a small minority of all parameters.
+  EXPECT_LT(noise_elements, tm.layout().count() / 10);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// rcc eval TASK --model DIR [--samples N] [--seed S] [--json] [task settings]
+// rcc eval passkey|facts|babi|reconstruct|qa --model DIR [--samples N] [--seed S] [--json] [...]
 // Scores a trained RCC model on held-out examples of a task (src/train/evaluate.h), with the task
 // settings the model was trained with (DIR/train.json) unless overridden.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,15 +17,25 @@ namespace rcc::cli {
 
 namespace {
 const char* kHelp =
-    "usage: rcc eval passkey --model DIR [--samples N] [--seed S] [--json] [settings]\n"
+    "usage: rcc eval passkey|facts|babi|reconstruct|qa --model DIR [--samples N] [--seed S]\n"
+    "                [--json] [settings]\n"
     "Scores a trained RCC model on held-out examples: the context is compressed, the decoder\n"
     "answers greedily, the answer is compared with the truth. Task settings default to those the\n"
     "model was trained with (DIR/train.json: its eval task of that kind, else its training task).\n"
-    "  --samples N          examples (default 100)\n"
+    "  passkey      accuracy (the key's digits)\n"
+    "  facts, babi  accuracy (normalised exact match), token F1, ROUGE-L\n"
+    "  reconstruct  BLEU-4 and exact match of a window regenerated from its first --cue tokens\n"
+    "               (--data: token shards of held-out text)\n"
+    "  qa           --data FILE.jsonl rows {input, prompt, answer}: accuracy (exact match), token\n"
+    "               F1, ROUGE-L; --mode manual|ir (default: the training task's, else manual)\n"
+    "  --samples N          examples (default 100; qa: the first N rows)\n"
     "  --seed S             generator seed of the examples (default 20240607)\n"
     "  --min-tokens N, --max-tokens N   context length range\n"
     "  --digits N           passkey length\n"
     "  --min-depth X, --max-depth X     needle depth range (0..1)\n"
+    "  --mode manual|ir     how the question reaches the decoder (facts, babi, qa)\n"
+    "  --data PATH          qa: JSONL; reconstruct: token shards (file, directory or prefix*)\n"
+    "  --cue N              reconstruct: tokens given to the decoder (default 16)\n"
     "  --set k=v[,k=v]      any other field of the task object (numbers, true/false, or text)\n"
     "  --json               one JSON object: accuracy, correct, samples, settings, examples\n";
 
@@ -62,15 +73,22 @@ nlohmann::json parse_value(const std::string& v) {
 int cmd_eval(int argc, char** argv) {
   Args a(argc, argv,
          {"model", "samples", "seed", "min-tokens", "max-tokens", "digits", "min-depth",
-          "max-depth", "set", "threads"},
+          "max-depth", "set", "threads", "mode", "data", "cue"},
          {"json", "quiet", "help"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  if (a.positional().size() != 1) throw UsageError("give one task: passkey");
-  const std::string kind = a.positional()[0];
-  if (kind != "passkey") throw UsageError("unknown evaluation task '" + kind + "' (passkey)");
+  if (a.positional().size() != 1)
+    throw UsageError("give one task: passkey, facts, babi, reconstruct or qa");
+  const std::string name = a.positional()[0];
+  const std::string kind = name == "reconstruct" ? "reconstruction"
+                           : name == "qa"        ? "instruction"
+                                                 : name;
+  if (kind != "passkey" && kind != "facts" && kind != "babi" && kind != "reconstruction" &&
+      kind != "instruction")
+    throw UsageError("unknown evaluation task '" + name +
+                     "' (passkey, facts, babi, reconstruct, qa)");
   init_runtime(a);
   Progress::set_quiet_default(a.has("quiet"));
   const std::string dir = a.require("model");
@@ -79,6 +97,11 @@ int cmd_eval(int argc, char** argv) {
 
   nlohmann::json settings = trained_settings(dir, kind);
   settings.erase("weight");
+  if (auto m = a.get("mode")) settings["mode"] = *m;
+  if (kind == "instruction" && !settings.contains("mode")) settings["mode"] = "manual";
+  if (auto d = a.get("data")) settings["data"] = *d;
+  if (kind == "instruction" && !settings.contains("data"))
+    throw UsageError("qa needs --data FILE.jsonl (rows {input, prompt, answer})");
   for (const char* k : {"min-tokens", "max-tokens", "digits"})
     if (a.has(k)) {
       std::string key = k;
@@ -108,8 +131,9 @@ int cmd_eval(int argc, char** argv) {
   load.finish(1);
   std::unique_ptr<TextCodec> codec = load_codec(dir);
   RCC_CHECK(codec, dir, ": no vocab.json or tokenizer.json beside the model");
-  const TaskMixer tasks({spec}, *codec);
-  const EvalResult r = evaluate_task(model, *codec, tasks, 0, samples, seed);
+  const TaskMixer tasks({spec}, *codec, model.settings);
+  const EvalResult r =
+      evaluate_task(model, tasks, 0, samples, seed, a.get_int("cue", 16, 1, INT64_MAX));
   if (a.has("json")) {
     nlohmann::json j = r.to_json();
     j["settings"] = settings;
@@ -117,11 +141,14 @@ int cmd_eval(int argc, char** argv) {
     j["model"] = dir;
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("%s: accuracy %.4f (%lld/%lld) in %.1f s\n", r.task.c_str(), r.accuracy,
-                (long long)r.correct, (long long)r.samples, r.seconds);
+    std::printf("%s: accuracy %.4f (%lld/%lld)", name.c_str(), r.accuracy, (long long)r.correct,
+                (long long)r.samples);
+    if (r.f1 >= 0) std::printf(", F1 %.4f, ROUGE-L %.4f", r.f1, r.rouge_l);
+    if (r.bleu4 >= 0) std::printf(", BLEU-4 %.4f", r.bleu4);
+    std::printf(" in %.1f s\n", r.seconds);
     for (const EvalExample& e : r.examples)
-      std::printf("  expected %-12s got %s%s\n", e.expected.c_str(), e.got.c_str(),
-                  e.correct ? "" : "   (wrong)");
+      std::printf("  expected %-12s got %s%s\n", e.expected.substr(0, 200).c_str(),
+                  e.got.substr(0, 200).c_str(), e.correct ? "" : "   (wrong)");
   }
   return 0;
 }

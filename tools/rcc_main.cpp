@@ -26,6 +26,7 @@ const Command kCommands[] = {
     {"init", rcc::cli::cmd_init, "write a new RCC model with random weights from a config"},
     {"train", rcc::cli::cmd_train, "train an RCC model from a JSON config"},
     {"eval", rcc::cli::cmd_eval, "score a trained RCC model on held-out task examples"},
+    {"data", rcc::cli::cmd_data, "prepare training data: tokenize text corpora into shards"},
     {"tokenize", rcc::cli::cmd_tokenize, "text -> token ids with a tokenizer.json"},
     {"detokenize", rcc::cli::cmd_detokenize, "token ids -> text with a tokenizer.json"},
     {"bench", rcc::cli::cmd_bench, "measure prefill/decode speed and GEMM throughput"},

@@ -1,17 +1,27 @@
 // Training and evaluation tasks (RCC_SPEC §6), mixable by weight in one run. Each task turns a
-// random draw into a TaskExample (context to compress, decoder prompt, answer). Kinds:
-//   passkey         synthetic passkey retrieval (passkey.h)
-//   (further kinds are added in their own files and registered in tasks.cpp)
+// random draw into a sample (context to compress, decoder tokens, loss weights). Kinds and their
+// files:
+//   passkey          synthetic passkey retrieval; optional real-text haystack (passkey.h)
+//   facts            "where does the cat sit" facts QA (facts.h)
+//   babi             bAbI-like stories, tasks 1 and 2 (babi.h)
+//   lm, reconstruction, continuation   objectives on token shards (text_tasks.h)
+//   instruction      {"input","prompt","answer"} JSONL, manual / instruction reconstruction
+//                    (instruction.h)
 #pragma once
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "rcc/settings.h"
+#include "train/babi.h"
 #include "train/codec.h"
+#include "train/facts.h"
+#include "train/instruction.h"
 #include "train/passkey.h"
 #include "train/rng.h"
 #include "train/task.h"
+#include "train/text_tasks.h"
 
 namespace rcc {
 
@@ -19,30 +29,46 @@ struct TaskSpec {
   std::string kind;
   double weight = 1.0;
   PasskeyConfig passkey;
-  nlohmann::json options;  // the task's JSON object as given (reported in logs and train.json)
+  std::vector<std::string> haystack;  // passkey: token shards of real text for the haystack
+  FactsConfig facts;
+  BabiConfig babi;
+  TextTaskConfig text;
+  InstructionConfig instruction;
+  nlohmann::json options;  // the task's JSON object as given
 };
 
 // Parses one task object {"kind": ..., "weight": ..., kind-specific fields}; `where` names it in
 // errors. Unknown fields are errors.
 TaskSpec parse_task(const nlohmann::json& j, const std::string& where);
-// Words a word-level vocabulary needs for this task's templates.
-std::vector<std::string> task_words(const TaskSpec& t);
-// True for tasks scored by generating an answer (passkey, facts, babi, qa).
+// Words a word-level vocabulary needs for this task (templates and the chat template).
+std::vector<std::string> task_words(const TaskSpec& t, const ChatTemplate& chat);
+// Tasks scored by generating an answer: passkey, facts, babi, instruction.
 bool task_is_generative(const TaskSpec& t);
 
 // Draws samples from a weighted mixture of tasks. Data files (shards, JSONL) are read once here.
 class TaskMixer {
  public:
-  TaskMixer(std::vector<TaskSpec> tasks, const TextCodec& codec);
-  // One example of task `i`.
-  TaskExample example(size_t i, Rng& rng) const;
-  // A task chosen by weight, then its example as a training sample.
+  TaskMixer(std::vector<TaskSpec> tasks, const TextCodec& codec, const RCCSettings& settings);
+  ~TaskMixer();
+  // One example of a generative task `i`. `index` >= 0 picks that instruction row (evaluation walks
+  // the rows in order); otherwise rows are drawn at random.
+  TaskExample example(size_t i, Rng& rng, int64_t index = -1) const;
+  // A task chosen by weight, then one of its training samples.
   Sample sample(Rng& rng) const;
   const std::vector<TaskSpec>& tasks() const { return tasks_; }
+  const RCCSettings& settings() const { return settings_; }
+  const TextCodec& codec() const { return codec_; }
+  // Rows of instruction task i (0 for other kinds).
+  int64_t rows(size_t i) const;
+  // The token corpus of a text task (reconstruction evaluation), or null.
+  const TokenCorpus* corpus(size_t i) const;
 
  private:
+  struct Data;
   std::vector<TaskSpec> tasks_;
   const TextCodec& codec_;
+  RCCSettings settings_;
+  std::vector<std::unique_ptr<Data>> data_;
   double total_weight_ = 0;
 };
 

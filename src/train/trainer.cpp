@@ -33,7 +33,8 @@ struct Vocabulary {
   std::string copy_from;  // a tokenizer.json / vocab.json to copy, or "" for a built WordVocab
 };
 
-Vocabulary make_vocabulary(const TrainConfig& cfg, const std::string& model_dir) {
+Vocabulary make_vocabulary(const TrainConfig& cfg, const std::string& model_dir,
+                           const ChatTemplate& chat) {
   Vocabulary v;
   if (!model_dir.empty()) {  // resuming or continuing an RCC checkpoint: its own vocabulary
     v.codec = load_codec(model_dir);
@@ -51,7 +52,7 @@ Vocabulary make_vocabulary(const TrainConfig& cfg, const std::string& model_dir)
   std::vector<std::string> words;
   for (const auto* list : {&cfg.tasks, &cfg.eval})
     for (const TaskSpec& t : *list)
-      for (const std::string& w : task_words(t)) words.push_back(w);
+      for (const std::string& w : task_words(t, chat)) words.push_back(w);
   v.codec = std::make_unique<WordVocab>(words);
   return v;
 }
@@ -109,12 +110,10 @@ class Log {
   bool quiet_;
 };
 
-json run_evals(const TrainableRCC& tm, const TextCodec& codec, const TaskMixer& evals,
-               const TrainLoop& loop) {
+json run_evals(const TrainableRCC& tm, const TaskMixer& evals, const TrainLoop& loop) {
   json all = json::object();
   for (size_t i = 0; i < evals.tasks().size(); ++i) {
-    const EvalResult r =
-        evaluate_task(tm.model(), codec, evals, i, loop.eval_samples, loop.eval_seed + i);
+    const EvalResult r = evaluate_task(tm.model(), evals, i, loop.eval_samples, loop.eval_seed + i);
     std::string key = r.task;
     if (all.contains(key)) key += "#" + std::to_string(i);
     all[key] = r.to_json();
@@ -145,9 +144,10 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
             " already exists: pass --resume to continue it, or choose another --out");
   fs::create_directories(opt.out_dir);
 
-  const Vocabulary vocab = make_vocabulary(cfg, resuming                  ? model_dir
-                                                : cfg.model.kind == "rcc" ? cfg.model.from
-                                                                          : std::string());
+  const std::string codec_dir = resuming                  ? model_dir
+                                : cfg.model.kind == "rcc" ? cfg.model.from
+                                                          : std::string();
+  const Vocabulary vocab = make_vocabulary(cfg, codec_dir, cfg.model.rcc.chat);
   const TextCodec& codec = *vocab.codec;
   TrainableRCC tm(resuming ? RCCModel::load(model_dir)
                            : init_training_model(cfg.model, codec.vocab_size()));
@@ -165,7 +165,8 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   } else {
     std::ofstream(log_path, std::ios::trunc);
   }
-  const TaskMixer mixer(cfg.tasks, codec), evals(cfg.eval, codec);
+  const TaskMixer mixer(cfg.tasks, codec, tm.model().settings),
+      evals(cfg.eval, codec, tm.model().settings);
   Log log(log_path, opt.quiet);
   const int64_t end = opt.stop_after >= 0 ? std::min(loop.steps, opt.stop_after) : loop.steps;
   const bool tty = isatty(STDERR_FILENO) != 0;
@@ -185,7 +186,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   auto evaluate = [&](int64_t step) {
     if (evals.tasks().empty() || loop.eval_samples == 0 || last_eval == step) return;
     tm.refresh_fingerprint();
-    sum.eval = run_evals(tm, codec, evals, loop);
+    sum.eval = run_evals(tm, evals, loop);
     last_eval = step;
     std::ostringstream h;
     h << "step " << step << " eval:";

@@ -1,0 +1,158 @@
+// rcc data tokenize (--tokenizer FILE | --vocab FILE) --out PREFIX [--split file|paragraph|line]
+//                   [--shard-tokens N] FILE...
+// rcc data info SHARD.rcctok [--json]
+// Token shards for training (src/train/shards.h): text corpora tokenized once, documents joined by
+// the end-of-text id (0).
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "commands.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/thread_pool.h"
+#include "inputs.h"
+#include "train/codec.h"
+#include "train/shards.h"
+
+namespace rcc::cli {
+
+namespace {
+const char* kHelp =
+    "usage: rcc data tokenize (--tokenizer tokenizer.json | --vocab vocab.json) --out PREFIX\n"
+    "                         [--split file|paragraph|line] [--shard-tokens N] FILE...\n"
+    "       rcc data info SHARD.rcctok [--json]\n"
+    "tokenize: splits each text FILE into documents (a whole file, blank-line separated\n"
+    "paragraphs, or lines), tokenizes them, joins them with the end-of-text id 0 and writes\n"
+    "PREFIX-00000.rcctok, PREFIX-00001.rcctok, ... (at most --shard-tokens ids each, default\n"
+    "100000000; ids stored as uint16 when the vocabulary has at most 65536 tokens, else uint32).\n";
+
+std::vector<std::string> split_documents(const std::string& text, const std::string& how) {
+  std::vector<std::string> docs;
+  if (how == "file") {
+    docs.push_back(text);
+  } else {
+    // Lines; a paragraph ends at a line holding only white space.
+    std::string para;
+    size_t start = 0;
+    auto blank = [](const std::string& x) {
+      return x.find_first_not_of(" \t\r") == std::string::npos;
+    };
+    while (start <= text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      const std::string line = text.substr(start, end - start);
+      if (how == "line") {
+        if (!blank(line)) docs.push_back(line);
+      } else if (blank(line)) {
+        if (!blank(para)) docs.push_back(para);
+        para.clear();
+      } else {
+        para += line + "\n";
+      }
+      start = end + 1;
+    }
+    if (!blank(para)) docs.push_back(para);
+  }
+  return docs;
+}
+
+int tokenize(const Args& a) {
+  if (a.has("tokenizer") == a.has("vocab")) throw UsageError("give one of --tokenizer and --vocab");
+  const std::string codec_path = a.has("tokenizer") ? a.require("tokenizer") : a.require("vocab");
+  std::unique_ptr<TextCodec> codec;
+  if (a.has("tokenizer"))
+    codec = std::make_unique<BpeCodec>(Tokenizer::load(codec_path));
+  else
+    codec = std::make_unique<WordVocab>(WordVocab::load(codec_path));
+  const std::string prefix = a.require("out"), how = a.get_or("split", "file");
+  if (how != "file" && how != "paragraph" && how != "line")
+    throw UsageError("--split must be file, paragraph or line");
+  const int64_t shard_tokens = a.get_int("shard-tokens", 100000000, 1, INT64_MAX);
+  std::vector<std::string> inputs(a.positional().begin() + 1, a.positional().end());
+  if (inputs.empty()) throw UsageError("no input files");
+  if (auto dir = std::filesystem::path(prefix).parent_path(); !dir.empty())
+    std::filesystem::create_directories(dir);
+  const std::string hash = file_hash(codec_path);
+  std::vector<int32_t> buf;
+  int64_t docs_in_buf = 0, shard = 0, total = 0, total_docs = 0;
+  nlohmann::json written = nlohmann::json::array();
+  auto flush = [&](bool force) {
+    while (int64_t(buf.size()) >= shard_tokens || (force && !buf.empty())) {
+      const int64_t n = std::min<int64_t>(shard_tokens, int64_t(buf.size()));
+      char name[32];
+      std::snprintf(name, sizeof name, "-%05lld.rcctok", (long long)shard++);
+      std::vector<int32_t> part(buf.begin(), buf.begin() + n);
+      write_shard(prefix + name, part, codec->vocab_size(), docs_in_buf, hash,
+                  std::filesystem::path(codec_path).filename().string());
+      written.push_back(prefix + name);
+      buf.erase(buf.begin(), buf.begin() + n);
+      docs_in_buf = 0;
+    }
+  };
+  Progress prog("tokenized", int64_t(inputs.size()), "files");
+  for (size_t f = 0; f < inputs.size(); ++f) {
+    const std::vector<std::string> docs = split_documents(read_text(inputs[f]), how);
+    std::vector<std::vector<int32_t>> ids(docs.size());
+    parallel_for(int64_t(docs.size()), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ids[size_t(i)] = codec->encode(docs[size_t(i)]);
+    });
+    for (auto& d : ids) {
+      buf.insert(buf.end(), d.begin(), d.end());
+      buf.push_back(codec->eos());
+      total += int64_t(d.size()) + 1;
+      ++docs_in_buf;
+      ++total_docs;
+    }
+    flush(false);
+    prog.update(int64_t(f) + 1);
+  }
+  flush(true);
+  prog.finish(int64_t(inputs.size()));
+  nlohmann::json j = {{"shards", written},
+                      {"tokens", total},
+                      {"documents", total_docs},
+                      {"vocab_size", codec->vocab_size()}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+int info(const Args& a) {
+  if (a.positional().size() != 2) throw UsageError("give one shard file");
+  const Shard s = Shard::open(a.positional()[1]);
+  const ShardInfo& i = s.info();
+  if (a.has("json")) {
+    nlohmann::json j = {{"file", s.path()},
+                        {"tokens", i.tokens},
+                        {"documents", i.documents},
+                        {"vocab_size", i.vocab_size},
+                        {"dtype", i.token_bytes == 2 ? "u16" : "u32"},
+                        {"codec_hash", i.codec_hash}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s: %lld tokens, %lld documents, vocabulary %lld (%s), codec %s\n",
+                s.path().c_str(), (long long)i.tokens, (long long)i.documents,
+                (long long)i.vocab_size, i.token_bytes == 2 ? "u16" : "u32", i.codec_hash.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cmd_data(int argc, char** argv) {
+  Args a(argc, argv, {"tokenizer", "vocab", "out", "split", "shard-tokens", "threads"},
+         {"json", "quiet", "help"});
+  if (a.has("help") || a.positional().empty()) {
+    std::fputs(kHelp, a.has("help") ? stdout : stderr);
+    return a.has("help") ? 0 : 2;
+  }
+  init_runtime(a);
+  Progress::set_quiet_default(a.has("quiet"));
+  const std::string sub = a.positional()[0];
+  if (sub == "tokenize") return tokenize(a);
+  if (sub == "info") return info(a);
+  throw UsageError("unknown data command '" + sub + "' (tokenize, info)");
+}
+
+}  // namespace rcc::cli
