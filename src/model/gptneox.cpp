@@ -1,6 +1,7 @@
 #include "model/gptneox.h"
 
 #include <cstring>
+#include <memory>
 
 #include "ops/activation.h"
 #include "ops/attention.h"
@@ -113,9 +114,10 @@ void GPTNeoX::forward(float* x, int64_t rows, std::span<const SeqSlice> seqs,
       acts->seqs.emplace_back(s.begin, s.count);
     }
   }
-  std::vector<float> work(static_cast<size_t>(rows * (7 * H + cfg_.intermediate_size)));
+  // Every part of the workspace is written before it is read (layer()): no zero fill.
+  std::unique_ptr<float[]> work(new float[size_t(rows * (7 * H + cfg_.intermediate_size))]);
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
-    layer(i, x, rows, seqs, work.data(), acts ? &acts->layer(i) : nullptr);
+    layer(i, x, rows, seqs, work.get(), acts ? &acts->layer(i) : nullptr);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
   }
   for (const SeqSlice& s : seqs) s.cache->advance(s.count);

@@ -2,6 +2,7 @@
 // at a time in reverse, from the activations the forward stored (model/activations.h).
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "model/gptneox.h"
 #include "ops/activation.h"
@@ -125,10 +126,11 @@ void GPTNeoX::backward(const Activations& acts, float* dx, const GPTNeoXWeights&
                            float(cfg_.layer_norm_eps), dx, d.data(), grads.final_ln_w.f32(),
                            grads.final_ln_b.f32());
   std::memcpy(dx, d.data(), d.size() * 4);
-  std::vector<float> work(static_cast<size_t>(rows * (I + 12 * H)));
+  // Every part of the workspace is written before it is read (layer_backward): no zero fill.
+  std::unique_ptr<float[]> work(new float[size_t(rows * (I + 12 * H))]);
   for (int64_t i = cfg_.num_layers - 1; i >= 0; --i) {
     if (hooks && hooks->after_layer) hooks->after_layer(i, dx, rows);
-    layer_backward(i, acts, dx, grads.layers[size_t(i)], work.data());
+    layer_backward(i, acts, dx, grads.layers[size_t(i)], work.get());
   }
 }
 
