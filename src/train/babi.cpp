@@ -1,5 +1,6 @@
 #include "train/babi.h"
 
+#include <functional>
 #include <map>
 
 #include "core/error.h"
@@ -35,33 +36,40 @@ TaskExample make_babi(const BabiConfig& c, const ChatTemplate& chat, const TextC
   std::map<std::string, std::string> holder, place;  // object -> person, object -> room
   std::vector<int32_t> context;
   for (;;) {
+    // Draw an event; the world state changes only if its sentence fits in the story.
     std::string s;
+    std::function<void()> apply;
     const std::string& who = kPeople[rng.below(kPeople.size())];
     const uint64_t action = c.two_facts && where.count(who) ? rng.below(4) : 0;
     if (action <= 1) {  // move (also carries what the person holds)
       const std::string& room = kRooms[rng.below(kRooms.size())];
       s = who + " " + kMoves[rng.below(kMoves.size())] + " the " + room + ".";
-      where[who] = room;
-      for (auto& [obj, h] : holder)
-        if (h == who) place[obj] = room;
-    } else if (action == 2) {  // pick up an object lying in the room (or anywhere not held)
+      apply = [&, room] {
+        where[who] = room;
+        for (auto& [obj, h] : holder)
+          if (h == who) place[obj] = room;
+      };
+    } else if (action == 2) {  // pick up an object nobody holds
       const std::string& obj = kObjects[rng.below(kObjects.size())];
       if (holder.count(obj)) continue;
       s = who + " picked up the " + obj + ".";
-      holder[obj] = who;
-      place[obj] = where[who];
+      apply = [&, obj] {
+        holder[obj] = who;
+        place[obj] = where[who];
+      };
     } else {  // drop something held
       std::string obj;
       for (auto& [o, h] : holder)
         if (h == who) obj = o;
       if (obj.empty()) continue;
       s = who + " dropped the " + obj + ".";
-      holder.erase(obj);
+      apply = [&, obj] { holder.erase(obj); };
     }
     const std::vector<int32_t> ids = codec.encode(s + " ");
     if (int64_t(context.size() + ids.size()) > n && !where.empty() &&
         (!c.two_facts || !place.empty()))
       break;
+    apply();
     context.insert(context.end(), ids.begin(), ids.end());
   }
   std::string question, answer;

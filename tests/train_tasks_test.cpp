@@ -1,0 +1,223 @@
+// Training data beyond passkey: token shards, text objectives, facts, bAbI-like stories,
+// instruction rows, the question formats and the answer metrics.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "test_util.h"
+#include "train/babi.h"
+#include "train/facts.h"
+#include "train/instruction.h"
+#include "train/metrics.h"
+#include "train/qa_format.h"
+#include "train/shards.h"
+#include "train/text_tasks.h"
+
+namespace rcc {
+namespace {
+
+// A corpus whose token at stream position p is p % 1000 (so spans are checkable).
+std::string counting_shards(const test::TempDir& tmp) {
+  std::vector<int32_t> a(3000), b(500);
+  for (int i = 0; i < 3000; ++i) a[size_t(i)] = i % 1000;
+  for (int i = 0; i < 500; ++i) b[size_t(i)] = (3000 + i) % 1000;
+  test::write_file(tmp.file("vocab.json"), "x");
+  write_shard(tmp.file("c-00000.rcctok"), a, 1000, 1, "h", "test");
+  write_shard(tmp.file("c-00001.rcctok"), b, 1000, 1, "h", "test");
+  return tmp.file("c*");
+}
+
+bool consecutive(const std::vector<int32_t>& v) {
+  for (size_t i = 1; i < v.size(); ++i)
+    if (v[i] != (v[i - 1] + 1) % 1000) return false;
+  return true;
+}
+
+TEST(TrainTasks, ShardsRoundTripAndValidate) {
+  test::TempDir tmp;
+  const std::vector<int32_t> small = {0, 5, 65535, 7}, big = {0, 70000, 3};
+  write_shard(tmp.file("s.rcctok"), small, 65536, 2, "abc", "src");
+  write_shard(tmp.file("b.rcctok"), big, 70001, 1, "abc", "src");
+  const Shard s = Shard::open(tmp.file("s.rcctok")), b = Shard::open(tmp.file("b.rcctok"));
+  EXPECT_EQ(s.info().token_bytes, 2);
+  EXPECT_EQ(b.info().token_bytes, 4);
+  EXPECT_EQ(s.info().documents, 2);
+  EXPECT_EQ(s.info().codec_hash, "abc");
+  std::vector<int32_t> got(4);
+  s.read(0, 4, got.data());
+  EXPECT_EQ(got, small);
+  got.resize(3);
+  b.read(0, 3, got.data());
+  EXPECT_EQ(got, big);
+  EXPECT_THROW(s.read(2, 3, got.data()), Error);
+  EXPECT_THROW(write_shard(tmp.file("x.rcctok"), {5}, 5, 1, "", ""), Error);  // id >= vocab
+  // A truncated or modified file is refused (checksum).
+  std::string bytes = test::read_file(tmp.file("s.rcctok"));
+  test::write_file(tmp.file("t.rcctok"), bytes.substr(0, bytes.size() - 3));
+  EXPECT_THROW(Shard::open(tmp.file("t.rcctok")), Error);
+  bytes[bytes.size() - 12] ^= 1;
+  test::write_file(tmp.file("m.rcctok"), bytes);
+  EXPECT_THROW(Shard::open(tmp.file("m.rcctok")), Error);
+}
+
+TEST(TrainTasks, CorpusSpansStayInsideShards) {
+  test::TempDir tmp;
+  const TokenCorpus c = TokenCorpus::open({counting_shards(tmp)});
+  EXPECT_EQ(c.tokens(), 3500);
+  EXPECT_EQ(c.largest_shard(), 3000);
+  EXPECT_EQ(TokenCorpus::open({tmp.path()}).tokens(), 3500);  // a directory
+  Rng rng(1);
+  for (int i = 0; i < 200; ++i) EXPECT_TRUE(consecutive(c.span(400, rng)));
+  EXPECT_THROW(c.span(3001, rng), Error);  // no shard holds it
+  EXPECT_THROW(TokenCorpus::open({tmp.file("none*")}), Error);
+}
+
+TEST(TrainTasks, TextObjectives) {
+  test::TempDir tmp;
+  const TokenCorpus c = TokenCorpus::open({counting_shards(tmp)});
+  TextTaskConfig cfg;
+  cfg.tokens = 50;
+  Rng rng(2);
+  const Sample lm = make_lm_sample(cfg, c, rng);
+  EXPECT_TRUE(lm.context.empty());
+  EXPECT_EQ(lm.tokens.size(), 51u);
+  EXPECT_EQ(lm.weights[0], 0.0f);
+  EXPECT_EQ(lm.target_weight(), 50.0);
+  for (int i = 0; i < 50; ++i) {
+    const Sample r = make_reconstruction_sample(cfg, c, 64, rng);
+    ASSERT_EQ(r.context.size(), 64u);
+    ASSERT_TRUE(consecutive(r.context));
+    ASSERT_GE(r.tokens.size(), 32u);
+    ASSERT_LE(r.tokens.size(), 64u);
+    // The span is a piece of the context; its first 10–20 tokens are the unweighted cue.
+    EXPECT_NE(std::search(r.context.begin(), r.context.end(), r.tokens.begin(), r.tokens.end()),
+              r.context.end());
+    int64_t cue = 0;
+    while (r.weights[size_t(cue)] == 0.0f) ++cue;
+    EXPECT_GE(cue, 10);
+    EXPECT_LE(cue, 20);
+    const Sample k = make_continuation_sample(cfg, c, 64, rng);
+    ASSERT_EQ(k.context.size(), 64u);
+    ASSERT_EQ(k.tokens.size(), 128u);
+    EXPECT_EQ(k.tokens[0], (k.context.back() + 1) % 1000);  // what follows the context
+    EXPECT_EQ(k.target_weight(), 128.0);
+  }
+  cfg.min_context = 100;
+  cfg.max_context = 300;
+  for (int i = 0; i < 20; ++i) {
+    const Sample k = make_continuation_sample(cfg, c, 64, rng);
+    EXPECT_GE(k.context.size(), 100u);
+    EXPECT_LE(k.context.size(), 300u);
+  }
+}
+
+TEST(TrainTasks, FactsQuestionsHaveOneSupportingFact) {
+  std::vector<std::string> words = facts_words();
+  const ChatTemplate chat;
+  for (const auto& w : chat_words(chat)) words.push_back(w);
+  const WordVocab v(words);
+  FactsConfig c;
+  c.facts = 5;
+  c.min_tokens = 100;
+  c.max_tokens = 150;
+  Rng rng(4);
+  for (int i = 0; i < 50; ++i) {
+    const TaskExample e = make_facts(c, chat, v, rng);
+    for (int32_t id : e.context) ASSERT_NE(id, 2) << "unknown word";
+    // "The cat sits on the sofa." -> the supporting fact "The cat sat on the sofa." occurs once,
+    // and no other sentence places that animal.
+    const std::string text = v.decode(e.context);
+    std::string fact = e.answer_text;
+    fact.replace(fact.find(" sits "), 6, " sat ");
+    const std::string norm = v.decode(v.encode(fact));
+    EXPECT_EQ(text.find(norm), text.rfind(norm)) << text;
+    ASSERT_NE(text.find(norm), std::string::npos);
+    const std::string animal = e.answer_text.substr(4, e.answer_text.find(" sits") - 4);
+    size_t mentions = 0;
+    for (size_t p = text.find("The " + animal + " "); p != std::string::npos;
+         p = text.find("The " + animal + " ", p + 1))
+      ++mentions;
+    EXPECT_EQ(mentions, 1u);
+    EXPECT_GE(e.context.size(), 30u);
+    EXPECT_LE(e.context.size(), 150u);
+  }
+  // Instruction reconstruction: the question is compressed; the answer regenerates it.
+  c.mode = "ir";
+  const TaskExample ir = make_facts(c, chat, v, rng);
+  EXPECT_EQ(ir.prompt, v.encode(chat.preamble));
+  const std::string q = v.decode(ir.answer);
+  EXPECT_EQ(q.rfind("Where does the ", 0), 0u);
+  EXPECT_NE(v.decode(ir.context).find("Where does the "), std::string::npos);
+  // answer_of: the text after the marker.
+  std::vector<int32_t> gen = ir.answer;
+  gen.pop_back();  // eos
+  EXPECT_EQ(normalize_answer(answer_of(gen, chat, v)), normalize_answer(ir.answer_text));
+}
+
+TEST(TrainTasks, BabiAnswersFollowTheStory) {
+  std::vector<std::string> words = babi_words();
+  for (const auto& w : chat_words(ChatTemplate{})) words.push_back(w);
+  const WordVocab v(words);
+  BabiConfig c;
+  Rng rng(5);
+  for (int i = 0; i < 100; ++i) {
+    const TaskExample e = make_babi(c, ChatTemplate{}, v, rng);
+    for (int32_t id : e.context) ASSERT_NE(id, 2);
+    // Task 1: the last sentence naming the person names the answer room.
+    const std::string story = v.decode(e.context), q = v.decode(e.prompt);
+    const size_t at = q.find("Where is ") + 9;
+    const std::string who = q.substr(at, q.find(' ', at) - at);
+    const size_t last = story.rfind(who + " ");
+    ASSERT_NE(last, std::string::npos);
+    const std::string sentence = story.substr(last, story.find('.', last) - last);
+    EXPECT_NE(sentence.find(e.answer_text), std::string::npos) << story << " | " << q;
+  }
+  c.two_facts = true;
+  for (int i = 0; i < 50; ++i) {
+    const TaskExample e = make_babi(c, ChatTemplate{}, v, rng);
+    EXPECT_NE(v.decode(e.prompt).find("Where is the "), std::string::npos);
+    EXPECT_NE(v.decode(e.context).find("picked up the"), std::string::npos);
+  }
+}
+
+TEST(TrainTasks, InstructionRowsFromPwC) {
+  const std::vector<InstructionRow> rows =
+      read_instruction_jsonl(test::shared("data/pwc/PWC_eval_data.jsonl"));
+  EXPECT_EQ(rows.size(), 19u);
+  for (const auto& r : rows) EXPECT_FALSE(r.input.empty() || r.prompt.empty() || r.answer.empty());
+  test::TempDir tmp;
+  test::write_file(tmp.file("bad.jsonl"),
+                   "{\"input\": \"a\", \"prompt\": \"b\", \"answer\": \"c\"}\n{oops\n");
+  try {
+    read_instruction_jsonl(tmp.file("bad.jsonl"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl:2"), std::string::npos) << e.what();
+  }
+  test::write_file(tmp.file("missing.jsonl"), "{\"input\": \"a\", \"prompt\": \"b\"}\n");
+  EXPECT_THROW(read_instruction_jsonl(tmp.file("missing.jsonl")), Error);
+}
+
+TEST(TrainTasks, Metrics) {
+  EXPECT_EQ(normalize_answer("  The Cat, sits!  "), "the cat sits");
+  EXPECT_DOUBLE_EQ(token_f1("the cat sat", "a cat sat down"),
+                   2 * (1.0 * (2.0 / 3)) / (1 + 2.0 / 3));
+  EXPECT_DOUBLE_EQ(token_f1("", ""), 1.0);
+  EXPECT_DOUBLE_EQ(token_f1("dog", "cat"), 0.0);
+  // LCS of "cat sat on mat" and "cat on the mat" (articles dropped: "cat on mat") is 3.
+  EXPECT_DOUBLE_EQ(rouge_l("cat sat on mat", "cat on the mat"), 2 * 0.75 * 1.0 / 1.75);
+  EXPECT_DOUBLE_EQ(bleu4({{1, 2, 3, 4, 5}}, {{1, 2, 3, 4, 5}}), 1.0);
+  EXPECT_DOUBLE_EQ(bleu4({{9, 9, 9, 9}}, {{1, 2, 3, 4}}), 0.0);
+  // Candidate 1 2 3 4 6 vs 1 2 3 4 5: precisions 4/5, 3/4, 2/3, 1/2; no brevity penalty.
+  EXPECT_NEAR(bleu4({{1, 2, 3, 4, 6}}, {{1, 2, 3, 4, 5}}),
+              std::pow(0.8 * 0.75 * (2.0 / 3) * 0.5, 0.25), 1e-12);
+  // A short candidate is penalised: exp(1 - 6/5).
+  EXPECT_NEAR(bleu4({{1, 2, 3, 4, 5}}, {{1, 2, 3, 4, 5, 6}}), std::exp(1 - 6.0 / 5), 1e-12);
+}
+
+}  // namespace
+}  // namespace rcc
