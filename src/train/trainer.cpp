@@ -139,9 +139,13 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   if (loop.threads > 0) set_num_threads(loop.threads);
   const std::string model_dir = (fs::path(opt.out_dir) / "model").string();
   const std::string log_path = (fs::path(opt.out_dir) / "log.jsonl").string();
-  const bool resuming = opt.resume && fs::exists(fs::path(model_dir) / "state.rcct");
+  // --resume continues OUT/model; with nothing there yet it starts the run (so one command line
+  // serves both). A model directory without training state is never overwritten.
+  const bool resuming = opt.resume && fs::exists(model_dir);
   RCC_CHECK(opt.resume || !fs::exists(model_dir), model_dir,
             " already exists: pass --resume to continue it, or choose another --out");
+  RCC_CHECK(!resuming || fs::exists(fs::path(model_dir) / "state.rcct"), model_dir,
+            ": no state.rcct (not a training checkpoint), cannot resume");
   fs::create_directories(opt.out_dir);
 
   const std::string codec_dir = resuming                  ? model_dir
