@@ -4,10 +4,11 @@
 # OpenBLAS's own threaded sgemm measured in the same run as the baseline. Each shape trains for
 # STEPS steps; the first LOG window is discarded as warm-up (tokens/s and GFLOP/s are taken from the
 # last logged window).
-# Usage: bench/train_throughput.sh [results.md]   (needs build/rcc; THREADS=2 STEPS=30 by default)
+# Usage: bench/train_throughput.sh [results.md]   (RCC=build/rcc THREADS=$(nproc) STEPS=30 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-bench/results/training_cpu.md}"
+RCC="${RCC:-build/rcc}"
 THREADS="${THREADS:-$(nproc)}"
 STEPS="${STEPS:-30}"
 tmp=$(mktemp -d)
@@ -32,16 +33,16 @@ for s in "${SHAPES[@]}"; do
            "eval_samples": 0, "threads": $THREADS}}
 JSON
   echo "training $name ..." >&2
-  build/rcc train --config "$tmp/$name.json" --out "$tmp/$name" --quiet > "$tmp/$name.summary"
+  "$RCC" train --config "$tmp/$name.json" --out "$tmp/$name" --quiet > "$tmp/$name.summary"
   last=$(grep '"loss"' "$tmp/$name/log.jsonl" | tail -1)
   tps=$(echo "$last" | sed -E 's/.*"tokens_per_s":([0-9.e+]+).*/\1/')
   gf=$(echo "$last" | sed -E 's/.*"gflops":([0-9.e+]+).*/\1/')
-  params=$(build/rcc info --model "$tmp/$name/model" --json 2>/dev/null |
+  params=$("$RCC" info --model "$tmp/$name/model" --json 2>/dev/null |
            sed -E 's/.*"parameters":([0-9]+).*/\1/' || echo "?")
-  rows+="| $name | H $H, L $L, I $I, W $W, R $R | $B | $CMIN–$CMAX | $(printf '%.0f' "$tps") | $(printf '%.1f' "$gf") |"$'\n'
+  rows+="| $name | H $H, L $L, I $I, W $W, R $R | $params | $B | $CMIN–$CMAX | $(printf '%.0f' "$tps") | $(printf '%.1f' "$gf") |"$'\n'
   echo "$name: $tps tokens/s, $gf GFLOP/s" >&2
 done
-gemm=$(build/rcc bench --gemm 512,2048,512 --threads "$THREADS" --shapes "" 2>&1 >/dev/null | grep gemm)
+gemm=$("$RCC" bench --gemm 512,2048,512 --threads "$THREADS" --shapes "" 2>&1 >/dev/null | grep gemm)
 
 {
   echo "# CPU training throughput"
@@ -54,8 +55,8 @@ gemm=$(build/rcc bench --gemm 512,2048,512 --threads "$THREADS" --shapes "" 2>&1
   echo "multiply-add of every matrix product and causal attention, ×3 for the backward; the"
   echo "attention backward's recomputation is not counted), as the trainer logs them."
   echo
-  echo "| shape | model | batch | context tokens | tokens/s | GFLOP/s |"
-  echo "|---|---|---|---|---|---|"
+  echo "| shape | model | parameters per network | batch | context tokens | tokens/s | GFLOP/s |"
+  echo "|---|---|---|---|---|---|---|"
   printf "%s" "$rows"
   echo
   echo "Baseline in the same run (rcc bench --gemm 512,2048,512):"
