@@ -11,10 +11,12 @@
 #include "test_util.h"
 #include "train/babi.h"
 #include "train/facts.h"
+#include "train/haystack.h"
 #include "train/instruction.h"
 #include "train/metrics.h"
 #include "train/qa_format.h"
 #include "train/shards.h"
+#include "train/tasks.h"
 #include "train/text_tasks.h"
 
 namespace rcc {
@@ -182,6 +184,56 @@ TEST(TrainTasks, BabiAnswersFollowTheStory) {
     EXPECT_NE(v.decode(e.prompt).find("Where is the "), std::string::npos);
     EXPECT_NE(v.decode(e.context).find("picked up the"), std::string::npos);
   }
+}
+
+TEST(TrainTasks, PlacementInRealText) {
+  Haystack h;
+  for (int i = 0; i < 500; ++i) h.text.push_back(100 + i);
+  h.min_tokens = h.max_tokens = 50;
+  const std::vector<int32_t> piece = {1, 2, 3};
+  Rng rng(6);
+  h.min_depth = h.max_depth = 0;
+  std::vector<int32_t> out = place_in_haystack(piece, h, rng);
+  ASSERT_EQ(out.size(), 53u);
+  EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + 3), piece);
+  h.min_depth = h.max_depth = 1;
+  out = place_in_haystack(piece, h, rng);
+  EXPECT_EQ(std::vector<int32_t>(out.end() - 3, out.end()), piece);
+  h.min_depth = h.max_depth = 0.5;
+  out = place_in_haystack(piece, h, rng);
+  EXPECT_EQ(std::vector<int32_t>(out.begin() + 25, out.begin() + 28), piece);
+  EXPECT_EQ(out[28], out[24] + 1);  // the haystack continues where it was cut
+  h.min_tokens = h.max_tokens = 501;
+  EXPECT_THROW(place_in_haystack(piece, h, rng), Error);
+
+  // Through the task mixture: facts inside a haystack of shard text, IR question at the very end.
+  std::vector<std::string> words = facts_words();
+  for (const auto& w : chat_words(ChatTemplate{})) words.push_back(w);
+  words.push_back("filler");
+  const WordVocab v(words);
+  test::TempDir tmp;
+  write_shard(tmp.file("hay.rcctok"), std::vector<int32_t>(3000, *v.id("filler")), v.vocab_size(),
+              1, "h", "t");
+  const TaskSpec spec = parse_task({{"kind", "facts"},
+                                    {"facts", 2},
+                                    {"min_tokens", 20},
+                                    {"max_tokens", 30},
+                                    {"mode", "ir"},
+                                    {"haystack", tmp.file("hay.rcctok")},
+                                    {"haystack_min_tokens", 200},
+                                    {"haystack_max_tokens", 300},
+                                    {"min_depth", 0.4},
+                                    {"max_depth", 0.6}},
+                                   "facts");
+  const TaskMixer mix({spec}, v, RCCSettings{});
+  const TaskExample e = mix.example(0, rng);
+  EXPECT_GE(e.context.size(), 220u);
+  const std::string text = v.decode(e.context);
+  const size_t first_fact = text.find("The ");
+  ASSERT_NE(first_fact, std::string::npos);
+  EXPECT_GT(first_fact, text.size() / 4);  // placed inside, not at the start
+  EXPECT_NE(text.rfind("Where does the "), std::string::npos);
+  EXPECT_GT(text.rfind("Where does the "), text.rfind("filler"));  // the question comes last
 }
 
 TEST(TrainTasks, InstructionRowsFromPwC) {

@@ -29,7 +29,7 @@ std::vector<std::string> babi_words() {
 }
 
 TaskExample make_babi(const BabiConfig& c, const ChatTemplate& chat, const TextCodec& codec,
-                      Rng& rng) {
+                      Rng& rng, const Haystack* haystack) {
   RCC_CHECK(c.min_tokens <= c.max_tokens, "babi: min_tokens > max_tokens");
   const int64_t n = rng.range(c.min_tokens, c.max_tokens);
   std::map<std::string, std::string> where;          // person -> room
@@ -84,6 +84,7 @@ TaskExample make_babi(const BabiConfig& c, const ChatTemplate& chat, const TextC
     question = "Where is " + it->first + "?";
     answer = it->second;
   }
+  if (haystack) context = place_in_haystack(context, *haystack, rng);
   return make_qa_example(std::move(context), question, answer, c.mode, chat, codec);
 }
 

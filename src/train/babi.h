@@ -9,6 +9,7 @@
 
 #include "rcc/settings.h"
 #include "train/codec.h"
+#include "train/haystack.h"
 #include "train/rng.h"
 #include "train/task.h"
 
@@ -21,7 +22,8 @@ struct BabiConfig {
 };
 
 std::vector<std::string> babi_words();
+// With `haystack`, the story (before any IR question) is placed at a depth of real text.
 TaskExample make_babi(const BabiConfig& c, const ChatTemplate& chat, const TextCodec& codec,
-                      Rng& rng);
+                      Rng& rng, const Haystack* haystack = nullptr);
 
 }  // namespace rcc

@@ -29,7 +29,7 @@ std::vector<std::string> facts_words() {
 }
 
 TaskExample make_facts(const FactsConfig& c, const ChatTemplate& chat, const TextCodec& codec,
-                       Rng& rng) {
+                       Rng& rng, const Haystack* haystack) {
   RCC_CHECK(c.facts >= 1 && c.facts <= int64_t(kAnimals.size()), "facts: 'facts' must lie in [1, ",
             kAnimals.size(), "]");
   RCC_CHECK(c.min_tokens <= c.max_tokens, "facts: min_tokens > max_tokens");
@@ -62,6 +62,7 @@ TaskExample make_facts(const FactsConfig& c, const ChatTemplate& chat, const Tex
   for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
   std::vector<int32_t> context;
   for (size_t i : order) context.insert(context.end(), sentences[i].begin(), sentences[i].end());
+  if (haystack) context = place_in_haystack(context, *haystack, rng);
   const auto& [a, p] = facts[asked];
   return make_qa_example(std::move(context), "Where does the " + a + " sit?",
                          "The " + a + " sits on the " + p + ".", c.mode, chat, codec);

@@ -10,6 +10,7 @@
 
 #include "rcc/settings.h"
 #include "train/codec.h"
+#include "train/haystack.h"
 #include "train/rng.h"
 #include "train/task.h"
 
@@ -22,7 +23,8 @@ struct FactsConfig {
 };
 
 std::vector<std::string> facts_words();
+// With `haystack`, the facts (before any IR question) are placed at a depth of real text.
 TaskExample make_facts(const FactsConfig& c, const ChatTemplate& chat, const TextCodec& codec,
-                       Rng& rng);
+                       Rng& rng, const Haystack* haystack = nullptr);
 
 }  // namespace rcc

@@ -41,6 +41,18 @@ void parse_passkey(const JsonFields& f, TaskSpec& t) {
   RCC_CHECK(c.min_depth <= c.max_depth, f.where(), ": min_depth > max_depth");
 }
 
+// facts / babi inside real text.
+void parse_placement(const JsonFields& f, TaskSpec& t) {
+  t.haystack = string_list(f, "haystack");
+  f.get_int("haystack_min_tokens", &t.placement.min_tokens, 1, kBig);
+  f.get_int("haystack_max_tokens", &t.placement.max_tokens, 1, kBig);
+  f.get_double("min_depth", &t.placement.min_depth, 0, 1);
+  f.get_double("max_depth", &t.placement.max_depth, 0, 1);
+  RCC_CHECK(t.placement.min_tokens <= t.placement.max_tokens &&
+                t.placement.min_depth <= t.placement.max_depth,
+            f.where(), ": haystack_min_tokens/min_depth must not exceed the maxima");
+}
+
 void parse_mode(const JsonFields& f, std::string* mode, bool mixed_ok) {
   f.get_string("mode", mode);
   RCC_CHECK(*mode == "manual" || *mode == "ir" || (mixed_ok && *mode == "mixed"), f.where(),
@@ -79,6 +91,7 @@ TaskSpec parse_task(const nlohmann::json& j, const std::string& where) {
   if (t.kind == "passkey") {
     parse_passkey(f, t);
   } else if (t.kind == "facts") {
+    parse_placement(f, t);
     f.get_int("facts", &t.facts.facts, 1, 16);
     f.get_int("min_tokens", &t.facts.min_tokens, 1, kBig);
     f.get_int("max_tokens", &t.facts.max_tokens, 1, kBig);
@@ -87,6 +100,7 @@ TaskSpec parse_task(const nlohmann::json& j, const std::string& where) {
     f.get_int("min_tokens", &t.babi.min_tokens, 1, kBig);
     f.get_int("max_tokens", &t.babi.max_tokens, 1, kBig);
     f.get_bool("two_facts", &t.babi.two_facts);
+    parse_placement(f, t);
     parse_mode(f, &t.babi.mode, false);
   } else if (t.kind == "lm" || t.kind == "reconstruction" || t.kind == "continuation") {
     parse_text(f, t);
@@ -118,7 +132,8 @@ bool task_is_generative(const TaskSpec& t) {
 
 struct TaskMixer::Data {
   std::unique_ptr<TokenCorpus> corpus;  // text tasks
-  std::vector<int32_t> haystack;        // passkey with real text
+  std::vector<int32_t> haystack;        // passkey filler / facts, babi placement
+  Haystack placement;                   // facts, babi
   std::vector<InstructionRow> rows;     // instruction
 };
 
@@ -141,6 +156,8 @@ TaskMixer::TaskMixer(std::vector<TaskSpec> tasks, const TextCodec& codec,
       const auto c = open(t.haystack);
       Rng first(0);
       d->haystack = c->span(std::min<int64_t>(c->largest_shard(), int64_t(1) << 24), first);
+      d->placement = t.placement;
+      d->placement.text = d->haystack;
     }
     if (t.kind == "instruction") d->rows = read_instruction_jsonl(t.instruction.data);
     data_.push_back(std::move(d));
@@ -162,8 +179,9 @@ TaskExample TaskMixer::example(size_t i, Rng& rng, int64_t index) const {
   const Data& d = *data_[i];
   if (t.kind == "passkey")
     return make_passkey(t.passkey, codec_, rng, d.haystack.empty() ? nullptr : &d.haystack);
-  if (t.kind == "facts") return make_facts(t.facts, settings_.chat, codec_, rng);
-  if (t.kind == "babi") return make_babi(t.babi, settings_.chat, codec_, rng);
+  const Haystack* placed = d.placement.text.empty() ? nullptr : &d.placement;
+  if (t.kind == "facts") return make_facts(t.facts, settings_.chat, codec_, rng, placed);
+  if (t.kind == "babi") return make_babi(t.babi, settings_.chat, codec_, rng, placed);
   if (t.kind == "instruction") {
     const size_t row = index >= 0 ? size_t(index) % d.rows.size() : rng.below(d.rows.size());
     return make_instruction(t.instruction, d.rows[row], settings_.chat, codec_, rng);

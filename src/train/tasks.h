@@ -17,6 +17,7 @@
 #include "train/babi.h"
 #include "train/codec.h"
 #include "train/facts.h"
+#include "train/haystack.h"
 #include "train/instruction.h"
 #include "train/passkey.h"
 #include "train/rng.h"
@@ -29,7 +30,10 @@ struct TaskSpec {
   std::string kind;
   double weight = 1.0;
   PasskeyConfig passkey;
-  std::vector<std::string> haystack;  // passkey: token shards of real text for the haystack
+  // Token shards of real text: passkey's filler; for facts and babi a haystack the context is
+  // placed in (haystack_min_tokens..haystack_max_tokens long, at min_depth..max_depth).
+  std::vector<std::string> haystack;
+  Haystack placement;
   FactsConfig facts;
   BabiConfig babi;
   TextTaskConfig text;
