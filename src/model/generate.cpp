@@ -24,7 +24,9 @@ std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*>
     live[b] = b;
   }
   std::vector<std::vector<int32_t>> feed(prompts);
-  std::vector<float> x, h_last, logits;
+  Backend& be = model.backend();
+  DeviceBuffer x, h_last;
+  std::vector<float> logits;
   for (int64_t step = 0; !live.empty(); ++step) {
     std::vector<SeqSlice> seqs;
     std::vector<int32_t> ids;
@@ -33,17 +35,16 @@ std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*>
       ids.insert(ids.end(), feed[b].begin(), feed[b].end());
     }
     const int64_t rows = int64_t(ids.size());
-    x.resize(size_t(rows * H));
-    model.embed(ids.data(), rows, x.data());
-    model.forward(x.data(), rows, seqs);
+    x.ensure(be, be.act_bytes(rows * H));
+    model.embed(ids.data(), rows, x.get());
+    model.forward(x.get(), rows, seqs);
     // Only the last row of each sequence needs logits.
-    h_last.resize(live.size() * size_t(H));
-    for (size_t i = 0; i < live.size(); ++i) {
-      const float* src = x.data() + (seqs[i].begin + seqs[i].count - 1) * H;
-      std::copy(src, src + H, h_last.begin() + int64_t(i) * H);
-    }
+    std::vector<int64_t> last(live.size());
+    for (size_t i = 0; i < live.size(); ++i) last[i] = seqs[i].begin + seqs[i].count - 1;
+    h_last.ensure(be, be.act_bytes(int64_t(live.size()) * H));
+    be.gather_rows(x.get(), H, last.data(), int64_t(live.size()), H, h_last.get(), H);
     logits.resize(live.size() * size_t(V));
-    model.logits(h_last.data(), int64_t(live.size()), logits.data());
+    model.logits(h_last.get(), int64_t(live.size()), logits.data());
     std::vector<size_t> next_live;
     for (size_t i = 0; i < live.size(); ++i) {
       const size_t b = live[i];

@@ -7,12 +7,17 @@
 //
 // Hooks let the RCC encoder record per-layer states and the RCC decoder inject memory (§2, §3)
 // without a second copy of this code.
+//
+// The same code runs on every backend (backend/backend.h): hidden-state buffers ("x") are device
+// activation buffers of the model's backend (host f32 on the CPU, bf16 on CUDA). Training (the
+// recording forward and the backward) is CPU-only and uses host f32 pointers directly.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <vector>
 
+#include "backend/backend.h"
 #include "model/activations.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
@@ -28,8 +33,9 @@ struct SeqSlice {
 };
 
 struct ForwardHooks {
-  // Called after layer `layer` with the batch hidden states x [rows, H] (may modify them).
-  std::function<void(int64_t layer, float* x, int64_t rows)> after_layer;
+  // Called after layer `layer` with the batch hidden states x [rows, H] (a device activation buffer
+  // of the model's backend; host float* on the CPU). It may modify them.
+  std::function<void(int64_t layer, void* x, int64_t rows)> after_layer;
 };
 
 // The backward counterpart of ForwardHooks::after_layer (training): called, going down, with dx
@@ -42,21 +48,27 @@ struct BackwardHooks {
 
 class GPTNeoX {
  public:
-  GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights w);
+  // `w`: the host weights (e.g. mapped from a checkpoint); the backend prepares its own copy
+  // (the CPU uses them as they are, CUDA uploads them in bf16).
+  GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights w, Backend& be = cpu_backend());
 
   const GPTNeoXConfig& config() const { return cfg_; }
-  const GPTNeoXWeights& weights() const { return w_; }
-  KVCache new_cache() const { return KVCache(cfg_.num_layers, cfg_.num_heads, cfg_.head_dim()); }
+  const GPTNeoXWeights& weights() const { return w_; }  // host weights
+  Backend& backend() const { return *be_; }
+  // A cache on the model's backend; `eight_bit` (CUDA) keeps keys/values in int8.
+  KVCache new_cache(bool eight_bit = false) const {
+    return KVCache(*be_, cfg_.num_layers, cfg_.num_heads, cfg_.head_dim(), false, eight_bit);
+  }
 
-  // out[n, H] = embed_in rows of ids (each checked against the vocabulary).
-  void embed(const int32_t* ids, int64_t n, float* out) const;
+  // out[n, H] (device) = embed_in rows of ids (host; each checked against the vocabulary).
+  void embed(const int32_t* ids, int64_t n, void* out) const;
   // x [rows, H]: input hidden states in, final-layer-norm output out. Appends every sequence's new
   // keys/values to its cache. With `acts` (training) every layer also records what its backward
   // needs; the sequences must then start at position 0.
-  void forward(float* x, int64_t rows, std::span<const SeqSlice> seqs,
+  void forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
                const ForwardHooks* hooks = nullptr, Activations* acts = nullptr) const;
-  // logits[rows, V] = h[rows, H] · embed_out^T
-  void logits(const float* h, int64_t rows, float* out) const;
+  // logits[rows, V] (host f32) = h[rows, H] (device) · embed_out^T
+  void logits(const void* h, int64_t rows, float* out) const;
 
   // ---- training (gptneox_backward.cpp); the weights must be F32 ----
   // forward() of several independent sequences from position 0 (rows [begin, begin + count) each),
@@ -79,13 +91,15 @@ class GPTNeoX {
   std::vector<float> forward_logits(const std::vector<int32_t>& ids, KVCache& cache) const;
 
  private:
-  void layer(int64_t i, float* x, int64_t rows, std::span<const SeqSlice> seqs, float* work,
+  void layer(int64_t i, void* x, int64_t rows, std::span<const SeqSlice> seqs, void* work,
              const LayerActivations* acts) const;
   void layer_backward(int64_t i, const Activations& acts, float* dx, const LayerWeights& grads,
                       float* work) const;
 
   GPTNeoXConfig cfg_;
-  GPTNeoXWeights w_;
+  GPTNeoXWeights w_;   // host
+  Backend* be_;
+  GPTNeoXWeights dw_;  // as the backend computes with them (== w_ on the CPU)
 };
 
 }  // namespace rcc

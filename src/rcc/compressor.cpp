@@ -1,5 +1,6 @@
 #include "rcc/compressor.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/hash.h"
@@ -8,35 +9,66 @@ namespace rcc {
 
 Compressor::Compressor(const RCCModel& model)
     : model_(model),
-      scratch_(model.encoder.config().num_layers, model.encoder.config().num_heads,
-               model.encoder.config().head_dim(), /*share_layers=*/true) {}
+      scratch_(model.encoder.backend(), model.encoder.config().num_layers,
+               model.encoder.config().num_heads, model.encoder.config().head_dim(),
+               /*share_layers=*/true) {}
 
-std::vector<float> Compressor::encode_window(const Window& w) {
+void Compressor::encode_window_to(const Window& w, void* out) {
   const GPTNeoX& enc = model_.encoder;
+  Backend& be = enc.backend();
   const int64_t H = enc.config().hidden_size, L = enc.config().num_layers;
   const int64_t T = int64_t(w.ids.size()), S = int64_t(w.slot_positions.size());
   RCC_CHECK(T > 0 && T <= model_.settings.window, "encoder window of ", T, " tokens (W = ",
             model_.settings.window, ")");
-  std::vector<float> out(static_cast<size_t>(S * (L + 1) * H));
-  // Copies the rows at the slot positions of x [T, H] into level `level` of every slot.
-  auto record = [&](int64_t level, const float* x) {
-    for (int64_t j = 0; j < S; ++j)
-      std::memcpy(out.data() + (j * (L + 1) + level) * H, x + w.slot_positions[size_t(j)] * H,
-                  size_t(H) * 4);
+  // Copies the rows at the slot positions of x [T, H] into level `level` of every slot
+  // (out [S, L+1, H]: slot j, level k at (j·(L+1) + k)·H).
+  auto record = [&](int64_t level, const void* x) {
+    be.gather_rows(x, H, w.slot_positions.data(), S, H, act_at(be, out, level * H), (L + 1) * H);
   };
-  std::vector<float> x(static_cast<size_t>(T * H));
-  enc.embed(w.ids.data(), T, x.data());
-  record(0, x.data());  // s_0: embeddings
+  x_.ensure(be, be.act_bytes(T * H));
+  enc.embed(w.ids.data(), T, x_.get());
+  record(0, x_.get());  // s_0: embeddings
   ForwardHooks hooks;
-  hooks.after_layer = [&](int64_t layer, float* h, int64_t) {
+  hooks.after_layer = [&](int64_t layer, void* h, int64_t) {
     if (layer < L - 1) record(layer + 1, h);  // s_i = output of layer i-1, i < L
   };
   scratch_.truncate(0);
   SeqSlice s{0, T, &scratch_};
-  enc.forward(x.data(), T, {&s, 1}, &hooks);
-  record(L, x.data());  // s_L = final_layer_norm(output of the last layer)
+  enc.forward(x_.get(), T, {&s, 1}, &hooks);
+  record(L, x_.get());  // s_L = final_layer_norm(output of the last layer)
   scratch_.truncate(0);
+}
+
+std::vector<float> Compressor::encode_window(const Window& w) {
+  Backend& be = model_.encoder.backend();
+  const int64_t H = model_.encoder.config().hidden_size, L = model_.encoder.config().num_layers;
+  const int64_t n = int64_t(w.slot_positions.size()) * (L + 1) * H;
+  std::vector<float> out(static_cast<size_t>(n));
+  if (be.is_host()) {
+    encode_window_to(w, out.data());
+  } else {
+    slots_.ensure(be, be.act_bytes(n));
+    encode_window_to(w, slots_.get());
+    be.download_f32(slots_.get(), n, out.data());
+  }
   return out;
+}
+
+int64_t Compressor::stream(const std::vector<int32_t>& ids, WindowMode mode,
+                           const DeviceWindowCallback& on_window) {
+  const RCCSettings& s = model_.settings;
+  Backend& be = model_.encoder.backend();
+  const int64_t H = model_.encoder.config().hidden_size, L = model_.encoder.config().num_layers;
+  std::vector<Window> windows = make_windows(ids, s.window, s.ratio, mode);
+  int64_t total = 0;
+  for (size_t i = 0; i < windows.size(); ++i) {
+    const int64_t n = int64_t(windows[i].slot_positions.size());
+    slots_.ensure(be, be.act_bytes(std::max<int64_t>(n, 1) * (L + 1) * H));
+    encode_window_to(windows[i], slots_.get());
+    on_window(int64_t(i), int64_t(windows.size()), slots_.get(), n);
+    total += n;
+  }
+  return total;
 }
 
 Memory Compressor::compress(const std::vector<int32_t>& ids, WindowMode mode,

@@ -14,6 +14,10 @@ namespace rcc {
 
 // Called after each window with its index, the window count and its slots f32 [n, L+1, H].
 using WindowCallback = std::function<void(int64_t index, int64_t count, const float* slots, int64_t n)>;
+// The same with the slots still on the model's backend: a device activation buffer [n, L+1, H]
+// valid during the call.
+using DeviceWindowCallback =
+    std::function<void(int64_t index, int64_t count, const void* slots_dev, int64_t n)>;
 
 class Compressor {
  public:
@@ -21,6 +25,13 @@ class Compressor {
 
   // Slots of one window: f32 [w.slot_positions.size(), L+1, H].
   std::vector<float> encode_window(const Window& w);
+  // The same into a device activation buffer of the model's backend.
+  void encode_window_to(const Window& w, void* slots_dev);
+
+  // Streams the windows of `ids` to `on_window` without keeping a memory (e.g. straight into the
+  // decoder's prefill); returns the number of slots produced.
+  int64_t stream(const std::vector<int32_t>& ids, WindowMode mode,
+                 const DeviceWindowCallback& on_window);
 
   // A new memory of `ids` in `mode` (slots stored as the model's memory dtype unless overridden).
   Memory compress(const std::vector<int32_t>& ids, WindowMode mode,
@@ -35,6 +46,7 @@ class Compressor {
  private:
   const RCCModel& model_;
   KVCache scratch_;  // one layer-shared cache: windows need no keys/values after their pass
+  DeviceBuffer x_, slots_;  // one window's hidden states and slots (reused)
 };
 
 }  // namespace rcc

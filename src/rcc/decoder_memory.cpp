@@ -9,32 +9,79 @@ namespace rcc {
 
 namespace {
 constexpr int64_t kPrefillChunk = 512;  // memory rows per decoder pass (bounds activations)
+// On a GPU larger passes keep the matrix products compute-bound (activations are small beside the
+// KV cache there).
+constexpr int64_t kDevicePrefillChunk = 2048;
 }
 
-DecoderMemory::DecoderMemory(const RCCModel& model)
-    : model_(model), cache_(model.decoder.new_cache()) {}
+DecoderMemory::DecoderMemory(const RCCModel& model, bool eight_bit)
+    : model_(model), cache_(model.decoder.new_cache(eight_bit)),
+      chunk_(model.backend().is_host() ? kPrefillChunk : kDevicePrefillChunk) {
+  RCC_CHECK(model.embed_proj_dev.defined() &&
+                int64_t(model.layer_proj_dev.size()) == model.layers(),
+            "decoder memory: the RCC model's projections are not prepared (RCCModel::prepare)");
+}
 
 void DecoderMemory::extend(const float* slots, int64_t n, float* final_hidden) {
   if (n <= 0) return;
+  Backend& be = model_.backend();
+  if (be.is_host()) return extend_device(slots, n, final_hidden);
+  const int64_t count = n * (model_.layers() + 1) * model_.hidden();
+  DeviceBuffer dev(be, be.act_bytes(count));
+  be.upload_f32(slots, count, dev.get());
+  extend_device(dev.get(), n, final_hidden);
+}
+
+void DecoderMemory::extend_device(const void* slots, int64_t n, float* final_hidden) {
+  if (n <= 0) return;
   const GPTNeoX& dec = model_.decoder;
+  Backend& be = dec.backend();
   const int64_t H = dec.config().hidden_size, L = dec.config().num_layers, levels = L + 1;
   RCC_CHECK(cache_.length() == length_, "decoder memory: the cache holds a prompt; truncate first");
-  std::vector<float> level(static_cast<size_t>(n * H)), x(static_cast<size_t>(n * H));
+  DeviceBuffer level(be, be.act_bytes(n * H)), x(be, be.act_bytes(n * H));
   auto gather = [&](int64_t k) {  // level[n, H] = s_k of every slot
-    for (int64_t r = 0; r < n; ++r)
-      std::memcpy(level.data() + r * H, slots + (r * levels + k) * H, size_t(H) * 4);
+    be.copy_rows(level.get(), be.act_bytes(H), act_at(be, slots, k * H), be.act_bytes(levels * H),
+                 be.act_bytes(H), n);
   };
   gather(0);
-  ops::linear(level.data(), n, model_.embed_proj, nullptr, x.data());  // x = E · s_0
+  be.linear(level.get(), n, model_.embed_proj_dev, nullptr, x.get(), false);  // x = E · s_0
   ForwardHooks hooks;
-  hooks.after_layer = [&](int64_t i, float* h, int64_t rows) {
-    gather(i + 1);
-    ops::linear(level.data(), rows, model_.layer_proj[size_t(i)], nullptr, h, /*accumulate=*/true);
+  hooks.after_layer = [&](int64_t i, void* h, int64_t rows) {
+    gather(i + 1);  // x += A_i · s_{i+1}
+    be.linear(level.get(), rows, model_.layer_proj_dev[size_t(i)], nullptr, h, /*accumulate=*/true);
   };
   SeqSlice s{0, n, &cache_};
-  dec.forward(x.data(), n, {&s, 1}, &hooks);
+  dec.forward(x.get(), n, {&s, 1}, &hooks);
   length_ += n;
-  if (final_hidden) std::memcpy(final_hidden, x.data(), size_t(n * H) * 4);
+  if (final_hidden) be.download_f32(x.get(), n * H, final_hidden);
+}
+
+void DecoderMemory::push(const void* slots_dev, int64_t n) {
+  Backend& be = model_.backend();
+  const int64_t per = (model_.layers() + 1) * model_.hidden();
+  while (n > 0) {
+    if (pending_n_ == 0 && n >= chunk_) {  // whole chunks straight from the caller's buffer
+      extend_device(slots_dev, chunk_, nullptr);
+      slots_dev = act_at(be, slots_dev, chunk_ * per);
+      n -= chunk_;
+      continue;
+    }
+    pending_.ensure(be, be.act_bytes(chunk_ * per));
+    const int64_t take = std::min(n, chunk_ - pending_n_);
+    be.copy_device(act_at(be, pending_.get(), pending_n_ * per), slots_dev,
+                   be.act_bytes(take * per));
+    pending_n_ += take;
+    slots_dev = act_at(be, slots_dev, take * per);
+    n -= take;
+    if (pending_n_ == chunk_) flush();
+  }
+}
+
+void DecoderMemory::flush() {
+  if (pending_n_ == 0) return;
+  const int64_t n = pending_n_;
+  pending_n_ = 0;
+  extend_device(pending_.get(), n, nullptr);
 }
 
 void DecoderMemory::extend(const Memory& m, int64_t begin, int64_t n) {
@@ -53,8 +100,22 @@ void DecoderMemory::extend(const Memory& m, int64_t begin, int64_t n) {
 void DecoderMemory::restore(int64_t P,
                             const std::function<void(int64_t, float*, float*)>& fill) {
   RCC_CHECK(length_ == 0 && cache_.length() == 0, "decoder memory: restore needs an empty cache");
+  Backend& be = cache_.backend();
+  RCC_CHECK(be.is_host() || cache_.dtype() == be.act_dtype(),
+            "decoder memory: restoring a saved cache into an 8-bit cache is not supported");
   cache_.reserve(P);
-  for (int64_t l = 0; l < cache_.layers(); ++l) fill(l, cache_.k(l), cache_.v(l));
+  std::vector<float> k, v;
+  for (int64_t l = 0; l < cache_.layers(); ++l) {
+    if (be.is_host()) {
+      fill(l, cache_.k(l), cache_.v(l));
+    } else {
+      k.resize(size_t(P * cache_.width()));
+      v.resize(k.size());
+      fill(l, k.data(), v.data());
+      be.upload_f32(k.data(), P * cache_.width(), cache_.k_data(l));
+      be.upload_f32(v.data(), P * cache_.width(), cache_.v_data(l));
+    }
+  }
   cache_.advance(P);
   length_ = P;
 }
@@ -73,6 +134,7 @@ GenerateResult DecoderMemory::generate(const std::vector<int32_t>& prompt,
 
 std::vector<GenerateResult> DecoderMemory::generate_batch(
     const std::vector<std::vector<int32_t>>& prompts, const GenerateParams& params) {
+  RCC_CHECK(pending_n_ == 0, "decoder memory: streamed slots are pending (flush first)");
   RCC_CHECK(length_ > 0, "decoder memory is empty: compress a context first");
   if (prompts.size() == 1) {
     std::vector<GenerateResult> r;

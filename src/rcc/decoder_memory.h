@@ -15,11 +15,22 @@ namespace rcc {
 
 class DecoderMemory {
  public:
-  explicit DecoderMemory(const RCCModel& model);
+  // `eight_bit` (CUDA): keep the memory prefix's keys/values in int8 (per position/head scales).
+  explicit DecoderMemory(const RCCModel& model, bool eight_bit = false);
 
-  // Appends memory positions for slots f32 [n, L+1, H]. When `final_hidden` is given it receives the
-  // decoder's final-layer-norm output of these positions [n, H] (for logits in tests).
+  // Appends memory positions for slots f32 [n, L+1, H] (host). When `final_hidden` is given it
+  // receives the decoder's final-layer-norm output of these positions [n, H] (for logits in tests).
   void extend(const float* slots, int64_t n, float* final_hidden = nullptr);
+  // The same for slots already on the model's backend (a device activation buffer [n, L+1, H]),
+  // in one decoder pass.
+  void extend_device(const void* slots, int64_t n, float* final_hidden = nullptr);
+  // Streaming: slots of one window at a time, buffered on the device and prefilled in chunks of
+  // `chunk` positions (matrix products of many rows); flush() prefills what is pending.
+  void push(const void* slots_dev, int64_t n);
+  void flush();
+  // Room for `P` positions in total (the memory prefix plus prompts): reserving the final size up
+  // front avoids regrowing the cache (which briefly holds two copies).
+  void reserve(int64_t P) { cache_.reserve(P); }
   // Appends slots [begin, begin + n) of a memory (in its stored dtype, converted to f32), in chunks.
   void extend(const Memory& m, int64_t begin, int64_t n);
   // Keeps only the first P memory positions (e.g. before re-extending after an append).
@@ -43,6 +54,9 @@ class DecoderMemory {
   const RCCModel& model_;
   KVCache cache_;
   int64_t length_ = 0;
+  int64_t chunk_;                 // positions per prefill pass
+  DeviceBuffer pending_;          // streamed slots not yet prefilled [chunk_, L+1, H]
+  int64_t pending_n_ = 0;
 };
 
 }  // namespace rcc

@@ -1,6 +1,7 @@
 #include "rcc/kv_file.h"
 
 #include <cstring>
+#include <vector>
 
 #include "core/hash.h"
 #include "io/container.h"
@@ -38,10 +39,23 @@ void save_decoder_cache(const std::string& path, const DecoderMemory& dm, uint64
   h["layers"] = c.layers();
   h["width"] = c.width();
   h["dtype"] = "F32";
+  Backend& be = c.backend();
+  RCC_CHECK(be.is_host() || c.dtype() == be.act_dtype(), path,
+            ": saving an 8-bit decoder cache is not supported");
+  std::vector<float> k, v;  // device caches are staged through host f32, one layer at a time
   write_container(path, kMagic, kVersion, h, [&](const auto& out) {
     for (int64_t l = 0; l < c.layers(); ++l) {
-      out(c.k(l), size_t(P * c.width()) * 4);
-      out(c.v(l), size_t(P * c.width()) * 4);
+      if (be.is_host()) {
+        out(c.k(l), size_t(P * c.width()) * 4);
+        out(c.v(l), size_t(P * c.width()) * 4);
+      } else {
+        k.resize(size_t(P * c.width()));
+        v.resize(k.size());
+        be.download_f32(c.k_data(l), P * c.width(), k.data());
+        be.download_f32(c.v_data(l), P * c.width(), v.data());
+        out(k.data(), k.size() * 4);
+        out(v.data(), v.size() * 4);
+      }
     }
   });
 }

@@ -21,6 +21,7 @@ RCCModel init_random_rcc(const GPTNeoXConfig& cfg, const RCCSettings& settings, 
              proj(seed * 7 + 3), {}, settings};
   for (int64_t i = 0; i < cfg.num_layers; ++i) m.layer_proj.push_back(proj(seed * 7 + 4 + uint64_t(i)));
   m.encoder_fingerprint = encoder_fingerprint(m.encoder, m.settings);
+  m.prepare();
   return m;
 }
 

@@ -54,7 +54,15 @@ uint64_t encoder_fingerprint(const GPTNeoX& enc, const RCCSettings& s) {
   return all.digest();
 }
 
-RCCModel RCCModel::load(const std::string& dir) {
+void RCCModel::prepare() {
+  Backend& be = backend();
+  RCC_CHECK(&encoder.backend() == &be, "RCC model: encoder and decoder on different backends");
+  embed_proj_dev = be.prepare_weight(embed_proj);
+  layer_proj_dev.clear();
+  for (const Tensor& a : layer_proj) layer_proj_dev.push_back(be.prepare_weight(a));
+}
+
+RCCModel RCCModel::load(const std::string& dir, Backend& be) {
   RCC_CHECK(fs::is_directory(dir), dir, ": model directory not found");
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   RCC_CHECK(fs::exists(cfg_path), dir, ": no config.json");
@@ -62,14 +70,15 @@ RCCModel RCCModel::load(const std::string& dir) {
   Checkpoint ckpt = Checkpoint::open(dir);
   RCC_CHECK(ckpt.contains(kEmbedProj), dir, ": not an RCC checkpoint (no '", kEmbedProj,
             "'); for a plain GPT-NeoX model use `rcc generate`");
-  RCCModel m{GPTNeoX(cfg, GPTNeoXWeights::load(ckpt, cfg, kEncoderPrefix, /*with_head=*/false)),
-             GPTNeoX(cfg, GPTNeoXWeights::load(ckpt, cfg)),
+  RCCModel m{GPTNeoX(cfg, GPTNeoXWeights::load(ckpt, cfg, kEncoderPrefix, /*with_head=*/false), be),
+             GPTNeoX(cfg, GPTNeoXWeights::load(ckpt, cfg), be),
              projection(ckpt, kEmbedProj, cfg.hidden_size),
              {},
              load_rcc_settings(dir)};
   for (int64_t i = 0; i < cfg.num_layers; ++i)
     m.layer_proj.push_back(projection(ckpt, layer_proj_name(i), cfg.hidden_size));
   m.encoder_fingerprint = rcc::encoder_fingerprint(m.encoder, m.settings);
+  m.prepare();
   return m;
 }
 

@@ -18,12 +18,21 @@ struct RCCModel {
   RCCSettings settings;
   uint64_t encoder_fingerprint = 0;  // identifies what produced a memory (see fingerprint())
 
+  // E and A_i as the backend computes with them (filled by prepare(); the CPU: the same tensors).
+  Tensor embed_proj_dev;
+  std::vector<Tensor> layer_proj_dev;
+
+  Backend& backend() const { return decoder.backend(); }
   int64_t hidden() const { return decoder.config().hidden_size; }
   int64_t layers() const { return decoder.config().num_layers; }
 
   // Loads the released layout (bf16 shards, pieces of a tensor across shards concatenated) or the
   // layout rcc writes (the same names plus rcc.json).
-  static RCCModel load(const std::string& dir);
+  // Encoder and decoder are built on backend `be` (weights uploaded where it is a device).
+  static RCCModel load(const std::string& dir, Backend& be = cpu_backend());
+  // Fills embed_proj_dev / layer_proj_dev from embed_proj / layer_proj for the decoder's backend.
+  // load() calls it; code that builds an RCCModel from parts calls it once the parts are set.
+  void prepare();
   // Writes config.json, rcc.json and the weights as shards of at most `max_shard_bytes` (with
   // model.safetensors.index.json when there are several), converted to `dtype`.
   void save(const std::string& dir, DType dtype, size_t max_shard_bytes = size_t(2) << 30) const;

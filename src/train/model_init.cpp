@@ -62,6 +62,7 @@ RCCModel init_training_model(const ModelInit& m, int64_t vocab_size) {
   for (int64_t i = 0; i < cfg.num_layers; ++i)
     r.layer_proj.push_back(projection(m.projections, H, m.seed * 7 + 4 + uint64_t(i), false));
   r.encoder_fingerprint = encoder_fingerprint(r.encoder, r.settings);
+  r.prepare();
   return r;
 }
 

@@ -74,7 +74,8 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
     m.encoder.embed(enc_ids.data(), N_enc, x_enc.data());
     gather_rows(x_enc.data(), slot_rows, H, level(slots, 0));  // s_0: embeddings
     ForwardHooks hooks;
-    hooks.after_layer = [&](int64_t i, float* x, int64_t) {
+    hooks.after_layer = [&](int64_t i, void* xv, int64_t) {
+      const float* x = static_cast<const float*>(xv);
       if (i < L - 1) gather_rows(x, slot_rows, H, level(slots, i + 1));  // s_{i+1}
     };
     m.encoder.forward_train(x_enc.data(), enc_seqs, &hooks, enc_acts);
@@ -92,7 +93,8 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
     m.decoder.embed(batch[b].tokens.data(), int64_t(batch[b].tokens.size()),
                     x_dec.data() + (dec_begin[b] + mem_count[b]) * H);
   ForwardHooks dec_hooks;
-  dec_hooks.after_layer = [&](int64_t i, float* x, int64_t) {
+  dec_hooks.after_layer = [&](int64_t i, void* xv, int64_t) {
+    float* x = static_cast<float*>(xv);
     if (P == 0) return;
     ops::linear(level(slots, i + 1), P, m.layer_proj[size_t(i)], nullptr, tmp.data());
     scatter_add_rows(tmp.data(), mem_rows, H, x);

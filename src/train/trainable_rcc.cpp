@@ -40,6 +40,7 @@ RCCModel build(const RCCModel& init, ParamLayout& layout, Tensor& values) {
   RCCModel m{GPTNeoX(init.encoder.config(), std::move(enc)),
              GPTNeoX(init.decoder.config(), std::move(dec)), E, A, init.settings};
   m.encoder_fingerprint = encoder_fingerprint(m.encoder, m.settings);
+  m.prepare();
   return m;
 }
 
