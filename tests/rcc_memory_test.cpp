@@ -132,6 +132,48 @@ TEST(DecoderMemory, ChunkedPrefillEqualsOnePass) {
   EXPECT_EQ(one.generate({1, 2, 3}, gp).ids, chunked.generate({1, 2, 3}, gp).ids);
 }
 
+TEST(DecoderMemory, StreamedCompressionEqualsMemoryThenPrefill) {
+  // `rcc ask --context` streams each window's slots straight into the decoder prefill (push/flush,
+  // buffered into chunks) without keeping a memory. Same slots in, so the same keys/values up to the
+  // summation order of differently chunked attention (1e-5 relative), and the same greedy ids.
+  RCCModel& m = small_model();
+  const auto ids = random_ids(1000, 21);  // 16 windows of 64, the last one partial
+  Compressor comp(m);
+  Memory mem = comp.compress(ids, WindowMode::Aligned, DType::F32);
+  DecoderMemory whole(m), streamed(m);
+  whole.extend(mem, 0, mem.slots());
+  streamed.reserve(Compressor::slot_count(ids, 64, 8, WindowMode::Aligned) + 32);
+  streamed.set_chunk(7);  // windows of 8 slots cross chunk boundaries; some go straight through
+  int64_t windows = 0;
+  const int64_t produced = comp.stream(ids, WindowMode::Aligned,
+                                       [&](int64_t, int64_t, const void* slots, int64_t n) {
+                                         streamed.push(slots, n);
+                                         ++windows;
+                                       });
+  streamed.flush();
+  EXPECT_EQ(windows, 16);
+  EXPECT_EQ(produced, mem.slots());
+  ASSERT_EQ(streamed.length(), whole.length());
+  const int64_t n = whole.length() * whole.cache().width();
+  for (int64_t l = 0; l < whole.cache().layers(); ++l) {
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      worst = std::max(worst, double(std::fabs(whole.cache().k(l)[i] - streamed.cache().k(l)[i])));
+      worst = std::max(worst, double(std::fabs(whole.cache().v(l)[i] - streamed.cache().v(l)[i])));
+      scale = std::max(scale, double(std::fabs(whole.cache().k(l)[i])));
+    }
+    EXPECT_LE(worst / scale, 1e-5) << "layer " << l;
+  }
+  GenerateParams gp;
+  gp.max_new_tokens = 12;
+  EXPECT_EQ(whole.generate({1, 2, 3}, gp).ids, streamed.generate({1, 2, 3}, gp).ids);
+  // Generating with slots still pending is refused.
+  DecoderMemory pending(m);
+  comp.stream(ids, WindowMode::Aligned,
+              [&](int64_t, int64_t, const void* slots, int64_t k) { pending.push(slots, k); });
+  EXPECT_THROW(pending.generate({1}, gp), Error);
+}
+
 TEST(DecoderMemory, ReuseEqualsRecompute) {
   // Answering several prompts from one prefix = answering each from a fresh prefill, exactly.
   RCCModel& m = small_model();

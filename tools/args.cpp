@@ -106,6 +106,8 @@ std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag
   return ids;
 }
 
+Backend& device_backend(const Args& a) { return backend_for(a.get_or("device", "cpu")); }
+
 void init_runtime(const Args& a) {
   ops::init_blas_single_threaded();
   if (a.has("threads")) set_num_threads(int(a.get_int("threads", 1, 1, 1024)));

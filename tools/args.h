@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
+
 namespace rcc::cli {
 
 class Args {
@@ -37,5 +39,10 @@ std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag
 
 // Applies --threads (default: all cores) and the BLAS set-up every subcommand shares.
 void init_runtime(const Args& a);
+
+// The backend named by --device (cpu, cuda, cuda:N; default cpu).
+Backend& device_backend(const Args& a);
+inline constexpr const char* kDeviceHelp =
+    "  --device D              cpu (default), cuda or cuda:N (builds with CUDA)\n";
 
 }  // namespace rcc::cli

@@ -35,7 +35,11 @@ const char* kHelp =
     "  --max-new-tokens N      default 128; generation stops at eos\n"
     "  --temperature, --top-k, --top-p, --repetition-penalty, --seed   sampling (default greedy)\n"
     "  --stop-ids 0,5 | --no-stop\n"
-    "  --threads N, --quiet, --json, --tokenizer FILE\n";
+    "  --device D              cpu (default), cuda or cuda:N (builds with CUDA)\n"
+    "  --kv-8bit               (cuda) keep the memory prefix's keys/values in int8\n"
+    "  --threads N, --quiet, --json, --tokenizer FILE\n"
+    "With --context and no --kv-cache, each window's slots go straight into the decoder's memory\n"
+    "prefill (nothing of the memory is kept beyond the decoder cache).\n";
 
 struct Asked {
   std::vector<int32_t> prompt;
@@ -49,8 +53,8 @@ int cmd_ask(int argc, char** argv) {
   Args a(argc, argv,
          {"model", "memory", "context", "context-ids", "question", "questions", "prompt",
           "prompt-ids", "mode", "kv-cache", "max-new-tokens", "temperature", "top-k", "top-p",
-          "repetition-penalty", "seed", "stop-ids", "threads", "tokenizer"},
-         {"manual", "ir", "no-stop", "quiet", "json", "help"});
+          "repetition-penalty", "seed", "stop-ids", "threads", "tokenizer", "device"},
+         {"manual", "ir", "no-stop", "quiet", "json", "help", "kv-8bit"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -72,7 +76,7 @@ int cmd_ask(int argc, char** argv) {
   gp.sampling = sampling_from_flags(a);
 
   Progress load("loaded model " + dir, 1, "");
-  RCCModel model = RCCModel::load(dir);
+  RCCModel model = RCCModel::load(dir, device_backend(a));
   load.finish(1);
   const ChatTemplate& chat = model.settings.chat;
   std::optional<Tokenizer> tok = model_tokenizer(dir, a.get("tokenizer"));
@@ -98,9 +102,17 @@ int cmd_ask(int argc, char** argv) {
                   (a.has("ir") || a.has("context"));
   RCC_CHECK(!(a.has("ir") && questions.size() != 1), "--ir needs exactly one --question");
 
-  // The memory.
+  // The memory, and the decoder's cache of the memory prefix: loaded, computed once (and saved
+  // when asked), or streamed window by window straight from the encoder into the decoder prefill.
   Memory mem;
   Compressor comp(model);
+  DecoderMemory dm(model, a.has("kv-8bit"));
+  const auto kv = a.get("kv-cache");
+  RCC_CHECK(!(kv && a.has("kv-8bit")), "--kv-cache and --kv-8bit exclude each other (saved decoder "
+            "caches are f32)");
+  const int64_t room = 1024 + gp.max_new_tokens;  // cache positions beyond the memory (prompts)
+  int64_t context_tokens = 0;
+  bool have_memory = false;  // `mem` holds the slots (else they were streamed)
   Progress prog("compressing", 0, "tokens");
   if (auto path = a.get("memory")) {
     mem = load_memory_for(*path, model.encoder_fingerprint, model.settings.window, model.settings.ratio);
@@ -109,6 +121,7 @@ int cmd_ask(int argc, char** argv) {
                 ": --ir needs an aligned memory (compat memories cannot be extended)");
       comp.append(mem, need_tok("--ir").encode(chat.context_question_separator + questions[0]));
     }
+    have_memory = true;
   } else {
     std::vector<int32_t> ids;
     if (auto f = a.get("context")) {
@@ -121,24 +134,37 @@ int cmd_ask(int argc, char** argv) {
     check_ids(ids, model.encoder.config().vocab_size, "context");
     RCC_CHECK(!ids.empty(), "the context is empty");
     const WindowMode mode = a.has("mode") ? parse_mode(a.require("mode")) : model.settings.mode;
-    prog = Progress("compressing", int64_t(ids.size()), "tokens");
-    mem = comp.compress(ids, mode, [&](int64_t i, int64_t n, const float*, int64_t) {
-      prog.update(int64_t(ids.size()) * (i + 1) / n);
-    });
-    prog.finish(int64_t(ids.size()));
+    const int64_t n = int64_t(ids.size());
+    prog = Progress("compressing", n, "tokens");
+    if (kv) {  // the saved decoder cache is keyed by the memory's identity: keep the memory
+      mem = comp.compress(ids, mode, [&](int64_t i, int64_t c, const float*, int64_t) {
+        prog.update(n * (i + 1) / c);
+      });
+      have_memory = true;
+    } else {
+      dm.reserve(Compressor::slot_count(ids, model.settings.window, model.settings.ratio, mode) + room);
+      comp.stream(ids, mode, [&](int64_t i, int64_t c, const void* slots, int64_t s) {
+        dm.push(slots, s);
+        prog.update(n * (i + 1) / c);
+      });
+      dm.flush();
+    }
+    prog.finish(n);
+    context_tokens = n;
   }
-
-  // The decoder's cache of the memory prefix: loaded, or computed once (and saved when asked).
-  DecoderMemory dm(model);
-  Progress prefill("decoder memory prefill", mem.slots(), "slots");
-  const auto kv = a.get("kv-cache");
-  if (kv && std::filesystem::exists(*kv)) {
-    load_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
-  } else {
-    dm.extend(mem, 0, mem.slots());
-    if (kv) save_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
+  if (have_memory) {
+    context_tokens = mem.token_count;
+    Progress prefill("decoder memory prefill", mem.slots(), "slots");
+    if (kv && std::filesystem::exists(*kv)) {
+      load_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
+    } else {
+      dm.reserve(mem.slots() + room);
+      dm.extend(mem, 0, mem.slots());
+      if (kv) save_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
+    }
+    prefill.finish(mem.slots());
   }
-  prefill.finish(mem.slots());
+  const int64_t memory_slots = dm.length();
 
   // Prompts.
   std::vector<Asked> asks;
@@ -169,8 +195,8 @@ int cmd_ask(int argc, char** argv) {
     j["ids"] = r.ids;
     if (!x.question.empty()) j["question"] = x.question;
     j["mode"] = override_prompt ? "prompt" : x.manual ? "manual" : "instruction-reconstruction";
-    j["memory_slots"] = mem.slots();
-    j["context_tokens"] = mem.token_count;
+    j["memory_slots"] = memory_slots;
+    j["context_tokens"] = context_tokens;
     j["prompt_tokens"] = x.prompt.size();
     j["stopped"] = r.stopped;
     std::string answer;

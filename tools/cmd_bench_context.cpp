@@ -1,9 +1,15 @@
-// rcc bench-context --kind rcc|plain --tokens N [--hidden 256 --layers 4 --heads 4] [--window 2048
-//                   --ratio 32] [--threads N]
-// One measurement of the RCC memory curve: compress N random tokens with a random RCC model (streamed
-// window by window), or prefill N tokens through a plain GPT-NeoX of the same shape (one pass, KV
-// cache of all N). Prints one JSON line: tokens/s and this process's peak RSS. bench/context_curve.sh
-// runs it per length in separate processes so that each peak is its own.
+// rcc bench-context --kind rcc|plain|rcc-ask|plain-generate --tokens N [--model DIR | --hidden 256
+//                   --layers 4 --heads 4 --vocab V] [--window 2048 --ratio 32] [--new-tokens 32]
+//                   [--device cpu|cuda] [--kv-8bit] [--repeat K] [--threads N]
+// One measurement of the RCC memory curve on one backend:
+//   rcc            compress N tokens with an RCC model (streamed window by window, slots kept);
+//   plain          prefill N tokens through the decoder alone (KV cache of all N);
+//   rcc-ask        the whole pipeline of RCC_SPEC §2–§3: encoder windows streamed straight into the
+//                  decoder's memory prefill (E / A_i injection), then --new-tokens greedy tokens;
+//   plain-generate the decoder alone: prefill all N tokens, then --new-tokens greedy tokens.
+// The model is --model DIR (an RCC checkpoint) or a random one of the given shape. Prints one JSON
+// line per repeat: seconds, tokens/s, peak RSS and (devices) peak device memory. bench/ scripts run
+// it per length in separate processes so that each peak is its own.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -13,8 +19,9 @@
 #include "args.h"
 #include "commands.h"
 #include "core/progress.h"
-#include "model/init.h"
+#include "model/generate.h"
 #include "rcc/compressor.h"
+#include "rcc/decoder_memory.h"
 #include "rcc/rcc_init.h"
 
 namespace rcc::cli {
@@ -25,77 +32,139 @@ double peak_rss_mib() {
   getrusage(RUSAGE_SELF, &ru);
   return double(ru.ru_maxrss) / 1024.0;  // Linux: KiB
 }
+
+// Prefills ids through `model` into `cache` in chunks of `chunk` rows.
+void prefill(const GPTNeoX& model, const std::vector<int32_t>& ids, int64_t chunk, KVCache& cache,
+             Progress& p) {
+  Backend& be = model.backend();
+  const int64_t n = int64_t(ids.size()), H = model.config().hidden_size;
+  DeviceBuffer x(be, be.act_bytes(std::min(chunk, n) * H));
+  for (int64_t b = 0; b < n; b += chunk) {
+    const int64_t c = std::min(chunk, n - b);
+    model.embed(ids.data() + b, c, x.get());
+    SeqSlice sl{0, c, &cache};
+    model.forward(x.get(), c, {&sl, 1});
+    p.update(b + c);
+  }
+}
 }  // namespace
 
 int cmd_bench_context(int argc, char** argv) {
   Args a(argc, argv,
-         {"kind", "tokens", "hidden", "layers", "heads", "vocab", "window", "ratio", "threads", "chunk"},
-         {"help"});
+         {"kind", "tokens", "hidden", "layers", "heads", "vocab", "window", "ratio", "threads",
+          "chunk", "model", "new-tokens", "device", "repeat"},
+         {"help", "kv-8bit"});
   if (a.has("help")) {
-    std::fputs("usage: rcc bench-context --kind rcc|plain --tokens N [--hidden H --layers L --heads A\n"
-               "       --vocab V --window W --ratio R --chunk C --threads N]\n", stdout);
+    std::fputs("usage: rcc bench-context --kind rcc|plain|rcc-ask|plain-generate --tokens N\n"
+               "       [--model DIR | --hidden H --layers L --heads A --vocab V] [--window W\n"
+               "       --ratio R] [--chunk C] [--new-tokens 32] [--device D] [--kv-8bit]\n"
+               "       [--repeat K] [--threads N]\n", stdout);
     return 0;
   }
   init_runtime(a);
   const std::string kind = a.require("kind");
-  if (kind != "rcc" && kind != "plain") throw UsageError("--kind must be rcc or plain");
+  if (kind != "rcc" && kind != "plain" && kind != "rcc-ask" && kind != "plain-generate")
+    throw UsageError("--kind must be rcc, plain, rcc-ask or plain-generate");
+  Backend& be = device_backend(a);
   const int64_t n = a.get_int("tokens", 8192, 1, int64_t(1) << 31);
-  GPTNeoXConfig cfg;
-  cfg.hidden_size = a.get_int("hidden", 256, 8, 8192);
-  cfg.num_layers = a.get_int("layers", 4, 1, 128);
-  cfg.num_heads = a.get_int("heads", 4, 1, 128);
-  cfg.vocab_size = a.get_int("vocab", 50304, 2, 1 << 20);
-  cfg.intermediate_size = 4 * cfg.hidden_size;
-  RCCSettings s;
-  s.window = a.get_int("window", 2048, 1, 1 << 20);
-  s.ratio = a.get_int("ratio", 32, 1, 1 << 20);
-  s.validate("bench");
+  const int64_t new_tokens = a.get_int("new-tokens", 32, 1, 1 << 20);
+  const int64_t repeat = a.get_int("repeat", 1, 1, 1000);
+  const double rss_before = peak_rss_mib();
+  auto l0 = std::chrono::steady_clock::now();
+  RCCModel m = [&] {
+    if (auto dir = a.get("model")) return RCCModel::load(*dir, be);
+    GPTNeoXConfig cfg;
+    cfg.hidden_size = a.get_int("hidden", 256, 8, 8192);
+    cfg.num_layers = a.get_int("layers", 4, 1, 128);
+    cfg.num_heads = a.get_int("heads", 4, 1, 128);
+    cfg.vocab_size = a.get_int("vocab", 50304, 2, 1 << 20);
+    cfg.intermediate_size = 4 * cfg.hidden_size;
+    RCCSettings s;
+    s.window = a.get_int("window", 2048, 1, 1 << 20);
+    s.ratio = a.get_int("ratio", 32, 1, 1 << 20);
+    s.validate("bench");
+    RCCModel r = init_random_rcc(cfg, s, be.is_host() ? DType::F32 : DType::BF16, 1);
+    if (be.is_host()) return r;
+    // Rebuild on the device backend (the random weights are host tensors).
+    RCCModel d{GPTNeoX(cfg, r.encoder.weights(), be), GPTNeoX(cfg, r.decoder.weights(), be),
+               r.embed_proj, r.layer_proj, r.settings, r.encoder_fingerprint};
+    d.prepare();
+    return d;
+  }();
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - l0).count();
+  const GPTNeoXConfig& cfg = m.decoder.config();
   std::vector<int32_t> ids(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 2654435761ull) % uint64_t(cfg.vocab_size));
-  const double rss_before = peak_rss_mib();
-  nlohmann::json j;
-  j["kind"] = kind;
-  j["tokens"] = n;
-  j["hidden"] = cfg.hidden_size;
-  j["layers"] = cfg.num_layers;
-  auto t0 = std::chrono::steady_clock::now();
-  if (kind == "rcc") {
-    RCCModel m = init_random_rcc(cfg, s, DType::F32, 1);
-    t0 = std::chrono::steady_clock::now();
-    Progress p("compressing", n, "tokens");
-    Memory mem = Compressor(m).compress(ids, WindowMode::Aligned, DType::BF16,
-                                        [&](int64_t i, int64_t c, const float*, int64_t) {
-                                          p.update(n * (i + 1) / c);
-                                        });
-    p.finish(n);
-    j["slots"] = mem.slots();
-    j["memory_mib"] = double(mem.data.size()) / (1 << 20);
-  } else {
-    GPTNeoX model(cfg, init_random_weights(cfg, DType::F32, 1));
-    t0 = std::chrono::steady_clock::now();
-    // Prefill in chunks of --chunk rows (default: all at once), as a long-context prefill would.
-    const int64_t chunk = a.get_int("chunk", n, 1, n);
-    KVCache cache = model.new_cache();
-    cache.reserve(n);
-    std::vector<float> x;
-    Progress p("prefilling", n, "tokens");
-    for (int64_t b = 0; b < n; b += chunk) {
-      const int64_t c = std::min(chunk, n - b);
-      x.resize(size_t(c * cfg.hidden_size));
-      model.embed(ids.data() + b, c, x.data());
-      SeqSlice sl{0, c, &cache};
-      model.forward(x.data(), c, {&sl, 1});
-      p.update(b + c);
+  GenerateParams gp;
+  gp.max_new_tokens = new_tokens;
+  gp.min_new_tokens = new_tokens;  // fixed work: never stop early
+  const std::vector<int32_t> prompt = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+
+  for (int64_t rep = 0; rep < repeat; ++rep) {
+    nlohmann::json j;
+    j["kind"] = kind;
+    j["tokens"] = n;
+    j["hidden"] = cfg.hidden_size;
+    j["layers"] = cfg.num_layers;
+    j["device"] = be.name();
+    j["load_seconds"] = load_s;
+    be.synchronize();
+    be.reset_peak();
+    auto t0 = std::chrono::steady_clock::now();
+    if (kind == "rcc") {
+      Progress p("compressing", n, "tokens");
+      Memory mem = Compressor(m).compress(ids, WindowMode::Aligned, DType::BF16,
+                                          [&](int64_t i, int64_t c, const float*, int64_t) {
+                                            p.update(n * (i + 1) / c);
+                                          });
+      p.finish(n);
+      j["slots"] = mem.slots();
+      j["memory_mib"] = double(mem.data.size()) / (1 << 20);
+    } else if (kind == "rcc-ask") {
+      Compressor comp(m);
+      DecoderMemory dm(m, a.has("kv-8bit"));
+      dm.reserve(Compressor::slot_count(ids, m.settings.window, m.settings.ratio,
+                                        WindowMode::Compat) + int64_t(prompt.size()) + new_tokens);
+      Progress p("compressing + memory prefill", n, "tokens");
+      comp.stream(ids, WindowMode::Compat, [&](int64_t i, int64_t c, const void* slots, int64_t s) {
+        dm.push(slots, s);
+        p.update(n * (i + 1) / c);
+      });
+      dm.flush();
+      p.finish(n);
+      be.synchronize();
+      j["compress_prefill_seconds"] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      GenerateResult r = dm.generate(prompt, gp);
+      j["slots"] = dm.length();
+      j["generated"] = r.ids.size();
+      j["kv_cache_mib"] = double(dm.cache().bytes()) / (1 << 20);
+    } else {
+      const int64_t chunk = a.get_int("chunk", be.is_host() ? n : 8192, 1, n);
+      KVCache cache = m.decoder.new_cache(a.has("kv-8bit"));
+      cache.reserve(n + (kind == "plain-generate" ? new_tokens : 0));
+      Progress p("prefilling", n, "tokens");
+      if (kind == "plain") {
+        prefill(m.decoder, ids, chunk, cache, p);
+      } else {  // all but the last token prefilled in chunks; generate() feeds the last one
+        std::vector<int32_t> head(ids.begin(), ids.end() - 1);
+        if (!head.empty()) prefill(m.decoder, head, chunk, cache, p);
+        GenerateResult r = generate(m.decoder, {&cache}, {{ids.back()}}, gp)[0];
+        j["generated"] = r.ids.size();
+      }
+      p.finish(n);
+      j["kv_cache_mib"] = double(cache.bytes()) / (1 << 20);
     }
-    p.finish(n);
-    j["kv_cache_mib"] = double(cache.bytes()) / (1 << 20);
+    be.synchronize();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    j["seconds"] = secs;
+    j["tokens_per_s"] = double(n) / secs;
+    j["peak_rss_mib"] = peak_rss_mib();
+    j["rss_before_mib"] = rss_before;
+    if (!be.is_host()) j["peak_device_gib"] = double(be.peak_bytes()) / double(1 << 30);
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  j["seconds"] = secs;
-  j["tokens_per_s"] = double(n) / secs;
-  j["peak_rss_mib"] = peak_rss_mib();
-  j["rss_before_mib"] = rss_before;
-  std::printf("%s\n", j.dump().c_str());
   return 0;
 }
 

@@ -23,12 +23,13 @@ const char* kHelp =
     "                          window is recomputed (the new text is tokenized on its own)\n"
     "  --memory-dtype bf16|f32 slot storage (default: the model's; bf16 as the reference)\n"
     "  --threads N             worker threads (default: all cores)\n"
+    "  --device D              cpu (default), cuda or cuda:N (builds with CUDA)\n"
     "  --quiet                 no progress on stderr\n"
     "  --json                  print a JSON summary on stdout\n";
 }
 
 int cmd_compress(int argc, char** argv) {
-  Args a(argc, argv, {"model", "input", "input-ids", "out", "mode", "memory-dtype", "threads", "tokenizer"},
+  Args a(argc, argv, {"model", "input", "input-ids", "out", "mode", "memory-dtype", "threads", "tokenizer", "device"},
          {"append", "quiet", "json", "help"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -40,7 +41,7 @@ int cmd_compress(int argc, char** argv) {
   if (a.has("input") == a.has("input-ids"))
     throw UsageError("give exactly one of --input and --input-ids");
   Progress load("loaded model " + dir, 1, "");
-  RCCModel model = RCCModel::load(dir);
+  RCCModel model = RCCModel::load(dir, device_backend(a));
   load.finish(1);
   std::vector<int32_t> ids;
   if (a.has("input-ids")) {

@@ -26,13 +26,14 @@ const char* kHelp =
     "  --stop-ids 0,5          stop after any of these ids (default: the model's eos)\n"
     "  --no-stop               never stop early\n"
     "  --threads N             worker threads (default: all cores)\n"
+    "  --device D              cpu (default), cuda or cuda:N (builds with CUDA)\n"
     "  --json                  one JSON object on stdout: ids, text (with a tokenizer), timings\n";
 }
 
 int cmd_generate(int argc, char** argv) {
   Args a(argc, argv,
          {"model", "prompt", "prompt-ids", "max-new-tokens", "temperature", "top-k", "top-p",
-          "repetition-penalty", "seed", "stop-ids", "threads"},
+          "repetition-penalty", "seed", "stop-ids", "threads", "device"},
          {"json", "no-stop", "help"});
   a.no_positionals();
   if (a.has("help")) {
@@ -50,7 +51,7 @@ int cmd_generate(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   std::optional<Tokenizer> tokenizer;  // DIR/tokenizer.json: encodes --prompt, decodes the output
   if (auto path = find_tokenizer(dir)) tokenizer = Tokenizer::load(*path);
-  GPTNeoX model = load_gptneox(dir);
+  GPTNeoX model = load_gptneox(dir, device_backend(a));
   gp.stop_ids = a.has("no-stop") ? std::vector<int32_t>{}
                                   : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
                                                       : model.config().eos_token_ids;

@@ -6,6 +6,6 @@
 
 namespace rcc {
 
-GPTNeoX load_gptneox(const std::string& dir);
+GPTNeoX load_gptneox(const std::string& dir, Backend& be = cpu_backend());
 
 }  // namespace rcc

@@ -54,6 +54,13 @@ std::vector<float> Compressor::encode_window(const Window& w) {
   return out;
 }
 
+int64_t Compressor::slot_count(const std::vector<int32_t>& ids, int64_t W, int64_t R,
+                               WindowMode mode) {
+  int64_t n = 0;
+  for (const Window& w : make_windows(ids, W, R, mode)) n += int64_t(w.slot_positions.size());
+  return n;
+}
+
 int64_t Compressor::stream(const std::vector<int32_t>& ids, WindowMode mode,
                            const DeviceWindowCallback& on_window) {
   const RCCSettings& s = model_.settings;

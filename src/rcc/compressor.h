@@ -28,6 +28,8 @@ class Compressor {
   // The same into a device activation buffer of the model's backend.
   void encode_window_to(const Window& w, void* slots_dev);
 
+  // Slots a context of `ids` yields (the memory's P).
+  static int64_t slot_count(const std::vector<int32_t>& ids, int64_t W, int64_t R, WindowMode mode);
   // Streams the windows of `ids` to `on_window` without keeping a memory (e.g. straight into the
   // decoder's prefill); returns the number of slots produced.
   int64_t stream(const std::vector<int32_t>& ids, WindowMode mode,

@@ -77,6 +77,12 @@ void DecoderMemory::push(const void* slots_dev, int64_t n) {
   }
 }
 
+void DecoderMemory::set_chunk(int64_t chunk) {
+  RCC_CHECK(chunk > 0 && pending_n_ == 0, "decoder memory: bad prefill chunk ", chunk);
+  chunk_ = chunk;
+  pending_.reset();
+}
+
 void DecoderMemory::flush() {
   if (pending_n_ == 0) return;
   const int64_t n = pending_n_;

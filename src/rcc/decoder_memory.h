@@ -28,6 +28,8 @@ class DecoderMemory {
   // `chunk` positions (matrix products of many rows); flush() prefills what is pending.
   void push(const void* slots_dev, int64_t n);
   void flush();
+  // Positions per prefill pass (default 512 on the CPU, 2048 on devices); only with nothing pending.
+  void set_chunk(int64_t chunk);
   // Room for `P` positions in total (the memory prefix plus prompts): reserving the final size up
   // front avoids regrowing the cache (which briefly holds two copies).
   void reserve(int64_t P) { cache_.reserve(P); }

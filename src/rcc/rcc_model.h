@@ -19,8 +19,8 @@ struct RCCModel {
   uint64_t encoder_fingerprint = 0;  // identifies what produced a memory (see fingerprint())
 
   // E and A_i as the backend computes with them (filled by prepare(); the CPU: the same tensors).
-  Tensor embed_proj_dev;
-  std::vector<Tensor> layer_proj_dev;
+  Tensor embed_proj_dev{};
+  std::vector<Tensor> layer_proj_dev{};
 
   Backend& backend() const { return decoder.backend(); }
   int64_t hidden() const { return decoder.config().hidden_size; }
