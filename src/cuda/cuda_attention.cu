@@ -1,0 +1,185 @@
+// Attention dispatch (flash prefill / split-K decode / simple fallback), the combine kernel of
+// split partials, and the fallback kernel for head dims without a specialised kernel.
+#include <algorithm>
+
+#include "cuda/cuda_kernels.h"
+
+namespace rcc::cuda {
+namespace {
+
+int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Fallback: any head_dim ≤ 256, any cache type, any alignment. Grid (ceil(rows/4), heads), block
+// 4 warps; warp w owns query row 4·blockIdx.x + w. Keys in blocks of 32 (lane j scores key kb + j
+// with a full dot product), online softmax in f32, output dims lane + 32i (i < 8) in registers.
+constexpr int kFbWarps = 4;
+__global__ void __launch_bounds__(kFbWarps * 32) fallback_attention_kernel(AttentionArgs a) {
+  extern __shared__ float qs[];  // [kFbWarps][hd]
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t r = int64_t(blockIdx.x) * kFbWarps + warp;
+  const int h = blockIdx.y, hd = a.hd;
+  if (r >= a.rows) return;  // warp-uniform; no block barrier below
+  float* qw = qs + warp * hd;
+  for (int d = lane; d < hd; d += 32)
+    qw[d] = __bfloat162float(a.q[r * a.q_stride + int64_t(h) * hd + d]) * a.scale_log2;
+  __syncwarp();
+
+  const int64_t nk = a.past + r + 1;  // keys 0..past+r
+  const int64_t hoff = int64_t(h) * hd;
+  float m = -INFINITY, l = 0.0f;
+  float acc[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) acc[i] = 0.0f;
+  for (int64_t kb = 0; kb < nk; kb += 32) {
+    const int64_t key = kb + lane;
+    float s = -INFINITY;
+    if (key < nk) {
+      float dot = 0.0f;
+      if (a.int8) {
+        const int8_t* kr = static_cast<const int8_t*>(a.k) + key * a.kv_stride + hoff;
+        for (int d = 0; d < hd; ++d) dot = fmaf(qw[d], float(kr[d]), dot);
+        dot *= a.k_scale[key * a.heads + h];
+      } else {
+        const bf16* kr = static_cast<const bf16*>(a.k) + key * a.kv_stride + hoff;
+        for (int d = 0; d < hd; ++d) dot = fmaf(qw[d], __bfloat162float(kr[d]), dot);
+      }
+      s = dot;
+    }
+    const float m_new = fmaxf(m, warp_max(s));  // finite: key kb is always visible
+    const float corr = exp2f(m - m_new);
+    const float p = exp2f(s - m_new);
+    l = l * corr + warp_sum(p);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc[i] *= corr;
+    const int cnt = nk - kb < 32 ? int(nk - kb) : 32;
+    for (int j = 0; j < cnt; ++j) {
+      const float pj = __shfl_sync(0xffffffffu, p, j);
+      const int64_t kj = kb + j;
+      const float vs = a.int8 ? a.v_scale[kj * a.heads + h] : 1.0f;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int d = lane + 32 * i;
+        if (d < hd) {
+          const int64_t off = kj * a.kv_stride + hoff + d;
+          const float v = a.int8 ? float(static_cast<const int8_t*>(a.v)[off]) * vs
+                                 : __bfloat162float(static_cast<const bf16*>(a.v)[off]);
+          acc[i] = fmaf(pj, v, acc[i]);
+        }
+      }
+    }
+    m = m_new;
+  }
+  const float inv = 1.0f / l;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int d = lane + 32 * i;
+    if (d < hd) a.out[r * a.out_stride + hoff + d] = __float2bfloat16_rn(acc[i] * inv);
+  }
+}
+
+// Grid (rows, heads), block 128: merges the splits' partials of one (row, head).
+__global__ void combine_kernel(AttentionArgs a, int splits, Partials part) {
+  extern __shared__ float w[];  // [splits]
+  __shared__ float wsum_sh;
+  const int64_t r = blockIdx.x;
+  const int h = blockIdx.y, hd = a.hd;
+  const int64_t p0 = (r * a.heads + h) * splits;
+  float mx = -INFINITY;
+  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, part.lse[p0 + s]);  // finite: split 0 sees key 0
+  for (int s = threadIdx.x; s < splits; s += blockDim.x) {
+    const float lse = part.lse[p0 + s];
+    w[s] = lse == -INFINITY ? 0.0f : exp2f(lse - mx);
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float t = 0.0f;
+    for (int s = 0; s < splits; ++s) t += w[s];
+    wsum_sh = t;
+  }
+  __syncthreads();
+  const float inv = 1.0f / wsum_sh;
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int s = 0; s < splits; ++s) acc = fmaf(w[s], part.o[(p0 + s) * hd + d], acc);
+    a.out[r * a.out_stride + int64_t(h) * hd + d] = __float2bfloat16_rn(acc * inv);
+  }
+}
+
+}  // namespace
+
+Partials partials_in(void* workspace, int64_t rows, int heads, int splits, int hd) {
+  Partials p;
+  p.o = static_cast<float*>(workspace);
+  p.lse = p.o + rows * heads * int64_t(splits) * hd;
+  return p;
+}
+
+void launch_attention_combine(const AttentionArgs& a, int splits, Partials part,
+                              cudaStream_t stream) {
+  combine_kernel<<<dim3(unsigned(a.rows), unsigned(a.heads)), 128, size_t(splits) * sizeof(float),
+                   stream>>>(a, splits, part);
+  RCC_CUDA_LAUNCH_CHECK();
+}
+
+void launch_fallback_attention(const AttentionArgs& a, cudaStream_t stream) {
+  RCC_CHECK(a.hd >= 1 && a.hd <= 256, "CUDA attention: head_dim ", a.hd, " is not in 1..256");
+  const dim3 grid(unsigned(cdiv(a.rows, kFbWarps)), unsigned(a.heads));
+  fallback_attention_kernel<<<grid, kFbWarps * 32, size_t(kFbWarps) * a.hd * sizeof(float),
+                              stream>>>(a);
+  RCC_CUDA_LAUNCH_CHECK();
+}
+
+AttentionPlan plan_attention(const AttentionArgs& a, int num_sms) {
+  AttentionPlan p;
+  const int64_t n_keys = a.past + a.rows;
+  if (decode_supported(a)) {
+    // Enough blocks for ~4 per SM, each split between 256 and 2048 keys (the scores of a split
+    // stay in shared memory).
+    p.path = AttentionPath::Decode;
+    const int64_t target = cdiv(int64_t(4) * num_sms, a.heads);
+    int64_t splits = std::max(cdiv(n_keys, 2048), std::min(target, cdiv(n_keys, 256)));
+    splits = std::max<int64_t>(1, splits);
+    const int64_t chunk = cdiv(n_keys, splits);
+    p.splits = int(cdiv(n_keys, chunk));  // no empty split
+    p.chunk = chunk;
+  } else if (a.rows > kDecodeMaxRows && flash_supported(a)) {
+    // Split the keys only when query tiles × heads leave the SMs idle and the cache is long.
+    p.path = AttentionPath::Flash;
+    const int64_t blocks = cdiv(a.rows, kFlashBlockM) * a.heads;
+    const int64_t max_tiles = cdiv(n_keys, kFlashBlockN);
+    int64_t splits = 1;
+    if (blocks < 2 * int64_t(num_sms) && max_tiles >= 8)
+      splits = std::min<int64_t>({cdiv(int64_t(4) * num_sms, blocks), max_tiles / 4, 64});
+    splits = std::max<int64_t>(1, splits);
+    const int64_t tps = cdiv(max_tiles, splits);
+    p.splits = int(cdiv(max_tiles, tps));
+    p.chunk = tps;
+  } else {
+    p.path = AttentionPath::Fallback;
+  }
+  if (p.path == AttentionPath::Decode || p.splits > 1)
+    p.workspace_bytes = size_t(a.rows) * size_t(a.heads) * size_t(p.splits) * size_t(a.hd + 1) * 4;
+  return p;
+}
+
+void run_attention(const AttentionArgs& a, const AttentionPlan& plan, void* workspace,
+                   cudaStream_t stream) {
+  if (a.rows <= 0) return;
+  const Partials part = plan.workspace_bytes ? partials_in(workspace, a.rows, a.heads, plan.splits, a.hd)
+                                             : Partials{};
+  switch (plan.path) {
+    case AttentionPath::Decode:
+      launch_decode_attention(a, plan.splits, plan.chunk, part, stream);
+      launch_attention_combine(a, plan.splits, part, stream);
+      break;
+    case AttentionPath::Flash:
+      launch_flash_attention(a, plan.splits, plan.chunk, part, stream);
+      if (plan.splits > 1) launch_attention_combine(a, plan.splits, part, stream);
+      break;
+    case AttentionPath::Fallback:
+      launch_fallback_attention(a, stream);
+      break;
+  }
+}
+
+}  // namespace rcc::cuda

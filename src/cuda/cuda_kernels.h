@@ -1,0 +1,104 @@
+// Host-side launchers of the CUDA backend's kernels (one .cu file per family). Every launcher
+// enqueues on `stream` and checks the launch; shapes are row-major, activations bf16.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "cuda/cuda_common.cuh"
+
+namespace rcc::cuda {
+
+// ---- cuda_elementwise.cu ----
+// x = GELU(x) (exact erf form, f32 math), n elements.
+void launch_gelu(bf16* x, int64_t n, cudaStream_t stream);
+// y += x (f32 math, one rounding), n elements.
+void launch_add(bf16* y, const bf16* x, int64_t n, cudaStream_t stream);
+// y[r, c] += bias[c] for y [rows, N] (row stride N), bias f32 [N].
+void launch_add_bias(bf16* y, int64_t rows, int64_t N, const float* bias, cudaStream_t stream);
+// dst[i] = bf16(src[i]) (round to nearest even) for src of type F32, F16 or BF16.
+void launch_convert_to_bf16(DType src_type, const void* src, bf16* dst, int64_t n,
+                            cudaStream_t stream);
+// out[i, :] = table[ids[i], :], table [V, H], ids (device) [n].
+void launch_embed(const bf16* table, int64_t H, const int32_t* ids, int64_t n, bf16* out,
+                  cudaStream_t stream);
+// dst[i·dst_stride + c] = src[idx[i]·src_stride + c], c < width; idx (device) [n].
+void launch_gather_rows(const bf16* src, int64_t src_stride, const int64_t* idx, int64_t n,
+                        int64_t width, bf16* dst, int64_t dst_stride, cudaStream_t stream);
+
+// ---- cuda_norm.cu ----
+// y = (x - mean) / sqrt(var + eps) · w + b per row of H (biased variance); x and y may alias.
+void launch_layer_norm(const bf16* x, int64_t rows, int64_t H, const float* w, const float* b,
+                       float eps, bf16* y, cudaStream_t stream);
+
+// ---- cuda_rotary.cu ----
+struct QkvToCacheArgs {
+  const bf16* qkv = nullptr;  // [rows, heads, 3, hd]
+  int64_t rows = 0;
+  int heads = 0, hd = 0, rot = 0;
+  const float* inv_freq = nullptr;  // device [rot/2]: 1 / base^(2i/rot), computed on the host
+  int64_t pos0 = 0;
+  bf16* q_out = nullptr;            // [rows, heads·hd]
+  // Cache of one layer: [capacity, heads, hd] of bf16, or int8 with scales [capacity, heads].
+  void* k = nullptr;
+  void* v = nullptr;
+  float* k_scale = nullptr;  // int8 caches only
+  float* v_scale = nullptr;
+  bool int8 = false;
+};
+void launch_qkv_to_cache(const QkvToCacheArgs& a, cudaStream_t stream);
+
+// ---- attention (cuda_attention.cu: dispatch, combine and the fallback kernel;
+//      cuda_flash_attention.cu, cuda_decode_attention.cu) ----
+struct AttentionArgs {
+  const bf16* q = nullptr;  // [rows, q_stride], head h at h·hd
+  int64_t q_stride = 0;
+  const void* k = nullptr;  // cache of one layer [capacity, kv_stride], head h at h·hd
+  const void* v = nullptr;
+  const float* k_scale = nullptr;  // int8: [capacity, heads]
+  const float* v_scale = nullptr;
+  int64_t kv_stride = 0;
+  bool int8 = false;
+  int heads = 0, hd = 0;
+  int64_t rows = 0, past = 0;  // query r at position past + r sees keys [0, past + r]
+  bf16* out = nullptr;         // [rows, out_stride], head h at h·hd
+  int64_t out_stride = 0;
+  float scale_log2 = 0;        // (1/sqrt(hd)) · log2(e): scores are kept in the log2 domain
+};
+
+enum class AttentionPath { Flash, Decode, Fallback };
+struct AttentionPlan {
+  AttentionPath path = AttentionPath::Fallback;
+  int splits = 1;          // key splits (partials combined by attention_combine)
+  int64_t chunk = 0;       // Decode: keys per split; Flash: key tiles per split
+  size_t workspace_bytes = 0;  // f32 partial outputs and log-sum-exps when splits > 1
+};
+AttentionPlan plan_attention(const AttentionArgs& a, int num_sms);
+// Runs the plan; `workspace` holds plan.workspace_bytes (device).
+void run_attention(const AttentionArgs& a, const AttentionPlan& plan, void* workspace,
+                   cudaStream_t stream);
+
+// Split partials: part_o [rows, heads, splits, hd] f32 (each normalised by its own sum) and
+// part_lse [rows, heads, splits] (log2-sum-exp of the split's scaled scores; -inf when the split
+// saw no visible key). out[r, h·hd + d] = Σ_s w_s · part_o / Σ_s w_s, w_s = 2^(lse_s - max lse).
+struct Partials {
+  float* o = nullptr;
+  float* lse = nullptr;
+};
+Partials partials_in(void* workspace, int64_t rows, int heads, int splits, int hd);
+void launch_attention_combine(const AttentionArgs& a, int splits, Partials part,
+                              cudaStream_t stream);
+
+// Kernel families (internal to the attention files).
+void launch_flash_attention(const AttentionArgs& a, int splits, int64_t tiles_per_split,
+                            Partials part, cudaStream_t stream);
+void launch_decode_attention(const AttentionArgs& a, int splits, int64_t chunk, Partials part,
+                             cudaStream_t stream);
+void launch_fallback_attention(const AttentionArgs& a, cudaStream_t stream);
+bool flash_supported(const AttentionArgs& a);
+bool decode_supported(const AttentionArgs& a);
+constexpr int kFlashBlockM = 64;   // queries per flash block
+constexpr int kFlashBlockN = 64;   // keys per flash tile
+constexpr int kDecodeMaxRows = 4;  // the decode kernel serves at most this many query rows
+
+}  // namespace rcc::cuda
