@@ -66,7 +66,13 @@ int cmd_bench_context(int argc, char** argv) {
   if (kind != "rcc" && kind != "plain" && kind != "rcc-ask" && kind != "plain-generate")
     throw UsageError("--kind must be rcc, plain, rcc-ask or plain-generate");
   Backend& be = device_backend(a);
-  const int64_t n = a.get_int("tokens", 8192, 1, int64_t(1) << 31);
+  // --tokens: one length or a comma-separated list, measured in order in this process (each with
+  // its own peak: everything of one measurement is freed before the next).
+  std::vector<int64_t> lengths;
+  for (int32_t v : parse_id_list(a.get_or("tokens", "8192"), "tokens")) {
+    if (v < 1) throw UsageError("--tokens: lengths must be >= 1");
+    lengths.push_back(v);
+  }
   const int64_t new_tokens = a.get_int("new-tokens", 32, 1, 1 << 20);
   const int64_t repeat = a.get_int("repeat", 1, 1, 1000);
   const double rss_before = peak_rss_mib();
@@ -93,14 +99,16 @@ int cmd_bench_context(int argc, char** argv) {
   }();
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - l0).count();
   const GPTNeoXConfig& cfg = m.decoder.config();
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 2654435761ull) % uint64_t(cfg.vocab_size));
   GenerateParams gp;
   gp.max_new_tokens = new_tokens;
   gp.min_new_tokens = new_tokens;  // fixed work: never stop early
   const std::vector<int32_t> prompt = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
 
-  for (int64_t rep = 0; rep < repeat; ++rep) {
+  for (const int64_t n : lengths) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 2654435761ull) % uint64_t(cfg.vocab_size));
+  bool out_of_memory = false;
+  for (int64_t rep = 0; rep < repeat && !out_of_memory; ++rep) {
     nlohmann::json j;
     j["kind"] = kind;
     j["tokens"] = n;
@@ -111,6 +119,7 @@ int cmd_bench_context(int argc, char** argv) {
     be.synchronize();
     be.reset_peak();
     auto t0 = std::chrono::steady_clock::now();
+    try {
     if (kind == "rcc") {
       Progress p("compressing", n, "tokens");
       Memory mem = Compressor(m).compress(ids, WindowMode::Aligned, DType::BF16,
@@ -156,6 +165,18 @@ int cmd_bench_context(int argc, char** argv) {
       j["kv_cache_mib"] = double(cache.bytes()) / (1 << 20);
     }
     be.synchronize();
+    } catch (const Error& e) {
+      // Out of (device) memory at this length: report it and go on with the next length.
+      const std::string what = e.what();
+      if (what.find("out of") == std::string::npos && what.find("memory") == std::string::npos) throw;
+      j["oom"] = true;
+      j["error"] = what;
+      j["peak_device_gib"] = double(be.peak_bytes()) / double(1 << 30);
+      std::printf("%s\n", j.dump().c_str());
+      std::fflush(stdout);
+      out_of_memory = true;
+      continue;
+    }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     j["seconds"] = secs;
     j["tokens_per_s"] = double(n) / secs;
@@ -164,6 +185,7 @@ int cmd_bench_context(int argc, char** argv) {
     if (!be.is_host()) j["peak_device_gib"] = double(be.peak_bytes()) / double(1 << 30);
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);
+  }
   }
   return 0;
 }

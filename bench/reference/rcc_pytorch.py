@@ -6,9 +6,12 @@ memory with E / A_i injection -> 32 greedy tokens; and plain Pythia generation o
 until it runs out of memory. Prints one JSON line per measurement (wall seconds, peak GiB).
 
 Usage (on the GPU host): python3 bench/reference/rcc_pytorch.py --tokens 8192,131072,1048576
+With --save-model DIR the random weights are also written in rcc's checkpoint layout (config.json,
+rcc.json, bf16 safetensors; RCC_SPEC §5 names) so that rcc runs the very same model.
 """
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -75,6 +78,36 @@ def plain(dec, ids, new_tokens):
                         eos_token_id=None, pad_token_id=0)
 
 
+def save_rcc_layout(out, cfg, enc, dec, E, A):
+    """The random model in rcc's layout: decoder under plain GPT-NeoX names, encoder under
+    gpt_neox.rcc_encoder., projections as gpt_neox.rcc_encoder2gpt_embed / _A_matrix.{i}."""
+    from safetensors.torch import save_file
+    os.makedirs(out, exist_ok=True)
+    t = {}
+    for name, p in dec.named_parameters():
+        t["embed_out.weight" if name.startswith("lm_head.") else name] = p
+    for name, p in enc.named_parameters():
+        if not name.startswith(("lm_head.", "embed_out.")):
+            t["gpt_neox.rcc_encoder." + name] = p
+    t["gpt_neox.rcc_encoder2gpt_embed.weight"] = E
+    for i, a in enumerate(A):
+        t[f"gpt_neox.rcc_encoder2gpt_A_matrix.{i}.weight"] = a
+    save_file({k: v.detach().to(torch.bfloat16).contiguous().cpu() for k, v in t.items()},
+              os.path.join(out, "model.safetensors"))
+    c = {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox",
+         "vocab_size": cfg.vocab_size, "hidden_size": cfg.hidden_size,
+         "num_hidden_layers": cfg.num_hidden_layers, "num_attention_heads": cfg.num_attention_heads,
+         "intermediate_size": cfg.intermediate_size, "hidden_act": "gelu", "rotary_pct": 0.25,
+         "rotary_emb_base": 10000, "max_position_embeddings": 1 << 23, "layer_norm_eps": 1e-5,
+         "use_parallel_residual": True, "tie_word_embeddings": False, "bos_token_id": 0,
+         "eos_token_id": 0, "torch_dtype": "bfloat16"}
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(c, f, indent=1)
+    with open(os.path.join(out, "rcc.json"), "w") as f:
+        json.dump({"format": "rcc", "version": 1, "window": W, "ratio": R, "mode": "compat",
+                   "memory_dtype": "bf16"}, f, indent=1)
+
+
 def measure(fn):
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
@@ -94,6 +127,8 @@ def main():
     ap.add_argument("--vocab", type=int, default=50304)
     ap.add_argument("--batch-windows", type=int, default=8)
     ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--save-model", default="", help="also write the random model in rcc's layout here")
+    ap.add_argument("--save-only", action="store_true", help="write --save-model and exit")
     a = ap.parse_args()
     cfg = config(a.layers, a.hidden, a.heads, a.vocab)
     enc, dec = make(cfg, 1), make(cfg, 2)
@@ -101,6 +136,10 @@ def main():
     E = torch.randn(a.hidden, a.hidden, device="cuda", generator=g).to(torch.bfloat16) / a.hidden ** 0.5
     A = [torch.randn(a.hidden, a.hidden, device="cuda", generator=g).to(torch.bfloat16) / a.hidden ** 0.5
          for _ in range(a.layers)]
+    if a.save_model:
+        save_rcc_layout(a.save_model, cfg, enc, dec, E, A)
+        if a.save_only:
+            return
     base = {"card": torch.cuda.get_device_name(), "torch": torch.__version__,
             "layers": a.layers, "hidden": a.hidden}
     warm = torch.randint(0, a.vocab, (W,), device="cuda")

@@ -1,0 +1,231 @@
+// The CUDA backend against the same references as the CPU (Hugging Face fixtures of
+// tests/reference/make_{gptneox,rcc}_fixtures.py) and against the CPU backend. Built only with CUDA
+// and run on a GPU by scripts/gpu-check.sh (not registered with ctest: CI has no GPU).
+//
+// Tolerances. CUDA keeps activations, weights and the KV cache in bf16 (8-bit mantissa: one
+// rounding is <= 2^-9 = 0.2% relative) and accumulates in f32; the fixtures are f32 end to end. A
+// tiny model adds a handful of roundings per layer, so logits and slots land around 0.3-1% of
+// their largest magnitude; we allow 3e-2 (norm: max |cuda - ref| / max |ref|). A wrong index,
+// mask or scale gives errors of order 1.
+// Greedy ids: bf16 noise can swap near-tied candidates, so instead of comparing free-running
+// generations (one early swap changes the rest) the reference's greedy continuation is fed back
+// (teacher forcing) and at every step the reference's id must be CUDA's argmax or within the logit
+// tolerance of it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "backend/backend.h"
+#include "io/safetensors.h"
+#include "model/generate.h"
+#include "model/load.h"
+#include "rcc/compressor.h"
+#include "rcc/decoder_memory.h"
+#include "rcc/rcc_init.h"
+#include "../test_util.h"
+
+namespace rcc {
+namespace {
+
+using nlohmann::json;
+constexpr double kTol = 3e-2;
+
+Backend& cuda() { return backend_for("cuda"); }
+
+double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    double d = std::fabs(double(a[i]) - double(b[i]));
+    num = std::isnan(d) ? INFINITY : std::max(num, d);
+    den = std::max(den, std::fabs(double(b[i])));
+  }
+  return num / den;
+}
+
+std::vector<int32_t> ids_of(const Tensor& t) {
+  return std::vector<int32_t>(t.data<int32_t>(), t.data<int32_t>() + t.numel());
+}
+
+// logits: [rows, V] for the sequence prompt + want[0..n-2]; row prompt_len - 1 + t predicts want[t].
+void expect_teacher_forced(const std::vector<float>& logits, int64_t V, size_t prompt_len,
+                           const std::vector<int32_t>& want, const std::string& what) {
+  float scale = 0;
+  for (float x : logits) scale = std::max(scale, std::fabs(x));
+  for (size_t t = 0; t < want.size(); ++t) {
+    const float* row = logits.data() + (prompt_len - 1 + t) * size_t(V);
+    const int64_t best = std::max_element(row, row + V) - row;
+    const float gap = row[best] - row[want[t]];
+    EXPECT_LE(gap, kTol * scale) << what << ": step " << t << " argmax " << best << " vs reference "
+                                 << want[t];
+  }
+}
+
+std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& b, size_t bn) {
+  a.insert(a.end(), b.begin(), b.begin() + int64_t(bn));
+  return a;
+}
+
+class CudaGPTNeoX : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaGPTNeoX, LogitsGreedyAndCache) {
+  const std::string dir = test::fixture("gptneox/" + GetParam());
+  json expected = json::parse(test::read_file(dir + "/expected.json"));
+  const auto prompt = expected["prompt_ids"].get<std::vector<int32_t>>();
+  const auto greedy = expected["greedy_ids"].get<std::vector<int32_t>>();
+  GPTNeoX model = load_gptneox(dir, cuda());
+  const int64_t V = model.config().vocab_size;
+  KVCache cache = model.new_cache();
+  std::vector<float> logits = model.forward_logits(prompt, cache);
+  Tensor want = SafetensorsFile::open(dir + "/expected.safetensors").get("logits");
+  const double err = norm_rel_error(logits, want.to_vector());
+  EXPECT_LE(err, kTol) << GetParam();
+  std::printf("[ cuda ] %s logits norm-rel error %.2e\n", GetParam().c_str(), err);
+
+  KVCache c2 = model.new_cache();
+  expect_teacher_forced(model.forward_logits(concat(prompt, greedy, greedy.size() - 1), c2), V,
+                        prompt.size(), greedy, GetParam());
+
+  // Cached decoding (single rows through the decode attention) vs one full pass.
+  KVCache inc = model.new_cache();
+  std::vector<int32_t> seq(prompt.begin(), prompt.begin() + 5);
+  model.forward_logits(seq, inc);
+  for (int step = 0; step < 8; ++step) {
+    const int32_t next = prompt[size_t(5 + step)];
+    std::vector<float> one = model.forward_logits({next}, inc);
+    seq.push_back(next);
+    KVCache fresh = model.new_cache();
+    std::vector<float> full = model.forward_logits(seq, fresh);
+    EXPECT_LE(norm_rel_error(one, std::vector<float>(full.end() - V, full.end())), kTol)
+        << "step " << step;
+  }
+  // Free-running greedy generation runs and produces in-vocabulary ids.
+  GenerateParams gp;
+  gp.max_new_tokens = 16;
+  GenerateResult r = generate(model, prompt, gp);
+  EXPECT_EQ(r.ids.size(), 16u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGPTNeoX,
+                         ::testing::Values("parallel-f32", "serial-bf16", "sharded-f32"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
+
+struct Param {
+  std::string ckpt, c;
+};
+
+class CudaRCC : public ::testing::TestWithParam<Param> {};
+
+RCCModel& rcc_model(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<RCCModel>> cache;
+  auto& m = cache[name];
+  if (!m) m = std::make_unique<RCCModel>(RCCModel::load(test::fixture("rcc/" + name), cuda()));
+  return *m;
+}
+
+TEST_P(CudaRCC, SlotsLogitsAndGreedy) {
+  const Param& p = GetParam();
+  const std::string base = test::fixture("rcc/" + p.ckpt + "-expected/" + p.c);
+  SafetensorsFile expected = SafetensorsFile::open(base + ".safetensors");
+  json meta = json::parse(test::read_file(base + ".json"));
+  RCCModel& m = rcc_model(p.ckpt);
+  const int64_t V = m.decoder.config().vocab_size;
+  Compressor comp(m);
+  const std::vector<int32_t> ctx = ids_of(expected.get("context_ids"));
+  Memory mem = comp.compress(ctx, WindowMode::Compat, DType::F32);
+  const double slot_err = norm_rel_error(mem.as_tensor().to_vector(), expected.get("slots").to_vector());
+  EXPECT_LE(slot_err, kTol);
+
+  // Decoder on the reference's own (bf16) memory: memory rows and prompt logits.
+  Tensor slots = expected.get("slots").to(DType::BF16).to(DType::F32);
+  const int64_t P = slots.dim(0), H = m.hidden();
+  DecoderMemory dm(m);
+  std::vector<float> hidden(static_cast<size_t>(P * H));
+  dm.extend(slots.f32(), P, hidden.data());
+  DeviceBuffer hdev(cuda(), cuda().act_bytes(P * H));
+  cuda().upload_f32(hidden.data(), P * H, hdev.get());
+  std::vector<float> logits(static_cast<size_t>(P * V));
+  m.decoder.logits(hdev.get(), P, logits.data());
+  const std::vector<int32_t> prompt = ids_of(expected.get("prompt_ids"));
+  std::vector<float> pl = dm.prompt_logits(prompt);
+  logits.insert(logits.end(), pl.begin(), pl.end());
+  const double logit_err = norm_rel_error(logits, expected.get("logits_bf16mem").to_vector());
+  EXPECT_LE(logit_err, kTol);
+  std::printf("[ cuda ] %s/%s slots %.2e logits %.2e\n", p.ckpt.c_str(), p.c.c_str(), slot_err,
+              logit_err);
+  const auto greedy = meta["greedy_ids_bf16mem"].get<std::vector<int32_t>>();
+  expect_teacher_forced(dm.prompt_logits(concat(prompt, greedy, greedy.size() - 1)), V,
+                        prompt.size(), greedy, p.ckpt + "/" + p.c);
+
+  // Streaming (windows straight into the prefill) == the memory path, on the device.
+  DecoderMemory streamed(m), whole(m);
+  streamed.set_chunk(3);
+  comp.stream(ctx, WindowMode::Compat,
+              [&](int64_t, int64_t, const void* s, int64_t n) { streamed.push(s, n); });
+  streamed.flush();
+  whole.extend(mem, 0, mem.slots());
+  ASSERT_EQ(streamed.length(), whole.length());
+  EXPECT_LE(norm_rel_error(streamed.prompt_logits(prompt), whole.prompt_logits(prompt)), kTol);
+
+  // 8-bit memory-prefix KV: within a wider bf16+int8 tolerance (int8 step = absmax/127 per
+  // position and head: 0.4% per element) of the bf16 cache.
+  DecoderMemory q8(m, /*eight_bit=*/true);
+  q8.extend(mem, 0, mem.slots());
+  EXPECT_LE(norm_rel_error(q8.prompt_logits(prompt), whole.prompt_logits(prompt)), 5e-2);
+}
+
+std::vector<Param> all_params() {
+  std::vector<Param> v;
+  for (const char* ck : {"rcc-f32", "rcc-bf16-split"})
+    for (const char* c : {"short", "equal", "longer", "multiple"}) v.push_back({ck, c});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaRCC, ::testing::ValuesIn(all_params()),
+                         [](const auto& info) {
+                           std::string n = info.param.ckpt + "_" + info.param.c;
+                           for (char& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
+
+TEST(CudaVsCpu, RandomRCCModelWholePipeline) {
+  // A random model with several windows (W 64, R 8, head_dim 16, partial rotary): slots, decoder
+  // prompt logits and greedy ids (teacher-forced) of CUDA vs the CPU backend.
+  GPTNeoXConfig cfg;
+  cfg.vocab_size = 211, cfg.hidden_size = 64, cfg.num_layers = 3, cfg.num_heads = 4;
+  cfg.intermediate_size = 256, cfg.rotary_pct = 0.5;
+  RCCSettings s;
+  s.window = 64, s.ratio = 8, s.mode = WindowMode::Aligned;
+  RCCModel cpu = init_random_rcc(cfg, s, DType::F32, 5);
+  RCCModel gpu{GPTNeoX(cfg, cpu.encoder.weights(), cuda()), GPTNeoX(cfg, cpu.decoder.weights(), cuda()),
+               cpu.embed_proj, cpu.layer_proj, cpu.settings, cpu.encoder_fingerprint};
+  gpu.prepare();
+  std::vector<int32_t> ids(700);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 7919 + 13) % 211);
+  Memory mc = Compressor(cpu).compress(ids, WindowMode::Aligned, DType::F32);
+  Memory mg = Compressor(gpu).compress(ids, WindowMode::Aligned, DType::F32);
+  ASSERT_EQ(mc.slots(), mg.slots());
+  EXPECT_LE(norm_rel_error(mg.as_tensor().to_vector(), mc.as_tensor().to_vector()), kTol);
+  DecoderMemory dc(cpu), dg(gpu);
+  dc.extend(mc, 0, mc.slots());
+  dg.extend(mc, 0, mc.slots());
+  const std::vector<int32_t> prompt = {5, 6, 7, 8};
+  EXPECT_LE(norm_rel_error(dg.prompt_logits(prompt), dc.prompt_logits(prompt)), kTol);
+  GenerateParams gp;
+  gp.max_new_tokens = 12;
+  const auto want = dc.generate(prompt, gp).ids;
+  expect_teacher_forced(dg.prompt_logits(concat(prompt, want, want.size() - 1)), cfg.vocab_size,
+                        prompt.size(), want, "random model");
+  // Saved decoder caches work from the device too (staged through f32).
+  EXPECT_EQ(dg.generate(prompt, gp).ids.size(), 12u);
+}
+
+}  // namespace
+}  // namespace rcc
