@@ -29,7 +29,7 @@ void throw_cuda_error(cudaError_t e, const char* call, const char* file, int lin
 
 void throw_cublas_error(cublasStatus_t s, const char* call, const char* file, int line) {
   throw Error(str_cat("cuBLAS error: ", call, " failed (", file, ":", line, "): ",
-                      cublasGetStatusName(s), ": ", cublasGetStatusString(s)));
+                      cublas_status_text(s)));
 }
 
 }  // namespace cuda

@@ -1,9 +1,69 @@
 #include "cuda/cuda_gemm.h"
 
+#include <dlfcn.h>
+
+#include <mutex>
+
 #include "cuda/cuda_kernels.h"
+
+#define RCC_STR2(x) #x
+#define RCC_STR(x) RCC_STR2(x)  // after macro expansion: cublasCreate -> "cublasCreate_v2"
 
 namespace rcc::cuda {
 namespace {
+
+// dlopen by soname (LD_LIBRARY_PATH, the executable's RUNPATH, ld.so.cache), then in the toolkit
+// directory found at configure time.
+void* open_library(const char* soname) {
+  if (void* h = dlopen(soname, RTLD_NOW | RTLD_LOCAL)) return h;
+  (void)dlerror();
+#ifdef RCC_CUDA_LIB_DIR
+  const std::string path = std::string(RCC_CUDA_LIB_DIR) + "/" + soname;
+  if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) return h;
+#endif
+  const char* err = dlerror();
+  fail("CUDA: cannot load ", soname, " (cuBLAS ", CUBLAS_VER_MAJOR, ".x, needed by the CUDA backend): ",
+       err ? err : "not found");
+}
+
+void* symbol(void* lib, const char* name, const char* soname) {
+  void* p = dlsym(lib, name);
+  RCC_CHECK(p != nullptr, "CUDA: ", soname, " has no symbol ", name);
+  return p;
+}
+
+BlasApi load_blas() {
+  const char* lt_name = "libcublasLt.so." RCC_STR(CUBLAS_VER_MAJOR);
+  const char* blas_name = "libcublas.so." RCC_STR(CUBLAS_VER_MAJOR);
+  void* lt = open_library(lt_name);
+  void* bl = open_library(blas_name);
+  BlasApi a;
+#define RCC_LOAD(lib, libname, f) a.p_##f = reinterpret_cast<decltype(a.p_##f)>(symbol(lib, RCC_STR(f), libname))
+  RCC_LOAD(lt, lt_name, cublasLtCreate);
+  RCC_LOAD(lt, lt_name, cublasLtDestroy);
+  RCC_LOAD(lt, lt_name, cublasLtMatmulDescCreate);
+  RCC_LOAD(lt, lt_name, cublasLtMatmulDescDestroy);
+  RCC_LOAD(lt, lt_name, cublasLtMatmulDescSetAttribute);
+  RCC_LOAD(lt, lt_name, cublasLtMatrixLayoutCreate);
+  RCC_LOAD(lt, lt_name, cublasLtMatrixLayoutDestroy);
+  RCC_LOAD(lt, lt_name, cublasLtMatmulPreferenceCreate);
+  RCC_LOAD(lt, lt_name, cublasLtMatmulPreferenceSetAttribute);
+  RCC_LOAD(lt, lt_name, cublasLtMatmulPreferenceDestroy);
+  RCC_LOAD(lt, lt_name, cublasLtMatmulAlgoGetHeuristic);
+  RCC_LOAD(lt, lt_name, cublasLtMatmul);
+  RCC_LOAD(bl, blas_name, cublasCreate);
+  RCC_LOAD(bl, blas_name, cublasDestroy);
+  RCC_LOAD(bl, blas_name, cublasSetStream);
+  RCC_LOAD(bl, blas_name, cublasSetWorkspace);
+  RCC_LOAD(bl, blas_name, cublasGetStatusName);
+  RCC_LOAD(bl, blas_name, cublasGetStatusString);
+  RCC_LOAD(bl, blas_name, cublasGemmEx);
+#undef RCC_LOAD
+  return a;  // the libraries stay loaded for the life of the process
+}
+
+BlasApi* g_blas = nullptr;
+std::mutex g_blas_mu;
 
 // Largest power of two (<= 256) dividing the address: cuBLASLt's heuristics assume 256-byte
 // aligned buffers unless told otherwise, and activations are often offset views.
@@ -19,27 +79,41 @@ constexpr size_t kMaxPlans = 4096;
 
 }  // namespace
 
+const BlasApi& blas() {
+  std::lock_guard<std::mutex> lock(g_blas_mu);
+  if (!g_blas) g_blas = new BlasApi(load_blas());  // retried on the next call if it threw
+  return *g_blas;
+}
+
+std::string cublas_status_text(cublasStatus_t s) {
+  {
+    std::lock_guard<std::mutex> lock(g_blas_mu);
+    if (g_blas) return str_cat(g_blas->p_cublasGetStatusName(s), ": ", g_blas->p_cublasGetStatusString(s));
+  }
+  return str_cat("cuBLAS status ", int(s));
+}
+
 Gemm::Gemm(cudaStream_t stream, bool use_lt) : stream_(stream), use_lt_(use_lt) {
   RCC_CUDA_CHECK(cudaMalloc(&workspace_, kWorkspaceBytes));
   workspace_bytes_ = kWorkspaceBytes;
-  RCC_CUBLAS_CHECK(cublasLtCreate(&lt_));
-  RCC_CUBLAS_CHECK(cublasCreate(&blas_));
-  RCC_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
-  RCC_CUBLAS_CHECK(cublasSetWorkspace(blas_, workspace_, workspace_bytes_));
+  RCC_CUBLAS_CHECK(api.p_cublasLtCreate(&lt_));
+  RCC_CUBLAS_CHECK(api.p_cublasCreate(&blas_));
+  RCC_CUBLAS_CHECK(api.p_cublasSetStream(blas_, stream_));
+  RCC_CUBLAS_CHECK(api.p_cublasSetWorkspace(blas_, workspace_, workspace_bytes_));
 }
 
 Gemm::~Gemm() {
   for (auto& kv : plans_) destroy(kv.second);
-  if (blas_) cublasDestroy(blas_);
-  if (lt_) cublasLtDestroy(lt_);
+  if (blas_) api.p_cublasDestroy(blas_);
+  if (lt_) api.p_cublasLtDestroy(lt_);
   if (workspace_) cudaFree(workspace_);
 }
 
 void Gemm::destroy(Plan& p) {
-  if (p.a) cublasLtMatrixLayoutDestroy(p.a);
-  if (p.b) cublasLtMatrixLayoutDestroy(p.b);
-  if (p.c) cublasLtMatrixLayoutDestroy(p.c);
-  if (p.op) cublasLtMatmulDescDestroy(p.op);
+  if (p.a) api.p_cublasLtMatrixLayoutDestroy(p.a);
+  if (p.b) api.p_cublasLtMatrixLayoutDestroy(p.b);
+  if (p.c) api.p_cublasLtMatrixLayoutDestroy(p.c);
+  if (p.op) api.p_cublasLtMatmulDescDestroy(p.op);
   p = Plan{};
 }
 
@@ -48,42 +122,42 @@ void Gemm::destroy(Plan& p) {
 bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const float* bias) {
   const auto [rows, K, N, has_bias, y_f32, al_x, al_w, al_y, al_bias] = key;
   (void)has_bias;
-  RCC_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  RCC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  RCC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
   if (with_bias) {
     const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
     const int32_t bias_type = CUDA_R_32F;
-    RCC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-    RCC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+    RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+    RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
                                                     &bias_type, sizeof(bias_type)));
-    RCC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+    RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                                     sizeof(bias)));
   }
   // A = W stored [N, K] row-major = column-major [K, N] (ld K), used transposed;
   // B = x stored [rows, K] row-major = column-major [K, rows] (ld K);
   // C = D = y stored [rows, N] row-major = column-major [N, rows] (ld N).
   const cudaDataType_t yt = y_f32 ? CUDA_R_32F : CUDA_R_16BF;
-  RCC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, uint64_t(K), uint64_t(N), K));
-  RCC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, uint64_t(K), uint64_t(rows), K));
-  RCC_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, yt, uint64_t(N), uint64_t(rows), N));
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, uint64_t(K), uint64_t(N), K));
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, uint64_t(K), uint64_t(rows), K));
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutCreate(&p.c, yt, uint64_t(N), uint64_t(rows), N));
 
   cublasLtMatmulPreference_t pref = nullptr;
-  RCC_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulPreferenceCreate(&pref));
   const uint64_t ws = workspace_bytes_;
   const uint32_t aa = uint32_t(al_w), ab = uint32_t(al_x), ac = uint32_t(al_y);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa));
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab));
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac));
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof(ac));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof(ac));
   (void)al_bias;  // the bias pointer itself is passed above: the heuristic reads its alignment
   cublasLtMatmulHeuristicResult_t res{};
   int found = 0;
   const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(lt_, p.op, p.a, p.b, p.c, p.c, pref, 1, &res, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
+      api.p_cublasLtMatmulAlgoGetHeuristic(lt_, p.op, p.a, p.b, p.c, p.c, pref, 1, &res, &found);
+  api.p_cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || found == 0 || res.state != CUBLAS_STATUS_SUCCESS) {
     destroy(p);
     return false;
@@ -128,13 +202,13 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   if (p.lt) {
     if (p.bias_epilogue) {
-      RCC_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+      RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                                       sizeof(bias)));
     }
-    RCC_CUBLAS_CHECK(cublasLtMatmul(lt_, p.op, &alpha, W, p.a, x, p.b, &beta, y, p.c, y, p.c,
+    RCC_CUBLAS_CHECK(api.p_cublasLtMatmul(lt_, p.op, &alpha, W, p.a, x, p.b, &beta, y, p.c, y, p.c,
                                     &p.algo, workspace_, workspace_bytes_, stream_));
   } else {
-    RCC_CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(rows), int(K), &alpha,
+    RCC_CUBLAS_CHECK(api.p_cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(rows), int(K), &alpha,
                                   W, CUDA_R_16BF, int(K), x, CUDA_R_16BF, int(K), &beta, y,
                                   y_f32 ? CUDA_R_32F : CUDA_R_16BF, int(N), CUBLAS_COMPUTE_32F,
                                   CUBLAS_GEMM_DEFAULT));

@@ -3,11 +3,47 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <string>
 #include <tuple>
 
 #include "cuda/cuda_common.cuh"
 
 namespace rcc::cuda {
+
+// cuBLAS and cuBLASLt are loaded with dlopen when the first CUDA backend is made, not linked:
+// their static initialisers cost ~0.15 s and ~210 MB of resident memory at every process start,
+// which CPU-only runs of a CUDA-enabled build should not pay. The entry points used: p_NAME.
+struct BlasApi {
+#define RCC_BLAS_FN(f) decltype(&::f) p_##f = nullptr;
+  RCC_BLAS_FN(cublasLtCreate)
+  RCC_BLAS_FN(cublasLtDestroy)
+  RCC_BLAS_FN(cublasLtMatmulDescCreate)
+  RCC_BLAS_FN(cublasLtMatmulDescDestroy)
+  RCC_BLAS_FN(cublasLtMatmulDescSetAttribute)
+  RCC_BLAS_FN(cublasLtMatrixLayoutCreate)
+  RCC_BLAS_FN(cublasLtMatrixLayoutDestroy)
+  RCC_BLAS_FN(cublasLtMatmulPreferenceCreate)
+  RCC_BLAS_FN(cublasLtMatmulPreferenceSetAttribute)
+  RCC_BLAS_FN(cublasLtMatmulPreferenceDestroy)
+  RCC_BLAS_FN(cublasLtMatmulAlgoGetHeuristic)
+  RCC_BLAS_FN(cublasLtMatmul)
+  RCC_BLAS_FN(cublasCreate)  // cublas_v2.h macros: cublasCreate_v2 etc.
+  RCC_BLAS_FN(cublasDestroy)
+  RCC_BLAS_FN(cublasSetStream)
+  RCC_BLAS_FN(cublasSetWorkspace)
+  RCC_BLAS_FN(cublasGetStatusName)
+  RCC_BLAS_FN(cublasGetStatusString)
+#undef RCC_BLAS_FN
+  // cublasGemmEx has a C++ overload in the header: the C entry point's type spelled out.
+  cublasStatus_t (*p_cublasGemmEx)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
+                                 int, const void*, const void*, cudaDataType, int, const void*,
+                                 cudaDataType, int, const void*, void*, cudaDataType, int,
+                                 cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
+};
+// Loads the libraries once (throws rcc::Error naming the library when it cannot).
+const BlasApi& blas();
+// "NAME: description" of a cuBLAS status (the number when the library is not loaded).
+std::string cublas_status_text(cublasStatus_t s);
 
 class Gemm {
  public:
@@ -36,6 +72,7 @@ class Gemm {
   bool make_lt(Plan& p, const Key& key, bool with_bias, const float* bias);
   void destroy(Plan& p);
 
+  const BlasApi& api = blas();  // first member: loaded before anything below is used
   cudaStream_t stream_;
   bool use_lt_;
   cublasLtHandle_t lt_ = nullptr;
