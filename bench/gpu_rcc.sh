@@ -30,8 +30,17 @@ python3 bench/reference/rcc_pytorch.py --tokens "$TOKENS" --plain-tokens "$PLAIN
   --new-tokens 32 --repeat 2 | tee "$OUT_DIR/rcc_cuda.jsonl"
 "$RCC" bench-context --kind rcc-ask --model "$MODEL_DIR" --device cuda --tokens "$TOKENS" \
   --new-tokens 32 --repeat 2 --kv-8bit | tee "$OUT_DIR/rcc_cuda_kv8.jsonl"
+# Plain generation: one warm-up length first, then each length once (the long ones take minutes).
 "$RCC" bench-context --kind plain-generate --model "$MODEL_DIR" --device cuda \
-  --tokens "$PLAIN_TOKENS" --new-tokens 32 --repeat 2 | tee "$OUT_DIR/plain_cuda.jsonl"
+  --tokens "2048,$PLAIN_TOKENS" --new-tokens 32 | tee "$OUT_DIR/plain_cuda.jsonl"
+# The encoder alone at 1M tokens (its model FLOP rate against the card's cuBLAS rate), and the
+# encoder batch (windows per pass) at 1, 4 (default) and 8.
+"$RCC" bench-context --kind encode --model "$MODEL_DIR" --device cuda --tokens 1048576 \
+  --repeat 2 | tee "$OUT_DIR/encode_cuda.jsonl"
+for b in 1 8; do
+  "$RCC" bench-context --kind rcc-ask --model "$MODEL_DIR" --device cuda --tokens 8192,1048576 \
+    --encoder-batch $b | tee -a "$OUT_DIR/rcc_cuda_batch.jsonl"
+done
 python3 - "$OUT_DIR" <<'PY'
 import json, sys, os
 d = sys.argv[1]
@@ -45,6 +54,12 @@ def last(f):
         out[r["tokens"]] = r  # the later repeat wins
     return out
 ours = {"rcc": last("rcc_cuda.jsonl"), "rcc-kv8": last("rcc_cuda_kv8.jsonl"), "plain": last("plain_cuda.jsonl")}
+for r in rows("encode_cuda.jsonl")[-1:]:
+    print(f"encoder alone, {r['tokens']} tokens: {r['seconds']:.2f} s, "
+          f"{r['encoder_gflop'] / r['seconds'] / 1e3:.0f} TFLOP/s of model FLOPs")
+for r in rows("rcc_cuda_batch.jsonl"):
+    print(f"rcc-ask, encoder batch {r.get('encoder_batch')}: {r['tokens']} tokens {r['seconds']:.2f} s, "
+          f"{r.get('peak_device_gib', 0):.1f} GiB")
 print("| pipeline | tokens | reference s | reference GiB | rcc s | rcc GiB | speed-up |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for kind in ("rcc", "rcc-kv8", "plain"):

@@ -167,6 +167,22 @@ TEST(DecoderMemory, StreamedCompressionEqualsMemoryThenPrefill) {
   GenerateParams gp;
   gp.max_new_tokens = 12;
   EXPECT_EQ(whole.generate({1, 2, 3}, gp).ids, streamed.generate({1, 2, 3}, gp).ids);
+  // Windows encoded in batches (one forward pass of several sequences) give the same slots up to
+  // f32 summation order (OpenBLAS takes other kernel/edge paths for other row counts; elementwise
+  // relative error with a 1e-2 floor, 1e-4).
+  Compressor batched(m);
+  batched.set_batch_windows(3);
+  std::vector<float> a, b;
+  comp.stream(ids, WindowMode::Aligned, [&](int64_t, int64_t, const void* s, int64_t k) {
+    const float* f = static_cast<const float*>(s);
+    a.insert(a.end(), f, f + k * 3 * 32);
+  });
+  batched.stream(ids, WindowMode::Aligned, [&](int64_t, int64_t, const void* s, int64_t k) {
+    const float* f = static_cast<const float*>(s);
+    b.insert(b.end(), f, f + k * 3 * 32);
+  });
+  ASSERT_EQ(a.size(), size_t(mem.slots() * 3 * 32));
+  EXPECT_LE(test::max_rel_error(b, a), 1e-4);
   // Generating with slots still pending is refused.
   DecoderMemory pending(m);
   comp.stream(ids, WindowMode::Aligned,

@@ -1,4 +1,4 @@
-// rcc bench-context --kind rcc|plain|rcc-ask|plain-generate --tokens N [--model DIR | --hidden 256
+// rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode --tokens N [--model DIR | --hidden 256
 //                   --layers 4 --heads 4 --vocab V] [--window 2048 --ratio 32] [--new-tokens 32]
 //                   [--device cpu|cuda] [--kv-8bit] [--repeat K] [--threads N]
 // One measurement of the RCC memory curve on one backend:
@@ -6,13 +6,15 @@
 //   plain          prefill N tokens through the decoder alone (KV cache of all N);
 //   rcc-ask        the whole pipeline of RCC_SPEC §2–§3: encoder windows streamed straight into the
 //                  decoder's memory prefill (E / A_i injection), then --new-tokens greedy tokens;
-//   plain-generate the decoder alone: prefill all N tokens, then --new-tokens greedy tokens.
+//   plain-generate the decoder alone: prefill all N tokens, then --new-tokens greedy tokens;
+//   encode         the encoder alone (compat windows, slots dropped), with its model FLOPs.
 // The model is --model DIR (an RCC checkpoint) or a random one of the given shape. Prints one JSON
 // line per repeat: seconds, tokens/s, peak RSS and (devices) peak device memory. bench/ scripts run
 // it per length in separate processes so that each peak is its own.
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -52,19 +54,20 @@ void prefill(const GPTNeoX& model, const std::vector<int32_t>& ids, int64_t chun
 int cmd_bench_context(int argc, char** argv) {
   Args a(argc, argv,
          {"kind", "tokens", "hidden", "layers", "heads", "vocab", "window", "ratio", "threads",
-          "chunk", "model", "new-tokens", "device", "repeat"},
+          "chunk", "model", "new-tokens", "device", "repeat", "encoder-batch"},
          {"help", "kv-8bit"});
   if (a.has("help")) {
-    std::fputs("usage: rcc bench-context --kind rcc|plain|rcc-ask|plain-generate --tokens N\n"
+    std::fputs("usage: rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode --tokens N\n"
                "       [--model DIR | --hidden H --layers L --heads A --vocab V] [--window W\n"
                "       --ratio R] [--chunk C] [--new-tokens 32] [--device D] [--kv-8bit]\n"
-               "       [--repeat K] [--threads N]\n", stdout);
+               "       [--encoder-batch B] [--repeat K] [--threads N]\n", stdout);
     return 0;
   }
   init_runtime(a);
   const std::string kind = a.require("kind");
-  if (kind != "rcc" && kind != "plain" && kind != "rcc-ask" && kind != "plain-generate")
-    throw UsageError("--kind must be rcc, plain, rcc-ask or plain-generate");
+  if (kind != "rcc" && kind != "plain" && kind != "rcc-ask" && kind != "plain-generate" &&
+      kind != "encode")
+    throw UsageError("--kind must be rcc, plain, rcc-ask, plain-generate or encode");
   Backend& be = device_backend(a);
   // --tokens: one length or a comma-separated list, measured in order in this process (each with
   // its own peak: everything of one measurement is freed before the next).
@@ -129,8 +132,24 @@ int cmd_bench_context(int argc, char** argv) {
       p.finish(n);
       j["slots"] = mem.slots();
       j["memory_mib"] = double(mem.data.size()) / (1 << 20);
+    } else if (kind == "encode") {  // the encoder alone: windows streamed, slots dropped
+      Compressor comp(m);
+      if (a.has("encoder-batch")) comp.set_batch_windows(a.get_int("encoder-batch", 1, 1, 1024));
+      Progress p("encoding", n, "tokens");
+      j["slots"] = comp.stream(ids, WindowMode::Compat,
+                               [&](int64_t i, int64_t c, const void*, int64_t) { p.update(n * (i + 1) / c); });
+      p.finish(n);
+      // Model FLOPs of the encoder: 2 per multiply-add of every matrix product (the LM head
+      // excluded) and of causal attention within each window.
+      const double H = double(cfg.hidden_size), I = double(cfg.intermediate_size);
+      const double Lyr = double(cfg.num_layers), W = double(m.settings.window);
+      const double windows = std::ceil(double(n) / W);
+      j["encoder_gflop"] = (2.0 * Lyr * (4 * H * H + 2 * H * I) * windows * W +
+                            2.0 * Lyr * W * W * H * windows) / 1e9;
     } else if (kind == "rcc-ask") {
       Compressor comp(m);
+      if (a.has("encoder-batch")) comp.set_batch_windows(a.get_int("encoder-batch", 1, 1, 1024));
+      j["encoder_batch"] = a.get_int("encoder-batch", be.is_host() ? 1 : 4, 1, 1024);
       DecoderMemory dm(m, a.has("kv-8bit"));
       dm.reserve(Compressor::slot_count(ids, m.settings.window, m.settings.ratio,
                                         WindowMode::Compat) + int64_t(prompt.size()) + new_tokens);

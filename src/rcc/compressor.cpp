@@ -8,35 +8,57 @@
 namespace rcc {
 
 Compressor::Compressor(const RCCModel& model)
-    : model_(model),
-      scratch_(model.encoder.backend(), model.encoder.config().num_layers,
-               model.encoder.config().num_heads, model.encoder.config().head_dim(),
-               /*share_layers=*/true) {}
+    : model_(model), batch_(model.encoder.backend().is_host() ? 1 : kDeviceBatchWindows) {}
 
-void Compressor::encode_window_to(const Window& w, void* out) {
+void Compressor::set_batch_windows(int64_t n) {
+  RCC_CHECK(n >= 1 && n <= 1024, "encoder batch of ", n, " windows (1..1024)");
+  batch_ = n;
+}
+
+void Compressor::encode_window_to(const Window& w, void* out) { encode_windows_to(&w, 1, out); }
+
+void Compressor::encode_windows_to(const Window* ws, int64_t count, void* out) {
   const GPTNeoX& enc = model_.encoder;
   Backend& be = enc.backend();
   const int64_t H = enc.config().hidden_size, L = enc.config().num_layers;
-  const int64_t T = int64_t(w.ids.size()), S = int64_t(w.slot_positions.size());
-  RCC_CHECK(T > 0 && T <= model_.settings.window, "encoder window of ", T, " tokens (W = ",
-            model_.settings.window, ")");
-  // Copies the rows at the slot positions of x [T, H] into level `level` of every slot
-  // (out [S, L+1, H]: slot j, level k at (j·(L+1) + k)·H).
+  // The windows are independent sequences of one batched forward (rows stacked, attention per
+  // window); slot rows of window i sit at its row offset + its slot positions, and its slots follow
+  // those of window i-1 in `out` [S_total, L+1, H] (slot j, level k at (j·(L+1) + k)·H).
+  std::vector<int32_t> ids;
+  std::vector<int64_t> rows_of_slots;
+  std::vector<std::pair<int64_t, int64_t>> spans;  // (row begin, rows) per window
+  for (int64_t i = 0; i < count; ++i) {
+    const Window& w = ws[i];
+    const int64_t T = int64_t(w.ids.size());
+    RCC_CHECK(T > 0 && T <= model_.settings.window, "encoder window of ", T, " tokens (W = ",
+              model_.settings.window, ")");
+    spans.emplace_back(int64_t(ids.size()), T);
+    for (int64_t p : w.slot_positions) rows_of_slots.push_back(int64_t(ids.size()) + p);
+    ids.insert(ids.end(), w.ids.begin(), w.ids.end());
+  }
+  const int64_t rows = int64_t(ids.size()), S = int64_t(rows_of_slots.size());
   auto record = [&](int64_t level, const void* x) {
-    be.gather_rows(x, H, w.slot_positions.data(), S, H, act_at(be, out, level * H), (L + 1) * H);
+    be.gather_rows(x, H, rows_of_slots.data(), S, H, act_at(be, out, level * H), (L + 1) * H);
   };
-  x_.ensure(be, be.act_bytes(T * H));
-  enc.embed(w.ids.data(), T, x_.get());
+  // One layer-shared scratch cache per window: its keys/values are not needed after the pass.
+  while (int64_t(scratch_.size()) < count)
+    scratch_.emplace_back(be, L, enc.config().num_heads, enc.config().head_dim(),
+                          /*share_layers=*/true);
+  std::vector<SeqSlice> seqs;
+  for (int64_t i = 0; i < count; ++i) {
+    scratch_[size_t(i)].truncate(0);
+    seqs.push_back({spans[size_t(i)].first, spans[size_t(i)].second, &scratch_[size_t(i)]});
+  }
+  x_.ensure(be, be.act_bytes(rows * H));
+  enc.embed(ids.data(), rows, x_.get());
   record(0, x_.get());  // s_0: embeddings
   ForwardHooks hooks;
   hooks.after_layer = [&](int64_t layer, void* h, int64_t) {
     if (layer < L - 1) record(layer + 1, h);  // s_i = output of layer i-1, i < L
   };
-  scratch_.truncate(0);
-  SeqSlice s{0, T, &scratch_};
-  enc.forward(x_.get(), T, {&s, 1}, &hooks);
+  enc.forward(x_.get(), rows, seqs, &hooks);
   record(L, x_.get());  // s_L = final_layer_norm(output of the last layer)
-  scratch_.truncate(0);
+  for (int64_t i = 0; i < count; ++i) scratch_[size_t(i)].truncate(0);
 }
 
 std::vector<float> Compressor::encode_window(const Window& w) {
@@ -67,12 +89,21 @@ int64_t Compressor::stream(const std::vector<int32_t>& ids, WindowMode mode,
   Backend& be = model_.encoder.backend();
   const int64_t H = model_.encoder.config().hidden_size, L = model_.encoder.config().num_layers;
   std::vector<Window> windows = make_windows(ids, s.window, s.ratio, mode);
+  const int64_t count = int64_t(windows.size());
   int64_t total = 0;
-  for (size_t i = 0; i < windows.size(); ++i) {
-    const int64_t n = int64_t(windows[i].slot_positions.size());
+  for (int64_t b = 0; b < count; b += batch_) {  // batch_ windows per encoder pass
+    const int64_t nb = std::min(batch_, count - b);
+    int64_t n = 0;
+    for (int64_t i = b; i < b + nb; ++i) n += int64_t(windows[size_t(i)].slot_positions.size());
     slots_.ensure(be, be.act_bytes(std::max<int64_t>(n, 1) * (L + 1) * H));
-    encode_window_to(windows[i], slots_.get());
-    on_window(int64_t(i), int64_t(windows.size()), slots_.get(), n);
+    encode_windows_to(windows.data() + b, nb, slots_.get());
+    // Hand the slots over window by window (they are consecutive in slots_).
+    int64_t off = 0;
+    for (int64_t i = b; i < b + nb; ++i) {
+      const int64_t k = int64_t(windows[size_t(i)].slot_positions.size());
+      on_window(i, count, act_at(be, slots_.get(), off * (L + 1) * H), k);
+      off += k;
+    }
     total += n;
   }
   return total;

@@ -27,6 +27,11 @@ class Compressor {
   std::vector<float> encode_window(const Window& w);
   // The same into a device activation buffer of the model's backend.
   void encode_window_to(const Window& w, void* slots_dev);
+  // Several windows in one batched encoder pass; their slots one after the other in `slots_dev`.
+  void encode_windows_to(const Window* ws, int64_t count, void* slots_dev);
+  // Windows per encoder pass in stream() (default 1 on the CPU, 4 on devices: larger matrix
+  // products; activations and scratch caches grow with it).
+  void set_batch_windows(int64_t n);
 
   // Slots a context of `ids` yields (the memory's P).
   static int64_t slot_count(const std::vector<int32_t>& ids, int64_t W, int64_t R, WindowMode mode);
@@ -47,7 +52,9 @@ class Compressor {
 
  private:
   const RCCModel& model_;
-  KVCache scratch_;  // one layer-shared cache: windows need no keys/values after their pass
+  static constexpr int64_t kDeviceBatchWindows = 4;
+  int64_t batch_;
+  std::vector<KVCache> scratch_;  // layer-shared caches, one per window of a batch
   DeviceBuffer x_, slots_;  // one window's hidden states and slots (reused)
 };
 
