@@ -108,6 +108,26 @@ TEST(Cli, UnknownCommandIsUsageError) {
   EXPECT_EQ(r.out, "");
 }
 
+TEST(Cli, DeviceSelection) {
+  // An unknown device is a usage error; `cuda` either runs (a GPU and a CUDA build) or fails with
+  // one clear error line (no CUDA in this build, or no usable GPU) — never a crash.
+  auto bad = test::run_rcc({"generate", "--model", kModel, "--prompt-ids", "1,2", "--device", "tpu"});
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("unknown device 'tpu'"), std::string::npos) << bad.err;
+  auto cuda = test::run_rcc({"generate", "--model", kModel, "--prompt-ids", "1,2", "--max-new-tokens",
+                             "2", "--device", "cuda", "--json"});
+  if (cuda.status != 0) {
+    EXPECT_EQ(cuda.status, 1) << cuda.err;
+    EXPECT_EQ(cuda.err.rfind("error:", 0), 0u) << cuda.err;
+    EXPECT_NE(cuda.err.find("CUDA"), std::string::npos) << cuda.err;
+  } else {
+    EXPECT_NE(cuda.out.find("\"ids\""), std::string::npos);
+  }
+  auto cpu = test::run_rcc({"generate", "--model", kModel, "--prompt-ids", "1,2", "--max-new-tokens",
+                            "2", "--device", "cpu", "--json"});
+  EXPECT_EQ(cpu.status, 0) << cpu.err;
+}
+
 TEST(Cli, Help) {
   RunResult r = run_rcc({"--help"});
   EXPECT_EQ(r.status, 0);
