@@ -1,14 +1,22 @@
 // Fused causal attention for prefill (FlashAttention-2 style) on bf16 tensor cores.
 //
-// Grid (query tiles, heads, key splits); block 128 threads = 4 warps. A block owns BM = 64 query
-// rows of one head (warp w: rows 16w..16w+15) and walks key tiles of BN = 64 keys:
-//   S = Q·Kᵀ (mma.sync m16n8k16, bf16 in, f32 accumulate) → scale, causal mask by absolute
-//   position → online softmax (running max and sum per row, f32, log2 domain) → O += P·V with P
-//   rounded to bf16 straight from the S accumulators (their layout is the A-operand layout).
-// Q (once) and K/V tiles (double-buffered, cp.async, prefetching tile t+1 while computing tile t)
-// live in shared memory with rows padded to HD + 8 bf16, so that the 8 rows an ldmatrix reads
-// fall into distinct banks. The int8 cache is dequantised (value · per-row scale → bf16) on the
-// way into shared memory (synchronous loads). The rows × keys score matrix never leaves registers.
+// Grid (heads, query tiles, key splits), the longest query tiles dispatched first; block 256
+// threads = 2 key groups of 4 warps. A block owns BM = 128 query rows of one head (warp w of each
+// group: rows 32w..32w+31, two 16-row m-tiles, so each K/V fragment read from shared memory feeds
+// two MMAs) and walks key tiles of BN = 64 keys; group 0 takes the even tiles of its range, group 1
+// the odd ones, each with its own cp.async double buffer and named barrier, and group 1's running
+// state is merged into group 0's at the end (halves the longest block's sequential work, one
+// 8-warp block per SM: 255 registers, 170 KB shared memory for head_dim 128):
+//   S = Q·Kᵀ (mma.sync m16n8k16, bf16 in, f32 accumulate) → causal mask by absolute position,
+//   only on sub-blocks that cross the warp's diagonal (warps whose rows all precede a sub-block
+//   skip it) → online softmax (running max and sum per row, f32, log2 domain, the scale folded
+//   into exp2's FMA; O rescaled only when some row's max moved) → O += P·V with P rounded to
+//   bf16 straight from the S accumulators (their layout is the A-operand layout).
+// Q and K/V tiles live in shared memory with rows padded to HD + 8 bf16, so that the 8 rows an
+// ldmatrix reads fall into distinct banks. The int8 cache is dequantised (value · per-row scale →
+// bf16) on the way into shared memory (synchronous loads). The score matrix never leaves registers.
+// (plan_attention sizes key splits with kFlashBlockM = 64, i.e. counts half-blocks against 2 per
+// SM, which matches one 128-row block per SM.)
 //
 // With key splits (few query tiles against a long cache), block z handles key tiles
 // [z·tps, (z+1)·tps) and writes an f32 partial (normalised output + log2-sum-exp) that
@@ -20,12 +28,14 @@
 //   C (16×8):       c0,c1 = (g, 2tq..+1), c2,c3 = (g+8, 2tq..+1)
 #include "cuda/cuda_kernels.h"
 
+#include <atomic>
+#include <cstdint>
+
 namespace rcc::cuda {
 namespace {
 
-constexpr int BM = kFlashBlockM;
 constexpr int BN = kFlashBlockN;
-constexpr int kThreads = 128;
+constexpr int kThreads = 128;  // threads per key group
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return uint32_t(__cvta_generic_to_shared(p));
@@ -81,38 +91,64 @@ __device__ __forceinline__ void store_dequant16(bf16* dst, uint4 raw, float scal
   reinterpret_cast<uint4*>(dst)[1] = hi;
 }
 
-template <int HD, bool kInt8>
-__global__ void __launch_bounds__(kThreads)
-    flash_attention_kernel(AttentionArgs a, int splits, int tiles_per_split, Partials part) {
-  constexpr int LD = HD + 8;      // shared-memory row pitch (bf16): 16-byte multiple, odd in 16 B units
-  constexpr int KSTEPS = HD / 16; // k-steps of Q·Kᵀ
-  constexpr int NT = HD / 8;      // 8-wide output column tiles
-  constexpr int CHUNKS = HD / 8;  // 16-byte chunks per bf16 row
-  static_assert(HD % 64 == 0 && (BN * HD / 16) % kThreads == 0 && (BM * CHUNKS) % kThreads == 0,
+// 4 warps × (16·WM) query rows each (BM2 = 64·WM rows per block). Each K/V fragment read from
+// shared memory feeds WM m-tiles. Keys of a 64-key tile are processed in sub-blocks of KSUB
+// (scores of KSUB keys live in registers). QREG: Q fragments stay in registers for the whole
+// key loop, otherwise they are re-read from shared memory per tile. Warps whose rows all precede
+// a key sub-block skip it; the mask is applied only where a sub-block reaches past the warp's
+// first query position. Scores are kept raw and the scale is folded into exp2 (one FMA).
+template <int HD, bool kInt8, int WM, int KSUB, bool QREG, int KG>
+__global__ void __launch_bounds__(kThreads * KG)
+    flash_attention_kernel(AttentionArgs a, int splits, int tiles_per_split, Partials part,
+                           int head_major) {
+  constexpr int BM2 = 64 * WM;
+  constexpr int WR = 16 * WM;     // rows per warp
+  constexpr int LD = HD + 8;
+  constexpr int KSTEPS = HD / 16;
+  constexpr int NT = HD / 8;
+  constexpr int CHUNKS = HD / 8;
+  constexpr int SN = KSUB / 8;    // 8-key score tiles per sub-block
+  static_assert(BN % KSUB == 0 && KSUB % 16 == 0, "key sub-blocks");
+  static_assert(HD % 64 == 0 && (BN * HD / 16) % kThreads == 0 && (BM2 * CHUNKS) % (kThreads * KG) == 0,
                 "tile loads must divide evenly over the block");
+  static_assert(KG == 1 || (WM * NT * 4 + 4 * WM) * kThreads * 4 <= 4 * BN * KG * LD * 2, "merge area");
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);  // [BM][LD]
-  bf16* Ks = Qs + BM * LD;                       // [2][BN][LD]
-  bf16* Vs = Ks + 2 * BN * LD;                   // [2][BN][LD]
+  // KG key groups of 4 warps: group kgrp walks key tiles t_begin + kgrp, + KG, ... with its own
+  // double buffer and named barrier; the groups' states are merged at the end.
+  const int kgrp = KG == 1 ? 0 : int(threadIdx.x) / kThreads;
+  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);  // [BM2][LD]
+  bf16* Ks = Qs + BM2 * LD + kgrp * 4 * BN * LD; // [2][BN][LD] per group
+  bf16* Vs = Ks + 2 * BN * LD;                   // [2][BN][LD] per group
+  auto group_sync = [&] {
+    if constexpr (KG == 1) __syncthreads();
+    else asm volatile("bar.sync %0, %1;\n" ::"r"(1 + kgrp), "n"(kThreads) : "memory");
+  };
 
-  const int qt = int(gridDim.x) - 1 - int(blockIdx.x);  // the longest (last) query tiles first
-  const int h = blockIdx.y, z = blockIdx.z;
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  // The longest (last) query tiles first: blocks are dispatched in x-fastest order, so with
+  // head_major the heads run along x and each query tile's blocks of every head go out together.
+  const int qt = head_major ? int(gridDim.y) - 1 - int(blockIdx.y) : int(gridDim.x) - 1 - int(blockIdx.x);
+  const int h = head_major ? blockIdx.x : blockIdx.y, z = blockIdx.z;
+  const int btid = threadIdx.x;
+  const int tid = btid & (kThreads - 1), warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, tq = lane & 3;
   const int64_t rows = a.rows, past = a.past;
-  const int64_t m0 = int64_t(qt) * BM;
-  // Keys visible to the tile's last row: [0, n_keys). Later keys are zero-filled and masked.
-  const int64_t n_keys = past + min(m0 + BM, rows);
+  const int64_t m0 = int64_t(qt) * BM2;
+  const int64_t n_keys = past + min(m0 + BM2, rows);
   const int n_tiles = int((n_keys + BN - 1) / BN);
   const int t_begin = z * tiles_per_split;
   const int t_end = min(n_tiles, t_begin + tiles_per_split);
-  const int64_t row0 = m0 + warp * 16 + g;  // this thread's query rows: row0 and row0 + 8
+  const int64_t wrow0 = m0 + warp * WR;        // this warp's first row
+  const int64_t wq0 = past + wrow0;            // its query position
+  const float scale = a.scale_log2;
 
-  float o[NT][4];
+  float o[WM][NT][4];
 #pragma unroll
-  for (int d = 0; d < NT; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
-  float mrow[2] = {-INFINITY, -INFINITY};  // running max (log2 domain), per row half
-  float lrow[2] = {0.0f, 0.0f};            // running sum of this thread's columns
+  for (int i = 0; i < WM; ++i)
+#pragma unroll
+    for (int d = 0; d < NT; ++d) o[i][d][0] = o[i][d][1] = o[i][d][2] = o[i][d][3] = 0.0f;
+  float mrow[WM][2], lrow[WM][2];
+#pragma unroll
+  for (int i = 0; i < WM; ++i) mrow[i][0] = mrow[i][1] = -INFINITY, lrow[i][0] = lrow[i][1] = 0.0f;
 
   auto load_kv = [&](int t, int buf) {
     const int64_t key0 = int64_t(t) * BN;
@@ -121,7 +157,7 @@ __global__ void __launch_bounds__(kThreads)
     if constexpr (!kInt8) {
       const bf16* kg = static_cast<const bf16*>(a.k) + int64_t(h) * HD;
       const bf16* vg = static_cast<const bf16*>(a.v) + int64_t(h) * HD;
-#pragma unroll 2  // (full unrolling hoists addresses: +60 registers)
+#pragma unroll 2
       for (int it = 0; it < BN * CHUNKS / kThreads; ++it) {
         const int i = tid + it * kThreads;
         const int r = i / CHUNKS, c = i % CHUNKS;
@@ -132,10 +168,10 @@ __global__ void __launch_bounds__(kThreads)
         cp_async16(vd + r * LD + c * 8, vg + off, valid);
       }
     } else {
-      constexpr int C16 = HD / 16;  // 16-byte chunks per int8 row
+      constexpr int C16 = HD / 16;
       const int8_t* kg = static_cast<const int8_t*>(a.k) + int64_t(h) * HD;
       const int8_t* vg = static_cast<const int8_t*>(a.v) + int64_t(h) * HD;
-#pragma unroll 2  // (full unrolling hoists addresses: +60 registers)
+#pragma unroll 2
       for (int it = 0; it < BN * C16 / kThreads; ++it) {
         const int i = tid + it * kThreads;
         const int r = i / C16, c = i % C16;
@@ -156,10 +192,9 @@ __global__ void __launch_bounds__(kThreads)
   };
 
   if (t_begin < t_end) {  // block-uniform
-    // Q tile [BM, HD]; rows past the end are zero (computed, never stored).
 #pragma unroll
-    for (int it = 0; it < BM * CHUNKS / kThreads; ++it) {
-      const int i = tid + it * kThreads;
+    for (int it = 0; it < BM2 * CHUNKS / (kThreads * KG); ++it) {
+      const int i = btid + it * kThreads * KG;
       const int r = i / CHUNKS, c = i % CHUNKS;
       const int64_t qr = m0 + r;
       const bool valid = qr < rows;
@@ -167,158 +202,250 @@ __global__ void __launch_bounds__(kThreads)
                  valid);
     }
     cp_async_commit();
-    load_kv(t_begin, 0);
+    if (t_begin + kgrp < t_end) load_kv(t_begin + kgrp, 0);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
 
-    // Q fragments of this warp's 16 rows, kept in registers for the whole key loop.
-    // ldmatrix.x4: lanes 0-15 address rows 0-15 at column 16kk, lanes 16-31 the same rows at +8.
-    uint32_t qf[KSTEPS][4];
+    uint32_t qf[QREG ? WM : 1][QREG ? KSTEPS : 1][4];
+    if constexpr (QREG) {
 #pragma unroll
-    for (int kk = 0; kk < KSTEPS; ++kk)
-      ldmatrix_x4(qf[kk], Qs + (warp * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
+      for (int i = 0; i < WM; ++i)
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; ++kk)
+          ldmatrix_x4(qf[i][kk], Qs + (warp * WR + i * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
+    }
 
-    for (int t = t_begin; t < t_end; ++t) {
-      const int buf = (t - t_begin) & 1;
-      if (t + 1 < t_end) {
-        load_kv(t + 1, buf ^ 1);  // buf^1 was released by the barrier that ended iteration t-1
+    for (int t = t_begin + kgrp, step = 0; t < t_end; t += KG, ++step) {
+      const int buf = step & 1;
+      if (t + KG < t_end) {
+        load_kv(t + KG, buf ^ 1);
         cp_async_commit();
-        cp_async_wait<1>();       // everything but the group just committed has landed
+        cp_async_wait<1>();
       } else {
         cp_async_wait<0>();
       }
-      __syncthreads();
+      group_sync();
       const bf16* Kb = Ks + buf * BN * LD;
       const bf16* Vb = Vs + buf * BN * LD;
 
-      // S[16, 64] = Q·Kᵀ for this warp: 8 n-tiles of 8 keys.
-      float s[8][4];
 #pragma unroll
-      for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-#pragma unroll
-      for (int kk = 0; kk < KSTEPS; ++kk) {
-#pragma unroll
-        for (int np = 0; np < 4; ++np) {
-          // Matrices: (keys 16np+0..7, dims 16kk+0..7), (same keys, dims +8..15),
-          //           (keys 16np+8..15, dims 16kk+0..7), (keys +8..15, dims +8..15).
-          uint32_t b[4];
-          ldmatrix_x4(b, Kb + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 +
-                             ((lane >> 3) & 1) * 8);
-          mma_bf16(s[2 * np], qf[kk], b[0], b[1]);
-          mma_bf16(s[2 * np + 1], qf[kk], b[2], b[3]);
-        }
-      }
+      for (int kh = 0; kh < BN / KSUB; ++kh) {
+        const int64_t kbase = int64_t(t) * BN + kh * KSUB;
+        if (kbase > wq0 + WR - 1) continue;  // warp-uniform: every row of the warp precedes these keys
 
-      // Scale to the log2 domain; mask keys after the query's position (only tiles that reach
-      // past the block's first query position need it).
-      const int64_t key0 = int64_t(t) * BN;
-      const bool need_mask = key0 + BN - 1 > past + m0;
+        float s[WM][SN][4];
 #pragma unroll
-      for (int n = 0; n < 8; ++n) {
+        for (int i = 0; i < WM; ++i)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float v = s[n][e] * a.scale_log2;
-          if (need_mask) {
-            const int64_t kpos = key0 + n * 8 + 2 * tq + (e & 1);
-            const int64_t qpos = past + row0 + (e >> 1) * 8;
-            if (kpos > qpos) v = -INFINITY;
+          for (int n = 0; n < SN; ++n) s[i][n][0] = s[i][n][1] = s[i][n][2] = s[i][n][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; ++kk) {
+          uint32_t qa[WM][4];
+#pragma unroll
+          for (int i = 0; i < WM; ++i) {
+            if constexpr (QREG) {
+#pragma unroll
+              for (int j = 0; j < 4; ++j) qa[i][j] = qf[i][kk][j];
+            } else {
+              ldmatrix_x4(qa[i], Qs + (warp * WR + i * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
+            }
           }
-          s[n][e] = v;
+#pragma unroll
+          for (int np = 0; np < KSUB / 16; ++np) {
+            uint32_t b[4];
+            ldmatrix_x4(b, Kb + (kh * KSUB + np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 +
+                               ((lane >> 3) & 1) * 8);
+#pragma unroll
+            for (int i = 0; i < WM; ++i) {
+              mma_bf16(s[i][2 * np], qa[i], b[0], b[1]);
+              mma_bf16(s[i][2 * np + 1], qa[i], b[2], b[3]);
+            }
+          }
         }
-      }
 
-      // Online softmax; the 4 threads of a quad (same g) share rows.
+        if (kbase + KSUB - 1 > wq0) {  // warp-uniform: some key follows some row's position
+          // key - query position, small here: kbase - wq0 lies in (-KSUB, WR).
 #pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        float mx = -INFINITY;
+          for (int i = 0; i < WM; ++i)
 #pragma unroll
-        for (int n = 0; n < 8; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * hh], s[n][2 * hh + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(mrow[hh], mx);
-        const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // row fully masked so far
-        const float corr = exp2f(mrow[hh] - m_use);
-        mrow[hh] = m_new;
-        float sum = 0.0f;
+            for (int n = 0; n < SN; ++n)
 #pragma unroll
-        for (int n = 0; n < 8; ++n) {
-          const float p0 = exp2f(s[n][2 * hh] - m_use);
-          const float p1 = exp2f(s[n][2 * hh + 1] - m_use);
-          s[n][2 * hh] = p0;
-          s[n][2 * hh + 1] = p1;
-          sum += p0 + p1;
+              for (int e = 0; e < 4; ++e) {
+                const int64_t kpos = kbase + n * 8 + 2 * tq + (e & 1);
+                const int64_t qpos = wq0 + i * 16 + g + (e >> 1) * 8;
+                if (kpos > qpos) s[i][n][e] = -INFINITY;
+              }
         }
-        lrow[hh] = lrow[hh] * corr + sum;
-#pragma unroll
-        for (int d = 0; d < NT; ++d) {
-          o[d][2 * hh] *= corr;
-          o[d][2 * hh + 1] *= corr;
-        }
-      }
 
-      // O[16, HD] += P[16, 64] · V[64, HD], 16 keys per k-step.
+        bool rescale = false;
+        float corr[WM][2];
 #pragma unroll
-      for (int ks = 0; ks < 4; ++ks) {
-        uint32_t pa[4];
-        pa[0] = pack_bf16(s[2 * ks][0], s[2 * ks][1]);
-        pa[1] = pack_bf16(s[2 * ks][2], s[2 * ks][3]);
-        pa[2] = pack_bf16(s[2 * ks + 1][0], s[2 * ks + 1][1]);
-        pa[3] = pack_bf16(s[2 * ks + 1][2], s[2 * ks + 1][3]);
+        for (int i = 0; i < WM; ++i) {
 #pragma unroll
-        for (int dp = 0; dp < HD / 16; ++dp) {
-          // Transposed matrices: (keys 16ks+0..7, dims 16dp+0..7), (keys +8..15, dims +0..7),
-          //                      (keys +0..7, dims +8..15), (keys +8..15, dims +8..15).
-          uint32_t b[4];
-          ldmatrix_x4_trans(b, Vb + (ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 +
-                                   (lane >> 4) * 8);
-          mma_bf16(o[2 * dp], pa, b[0], b[1]);
-          mma_bf16(o[2 * dp + 1], pa, b[2], b[3]);
+          for (int hh = 0; hh < 2; ++hh) {
+            float mx = -INFINITY;
+#pragma unroll
+            for (int n = 0; n < SN; ++n) mx = fmaxf(mx, fmaxf(s[i][n][2 * hh], s[i][n][2 * hh + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            const float m_new = fmaxf(mrow[i][hh], mx * scale);
+            const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+            corr[i][hh] = exp2f(mrow[i][hh] - m_use);
+            rescale |= corr[i][hh] != 1.0f;
+            mrow[i][hh] = m_new;
+            float sum = 0.0f;
+#pragma unroll
+            for (int n = 0; n < SN; ++n) {
+              const float p0 = exp2f(fmaf(s[i][n][2 * hh], scale, -m_use));
+              const float p1 = exp2f(fmaf(s[i][n][2 * hh + 1], scale, -m_use));
+              s[i][n][2 * hh] = p0;
+              s[i][n][2 * hh + 1] = p1;
+              sum += p0 + p1;
+            }
+            lrow[i][hh] = lrow[i][hh] * corr[i][hh] + sum;
+          }
+        }
+        if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+          for (int i = 0; i < WM; ++i)
+#pragma unroll
+            for (int d = 0; d < NT; ++d) {
+              o[i][d][0] *= corr[i][0];
+              o[i][d][1] *= corr[i][0];
+              o[i][d][2] *= corr[i][1];
+              o[i][d][3] *= corr[i][1];
+            }
+        }
+
+#pragma unroll
+        for (int ks = 0; ks < KSUB / 16; ++ks) {
+          uint32_t pa[WM][4];
+#pragma unroll
+          for (int i = 0; i < WM; ++i) {
+            pa[i][0] = pack_bf16(s[i][2 * ks][0], s[i][2 * ks][1]);
+            pa[i][1] = pack_bf16(s[i][2 * ks][2], s[i][2 * ks][3]);
+            pa[i][2] = pack_bf16(s[i][2 * ks + 1][0], s[i][2 * ks + 1][1]);
+            pa[i][3] = pack_bf16(s[i][2 * ks + 1][2], s[i][2 * ks + 1][3]);
+          }
+#pragma unroll
+          for (int dp = 0; dp < HD / 16; ++dp) {
+            uint32_t b[4];
+            ldmatrix_x4_trans(b, Vb + (kh * KSUB + ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD +
+                                     dp * 16 + (lane >> 4) * 8);
+#pragma unroll
+            for (int i = 0; i < WM; ++i) {
+              mma_bf16(o[i][2 * dp], pa[i], b[0], b[1]);
+              mma_bf16(o[i][2 * dp + 1], pa[i], b[2], b[3]);
+            }
+          }
         }
       }
-      __syncthreads();  // this buffer is refilled two iterations later
+      group_sync();  // this buffer is refilled two iterations later
     }
   }
 
-  // Row sums over the quad, then out = O / l (or the split's partial).
+  if constexpr (KG == 2) {
+    // Group 1 hands its state (o, max, sum) to group 0 through shared memory ([value][thread],
+    // conflict-free); warp w of group 0 and warp w of group 1 own the same rows and fragments.
+    float* st = reinterpret_cast<float*>(smem_raw + size_t(BM2) * LD * sizeof(bf16));
+    constexpr int NO = WM * NT * 4;
+    __syncthreads();  // both groups are done with their K/V buffers
+    if (kgrp == 1) {
 #pragma unroll
-  for (int hh = 0; hh < 2; ++hh) {
-    lrow[hh] += __shfl_xor_sync(0xffffffffu, lrow[hh], 1);
-    lrow[hh] += __shfl_xor_sync(0xffffffffu, lrow[hh], 2);
+      for (int i = 0; i < WM; ++i) {
+#pragma unroll
+        for (int d = 0; d < NT; ++d)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) st[((i * NT + d) * 4 + e) * kThreads + tid] = o[i][d][e];
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          st[(NO + i * 2 + hh) * kThreads + tid] = mrow[i][hh];
+          st[(NO + 2 * WM + i * 2 + hh) * kThreads + tid] = lrow[i][hh];
+        }
+      }
+    }
+    __syncthreads();
+    if (kgrp == 1) return;
+#pragma unroll
+    for (int i = 0; i < WM; ++i) {
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const float m2 = st[(NO + i * 2 + hh) * kThreads + tid];
+        const float l2 = st[(NO + 2 * WM + i * 2 + hh) * kThreads + tid];
+        const float m = fmaxf(mrow[i][hh], m2);
+        const float m_use = m == -INFINITY ? 0.0f : m;
+        const float c1 = exp2f(mrow[i][hh] - m_use), c2 = exp2f(m2 - m_use);
+        mrow[i][hh] = m;
+        lrow[i][hh] = lrow[i][hh] * c1 + l2 * c2;
+#pragma unroll
+        for (int d = 0; d < NT; ++d)
+#pragma unroll
+          for (int e = 0; e < 2; ++e)
+            o[i][d][2 * hh + e] =
+                o[i][d][2 * hh + e] * c1 + st[((i * NT + d) * 4 + 2 * hh + e) * kThreads + tid] * c2;
+      }
+    }
   }
+
 #pragma unroll
-  for (int hh = 0; hh < 2; ++hh) {
-    const int64_t row = row0 + hh * 8;
-    if (row >= rows) continue;
-    const float l = lrow[hh];
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    if (splits == 1) {
-      bf16* dst = a.out + row * a.out_stride + int64_t(h) * HD + 2 * tq;
+  for (int i = 0; i < WM; ++i) {
 #pragma unroll
-      for (int d = 0; d < NT; ++d)
-        *reinterpret_cast<__nv_bfloat162*>(dst + d * 8) =
-            __floats2bfloat162_rn(o[d][2 * hh] * inv, o[d][2 * hh + 1] * inv);
-    } else {
-      const int64_t pi = (row * a.heads + h) * splits + z;
-      float* dst = part.o + pi * HD + 2 * tq;
+    for (int hh = 0; hh < 2; ++hh) {
+      float l = lrow[i][hh];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const int64_t row = wrow0 + i * 16 + g + hh * 8;
+      if (row >= rows) continue;
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+      if (splits == 1) {
+        bf16* dst = a.out + row * a.out_stride + int64_t(h) * HD + 2 * tq;
 #pragma unroll
-      for (int d = 0; d < NT; ++d)
-        *reinterpret_cast<float2*>(dst + d * 8) = make_float2(o[d][2 * hh] * inv, o[d][2 * hh + 1] * inv);
-      if (tq == 0) part.lse[pi] = l > 0.0f ? mrow[hh] + log2f(l) : -INFINITY;
+        for (int d = 0; d < NT; ++d)
+          *reinterpret_cast<__nv_bfloat162*>(dst + d * 8) =
+              __floats2bfloat162_rn(o[i][d][2 * hh] * inv, o[i][d][2 * hh + 1] * inv);
+      } else {
+        const int64_t pi = (row * a.heads + h) * splits + z;
+        float* dst = part.o + pi * HD + 2 * tq;
+#pragma unroll
+        for (int d = 0; d < NT; ++d)
+          *reinterpret_cast<float2*>(dst + d * 8) =
+              make_float2(o[i][d][2 * hh] * inv, o[i][d][2 * hh + 1] * inv);
+        if (tq == 0) part.lse[pi] = l > 0.0f ? mrow[i][hh] + log2f(l) : -INFINITY;
+      }
     }
   }
 }
 
-template <int HD, bool kInt8>
+template <int HD, bool kInt8, int WM, int KSUB, bool QREG, int KG = 1>
 void launch_flash(const AttentionArgs& a, int splits, int tiles_per_split, Partials part,
-                  cudaStream_t stream) {
+                   cudaStream_t stream) {
   constexpr int LD = HD + 8;
-  const size_t smem = size_t(BM + 4 * BN) * LD * sizeof(bf16);
-  auto kernel = flash_attention_kernel<HD, kInt8>;
-  RCC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  const dim3 grid(unsigned((a.rows + BM - 1) / BM), unsigned(a.heads), unsigned(splits));
-  kernel<<<grid, kThreads, smem, stream>>>(a, splits, tiles_per_split, part);
+  constexpr int BM2 = 64 * WM;
+  const size_t smem = size_t(BM2 + 4 * BN * KG) * LD * sizeof(bf16);
+  auto kernel = flash_attention_kernel<HD, kInt8, WM, KSUB, QREG, KG>;
+  // The shared-memory limit is raised once per device (devices 0..63; others every launch).
+  static std::atomic<uint64_t> configured{0};
+  int dev = 0;
+  RCC_CUDA_CHECK(cudaGetDevice(&dev));
+  const uint64_t bit = dev < 64 ? uint64_t(1) << dev : 0;
+  if (!bit || !(configured.load(std::memory_order_relaxed) & bit)) {
+    RCC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    configured.fetch_or(bit, std::memory_order_relaxed);
+  }
+  const int64_t qtiles = (a.rows + BM2 - 1) / BM2;
+  const int head_major = qtiles <= 65535;
+  const dim3 grid = head_major ? dim3(unsigned(a.heads), unsigned(qtiles), unsigned(splits))
+                               : dim3(unsigned(qtiles), unsigned(a.heads), unsigned(splits));
+  kernel<<<grid, kThreads * KG, smem, stream>>>(a, splits, tiles_per_split, part, head_major);
   RCC_CUDA_LAUNCH_CHECK();
+}
+
+template <int HD, bool kInt8>
+void launch_flash_any(const AttentionArgs& a, int splits, int tps, Partials part, cudaStream_t stream) {
+  // 128 query rows per block (4 warps × 32 rows), 2 key groups (8 warps), 64-key softmax steps;
+  // Q fragments stay in registers for head_dim 64 and are re-read from shared memory for 128.
+  launch_flash<HD, kInt8, 2, 64, HD == 64, 2>(a, splits, tps, part, stream);
 }
 
 bool aligned(const void* p, size_t n) { return (reinterpret_cast<uintptr_t>(p) % n) == 0; }
@@ -338,11 +465,11 @@ void launch_flash_attention(const AttentionArgs& a, int splits, int64_t tiles_pe
                             Partials part, cudaStream_t stream) {
   const int tps = int(tiles_per_split);
   if (a.hd == 64) {
-    a.int8 ? launch_flash<64, true>(a, splits, tps, part, stream)
-           : launch_flash<64, false>(a, splits, tps, part, stream);
+    a.int8 ? launch_flash_any<64, true>(a, splits, tps, part, stream)
+           : launch_flash_any<64, false>(a, splits, tps, part, stream);
   } else if (a.hd == 128) {
-    a.int8 ? launch_flash<128, true>(a, splits, tps, part, stream)
-           : launch_flash<128, false>(a, splits, tps, part, stream);
+    a.int8 ? launch_flash_any<128, true>(a, splits, tps, part, stream)
+           : launch_flash_any<128, false>(a, splits, tps, part, stream);
   } else {
     fail("CUDA flash attention: head_dim ", a.hd, " not supported");
   }
