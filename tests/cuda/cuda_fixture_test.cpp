@@ -22,6 +22,8 @@
 #include "model/load.h"
 #include "rcc/compressor.h"
 #include "rcc/decoder_memory.h"
+#include "rcc/kv_file.h"
+#include "rcc/memory_file.h"
 #include "rcc/rcc_init.h"
 #include "../test_util.h"
 
@@ -223,8 +225,20 @@ TEST(CudaVsCpu, RandomRCCModelWholePipeline) {
   const auto want = dc.generate(prompt, gp).ids;
   expect_teacher_forced(dg.prompt_logits(concat(prompt, want, want.size() - 1)), cfg.vocab_size,
                         prompt.size(), want, "random model");
-  // Saved decoder caches work from the device too (staged through f32).
-  EXPECT_EQ(dg.generate(prompt, gp).ids.size(), 12u);
+  // Saved decoder caches work from the device too (staged through f32; bf16 -> f32 -> bf16 is
+  // exact, so the restored cache gives the same logits bit for bit).
+  test::TempDir tmp;
+  const std::string kv = tmp.file("m.rcckv");
+  save_decoder_cache(kv, dg, memory_identity(mc), decoder_fingerprint(gpu));
+  DecoderMemory restored(gpu);
+  load_decoder_cache(kv, restored, memory_identity(mc), decoder_fingerprint(gpu));
+  EXPECT_EQ(restored.prompt_logits(prompt), dg.prompt_logits(prompt));
+  EXPECT_EQ(restored.generate(prompt, gp).ids, dg.generate(prompt, gp).ids);
+  // 8-bit caches refuse to be saved, with an error rather than garbage.
+  DecoderMemory q8(gpu, /*eight_bit=*/true);
+  q8.extend(mc, 0, mc.slots());
+  EXPECT_THROW(save_decoder_cache(tmp.file("q8.rcckv"), q8, memory_identity(mc), decoder_fingerprint(gpu)),
+               Error);
 }
 
 }  // namespace
