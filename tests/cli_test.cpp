@@ -111,11 +111,12 @@ TEST(Cli, UnknownCommandIsUsageError) {
 TEST(Cli, DeviceSelection) {
   // An unknown device is a usage error; `cuda` either runs (a GPU and a CUDA build) or fails with
   // one clear error line (no CUDA in this build, or no usable GPU) — never a crash.
-  auto bad = test::run_rcc({"generate", "--model", kModel, "--prompt-ids", "1,2", "--device", "tpu"});
+  auto bad =
+      test::run_rcc({"generate", "--model", kModel, "--prompt-ids", "1,2", "--device", "tpu"});
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("unknown device 'tpu'"), std::string::npos) << bad.err;
-  auto cuda = test::run_rcc({"generate", "--model", kModel, "--prompt-ids", "1,2", "--max-new-tokens",
-                             "2", "--device", "cuda", "--json"});
+  auto cuda = test::run_rcc({"generate", "--model", kModel, "--prompt-ids", "1,2",
+                             "--max-new-tokens", "2", "--device", "cuda", "--json"});
   if (cuda.status != 0) {
     EXPECT_EQ(cuda.status, 1) << cuda.err;
     EXPECT_EQ(cuda.err.rfind("error:", 0), 0u) << cuda.err;
@@ -123,8 +124,8 @@ TEST(Cli, DeviceSelection) {
   } else {
     EXPECT_NE(cuda.out.find("\"ids\""), std::string::npos);
   }
-  auto cpu = test::run_rcc({"generate", "--model", kModel, "--prompt-ids", "1,2", "--max-new-tokens",
-                            "2", "--device", "cpu", "--json"});
+  auto cpu = test::run_rcc({"generate", "--model", kModel, "--prompt-ids", "1,2",
+                            "--max-new-tokens", "2", "--device", "cpu", "--json"});
   EXPECT_EQ(cpu.status, 0) << cpu.err;
 }
 

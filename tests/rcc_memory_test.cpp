@@ -73,7 +73,8 @@ TEST(Compressor, AppendEqualsRecompute) {
   Compressor c(m);
   const auto all = random_ids(300, 5);
   for (size_t split : {1u, 8u, 37u, 64u, 128u, 200u, 299u}) {
-    std::vector<int32_t> a(all.begin(), all.begin() + int64_t(split)), b(all.begin() + int64_t(split), all.end());
+    std::vector<int32_t> a(all.begin(), all.begin() + int64_t(split)),
+        b(all.begin() + int64_t(split), all.end());
     Memory inc = c.compress(a, WindowMode::Aligned, DType::F32);
     c.append(inc, b);
     Memory full = c.compress(all, WindowMode::Aligned, DType::F32);
@@ -109,13 +110,14 @@ TEST(Compressor, AlignedKeepsTheLastToken) {
 }
 
 TEST(DecoderMemory, ChunkedPrefillEqualsOnePass) {
-  // Window-by-window (streamed) prefill vs all slots at once: same keys/values up to summation order
-  // inside attention (1e-5 relative), same greedy ids.
+  // Window-by-window (streamed) prefill vs all slots at once: same keys/values up to summation
+  // order inside attention (1e-5 relative), same greedy ids.
   RCCModel& m = small_model();
   Memory mem = Compressor(m).compress(random_ids(400, 9), WindowMode::Aligned, DType::F32);
   DecoderMemory one(m), chunked(m);
   one.extend(mem, 0, mem.slots());
-  for (int64_t b = 0; b < mem.slots(); b += 8) chunked.extend(mem, b, std::min<int64_t>(8, mem.slots() - b));
+  for (int64_t b = 0; b < mem.slots(); b += 8)
+    chunked.extend(mem, b, std::min<int64_t>(8, mem.slots() - b));
   ASSERT_EQ(one.length(), chunked.length());
   const int64_t n = one.length() * one.cache().width();
   for (int64_t l = 0; l < one.cache().layers(); ++l) {
@@ -134,8 +136,8 @@ TEST(DecoderMemory, ChunkedPrefillEqualsOnePass) {
 
 TEST(DecoderMemory, StreamedCompressionEqualsMemoryThenPrefill) {
   // `rcc ask --context` streams each window's slots straight into the decoder prefill (push/flush,
-  // buffered into chunks) without keeping a memory. Same slots in, so the same keys/values up to the
-  // summation order of differently chunked attention (1e-5 relative), and the same greedy ids.
+  // buffered into chunks) without keeping a memory. Same slots in, so the same keys/values up to
+  // the summation order of differently chunked attention (1e-5 relative), and the same greedy ids.
   RCCModel& m = small_model();
   const auto ids = random_ids(1000, 21);  // 16 windows of 64, the last one partial
   Compressor comp(m);
@@ -145,11 +147,11 @@ TEST(DecoderMemory, StreamedCompressionEqualsMemoryThenPrefill) {
   streamed.reserve(Compressor::slot_count(ids, 64, 8, WindowMode::Aligned) + 32);
   streamed.set_chunk(7);  // windows of 8 slots cross chunk boundaries; some go straight through
   int64_t windows = 0;
-  const int64_t produced = comp.stream(ids, WindowMode::Aligned,
-                                       [&](int64_t, int64_t, const void* slots, int64_t n) {
-                                         streamed.push(slots, n);
-                                         ++windows;
-                                       });
+  const int64_t produced =
+      comp.stream(ids, WindowMode::Aligned, [&](int64_t, int64_t, const void* slots, int64_t n) {
+        streamed.push(slots, n);
+        ++windows;
+      });
   streamed.flush();
   EXPECT_EQ(windows, 16);
   EXPECT_EQ(produced, mem.slots());
@@ -269,7 +271,9 @@ TEST(DecoderCacheFile, RoundTripEqualsRecompute) {
   DecoderMemory other(m);
   EXPECT_THROW(load_decoder_cache(d.file("x.rcckv"), other, id + 1, fp), Error);
   DecoderMemory other2(m);
-  EXPECT_THROW(load_decoder_cache(d.file("x.rcckv"), other2, id, decoder_fingerprint(small_model(2))), Error);
+  EXPECT_THROW(
+      load_decoder_cache(d.file("x.rcckv"), other2, id, decoder_fingerprint(small_model(2))),
+      Error);
 }
 
 TEST(Hash, Xxh64KnownValues) {
@@ -279,7 +283,8 @@ TEST(Hash, Xxh64KnownValues) {
   EXPECT_EQ(xxh64("abc", 3), 0x44BC2CF5AD770999ull);
   std::string s(1000, 'x');
   Xxh64 h;
-  for (size_t i = 0; i < s.size(); i += 7) h.update(s.data() + i, std::min<size_t>(7, s.size() - i));
+  for (size_t i = 0; i < s.size(); i += 7)
+    h.update(s.data() + i, std::min<size_t>(7, s.size() - i));
   EXPECT_EQ(h.digest(), xxh64(s.data(), s.size()));
   std::vector<int32_t> a = {1, 2, 3}, b = {4, 5};
   std::vector<int32_t> ab = {1, 2, 3, 4, 5};

@@ -43,7 +43,9 @@ void Args::no_positionals() const {
   if (!positional_.empty()) throw UsageError("unexpected argument '" + positional_[0] + "'");
 }
 
-bool Args::has(const std::string& f) const { return values_.count(f) || switches_set_.count(f); }
+bool Args::has(const std::string& f) const {
+  return values_.count(f) || switches_set_.count(f);
+}
 
 std::optional<std::string> Args::get(const std::string& f) const {
   auto it = values_.find(f);
@@ -106,7 +108,9 @@ std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag
   return ids;
 }
 
-Backend& device_backend(const Args& a) { return backend_for(a.get_or("device", "cpu")); }
+Backend& device_backend(const Args& a) {
+  return backend_for(a.get_or("device", "cpu"));
+}
 
 void init_runtime(const Args& a) {
   ops::init_blas_single_threaded();

@@ -31,7 +31,8 @@ const char* kHelp =
     "                          question is appended to it in-process)\n"
     "  --prompt TEXT, --prompt-ids 1,2,3   replace the decoder prompt (the chat preamble)\n"
     "  --mode compat|aligned   window alignment for --context (default: the model's)\n"
-    "  --kv-cache FILE         reuse the decoder cache of the memory from FILE (written when absent)\n"
+    "  --kv-cache FILE         reuse the decoder cache of the memory from FILE (written when "
+    "absent)\n"
     "  --max-new-tokens N      default 128; generation stops at eos\n"
     "  --temperature, --top-k, --top-p, --repetition-penalty, --seed   sampling (default greedy)\n"
     "  --stop-ids 0,5 | --no-stop\n"
@@ -51,9 +52,10 @@ struct Asked {
 
 int cmd_ask(int argc, char** argv) {
   Args a(argc, argv,
-         {"model", "memory", "context", "context-ids", "question", "questions", "prompt",
-          "prompt-ids", "mode", "kv-cache", "max-new-tokens", "temperature", "top-k", "top-p",
-          "repetition-penalty", "seed", "stop-ids", "threads", "tokenizer", "device"},
+         {"model",          "memory",      "context",    "context-ids", "question",
+          "questions",      "prompt",      "prompt-ids", "mode",        "kv-cache",
+          "max-new-tokens", "temperature", "top-k",      "top-p",       "repetition-penalty",
+          "seed",           "stop-ids",    "threads",    "tokenizer",   "device"},
          {"manual", "ir", "no-stop", "quiet", "json", "help", "kv-8bit"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -65,8 +67,10 @@ int cmd_ask(int argc, char** argv) {
   const int sources = a.has("memory") + a.has("context") + a.has("context-ids");
   if (sources != 1) throw UsageError("give exactly one of --memory, --context and --context-ids");
   if (a.has("manual") && a.has("ir")) throw UsageError("--manual and --ir exclude each other");
-  if (a.has("prompt") && a.has("prompt-ids")) throw UsageError("give at most one of --prompt and --prompt-ids");
-  if (a.has("question") && a.has("questions")) throw UsageError("give --question or --questions, not both");
+  if (a.has("prompt") && a.has("prompt-ids"))
+    throw UsageError("give at most one of --prompt and --prompt-ids");
+  if (a.has("question") && a.has("questions"))
+    throw UsageError("give --question or --questions, not both");
   const bool override_prompt = a.has("prompt") || a.has("prompt-ids");
   if (!a.has("question") && !a.has("questions") && !override_prompt)
     throw UsageError("nothing to ask: give --question, --questions or --prompt");
@@ -81,7 +85,7 @@ int cmd_ask(int argc, char** argv) {
   const ChatTemplate& chat = model.settings.chat;
   std::optional<Tokenizer> tok = model_tokenizer(dir, a.get("tokenizer"));
   const int64_t V = model.decoder.config().vocab_size;
-  gp.stop_ids = a.has("no-stop") ? std::vector<int32_t>{}
+  gp.stop_ids = a.has("no-stop")    ? std::vector<int32_t>{}
                 : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
                                     : model.decoder.config().eos_token_ids;
   auto need_tok = [&](const char* why) -> const Tokenizer& {
@@ -108,14 +112,16 @@ int cmd_ask(int argc, char** argv) {
   Compressor comp(model);
   DecoderMemory dm(model, a.has("kv-8bit"));
   const auto kv = a.get("kv-cache");
-  RCC_CHECK(!(kv && a.has("kv-8bit")), "--kv-cache and --kv-8bit exclude each other (saved decoder "
+  RCC_CHECK(!(kv && a.has("kv-8bit")),
+            "--kv-cache and --kv-8bit exclude each other (saved decoder "
             "caches are f32)");
   const int64_t room = 1024 + gp.max_new_tokens;  // cache positions beyond the memory (prompts)
   int64_t context_tokens = 0;
   bool have_memory = false;  // `mem` holds the slots (else they were streamed)
   Progress prog("compressing", 0, "tokens");
   if (auto path = a.get("memory")) {
-    mem = load_memory_for(*path, model.encoder_fingerprint, model.settings.window, model.settings.ratio);
+    mem = load_memory_for(*path, model.encoder_fingerprint, model.settings.window,
+                          model.settings.ratio);
     if (ir) {
       RCC_CHECK(mem.mode == WindowMode::Aligned, *path,
                 ": --ir needs an aligned memory (compat memories cannot be extended)");
@@ -142,7 +148,8 @@ int cmd_ask(int argc, char** argv) {
       });
       have_memory = true;
     } else {
-      dm.reserve(Compressor::slot_count(ids, model.settings.window, model.settings.ratio, mode) + room);
+      dm.reserve(Compressor::slot_count(ids, model.settings.window, model.settings.ratio, mode) +
+                 room);
       comp.stream(ids, mode, [&](int64_t i, int64_t c, const void* slots, int64_t s) {
         dm.push(slots, s);
         prog.update(n * (i + 1) / c);

@@ -1,4 +1,5 @@
-// rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode --tokens N [--model DIR | --hidden 256
+// rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode --tokens N [--model DIR |
+// --hidden 256
 //                   --layers 4 --heads 4 --vocab V] [--window 2048 --ratio 32] [--new-tokens 32]
 //                   [--device cpu|cuda] [--kv-8bit] [--repeat K] [--threads N]
 // One measurement of the RCC memory curve on one backend:
@@ -57,10 +58,12 @@ int cmd_bench_context(int argc, char** argv) {
           "chunk", "model", "new-tokens", "device", "repeat", "encoder-batch"},
          {"help", "kv-8bit"});
   if (a.has("help")) {
-    std::fputs("usage: rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode --tokens N\n"
-               "       [--model DIR | --hidden H --layers L --heads A --vocab V] [--window W\n"
-               "       --ratio R] [--chunk C] [--new-tokens 32] [--device D] [--kv-8bit]\n"
-               "       [--encoder-batch B] [--repeat K] [--threads N]\n", stdout);
+    std::fputs(
+        "usage: rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode --tokens N\n"
+        "       [--model DIR | --hidden H --layers L --heads A --vocab V] [--window W\n"
+        "       --ratio R] [--chunk C] [--new-tokens 32] [--device D] [--kv-8bit]\n"
+        "       [--encoder-batch B] [--repeat K] [--threads N]\n",
+        stdout);
     return 0;
   }
   init_runtime(a);
@@ -95,12 +98,17 @@ int cmd_bench_context(int argc, char** argv) {
     RCCModel r = init_random_rcc(cfg, s, be.is_host() ? DType::F32 : DType::BF16, 1);
     if (be.is_host()) return r;
     // Rebuild on the device backend (the random weights are host tensors).
-    RCCModel d{GPTNeoX(cfg, r.encoder.weights(), be), GPTNeoX(cfg, r.decoder.weights(), be),
-               r.embed_proj, r.layer_proj, r.settings, r.encoder_fingerprint};
+    RCCModel d{GPTNeoX(cfg, r.encoder.weights(), be),
+               GPTNeoX(cfg, r.decoder.weights(), be),
+               r.embed_proj,
+               r.layer_proj,
+               r.settings,
+               r.encoder_fingerprint};
     d.prepare();
     return d;
   }();
-  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - l0).count();
+  const double load_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - l0).count();
   const GPTNeoXConfig& cfg = m.decoder.config();
   GenerateParams gp;
   gp.max_new_tokens = new_tokens;
@@ -108,103 +116,111 @@ int cmd_bench_context(int argc, char** argv) {
   const std::vector<int32_t> prompt = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
 
   for (const int64_t n : lengths) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 2654435761ull) % uint64_t(cfg.vocab_size));
-  bool out_of_memory = false;
-  for (int64_t rep = 0; rep < repeat && !out_of_memory; ++rep) {
-    nlohmann::json j;
-    j["kind"] = kind;
-    j["tokens"] = n;
-    j["hidden"] = cfg.hidden_size;
-    j["layers"] = cfg.num_layers;
-    j["device"] = be.name();
-    j["load_seconds"] = load_s;
-    be.synchronize();
-    be.reset_peak();
-    auto t0 = std::chrono::steady_clock::now();
-    try {
-    if (kind == "rcc") {
-      Progress p("compressing", n, "tokens");
-      Memory mem = Compressor(m).compress(ids, WindowMode::Aligned, DType::BF16,
-                                          [&](int64_t i, int64_t c, const float*, int64_t) {
-                                            p.update(n * (i + 1) / c);
-                                          });
-      p.finish(n);
-      j["slots"] = mem.slots();
-      j["memory_mib"] = double(mem.data.size()) / (1 << 20);
-    } else if (kind == "encode") {  // the encoder alone: windows streamed, slots dropped
-      Compressor comp(m);
-      if (a.has("encoder-batch")) comp.set_batch_windows(a.get_int("encoder-batch", 1, 1, 1024));
-      Progress p("encoding", n, "tokens");
-      j["slots"] = comp.stream(ids, WindowMode::Compat,
-                               [&](int64_t i, int64_t c, const void*, int64_t) { p.update(n * (i + 1) / c); });
-      p.finish(n);
-      // Model FLOPs of the encoder: 2 per multiply-add of every matrix product (the LM head
-      // excluded) and of causal attention within each window.
-      const double H = double(cfg.hidden_size), I = double(cfg.intermediate_size);
-      const double Lyr = double(cfg.num_layers), W = double(m.settings.window);
-      const double windows = std::ceil(double(n) / W);
-      j["encoder_gflop"] = (2.0 * Lyr * (4 * H * H + 2 * H * I) * windows * W +
-                            2.0 * Lyr * W * W * H * windows) / 1e9;
-    } else if (kind == "rcc-ask") {
-      Compressor comp(m);
-      if (a.has("encoder-batch")) comp.set_batch_windows(a.get_int("encoder-batch", 1, 1, 1024));
-      j["encoder_batch"] = a.get_int("encoder-batch", be.is_host() ? 1 : 4, 1, 1024);
-      DecoderMemory dm(m, a.has("kv-8bit"));
-      dm.reserve(Compressor::slot_count(ids, m.settings.window, m.settings.ratio,
-                                        WindowMode::Compat) + int64_t(prompt.size()) + new_tokens);
-      Progress p("compressing + memory prefill", n, "tokens");
-      comp.stream(ids, WindowMode::Compat, [&](int64_t i, int64_t c, const void* slots, int64_t s) {
-        dm.push(slots, s);
-        p.update(n * (i + 1) / c);
-      });
-      dm.flush();
-      p.finish(n);
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i)
+      ids[size_t(i)] = int32_t((i * 2654435761ull) % uint64_t(cfg.vocab_size));
+    bool out_of_memory = false;
+    for (int64_t rep = 0; rep < repeat && !out_of_memory; ++rep) {
+      nlohmann::json j;
+      j["kind"] = kind;
+      j["tokens"] = n;
+      j["hidden"] = cfg.hidden_size;
+      j["layers"] = cfg.num_layers;
+      j["device"] = be.name();
+      j["load_seconds"] = load_s;
       be.synchronize();
-      j["compress_prefill_seconds"] =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      GenerateResult r = dm.generate(prompt, gp);
-      j["slots"] = dm.length();
-      j["generated"] = r.ids.size();
-      j["kv_cache_mib"] = double(dm.cache().bytes()) / (1 << 20);
-    } else {
-      const int64_t chunk = a.get_int("chunk", be.is_host() ? n : 8192, 1, n);
-      KVCache cache = m.decoder.new_cache(a.has("kv-8bit"));
-      cache.reserve(n + (kind == "plain-generate" ? new_tokens : 0));
-      Progress p("prefilling", n, "tokens");
-      if (kind == "plain") {
-        prefill(m.decoder, ids, chunk, cache, p);
-      } else {  // all but the last token prefilled in chunks; generate() feeds the last one
-        std::vector<int32_t> head(ids.begin(), ids.end() - 1);
-        if (!head.empty()) prefill(m.decoder, head, chunk, cache, p);
-        GenerateResult r = generate(m.decoder, {&cache}, {{ids.back()}}, gp)[0];
-        j["generated"] = r.ids.size();
+      be.reset_peak();
+      auto t0 = std::chrono::steady_clock::now();
+      try {
+        if (kind == "rcc") {
+          Progress p("compressing", n, "tokens");
+          Memory mem = Compressor(m).compress(
+              ids, WindowMode::Aligned, DType::BF16,
+              [&](int64_t i, int64_t c, const float*, int64_t) { p.update(n * (i + 1) / c); });
+          p.finish(n);
+          j["slots"] = mem.slots();
+          j["memory_mib"] = double(mem.data.size()) / (1 << 20);
+        } else if (kind == "encode") {  // the encoder alone: windows streamed, slots dropped
+          Compressor comp(m);
+          if (a.has("encoder-batch"))
+            comp.set_batch_windows(a.get_int("encoder-batch", 1, 1, 1024));
+          Progress p("encoding", n, "tokens");
+          j["slots"] = comp.stream(
+              ids, WindowMode::Compat,
+              [&](int64_t i, int64_t c, const void*, int64_t) { p.update(n * (i + 1) / c); });
+          p.finish(n);
+          // Model FLOPs of the encoder: 2 per multiply-add of every matrix product (the LM head
+          // excluded) and of causal attention within each window.
+          const double H = double(cfg.hidden_size), I = double(cfg.intermediate_size);
+          const double Lyr = double(cfg.num_layers), W = double(m.settings.window);
+          const double windows = std::ceil(double(n) / W);
+          j["encoder_gflop"] = (2.0 * Lyr * (4 * H * H + 2 * H * I) * windows * W +
+                                2.0 * Lyr * W * W * H * windows) /
+                               1e9;
+        } else if (kind == "rcc-ask") {
+          Compressor comp(m);
+          if (a.has("encoder-batch"))
+            comp.set_batch_windows(a.get_int("encoder-batch", 1, 1, 1024));
+          j["encoder_batch"] = a.get_int("encoder-batch", be.is_host() ? 1 : 4, 1, 1024);
+          DecoderMemory dm(m, a.has("kv-8bit"));
+          dm.reserve(
+              Compressor::slot_count(ids, m.settings.window, m.settings.ratio, WindowMode::Compat) +
+              int64_t(prompt.size()) + new_tokens);
+          Progress p("compressing + memory prefill", n, "tokens");
+          comp.stream(ids, WindowMode::Compat,
+                      [&](int64_t i, int64_t c, const void* slots, int64_t s) {
+                        dm.push(slots, s);
+                        p.update(n * (i + 1) / c);
+                      });
+          dm.flush();
+          p.finish(n);
+          be.synchronize();
+          j["compress_prefill_seconds"] =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          GenerateResult r = dm.generate(prompt, gp);
+          j["slots"] = dm.length();
+          j["generated"] = r.ids.size();
+          j["kv_cache_mib"] = double(dm.cache().bytes()) / (1 << 20);
+        } else {
+          const int64_t chunk = a.get_int("chunk", be.is_host() ? n : 8192, 1, n);
+          KVCache cache = m.decoder.new_cache(a.has("kv-8bit"));
+          cache.reserve(n + (kind == "plain-generate" ? new_tokens : 0));
+          Progress p("prefilling", n, "tokens");
+          if (kind == "plain") {
+            prefill(m.decoder, ids, chunk, cache, p);
+          } else {  // all but the last token prefilled in chunks; generate() feeds the last one
+            std::vector<int32_t> head(ids.begin(), ids.end() - 1);
+            if (!head.empty()) prefill(m.decoder, head, chunk, cache, p);
+            GenerateResult r = generate(m.decoder, {&cache}, {{ids.back()}}, gp)[0];
+            j["generated"] = r.ids.size();
+          }
+          p.finish(n);
+          j["kv_cache_mib"] = double(cache.bytes()) / (1 << 20);
+        }
+        be.synchronize();
+      } catch (const Error& e) {
+        // Out of (device) memory at this length: report it and go on with the next length.
+        const std::string what = e.what();
+        if (what.find("out of") == std::string::npos && what.find("memory") == std::string::npos)
+          throw;
+        j["oom"] = true;
+        j["error"] = what;
+        j["peak_device_gib"] = double(be.peak_bytes()) / double(1 << 30);
+        std::printf("%s\n", j.dump().c_str());
+        std::fflush(stdout);
+        out_of_memory = true;
+        continue;
       }
-      p.finish(n);
-      j["kv_cache_mib"] = double(cache.bytes()) / (1 << 20);
-    }
-    be.synchronize();
-    } catch (const Error& e) {
-      // Out of (device) memory at this length: report it and go on with the next length.
-      const std::string what = e.what();
-      if (what.find("out of") == std::string::npos && what.find("memory") == std::string::npos) throw;
-      j["oom"] = true;
-      j["error"] = what;
-      j["peak_device_gib"] = double(be.peak_bytes()) / double(1 << 30);
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      j["seconds"] = secs;
+      j["tokens_per_s"] = double(n) / secs;
+      j["peak_rss_mib"] = peak_rss_mib();
+      j["rss_before_mib"] = rss_before;
+      if (!be.is_host()) j["peak_device_gib"] = double(be.peak_bytes()) / double(1 << 30);
       std::printf("%s\n", j.dump().c_str());
       std::fflush(stdout);
-      out_of_memory = true;
-      continue;
     }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    j["seconds"] = secs;
-    j["tokens_per_s"] = double(n) / secs;
-    j["peak_rss_mib"] = peak_rss_mib();
-    j["rss_before_mib"] = rss_before;
-    if (!be.is_host()) j["peak_device_gib"] = double(be.peak_bytes()) / double(1 << 30);
-    std::printf("%s\n", j.dump().c_str());
-    std::fflush(stdout);
-  }
   }
   return 0;
 }

@@ -18,7 +18,8 @@ namespace {
 const char* kHelp =
     "usage: rcc compress --model DIR (--input FILE|- | --input-ids FILE) --out X.rccm [options]\n"
     "Compresses a context into a memory file (one vector per R tokens per layer).\n"
-    "  --mode compat|aligned   window alignment (default: the model's, from rcc.json; else compat)\n"
+    "  --mode compat|aligned   window alignment (default: the model's, from rcc.json; else "
+    "compat)\n"
     "  --append                extend an existing aligned memory X.rccm: only its last, partial\n"
     "                          window is recomputed (the new text is tokenized on its own)\n"
     "  --memory-dtype bf16|f32 slot storage (default: the model's; bf16 as the reference)\n"
@@ -29,7 +30,9 @@ const char* kHelp =
 }
 
 int cmd_compress(int argc, char** argv) {
-  Args a(argc, argv, {"model", "input", "input-ids", "out", "mode", "memory-dtype", "threads", "tokenizer", "device"},
+  Args a(argc, argv,
+         {"model", "input", "input-ids", "out", "mode", "memory-dtype", "threads", "tokenizer",
+          "device"},
          {"append", "quiet", "json", "help"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -68,7 +71,8 @@ int cmd_compress(int argc, char** argv) {
   };
   if (a.has("append")) {
     RCC_CHECK(std::filesystem::exists(out), out, ": --append needs an existing memory file");
-    mem = load_memory_for(out, model.encoder_fingerprint, model.settings.window, model.settings.ratio);
+    mem = load_memory_for(out, model.encoder_fingerprint, model.settings.window,
+                          model.settings.ratio);
     RCC_CHECK(!a.has("mode") || mode == mem.mode, "--mode ", mode_name(mode),
               " differs from the memory's ", mode_name(mem.mode));
     Compressor(model).append(mem, ids, on_window);

@@ -52,9 +52,9 @@ int cmd_generate(int argc, char** argv) {
   std::optional<Tokenizer> tokenizer;  // DIR/tokenizer.json: encodes --prompt, decodes the output
   if (auto path = find_tokenizer(dir)) tokenizer = Tokenizer::load(*path);
   GPTNeoX model = load_gptneox(dir, device_backend(a));
-  gp.stop_ids = a.has("no-stop") ? std::vector<int32_t>{}
-                                  : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
-                                                      : model.config().eos_token_ids;
+  gp.stop_ids = a.has("no-stop")    ? std::vector<int32_t>{}
+                : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
+                                    : model.config().eos_token_ids;
   std::vector<int32_t> prompt;
   if (a.has("prompt-ids")) {
     prompt = parse_id_list(a.require("prompt-ids"), "prompt-ids");

@@ -5,8 +5,8 @@
 // below are pointers into the backend's memory (plain host pointers on the CPU backend). Activation
 // buffers hold elements of act_dtype(): F32 on the CPU, BF16 on CUDA (f32 accumulation inside every
 // op). Weights are prepared once per backend (prepare_weight): the CPU backend computes with the
-// checkpoint tensors as they are (f32, bf16 or f16, often mapped), CUDA copies them to the device in
-// bf16 (vectors — layer norms and biases — in f32).
+// checkpoint tensors as they are (f32, bf16 or f16, often mapped), CUDA copies them to the device
+// in bf16 (vectors — layer norms and biases — in f32).
 //
 // Every op is enqueued in order on the backend's single stream; results reach the host only through
 // copy_to_host / download_f32 / linear_f32_host, which synchronise.
@@ -66,11 +66,11 @@ class Backend {
   // out[i, :] = table[ids[i], :]; ids on the host, already checked against the vocabulary.
   virtual void embed(const Tensor& table, const int32_t* ids_host, int64_t n, void* out) = 0;
   // out[i, :] = src[idx[i] · src_stride ...+ width]; idx on the host; out rows `dst_stride` apart.
-  virtual void gather_rows(const void* src, int64_t src_stride, const int64_t* idx_host,
-                           int64_t n, int64_t width, void* dst, int64_t dst_stride) = 0;
+  virtual void gather_rows(const void* src, int64_t src_stride, const int64_t* idx_host, int64_t n,
+                           int64_t width, void* dst, int64_t dst_stride) = 0;
   // y = LayerNorm(x) · w + b over rows of H (x, y may alias); w, b prepared f32 [H].
-  virtual void layer_norm(const void* x, int64_t rows, int64_t H, const Tensor& w,
-                          const Tensor& b, float eps, void* y) = 0;
+  virtual void layer_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, const Tensor& b,
+                          float eps, void* y) = 0;
   // y[rows, N] = x[rows, K] · W[N, K]^T (+ bias) (+ y when accumulate).
   virtual void linear(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
                       bool accumulate) = 0;
@@ -79,10 +79,10 @@ class Backend {
   // Exact GELU in place; y += x.
   virtual void gelu(void* x, int64_t n) = 0;
   virtual void add(void* y, const void* x, int64_t n) = 0;
-  // qkv: [rows, heads, 3, hd] (GPT-NeoX fused layout), rows at positions pos0 + r. Rotates the first
-  // `rot` dims of q and k of every head (rotate-half, angle pos · base^(-2i/rot), RCC_SPEC §1),
-  // writes q to q_out [rows, heads·hd] and k, v to positions pos0.. of layer `layer` of `cache`
-  // (which has room: the model reserves before the pass). qkv may be overwritten.
+  // qkv: [rows, heads, 3, hd] (GPT-NeoX fused layout), rows at positions pos0 + r. Rotates the
+  // first `rot` dims of q and k of every head (rotate-half, angle pos · base^(-2i/rot), RCC_SPEC
+  // §1), writes q to q_out [rows, heads·hd] and k, v to positions pos0.. of layer `layer` of
+  // `cache` (which has room: the model reserves before the pass). qkv may be overwritten.
   virtual void qkv_to_cache(void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
                             double base, int64_t pos0, KVCache& cache, int64_t layer,
                             void* q_out) = 0;
@@ -103,13 +103,20 @@ bool cuda_compiled();
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
-  DeviceBuffer(Backend& be, size_t bytes) : be_(&be), p_(bytes ? be.alloc(bytes) : nullptr), n_(bytes) {}
-  DeviceBuffer(DeviceBuffer&& o) noexcept : be_(o.be_), p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
+  DeviceBuffer(Backend& be, size_t bytes)
+      : be_(&be), p_(bytes ? be.alloc(bytes) : nullptr), n_(bytes) {}
+  DeviceBuffer(DeviceBuffer&& o) noexcept : be_(o.be_), p_(o.p_), n_(o.n_) {
+    o.p_ = nullptr;
+    o.n_ = 0;
+  }
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     if (this != &o) {
       reset();
-      be_ = o.be_; p_ = o.p_; n_ = o.n_;
-      o.p_ = nullptr; o.n_ = 0;
+      be_ = o.be_;
+      p_ = o.p_;
+      n_ = o.n_;
+      o.p_ = nullptr;
+      o.n_ = 0;
     }
     return *this;
   }

@@ -22,7 +22,8 @@ class CpuBackend final : public Backend {
   std::string name() const override { return str_cat("cpu (", num_threads(), " threads)"); }
   DType act_dtype() const override { return DType::F32; }
   DType kv_dtype(bool eight_bit) const override {
-    if (eight_bit) throw Error("8-bit KV caches are a CUDA option; the CPU keeps keys/values in f32");
+    if (eight_bit)
+      throw Error("8-bit KV caches are a CUDA option; the CPU keeps keys/values in f32");
     return DType::F32;
   }
 
@@ -101,8 +102,8 @@ class CpuBackend final : public Backend {
   void attention(const void* q, int64_t rows, int64_t past, const KVCache& c, int64_t layer,
                  void* out) override {
     const int64_t H = c.width();
-    ops::causal_attention(f(q), H, c.k(layer), c.v(layer), H, rows, past, c.heads(),
-                          c.head_dim(), f(out));
+    ops::causal_attention(f(q), H, c.k(layer), c.v(layer), H, rows, past, c.heads(), c.head_dim(),
+                          f(out));
   }
 
  private:

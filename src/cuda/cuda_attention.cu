@@ -7,7 +7,9 @@
 namespace rcc::cuda {
 namespace {
 
-int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t cdiv(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
 
 // Fallback: any head_dim ≤ 256, any cache type, any alignment. Grid (ceil(rows/4), heads), block
 // 4 warps; warp w owns query row 4·blockIdx.x + w. Keys in blocks of 32 (lane j scores key kb + j
@@ -165,8 +167,9 @@ AttentionPlan plan_attention(const AttentionArgs& a, int num_sms) {
 void run_attention(const AttentionArgs& a, const AttentionPlan& plan, void* workspace,
                    cudaStream_t stream) {
   if (a.rows <= 0) return;
-  const Partials part = plan.workspace_bytes ? partials_in(workspace, a.rows, a.heads, plan.splits, a.hd)
-                                             : Partials{};
+  const Partials part = plan.workspace_bytes
+                            ? partials_in(workspace, a.rows, a.heads, plan.splits, a.hd)
+                            : Partials{};
   switch (plan.path) {
     case AttentionPath::Decode:
       launch_decode_attention(a, plan.splits, plan.chunk, part, stream);

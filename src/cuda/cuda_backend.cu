@@ -2,18 +2,17 @@
 // device memory comes from a private stream-ordered pool (cudaMallocFromPoolAsync) that keeps freed
 // blocks for reuse; weights are separate cudaMalloc blocks owned by their tensors. Small host →
 // device uploads go through a pinned staging ring so that the caller's buffer is free on return.
-#include "cuda/cuda_backend.h"
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "core/dtype.h"
+#include "cuda/cuda_backend.h"
 #include "cuda/cuda_gemm.h"
 #include "cuda/cuda_kernels.h"
 #include "model/kv_cache.h"
@@ -23,13 +22,13 @@ namespace cuda {
 
 void throw_cuda_error(cudaError_t e, const char* call, const char* file, int line) {
   (void)cudaGetLastError();  // clear a non-sticky error so the next call does not see it
-  throw Error(str_cat("CUDA error: ", call, " failed (", file, ":", line, "): ", cudaGetErrorName(e),
-                      ": ", cudaGetErrorString(e)));
+  throw Error(str_cat("CUDA error: ", call, " failed (", file, ":", line,
+                      "): ", cudaGetErrorName(e), ": ", cudaGetErrorString(e)));
 }
 
 void throw_cublas_error(cublasStatus_t s, const char* call, const char* file, int line) {
-  throw Error(str_cat("cuBLAS error: ", call, " failed (", file, ":", line, "): ",
-                      cublas_status_text(s)));
+  throw Error(
+      str_cat("cuBLAS error: ", call, " failed (", file, ":", line, "): ", cublas_status_text(s)));
 }
 
 }  // namespace cuda
@@ -63,8 +62,8 @@ class CudaBackend final : public Backend {
       (void)cudaGetLastError();
       fail("CUDA: no usable GPU (", cudaGetErrorString(e), ")");
     }
-    RCC_CHECK(device >= 0 && device < count, "CUDA: device ", device, " does not exist (",
-              count, " visible)");
+    RCC_CHECK(device >= 0 && device < count, "CUDA: device ", device, " does not exist (", count,
+              " visible)");
     RCC_CUDA_CHECK(cudaSetDevice(dev_));
     cudaDeviceProp prop{};
     RCC_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev_));
@@ -193,7 +192,8 @@ class CudaBackend final : public Backend {
     RCC_CHECK(host.defined() || host.numel() == 0, "CUDA prepare_weight: undefined tensor");
     const DType st = host.dtype();
     RCC_CHECK(st == DType::F32 || st == DType::F16 || st == DType::BF16,
-              "CUDA prepare_weight: tensor of type ", dtype_name(st), " (F32, F16 or BF16 expected)");
+              "CUDA prepare_weight: tensor of type ", dtype_name(st),
+              " (F32, F16 or BF16 expected)");
     RCC_CHECK(host.ndim() == 1 || host.ndim() == 2, "CUDA prepare_weight: tensor of shape ",
               shape_str(host.shape()), " (1-D or 2-D expected)");
     use();
@@ -214,7 +214,8 @@ class CudaBackend final : public Backend {
     auto [dev, keep] = weight_alloc(bytes);
     bf16* out = static_cast<bf16*>(dev);
     if (st == DType::BF16) {
-      if (n) RCC_CUDA_CHECK(cudaMemcpyAsync(dev, host.raw(), bytes, cudaMemcpyHostToDevice, stream_));
+      if (n)
+        RCC_CUDA_CHECK(cudaMemcpyAsync(dev, host.raw(), bytes, cudaMemcpyHostToDevice, stream_));
     } else if (n) {
       // All on the stream: the copy of block i+1 into the staging buffer waits for the
       // conversion of block i. The host tensor outlives the final synchronisation.
@@ -283,8 +284,9 @@ class CudaBackend final : public Backend {
     check_vector(w, H, "layer_norm weight");
     check_vector(b, H, "layer_norm bias");
     use();
-    cuda::launch_layer_norm(static_cast<const bf16*>(x), rows, H, static_cast<const float*>(w.raw()),
-                            static_cast<const float*>(b.raw()), eps, static_cast<bf16*>(y), stream_);
+    cuda::launch_layer_norm(static_cast<const bf16*>(x), rows, H,
+                            static_cast<const float*>(w.raw()), static_cast<const float*>(b.raw()),
+                            eps, static_cast<bf16*>(y), stream_);
   }
 
   void linear(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
@@ -323,7 +325,8 @@ class CudaBackend final : public Backend {
                     int64_t pos0, KVCache& cache, int64_t layer, void* q_out) override {
     if (rows <= 0) return;
     check_cache(cache, heads, hd, pos0 + rows, layer);
-    RCC_CHECK(rot >= 0 && rot <= hd, "CUDA qkv_to_cache: rotary dims ", rot, " exceed head_dim ", hd);
+    RCC_CHECK(rot >= 0 && rot <= hd, "CUDA qkv_to_cache: rotary dims ", rot, " exceed head_dim ",
+              hd);
     use();
     cuda::QkvToCacheArgs a;
     a.qkv = static_cast<const bf16*>(qkv);
@@ -490,12 +493,13 @@ class CudaBackend final : public Backend {
               shape_str(W.shape()), "; use prepare_weight)");
   }
   static void check_vector(const Tensor& v, int64_t n, const char* what) {
-    RCC_CHECK(v.defined() && v.ndim() == 1 && v.dtype() == DType::F32 && v.dim(0) == n, "CUDA: ",
-              what, " must be a prepared f32 device vector of ", n, " (got ", dtype_name(v.dtype()),
-              " ", shape_str(v.shape()), ")");
+    RCC_CHECK(v.defined() && v.ndim() == 1 && v.dtype() == DType::F32 && v.dim(0) == n,
+              "CUDA: ", what, " must be a prepared f32 device vector of ", n, " (got ",
+              dtype_name(v.dtype()), " ", shape_str(v.shape()), ")");
   }
   void check_cache(const KVCache& c, int64_t heads, int64_t hd, int64_t end, int64_t layer) const {
-    RCC_CHECK(&c.backend() == this, "CUDA: KV cache lives on ", c.backend().name(), ", not ", name_);
+    RCC_CHECK(&c.backend() == this, "CUDA: KV cache lives on ", c.backend().name(), ", not ",
+              name_);
     RCC_CHECK(c.dtype() == DType::BF16 || c.dtype() == DType::I8, "CUDA: KV cache of type ",
               dtype_name(c.dtype()));
     RCC_CHECK(c.heads() == heads && c.head_dim() == hd, "CUDA: KV cache has ", c.heads(), " x ",

@@ -15,24 +15,27 @@ namespace rcc::cuda {
 using bf16 = __nv_bfloat16;
 
 [[noreturn]] void throw_cuda_error(cudaError_t e, const char* call, const char* file, int line);
-[[noreturn]] void throw_cublas_error(cublasStatus_t s, const char* call, const char* file, int line);
+[[noreturn]] void throw_cublas_error(cublasStatus_t s, const char* call, const char* file,
+                                     int line);
 
-inline unsigned ceil_div_u(int64_t a, int64_t b) { return unsigned((a + b - 1) / b); }
+inline unsigned ceil_div_u(int64_t a, int64_t b) {
+  return unsigned((a + b - 1) / b);
+}
 
 }  // namespace rcc::cuda
 
 // Every CUDA runtime / cuBLAS call goes through one of these: failure throws rcc::Error naming the
 // call, the place and CUDA's message.
-#define RCC_CUDA_CHECK(call)                                                         \
-  do {                                                                               \
-    cudaError_t rcc_e_ = (call);                                                     \
+#define RCC_CUDA_CHECK(call)                                                                     \
+  do {                                                                                           \
+    cudaError_t rcc_e_ = (call);                                                                 \
     if (rcc_e_ != cudaSuccess) ::rcc::cuda::throw_cuda_error(rcc_e_, #call, __FILE__, __LINE__); \
   } while (0)
-#define RCC_CUBLAS_CHECK(call)                                                       \
-  do {                                                                               \
-    cublasStatus_t rcc_s_ = (call);                                                  \
-    if (rcc_s_ != CUBLAS_STATUS_SUCCESS)                                             \
-      ::rcc::cuda::throw_cublas_error(rcc_s_, #call, __FILE__, __LINE__);            \
+#define RCC_CUBLAS_CHECK(call)                                            \
+  do {                                                                    \
+    cublasStatus_t rcc_s_ = (call);                                       \
+    if (rcc_s_ != CUBLAS_STATUS_SUCCESS)                                  \
+      ::rcc::cuda::throw_cublas_error(rcc_s_, #call, __FILE__, __LINE__); \
   } while (0)
 // After a kernel launch: configuration errors (grid too large, too much shared memory).
 #define RCC_CUDA_LAUNCH_CHECK() RCC_CUDA_CHECK(cudaGetLastError())

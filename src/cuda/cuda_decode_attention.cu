@@ -45,8 +45,8 @@ __global__ void __launch_bounds__(kThreads)
   static_assert(CH <= 32 && 32 % CH == 0, "a key's group must lie within one warp");
   extern __shared__ float sm[];
   const int rows = int(a.rows);
-  float* sc = sm;                      // [rows][chunk] scores, then probabilities
-  float* red = sm + rows * chunk;      // [KPI][rows][HD] partial outputs
+  float* sc = sm;                  // [rows][chunk] scores, then probabilities
+  float* red = sm + rows * chunk;  // [KPI][rows][HD] partial outputs
   __shared__ float scratch[32];
   __shared__ float row_m[R], row_l[R];
 
@@ -177,7 +177,8 @@ __global__ void __launch_bounds__(kThreads)
   }
   if (tid < rows) {
     const float l = row_l[tid];
-    part.lse[(int64_t(tid) * a.heads + h) * splits + z] = l > 0.0f ? row_m[tid] + log2f(l) : -INFINITY;
+    part.lse[(int64_t(tid) * a.heads + h) * splits + z] =
+        l > 0.0f ? row_m[tid] + log2f(l) : -INFINITY;
   }
 }
 
@@ -187,13 +188,16 @@ void launch_decode(const AttentionArgs& a, int splits, int chunk, Partials part,
   constexpr int KPI = kThreads / (HD / 8);
   const size_t smem = (size_t(a.rows) * chunk + size_t(KPI) * a.rows * HD) * sizeof(float);
   auto kernel = decode_attention_kernel<HD, kInt8>;
-  RCC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  RCC_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   kernel<<<dim3(unsigned(splits), unsigned(a.heads)), kThreads, smem, stream>>>(a, splits, chunk,
-                                                                               part);
+                                                                                part);
   RCC_CUDA_LAUNCH_CHECK();
 }
 
-bool aligned(const void* p, size_t n) { return (reinterpret_cast<uintptr_t>(p) % n) == 0; }
+bool aligned(const void* p, size_t n) {
+  return (reinterpret_cast<uintptr_t>(p) % n) == 0;
+}
 
 }  // namespace
 

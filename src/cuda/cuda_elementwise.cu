@@ -16,7 +16,9 @@ unsigned grid_for(int64_t n) {
   return unsigned(std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, 65536)));
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+bool aligned16(const void* p) {
+  return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
+}
 
 __device__ __forceinline__ float gelu_f(float x) {
   return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
@@ -143,8 +145,8 @@ void launch_convert_to_bf16(DType src_type, const void* src, bf16* dst, int64_t 
                                                                n);
       break;
     case DType::F16:
-      f16_to_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const __half*>(src),
-                                                               dst, n);
+      f16_to_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const __half*>(src), dst,
+                                                               n);
       break;
     case DType::BF16:
       RCC_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * 2, cudaMemcpyDeviceToDevice, stream));
@@ -178,12 +180,14 @@ void launch_gather_rows(const bf16* src, int64_t src_stride, const int64_t* idx,
   if (width % 8 == 0 && src_stride % 8 == 0 && dst_stride % 8 == 0 && aligned16(src) &&
       aligned16(dst)) {
     const int64_t w8 = width / 8;
-    gather_kernel<uint4><<<unsigned(n), unsigned(std::min<int64_t>(256, (w8 + 31) / 32 * 32)), 0,
-                           stream>>>(reinterpret_cast<const uint4*>(src), src_stride / 8, idx, w8,
-                                     reinterpret_cast<uint4*>(dst), dst_stride / 8);
+    gather_kernel<uint4>
+        <<<unsigned(n), unsigned(std::min<int64_t>(256, (w8 + 31) / 32 * 32)), 0, stream>>>(
+            reinterpret_cast<const uint4*>(src), src_stride / 8, idx, w8,
+            reinterpret_cast<uint4*>(dst), dst_stride / 8);
   } else {
-    gather_kernel<bf16><<<unsigned(n), unsigned(std::min<int64_t>(256, (width + 31) / 32 * 32)), 0,
-                          stream>>>(src, src_stride, idx, width, dst, dst_stride);
+    gather_kernel<bf16>
+        <<<unsigned(n), unsigned(std::min<int64_t>(256, (width + 31) / 32 * 32)), 0, stream>>>(
+            src, src_stride, idx, width, dst, dst_stride);
   }
   RCC_CUDA_LAUNCH_CHECK();
 }

@@ -26,10 +26,10 @@
 //   A (16×16, row): a0 = (g, 2tq..+1), a1 = (g+8, 2tq..), a2 = (g, 2tq+8..), a3 = (g+8, 2tq+8..)
 //   B (16×8, col):  b0 = (k 2tq..+1, n g), b1 = (k 2tq+8..+9, n g)
 //   C (16×8):       c0,c1 = (g, 2tq..+1), c2,c3 = (g+8, 2tq..+1)
-#include "cuda/cuda_kernels.h"
-
 #include <atomic>
 #include <cstdint>
+
+#include "cuda/cuda_kernels.h"
 
 namespace rcc::cuda {
 namespace {
@@ -47,7 +47,9 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool vali
                "r"(n)
                : "memory");
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
@@ -98,35 +100,40 @@ __device__ __forceinline__ void store_dequant16(bf16* dst, uint4 raw, float scal
 // a key sub-block skip it; the mask is applied only where a sub-block reaches past the warp's
 // first query position. Scores are kept raw and the scale is folded into exp2 (one FMA).
 template <int HD, bool kInt8, int WM, int KSUB, bool QREG, int KG>
-__global__ void __launch_bounds__(kThreads * KG)
+__global__ void __launch_bounds__(kThreads* KG)
     flash_attention_kernel(AttentionArgs a, int splits, int tiles_per_split, Partials part,
                            int head_major) {
   constexpr int BM2 = 64 * WM;
-  constexpr int WR = 16 * WM;     // rows per warp
+  constexpr int WR = 16 * WM;  // rows per warp
   constexpr int LD = HD + 8;
   constexpr int KSTEPS = HD / 16;
   constexpr int NT = HD / 8;
   constexpr int CHUNKS = HD / 8;
-  constexpr int SN = KSUB / 8;    // 8-key score tiles per sub-block
+  constexpr int SN = KSUB / 8;  // 8-key score tiles per sub-block
   static_assert(BN % KSUB == 0 && KSUB % 16 == 0, "key sub-blocks");
-  static_assert(HD % 64 == 0 && (BN * HD / 16) % kThreads == 0 && (BM2 * CHUNKS) % (kThreads * KG) == 0,
-                "tile loads must divide evenly over the block");
-  static_assert(KG == 1 || (WM * NT * 4 + 4 * WM) * kThreads * 4 <= 4 * BN * KG * LD * 2, "merge area");
+  static_assert(
+      HD % 64 == 0 && (BN * HD / 16) % kThreads == 0 && (BM2 * CHUNKS) % (kThreads * KG) == 0,
+      "tile loads must divide evenly over the block");
+  static_assert(KG == 1 || (WM * NT * 4 + 4 * WM) * kThreads * 4 <= 4 * BN * KG * LD * 2,
+                "merge area");
   extern __shared__ __align__(16) unsigned char smem_raw[];
   // KG key groups of 4 warps: group kgrp walks key tiles t_begin + kgrp, + KG, ... with its own
   // double buffer and named barrier; the groups' states are merged at the end.
   const int kgrp = KG == 1 ? 0 : int(threadIdx.x) / kThreads;
-  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);  // [BM2][LD]
-  bf16* Ks = Qs + BM2 * LD + kgrp * 4 * BN * LD; // [2][BN][LD] per group
-  bf16* Vs = Ks + 2 * BN * LD;                   // [2][BN][LD] per group
+  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);   // [BM2][LD]
+  bf16* Ks = Qs + BM2 * LD + kgrp * 4 * BN * LD;  // [2][BN][LD] per group
+  bf16* Vs = Ks + 2 * BN * LD;                    // [2][BN][LD] per group
   auto group_sync = [&] {
-    if constexpr (KG == 1) __syncthreads();
-    else asm volatile("bar.sync %0, %1;\n" ::"r"(1 + kgrp), "n"(kThreads) : "memory");
+    if constexpr (KG == 1)
+      __syncthreads();
+    else
+      asm volatile("bar.sync %0, %1;\n" ::"r"(1 + kgrp), "n"(kThreads) : "memory");
   };
 
   // The longest (last) query tiles first: blocks are dispatched in x-fastest order, so with
   // head_major the heads run along x and each query tile's blocks of every head go out together.
-  const int qt = head_major ? int(gridDim.y) - 1 - int(blockIdx.y) : int(gridDim.x) - 1 - int(blockIdx.x);
+  const int qt =
+      head_major ? int(gridDim.y) - 1 - int(blockIdx.y) : int(gridDim.x) - 1 - int(blockIdx.x);
   const int h = head_major ? blockIdx.x : blockIdx.y, z = blockIdx.z;
   const int btid = threadIdx.x;
   const int tid = btid & (kThreads - 1), warp = tid >> 5, lane = tid & 31;
@@ -137,8 +144,8 @@ __global__ void __launch_bounds__(kThreads * KG)
   const int n_tiles = int((n_keys + BN - 1) / BN);
   const int t_begin = z * tiles_per_split;
   const int t_end = min(n_tiles, t_begin + tiles_per_split);
-  const int64_t wrow0 = m0 + warp * WR;        // this warp's first row
-  const int64_t wq0 = past + wrow0;            // its query position
+  const int64_t wrow0 = m0 + warp * WR;  // this warp's first row
+  const int64_t wq0 = past + wrow0;      // its query position
   const float scale = a.scale_log2;
 
   float o[WM][NT][4];
@@ -213,7 +220,8 @@ __global__ void __launch_bounds__(kThreads * KG)
       for (int i = 0; i < WM; ++i)
 #pragma unroll
         for (int kk = 0; kk < KSTEPS; ++kk)
-          ldmatrix_x4(qf[i][kk], Qs + (warp * WR + i * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
+          ldmatrix_x4(qf[i][kk],
+                      Qs + (warp * WR + i * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
     }
 
     for (int t = t_begin + kgrp, step = 0; t < t_end; t += KG, ++step) {
@@ -232,7 +240,8 @@ __global__ void __launch_bounds__(kThreads * KG)
 #pragma unroll
       for (int kh = 0; kh < BN / KSUB; ++kh) {
         const int64_t kbase = int64_t(t) * BN + kh * KSUB;
-        if (kbase > wq0 + WR - 1) continue;  // warp-uniform: every row of the warp precedes these keys
+        if (kbase > wq0 + WR - 1)
+          continue;  // warp-uniform: every row of the warp precedes these keys
 
         float s[WM][SN][4];
 #pragma unroll
@@ -248,14 +257,15 @@ __global__ void __launch_bounds__(kThreads * KG)
 #pragma unroll
               for (int j = 0; j < 4; ++j) qa[i][j] = qf[i][kk][j];
             } else {
-              ldmatrix_x4(qa[i], Qs + (warp * WR + i * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
+              ldmatrix_x4(qa[i],
+                          Qs + (warp * WR + i * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
             }
           }
 #pragma unroll
           for (int np = 0; np < KSUB / 16; ++np) {
             uint32_t b[4];
-            ldmatrix_x4(b, Kb + (kh * KSUB + np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 +
-                               ((lane >> 3) & 1) * 8);
+            ldmatrix_x4(b, Kb + (kh * KSUB + np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD +
+                               kk * 16 + ((lane >> 3) & 1) * 8);
 #pragma unroll
             for (int i = 0; i < WM; ++i) {
               mma_bf16(s[i][2 * np], qa[i], b[0], b[1]);
@@ -286,7 +296,8 @@ __global__ void __launch_bounds__(kThreads * KG)
           for (int hh = 0; hh < 2; ++hh) {
             float mx = -INFINITY;
 #pragma unroll
-            for (int n = 0; n < SN; ++n) mx = fmaxf(mx, fmaxf(s[i][n][2 * hh], s[i][n][2 * hh + 1]));
+            for (int n = 0; n < SN; ++n)
+              mx = fmaxf(mx, fmaxf(s[i][n][2 * hh], s[i][n][2 * hh + 1]));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
             const float m_new = fmaxf(mrow[i][hh], mx * scale);
@@ -331,8 +342,9 @@ __global__ void __launch_bounds__(kThreads * KG)
 #pragma unroll
           for (int dp = 0; dp < HD / 16; ++dp) {
             uint32_t b[4];
-            ldmatrix_x4_trans(b, Vb + (kh * KSUB + ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD +
-                                     dp * 16 + (lane >> 4) * 8);
+            ldmatrix_x4_trans(
+                b, Vb + (kh * KSUB + ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 +
+                       (lane >> 4) * 8);
 #pragma unroll
             for (int i = 0; i < WM; ++i) {
               mma_bf16(o[i][2 * dp], pa[i], b[0], b[1]);
@@ -382,8 +394,8 @@ __global__ void __launch_bounds__(kThreads * KG)
         for (int d = 0; d < NT; ++d)
 #pragma unroll
           for (int e = 0; e < 2; ++e)
-            o[i][d][2 * hh + e] =
-                o[i][d][2 * hh + e] * c1 + st[((i * NT + d) * 4 + 2 * hh + e) * kThreads + tid] * c2;
+            o[i][d][2 * hh + e] = o[i][d][2 * hh + e] * c1 +
+                                  st[((i * NT + d) * 4 + 2 * hh + e) * kThreads + tid] * c2;
       }
     }
   }
@@ -419,7 +431,7 @@ __global__ void __launch_bounds__(kThreads * KG)
 
 template <int HD, bool kInt8, int WM, int KSUB, bool QREG, int KG = 1>
 void launch_flash(const AttentionArgs& a, int splits, int tiles_per_split, Partials part,
-                   cudaStream_t stream) {
+                  cudaStream_t stream) {
   constexpr int LD = HD + 8;
   constexpr int BM2 = 64 * WM;
   const size_t smem = size_t(BM2 + 4 * BN * KG) * LD * sizeof(bf16);
@@ -430,7 +442,8 @@ void launch_flash(const AttentionArgs& a, int splits, int tiles_per_split, Parti
   RCC_CUDA_CHECK(cudaGetDevice(&dev));
   const uint64_t bit = dev < 64 ? uint64_t(1) << dev : 0;
   if (!bit || !(configured.load(std::memory_order_relaxed) & bit)) {
-    RCC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    RCC_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured.fetch_or(bit, std::memory_order_relaxed);
   }
   const int64_t qtiles = (a.rows + BM2 - 1) / BM2;
@@ -442,13 +455,16 @@ void launch_flash(const AttentionArgs& a, int splits, int tiles_per_split, Parti
 }
 
 template <int HD, bool kInt8>
-void launch_flash_any(const AttentionArgs& a, int splits, int tps, Partials part, cudaStream_t stream) {
+void launch_flash_any(const AttentionArgs& a, int splits, int tps, Partials part,
+                      cudaStream_t stream) {
   // 128 query rows per block (4 warps × 32 rows), 2 key groups (8 warps), 64-key softmax steps;
   // Q fragments stay in registers for head_dim 64 and are re-read from shared memory for 128.
   launch_flash<HD, kInt8, 2, 64, HD == 64, 2>(a, splits, tps, part, stream);
 }
 
-bool aligned(const void* p, size_t n) { return (reinterpret_cast<uintptr_t>(p) % n) == 0; }
+bool aligned(const void* p, size_t n) {
+  return (reinterpret_cast<uintptr_t>(p) % n) == 0;
+}
 
 }  // namespace
 

@@ -1,9 +1,8 @@
-#include "cuda/cuda_gemm.h"
-
 #include <dlfcn.h>
 
 #include <mutex>
 
+#include "cuda/cuda_gemm.h"
 #include "cuda/cuda_kernels.h"
 
 #define RCC_STR2(x) #x
@@ -22,8 +21,8 @@ void* open_library(const char* soname) {
   if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) return h;
 #endif
   const char* err = dlerror();
-  fail("CUDA: cannot load ", soname, " (cuBLAS ", CUBLAS_VER_MAJOR, ".x, needed by the CUDA backend): ",
-       err ? err : "not found");
+  fail("CUDA: cannot load ", soname, " (cuBLAS ", CUBLAS_VER_MAJOR,
+       ".x, needed by the CUDA backend): ", err ? err : "not found");
 }
 
 void* symbol(void* lib, const char* name, const char* soname) {
@@ -38,7 +37,8 @@ BlasApi load_blas() {
   void* lt = open_library(lt_name);
   void* bl = open_library(blas_name);
   BlasApi a;
-#define RCC_LOAD(lib, libname, f) a.p_##f = reinterpret_cast<decltype(a.p_##f)>(symbol(lib, RCC_STR(f), libname))
+#define RCC_LOAD(lib, libname, f) \
+  a.p_##f = reinterpret_cast<decltype(a.p_##f)>(symbol(lib, RCC_STR(f), libname))
   RCC_LOAD(lt, lt_name, cublasLtCreate);
   RCC_LOAD(lt, lt_name, cublasLtDestroy);
   RCC_LOAD(lt, lt_name, cublasLtMatmulDescCreate);
@@ -88,7 +88,8 @@ const BlasApi& blas() {
 std::string cublas_status_text(cublasStatus_t s) {
   {
     std::lock_guard<std::mutex> lock(g_blas_mu);
-    if (g_blas) return str_cat(g_blas->p_cublasGetStatusName(s), ": ", g_blas->p_cublasGetStatusString(s));
+    if (g_blas)
+      return str_cat(g_blas->p_cublasGetStatusName(s), ": ", g_blas->p_cublasGetStatusString(s));
   }
   return str_cat("cuBLAS status ", int(s));
 }
@@ -124,34 +125,44 @@ bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const float* bias) {
   (void)has_bias;
   RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  RCC_CUBLAS_CHECK(
+      api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  RCC_CUBLAS_CHECK(
+      api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
   if (with_bias) {
     const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
     const int32_t bias_type = CUDA_R_32F;
-    RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+    RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
+                                                          sizeof(epi)));
     RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
-                                                    &bias_type, sizeof(bias_type)));
-    RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
-                                                    sizeof(bias)));
+                                                          &bias_type, sizeof(bias_type)));
+    RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                          &bias, sizeof(bias)));
   }
   // A = W stored [N, K] row-major = column-major [K, N] (ld K), used transposed;
   // B = x stored [rows, K] row-major = column-major [K, rows] (ld K);
   // C = D = y stored [rows, N] row-major = column-major [N, rows] (ld N).
   const cudaDataType_t yt = y_f32 ? CUDA_R_32F : CUDA_R_16BF;
-  RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, uint64_t(K), uint64_t(N), K));
-  RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, uint64_t(K), uint64_t(rows), K));
+  RCC_CUBLAS_CHECK(
+      api.p_cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, uint64_t(K), uint64_t(N), K));
+  RCC_CUBLAS_CHECK(
+      api.p_cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, uint64_t(K), uint64_t(rows), K));
   RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutCreate(&p.c, yt, uint64_t(N), uint64_t(rows), N));
 
   cublasLtMatmulPreference_t pref = nullptr;
   RCC_CUBLAS_CHECK(api.p_cublasLtMatmulPreferenceCreate(&pref));
   const uint64_t ws = workspace_bytes_;
   const uint32_t aa = uint32_t(al_w), ab = uint32_t(al_x), ac = uint32_t(al_y);
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof(ac));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                             sizeof(ws));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa,
+                                             sizeof(aa));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab,
+                                             sizeof(ab));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac,
+                                             sizeof(ac));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac,
+                                             sizeof(ac));
   (void)al_bias;  // the bias pointer itself is passed above: the heuristic reads its alignment
   cublasLtMatmulHeuristicResult_t res{};
   int found = 0;
@@ -196,24 +207,32 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
     if (bias) launch_add_bias(static_cast<bf16*>(y), rows, N, bias, stream_);
     return;
   }
-  const Key key{rows, K, N, bias != nullptr, y_f32, alignment_of(x), alignment_of(W),
-                alignment_of(y), bias ? alignment_of(bias) : 0};
+  const Key key{rows,
+                K,
+                N,
+                bias != nullptr,
+                y_f32,
+                alignment_of(x),
+                alignment_of(W),
+                alignment_of(y),
+                bias ? alignment_of(bias) : 0};
   Plan& p = plan(key, bias);
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   if (p.lt) {
     if (p.bias_epilogue) {
-      RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
-                                                      sizeof(bias)));
+      RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                            &bias, sizeof(bias)));
     }
     RCC_CUBLAS_CHECK(api.p_cublasLtMatmul(lt_, p.op, &alpha, W, p.a, x, p.b, &beta, y, p.c, y, p.c,
-                                    &p.algo, workspace_, workspace_bytes_, stream_));
+                                          &p.algo, workspace_, workspace_bytes_, stream_));
   } else {
-    RCC_CUBLAS_CHECK(api.p_cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(rows), int(K), &alpha,
-                                  W, CUDA_R_16BF, int(K), x, CUDA_R_16BF, int(K), &beta, y,
-                                  y_f32 ? CUDA_R_32F : CUDA_R_16BF, int(N), CUBLAS_COMPUTE_32F,
-                                  CUBLAS_GEMM_DEFAULT));
+    RCC_CUBLAS_CHECK(api.p_cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(rows), int(K),
+                                        &alpha, W, CUDA_R_16BF, int(K), x, CUDA_R_16BF, int(K),
+                                        &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF, int(N),
+                                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
-  if (bias && !(p.lt && p.bias_epilogue)) launch_add_bias(static_cast<bf16*>(y), rows, N, bias, stream_);
+  if (bias && !(p.lt && p.bias_epilogue))
+    launch_add_bias(static_cast<bf16*>(y), rows, N, bias, stream_);
 }
 
 }  // namespace rcc::cuda

@@ -36,9 +36,9 @@ struct BlasApi {
 #undef RCC_BLAS_FN
   // cublasGemmEx has a C++ overload in the header: the C entry point's type spelled out.
   cublasStatus_t (*p_cublasGemmEx)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
-                                 int, const void*, const void*, cudaDataType, int, const void*,
-                                 cudaDataType, int, const void*, void*, cudaDataType, int,
-                                 cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
+                                   int, const void*, const void*, cudaDataType, int, const void*,
+                                   cudaDataType, int, const void*, void*, cudaDataType, int,
+                                   cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
 };
 // Loads the libraries once (throws rcc::Error naming the library when it cannot).
 const BlasApi& blas();

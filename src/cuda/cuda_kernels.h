@@ -38,7 +38,7 @@ struct QkvToCacheArgs {
   int heads = 0, hd = 0, rot = 0;
   const float* inv_freq = nullptr;  // device [rot/2]: 1 / base^(2i/rot), computed on the host
   int64_t pos0 = 0;
-  bf16* q_out = nullptr;            // [rows, heads·hd]
+  bf16* q_out = nullptr;  // [rows, heads·hd]
   // Cache of one layer: [capacity, heads, hd] of bf16, or int8 with scales [capacity, heads].
   void* k = nullptr;
   void* v = nullptr;
@@ -63,14 +63,14 @@ struct AttentionArgs {
   int64_t rows = 0, past = 0;  // query r at position past + r sees keys [0, past + r]
   bf16* out = nullptr;         // [rows, out_stride], head h at h·hd
   int64_t out_stride = 0;
-  float scale_log2 = 0;        // (1/sqrt(hd)) · log2(e): scores are kept in the log2 domain
+  float scale_log2 = 0;  // (1/sqrt(hd)) · log2(e): scores are kept in the log2 domain
 };
 
 enum class AttentionPath { Flash, Decode, Fallback };
 struct AttentionPlan {
   AttentionPath path = AttentionPath::Fallback;
-  int splits = 1;          // key splits (partials combined by attention_combine)
-  int64_t chunk = 0;       // Decode: keys per split; Flash: key tiles per split
+  int splits = 1;              // key splits (partials combined by attention_combine)
+  int64_t chunk = 0;           // Decode: keys per split; Flash: key tiles per split
   size_t workspace_bytes = 0;  // f32 partial outputs and log-sum-exps when splits > 1
 };
 AttentionPlan plan_attention(const AttentionArgs& a, int num_sms);

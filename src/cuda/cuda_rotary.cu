@@ -36,7 +36,7 @@ __global__ void qkv_to_cache_kernel(QkvToCacheArgs a) {
       if (t < half) {  // x1 = v[i], x2 = v[i + half]: v[i] = x1·c − x2·s
         qv = sh[t] * c - sh[t + half] * s;
         kv = sh[hd + t] * c - sh[hd + t + half] * s;
-      } else {         // v[i + half] = x2·c + x1·s
+      } else {  // v[i + half] = x2·c + x1·s
         qv = sh[t] * c + sh[t - half] * s;
         kv = sh[hd + t] * c + sh[hd + t - half] * s;
       }
@@ -75,7 +75,8 @@ void launch_qkv_to_cache(const QkvToCacheArgs& a, cudaStream_t stream) {
   RCC_CHECK(a.hd > 0 && a.hd <= 1024, "CUDA qkv_to_cache: head_dim ", a.hd, " is not in 1..1024");
   RCC_CHECK(a.rot >= 0 && a.rot <= a.hd, "CUDA qkv_to_cache: rotary dims ", a.rot,
             " exceed head_dim ", a.hd);
-  RCC_CHECK(a.rows < (int64_t(1) << 31) && a.heads < 65536, "CUDA qkv_to_cache: too many rows/heads");
+  RCC_CHECK(a.rows < (int64_t(1) << 31) && a.heads < 65536,
+            "CUDA qkv_to_cache: too many rows/heads");
   const dim3 grid(unsigned(a.rows), unsigned(a.heads));
   const unsigned threads = unsigned((a.hd + 31) / 32 * 32);
   const size_t smem = size_t(3 * a.hd) * sizeof(float);

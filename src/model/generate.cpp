@@ -52,8 +52,9 @@ std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*>
       out[b].ids.push_back(tok);
       history[b].push_back(tok);
       const int64_t n = int64_t(out[b].ids.size());
-      bool stop = n > params.min_new_tokens &&
-                  std::find(params.stop_ids.begin(), params.stop_ids.end(), tok) != params.stop_ids.end();
+      bool stop =
+          n > params.min_new_tokens &&
+          std::find(params.stop_ids.begin(), params.stop_ids.end(), tok) != params.stop_ids.end();
       out[b].stopped = stop;
       if (!stop && n < params.max_new_tokens) {
         feed[b] = {tok};

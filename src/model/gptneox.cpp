@@ -3,7 +3,6 @@
 #include <cstring>
 #include <memory>
 
-
 namespace rcc {
 
 namespace {
@@ -33,7 +32,8 @@ void GPTNeoX::embed(const int32_t* ids, int64_t n, void* out) const {
   be_->embed(dw_.embed_in, ids, n, out);
 }
 
-// Workspace per row (activation elements): ln [H] | qkv [3H] | q [H] | attn [H] | proj [H] | mlp [I]
+// Workspace per row (activation elements): ln [H] | qkv [3H] | q [H] | attn [H] | proj [H] | mlp
+// [I]
 void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice> seqs, void* work,
                     const LayerActivations* a) const {
   Backend& be = *be_;
@@ -49,7 +49,7 @@ void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice>
   void* mlp = act_at(be, proj, rows * H);
   void* ln2 = ln;   // post_attention_layernorm output
   void* act = mlp;  // GELU output (in place unless recording)
-  if (a) {  // training (CPU, f32): intermediate results go to the activation store
+  if (a) {          // training (CPU, f32): intermediate results go to the activation store
     RCC_CHECK(be.is_host(), "recording activations needs the CPU backend");
     std::memcpy(a->x_in, x, size_t(rows * H) * 4);
     ln = a->ln1;
@@ -94,7 +94,8 @@ void GPTNeoX::forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
   const int64_t H = cfg_.hidden_size;
   int64_t covered = 0;
   for (const SeqSlice& s : seqs) {
-    RCC_CHECK(s.cache && s.begin == covered && s.count > 0, "forward: sequences must tile the batch");
+    RCC_CHECK(s.cache && s.begin == covered && s.count > 0,
+              "forward: sequences must tile the batch");
     RCC_CHECK(s.cache->layers() == cfg_.num_layers && s.cache->width() == H,
               "forward: KV cache of another model shape");
     RCC_CHECK(&s.cache->backend() == be_, "forward: KV cache on ", s.cache->backend().name(),

@@ -1,9 +1,9 @@
 // GPT-NeoX forward pass (RCC_SPEC §1) on f32 activations, with a KV cache per sequence.
 //
 // A call processes a *batch* of independent sequences at once: their new rows are stacked into one
-// [rows, H] matrix, so every matrix product runs once for the whole batch; only attention is done per
-// sequence (each against its own cache). A prompt is prefilled in one call; decoding then feeds one
-// row per sequence per call.
+// [rows, H] matrix, so every matrix product runs once for the whole batch; only attention is done
+// per sequence (each against its own cache). A prompt is prefilled in one call; decoding then feeds
+// one row per sequence per call.
 //
 // Hooks let the RCC encoder record per-layer states and the RCC decoder inject memory (§2, §3)
 // without a second copy of this code.
@@ -25,8 +25,8 @@
 
 namespace rcc {
 
-// Rows [begin, begin + count) of the batch belong to the sequence whose cache is `cache`; they sit at
-// positions cache->length() .. + count - 1.
+// Rows [begin, begin + count) of the batch belong to the sequence whose cache is `cache`; they sit
+// at positions cache->length() .. + count - 1.
 struct SeqSlice {
   int64_t begin = 0, count = 0;
   KVCache* cache = nullptr;
@@ -39,9 +39,10 @@ struct ForwardHooks {
 };
 
 // The backward counterpart of ForwardHooks::after_layer (training): called, going down, with dx
-// [rows, H] = the gradient of the loss with respect to the hidden states *after* the forward hook of
-// layer `layer`, before the backward pass of that layer. It may read dx (the decoder's injection:
-// gradients of A_i and of the slots) or add to it (the encoder: gradients arriving through slots).
+// [rows, H] = the gradient of the loss with respect to the hidden states *after* the forward hook
+// of layer `layer`, before the backward pass of that layer. It may read dx (the decoder's
+// injection: gradients of A_i and of the slots) or add to it (the encoder: gradients arriving
+// through slots).
 struct BackwardHooks {
   std::function<void(int64_t layer, float* dx, int64_t rows)> after_layer;
 };
@@ -97,7 +98,7 @@ class GPTNeoX {
                       float* work) const;
 
   GPTNeoXConfig cfg_;
-  GPTNeoXWeights w_;   // host
+  GPTNeoXWeights w_;  // host
   Backend* be_;
   GPTNeoXWeights dw_;  // as the backend computes with them (== w_ on the CPU)
 };

@@ -8,7 +8,11 @@ namespace rcc {
 
 KVCache::KVCache(Backend& be, int64_t layers, int64_t heads, int64_t head_dim, bool share_layers,
                  bool eight_bit)
-    : be_(&be), layers_(layers), heads_(heads), head_dim_(head_dim), shared_(share_layers),
+    : be_(&be),
+      layers_(layers),
+      heads_(heads),
+      head_dim_(head_dim),
+      shared_(share_layers),
       dtype_(be.kv_dtype(eight_bit)) {
   const size_t n = share_layers ? 1 : size_t(layers);
   k_.resize(n);
@@ -19,7 +23,9 @@ KVCache::KVCache(Backend& be, int64_t layers, int64_t heads, int64_t head_dim, b
   }
 }
 
-KVCache::KVCache(const KVCache& o) { *this = o; }
+KVCache::KVCache(const KVCache& o) {
+  *this = o;
+}
 
 KVCache& KVCache::operator=(const KVCache& o) {
   if (this == &o) return *this;
@@ -95,7 +101,8 @@ void KVCache::truncate(int64_t n) {
 }
 
 size_t KVCache::bytes() const {
-  size_t per_layer = size_t(capacity_) * (2 * row_bytes() + (ks_.empty() ? 0 : 2 * size_t(heads_) * 4));
+  size_t per_layer =
+      size_t(capacity_) * (2 * row_bytes() + (ks_.empty() ? 0 : 2 * size_t(heads_) * 4));
   return per_layer * k_.size();
 }
 

@@ -1,5 +1,5 @@
-// Per-sequence key/value cache of a GPT-NeoX model: for each layer K and V of every position seen so
-// far, laid out [position, heads, head_dim] so that new positions append whole rows. The storage
+// Per-sequence key/value cache of a GPT-NeoX model: for each layer K and V of every position seen
+// so far, laid out [position, heads, head_dim] so that new positions append whole rows. The storage
 // lives on a backend (backend/backend.h): f32 on the CPU; bf16 on CUDA, or int8 with one f32 absmax
 // scale per (position, head) — k_scale/v_scale [capacity, heads] — when built with `eight_bit`.
 #pragma once
@@ -26,7 +26,7 @@ class KVCache {
   KVCache(KVCache&&) noexcept = default;
   KVCache& operator=(KVCache&&) noexcept = default;
 
-  int64_t length() const { return length_; }   // positions already cached
+  int64_t length() const { return length_; }  // positions already cached
   int64_t capacity() const { return capacity_; }
   int64_t layers() const { return layers_; }
   int64_t heads() const { return heads_; }

@@ -15,7 +15,9 @@ void Compressor::set_batch_windows(int64_t n) {
   batch_ = n;
 }
 
-void Compressor::encode_window_to(const Window& w, void* out) { encode_windows_to(&w, 1, out); }
+void Compressor::encode_window_to(const Window& w, void* out) {
+  encode_windows_to(&w, 1, out);
+}
 
 void Compressor::encode_windows_to(const Window* ws, int64_t count, void* out) {
   const GPTNeoX& enc = model_.encoder;
@@ -30,8 +32,8 @@ void Compressor::encode_windows_to(const Window* ws, int64_t count, void* out) {
   for (int64_t i = 0; i < count; ++i) {
     const Window& w = ws[i];
     const int64_t T = int64_t(w.ids.size());
-    RCC_CHECK(T > 0 && T <= model_.settings.window, "encoder window of ", T, " tokens (W = ",
-              model_.settings.window, ")");
+    RCC_CHECK(T > 0 && T <= model_.settings.window, "encoder window of ", T,
+              " tokens (W = ", model_.settings.window, ")");
     spans.emplace_back(int64_t(ids.size()), T);
     for (int64_t p : w.slot_positions) rows_of_slots.push_back(int64_t(ids.size()) + p);
     ids.insert(ids.end(), w.ids.begin(), w.ids.end());
@@ -144,7 +146,8 @@ Memory Compressor::compress(const std::vector<int32_t>& ids, WindowMode mode, DT
 int64_t Compressor::append(Memory& m, const std::vector<int32_t>& more,
                            const WindowCallback& on_window) {
   RCC_CHECK(m.mode == WindowMode::Aligned, "append needs a memory in aligned mode (this one is ",
-            mode_name(m.mode), ": its windows are padded from the front, so new text changes them all)");
+            mode_name(m.mode),
+            ": its windows are padded from the front, so new text changes them all)");
   RCC_CHECK(m.encoder_fingerprint == model_.encoder_fingerprint,
             "append: the memory was made by another encoder");
   RCC_CHECK(m.window == model_.settings.window && m.ratio == model_.settings.ratio,

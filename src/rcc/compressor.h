@@ -1,7 +1,7 @@
-// Compression (RCC_SPEC §2): the encoder reads each window as a plain GPT-NeoX forward from position
-// 0 and keeps, at the window's slot positions, the L+1 states s_0 (embeddings), s_i (output of layer
-// i-1), s_L (final layer norm). Windows are independent and processed one at a time, so peak memory is
-// weights + memory + one window's activations, whatever the context length.
+// Compression (RCC_SPEC §2): the encoder reads each window as a plain GPT-NeoX forward from
+// position 0 and keeps, at the window's slot positions, the L+1 states s_0 (embeddings), s_i
+// (output of layer i-1), s_L (final layer norm). Windows are independent and processed one at a
+// time, so peak memory is weights + memory + one window's activations, whatever the context length.
 #pragma once
 #include <functional>
 #include <vector>
@@ -13,7 +13,8 @@
 namespace rcc {
 
 // Called after each window with its index, the window count and its slots f32 [n, L+1, H].
-using WindowCallback = std::function<void(int64_t index, int64_t count, const float* slots, int64_t n)>;
+using WindowCallback =
+    std::function<void(int64_t index, int64_t count, const float* slots, int64_t n)>;
 // The same with the slots still on the model's backend: a device activation buffer [n, L+1, H]
 // valid during the call.
 using DeviceWindowCallback =
@@ -48,14 +49,15 @@ class Compressor {
 
   // Aligned mode only: extends `m` by `more` ids, re-encoding only its last partial window.
   // Returns the number of slots removed from the end before the new ones were appended.
-  int64_t append(Memory& m, const std::vector<int32_t>& more, const WindowCallback& on_window = nullptr);
+  int64_t append(Memory& m, const std::vector<int32_t>& more,
+                 const WindowCallback& on_window = nullptr);
 
  private:
   const RCCModel& model_;
   static constexpr int64_t kDeviceBatchWindows = 4;
   int64_t batch_;
   std::vector<KVCache> scratch_;  // layer-shared caches, one per window of a batch
-  DeviceBuffer x_, slots_;  // one window's hidden states and slots (reused)
+  DeviceBuffer x_, slots_;        // one window's hidden states and slots (reused)
 };
 
 }  // namespace rcc

@@ -12,14 +12,15 @@ constexpr int64_t kPrefillChunk = 512;  // memory rows per decoder pass (bounds 
 // On a GPU larger passes keep the matrix products compute-bound (activations are small beside the
 // KV cache there).
 constexpr int64_t kDevicePrefillChunk = 2048;
-}
+}  // namespace
 
 DecoderMemory::DecoderMemory(const RCCModel& model, bool eight_bit)
-    : model_(model), cache_(model.decoder.new_cache(eight_bit)),
+    : model_(model),
+      cache_(model.decoder.new_cache(eight_bit)),
       chunk_(model.backend().is_host() ? kPrefillChunk : kDevicePrefillChunk) {
-  RCC_CHECK(model.embed_proj_dev.defined() &&
-                int64_t(model.layer_proj_dev.size()) == model.layers(),
-            "decoder memory: the RCC model's projections are not prepared (RCCModel::prepare)");
+  RCC_CHECK(
+      model.embed_proj_dev.defined() && int64_t(model.layer_proj_dev.size()) == model.layers(),
+      "decoder memory: the RCC model's projections are not prepared (RCCModel::prepare)");
 }
 
 void DecoderMemory::extend(const float* slots, int64_t n, float* final_hidden) {
@@ -91,9 +92,9 @@ void DecoderMemory::flush() {
 }
 
 void DecoderMemory::extend(const Memory& m, int64_t begin, int64_t n) {
-  RCC_CHECK(m.levels == model_.layers() + 1 && m.hidden == model_.hidden(),
-            "memory of shape [P, ", m.levels, ", ", m.hidden, "] does not fit a decoder with ",
-            model_.layers(), " layers and hidden size ", model_.hidden());
+  RCC_CHECK(m.levels == model_.layers() + 1 && m.hidden == model_.hidden(), "memory of shape [P, ",
+            m.levels, ", ", m.hidden, "] does not fit a decoder with ", model_.layers(),
+            " layers and hidden size ", model_.hidden());
   std::vector<float> buf;
   for (int64_t b = begin; b < begin + n; b += kPrefillChunk) {
     const int64_t c = std::min(kPrefillChunk, begin + n - b);
@@ -103,8 +104,7 @@ void DecoderMemory::extend(const Memory& m, int64_t begin, int64_t n) {
   }
 }
 
-void DecoderMemory::restore(int64_t P,
-                            const std::function<void(int64_t, float*, float*)>& fill) {
+void DecoderMemory::restore(int64_t P, const std::function<void(int64_t, float*, float*)>& fill) {
   RCC_CHECK(length_ == 0 && cache_.length() == 0, "decoder memory: restore needs an empty cache");
   Backend& be = cache_.backend();
   RCC_CHECK(be.is_host() || cache_.dtype() == be.act_dtype(),

@@ -1,8 +1,8 @@
 // The injecting decoder (RCC_SPEC §3). Memory positions enter the decoder as x = E · s_0 and after
 // decoder layer i receive x += A_i · s_{i+1}; prompt tokens follow at positions P, P+1, ... Memory
 // positions attend only to memory positions, so their keys/values are computed once (chunked causal
-// prefill, extendable as windows arrive) and reused for every question: after each answer the cache is
-// cut back to the memory prefix.
+// prefill, extendable as windows arrive) and reused for every question: after each answer the cache
+// is cut back to the memory prefix.
 #pragma once
 #include <functional>
 #include <vector>
@@ -28,12 +28,14 @@ class DecoderMemory {
   // `chunk` positions (matrix products of many rows); flush() prefills what is pending.
   void push(const void* slots_dev, int64_t n);
   void flush();
-  // Positions per prefill pass (default 512 on the CPU, 2048 on devices); only with nothing pending.
+  // Positions per prefill pass (default 512 on the CPU, 2048 on devices); only with nothing
+  // pending.
   void set_chunk(int64_t chunk);
   // Room for `P` positions in total (the memory prefix plus prompts): reserving the final size up
   // front avoids regrowing the cache (which briefly holds two copies).
   void reserve(int64_t P) { cache_.reserve(P); }
-  // Appends slots [begin, begin + n) of a memory (in its stored dtype, converted to f32), in chunks.
+  // Appends slots [begin, begin + n) of a memory (in its stored dtype, converted to f32), in
+  // chunks.
   void extend(const Memory& m, int64_t begin, int64_t n);
   // Keeps only the first P memory positions (e.g. before re-extending after an append).
   void truncate(int64_t P);
@@ -56,8 +58,8 @@ class DecoderMemory {
   const RCCModel& model_;
   KVCache cache_;
   int64_t length_ = 0;
-  int64_t chunk_;                 // positions per prefill pass
-  DeviceBuffer pending_;          // streamed slots not yet prefilled [chunk_, L+1, H]
+  int64_t chunk_;         // positions per prefill pass
+  DeviceBuffer pending_;  // streamed slots not yet prefilled [chunk_, L+1, H]
   int64_t pending_n_ = 0;
 };
 

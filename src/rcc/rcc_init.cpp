@@ -17,9 +17,13 @@ RCCModel init_random_rcc(const GPTNeoXConfig& cfg, const RCCSettings& settings, 
   };
   GPTNeoXWeights enc = init_random_weights(cfg, dtype, seed * 2 + 1);
   enc.embed_out = Tensor();  // the encoder never needs an LM head
-  RCCModel m{GPTNeoX(cfg, std::move(enc)), GPTNeoX(cfg, init_random_weights(cfg, dtype, seed * 2 + 2)),
-             proj(seed * 7 + 3), {}, settings};
-  for (int64_t i = 0; i < cfg.num_layers; ++i) m.layer_proj.push_back(proj(seed * 7 + 4 + uint64_t(i)));
+  RCCModel m{GPTNeoX(cfg, std::move(enc)),
+             GPTNeoX(cfg, init_random_weights(cfg, dtype, seed * 2 + 2)),
+             proj(seed * 7 + 3),
+             {},
+             settings};
+  for (int64_t i = 0; i < cfg.num_layers; ++i)
+    m.layer_proj.push_back(proj(seed * 7 + 4 + uint64_t(i)));
   m.encoder_fingerprint = encoder_fingerprint(m.encoder, m.settings);
   m.prepare();
   return m;

@@ -24,8 +24,8 @@ std::string layer_proj_name(int64_t i) {
 
 Tensor projection(const Checkpoint& c, const std::string& name, int64_t H) {
   Tensor t = c.get(name, {H, H});
-  RCC_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16 || t.dtype() == DType::F16,
-            c.dir(), ": tensor '", name, "' has dtype ", dtype_name(t.dtype()));
+  RCC_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16 || t.dtype() == DType::F16, c.dir(),
+            ": tensor '", name, "' has dtype ", dtype_name(t.dtype()));
   return t;
 }
 }  // namespace
@@ -86,7 +86,8 @@ void RCCModel::save(const std::string& dir, DType dtype, size_t max_shard_bytes)
   fs::create_directories(dir);
   std::vector<std::pair<std::string, Tensor>> all = decoder.weights().named();
   all.emplace_back(kEmbedProj, embed_proj);
-  for (size_t i = 0; i < layer_proj.size(); ++i) all.emplace_back(layer_proj_name(int64_t(i)), layer_proj[i]);
+  for (size_t i = 0; i < layer_proj.size(); ++i)
+    all.emplace_back(layer_proj_name(int64_t(i)), layer_proj[i]);
   for (auto& kv : encoder.weights().named(kEncoderPrefix)) all.push_back(kv);
   for (auto& kv : all) {
     // Vectors (norms, biases) are written in the same dtype as matrices, as Hugging Face does.

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "../test_util.h"
 #include "backend/backend.h"
 #include "io/safetensors.h"
 #include "model/generate.h"
@@ -25,7 +26,6 @@
 #include "rcc/kv_file.h"
 #include "rcc/memory_file.h"
 #include "rcc/rcc_init.h"
-#include "../test_util.h"
 
 namespace rcc {
 namespace {
@@ -33,7 +33,9 @@ namespace {
 using nlohmann::json;
 constexpr double kTol = 3e-2;
 
-Backend& cuda() { return backend_for("cuda"); }
+Backend& cuda() {
+  return backend_for("cuda");
+}
 
 double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
@@ -50,7 +52,8 @@ std::vector<int32_t> ids_of(const Tensor& t) {
   return std::vector<int32_t>(t.data<int32_t>(), t.data<int32_t>() + t.numel());
 }
 
-// logits: [rows, V] for the sequence prompt + want[0..n-2]; row prompt_len - 1 + t predicts want[t].
+// logits: [rows, V] for the sequence prompt + want[0..n-2]; row prompt_len - 1 + t predicts
+// want[t].
 void expect_teacher_forced(const std::vector<float>& logits, int64_t V, size_t prompt_len,
                            const std::vector<int32_t>& want, const std::string& what) {
   float scale = 0;
@@ -141,7 +144,8 @@ TEST_P(CudaRCC, SlotsLogitsAndGreedy) {
   Compressor comp(m);
   const std::vector<int32_t> ctx = ids_of(expected.get("context_ids"));
   Memory mem = comp.compress(ctx, WindowMode::Compat, DType::F32);
-  const double slot_err = norm_rel_error(mem.as_tensor().to_vector(), expected.get("slots").to_vector());
+  const double slot_err =
+      norm_rel_error(mem.as_tensor().to_vector(), expected.get("slots").to_vector());
   EXPECT_LE(slot_err, kTol);
 
   // Decoder on the reference's own (bf16) memory: memory rows and prompt logits.
@@ -206,8 +210,12 @@ TEST(CudaVsCpu, RandomRCCModelWholePipeline) {
   RCCSettings s;
   s.window = 64, s.ratio = 8, s.mode = WindowMode::Aligned;
   RCCModel cpu = init_random_rcc(cfg, s, DType::F32, 5);
-  RCCModel gpu{GPTNeoX(cfg, cpu.encoder.weights(), cuda()), GPTNeoX(cfg, cpu.decoder.weights(), cuda()),
-               cpu.embed_proj, cpu.layer_proj, cpu.settings, cpu.encoder_fingerprint};
+  RCCModel gpu{GPTNeoX(cfg, cpu.encoder.weights(), cuda()),
+               GPTNeoX(cfg, cpu.decoder.weights(), cuda()),
+               cpu.embed_proj,
+               cpu.layer_proj,
+               cpu.settings,
+               cpu.encoder_fingerprint};
   gpu.prepare();
   std::vector<int32_t> ids(700);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 7919 + 13) % 211);
@@ -237,8 +245,9 @@ TEST(CudaVsCpu, RandomRCCModelWholePipeline) {
   // 8-bit caches refuse to be saved, with an error rather than garbage.
   DecoderMemory q8(gpu, /*eight_bit=*/true);
   q8.extend(mc, 0, mc.slots());
-  EXPECT_THROW(save_decoder_cache(tmp.file("q8.rcckv"), q8, memory_identity(mc), decoder_fingerprint(gpu)),
-               Error);
+  EXPECT_THROW(
+      save_decoder_cache(tmp.file("q8.rcckv"), q8, memory_identity(mc), decoder_fingerprint(gpu)),
+      Error);
 }
 
 }  // namespace

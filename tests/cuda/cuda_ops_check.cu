@@ -24,9 +24,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <limits>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -141,7 +141,8 @@ void check_weights_and_embed(Gpu& g) {
       DeviceBuffer out(*g.be, ids.size() * size_t(H) * 2);
       g.poison(out.get(), out.bytes());
       g.be->embed(dev, ids.data(), int64_t(ids.size()), out.get());
-      report("embed_" + tag, rel_err(g.download(out.get(), ids.size() * H), ref.vec(ids.size() * H)),
+      report("embed_" + tag,
+             rel_err(g.download(out.get(), ids.size() * H), ref.vec(ids.size() * H)),
              t == DType::BF16 ? 0 : 1e-2);
     }
     // 1-D: f32 on the device, exactly the converted values.
@@ -192,12 +193,15 @@ void check_copies(Gpu& g) {
   }
   std::vector<uint8_t> c_back(4096);
   g.be->copy_to_host(c_back.data(), c.get(), 4096);
-  report("copy_to_device_staged", std::equal(c_back.begin(), c_back.end(), bytes.begin()) ? 0.0 : 1.0, 0);
+  report("copy_to_device_staged",
+         std::equal(c_back.begin(), c_back.end(), bytes.begin()) ? 0.0 : 1.0, 0);
 }
 
 void check_gather(Gpu& g) {
   Backend& cpu = cpu_backend();
-  struct Case { int64_t src_rows, src_stride, width, dst_stride, n; };
+  struct Case {
+    int64_t src_rows, src_stride, width, dst_stride, n;
+  };
   for (Case c : {Case{50, 40, 24, 32, 17}, Case{64, 128, 64, 64, 40}, Case{10, 7, 5, 9, 3}}) {
     std::vector<float> src = round_bf16(randn(size_t(c.src_rows * c.src_stride)));
     std::vector<int64_t> idx(size_t(c.n));
@@ -240,9 +244,13 @@ void check_layer_norm(Gpu& g) {
 
 void check_linear(Gpu& g, const std::string& tag) {
   Backend& cpu = cpu_backend();
-  struct Case { int64_t rows, K, N; int64_t x_offset_rows; };
-  const Case cases[] = {{1, 64, 96, 0}, {7, 40, 24, 0}, {33, 128, 200, 0}, {5, 15, 13, 1},
-                        {300, 2048, 6144, 0}, {4, 2048, 2048, 1}, {129, 512, 8192, 0}};
+  struct Case {
+    int64_t rows, K, N;
+    int64_t x_offset_rows;
+  };
+  const Case cases[] = {{1, 64, 96, 0},     {7, 40, 24, 0},       {33, 128, 200, 0},
+                        {5, 15, 13, 1},     {300, 2048, 6144, 0}, {4, 2048, 2048, 1},
+                        {129, 512, 8192, 0}};
   for (const Case& c : cases) {
     std::vector<float> W = round_bf16(randn(size_t(c.N * c.K)));
     std::vector<float> x = round_bf16(randn(size_t((c.rows + c.x_offset_rows) * c.K)));
@@ -262,17 +270,18 @@ void check_linear(Gpu& g, const std::string& tag) {
         DeviceBuffer dy = g.upload(y0);
         if (!acc) g.poison(dy.get(), dy.bytes());
         g.be->linear(gx, c.rows, Wd, with_bias ? &bd : nullptr, dy.get(), acc);
-        report(str_cat("linear", tag, "_", c.rows, "x", c.K, "x", c.N, c.x_offset_rows ? "_offset" : "",
-                       with_bias ? "_bias" : "", acc ? "_acc" : ""),
-               rel_err(g.download(dy.get(), ny), hy.vec(ny)), 1e-2);
+        report(
+            str_cat("linear", tag, "_", c.rows, "x", c.K, "x", c.N,
+                    c.x_offset_rows ? "_offset" : "", with_bias ? "_bias" : "", acc ? "_acc" : ""),
+            rel_err(g.download(dy.get(), ny), hy.vec(ny)), 1e-2);
       }
     }
     Host hy(ny);
     cpu.linear_f32_host(cx, c.rows, Wt, hy.f());
     std::vector<float> gy(ny, std::numeric_limits<float>::quiet_NaN());
     g.be->linear_f32_host(gx, c.rows, Wd, gy.data());
-    report(str_cat("linear_f32_host", tag, "_", c.rows, "x", c.K, "x", c.N), rel_err(gy, hy.vec(ny)),
-           1e-3);
+    report(str_cat("linear_f32_host", tag, "_", c.rows, "x", c.K, "x", c.N),
+           rel_err(gy, hy.vec(ny)), 1e-3);
   }
 }
 
@@ -294,7 +303,8 @@ void check_elementwise(Gpu& g) {
       Host hy(y), hx2(x);
       cpu.add(hy.f() + off, hx2.f() + off, n);
       DeviceBuffer dy = g.upload(y), dx2 = g.upload(x);
-      g.be->add(act_at(*g.be, dy.get(), off), act_at(*g.be, static_cast<const void*>(dx2.get()), off), n);
+      g.be->add(act_at(*g.be, dy.get(), off),
+                act_at(*g.be, static_cast<const void*>(dx2.get()), off), n);
       report(str_cat("add_", n, off ? "_offset" : ""),
              rel_err(g.download(act_at(*g.be, dy.get(), off), size_t(n)),
                      std::vector<float>(hy.f() + off, hy.f() + off + n)),
@@ -321,7 +331,8 @@ std::vector<float> gpu_cache_f32(Gpu& g, const KVCache& c, int64_t layer, int64_
     std::vector<float> s(size_t(n * c.heads()));
     g.be->copy_to_host(q.data(), data, q.size());
     g.be->copy_to_host(s.data(), keys ? c.k_scale(layer) : c.v_scale(layer), s.size() * 4);
-    for (int64_t i = 0; i < n * w; ++i) out[size_t(i)] = float(q[size_t(i)]) * s[size_t(i / c.head_dim())];
+    for (int64_t i = 0; i < n * w; ++i)
+      out[size_t(i)] = float(q[size_t(i)]) * s[size_t(i / c.head_dim())];
   }
   return out;
 }
@@ -330,8 +341,8 @@ void check_attention_case(Gpu& g, const AttnCase& c) {
   Backend& cpu = cpu_backend();
   const int64_t layers = 2, layer = 1, W = c.heads * c.hd;
   const double base = 10000.0;
-  const std::string tag = str_cat("h", c.heads, "_hd", c.hd, "_rot", c.rot, "_past", c.past, "_rows",
-                                  c.rows, c.eight_bit ? "_i8" : "_bf16");
+  const std::string tag = str_cat("h", c.heads, "_hd", c.hd, "_rot", c.rot, "_past", c.past,
+                                  "_rows", c.rows, c.eight_bit ? "_i8" : "_bf16");
   KVCache cc(cpu, layers, c.heads, c.hd);
   KVCache gc(*g.be, layers, c.heads, c.hd, false, c.eight_bit);
   cc.reserve(c.past + c.rows);
@@ -364,10 +375,12 @@ void check_attention_case(Gpu& g, const AttnCase& c) {
   const int64_t n = c.past + c.rows;
   const double cache_tol = c.eight_bit ? 2e-2 : 1e-2;
   report("cache_k_" + tag,
-         rel_err(gpu_cache_f32(g, gc, layer, n, true), std::vector<float>(cc.k(layer), cc.k(layer) + n * W)),
+         rel_err(gpu_cache_f32(g, gc, layer, n, true),
+                 std::vector<float>(cc.k(layer), cc.k(layer) + n * W)),
          cache_tol);
   report("cache_v_" + tag,
-         rel_err(gpu_cache_f32(g, gc, layer, n, false), std::vector<float>(cc.v(layer), cc.v(layer) + n * W)),
+         rel_err(gpu_cache_f32(g, gc, layer, n, false),
+                 std::vector<float>(cc.v(layer), cc.v(layer) + n * W)),
          cache_tol);
 
   Host out_cpu(nq);
@@ -382,19 +395,37 @@ void check_attention_case(Gpu& g, const AttnCase& c) {
 void check_attention(Gpu& g) {
   const AttnCase cases[] = {
       // fallback kernel (head dims without a specialised kernel)
-      {2, 8, 2, 0, 5, false},      {2, 8, 4, 7, 1, false},     {3, 16, 4, 0, 70, false},
-      {3, 16, 16, 33, 3, false},   {3, 16, 5, 20, 9, false},   {2, 32, 8, 100, 50, false},
+      {2, 8, 2, 0, 5, false},
+      {2, 8, 4, 7, 1, false},
+      {3, 16, 4, 0, 70, false},
+      {3, 16, 16, 33, 3, false},
+      {3, 16, 5, 20, 9, false},
+      {2, 32, 8, 100, 50, false},
       {2, 256, 64, 10, 20, false},
       // flash prefill (hd 64/128): partial tiles, past not a tile multiple, split keys
-      {2, 64, 16, 0, 130, false},  {2, 64, 16, 64, 5, false},  {4, 128, 32, 77, 200, false},
-      {2, 128, 32, 3000, 64, false}, {2, 64, 64, 5000, 100, false}, {16, 128, 32, 0, 512, false},
+      {2, 64, 16, 0, 130, false},
+      {2, 64, 16, 64, 5, false},
+      {4, 128, 32, 77, 200, false},
+      {2, 128, 32, 3000, 64, false},
+      {2, 64, 64, 5000, 100, false},
+      {16, 128, 32, 0, 512, false},
       // decode (rows <= 4), split-K
-      {2, 64, 16, 300, 1, false},  {2, 64, 64, 1000, 3, false}, {4, 128, 32, 5000, 1, false},
-      {2, 128, 32, 20000, 4, false}, {2, 256, 64, 500, 2, false}, {2, 128, 32, 0, 1, false},
+      {2, 64, 16, 300, 1, false},
+      {2, 64, 64, 1000, 3, false},
+      {4, 128, 32, 5000, 1, false},
+      {2, 128, 32, 20000, 4, false},
+      {2, 256, 64, 500, 2, false},
+      {2, 128, 32, 0, 1, false},
       // int8 caches
-      {2, 8, 4, 7, 1, true},       {3, 16, 4, 0, 70, true},    {2, 64, 16, 0, 130, true},
-      {2, 64, 16, 300, 1, true},   {4, 128, 32, 77, 200, true}, {4, 128, 32, 5000, 1, true},
-      {2, 128, 32, 3000, 64, true}, {2, 256, 64, 500, 2, true}, {16, 128, 32, 0, 512, true},
+      {2, 8, 4, 7, 1, true},
+      {3, 16, 4, 0, 70, true},
+      {2, 64, 16, 0, 130, true},
+      {2, 64, 16, 300, 1, true},
+      {4, 128, 32, 77, 200, true},
+      {4, 128, 32, 5000, 1, true},
+      {2, 128, 32, 3000, 64, true},
+      {2, 256, 64, 500, 2, true},
+      {16, 128, 32, 0, 512, true},
       {2, 128, 32, 20000, 4, true},
   };
   for (const AttnCase& c : cases) check_attention_case(g, c);
@@ -428,7 +459,8 @@ void check_errors(Gpu& g) {
   const size_t before = g.be->peak_bytes();
   {
     DeviceBuffer big(*g.be, size_t(100) << 20);
-    report("peak_bytes_tracks_alloc", g.be->peak_bytes() >= before + (size_t(100) << 20) ? 0.0 : 1.0, 0);
+    report("peak_bytes_tracks_alloc",
+           g.be->peak_bytes() >= before + (size_t(100) << 20) ? 0.0 : 1.0, 0);
   }
   g.be->reset_peak();
   report("peak_bytes_reset", g.be->peak_bytes() < before + (size_t(100) << 20) ? 0.0 : 1.0, 0);
@@ -475,15 +507,16 @@ void bench(Gpu& g) {
     std::printf("TIME gemm_bf16_8192x8192x8192 %.3f ms %.1f TFLOP/s\n", ms,
                 2.0 * M * N * K / (ms * 1e-3) / 1e12);
     // Pythia-1.4b shapes, one 2048-token window.
-    for (auto [n_out, k_in] : {std::pair<int64_t, int64_t>{6144, 2048}, {8192, 2048}, {2048, 8192}}) {
+    for (auto [n_out, k_in] :
+         {std::pair<int64_t, int64_t>{6144, 2048}, {8192, 2048}, {2048, 8192}}) {
       Tensor Wb = Tensor::empty(DType::BF16, {n_out, k_in});
       std::memcpy(Wb.raw(), w, size_t(n_out * k_in) * 2);
       Tensor Wbd = g.be->prepare_weight(Wb);
       std::vector<float> bv(size_t(n_out), 0.01f);
       Tensor bd = g.be->prepare_weight(Tensor::from_f32(bv, {n_out}));
       const double t = time_ms(g, [&] { g.be->linear(x.get(), 2048, Wbd, &bd, y.get(), false); });
-      std::printf("TIME linear_bias_2048x%ldx%ld %.3f ms %.1f TFLOP/s\n", long(k_in), long(n_out), t,
-                  2.0 * 2048 * n_out * k_in / (t * 1e-3) / 1e12);
+      std::printf("TIME linear_bias_2048x%ldx%ld %.3f ms %.1f TFLOP/s\n", long(k_in), long(n_out),
+                  t, 2.0 * 2048 * n_out * k_in / (t * 1e-3) / 1e12);
     }
   }
   const int64_t heads = 16, hd = 128, W = heads * hd;
@@ -494,9 +527,8 @@ void bench(Gpu& g) {
     cache.reserve(T);
     std::vector<float> qkv = randn(size_t(T * 3 * W));
     DeviceBuffer dq = g.upload(qkv), q(*g.be, size_t(T * W) * 2), out(*g.be, size_t(T * W) * 2);
-    const double tq = time_ms(g, [&] {
-      g.be->qkv_to_cache(dq.get(), T, heads, hd, 32, 10000.0, 0, cache, 0, q.get());
-    });
+    const double tq = time_ms(
+        g, [&] { g.be->qkv_to_cache(dq.get(), T, heads, hd, 32, 10000.0, 0, cache, 0, q.get()); });
     std::printf("TIME qkv_to_cache_T2048_h16_hd128%s %.3f ms\n", i8 ? "_i8" : "", tq);
     const double ms = time_ms(g, [&] { g.be->attention(q.get(), T, 0, cache, 0, out.get()); });
     std::printf("TIME flash_prefill_T2048_h16_hd128%s %.3f ms %.1f TFLOP/s\n", i8 ? "_i8" : "", ms,
@@ -518,14 +550,16 @@ void bench(Gpu& g) {
     DeviceBuffer q = g.upload(qv), out(*g.be, size_t(512 * W) * 2);
     const double bytes = double(P) * W * esz * 2 + (i8 ? double(P) * heads * 8 : 0.0);
     for (int64_t rows : {int64_t(1), int64_t(4)}) {
-      const double ms = time_ms(g, [&] { g.be->attention(q.get(), rows, P - rows, cache, 0, out.get()); });
+      const double ms =
+          time_ms(g, [&] { g.be->attention(q.get(), rows, P - rows, cache, 0, out.get()); });
       std::printf("TIME decode_rows%ld_past131072_h16_hd128%s %.3f ms %.0f GB/s\n", long(rows),
                   i8 ? "_i8" : "", ms, bytes / (ms * 1e-3) / 1e9);
     }
     const int64_t rows = 512;
-    const double ms = time_ms(g, [&] { g.be->attention(q.get(), rows, P - rows, cache, 0, out.get()); });
-    std::printf("TIME flash_chunk512_past130560_h16_hd128%s %.3f ms %.1f TFLOP/s\n", i8 ? "_i8" : "",
-                ms, 4.0 * rows * double(P) * hd * heads / (ms * 1e-3) / 1e12);
+    const double ms =
+        time_ms(g, [&] { g.be->attention(q.get(), rows, P - rows, cache, 0, out.get()); });
+    std::printf("TIME flash_chunk512_past130560_h16_hd128%s %.3f ms %.1f TFLOP/s\n",
+                i8 ? "_i8" : "", ms, 4.0 * rows * double(P) * hd * heads / (ms * 1e-3) / 1e12);
   }
 }
 
@@ -535,9 +569,12 @@ int main(int argc, char** argv) {
   bool run_checks = true, run_bench = true;
   int dev = 0;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--no-bench")) run_bench = false;
-    else if (!std::strcmp(argv[i], "--bench-only")) run_checks = false;
-    else if (!std::strcmp(argv[i], "--device") && i + 1 < argc) dev = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--no-bench"))
+      run_bench = false;
+    else if (!std::strcmp(argv[i], "--bench-only"))
+      run_checks = false;
+    else if (!std::strcmp(argv[i], "--device") && i + 1 < argc)
+      dev = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr, "usage: rcc_cuda_check [--no-bench] [--bench-only] [--device N]\n");
       return 2;
@@ -545,7 +582,8 @@ int main(int argc, char** argv) {
   }
   try {
     Gpu g(dev);
-    std::printf("device: %s; cpu reference: %s\n", g.be->name().c_str(), cpu_backend().name().c_str());
+    std::printf("device: %s; cpu reference: %s\n", g.be->name().c_str(),
+                cpu_backend().name().c_str());
     if (run_checks) {
       check_copies(g);
       check_weights_and_embed(g);
