@@ -2,7 +2,8 @@
 // tests/reference/make_gptneox_fixtures.py). Tolerances:
 //  - logits: max |rcc - hf| / max |hf| <= 1e-4. Both sides compute in f32 on identical weights; the
 //    remaining difference is summation order in matrix products and softmax (observed ~1e-6).
-//  - greedy ids: identical (the fixtures record a top-2 logit margin >= 5e-3 at every step, far above
+//  - greedy ids: identical (the fixtures record a top-2 logit margin >= 5e-3 at every step, far
+//  above
 //    the f32 noise, so a mismatch is a real bug).
 #include <gtest/gtest.h>
 
@@ -18,17 +19,6 @@ namespace rcc {
 namespace {
 
 using nlohmann::json;
-
-double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    double d = std::fabs(double(a[i]) - double(b[i]));
-    num = std::isnan(d) ? INFINITY : std::max(num, d);
-    den = std::max(den, std::fabs(double(b[i])));
-  }
-  return num / den;
-}
 
 struct Case {
   std::string dir;
@@ -53,7 +43,7 @@ TEST_P(GPTNeoXReference, FullSequenceLogitsMatch) {
   std::vector<float> logits = model.forward_logits(c.prompt, cache);
   Tensor want = SafetensorsFile::open(c.dir + "/expected.safetensors").get("logits");
   ASSERT_EQ(want.shape(), (Shape{int64_t(c.prompt.size()), model.config().vocab_size}));
-  double err = norm_rel_error(logits, want.to_vector());
+  double err = test::norm_rel_error(logits, want.to_vector());
   EXPECT_LE(err, 1e-4) << GetParam();
   RecordProperty("logits_rel_error", std::to_string(err));
 }
@@ -83,7 +73,7 @@ TEST_P(GPTNeoXReference, CachedDecodingEqualsRecomputation) {
     KVCache fresh = model.new_cache();
     std::vector<float> full = model.forward_logits(seq, fresh);
     std::vector<float> last(full.end() - V, full.end());
-    EXPECT_LE(norm_rel_error(inc, last), 1e-5) << "step " << step;
+    EXPECT_LE(test::norm_rel_error(inc, last), 1e-5) << "step " << step;
   }
   EXPECT_EQ(cache.length(), int64_t(seq.size()));
 }

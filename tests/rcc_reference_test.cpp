@@ -1,7 +1,8 @@
-// RCC compression and injected decoding against the fixtures of tests/reference/make_rcc_fixtures.py
-// (Hugging Face GPT-NeoX modules assembled per RCC_SPEC §2–§3), compat mode, W 2048, R 32.
-// Tolerances: slots and logits max |rcc - ref| / max |ref| <= 1e-4 (both f32 compute on identical
-// weights; observed ~1e-6); greedy ids identical (the fixtures record top-2 margins >= 3e-3).
+// RCC compression and injected decoding against the fixtures of
+// tests/reference/make_rcc_fixtures.py (Hugging Face GPT-NeoX modules assembled per RCC_SPEC
+// §2–§3), compat mode, W 2048, R 32. Tolerances: slots and logits max |rcc - ref| / max |ref| <=
+// 1e-4 (both f32 compute on identical weights; observed ~1e-6); greedy ids identical (the fixtures
+// record top-2 margins >= 3e-3).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,17 +17,6 @@ namespace rcc {
 namespace {
 
 using nlohmann::json;
-
-double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    double d = std::fabs(double(a[i]) - double(b[i]));
-    num = std::isnan(d) ? INFINITY : std::max(num, d);
-    den = std::max(den, std::fabs(double(b[i])));
-  }
-  return num / den;
-}
 
 std::vector<int32_t> ids_of(const Tensor& t) {
   return std::vector<int32_t>(t.data<int32_t>(), t.data<int32_t>() + t.numel());
@@ -68,7 +58,7 @@ TEST_P(RCCReference, CompressionAndEndToEnd) {
   Memory mem = comp.compress(ids_of(expected.get("context_ids")), WindowMode::Compat, DType::F32);
   Tensor want = expected.get("slots");
   ASSERT_EQ(mem.as_tensor().shape(), want.shape());
-  EXPECT_LE(norm_rel_error(mem.as_tensor().to_vector(), want.to_vector()), 1e-4);
+  EXPECT_LE(test::norm_rel_error(mem.as_tensor().to_vector(), want.to_vector()), 1e-4);
   EXPECT_EQ(mem.token_count, meta["n"].get<int64_t>());
 
   const std::vector<int32_t> prompt = ids_of(expected.get("prompt_ids"));
@@ -87,7 +77,8 @@ TEST_P(RCCReference, CompressionAndEndToEnd) {
 
   DecoderMemory dm(m);
   dm.extend(mem, 0, mem.slots());
-  EXPECT_LE(norm_rel_error(dm.prompt_logits(prompt), expected.get("logits_f32mem_prompt").to_vector()),
+  EXPECT_LE(test::norm_rel_error(dm.prompt_logits(prompt),
+                                 expected.get("logits_f32mem_prompt").to_vector()),
             1e-4);
   EXPECT_EQ(dm.generate(prompt, gp).ids, meta["greedy_ids_f32mem"].get<std::vector<int32_t>>());
 }
@@ -105,7 +96,7 @@ TEST_P(RCCReference, DecoderLogitsMatchWithBf16Memory) {
   m.decoder.logits(hidden.data(), P, logits.data());
   std::vector<float> prompt = dm.prompt_logits(ids_of(expected.get("prompt_ids")));
   logits.insert(logits.end(), prompt.begin(), prompt.end());
-  EXPECT_LE(norm_rel_error(logits, expected.get("logits_bf16mem").to_vector()), 1e-4);
+  EXPECT_LE(test::norm_rel_error(logits, expected.get("logits_bf16mem").to_vector()), 1e-4);
   EXPECT_EQ(dm.length(), P);  // the prompt did not stay in the cache
 }
 

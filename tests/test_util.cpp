@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,8 +28,12 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-std::string fixture(const std::string& rel) { return std::string(RCC_FIXTURES_DIR) + "/" + rel; }
-std::string shared(const std::string& rel) { return std::string(RCC_SHARED_DIR) + "/" + rel; }
+std::string fixture(const std::string& rel) {
+  return std::string(RCC_FIXTURES_DIR) + "/" + rel;
+}
+std::string shared(const std::string& rel) {
+  return std::string(RCC_SHARED_DIR) + "/" + rel;
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -80,6 +85,17 @@ double max_rel_error(const std::vector<float>& a, const std::vector<float>& b, d
     if (!(d <= worst)) worst = std::isnan(d) ? INFINITY : d;
   }
   return worst;
+}
+
+double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    const double d = std::fabs(double(a[i]) - double(b[i]));
+    num = std::isnan(d) ? INFINITY : std::max(num, d);
+    den = std::max(den, std::fabs(double(b[i])));
+  }
+  return num / den;
 }
 
 }  // namespace rcc::test

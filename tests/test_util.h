@@ -17,8 +17,8 @@ class TempDir {
   std::string path_;
 };
 
-std::string fixture(const std::string& rel);   // tests/fixtures/<rel>
-std::string shared(const std::string& rel);    // ../shared/<rel>
+std::string fixture(const std::string& rel);  // tests/fixtures/<rel>
+std::string shared(const std::string& rel);   // ../shared/<rel>
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
 
@@ -31,5 +31,7 @@ RunResult run_rcc(const std::vector<std::string>& args, const std::string& stdin
 
 // Max over i of |a-b| / max(|b|, floor) — relative error with a floor for tiny reference values.
 double max_rel_error(const std::vector<float>& a, const std::vector<float>& b, double floor = 1e-2);
+// max |a - b| / max |b| over all elements (NaN counts as infinite error); sizes must agree.
+double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b);
 
 }  // namespace rcc::test

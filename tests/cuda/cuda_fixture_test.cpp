@@ -37,17 +37,6 @@ Backend& cuda() {
   return backend_for("cuda");
 }
 
-double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    double d = std::fabs(double(a[i]) - double(b[i]));
-    num = std::isnan(d) ? INFINITY : std::max(num, d);
-    den = std::max(den, std::fabs(double(b[i])));
-  }
-  return num / den;
-}
-
 std::vector<int32_t> ids_of(const Tensor& t) {
   return std::vector<int32_t>(t.data<int32_t>(), t.data<int32_t>() + t.numel());
 }
@@ -84,7 +73,7 @@ TEST_P(CudaGPTNeoX, LogitsGreedyAndCache) {
   KVCache cache = model.new_cache();
   std::vector<float> logits = model.forward_logits(prompt, cache);
   Tensor want = SafetensorsFile::open(dir + "/expected.safetensors").get("logits");
-  const double err = norm_rel_error(logits, want.to_vector());
+  const double err = test::norm_rel_error(logits, want.to_vector());
   EXPECT_LE(err, kTol) << GetParam();
   std::printf("[ cuda ] %s logits norm-rel error %.2e\n", GetParam().c_str(), err);
 
@@ -102,7 +91,7 @@ TEST_P(CudaGPTNeoX, LogitsGreedyAndCache) {
     seq.push_back(next);
     KVCache fresh = model.new_cache();
     std::vector<float> full = model.forward_logits(seq, fresh);
-    EXPECT_LE(norm_rel_error(one, std::vector<float>(full.end() - V, full.end())), kTol)
+    EXPECT_LE(test::norm_rel_error(one, std::vector<float>(full.end() - V, full.end())), kTol)
         << "step " << step;
   }
   // Free-running greedy generation runs and produces in-vocabulary ids.
@@ -145,7 +134,7 @@ TEST_P(CudaRCC, SlotsLogitsAndGreedy) {
   const std::vector<int32_t> ctx = ids_of(expected.get("context_ids"));
   Memory mem = comp.compress(ctx, WindowMode::Compat, DType::F32);
   const double slot_err =
-      norm_rel_error(mem.as_tensor().to_vector(), expected.get("slots").to_vector());
+      test::norm_rel_error(mem.as_tensor().to_vector(), expected.get("slots").to_vector());
   EXPECT_LE(slot_err, kTol);
 
   // Decoder on the reference's own (bf16) memory: memory rows and prompt logits.
@@ -161,7 +150,7 @@ TEST_P(CudaRCC, SlotsLogitsAndGreedy) {
   const std::vector<int32_t> prompt = ids_of(expected.get("prompt_ids"));
   std::vector<float> pl = dm.prompt_logits(prompt);
   logits.insert(logits.end(), pl.begin(), pl.end());
-  const double logit_err = norm_rel_error(logits, expected.get("logits_bf16mem").to_vector());
+  const double logit_err = test::norm_rel_error(logits, expected.get("logits_bf16mem").to_vector());
   EXPECT_LE(logit_err, kTol);
   std::printf("[ cuda ] %s/%s slots %.2e logits %.2e\n", p.ckpt.c_str(), p.c.c_str(), slot_err,
               logit_err);
@@ -177,13 +166,14 @@ TEST_P(CudaRCC, SlotsLogitsAndGreedy) {
   streamed.flush();
   whole.extend(mem, 0, mem.slots());
   ASSERT_EQ(streamed.length(), whole.length());
-  EXPECT_LE(norm_rel_error(streamed.prompt_logits(prompt), whole.prompt_logits(prompt)), kTol);
+  EXPECT_LE(test::norm_rel_error(streamed.prompt_logits(prompt), whole.prompt_logits(prompt)),
+            kTol);
 
   // 8-bit memory-prefix KV: within a wider bf16+int8 tolerance (int8 step = absmax/127 per
   // position and head: 0.4% per element) of the bf16 cache.
   DecoderMemory q8(m, /*eight_bit=*/true);
   q8.extend(mem, 0, mem.slots());
-  EXPECT_LE(norm_rel_error(q8.prompt_logits(prompt), whole.prompt_logits(prompt)), 5e-2);
+  EXPECT_LE(test::norm_rel_error(q8.prompt_logits(prompt), whole.prompt_logits(prompt)), 5e-2);
 }
 
 std::vector<Param> all_params() {
@@ -222,12 +212,12 @@ TEST(CudaVsCpu, RandomRCCModelWholePipeline) {
   Memory mc = Compressor(cpu).compress(ids, WindowMode::Aligned, DType::F32);
   Memory mg = Compressor(gpu).compress(ids, WindowMode::Aligned, DType::F32);
   ASSERT_EQ(mc.slots(), mg.slots());
-  EXPECT_LE(norm_rel_error(mg.as_tensor().to_vector(), mc.as_tensor().to_vector()), kTol);
+  EXPECT_LE(test::norm_rel_error(mg.as_tensor().to_vector(), mc.as_tensor().to_vector()), kTol);
   DecoderMemory dc(cpu), dg(gpu);
   dc.extend(mc, 0, mc.slots());
   dg.extend(mc, 0, mc.slots());
   const std::vector<int32_t> prompt = {5, 6, 7, 8};
-  EXPECT_LE(norm_rel_error(dg.prompt_logits(prompt), dc.prompt_logits(prompt)), kTol);
+  EXPECT_LE(test::norm_rel_error(dg.prompt_logits(prompt), dc.prompt_logits(prompt)), kTol);
   GenerateParams gp;
   gp.max_new_tokens = 12;
   const auto want = dc.generate(prompt, gp).ids;
