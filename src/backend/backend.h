@@ -90,6 +90,66 @@ class Backend {
   // to cached positions [0, past + r] of layer `layer`; scale 1/sqrt(hd). out [rows, heads·hd].
   virtual void attention(const void* q, int64_t rows, int64_t past, const KVCache& cache,
                          int64_t layer, void* out) = 0;
+
+  // ---- training (model/gptneox_backward.cpp, train/) ----
+  // "act" buffers hold act_dtype() elements (activations and their gradients); "f32" buffers are
+  // device f32 (master weights, weight gradients, optimizer moments, logits). Gradient outputs
+  // named "+=" accumulate; the others overwrite.
+  virtual void zero(void* p, size_t bytes) = 0;
+  // Fused qkv [rows, heads, 3, hd] at positions pos0 + r -> q, k, v [rows, heads·hd] each, the
+  // first `rot` dims of q and k rotated as qkv_to_cache does (RCC_SPEC §1).
+  virtual void rotary_split(const void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
+                            double base, int64_t pos0, void* q, void* k, void* v) = 0;
+  // Its backward: dqkv [rows, heads, 3, hd] = (rotated back dq, rotated back dk, dv).
+  virtual void rotary_split_backward(const void* dq, const void* dk, const void* dv, int64_t rows,
+                                     int64_t heads, int64_t hd, int64_t rot, double base,
+                                     int64_t pos0, void* dqkv) = 0;
+  // Causal self-attention of one sequence from position 0: q, k, v, out [n, heads·hd], scale
+  // 1/sqrt(hd).
+  virtual void self_attention(const void* q, const void* k, const void* v, int64_t n,
+                              int64_t heads, int64_t hd, void* out) = 0;
+  // Its backward, given the forward's output `out` and dout: dq, dk, dv [n, heads·hd].
+  virtual void self_attention_backward(const void* q, const void* k, const void* v,
+                                       const void* out, const void* dout, int64_t n,
+                                       int64_t heads, int64_t hd, void* dq, void* dk,
+                                       void* dv) = 0;
+  // Gradients of y = x · W^T + b, dy [rows, N]: dx [rows, K] = dy · W (+= when accumulate_dx;
+  // null skips); dW [N, K] f32 += dy^T · x; db [N] f32 += Σ_rows dy (null skips).
+  virtual void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,
+                               void* dx, bool accumulate_dx, float* dW, float* db) = 0;
+  // dx = dy · GELU'(pre) (exact GELU); dx may alias dy.
+  virtual void gelu_backward(const void* pre, const void* dy, void* dx, int64_t n) = 0;
+  // Backward of layer_norm with input x [rows, H]: dx += ..., dw, db [H] f32 +=.
+  virtual void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w,
+                                   float eps, const void* dy, void* dx, float* dw, float* db) = 0;
+  // dst[idx[i]·width ...] += src[i·width ...] for rows i < n; idx on the host, distinct.
+  virtual void scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n,
+                                int64_t width, void* dst) = 0;
+  // dtable [V, H] f32 += rows of dx [n, H] at ids (host, checked; may repeat).
+  virtual void embedding_backward(const int32_t* ids_host, int64_t n, const void* dx, int64_t H,
+                                  float* dtable) = 0;
+  // logits [rows, N] f32 = x · W^T.
+  virtual void linear_f32(const void* x, int64_t rows, const Tensor& W, float* logits) = 0;
+  // Weighted cross-entropy as ops::cross_entropy: returns Σ_r w_r · CE_r (synchronises);
+  // dlogits [rows, V] act = scale · w_r · (softmax − onehot) when not null. Targets and weights on
+  // the host (targets checked).
+  virtual double cross_entropy(const float* logits, int64_t rows, int64_t V,
+                               const int32_t* targets_host, const float* weights_host,
+                               void* dlogits, float scale) = 0;
+  // Σ x² over f32 [n] (synchronises); x *= s.
+  virtual double sum_squares(const float* x, int64_t n) = 0;
+  virtual void scale_f32(float* x, int64_t n, float s) = 0;
+  // One AdamW update of n parameters (train/optimizer.h has the formula, torch's order of f32
+  // operations): p, m, v f32 updated in place from g f32. decay = 1 − lr · weight_decay (1 for
+  // tensors that are not decayed); step_size = lr / (1 − β1^t); bc2_sqrt = sqrt(1 − β2^t).
+  //   p *= decay; m += (1−β1)(g − m); v = β2 v + (1−β2) g²; p −= step_size · m / (√v / bc2_sqrt + eps)
+  // β1, β2 and eps are given in double: 1 − β1 and 1 − β2 are formed in double, then rounded to
+  // f32, as torch does with its Python-float hyperparameters.
+  virtual void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay,
+                     double beta1, double beta2, double eps, float step_size, float bc2_sqrt) = 0;
+  // The matrix copy of f32 master weights: dst [n] (matrix dtype of prepare_weight) = src. The
+  // CPU computes with the f32 masters and never calls it.
+  virtual void master_to_matrix(const float* src, int64_t n, void* dst) = 0;
 };
 
 // The process-wide CPU backend (thread pool of core/thread_pool.h).

@@ -1,7 +1,10 @@
 // The CPU backend: activations and KV caches in f32 host memory, ops from src/ops (OpenBLAS for the
 // matrix products, our vectorised loops on the thread pool for the rest).
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "backend/backend.h"
 #include "core/error.h"
@@ -9,6 +12,8 @@
 #include "model/kv_cache.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
+#include "ops/cross_entropy.h"
+#include "ops/embedding_backward.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
 #include "ops/rotary.h"
@@ -90,14 +95,7 @@ class CpuBackend final : public Backend {
     const int64_t H = nh * hd;
     float* kc = c.k(layer) + pos0 * H;
     float* vc = c.v(layer) + pos0 * H;
-    float* q = f(q_out);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t h = 0; h < nh; ++h) {
-        const float* src = sq + r * 3 * H + h * 3 * hd;
-        std::memcpy(q + r * H + h * hd, src, size_t(hd) * 4);
-        std::memcpy(kc + r * H + h * hd, src + hd, size_t(hd) * 4);
-        std::memcpy(vc + r * H + h * hd, src + 2 * hd, size_t(hd) * 4);
-      }
+    split_heads(sq, rows, nh, hd, f(q_out), kc, vc);
   }
   void attention(const void* q, int64_t rows, int64_t past, const KVCache& c, int64_t layer,
                  void* out) override {
@@ -106,9 +104,132 @@ class CpuBackend final : public Backend {
                           f(out));
   }
 
+  // ---- training: the f32 ops of src/ops ----
+  void zero(void* p, size_t bytes) override {
+    if (bytes) std::memset(p, 0, bytes);
+  }
+  void rotary_split(const void* qkv, int64_t rows, int64_t nh, int64_t hd, int64_t rot,
+                    double base, int64_t pos0, void* q, void* k, void* v) override {
+    const int64_t H = nh * hd;
+    std::vector<float> t(f(qkv), f(qkv) + rows * 3 * H);
+    ops::rotary_qkv(t.data(), rows, nh, hd, rot, pos0, base);
+    split_heads(t.data(), rows, nh, hd, f(q), f(k), f(v));
+  }
+  void rotary_split_backward(const void* dq, const void* dk, const void* dv, int64_t rows,
+                             int64_t nh, int64_t hd, int64_t rot, double base, int64_t pos0,
+                             void* dqkv) override {
+    const int64_t H = nh * hd;
+    float* d = f(dqkv);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t h = 0; h < nh; ++h) {
+        float* dst = d + r * 3 * H + h * 3 * hd;
+        std::memcpy(dst, f(dq) + r * H + h * hd, size_t(hd) * 4);
+        std::memcpy(dst + hd, f(dk) + r * H + h * hd, size_t(hd) * 4);
+        std::memcpy(dst + 2 * hd, f(dv) + r * H + h * hd, size_t(hd) * 4);
+      }
+    ops::rotary_qkv_backward(d, rows, nh, hd, rot, pos0, base);
+  }
+  void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t nh,
+                      int64_t hd, void* out) override {
+    const int64_t H = nh * hd;
+    ops::causal_attention(f(q), H, f(k), f(v), H, n, 0, nh, hd, f(out));
+  }
+  void self_attention_backward(const void* q, const void* k, const void* v, const void*,
+                               const void* dout, int64_t n, int64_t nh, int64_t hd, void* dq,
+                               void* dk, void* dv) override {
+    const size_t bytes = size_t(n * nh * hd) * 4;
+    for (void* p : {dq, dk, dv}) std::memset(p, 0, bytes);
+    ops::causal_attention_backward(f(q), f(k), f(v), f(dout), n, nh, hd, f(dq), f(dk), f(dv));
+  }
+  void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
+                       bool accumulate_dx, float* dW, float* db) override {
+    if (dx && !accumulate_dx) std::memset(dx, 0, size_t(rows * W.dim(1)) * 4);
+    ops::linear_backward(f(x), rows, W, f(dy), f(dx), dW, db);
+  }
+  void gelu_backward(const void* pre, const void* dy, void* dx, int64_t n) override {
+    ops::gelu_backward(f(pre), f(dy), f(dx), n);
+  }
+  void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
+                           const void* dy, void* dx, float* dw, float* db) override {
+    ops::layer_norm_backward(f(x), rows, H, w.f32(), eps, f(dy), f(dx), dw, db);
+  }
+  void scatter_add_rows(const void* src, const int64_t* idx, int64_t n, int64_t width,
+                        void* dst) override {
+    for (int64_t i = 0; i < n; ++i) {
+      float* d = f(dst) + idx[i] * width;
+      const float* s = f(src) + i * width;
+      for (int64_t c = 0; c < width; ++c) d[c] += s[c];
+    }
+  }
+  void embedding_backward(const int32_t* ids, int64_t n, const void* dx, int64_t H,
+                          float* dtable) override {
+    ops::embedding_backward(ids, n, f(dx), H, dtable);
+  }
+  void linear_f32(const void* x, int64_t rows, const Tensor& W, float* y) override {
+    ops::linear(f(x), rows, W, nullptr, y);
+  }
+  double cross_entropy(const float* logits, int64_t rows, int64_t V, const int32_t* targets,
+                       const float* weights, void* dlogits, float scale) override {
+    return ops::cross_entropy(logits, rows, V, targets, weights, f(dlogits), scale);
+  }
+  double sum_squares(const float* x, int64_t n) override {
+    // Chunk partials in double, added in chunk order: the same at every thread count.
+    const int64_t chunk = 1 << 16, nchunks = (n + chunk - 1) / chunk;
+    std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
+    parallel_for(nchunks, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        double sq = 0;
+        for (int64_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i) sq += double(x[i]) * x[i];
+        partial[size_t(c)] = sq;
+      }
+    });
+    double sq = 0;
+    for (double p : partial) sq += p;
+    return sq;
+  }
+  void scale_f32(float* x, int64_t n, float s) override {
+    parallel_for(
+        n,
+        [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) x[i] *= s;
+        },
+        1 << 14);
+  }
+  void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay, double beta1,
+             double beta2, double epsilon, float step_size, float bc2_sqrt) override {
+    const float w_lerp = float(1.0 - beta1), b2 = float(beta2), one_minus_b2 = float(1.0 - beta2),
+                eps = float(epsilon);
+    parallel_for(
+        n,
+        [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            p[i] *= decay;
+            m[i] = m[i] + w_lerp * (g[i] - m[i]);  // torch.lerp for weight < 0.5
+            v[i] = v[i] * b2 + one_minus_b2 * g[i] * g[i];
+            const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+            p[i] = p[i] - step_size * (m[i] / denom);
+          }
+        },
+        4096);
+  }
+  void master_to_matrix(const float*, int64_t, void*) override {
+    fail("the CPU backend computes with the f32 master weights (no matrix copy)");
+  }
+
  private:
   static float* f(void* p) { return static_cast<float*>(p); }
   static const float* f(const void* p) { return static_cast<const float*>(p); }
+  static void split_heads(const float* qkv, int64_t rows, int64_t nh, int64_t hd, float* q,
+                          float* k, float* v) {
+    const int64_t H = nh * hd;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t h = 0; h < nh; ++h) {
+        const float* src = qkv + r * 3 * H + h * 3 * hd;
+        std::memcpy(q + r * H + h * hd, src, size_t(hd) * 4);
+        std::memcpy(k + r * H + h * hd, src + hd, size_t(hd) * 4);
+        std::memcpy(v + r * H + h * hd, src + 2 * hd, size_t(hd) * 4);
+      }
+  }
   static void copy(void* dst, const void* src, size_t n) {
     if (n && dst != src) std::memmove(dst, src, n);
   }

@@ -15,6 +15,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_gemm.h"
 #include "cuda/cuda_kernels.h"
+#include "cuda/cuda_train_kernels.h"
 #include "model/kv_cache.h"
 
 namespace rcc {
@@ -89,7 +90,8 @@ class CudaBackend final : public Backend {
     cudaSetDevice(dev_);
     cudaStreamSynchronize(stream_);
     gemm_.reset();
-    for (void* p : {idx_dev_, static_cast<void*>(inv_freq_dev_), attn_ws_, f32_out_}) {
+    for (void* p : {idx_dev_, static_cast<void*>(inv_freq_dev_), attn_ws_, f32_out_, attn_bwd_ws_,
+                    ln_bwd_ws_, ce_buf_, ss_ws_}) {
       if (p) release(p);
     }
     cudaStreamSynchronize(stream_);
@@ -376,6 +378,199 @@ class CudaBackend final : public Backend {
     cuda::run_attention(a, plan, attn_ws_, stream_);
   }
 
+  // ---- training ----
+  void zero(void* p, size_t bytes) override {
+    if (bytes == 0) return;
+    use();
+    RCC_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+  }
+
+  void rotary_split(const void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
+                    double base, int64_t pos0, void* q, void* k, void* v) override {
+    if (rows <= 0) return;
+    RCC_CHECK(rot >= 0 && rot <= hd, "CUDA rotary_split: rotary dims ", rot, " exceed head_dim ",
+              hd);
+    use();
+    // The cache-writing kernel with plain [rows, heads·hd] buffers as "cache" (it writes position
+    // pos0 + r at row pos0 + r: the buffers are passed shifted back by pos0 rows).
+    cuda::QkvToCacheArgs a;
+    a.qkv = static_cast<const bf16*>(qkv);
+    a.rows = rows;
+    a.heads = int(heads);
+    a.hd = int(hd);
+    a.rot = int(rot);
+    a.inv_freq = inv_freq(rot, base);
+    a.pos0 = pos0;
+    a.q_out = static_cast<bf16*>(q);
+    a.k = static_cast<bf16*>(k) - pos0 * heads * hd;
+    a.v = static_cast<bf16*>(v) - pos0 * heads * hd;
+    cuda::launch_qkv_to_cache(a, stream_);
+  }
+
+  void rotary_split_backward(const void* dq, const void* dk, const void* dv, int64_t rows,
+                             int64_t heads, int64_t hd, int64_t rot, double base, int64_t pos0,
+                             void* dqkv) override {
+    if (rows <= 0) return;
+    use();
+    cuda::launch_rotary_split_backward(
+        static_cast<const bf16*>(dq), static_cast<const bf16*>(dk), static_cast<const bf16*>(dv),
+        rows, int(heads), int(hd), int(rot), inv_freq(rot, base), pos0, static_cast<bf16*>(dqkv),
+        stream_);
+  }
+
+  void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t heads,
+                      int64_t hd, void* out) override {
+    if (n <= 0) return;
+    use();
+    cuda::AttentionArgs a;
+    a.q = static_cast<const bf16*>(q);
+    a.q_stride = heads * hd;
+    a.k = k;
+    a.v = v;
+    a.kv_stride = heads * hd;
+    a.heads = int(heads);
+    a.hd = int(hd);
+    a.rows = n;
+    a.past = 0;
+    a.out = static_cast<bf16*>(out);
+    a.out_stride = heads * hd;
+    a.scale_log2 = float(1.0 / std::sqrt(double(a.hd)) * 1.4426950408889634);
+    const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms_);
+    if (plan.workspace_bytes) ensure(&attn_ws_, &attn_ws_bytes_, plan.workspace_bytes);
+    cuda::run_attention(a, plan, attn_ws_, stream_);
+  }
+
+  void self_attention_backward(const void* q, const void* k, const void* v, const void* out,
+                               const void* dout, int64_t n, int64_t heads, int64_t hd, void* dq,
+                               void* dk, void* dv) override {
+    if (n <= 0) return;
+    use();
+    const size_t ws = cuda::attention_backward_workspace(n, int(heads), int(hd));
+    if (ws) ensure(&attn_bwd_ws_, &attn_bwd_ws_bytes_, ws);
+    cuda::launch_attention_backward(
+        static_cast<const bf16*>(q), static_cast<const bf16*>(k), static_cast<const bf16*>(v),
+        static_cast<const bf16*>(out), static_cast<const bf16*>(dout), n, int(heads), int(hd),
+        static_cast<bf16*>(dq), static_cast<bf16*>(dk), static_cast<bf16*>(dv), attn_bwd_ws_,
+        stream_);
+  }
+
+  void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
+                       bool accumulate_dx, float* dW, float* db) override {
+    check_matrix(W, "linear weight");
+    if (rows <= 0) return;
+    use();
+    const int64_t N = W.dim(0), K = W.dim(1);
+    const bf16* w = static_cast<const bf16*>(W.raw());
+    const bf16* g = static_cast<const bf16*>(dy);
+    // Column-major views of the row-major buffers (cuda_gemm.h): a row-major [r, c] matrix is a
+    // column-major [c, r] one with leading dimension c.
+    // dx^T [K, rows] = W^T [K, N] · dy^T [N, rows]
+    if (dx) gemm_->run_general(false, false, K, rows, N, w, K, g, N, dx, K, false, accumulate_dx);
+    // dW^T [K, N] += x^T [K, rows] · dy [rows, N]   (dy^T stored [N, rows], used transposed)
+    if (dW)
+      gemm_->run_general(false, true, K, N, rows, static_cast<const bf16*>(x), K, g, N, dW, K,
+                         true, true);
+    if (db) cuda::launch_bias_grad(g, rows, N, db, stream_);
+  }
+
+  void gelu_backward(const void* pre, const void* dy, void* dx, int64_t n) override {
+    use();
+    cuda::launch_gelu_backward(static_cast<const bf16*>(pre), static_cast<const bf16*>(dy),
+                               static_cast<bf16*>(dx), n, stream_);
+  }
+
+  void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
+                           const void* dy, void* dx, float* dw, float* db) override {
+    check_vector(w, H, "layer_norm weight");
+    if (rows <= 0) return;
+    use();
+    const size_t ws = cuda::layer_norm_backward_workspace(rows, H);
+    if (ws) ensure(&ln_bwd_ws_, &ln_bwd_ws_bytes_, ws);
+    cuda::launch_layer_norm_backward(static_cast<const bf16*>(x), rows, H,
+                                     static_cast<const float*>(w.raw()), eps,
+                                     static_cast<const bf16*>(dy), static_cast<bf16*>(dx), dw, db,
+                                     ln_bwd_ws_, stream_);
+  }
+
+  void scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n, int64_t width,
+                        void* dst) override {
+    if (n <= 0 || width <= 0) return;
+    use();
+    int64_t* idx = static_cast<int64_t*>(upload_index(idx_host, size_t(n) * sizeof(int64_t)));
+    cuda::launch_scatter_add_rows(static_cast<const bf16*>(src), idx, n, width,
+                                  static_cast<bf16*>(dst), stream_);
+  }
+
+  void embedding_backward(const int32_t* ids_host, int64_t n, const void* dx, int64_t H,
+                          float* dtable) override {
+    if (n <= 0) return;
+    use();
+    int32_t* ids = static_cast<int32_t*>(upload_index(ids_host, size_t(n) * sizeof(int32_t)));
+    cuda::launch_embedding_backward(ids, n, static_cast<const bf16*>(dx), H, dtable, stream_);
+  }
+
+  void linear_f32(const void* x, int64_t rows, const Tensor& W, float* y) override {
+    check_matrix(W, "linear weight");
+    use();
+    gemm_->run(static_cast<const bf16*>(x), rows, W.dim(1), static_cast<const bf16*>(W.raw()),
+               W.dim(0), nullptr, y, true, false);
+  }
+
+  double cross_entropy(const float* logits, int64_t rows, int64_t V, const int32_t* targets_host,
+                       const float* weights_host, void* dlogits, float scale) override {
+    if (rows <= 0) return 0.0;
+    for (int64_t r = 0; r < rows; ++r)
+      RCC_CHECK(targets_host[r] >= 0 && targets_host[r] < V, "cross_entropy: target ",
+                targets_host[r], " of row ", r, " outside [0, ", V, ")");
+    use();
+    // One upload of targets | weights, then the per-row losses back.
+    const size_t tb = size_t(rows) * 4, bytes = 2 * tb + size_t(rows) * 4;
+    ensure(&ce_buf_, &ce_buf_bytes_, bytes);
+    char* base = static_cast<char*>(ce_buf_);
+    void* st = stage(2 * tb);
+    std::memcpy(st, targets_host, tb);
+    std::memcpy(static_cast<char*>(st) + tb, weights_host, tb);
+    staged_copy(base, st, 2 * tb);
+    float* loss = reinterpret_cast<float*>(base + 2 * tb);
+    cuda::launch_cross_entropy(logits, rows, V, reinterpret_cast<const int32_t*>(base),
+                               reinterpret_cast<const float*>(base + tb), scale, loss,
+                               static_cast<bf16*>(dlogits), stream_);
+    std::vector<float> l(static_cast<size_t>(rows));
+    copy_to_host(l.data(), loss, tb);
+    double sum = 0;
+    for (float x : l) sum += double(x);  // row order, as the CPU sums
+    return sum;
+  }
+
+  double sum_squares(const float* x, int64_t n) override {
+    if (n <= 0) return 0.0;
+    use();
+    const size_t ws = cuda::sum_squares_workspace(n) + 8;
+    ensure(&ss_ws_, &ss_ws_bytes_, ws);
+    double* out = static_cast<double*>(ss_ws_);
+    cuda::launch_sum_squares(x, n, static_cast<char*>(ss_ws_) + 8, out, stream_);
+    double r = 0;
+    copy_to_host(&r, out, 8);
+    return r;
+  }
+
+  void scale_f32(float* x, int64_t n, float s) override {
+    use();
+    cuda::launch_scale_f32(x, n, s, stream_);
+  }
+
+  void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay, double beta1,
+             double beta2, double eps, float step_size, float bc2_sqrt) override {
+    use();
+    cuda::launch_adamw(p, g, m, v, n, decay, float(1.0 - beta1), float(beta2), float(1.0 - beta2),
+                       float(eps), step_size, bc2_sqrt, stream_);
+  }
+
+  void master_to_matrix(const float* src, int64_t n, void* dst) override {
+    use();
+    cuda::launch_convert_to_bf16(DType::F32, src, static_cast<bf16*>(dst), n, stream_);
+  }
+
  private:
   void use() const { RCC_CUDA_CHECK(cudaSetDevice(dev_)); }
 
@@ -534,6 +729,16 @@ class CudaBackend final : public Backend {
   size_t attn_ws_bytes_ = 0;
   void* f32_out_ = nullptr;
   size_t f32_out_bytes_ = 0;
+  // Training scratch: attention-backward and layer-norm-backward workspaces, cross-entropy
+  // targets | weights | losses, sum-of-squares partials.
+  void* attn_bwd_ws_ = nullptr;
+  size_t attn_bwd_ws_bytes_ = 0;
+  void* ln_bwd_ws_ = nullptr;
+  size_t ln_bwd_ws_bytes_ = 0;
+  void* ce_buf_ = nullptr;
+  size_t ce_buf_bytes_ = 0;
+  void* ss_ws_ = nullptr;
+  size_t ss_ws_bytes_ = 0;
 };
 
 }  // namespace

@@ -235,4 +235,25 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
     launch_add_bias(static_cast<bf16*>(y), rows, N, bias, stream_);
 }
 
+void Gemm::run_general(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const bf16* A,
+                       int64_t lda, const bf16* B, int64_t ldb, void* C, int64_t ldc, bool c_f32,
+                       bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  RCC_CHECK(m < (int64_t(1) << 31) && n < (int64_t(1) << 31) && k < (int64_t(1) << 31) &&
+                lda < (int64_t(1) << 31) && ldb < (int64_t(1) << 31) && ldc < (int64_t(1) << 31),
+            "CUDA gemm: dimensions too large (", m, " x ", n, " x ", k, ")");
+  if (k == 0) {
+    if (!accumulate) {
+      RCC_CHECK(ldc == m, "CUDA gemm: empty product into a strided C");
+      RCC_CUDA_CHECK(cudaMemsetAsync(C, 0, size_t(m * n) * (c_f32 ? 4 : 2), stream_));
+    }
+    return;
+  }
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  RCC_CUBLAS_CHECK(api.p_cublasGemmEx(
+      blas_, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, int(m),
+      int(n), int(k), &alpha, A, CUDA_R_16BF, int(lda), B, CUDA_R_16BF, int(ldb), &beta, C,
+      c_f32 ? CUDA_R_32F : CUDA_R_16BF, int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
 }  // namespace rcc::cuda

@@ -57,6 +57,11 @@ class Gemm {
   // f32 accumulation, y bf16 (or f32 when y_f32; then bias must be null).
   void run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N, const float* bias,
            void* y, bool y_f32, bool accumulate);
+  // Column-major C[m, n] = op(A) · op(B) (+ C when accumulate), A and B bf16, f32 accumulation, C
+  // bf16 or f32 (c_f32): the general product the backward passes need (cublasGemmEx).
+  void run_general(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const bf16* A,
+                   int64_t lda, const bf16* B, int64_t ldb, void* C, int64_t ldc, bool c_f32,
+                   bool accumulate);
 
  private:
   // Column-major view: D[N, rows] = op_T(W as [K, N]) · x^T as [K, rows] (+ bias per row of D).

@@ -2,23 +2,24 @@
 
 namespace rcc {
 
-void Activations::reset(const GPTNeoXConfig& cfg, int64_t rows) {
+void Activations::reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows) {
   const int64_t H = cfg.hidden_size, I = cfg.intermediate_size;
-  const int64_t per_row = 7 * H + (cfg.use_parallel_residual ? 0 : H) + 2 * I;
-  const size_t need = size_t(rows * (per_row * cfg.num_layers + H));
-  if (buf_.size() < need) buf_.resize(need);
+  const int64_t per_row = 9 * H + (cfg.use_parallel_residual ? 0 : H) + 2 * I;
+  buf_.ensure(be, be.act_bytes(rows * (per_row * cfg.num_layers + H)));
   rows_ = rows;
   layers_.assign(size_t(cfg.num_layers), {});
-  float* p = buf_.data();
+  void* p = buf_.get();
   auto take = [&](int64_t width) {
-    float* r = p;
-    p += rows * width;
+    void* r = p;
+    p = act_at(be, p, rows * width);
     return r;
   };
   for (LayerActivations& l : layers_) {
     l.x_in = take(H);
     l.ln1 = take(H);
-    l.qkv = take(3 * H);
+    l.q = take(H);
+    l.k = take(H);
+    l.v = take(H);
     l.attn = take(H);
     l.x_mid = cfg.use_parallel_residual ? nullptr : take(H);
     l.ln2 = take(H);

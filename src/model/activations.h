@@ -1,44 +1,46 @@
-// What a GPT-NeoX forward keeps for its backward pass (training). Per layer, per row:
+// What a GPT-NeoX training forward keeps for its backward pass. Per layer, per row:
 //   x_in [H]   the layer's input            ln1 [H]  input_layernorm output
-//   qkv [3H]   fused q|k|v per head, after rotary (layout [heads, 3, hd])
+//   q, k, v [H] each: the heads' queries, keys (both after rotary) and values, [heads·hd]
 //   attn [H]   attention output before the dense projection
 //   x_mid [H]  serial residual only: x_in + attention (the input of post_attention_layernorm)
 //   ln2 [H]    post_attention_layernorm output
 //   pre [I]    dense_h_to_4h output (GELU input)   act [I]  GELU output
-// plus the input of the final layer norm [rows, H]. Everything lives in one f32 allocation, carved
-// into per-layer views (llm.c style); rows are those of one forward call (all its sequences
-// stacked).
+// plus the input of the final layer norm [rows, H]. Everything lives in one allocation of the
+// model's backend (activation dtype: f32 on the CPU, bf16 on CUDA), carved into per-layer views
+// (llm.c style); rows are those of one forward call (all its sequences stacked).
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
+#include "backend/backend.h"
 #include "model/config.h"
 
 namespace rcc {
 
 struct LayerActivations {
-  float *x_in = nullptr, *ln1 = nullptr, *qkv = nullptr, *attn = nullptr, *x_mid = nullptr,
-        *ln2 = nullptr, *pre = nullptr, *act = nullptr;
+  void *x_in = nullptr, *ln1 = nullptr, *q = nullptr, *k = nullptr, *v = nullptr,
+       *attn = nullptr, *x_mid = nullptr, *ln2 = nullptr, *pre = nullptr, *act = nullptr;
 };
 
 class Activations {
  public:
-  // Sizes the store for `rows` rows of a model with config `cfg` (reuses the allocation when it is
-  // large enough).
-  void reset(const GPTNeoXConfig& cfg, int64_t rows);
+  // Sizes the store for `rows` rows of a model with config `cfg` on backend `be` (reuses the
+  // allocation when it is large enough).
+  void reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows);
   int64_t rows() const { return rows_; }
   const LayerActivations& layer(int64_t i) const { return layers_[size_t(i)]; }
-  float* final_in() const { return final_in_; }
-  size_t bytes() const { return buf_.size() * 4; }
+  void* final_in() const { return final_in_; }
+  size_t bytes() const { return buf_.bytes(); }
 
   // The sequences of the recorded forward, as (first row, row count); each from position 0.
   std::vector<std::pair<int64_t, int64_t>> seqs;
 
  private:
   int64_t rows_ = 0;
-  std::vector<float> buf_;
+  DeviceBuffer buf_;
   std::vector<LayerActivations> layers_;
-  float* final_in_ = nullptr;
+  void* final_in_ = nullptr;
 };
 
 }  // namespace rcc

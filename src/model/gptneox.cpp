@@ -24,6 +24,13 @@ GPTNeoX::GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights w, Backend& be)
   dw_ = prepare_weights(w_, be);
 }
 
+GPTNeoX::GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights host, GPTNeoXWeights prepared, Backend& be)
+    : cfg_(std::move(cfg)), w_(std::move(host)), be_(&be), dw_(std::move(prepared)) {
+  RCC_CHECK(int64_t(w_.layers.size()) == cfg_.num_layers &&
+                int64_t(dw_.layers.size()) == cfg_.num_layers,
+            "GPTNeoX: ", w_.layers.size(), " layers of weights for a config of ", cfg_.num_layers);
+}
+
 void GPTNeoX::embed(const int32_t* ids, int64_t n, void* out) const {
   const int64_t V = cfg_.vocab_size;
   for (int64_t i = 0; i < n; ++i)
@@ -35,12 +42,13 @@ void GPTNeoX::embed(const int32_t* ids, int64_t n, void* out) const {
 // Workspace per row (activation elements): ln [H] | qkv [3H] | q [H] | attn [H] | proj [H] | mlp
 // [I]
 void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice> seqs, void* work,
-                    const LayerActivations* a) const {
+                    const Activations* acts) const {
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
   const int64_t H = cfg_.hidden_size, nh = cfg_.num_heads, hd = cfg_.head_dim();
   const int64_t I = cfg_.intermediate_size;
   const float eps = float(cfg_.layer_norm_eps);
+  const size_t xbytes = be.act_bytes(rows * H);
   void* ln = work;
   void* qkv = act_at(be, ln, rows * H);
   void* q = act_at(be, qkv, rows * 3 * H);
@@ -49,37 +57,49 @@ void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice>
   void* mlp = act_at(be, proj, rows * H);
   void* ln2 = ln;   // post_attention_layernorm output
   void* act = mlp;  // GELU output (in place unless recording)
-  if (a) {          // training (CPU, f32): intermediate results go to the activation store
-    RCC_CHECK(be.is_host(), "recording activations needs the CPU backend");
-    std::memcpy(a->x_in, x, size_t(rows * H) * 4);
+  const LayerActivations* a = acts ? &acts->layer(li) : nullptr;
+  if (a) {  // training: intermediate results go to the activation store
+    be.copy_device(a->x_in, x, xbytes);
     ln = a->ln1;
-    qkv = a->qkv;
     attn = a->attn;
     ln2 = a->ln2;
     mlp = a->pre;
     act = a->act;
   }
 
-  // Attention block: ln1 -> fused qkv -> rotary -> cache -> causal attention -> dense.
+  // Attention block: ln1 -> fused qkv -> rotary -> causal attention (against the cache, or within
+  // each recorded sequence when training) -> dense.
   be.layer_norm(x, rows, H, l.ln1_w, l.ln1_b, eps, ln);
   be.linear(ln, rows, l.qkv_w, l.qkv_b.defined() ? &l.qkv_b : nullptr, qkv, false);
-  for (const SeqSlice& s : seqs) {
-    KVCache& c = *s.cache;
-    const int64_t past = c.length();
-    be.qkv_to_cache(act_at(be, qkv, s.begin * 3 * H), s.count, nh, hd, cfg_.rotary_dims(),
-                    cfg_.rotary_base, past, c, li, act_at(be, q, s.begin * H));
-    be.attention(act_at(be, q, s.begin * H), s.count, past, c, li, act_at(be, attn, s.begin * H));
+  if (a) {
+    for (const auto& [b, n] : acts->seqs) {
+      void* qs = act_at(be, a->q, b * H);
+      void* ks = act_at(be, a->k, b * H);
+      void* vs = act_at(be, a->v, b * H);
+      be.rotary_split(act_at(be, qkv, b * 3 * H), n, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base,
+                      0, qs, ks, vs);
+      be.self_attention(qs, ks, vs, n, nh, hd, act_at(be, attn, b * H));
+    }
+  } else {
+    for (const SeqSlice& s : seqs) {
+      KVCache& c = *s.cache;
+      const int64_t past = c.length();
+      be.qkv_to_cache(act_at(be, qkv, s.begin * 3 * H), s.count, nh, hd, cfg_.rotary_dims(),
+                      cfg_.rotary_base, past, c, li, act_at(be, q, s.begin * H));
+      be.attention(act_at(be, q, s.begin * H), s.count, past, c, li,
+                   act_at(be, attn, s.begin * H));
+    }
   }
   be.linear(attn, rows, l.dense_w, l.dense_b.defined() ? &l.dense_b : nullptr, proj, false);
 
   // MLP block; parallel residual: x + attn(ln1 x) + mlp(ln2 x); serial: mlp sees x + attn.
   if (!cfg_.use_parallel_residual) {
     be.add(x, proj, rows * H);
-    if (a) std::memcpy(a->x_mid, x, size_t(rows * H) * 4);
+    if (a) be.copy_device(a->x_mid, x, xbytes);
   }
   be.layer_norm(x, rows, H, l.ln2_w, l.ln2_b, eps, ln2);
   be.linear(ln2, rows, l.fc_in_w, &l.fc_in_b, mlp, false);
-  if (a) std::memcpy(act, mlp, size_t(rows * I) * 4);
+  if (a) be.copy_device(act, mlp, be.act_bytes(rows * I));
   be.gelu(act, rows * I);
   if (cfg_.use_parallel_residual) {
     be.linear(act, rows, l.fc_out_w, &l.fc_out_b, proj, /*accumulate=*/true);  // proj = attn+mlp
@@ -90,7 +110,7 @@ void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice>
 }
 
 void GPTNeoX::forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
-                      const ForwardHooks* hooks, Activations* acts) const {
+                      const ForwardHooks* hooks) const {
   const int64_t H = cfg_.hidden_size;
   int64_t covered = 0;
   for (const SeqSlice& s : seqs) {
@@ -106,22 +126,13 @@ void GPTNeoX::forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
     covered += s.count;
   }
   RCC_CHECK(covered == rows, "forward: sequences cover ", covered, " of ", rows, " rows");
-  if (acts) {
-    acts->reset(cfg_, rows);
-    for (const SeqSlice& s : seqs) {
-      RCC_CHECK(s.cache->length() == 0,
-                "forward: recording activations needs sequences from position 0");
-      acts->seqs.emplace_back(s.begin, s.count);
-    }
-  }
   // Every part of the workspace is written before it is read (layer()): no zero fill.
   DeviceBuffer work(*be_, be_->act_bytes(rows * (7 * H + cfg_.intermediate_size)));
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
-    layer(i, x, rows, seqs, work.get(), acts ? &acts->layer(i) : nullptr);
+    layer(i, x, rows, seqs, work.get(), nullptr);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
   }
   for (const SeqSlice& s : seqs) s.cache->advance(s.count);
-  if (acts) std::memcpy(acts->final_in(), x, size_t(rows * H) * 4);
   be_->layer_norm(x, rows, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.layer_norm_eps), x);
 }
 

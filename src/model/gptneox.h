@@ -8,9 +8,9 @@
 // Hooks let the RCC encoder record per-layer states and the RCC decoder inject memory (§2, §3)
 // without a second copy of this code.
 //
-// The same code runs on every backend (backend/backend.h): hidden-state buffers ("x") are device
-// activation buffers of the model's backend (host f32 on the CPU, bf16 on CUDA). Training (the
-// recording forward and the backward) is CPU-only and uses host f32 pointers directly.
+// The same code runs on every backend (backend/backend.h): hidden-state buffers ("x") and their
+// gradients are device activation buffers of the model's backend (host f32 on the CPU, bf16 on
+// CUDA); weight gradients are f32 on the backend. Training and inference share layer().
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -44,7 +44,7 @@ struct ForwardHooks {
 // injection: gradients of A_i and of the slots) or add to it (the encoder: gradients arriving
 // through slots).
 struct BackwardHooks {
-  std::function<void(int64_t layer, float* dx, int64_t rows)> after_layer;
+  std::function<void(int64_t layer, void* dx, int64_t rows)> after_layer;
 };
 
 class GPTNeoX {
@@ -52,6 +52,8 @@ class GPTNeoX {
   // `w`: the host weights (e.g. mapped from a checkpoint); the backend prepares its own copy
   // (the CPU uses them as they are, CUDA uploads them in bf16).
   GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights w, Backend& be = cpu_backend());
+  // With weights already prepared for `be` (training: views into the trainer's device buffers).
+  GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights host, GPTNeoXWeights prepared, Backend& be);
 
   const GPTNeoXConfig& config() const { return cfg_; }
   const GPTNeoXWeights& weights() const { return w_; }  // host weights
@@ -64,38 +66,41 @@ class GPTNeoX {
   // out[n, H] (device) = embed_in rows of ids (host; each checked against the vocabulary).
   void embed(const int32_t* ids, int64_t n, void* out) const;
   // x [rows, H]: input hidden states in, final-layer-norm output out. Appends every sequence's new
-  // keys/values to its cache. With `acts` (training) every layer also records what its backward
-  // needs; the sequences must then start at position 0.
+  // keys/values to its cache.
   void forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
-               const ForwardHooks* hooks = nullptr, Activations* acts = nullptr) const;
+               const ForwardHooks* hooks = nullptr) const;
   // logits[rows, V] (host f32) = h[rows, H] (device) · embed_out^T
   void logits(const void* h, int64_t rows, float* out) const;
 
-  // ---- training (gptneox_backward.cpp); the weights must be F32 ----
-  // forward() of several independent sequences from position 0 (rows [begin, begin + count) each),
-  // recording activations into `acts`; keys/values go to per-sequence scratch caches.
-  void forward_train(float* x, std::span<const std::pair<int64_t, int64_t>> seqs,
+  // ---- training (gptneox_backward.cpp) ----
+  // The forward of several independent sequences from position 0 (rows [begin, begin + count)
+  // each), without KV caches, recording into `acts` what the backward needs.
+  void forward_train(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
                      const ForwardHooks* hooks, Activations& acts) const;
   // dx [rows, H]: in, the gradient w.r.t. the forward's output (final-layer-norm output); out, the
-  // gradient w.r.t. its input x. Parameter gradients are accumulated (+=) into `grads` (f32 tensors
-  // shaped like the weights; undefined ones are skipped).
-  void backward(const Activations& acts, float* dx, const GPTNeoXWeights& grads,
+  // gradient w.r.t. its input x. Parameter gradients are accumulated (+=) into `grads` (f32
+  // tensors on the backend, shaped like the weights; undefined ones are skipped).
+  void backward(const Activations& acts, void* dx, const GPTNeoXWeights& grads,
                 const BackwardHooks* hooks = nullptr) const;
+  // logits [rows, V] (f32 on the backend) = h · embed_out^T.
+  void logits_device(const void* h, int64_t rows, float* out) const;
   // grads.embed_out += dlogits^T · h;  dh [rows, H] += dlogits · embed_out (dh may be null).
-  void logits_backward(const float* h, int64_t rows, const float* dlogits, float* dh,
+  void logits_backward(const void* h, int64_t rows, const void* dlogits, void* dh,
                        const GPTNeoXWeights& grads) const;
   // grads.embed_in rows ids[i] += dx[i].
-  void embed_backward(const int32_t* ids, int64_t n, const float* dx,
+  void embed_backward(const int32_t* ids, int64_t n, const void* dx,
                       const GPTNeoXWeights& grads) const;
 
   // Convenience: one sequence of ids through embed + forward + logits of every row ([n, V]).
   std::vector<float> forward_logits(const std::vector<int32_t>& ids, KVCache& cache) const;
 
  private:
+  // One layer; with `acts` (training) attention runs per recorded sequence without caches and
+  // the layer's activations are recorded.
   void layer(int64_t i, void* x, int64_t rows, std::span<const SeqSlice> seqs, void* work,
-             const LayerActivations* acts) const;
-  void layer_backward(int64_t i, const Activations& acts, float* dx, const LayerWeights& grads,
-                      float* work) const;
+             const Activations* acts) const;
+  void layer_backward(int64_t i, const Activations& acts, void* dx, const LayerWeights& grads,
+                      void* work) const;
 
   GPTNeoXConfig cfg_;
   GPTNeoXWeights w_;  // host

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "backend/backend.h"
 #include "core/tensor.h"
 #include "train/param_arena.h"
 
@@ -18,31 +19,41 @@ struct AdamWConfig {
 
 class AdamW {
  public:
-  AdamW(const ParamLayout& layout, AdamWConfig cfg);
+  // The moments live on `be` (the trainer's backend).
+  AdamW(const ParamLayout& layout, AdamWConfig cfg, Backend& be = cpu_backend());
 
-  // One update at learning rate lr (t := t + 1):
+  // One update at learning rate lr (t := t + 1), every tensor of the layout (Backend::adamw):
   //   θ ← θ·(1 − lr·wd)  (decayed tensors only)
   //   m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²
   //   θ ← θ − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps)
+  // params, grads: f32 [layout.total()] on the backend.
+  void step(float* params, const float* grads, double lr);
+  // Host tensors of the layout (the CPU backend).
   void step(const Tensor& params, const Tensor& grads, double lr);
 
   int64_t t() const { return t_; }
   const AdamWConfig& config() const { return cfg_; }
-  Tensor& m() { return m_; }  // first moments, f32 [layout.total()]
-  Tensor& v() { return v_; }  // second moments
+  // Host copies of the first and second moments, f32 [layout.total()] (checkpoints).
+  Tensor m() const;
+  Tensor v() const;
   // Restores a saved state (resume).
   void set_state(int64_t t, const Tensor& m, const Tensor& v);
 
  private:
+  Tensor download(const DeviceBuffer& b) const;
+
   const ParamLayout& layout_;
   AdamWConfig cfg_;
+  Backend* be_;
   int64_t t_ = 0;
-  Tensor m_, v_;
+  DeviceBuffer m_, v_;
 };
 
-// Global L2 norm of `grads` (the layout's buffer; padding is zero); when it exceeds max_norm, every
-// gradient is multiplied by max_norm / (norm + 1e-6). Returns the norm before clipping. max_norm <=
-// 0 only measures.
+// Global L2 norm of the f32 gradients [n] on `be` (padding is zero); when it exceeds max_norm,
+// every gradient is multiplied by max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_).
+// Returns the norm before clipping. max_norm <= 0 only measures.
+double clip_grad_norm(Backend& be, float* grads, int64_t n, double max_norm);
+// The same over a host f32 tensor (CPU backend).
 double clip_grad_norm(const Tensor& grads, double max_norm);
 
 }  // namespace rcc

@@ -29,7 +29,7 @@ int64_t ParamLayout::find(const std::string& name) const {
 }
 
 Tensor ParamLayout::new_buffer() const {
-  return Tensor::zeros(DType::F32, {(total_ + 15) / 16 * 16});
+  return Tensor::zeros(DType::F32, {total()});
 }
 
 Tensor ParamLayout::view(const Tensor& buffer, size_t i) const {

@@ -22,7 +22,7 @@ class ParamLayout {
   // Appends a tensor; returns its index. Names must be unique.
   size_t add(const std::string& name, const Shape& shape);
   const std::vector<ParamEntry>& entries() const { return entries_; }
-  int64_t total() const { return total_; }  // floats, padding included
+  int64_t total() const { return (total_ + 15) / 16 * 16; }  // floats, padding included
   int64_t count() const;                    // parameters, padding excluded
   // index of `name`, or -1
   int64_t find(const std::string& name) const;

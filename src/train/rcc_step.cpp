@@ -2,33 +2,15 @@
 
 #include <cstring>
 
-#include "ops/cross_entropy.h"
-#include "ops/linear.h"
 #include "rcc/windows.h"
 
 namespace rcc {
-
-namespace {
-
-// Rows of a [*, H] matrix, by index: dst[i] = src[idx[i]] (gather) or dst[idx[i]] += src[i].
-void gather_rows(const float* src, const std::vector<int64_t>& idx, int64_t H, float* dst) {
-  for (size_t i = 0; i < idx.size(); ++i)
-    std::memcpy(dst + int64_t(i) * H, src + idx[i] * H, size_t(H) * 4);
-}
-void scatter_add_rows(const float* src, const std::vector<int64_t>& idx, int64_t H, float* dst) {
-  for (size_t i = 0; i < idx.size(); ++i) {
-    float* d = dst + idx[i] * H;
-    const float* s = src + int64_t(i) * H;
-    for (int64_t c = 0; c < H; ++c) d[c] += s[c];
-  }
-}
-
-}  // namespace
 
 StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
                                const StepOptions& opt) {
   const RCCModel& m = tm.model();
   const RCCGrads& g = tm.grads();
+  Backend& be = tm.backend();
   const GPTNeoXConfig& cfg = m.decoder.config();
   const int64_t H = cfg.hidden_size, L = cfg.num_layers, V = cfg.vocab_size;
   const int64_t W = m.settings.window, R = m.settings.ratio;
@@ -65,45 +47,57 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
   st.encoder_tokens = N_enc;
   st.decoder_rows = dec_rows;
 
+  // Rows of a [*, H] activation matrix by index: gather dst[i] = src[idx[i]], or
+  // scatter-add dst[idx[i]] += src[i] (indices distinct).
+  auto gather = [&](const void* src, const std::vector<int64_t>& idx, void* dst) {
+    be.gather_rows(src, H, idx.data(), int64_t(idx.size()), H, dst, H);
+  };
+  auto scatter_add = [&](const void* src, const std::vector<int64_t>& idx, void* dst) {
+    be.scatter_add_rows(src, idx.data(), int64_t(idx.size()), H, dst);
+  };
+  auto zeroed = [&](int64_t rows) {
+    DeviceBuffer b(be, be.act_bytes(rows * H));
+    be.zero(b.get(), b.bytes());
+    return b;
+  };
+
   // ---- encoder: slots, level-major: level k of all slots is [P, H] at slots + k·P·H ----
-  std::vector<float> slots(static_cast<size_t>((L + 1) * P * H));
-  auto level = [&](std::vector<float>& v, int64_t k) { return v.data() + k * P * H; };
-  std::vector<float> x_enc(static_cast<size_t>(N_enc * H));
+  DeviceBuffer slots(be, be.act_bytes((L + 1) * P * H));
+  auto level = [&](const DeviceBuffer& v, int64_t k) { return act_at(be, v.get(), k * P * H); };
+  DeviceBuffer x_enc(be, be.act_bytes(N_enc * H));
   Activations enc_acts;
   if (P > 0) {
-    m.encoder.embed(enc_ids.data(), N_enc, x_enc.data());
-    gather_rows(x_enc.data(), slot_rows, H, level(slots, 0));  // s_0: embeddings
+    m.encoder.embed(enc_ids.data(), N_enc, x_enc.get());
+    gather(x_enc.get(), slot_rows, level(slots, 0));  // s_0: embeddings
     ForwardHooks hooks;
-    hooks.after_layer = [&](int64_t i, void* xv, int64_t) {
-      const float* x = static_cast<const float*>(xv);
-      if (i < L - 1) gather_rows(x, slot_rows, H, level(slots, i + 1));  // s_{i+1}
+    hooks.after_layer = [&](int64_t i, void* x, int64_t) {
+      if (i < L - 1) gather(x, slot_rows, level(slots, i + 1));  // s_{i+1}
     };
-    m.encoder.forward_train(x_enc.data(), enc_seqs, &hooks, enc_acts);
-    gather_rows(x_enc.data(), slot_rows, H, level(slots, L));  // s_L: final layer norm
+    m.encoder.forward_train(x_enc.get(), enc_seqs, &hooks, enc_acts);
+    gather(x_enc.get(), slot_rows, level(slots, L));  // s_L: final layer norm
   }
 
   // ---- decoder: memory rows E·s_0 (+ A_i·s_{i+1} after layer i), then the tokens ----
-  std::vector<float> x_dec(static_cast<size_t>(dec_rows * H)), tmp(static_cast<size_t>(P * H));
+  // Memory rows are zero before E·s_0 is added: the scatter-add then equals a copy.
+  DeviceBuffer x_dec = zeroed(dec_rows), tmp(be, be.act_bytes(P * H));
   if (P > 0) {
-    ops::linear(level(slots, 0), P, m.embed_proj, nullptr, tmp.data());
-    for (int64_t p = 0; p < P; ++p)
-      std::memcpy(x_dec.data() + mem_rows[size_t(p)] * H, tmp.data() + p * H, size_t(H) * 4);
+    be.linear(level(slots, 0), P, m.embed_proj_dev, nullptr, tmp.get(), false);
+    scatter_add(tmp.get(), mem_rows, x_dec.get());
   }
   for (size_t b = 0; b < B; ++b)
     m.decoder.embed(batch[b].tokens.data(), int64_t(batch[b].tokens.size()),
-                    x_dec.data() + (dec_begin[b] + mem_count[b]) * H);
+                    act_at(be, x_dec.get(), (dec_begin[b] + mem_count[b]) * H));
   ForwardHooks dec_hooks;
-  dec_hooks.after_layer = [&](int64_t i, void* xv, int64_t) {
-    float* x = static_cast<float*>(xv);
+  dec_hooks.after_layer = [&](int64_t i, void* x, int64_t) {
     if (P == 0) return;
-    ops::linear(level(slots, i + 1), P, m.layer_proj[size_t(i)], nullptr, tmp.data());
-    scatter_add_rows(tmp.data(), mem_rows, H, x);
+    be.linear(level(slots, i + 1), P, m.layer_proj_dev[size_t(i)], nullptr, tmp.get(), false);
+    scatter_add(tmp.get(), mem_rows, x);
   };
   Activations dec_acts;
-  m.decoder.forward_train(x_dec.data(), dec_seqs, &dec_hooks, dec_acts);
+  m.decoder.forward_train(x_dec.get(), dec_seqs, &dec_hooks, dec_acts);
   if (opt.all_logits) {
     opt.all_logits->resize(size_t(dec_rows * V));
-    m.decoder.logits(x_dec.data(), dec_rows, opt.all_logits->data());
+    m.decoder.logits(x_dec.get(), dec_rows, opt.all_logits->data());
   }
 
   // ---- loss on the rows that predict weighted tokens ----
@@ -135,46 +129,53 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
                        2.0 * double(NT) * h * double(V) + 2.0 * double(P) * h * h * (l + 1);
     st.flops = opt.backward ? 3 * fwd : fwd;
   }
-  std::vector<float> h_t(static_cast<size_t>(NT * H)), logits(static_cast<size_t>(NT * V));
-  gather_rows(x_dec.data(), tgt_rows, H, h_t.data());
-  m.decoder.logits(h_t.data(), NT, logits.data());
-  std::vector<float> dlogits(opt.backward ? logits.size() : 0);
-  st.loss_sum = ops::cross_entropy(logits.data(), NT, V, tgt_ids.data(), tgt_w.data(),
-                                   opt.backward ? dlogits.data() : nullptr, opt.loss_scale);
+  DeviceBuffer h_t(be, be.act_bytes(NT * H));
+  gather(x_dec.get(), tgt_rows, h_t.get());
+  DeviceBuffer dlogits(be, opt.backward ? be.act_bytes(NT * V) : 0);
+  {
+    DeviceBuffer logits(be, size_t(NT * V) * 4);  // f32
+    m.decoder.logits_device(h_t.get(), NT, static_cast<float*>(logits.get()));
+    st.loss_sum = be.cross_entropy(static_cast<const float*>(logits.get()), NT, V, tgt_ids.data(),
+                                   tgt_w.data(), opt.backward ? dlogits.get() : nullptr,
+                                   opt.loss_scale);
+  }
   if (!opt.backward) return st;
 
   // ---- backward: LM head, decoder (with the injection's gradients), E, embeddings ----
-  std::vector<float> dh(static_cast<size_t>(NT * H), 0.0f), dx_dec(x_dec.size(), 0.0f);
-  m.decoder.logits_backward(h_t.data(), NT, dlogits.data(), dh.data(), g.decoder);
-  scatter_add_rows(dh.data(), tgt_rows, H, dx_dec.data());
-  std::vector<float> dslots(slots.size(), 0.0f), dmem(static_cast<size_t>(P * H));
+  DeviceBuffer dh = zeroed(NT), dx_dec = zeroed(dec_rows);
+  m.decoder.logits_backward(h_t.get(), NT, dlogits.get(), dh.get(), g.decoder);
+  dlogits.reset();
+  scatter_add(dh.get(), tgt_rows, dx_dec.get());
+  // Each level of dslots is written once (overwrite) by the product that produces it.
+  DeviceBuffer dslots(be, slots.bytes()), dmem(be, be.act_bytes(P * H));
   BackwardHooks dec_bhooks;
-  dec_bhooks.after_layer = [&](int64_t i, float* dx, int64_t) {
+  dec_bhooks.after_layer = [&](int64_t i, void* dx, int64_t) {
     if (P == 0) return;
-    // x[mem] += s_{i+1} · A_i^T:  dA_i += dx_mem^T · s_{i+1},  ds_{i+1} += dx_mem · A_i.
-    gather_rows(dx, mem_rows, H, dmem.data());
-    ops::linear_backward(level(slots, i + 1), P, m.layer_proj[size_t(i)], dmem.data(),
-                         level(dslots, i + 1), g.layer_proj[size_t(i)].f32(), nullptr);
+    // x[mem] += s_{i+1} · A_i^T:  dA_i += dx_mem^T · s_{i+1},  ds_{i+1} = dx_mem · A_i.
+    gather(dx, mem_rows, dmem.get());
+    be.linear_backward(level(slots, i + 1), P, m.layer_proj_dev[size_t(i)], dmem.get(),
+                       level(dslots, i + 1), false, g.layer_proj[size_t(i)].f32(), nullptr);
   };
-  m.decoder.backward(dec_acts, dx_dec.data(), g.decoder, &dec_bhooks);
+  m.decoder.backward(dec_acts, dx_dec.get(), g.decoder, &dec_bhooks);
   for (size_t b = 0; b < B; ++b)
     m.decoder.embed_backward(batch[b].tokens.data(), int64_t(batch[b].tokens.size()),
-                             dx_dec.data() + (dec_begin[b] + mem_count[b]) * H, g.decoder);
+                             act_at(be, dx_dec.get(), (dec_begin[b] + mem_count[b]) * H),
+                             g.decoder);
   if (P == 0) return st;
-  gather_rows(dx_dec.data(), mem_rows, H, dmem.data());
-  ops::linear_backward(level(slots, 0), P, m.embed_proj, dmem.data(), level(dslots, 0),
-                       g.embed_proj.f32(), nullptr);
+  gather(dx_dec.get(), mem_rows, dmem.get());
+  be.linear_backward(level(slots, 0), P, m.embed_proj_dev, dmem.get(), level(dslots, 0), false,
+                     g.embed_proj.f32(), nullptr);
 
   // ---- encoder: slot gradients enter at the rows they were taken from ----
-  std::vector<float> dx_enc(x_enc.size(), 0.0f);
-  scatter_add_rows(level(dslots, L), slot_rows, H, dx_enc.data());
+  DeviceBuffer dx_enc = zeroed(N_enc);
+  scatter_add(level(dslots, L), slot_rows, dx_enc.get());
   BackwardHooks enc_bhooks;
-  enc_bhooks.after_layer = [&](int64_t i, float* dx, int64_t) {
-    if (i < L - 1) scatter_add_rows(level(dslots, i + 1), slot_rows, H, dx);
+  enc_bhooks.after_layer = [&](int64_t i, void* dx, int64_t) {
+    if (i < L - 1) scatter_add(level(dslots, i + 1), slot_rows, dx);
   };
-  m.encoder.backward(enc_acts, dx_enc.data(), g.encoder, &enc_bhooks);
-  scatter_add_rows(level(dslots, 0), slot_rows, H, dx_enc.data());
-  m.encoder.embed_backward(enc_ids.data(), N_enc, dx_enc.data(), g.encoder);
+  m.encoder.backward(enc_acts, dx_enc.get(), g.encoder, &enc_bhooks);
+  scatter_add(level(dslots, 0), slot_rows, dx_enc.get());
+  m.encoder.embed_backward(enc_ids.data(), N_enc, dx_enc.get(), g.encoder);
   return st;
 }
 

@@ -21,44 +21,110 @@ void visit_rcc(GPTNeoXWeights& dec, Tensor& E, std::vector<Tensor>& A, GPTNeoXWe
   enc.visit(kEncoderPrefix, f);
 }
 
-RCCModel build(const RCCModel& init, ParamLayout& layout, Tensor& values) {
-  RCC_CHECK(!init.decoder.config().tie_word_embeddings,
-            "training: tied input/output embeddings are not supported");
-  GPTNeoXWeights dec = init.decoder.weights(), enc = init.encoder.weights();
-  Tensor E = init.embed_proj;
-  std::vector<Tensor> A = init.layer_proj;
-  visit_rcc(dec, E, A, enc,
-            [&](const std::string& name, Tensor& t) { layout.add(name, t.shape()); });
-  values = layout.new_buffer();
-  size_t i = 0;
-  visit_rcc(dec, E, A, enc, [&](const std::string&, Tensor& t) {
-    Tensor v = layout.view(values, i++);
-    Tensor f = t.dtype() == DType::F32 ? t : t.to(DType::F32);
-    std::memcpy(v.f32(), f.f32(), v.nbytes());
-    t = v;
-  });
-  RCCModel m{GPTNeoX(init.encoder.config(), std::move(enc)),
-             GPTNeoX(init.decoder.config(), std::move(dec)), E, A, init.settings};
-  m.encoder_fingerprint = encoder_fingerprint(m.encoder, m.settings);
-  m.prepare();
-  return m;
+// The parts of an RCC model as separate weight sets, to be re-pointed into buffers.
+struct Parts {
+  GPTNeoXWeights dec, enc;
+  Tensor E;
+  std::vector<Tensor> A;
+  void visit(const Visit& f) { visit_rcc(dec, E, A, enc, f); }
+};
+
+// View of `entry` inside a device buffer of the layout, as a tensor of type `t`.
+Tensor device_view(const ParamEntry& e, void* base, DType t) {
+  return Tensor::borrow(t, e.shape, static_cast<char*>(base) + size_t(e.offset) * dtype_size(t),
+                        nullptr);
 }
 
 }  // namespace
 
-TrainableRCC::TrainableRCC(const RCCModel& init) : model_(build(init, layout_, values_)) {
-  grad_buf_ = layout_.new_buffer();
-  grads_.decoder = model_.decoder.weights();
-  grads_.encoder = model_.encoder.weights();
-  grads_.embed_proj = model_.embed_proj;
-  grads_.layer_proj = model_.layer_proj;
+TrainableRCC::TrainableRCC(const RCCModel& init, Backend& be)
+    : be_(&be),
+      model_{GPTNeoX(init.encoder.config(), init.encoder.weights()),
+             GPTNeoX(init.decoder.config(), init.decoder.weights()), init.embed_proj,
+             init.layer_proj, init.settings} {
+  RCC_CHECK(!init.decoder.config().tie_word_embeddings,
+            "training: tied input/output embeddings are not supported");
+  Parts host{init.decoder.weights(), init.encoder.weights(), init.embed_proj, init.layer_proj};
+  host.visit([&](const std::string& name, Tensor& t) { layout_.add(name, t.shape()); });
+  values_ = layout_.new_buffer();
   size_t i = 0;
-  visit_rcc(grads_.decoder, grads_.embed_proj, grads_.layer_proj, grads_.encoder,
-            [&](const std::string&, Tensor& t) { t = layout_.view(grad_buf_, i++); });
+  host.visit([&](const std::string&, Tensor& t) {
+    Tensor v = layout_.view(values_, i++);
+    Tensor f = t.dtype() == DType::F32 ? t : t.to(DType::F32);
+    std::memcpy(v.f32(), f.f32(), v.nbytes());
+    t = v;
+  });
+  const auto& entries = layout_.entries();
+  Parts dev = host, grads = host;
+  if (be.is_host()) {
+    master_ = values_.f32();
+    host_grad_ = layout_.new_buffer();
+    grad_ = host_grad_.f32();
+    i = 0;
+    grads.visit([&](const std::string&, Tensor& t) { t = layout_.view(host_grad_, i++); });
+  } else {
+    const size_t n = size_t(layout_.total());
+    dev_master_ = DeviceBuffer(be, n * 4);
+    dev_grad_ = DeviceBuffer(be, n * 4);
+    dev_matrix_ = DeviceBuffer(be, n * dtype_size(be.act_dtype()));
+    master_ = static_cast<float*>(dev_master_.get());
+    grad_ = static_cast<float*>(dev_grad_.get());
+    be.zero(dev_matrix_.get(), dev_matrix_.bytes());  // padding included
+    upload_from_host();
+    // The model computes with the bf16 copy of the matrices and the f32 masters of the vectors.
+    i = 0;
+    dev.visit([&](const std::string&, Tensor& t) {
+      const ParamEntry& e = entries[i++];
+      t = e.shape.size() >= 2 ? device_view(e, dev_matrix_.get(), be.act_dtype())
+                              : device_view(e, dev_master_.get(), DType::F32);
+    });
+    i = 0;
+    grads.visit([&](const std::string&, Tensor& t) {
+      t = device_view(entries[i++], dev_grad_.get(), DType::F32);
+    });
+  }
+  zero_grad();
+  const GPTNeoXConfig &ecfg = init.encoder.config(), &dcfg = init.decoder.config();
+  if (be.is_host()) {
+    model_ = RCCModel{GPTNeoX(ecfg, host.enc), GPTNeoX(dcfg, host.dec), host.E, host.A,
+                      init.settings};
+    model_.prepare();
+  } else {
+    model_ = RCCModel{GPTNeoX(ecfg, host.enc, dev.enc, be), GPTNeoX(dcfg, host.dec, dev.dec, be),
+                      host.E, host.A, init.settings};
+    model_.embed_proj_dev = dev.E;
+    model_.layer_proj_dev = dev.A;
+  }
+  model_.encoder_fingerprint = encoder_fingerprint(model_.encoder, model_.settings);
+  grads_.decoder = grads.dec;
+  grads_.encoder = grads.enc;
+  grads_.embed_proj = grads.E;
+  grads_.layer_proj = grads.A;
+}
+
+Tensor TrainableRCC::gradients() const {
+  if (be_->is_host()) return host_grad_;
+  Tensor g = layout_.new_buffer();
+  be_->copy_to_host(g.raw(), grad_, g.nbytes());
+  return g;
 }
 
 void TrainableRCC::zero_grad() {
-  std::memset(grad_buf_.raw(), 0, grad_buf_.nbytes());
+  be_->zero(grad_, size_t(layout_.total()) * 4);
+}
+
+void TrainableRCC::after_update() {
+  if (!be_->is_host()) be_->master_to_matrix(master_, layout_.total(), dev_matrix_.get());
+}
+
+void TrainableRCC::sync_to_host() {
+  if (!be_->is_host()) be_->copy_to_host(values_.raw(), master_, values_.nbytes());
+}
+
+void TrainableRCC::upload_from_host() {
+  if (be_->is_host()) return;
+  be_->copy_to_device(master_, values_.raw(), values_.nbytes());
+  after_update();
 }
 
 void TrainableRCC::refresh_fingerprint() {

@@ -1,7 +1,12 @@
 // An RCC model being trained: every weight (decoder, E, A_i, encoder) as an f32 view into one
-// parameter buffer, and gradients of the same shapes as views into one gradient buffer. The
-// RCCModel it exposes runs the ordinary inference code (its tensors are the views), so what is
-// trained is exactly what `rcc ask` runs after RCCModel::save.
+// parameter buffer, and gradients of the same shapes as views into one gradient buffer, both on
+// the training backend. The RCCModel it exposes runs the ordinary inference code (its tensors are
+// the views), so what is trained is exactly what `rcc ask` runs after RCCModel::save.
+//
+// On the CPU the f32 master weights are what the model computes with. On a device (CUDA) the f32
+// masters and gradients live on the device; the model computes with a bf16 copy of the matrices
+// (refreshed by after_update()) and with the f32 masters of the vectors (norms, biases); a host
+// mirror of the masters (values()) is refreshed by sync_to_host() for saving and fingerprints.
 #pragma once
 #include <vector>
 
@@ -10,7 +15,7 @@
 
 namespace rcc {
 
-// Gradients shaped like the RCC weights (f32 views into the gradient buffer).
+// Gradients shaped like the RCC weights (f32 views into the gradient buffer, on the backend).
 struct RCCGrads {
   GPTNeoXWeights encoder, decoder;
   Tensor embed_proj;
@@ -19,25 +24,43 @@ struct RCCGrads {
 
 class TrainableRCC {
  public:
-  // Copies (and converts to f32) every weight of `init` into the parameter buffer. The layout
-  // follows RCCModel::save: decoder, E, A_0..A_{L-1}, encoder (checkpoint names).
-  explicit TrainableRCC(const RCCModel& init);
+  // Copies (and converts to f32) every weight of `init` into the parameter buffer on `be`. The
+  // layout follows RCCModel::save: decoder, E, A_0..A_{L-1}, encoder (checkpoint names).
+  explicit TrainableRCC(const RCCModel& init, Backend& be = cpu_backend());
   TrainableRCC(const TrainableRCC&) = delete;
   TrainableRCC& operator=(const TrainableRCC&) = delete;
 
+  Backend& backend() const { return *be_; }
   RCCModel& model() { return model_; }
   const RCCModel& model() const { return model_; }
   const RCCGrads& grads() const { return grads_; }
   const ParamLayout& layout() const { return layout_; }
-  const Tensor& values() const { return values_; }       // f32 [layout().total()]
-  const Tensor& gradients() const { return grad_buf_; }  // f32 [layout().total()]
+
+  // f32 [layout().total()] on the backend: the master weights and their gradients.
+  float* master() const { return master_; }
+  float* gradient_data() const { return grad_; }
+  // Host f32 [layout().total()]: on the CPU the masters themselves; on a device a mirror that
+  // sync_to_host() refreshes (and upload_from_host() writes back after editing it).
+  const Tensor& values() const { return values_; }
+  // Host gradients: on the CPU the gradient buffer itself; on a device a download.
+  Tensor gradients() const;
+
   void zero_grad();
-  // Recomputes the encoder fingerprint (call after the weights changed, before compressing).
+  // After the masters changed on the backend (an optimizer step): refresh the matrix copy.
+  void after_update();
+  void sync_to_host();
+  void upload_from_host();
+  // Recomputes the encoder fingerprint (after sync_to_host on a device; before compressing).
   void refresh_fingerprint();
 
  private:
+  Backend* be_;
   ParamLayout layout_;
-  Tensor values_, grad_buf_;
+  Tensor values_;                  // host masters (CPU) or host mirror (device)
+  DeviceBuffer dev_master_, dev_grad_, dev_matrix_;  // device only
+  Tensor host_grad_;               // CPU only: the gradient buffer
+  float* master_ = nullptr;
+  float* grad_ = nullptr;
   RCCModel model_;
   RCCGrads grads_;
 };

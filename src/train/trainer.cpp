@@ -57,6 +57,7 @@ Vocabulary make_vocabulary(const TrainConfig& cfg, const std::string& model_dir,
   return v;
 }
 
+// Writes OUT/model from the host copy of the weights (sync_to_host() first).
 void write_checkpoint(const std::string& out, const TrainableRCC& tm, const Vocabulary& vocab,
                       const TrainConfig& cfg, const TrainState& state) {
   const fs::path final_dir = fs::path(out) / "model", tmp = fs::path(out) / "model.tmp",
@@ -153,12 +154,14 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
                                                           : std::string();
   const Vocabulary vocab = make_vocabulary(cfg, codec_dir, cfg.model.rcc.chat);
   const TextCodec& codec = *vocab.codec;
+  Backend& be = backend_for(opt.device);
   TrainableRCC tm(resuming ? RCCModel::load(model_dir)
-                           : init_training_model(cfg.model, codec.vocab_size()));
+                           : init_training_model(cfg.model, codec.vocab_size()),
+                  be);
   RCC_CHECK(tm.model().decoder.config().vocab_size >= codec.vocab_size(),
             "the model's vocabulary (", tm.model().decoder.config().vocab_size,
             ") is smaller than the codec's (", codec.vocab_size(), ")");
-  AdamW adam(tm.layout(), loop.adam);
+  AdamW adam(tm.layout(), loop.adam, be);
   TrainState state;
   Rng rng(loop.seed);
   if (resuming) {
@@ -185,10 +188,12 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     state.rng = rng.state();
     state.m = adam.m();
     state.v = adam.v();
+    tm.sync_to_host();
     write_checkpoint(opt.out_dir, tm, vocab, cfg, state);
   };
   auto evaluate = [&](int64_t step) {
     if (evals.tasks().empty() || loop.eval_samples == 0 || last_eval == step) return;
+    tm.sync_to_host();
     tm.refresh_fingerprint();
     sum.eval = run_evals(tm, evals, loop);
     last_eval = step;
@@ -224,9 +229,11 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     }
     RCC_CHECK(std::isfinite(loss_sum), "step ", step + 1, ": the loss is not finite (", loss_sum,
               "); lower the learning rate");
-    const double gnorm = clip_grad_norm(tm.gradients(), loop.clip);
+    const double gnorm =
+        clip_grad_norm(be, tm.gradient_data(), tm.layout().total(), loop.clip);
     const double lr = loop.schedule.at(step);
-    adam.step(tm.values(), tm.gradients(), lr);
+    adam.step(tm.master(), tm.gradient_data(), lr);
+    tm.after_update();
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     win_secs += secs;

@@ -26,6 +26,7 @@ struct TrainOptions {
   bool resume = false;      // continue from OUT/model (its state.rcct)
   bool quiet = false;       // no progress or log lines on stderr
   int64_t stop_after = -1;  // stop (with a checkpoint) once this many steps are done; -1: all
+  std::string device = "cpu";  // "cpu", "cuda" or "cuda:N" (backend/backend.h backend_for)
 };
 
 struct TrainSummary {

@@ -1,0 +1,76 @@
+// Host-side launchers of the CUDA backend's training kernels (backward passes, loss, optimizer).
+// Same conventions as cuda_kernels.h: every launcher enqueues on `stream` and checks the launch;
+// row-major shapes; activations and their gradients bf16 with f32 math; weight gradients, master
+// weights, optimizer moments and logits f32. Index arrays (ids, idx, targets) are device pointers.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "cuda/cuda_common.cuh"
+
+namespace rcc::cuda {
+
+// ---- cuda_train_elementwise.cu ----
+// dx[i] = dy[i] · GELU'(pre[i]), GELU'(x) = Φ(x) + x·φ(x) (exact erf form); dx may alias dy.
+void launch_gelu_backward(const bf16* pre, const bf16* dy, bf16* dx, int64_t n,
+                          cudaStream_t stream);
+// db[c] += Σ_r dy[r, c] for dy [rows, N] (f32 sums).
+void launch_bias_grad(const bf16* dy, int64_t rows, int64_t N, float* db, cudaStream_t stream);
+// dst[idx[i]·width + c] += src[i·width + c] (idx distinct, so no two rows collide).
+void launch_scatter_add_rows(const bf16* src, const int64_t* idx, int64_t n, int64_t width,
+                             bf16* dst, cudaStream_t stream);
+// dtable[ids[i]·H + c] += dx[i·H + c] (f32 atomics: ids may repeat).
+void launch_embedding_backward(const int32_t* ids, int64_t n, const bf16* dx, int64_t H,
+                               float* dtable, cudaStream_t stream);
+// Per row r of logits [rows, V] (f32): loss[r] = w[r] · (logsumexp − logits[r, t[r]]) (0 where
+// w[r] == 0); when dlogits is not null, dlogits[r, :] = scale · w[r] · (softmax − onehot(t[r])).
+void launch_cross_entropy(const float* logits, int64_t rows, int64_t V, const int32_t* targets,
+                          const float* weights, float scale, float* loss, bf16* dlogits,
+                          cudaStream_t stream);
+// out[0] = Σ x[i]² over f32 x [n], summed in double (partials per block, then one block).
+// `partials`: workspace of sum_squares_workspace(n) bytes.
+size_t sum_squares_workspace(int64_t n);
+void launch_sum_squares(const float* x, int64_t n, void* partials, double* out,
+                        cudaStream_t stream);
+// x[i] *= s
+void launch_scale_f32(float* x, int64_t n, float s, cudaStream_t stream);
+// AdamW (backend.h, Backend::adamw), f32 in place, torch's f32 order of operations:
+//   p *= decay; m = m + one_minus_beta1·(g − m); v = v·beta2 + one_minus_beta2·g·g;
+//   p = p − step_size·(m / (sqrt(v)/bc2_sqrt + eps))
+// (1 − β1 and 1 − β2 are formed in double by the caller).
+void launch_adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay,
+                  float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
+                  float step_size, float bc2_sqrt, cudaStream_t stream);
+// dst[i] = bf16(src[i]) (round to nearest even): exists as launch_convert_to_bf16 (F32 source).
+
+// ---- cuda_norm_backward.cu ----
+// Backward of launch_layer_norm for input x [rows, H]: mean and 1/std recomputed from x in f32;
+// dx[r, :] += (w·dy − mean(w·dy) − x̂ · mean(w·dy·x̂)) · rstd;  dw += Σ_r dy·x̂;  db += Σ_r dy.
+// dw, db f32 (db may be null). `partials`: workspace of layer_norm_backward_workspace(rows, H)
+// bytes for per-block column partial sums (deterministic: no atomics).
+size_t layer_norm_backward_workspace(int64_t rows, int64_t H);
+void launch_layer_norm_backward(const bf16* x, int64_t rows, int64_t H, const float* w, float eps,
+                                const bf16* dy, bf16* dx, float* dw, float* db, void* partials,
+                                cudaStream_t stream);
+
+// ---- cuda_rotary_backward.cu ----
+// dqkv [rows, heads, 3, hd] from dq, dk, dv [rows, heads·hd]: the first `rot` dims of dq and dk
+// rotated by −angle (the transpose of the forward rotation; inv_freq as in QkvToCacheArgs), the
+// rest copied; positions pos0 + r.
+void launch_rotary_split_backward(const bf16* dq, const bf16* dk, const bf16* dv, int64_t rows,
+                                  int heads, int hd, int rot, const float* inv_freq, int64_t pos0,
+                                  bf16* dqkv, cudaStream_t stream);
+
+// ---- cuda_attention_backward.cu ----
+// Backward of causal self-attention of one sequence of n tokens from position 0 (the training
+// forward runs run_attention with past = 0 on separate q, k, v [n, heads·hd] buffers), without
+// the n×n matrix: scores are recomputed tile by tile (FlashAttention-2 backward). Inputs q, k, v,
+// out, dout [n, heads·hd] bf16; outputs dq, dk, dv [n, heads·hd] bf16 (overwritten).
+// scale = 1/sqrt(hd). `workspace`: attention_backward_workspace(n, heads, hd) bytes (row
+// log-sum-exps, D = rowsum(dout ∘ out), f32 dq accumulators, as the kernels need).
+size_t attention_backward_workspace(int64_t n, int heads, int hd);
+void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, const bf16* out,
+                               const bf16* dout, int64_t n, int heads, int hd, bf16* dq, bf16* dk,
+                               bf16* dv, void* workspace, cudaStream_t stream);
+
+}  // namespace rcc::cuda
