@@ -28,11 +28,20 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+namespace {
+// A build-time path, unless the environment names another (tests run from a copied tree, e.g. a
+// GPU host that got the binaries built elsewhere).
+std::string path_or_env(const char* env, const char* built_in) {
+  const char* v = std::getenv(env);
+  return v && *v ? std::string(v) : std::string(built_in);
+}
+}  // namespace
+
 std::string fixture(const std::string& rel) {
-  return std::string(RCC_FIXTURES_DIR) + "/" + rel;
+  return path_or_env("RCC_FIXTURES_DIR", RCC_FIXTURES_DIR) + "/" + rel;
 }
 std::string shared(const std::string& rel) {
-  return std::string(RCC_SHARED_DIR) + "/" + rel;
+  return path_or_env("RCC_SHARED_DIR", RCC_SHARED_DIR) + "/" + rel;
 }
 
 std::string read_file(const std::string& path) {
@@ -59,7 +68,7 @@ std::string quote(const std::string& s) {
 
 RunResult run_rcc(const std::vector<std::string>& args, const std::string& stdin_text) {
   TempDir tmp;
-  std::string cmd = quote(RCC_BINARY);
+  std::string cmd = quote(path_or_env("RCC_BINARY", RCC_BINARY));
   // Appended piecewise: `" " + std::string` trips GCC 12's false -Wrestrict (PR 105651).
   for (const auto& a : args) cmd.append(" ").append(quote(a));
   if (!stdin_text.empty()) {

@@ -1,14 +1,23 @@
 // rcc train --config FILE.json [--out DIR] [--resume] [--stop-after N] [--threads N]
-//           [--device D] [--quiet]
+//           [--device D | --gpus N] [--quiet]
 // Trains an RCC model (src/train/trainer.h); every hyper-parameter is in the JSON config (see
 // configs/ and docs/training.md). Prints a JSON summary on stdout; progress and log lines on
-// stderr.
+// stderr. --gpus N starts N copies of itself (ranks of a data-parallel run, one per GPU, joined
+// through NCCL) and waits for them.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
+#include <string>
+#include <vector>
 
 #include "args.h"
 #include "commands.h"
 #include "core/progress.h"
+#include "backend/collective.h"
 #include "train/trainer.h"
 
 namespace rcc::cli {
@@ -16,7 +25,7 @@ namespace rcc::cli {
 namespace {
 const char* kHelp =
     "usage: rcc train --config FILE.json [--out DIR] [--resume] [--stop-after N] [--threads N]\n"
-    "                 [--device D] [--quiet]\n"
+    "                 [--device D | --gpus N] [--quiet]\n"
     "Trains an RCC model. Every hyper-parameter is in the config (configs/*.json,\n"
     "docs/training.md). Writes DIR/model (an RCC checkpoint `rcc ask` and `rcc eval` load, with\n"
     "the optimizer state for --resume) and DIR/log.jsonl; prints a JSON summary.\n"
@@ -26,11 +35,68 @@ const char* kHelp =
     "  --threads N      worker threads (default: all cores; the config's train.threads wins)\n"
     "  --device D       cpu (default), cuda or cuda:N: where the model trains (CUDA: bf16\n"
     "                   compute, f32 master weights, gradients and optimizer state)\n"
+    "  --gpus N         data parallelism over GPUs 0..N-1: one process per GPU, each\n"
+    "                   computing the gradients of its share of every batch, summed\n"
+    "                   through NCCL (the update equals the one-GPU update)\n"
     "  --quiet          nothing on stderr\n";
+
+// Starts rank r of `world` as `rcc train <args without --gpus> --device cuda:r --rank r ...` and
+// waits for all of them; the first failure stops the others. Returns the run's exit status.
+int launch_ranks(int argc, char** argv, int world) {
+  std::vector<std::string> base = {"/proc/self/exe", "train"};
+  for (int i = 0; i < argc; ++i) {
+    const std::string s = argv[i];
+    if (s == "--gpus") {
+      ++i;
+      continue;
+    }
+    if (s.rfind("--gpus=", 0) == 0) continue;
+    base.push_back(s);
+  }
+  const std::string id = nccl_new_id();  // this process hosts NCCL's bootstrap
+  std::vector<pid_t> pids;
+  for (int r = 0; r < world; ++r) {
+    std::vector<std::string> args = base;
+    for (const std::string& s : {std::string("--device"), "cuda:" + std::to_string(r),
+                                 std::string("--rank"), std::to_string(r), std::string("--world"),
+                                 std::to_string(world), std::string("--nccl-id"), id})
+      args.push_back(s);
+    if (r > 0) args.push_back("--quiet");
+    std::vector<char*> cargs;
+    for (std::string& s : args) cargs.push_back(s.data());
+    cargs.push_back(nullptr);
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    RCC_CHECK(pid >= 0, "--gpus: cannot start rank ", r);
+    if (pid == 0) {
+      execv(cargs[0], cargs.data());
+      std::_Exit(127);
+    }
+    pids.push_back(pid);
+  }
+  int status = 0, left = world;
+  while (left > 0) {
+    int ws = 0;
+    const pid_t pid = waitpid(-1, &ws, 0);
+    if (pid < 0) break;
+    --left;
+    const int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    if (code != 0 && status == 0) {
+      status = code;
+      std::fprintf(stderr, "error: rank %d exited with status %d; stopping the others\n",
+                   int(std::find(pids.begin(), pids.end(), pid) - pids.begin()), code);
+      for (pid_t p : pids)
+        if (p != pid) kill(p, SIGTERM);
+    }
+  }
+  return status;
 }
 
+}  // namespace
+
 int cmd_train(int argc, char** argv) {
-  Args a(argc, argv, {"config", "out", "stop-after", "threads", "device"},
+  Args a(argc, argv,
+         {"config", "out", "stop-after", "threads", "device", "gpus", "rank", "world", "nccl-id"},
          {"resume", "quiet", "help"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -46,8 +112,18 @@ int cmd_train(int argc, char** argv) {
   opt.quiet = a.has("quiet");
   opt.stop_after = a.get_int("stop-after", -1, 0, INT64_MAX);
   opt.device = a.get_or("device", "cpu");
+  const int gpus = int(a.get_int("gpus", 1, 1, 1024));
+  if (gpus > 1) {
+    if (a.has("device") || a.has("rank")) throw UsageError("--gpus chooses the devices itself");
+    return launch_ranks(argc, argv, gpus);
+  }
+  if (a.has("rank")) {  // one rank of a --gpus run
+    opt.world = int(a.get_int("world", 1, 1, 1024));
+    opt.rank = int(a.get_int("rank", 0, 0, opt.world - 1));
+    opt.nccl_id = a.require("nccl-id");
+  }
   const TrainSummary s = train(cfg, opt);
-  std::printf("%s\n", s.to_json().dump().c_str());
+  if (opt.rank == 0) std::printf("%s\n", s.to_json().dump().c_str());
   return 0;
 }
 

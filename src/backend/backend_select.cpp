@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "backend/backend.h"
+#include "backend/collective.h"
 #include "core/error.h"
 #ifdef RCC_HAS_CUDA
 #include "cuda/cuda_backend.h"
@@ -41,5 +42,15 @@ Backend& backend_for(const std::string& device) {
                       "the CUDA toolkit installed, -DRCC_CUDA=ON)"));
 #endif
 }
+
+#if !defined(RCC_HAS_CUDA) || defined(RCC_NO_NCCL)
+// Without CUDA (or without NCCL's header at build time) there is no NCCL: data parallelism reports itself unavailable.
+std::string nccl_new_id() {
+  fail("multi-GPU training needs a build with CUDA (NCCL)");
+}
+std::unique_ptr<Collective> nccl_collective(Backend&, const std::string&, int, int) {
+  fail("multi-GPU training needs a build with CUDA (NCCL)");
+}
+#endif
 
 }  // namespace rcc

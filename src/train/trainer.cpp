@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "backend/collective.h"
 #include "core/thread_pool.h"
 #include "io/atomic_file.h"
 #include "train/evaluate.h"
@@ -95,12 +96,17 @@ void trim_log(const std::string& path, int64_t step) {
   write_string_atomic(path, kept);
 }
 
+// The JSONL log and its human lines; a disabled log (data-parallel ranks other than 0) writes
+// nothing.
 class Log {
  public:
-  Log(const std::string& path, bool quiet) : out_(path, std::ios::app), quiet_(quiet) {
+  Log(const std::string& path, bool quiet, bool enabled = true) : quiet_(quiet || !enabled) {
+    if (!enabled) return;
+    out_.open(path, std::ios::app);
     RCC_CHECK(out_.good(), path, ": cannot open for writing");
   }
   void write(const json& j, const std::string& human) {
+    if (!out_.is_open()) return;
     out_ << j.dump() << "\n";
     out_.flush();
     if (!quiet_ && !human.empty()) std::fprintf(stderr, "%s\n", human.c_str());
@@ -155,6 +161,11 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   const Vocabulary vocab = make_vocabulary(cfg, codec_dir, cfg.model.rcc.chat);
   const TextCodec& codec = *vocab.codec;
   Backend& be = backend_for(opt.device);
+  RCC_CHECK(opt.world >= 1 && opt.rank >= 0 && opt.rank < opt.world, "train: rank ", opt.rank,
+            " of a world of ", opt.world);
+  std::unique_ptr<Collective> comm;
+  if (opt.world > 1) comm = nccl_collective(be, opt.nccl_id, opt.rank, opt.world);
+  const bool lead = opt.rank == 0;  // logs, evaluates and checkpoints
   TrainableRCC tm(resuming ? RCCModel::load(model_dir)
                            : init_training_model(cfg.model, codec.vocab_size()),
                   be);
@@ -168,13 +179,13 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     state = load_train_state((fs::path(model_dir) / "state.rcct").string(), tm.layout());
     adam.set_state(state.adam_t, state.m, state.v);
     rng.set_state(state.rng);
-    trim_log(log_path, state.step);
-  } else {
+    if (lead) trim_log(log_path, state.step);
+  } else if (lead) {
     std::ofstream(log_path, std::ios::trunc);
   }
   const TaskMixer mixer(cfg.tasks, codec, tm.model().settings),
       evals(cfg.eval, codec, tm.model().settings);
-  Log log(log_path, opt.quiet);
+  Log log(log_path, opt.quiet, lead);
   const int64_t end = opt.stop_after >= 0 ? std::min(loop.steps, opt.stop_after) : loop.steps;
   const bool tty = isatty(STDERR_FILENO) != 0;
 
@@ -183,6 +194,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   double win_loss = 0, win_w = 0, win_secs = 0, win_flops = 0, run_secs = 0, run_flops = 0;
   int64_t win_tokens = 0, run_tokens = 0, last_eval = -1;
   auto checkpoint = [&](int64_t step) {
+    if (!lead) return;
     state.step = step;
     state.adam_t = adam.t();
     state.rng = rng.state();
@@ -192,7 +204,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     write_checkpoint(opt.out_dir, tm, vocab, cfg, state);
   };
   auto evaluate = [&](int64_t step) {
-    if (evals.tasks().empty() || loop.eval_samples == 0 || last_eval == step) return;
+    if (!lead || evals.tasks().empty() || loop.eval_samples == 0 || last_eval == step) return;
     tm.sync_to_host();
     tm.refresh_fingerprint();
     sum.eval = run_evals(tm, evals, loop);
@@ -217,16 +229,30 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     RCC_CHECK(total_w > 0, "step ", step + 1, ": the batch has no target tokens");
     StepOptions so;
     so.loss_scale = float(1.0 / total_w);
-    double loss_sum = 0;
+    // This rank's share: sample i of the step (counted across micro-batches) when i mod world ==
+    // rank. stats = {loss, tokens, flops}, summed over the ranks below.
+    double stats[3] = {0, 0, 0};
+    int64_t index = 0;
     for (const auto& mb : micro) {
-      const StepStats st = rcc_forward_backward(tm, mb, so);
-      loss_sum += st.loss_sum;
-      win_tokens += st.encoder_tokens + st.decoder_rows;
-      run_tokens += st.encoder_tokens + st.decoder_rows;
-      state.tokens += st.encoder_tokens + st.decoder_rows;
-      win_flops += st.flops;
-      run_flops += st.flops;
+      std::vector<Sample> share;
+      for (const Sample& s : mb)
+        if (index++ % opt.world == opt.rank) share.push_back(s);
+      if (share.empty()) continue;
+      const StepStats st = rcc_forward_backward(tm, share, so);
+      stats[0] += st.loss_sum;
+      stats[1] += double(st.encoder_tokens + st.decoder_rows);
+      stats[2] += st.flops;
     }
+    if (comm) {
+      comm->all_reduce_sum(tm.gradient_data(), tm.layout().total());
+      comm->all_reduce_sum_host(stats, 3);
+    }
+    const double loss_sum = stats[0];
+    win_tokens += int64_t(stats[1]);
+    run_tokens += int64_t(stats[1]);
+    state.tokens += int64_t(stats[1]);
+    win_flops += stats[2];
+    run_flops += stats[2];
     RCC_CHECK(std::isfinite(loss_sum), "step ", step + 1, ": the loss is not finite (", loss_sum,
               "); lower the learning rate");
     const double gnorm =
@@ -256,7 +282,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
       std::snprintf(h, sizeof h, "%sstep %lld/%lld loss %.4f lr %.2e |g| %.3f %.0f tok/s %.1fs%s",
                     tty ? "\r" : "", (long long)done, (long long)loop.steps, sum.loss, lr, gnorm,
                     double(win_tokens) / win_secs, state.seconds, tty ? "   " : "");
-      if (tty && !opt.quiet) {  // one updating line on a terminal; the JSONL keeps every entry
+      if (tty && !opt.quiet && lead) {  // one updating line on a terminal; the JSONL keeps every entry
         log.write(j, "");
         std::fprintf(stderr, "%s", h);
         std::fflush(stderr);
@@ -270,7 +296,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     if (loop.checkpoint_every > 0 && done % loop.checkpoint_every == 0 && done < end)
       checkpoint(done);
   }
-  if (tty && !opt.quiet) std::fprintf(stderr, "\n");
+  if (tty && !opt.quiet && lead) std::fprintf(stderr, "\n");
   checkpoint(std::max(end, state.step));
   if (end == loop.steps) evaluate(end);
   sum.step = state.step;

@@ -9,6 +9,8 @@
 //   OUT/log.jsonl   one JSON object per logged step {"step","loss","lr","grad_norm","tokens",
 //                   "tokens_per_s","gflops","elapsed_s"} and per evaluation {"step","eval":{...}}.
 //
+// Multi-GPU: TrainOptions::world > 1 (`rcc train --gpus N` starts the processes).
+//
 // Determinism: the data generator's state, the step and the optimizer state are all in the
 // checkpoint and the weights are saved in f32, so a run resumed from a checkpoint continues exactly
 // as the uninterrupted run (bit for bit at the same thread count).
@@ -27,6 +29,12 @@ struct TrainOptions {
   bool quiet = false;       // no progress or log lines on stderr
   int64_t stop_after = -1;  // stop (with a checkpoint) once this many steps are done; -1: all
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N" (backend/backend.h backend_for)
+  // Data parallelism (one process per GPU, backend/collective.h): every rank draws the same
+  // global batch and computes the gradients of its share of the samples (sample b goes to rank
+  // b mod world); the gradients are summed across ranks before clipping, so the update equals the
+  // single-process one up to summation order. Rank 0 alone logs, evaluates and checkpoints.
+  int rank = 0, world = 1;
+  std::string nccl_id;  // from nccl_new_id(), when world > 1
 };
 
 struct TrainSummary {
