@@ -1,0 +1,325 @@
+// rcc_cuda_attn_bwd_check: the CUDA causal-attention backward (launch_attention_backward, both the
+// tensor-core path and the scalar fallback) against the CPU's rcc::ops::causal_attention_backward
+// on fresh random inputs, then timings of the tensor-core path. Needs a GPU; not a ctest.
+//
+//   build-cuda/rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--device N]
+//
+// One line per check: "PASS|FAIL name rel_err tol", rel_err = ‖gpu − ref‖₂ / ‖ref‖₂ over all
+// elements of dq, dk or dv (NaN fails: outputs are filled with the bf16 NaN 0xFFFF, and the
+// workspace with f32 NaNs, before each run, so an element never written fails). Inputs q, k, v,
+// dout are N(0, 1) rounded to bf16; the forward output `out` is computed by the CPU from those
+// values and rounded to bf16 (what the GPU training forward stores); the CPU reference backward
+// sees the same bf16-rounded values, so the error measures the GPU backward alone.
+// Tolerance 2e-2:
+//   - bf16 outputs: one rounding, relative 2^-9 ≈ 2e-3 per element, ≈ 1e-3 RMS;
+//   - the tensor-core path rounds P and dS to bf16 before the products dV = Pᵀ·dO, dK = dSᵀ·Q,
+//     dQ = dS·K (≈ 1e-3 RMS each, partly averaging out over the sums);
+//   - D = rowsum(dout ∘ out) uses the bf16-rounded out while the CPU uses Σ_j P·dP in f32/double,
+//     and dS = P·(dP − D) cancels where dP ≈ D, amplifying that difference a little;
+//   - f32 accumulation order. Observed errors are a few 1e-3; 2e-2 leaves margin while any
+//     indexing or masking bug gives O(1) errors.
+// The tensor-core path is also checked for determinism (two runs, bit-identical outputs).
+// Then a line per timing: "TIME name median_ms ms TFLOP/s" (median of 10 runs after warm-up, CUDA
+// events), counting 5·n²·hd·heads FLOPs = 2.5 × the causal forward's 2·n²·hd·heads.
+// Exit status 1 when any check fails.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "cuda/cuda_kernels.h"
+#include "cuda/cuda_train_kernels.h"
+#include "ops/attention.h"
+
+using namespace rcc;
+
+namespace {
+
+int g_fail = 0, g_total = 0;
+
+void report(const std::string& name, double err, double tol) {
+  const bool ok = err <= tol;  // NaN fails
+  ++g_total;
+  if (!ok) ++g_fail;
+  std::printf("%s %s %.3e %.0e\n", ok ? "PASS" : "FAIL", name.c_str(), err, tol);
+  std::fflush(stdout);
+}
+
+std::mt19937_64 g_rng(20240611);
+
+std::vector<float> randn(size_t n, float stddev = 1.0f) {
+  std::normal_distribution<float> d(0.0f, stddev);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g_rng);
+  return v;
+}
+std::vector<float> round_bf16(std::vector<float> v) {
+  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
+  return v;
+}
+
+double rel_err(const std::vector<float>& out, const std::vector<float>& ref) {
+  if (out.size() != ref.size()) return NAN;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const double d = double(out[i]) - double(ref[i]);
+    num += d * d;
+    den += double(ref[i]) * double(ref[i]);
+  }
+  if (std::isnan(num)) return NAN;
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+#define CK(call)                                                                      \
+  do {                                                                                \
+    cudaError_t e_ = (call);                                                          \
+    if (e_ != cudaSuccess) fail(#call, " failed: ", cudaGetErrorString(e_), " at ",  \
+                                __FILE__, ":", __LINE__);                             \
+  } while (0)
+
+// A device buffer of bf16 (or raw bytes).
+struct DevBuf {
+  void* p = nullptr;
+  size_t bytes = 0;
+  explicit DevBuf(size_t b) : bytes(b) { CK(cudaMalloc(&p, std::max<size_t>(b, 16))); }
+  ~DevBuf() { cudaFree(p); }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  cuda::bf16* bf() const { return static_cast<cuda::bf16*>(p); }
+};
+
+void upload_bf16(DevBuf& d, const std::vector<float>& v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_bf16(v[i]);
+  CK(cudaMemcpy(d.p, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
+}
+std::vector<float> download_bf16(const DevBuf& d, size_t n) {
+  std::vector<uint16_t> h(n);
+  CK(cudaMemcpy(h.data(), d.p, n * 2, cudaMemcpyDeviceToHost));
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = bf16_to_f32(h[i]);
+  return v;
+}
+std::vector<uint16_t> download_raw(const DevBuf& d, size_t n) {
+  std::vector<uint16_t> h(n);
+  CK(cudaMemcpy(h.data(), d.p, n * 2, cudaMemcpyDeviceToHost));
+  return h;
+}
+
+// Selects the path through the environment (read by every launch).
+struct PathScope {
+  explicit PathScope(bool fallback) {
+    if (fallback)
+      setenv("RCC_CUDA_ATTN_BWD", "fallback", 1);
+    else
+      unsetenv("RCC_CUDA_ATTN_BWD");
+  }
+  ~PathScope() { unsetenv("RCC_CUDA_ATTN_BWD"); }
+};
+
+bool has_mma_path(int hd) {
+  return hd == 64 || hd == 128;
+}
+
+void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fallback) {
+  const bool mma = has_mma_path(hd) && !force_fallback;
+  const std::string name = str_cat("attn_bwd_", mma ? "mma" : "fallback", "_n", n, "_h", heads,
+                                   "_hd", hd);
+  const int64_t H = int64_t(heads) * hd;
+  const size_t N = size_t(n * H);
+  std::vector<float> q = round_bf16(randn(N)), k = round_bf16(randn(N)),
+                     v = round_bf16(randn(N)), dout = round_bf16(randn(N));
+  std::vector<float> out(N);
+  ops::causal_attention(q.data(), H, k.data(), v.data(), H, n, 0, heads, hd, out.data());
+  out = round_bf16(out);
+  std::vector<float> rdq(N, 0.0f), rdk(N, 0.0f), rdv(N, 0.0f);  // the CPU accumulates
+  ops::causal_attention_backward(q.data(), k.data(), v.data(), dout.data(), n, heads, hd,
+                                 rdq.data(), rdk.data(), rdv.data());
+
+  DevBuf dq_(N * 2), dk_(N * 2), dv_(N * 2), dq2(N * 2), dk2(N * 2), dv2(N * 2);
+  DevBuf gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2);
+  upload_bf16(gq, q);
+  upload_bf16(gk, k);
+  upload_bf16(gv, v);
+  upload_bf16(go, out);
+  upload_bf16(gdo, dout);
+  DevBuf ws(cuda::attention_backward_workspace(n, heads, hd));
+  auto run = [&](DevBuf& a, DevBuf& b, DevBuf& c) {
+    for (DevBuf* d : {&a, &b, &c}) CK(cudaMemsetAsync(d->p, 0xFF, d->bytes, stream));
+    CK(cudaMemsetAsync(ws.p, 0xFF, ws.bytes, stream));
+    PathScope path(force_fallback);
+    cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), gdo.bf(), n, heads, hd,
+                                    a.bf(), b.bf(), c.bf(), ws.p, stream);
+    CK(cudaStreamSynchronize(stream));
+  };
+  try {
+    run(dq_, dk_, dv_);
+    report(name + "_dq", rel_err(download_bf16(dq_, N), rdq), 2e-2);
+    report(name + "_dk", rel_err(download_bf16(dk_, N), rdk), 2e-2);
+    report(name + "_dv", rel_err(download_bf16(dv_, N), rdv), 2e-2);
+    if (mma) {
+      run(dq2, dk2, dv2);
+      const bool same = download_raw(dq_, N) == download_raw(dq2, N) &&
+                        download_raw(dk_, N) == download_raw(dk2, N) &&
+                        download_raw(dv_, N) == download_raw(dv2, N);
+      report(name + "_deterministic", same ? 0.0 : 1.0, 0);
+    }
+  } catch (const std::exception& e) {
+    std::printf("FAIL %s exception: %s\n", name.c_str(), e.what());
+    ++g_fail;
+    ++g_total;
+  }
+}
+
+// Errors the launcher must report (rcc::Error), and n = 0 (no work, no error).
+void check_errors(cudaStream_t stream) {
+  DevBuf b(1 << 20);
+  auto expect_throw = [&](const char* name, int64_t n, int heads, int hd) {
+    bool threw = false;
+    try {
+      cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), b.bf(), n, heads, hd, b.bf(),
+                                      b.bf(), b.bf(), b.p, stream);
+    } catch (const Error&) {
+      threw = true;
+    }
+    report(str_cat("attn_bwd_rejects_", name), threw ? 0.0 : 1.0, 0);
+  };
+  expect_throw("hd_0", 4, 1, 0);
+  expect_throw("hd_257", 4, 1, 257);
+  expect_throw("heads_0", 4, 0, 64);
+  bool ok = true;
+  try {
+    cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), b.bf(), 0, 2, 64, b.bf(),
+                                    b.bf(), b.bf(), nullptr, stream);
+    CK(cudaStreamSynchronize(stream));
+  } catch (const std::exception&) {
+    ok = false;
+  }
+  report("attn_bwd_n0_is_a_no_op", ok && cuda::attention_backward_workspace(0, 2, 64) == 0 ? 0.0
+                                                                                         : 1.0,
+         0);
+}
+
+void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
+  const int64_t H = int64_t(heads) * hd;
+  const size_t N = size_t(n * H);
+  DevBuf gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), dq(N * 2), dk(N * 2), dv(N * 2);
+  upload_bf16(gq, randn(N));
+  upload_bf16(gk, randn(N));
+  upload_bf16(gv, randn(N));
+  upload_bf16(gdo, randn(N));
+  // A consistent forward output from the GPU's own flash attention.
+  cuda::AttentionArgs a;
+  a.q = gq.bf();
+  a.q_stride = H;
+  a.k = gk.p;
+  a.v = gv.p;
+  a.kv_stride = H;
+  a.heads = heads;
+  a.hd = hd;
+  a.rows = n;
+  a.past = 0;
+  a.out = go.bf();
+  a.out_stride = H;
+  a.scale_log2 = float(1.0 / std::sqrt(double(hd)) * 1.4426950408889634);
+  int dev = 0, sms = 0;
+  CK(cudaGetDevice(&dev));
+  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  const cuda::AttentionPlan plan = cuda::plan_attention(a, sms);
+  DevBuf fws(plan.workspace_bytes);
+  DevBuf ws(cuda::attention_backward_workspace(n, heads, hd));
+  PathScope path(false);
+
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  auto time_it = [&](auto&& fn) {
+    for (int i = 0; i < 3; ++i) fn();
+    std::vector<float> ms;
+    for (int i = 0; i < 10; ++i) {
+      CK(cudaEventRecord(e0, stream));
+      fn();
+      CK(cudaEventRecord(e1, stream));
+      CK(cudaEventSynchronize(e1));
+      float t = 0;
+      CK(cudaEventElapsedTime(&t, e0, e1));
+      ms.push_back(t);
+    }
+    std::sort(ms.begin(), ms.end());
+    return double(ms[ms.size() / 2]);
+  };
+  const double fwd_flops = 2.0 * double(n) * double(n) * hd * heads;
+  const double bwd_flops = 2.5 * fwd_flops;  // = 5·n²·hd·heads
+  const double tf = time_it([&] { cuda::run_attention(a, plan, fws.p, stream); });
+  std::printf("TIME attn_fwd_flash_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (2*n^2*hd*heads)\n",
+              (long long)n, heads, hd, tf, fwd_flops / (tf * 1e-3) / 1e12);
+  const double tb = time_it([&] {
+    cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), gdo.bf(), n, heads, hd,
+                                    dq.bf(), dk.bf(), dv.bf(), ws.p, stream);
+  });
+  std::printf("TIME attn_bwd_mma_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (5*n^2*hd*heads)\n",
+              (long long)n, heads, hd, tb, bwd_flops / (tb * 1e-3) / 1e12);
+  std::fflush(stdout);
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool run_checks = true, run_bench = true;
+  int dev = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--no-bench"))
+      run_bench = false;
+    else if (!std::strcmp(argv[i], "--bench-only"))
+      run_checks = false;
+    else if (!std::strcmp(argv[i], "--device") && i + 1 < argc)
+      dev = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr,
+                   "usage: rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--device N]\n");
+      return 2;
+    }
+  }
+  try {
+    CK(cudaSetDevice(dev));
+    cudaDeviceProp prop{};
+    CK(cudaGetDeviceProperties(&prop, dev));
+    std::printf("device: %s\n", prop.name);
+    cudaStream_t stream;
+    CK(cudaStreamCreate(&stream));
+    if (run_checks) {
+      struct Case {
+        int64_t n;
+        int heads, hd;
+      };
+      const Case cases[] = {{1, 1, 64},    {37, 2, 64},    {64, 4, 64},  {130, 3, 64},
+                            {200, 2, 128}, {513, 4, 128},  {1000, 2, 64}, {77, 3, 32},
+                            {90, 2, 80},   {129, 1, 128}};
+      for (const Case& c : cases) check_case(stream, c.n, c.heads, c.hd, false);
+      // The tensor-core cases once more on the forced fallback.
+      for (const Case& c : cases)
+        if (has_mma_path(c.hd)) check_case(stream, c.n, c.heads, c.hd, true);
+      check_errors(stream);
+      std::printf("SUMMARY %d/%d checks passed\n", g_total - g_fail, g_total);
+    }
+    if (run_bench) {
+      bench(stream, 2048, 12, 64);
+      bench(stream, 2048, 16, 128);
+    }
+    CK(cudaStreamDestroy(stream));
+  } catch (const std::exception& e) {
+    std::printf("FAIL exception: %s\n", e.what());
+    return 1;
+  }
+  return g_fail ? 1 : 0;
+}

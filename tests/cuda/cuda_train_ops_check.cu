@@ -1,0 +1,620 @@
+// rcc_cuda_train_check: the CUDA training kernels (cuda_train_kernels.h, all but the attention
+// backward, which has its own check) against the CPU ops of src/ops and the CPU backend's AdamW
+// (what train/optimizer.cpp runs), on fresh random inputs of odd sizes. Needs a GPU; not a ctest.
+//
+//   build-cuda/rcc_cuda_train_check [--device N]
+//
+// One line per check: "PASS|FAIL name rel_err tol", rel_err = ‖out − ref‖₂ / ‖ref‖₂ over all
+// elements (NaN fails; outputs that a launcher overwrites are filled with NaN first, so an element
+// it never writes fails). Inputs given to the CPU are the bf16-rounded values the GPU sees, so the
+// error measures the GPU op, not the input rounding. "+=" outputs start from a random non-zero
+// accumulator. Tolerances:
+//   1e-2  bf16 outputs (one rounding: relative 2^-9 ≈ 2e-3 per element, RMS ≈ 1e-3, plus f32
+//         accumulation-order noise of the row statistics);
+//   1e-3  f32 accumulations over bf16 inputs (bias_grad, layer-norm dw/db, embedding_backward):
+//         the inputs are exact in f32, only the summation order differs (relative ~1e-6 for
+//         these sizes; 1e-3 leaves room for the cancellation in sums of random signs);
+//   1e-5  f32 outputs of f32 math (adamw, scale_f32) and cross-entropy per-row losses (f32 max,
+//         exp and log against the CPU's double: a few ulp of a value ~log V);
+//   1e-3  also the AdamW update p − p0 (a difference of f32 parameters: a 1-ulp difference in p
+//         is ~1e-5 of the update here);
+//   1e-9  sum_squares against the CPU's double sum (both sum exact f32 squares in double; only
+//         the order differs: relative ~n·2^-53);
+//   0     exact by construction: scatter_add_rows (bf16(a + b), the same single rounding on both
+//         sides), adamw against the same f32 loop fed the same f32 constants (every operation is
+//         IEEE-rounded on its own on both sides), run-to-run determinism of the kernels that
+//         claim it.
+// Exit status 1 when any check fails.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "cuda/cuda_train_kernels.h"
+#include "ops/activation.h"
+#include "ops/cross_entropy.h"
+#include "ops/embedding_backward.h"
+#include "ops/linear.h"
+#include "ops/norm.h"
+#include "ops/rotary.h"
+
+using namespace rcc;
+using rcc::cuda::bf16;
+
+namespace {
+
+int g_fail = 0, g_total = 0;
+cudaStream_t g_stream = nullptr;
+
+void report(const std::string& name, double err, double tol) {
+  const bool ok = err <= tol;  // NaN fails
+  ++g_total;
+  if (!ok) ++g_fail;
+  std::printf("%s %s %.3e %.0e\n", ok ? "PASS" : "FAIL", name.c_str(), err, tol);
+  std::fflush(stdout);
+}
+
+std::mt19937_64 g_rng(20240612);
+
+std::vector<float> randn(size_t n, float stddev = 1.0f, float mean = 0.0f) {
+  std::normal_distribution<float> d(mean, stddev);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g_rng);
+  return v;
+}
+std::vector<float> round_bf16(std::vector<float> v) {
+  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
+  return v;
+}
+
+double rel_err(const std::vector<float>& out, const std::vector<float>& ref) {
+  if (out.size() != ref.size()) return NAN;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const double d = double(out[i]) - double(ref[i]);
+    num += d * d;
+    den += double(ref[i]) * double(ref[i]);
+  }
+  if (std::isnan(num)) return NAN;
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+// Fraction of elements that differ bit for bit (NaN when any output is NaN).
+double mismatch(const std::vector<float>& out, const std::vector<float>& ref) {
+  if (out.size() != ref.size()) return NAN;
+  size_t bad = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (std::isnan(out[i])) return NAN;
+    if (std::memcmp(&out[i], &ref[i], 4) != 0) ++bad;
+  }
+  return out.empty() ? 0.0 : double(bad) / double(out.size());
+}
+
+// A device allocation (freed at scope exit) and the transfers around it, all on g_stream.
+struct Dev {
+  void* p = nullptr;
+  size_t bytes = 0;
+  explicit Dev(size_t b) : bytes(b) { RCC_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(b, 16))); }
+  Dev(const Dev&) = delete;
+  Dev& operator=(const Dev&) = delete;
+  ~Dev() {
+    if (p) cudaFree(p);
+  }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p);
+  }
+  void poison() { RCC_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, bytes, g_stream)); }  // bf16/f32 NaN
+};
+
+void sync_stream() {
+  RCC_CUDA_CHECK(cudaStreamSynchronize(g_stream));
+}
+void to_dev(void* dst, const void* src, size_t bytes) {
+  RCC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, g_stream));
+  sync_stream();  // the host buffer may go away right after
+}
+void to_host(void* dst, const void* src, size_t bytes) {
+  RCC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, g_stream));
+  sync_stream();
+}
+
+// bf16 device copy of v (round to nearest even; v is usually already bf16-exact).
+void put_bf16(void* dst, const std::vector<float>& v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_bf16(v[i]);
+  to_dev(dst, h.data(), h.size() * 2);
+}
+std::vector<float> get_bf16(const void* src, size_t n) {
+  std::vector<uint16_t> h(n);
+  to_host(h.data(), src, n * 2);
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = bf16_to_f32(h[i]);
+  return v;
+}
+void put_f32(void* dst, const std::vector<float>& v) {
+  to_dev(dst, v.data(), v.size() * 4);
+}
+std::vector<float> get_f32(const void* src, size_t n) {
+  std::vector<float> v(n);
+  to_host(v.data(), src, n * 4);
+  return v;
+}
+template <class T>
+void put(void* dst, const std::vector<T>& v) {
+  to_dev(dst, v.data(), v.size() * sizeof(T));
+}
+bf16* bf(const Dev& d, int64_t offset_elems = 0) {
+  return d.as<bf16>() + offset_elems;
+}
+
+// ---------------------------------------------------------------------------------------------
+void check_gelu_backward() {
+  for (int64_t n : {int64_t(1), int64_t(1000), int64_t(1001), int64_t(1) << 20,
+                    (int64_t(1) << 20) + 3}) {
+    for (int mode = 0; mode < 3; ++mode) {  // 0: separate dx, 1: dx aliases dy, 2: offset by 1
+      if (mode == 2 && n == 1) continue;
+      const int64_t off = mode == 2 ? 1 : 0;
+      std::vector<float> pre = round_bf16(randn(size_t(n + off), 2.0f));
+      std::vector<float> dy = round_bf16(randn(size_t(n + off)));
+      std::vector<float> ref(static_cast<size_t>(n));
+      ops::gelu_backward(pre.data() + off, dy.data() + off, ref.data(), n);
+      Dev dpre(size_t(n + off) * 2), ddy(size_t(n + off) * 2), ddx(size_t(n + off) * 2);
+      put_bf16(dpre.p, pre);
+      put_bf16(ddy.p, dy);
+      ddx.poison();
+      bf16* out = mode == 1 ? bf(ddy) : bf(ddx, off);
+      cuda::launch_gelu_backward(bf(dpre, off), bf(ddy, off), out, n, g_stream);
+      static const char* tags[] = {"", "_alias", "_offset"};
+      report(str_cat("gelu_backward_", n, tags[mode]), rel_err(get_bf16(out, size_t(n)), ref),
+             1e-2);
+    }
+  }
+}
+
+void check_bias_grad() {
+  struct Case {
+    int64_t rows, N, off;
+  };
+  const Case cases[] = {{1, 64, 0},    {7, 100, 0},    {130, 768, 0}, {1000, 104, 0},
+                        {4099, 768, 0}, {4099, 1000, 0}, {130, 768, 1}, {517, 3, 0}};
+  for (const Case& c : cases) {
+    const size_t n = size_t(c.rows * c.N);
+    std::vector<float> dy = round_bf16(randn(n + size_t(c.off)));
+    std::vector<float> db0 = randn(size_t(c.N));
+    // CPU: ops::linear_backward with only db (its column sums), W a [N, 1] f32 placeholder.
+    std::vector<float> ref = db0;
+    Tensor W = Tensor::from_f32(std::vector<float>(size_t(c.N), 0.0f), {c.N, 1});
+    ops::linear_backward(nullptr, c.rows, W, dy.data() + c.off, nullptr, nullptr, ref.data());
+    Dev ddy((n + size_t(c.off)) * 2), ddb(size_t(c.N) * 4);
+    put_bf16(ddy.p, dy);
+    put_f32(ddb.p, db0);
+    cuda::launch_bias_grad(bf(ddy, c.off), c.rows, c.N, ddb.as<float>(), g_stream);
+    const std::vector<float> got = get_f32(ddb.p, size_t(c.N));
+    const std::string tag = str_cat(c.rows, "x", c.N, c.off ? "_offset" : "");
+    report("bias_grad_" + tag, rel_err(got, ref), 1e-3);
+    // Determinism: the same launch again from the same accumulator, bit for bit.
+    put_f32(ddb.p, db0);
+    cuda::launch_bias_grad(bf(ddy, c.off), c.rows, c.N, ddb.as<float>(), g_stream);
+    report("bias_grad_deterministic_" + tag, mismatch(get_f32(ddb.p, size_t(c.N)), got), 0);
+  }
+}
+
+void check_scatter_add_rows() {
+  struct Case {
+    int64_t n, width, dst_rows, off;
+  };
+  for (const Case& c : {Case{1, 64, 5, 0}, Case{7, 100, 50, 0}, Case{130, 768, 300, 0},
+                        Case{130, 768, 300, 1}, Case{9, 13, 20, 0}}) {
+    std::vector<int64_t> perm(size_t(c.dst_rows));
+    std::iota(perm.begin(), perm.end(), int64_t(0));
+    std::shuffle(perm.begin(), perm.end(), g_rng);
+    std::vector<int64_t> idx(perm.begin(), perm.begin() + c.n);  // distinct
+    std::vector<float> src = round_bf16(randn(size_t(c.n * c.width + c.off)));
+    std::vector<float> dst = round_bf16(randn(size_t(c.dst_rows * c.width + c.off)));
+    std::vector<float> ref = dst;
+    for (int64_t i = 0; i < c.n; ++i)
+      for (int64_t col = 0; col < c.width; ++col) {
+        float& d = ref[size_t(c.off + idx[size_t(i)] * c.width + col)];
+        d = bf16_to_f32(f32_to_bf16(d + src[size_t(c.off + i * c.width + col)]));
+      }
+    Dev dsrc(src.size() * 2), ddst(dst.size() * 2), didx(idx.size() * 8);
+    put_bf16(dsrc.p, src);
+    put_bf16(ddst.p, dst);
+    put(didx.p, idx);
+    cuda::launch_scatter_add_rows(bf(dsrc, c.off), didx.as<int64_t>(), c.n, c.width,
+                                  bf(ddst, c.off), g_stream);
+    report(str_cat("scatter_add_rows_", c.n, "x", c.width, c.off ? "_offset" : ""),
+           rel_err(get_bf16(ddst.p, dst.size()), ref), 0);
+  }
+}
+
+void check_embedding_backward() {
+  struct Case {
+    int64_t n, H, V;
+  };
+  for (const Case& c : {Case{1, 64, 1000}, Case{7, 100, 1000}, Case{130, 768, 1000},
+                        Case{130, 768, 20}, Case{1000, 13, 5}}) {
+    std::vector<int32_t> ids(size_t(c.n));
+    std::uniform_int_distribution<int32_t> pick(0, int32_t(c.V - 1));
+    for (int32_t& i : ids) i = pick(g_rng);  // V = 20, 5: many repeats
+    std::vector<float> dx = round_bf16(randn(size_t(c.n * c.H)));
+    std::vector<float> table = randn(size_t(c.V * c.H));
+    std::vector<float> ref = table;
+    ops::embedding_backward(ids.data(), c.n, dx.data(), c.H, ref.data());
+    Dev dids(ids.size() * 4), ddx(dx.size() * 2), dtab(table.size() * 4);
+    put(dids.p, ids);
+    put_bf16(ddx.p, dx);
+    put_f32(dtab.p, table);
+    cuda::launch_embedding_backward(dids.as<int32_t>(), c.n, bf(ddx), c.H, dtab.as<float>(),
+                                    g_stream);
+    report(str_cat("embedding_backward_", c.n, "x", c.H, "_V", c.V),
+           rel_err(get_f32(dtab.p, table.size()), ref), 1e-3);
+  }
+}
+
+void check_cross_entropy() {
+  struct Case {
+    int64_t rows, V;
+    float logit_std;
+    bool with_d;
+  };
+  for (const Case& c : {Case{1, 1000, 1.0f, true}, Case{7, 1000, 1.0f, true},
+                        Case{7, 1001, 3.0f, true}, Case{130, 1000, 1.0f, true},
+                        Case{130, 50304, 1.0f, true}, Case{7, 50304, 20.0f, true},
+                        Case{130, 50304, 2.0f, false}, Case{3, 7, 1.0f, true}}) {
+    const size_t n = size_t(c.rows * c.V);
+    std::vector<float> logits = randn(n, c.logit_std, 0.5f);
+    std::vector<int32_t> targets(size_t(c.rows));
+    std::vector<float> weights(size_t(c.rows));
+    std::uniform_int_distribution<int32_t> pick(0, int32_t(c.V - 1));
+    for (int64_t r = 0; r < c.rows; ++r) {
+      targets[size_t(r)] = pick(g_rng);
+      // Every third row masked (rows 1 and 4 of 7 ...), others weight 1 or 0.5.
+      weights[size_t(r)] = r % 3 == 1 ? 0.0f : (r % 2 ? 0.5f : 1.0f);
+    }
+    if (c.rows == 1) weights[0] = 1.0f;
+    // A confident row: the target logit well above the rest (small loss).
+    if (c.rows >= 3) logits[size_t(2 * c.V + targets[2])] += 15.0f;
+    const float scale = 1.0f / float(c.rows);
+    // CPU, one row at a time for the per-row losses.
+    std::vector<float> ref_loss(size_t(c.rows)), ref_d(c.with_d ? n : 0);
+    for (int64_t r = 0; r < c.rows; ++r)
+      ref_loss[size_t(r)] = float(ops::cross_entropy(
+          logits.data() + r * c.V, 1, c.V, &targets[size_t(r)], &weights[size_t(r)],
+          c.with_d ? ref_d.data() + r * c.V : nullptr, scale));
+    Dev dl(n * 4), dt(size_t(c.rows) * 4), dw(size_t(c.rows) * 4), dloss(size_t(c.rows) * 4),
+        dd(c.with_d ? n * 2 : 0);
+    put_f32(dl.p, logits);
+    put(dt.p, targets);
+    put_f32(dw.p, weights);
+    dloss.poison();
+    dd.poison();
+    cuda::launch_cross_entropy(dl.as<float>(), c.rows, c.V, dt.as<int32_t>(), dw.as<float>(),
+                               scale, dloss.as<float>(), c.with_d ? bf(dd) : nullptr, g_stream);
+    const std::string tag = str_cat(c.rows, "x", c.V, "_std", c.logit_std);
+    const std::vector<float> loss = get_f32(dloss.p, size_t(c.rows));
+    report("cross_entropy_loss_" + tag, rel_err(loss, ref_loss), 1e-5);
+    if (c.with_d) report("cross_entropy_dlogits_" + tag, rel_err(get_bf16(dd.p, n), ref_d), 1e-2);
+    // Deterministic per-row losses.
+    dloss.poison();
+    cuda::launch_cross_entropy(dl.as<float>(), c.rows, c.V, dt.as<int32_t>(), dw.as<float>(),
+                               scale, dloss.as<float>(), nullptr, g_stream);
+    report("cross_entropy_deterministic_" + tag, mismatch(get_f32(dloss.p, size_t(c.rows)), loss),
+           0);
+  }
+}
+
+// Run last: an out-of-range target with a non-zero weight must neither fault nor write outside
+// the row; its loss is NaN, the other rows are unaffected.
+void check_cross_entropy_bad_target() {
+  const int64_t rows = 3, V = 1000;
+  std::vector<float> logits = randn(size_t(rows * V));
+  std::vector<int32_t> targets = {5, int32_t(V), -1};
+  std::vector<float> weights = {1.0f, 1.0f, 1.0f};
+  Dev dl(logits.size() * 4), dt(12), dw(12), dloss(12), dd(logits.size() * 2 + 64);
+  put_f32(dl.p, logits);
+  put(dt.p, targets);
+  put_f32(dw.p, weights);
+  dd.poison();
+  cuda::launch_cross_entropy(dl.as<float>(), rows, V, dt.as<int32_t>(), dw.as<float>(), 1.0f,
+                             dloss.as<float>(), bf(dd), g_stream);
+  const cudaError_t e = cudaStreamSynchronize(g_stream);
+  bool ok = e == cudaSuccess;
+  if (ok) {
+    const std::vector<float> loss = get_f32(dloss.p, 3);
+    const std::vector<float> d = get_bf16(dd.p, size_t(rows * V) + 32);
+    ok = std::isfinite(loss[0]) && std::isnan(loss[1]) && std::isnan(loss[2]);
+    for (size_t i = 0; i < size_t(rows * V); ++i) ok = ok && std::isfinite(d[i]);
+    for (size_t i = size_t(rows * V); i < d.size(); ++i) ok = ok && std::isnan(d[i]);  // untouched
+  } else {
+    std::printf("cuda error: %s\n", cudaGetErrorString(e));
+  }
+  report("cross_entropy_bad_target_no_fault", ok ? 0.0 : 1.0, 0);
+}
+
+void check_sum_squares_scale() {
+  for (int64_t n : {int64_t(1), int64_t(1000), (int64_t(1) << 20) + 3, int64_t(5000000)}) {
+    std::vector<float> x = randn(size_t(n), 0.01f);
+    double ref = 0;
+    for (float v : x) ref += double(v) * double(v);
+    Dev dx(size_t(n) * 4), ws(cuda::sum_squares_workspace(n)), dout(8);
+    put_f32(dx.p, x);
+    RCC_CUDA_CHECK(cudaMemsetAsync(dout.p, 0xFF, 8, g_stream));
+    cuda::launch_sum_squares(dx.as<float>(), n, ws.p, dout.as<double>(), g_stream);
+    double got = 0;
+    to_host(&got, dout.p, 8);
+    report(str_cat("sum_squares_", n), std::fabs(got - ref) / ref, 1e-9);
+
+    const float s = 0.3711f;
+    std::vector<float> ref_s = x;
+    for (float& v : ref_s) v *= s;
+    cuda::launch_scale_f32(dx.as<float>(), n, s, g_stream);
+    report(str_cat("scale_f32_", n), rel_err(get_f32(dx.p, size_t(n)), ref_s), 1e-5);
+  }
+}
+
+// Rounds to f32 through memory: a compiler cannot fuse a product stored here into a following
+// addition (GCC contracts a·b + c into an FMA by default where the target has one, e.g. aarch64).
+inline float rn(float x) {
+  volatile float t = x;
+  return t;
+}
+// The CPU backend's AdamW loop (backend/cpu_backend.cpp, Backend::adamw) for one tensor, with
+// every operation rounded on its own, as the kernel does.
+void adamw_cpu(float* p, const float* g, float* m, float* v, int64_t n, bool decayed, float decay,
+               float w_lerp, float b2, float one_minus_b2, float eps, float step_size,
+               float bc2_sqrt) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (decayed) p[i] = rn(p[i] * decay);
+    m[i] = rn(m[i] + rn(w_lerp * rn(g[i] - m[i])));
+    v[i] = rn(rn(v[i] * b2) + rn(rn(one_minus_b2 * g[i]) * g[i]));
+    const float denom = rn(rn(std::sqrt(v[i]) / bc2_sqrt) + eps);
+    p[i] = rn(p[i] - rn(step_size * rn(m[i] / denom)));
+  }
+}
+
+void check_adamw() {
+  const double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, lr = 3e-4, wd = 0.1;
+  const int64_t t = 7;
+  const double bc1 = 1.0 - std::pow(beta1, double(t)), bc2 = 1.0 - std::pow(beta2, double(t));
+  const float step_size = float(lr / bc1), bc2_sqrt = float(std::sqrt(bc2));
+  for (int64_t n : {int64_t(1), int64_t(1000), (int64_t(1) << 20) + 3}) {
+    for (bool decayed : {false, true}) {
+      const float decay = decayed ? float(1.0 - lr * wd) : 1.0f;
+      std::vector<float> p0 = randn(size_t(n), 0.05f), g = randn(size_t(n), 1e-3f);
+      std::vector<float> m0 = randn(size_t(n), 1e-3f), v0 = randn(size_t(n), 1e-3f);
+      for (float& x : v0) x = x * x;
+      // The f32 constants as Backend::adamw's implementations derive them from the doubles.
+      const float w_lerp = float(1.0 - beta1), b2 = float(beta2), omb2 = float(1.0 - beta2),
+                  eps32 = float(eps);
+      // Reference 1: the CPU backend's AdamW (what train/optimizer.cpp runs on the CPU; built
+      // with the host flags, where the compiler may contract a·b + c into an FMA).
+      std::vector<float> p1 = p0, m1 = m0, v1 = v0;
+      cpu_backend().adamw(p1.data(), g.data(), m1.data(), v1.data(), n, decay, beta1, beta2, eps,
+                          step_size, bc2_sqrt);
+      // Reference 2: the same loop with every operation rounded on its own (adamw_cpu), as the
+      // kernel does: bit-identical results expected.
+      std::vector<float> p2 = p0, m2 = m0, v2 = v0;
+      adamw_cpu(p2.data(), g.data(), m2.data(), v2.data(), n, decayed, decay, w_lerp, b2, omb2,
+                eps32, step_size, bc2_sqrt);
+      Dev dp(size_t(n) * 4), dg(size_t(n) * 4), dm(size_t(n) * 4), dv(size_t(n) * 4);
+      put_f32(dp.p, p0);
+      put_f32(dg.p, g);
+      put_f32(dm.p, m0);
+      put_f32(dv.p, v0);
+      cuda::launch_adamw(dp.as<float>(), dg.as<float>(), dm.as<float>(), dv.as<float>(), n, decay,
+                         w_lerp, b2, omb2, eps32, step_size, bc2_sqrt, g_stream);
+      const std::vector<float> gp = get_f32(dp.p, size_t(n)), gm = get_f32(dm.p, size_t(n)),
+                               gv = get_f32(dv.p, size_t(n));
+      const std::string tag = str_cat(n, decayed ? "_decay" : "");
+      report("adamw_p_" + tag, rel_err(gp, p1), 1e-5);
+      report("adamw_m_" + tag, rel_err(gm, m1), 1e-5);
+      report("adamw_v_" + tag, rel_err(gv, v1), 1e-5);
+      // The update itself (p − p0), which the p error above hides under |p| ≫ |Δp|. A 1-ulp
+      // difference in p is ~1e-4 of Δp here, so 1e-3.
+      std::vector<float> d_gpu(static_cast<size_t>(n)), d_ref(static_cast<size_t>(n));
+      for (size_t i = 0; i < size_t(n); ++i) {
+        d_gpu[i] = float(double(gp[i]) - double(p0[i]));
+        d_ref[i] = float(double(p1[i]) - double(p0[i]));
+      }
+      report("adamw_dp_" + tag, rel_err(d_gpu, d_ref), 1e-3);
+      std::vector<float> all_gpu = gp, all_ref = p2;
+      all_gpu.insert(all_gpu.end(), gm.begin(), gm.end());
+      all_gpu.insert(all_gpu.end(), gv.begin(), gv.end());
+      all_ref.insert(all_ref.end(), m2.begin(), m2.end());
+      all_ref.insert(all_ref.end(), v2.begin(), v2.end());
+      report("adamw_bitwise_f32_loop_" + tag, mismatch(all_gpu, all_ref), 0);
+    }
+  }
+}
+
+void check_layer_norm_backward() {
+  struct Case {
+    int64_t rows, H;
+    bool with_dx, with_db;
+  };
+  for (const Case& c :
+       {Case{1, 64, true, true}, Case{7, 100, true, true}, Case{130, 768, true, true},
+        Case{130, 768, true, false}, Case{130, 100, false, true}, Case{1000, 64, true, true},
+        Case{5000, 768, true, true}, Case{3, 2051, true, true}}) {
+    const size_t n = size_t(c.rows * c.H);
+    std::vector<float> x = round_bf16(randn(n, 2.0f, 0.5f));
+    std::vector<float> dy = round_bf16(randn(n));
+    std::vector<float> w = randn(size_t(c.H), 0.2f, 1.0f);
+    std::vector<float> dx0 = round_bf16(randn(n, 0.5f));
+    std::vector<float> dw0 = randn(size_t(c.H)), db0 = randn(size_t(c.H));
+    const float eps = 1e-5f;
+    std::vector<float> rdx = dx0, rdw = dw0, rdb = db0;
+    ops::layer_norm_backward(x.data(), c.rows, c.H, w.data(), eps, dy.data(),
+                             c.with_dx ? rdx.data() : nullptr, rdw.data(),
+                             c.with_db ? rdb.data() : nullptr);
+    Dev dx_(n * 2), ddy(n * 2), dw_(size_t(c.H) * 4), ddx(n * 2), ddw(size_t(c.H) * 4),
+        ddb(size_t(c.H) * 4), ws(cuda::layer_norm_backward_workspace(c.rows, c.H));
+    put_bf16(dx_.p, x);
+    put_bf16(ddy.p, dy);
+    put_f32(dw_.p, w);
+    put_bf16(ddx.p, dx0);
+    put_f32(ddw.p, dw0);
+    put_f32(ddb.p, db0);
+    ws.poison();
+    auto run = [&] {
+      cuda::launch_layer_norm_backward(bf(dx_), c.rows, c.H, dw_.as<float>(), eps, bf(ddy),
+                                       c.with_dx ? bf(ddx) : nullptr, ddw.as<float>(),
+                                       c.with_db ? ddb.as<float>() : nullptr, ws.p, g_stream);
+    };
+    run();
+    const std::string tag = str_cat(c.rows, "x", c.H, c.with_dx ? "" : "_nodx",
+                                    c.with_db ? "" : "_nodb");
+    const std::vector<float> gdx = get_bf16(ddx.p, n), gdw = get_f32(ddw.p, size_t(c.H)),
+                             gdb = get_f32(ddb.p, size_t(c.H));
+    if (c.with_dx) {
+      report("layer_norm_backward_dx_" + tag, rel_err(gdx, rdx), 1e-2);
+      // The increment alone (dx − dx0), which the accumulator could hide.
+      std::vector<float> inc_gpu(n), inc_ref(n);
+      for (size_t i = 0; i < n; ++i) {
+        inc_gpu[i] = gdx[i] - dx0[i];
+        inc_ref[i] = rdx[i] - dx0[i];
+      }
+      report("layer_norm_backward_dx_increment_" + tag, rel_err(inc_gpu, inc_ref), 1e-2);
+    } else {
+      report("layer_norm_backward_dx_untouched_" + tag, mismatch(gdx, dx0), 0);
+    }
+    report("layer_norm_backward_dw_" + tag, rel_err(gdw, rdw), 1e-3);
+    report("layer_norm_backward_db_" + tag, rel_err(gdb, rdb), c.with_db ? 1e-3 : 0);
+    // Determinism: again from the same accumulators, bit for bit.
+    put_bf16(ddx.p, dx0);
+    put_f32(ddw.p, dw0);
+    put_f32(ddb.p, db0);
+    run();
+    std::vector<float> again = get_bf16(ddx.p, n), ref_all = gdx;
+    const std::vector<float> w2 = get_f32(ddw.p, size_t(c.H)), b2 = get_f32(ddb.p, size_t(c.H));
+    again.insert(again.end(), w2.begin(), w2.end());
+    again.insert(again.end(), b2.begin(), b2.end());
+    ref_all.insert(ref_all.end(), gdw.begin(), gdw.end());
+    ref_all.insert(ref_all.end(), gdb.begin(), gdb.end());
+    report("layer_norm_backward_deterministic_" + tag, mismatch(again, ref_all), 0);
+  }
+}
+
+void check_rotary_split_backward() {
+  struct Case {
+    int64_t rows;
+    int heads, hd, rot;
+    int64_t pos0;
+  };
+  const double base = 10000.0;
+  for (const Case& c : {Case{1, 2, 64, 64, 0}, Case{7, 3, 64, 16, 5}, Case{130, 2, 128, 32, 1000},
+                        Case{130, 4, 80, 80, 0}, Case{7, 2, 100, 25, 3}, Case{7, 2, 64, 0, 0},
+                        Case{3, 1, 1024, 256, 70000}}) {
+    const int64_t W = int64_t(c.heads) * c.hd;
+    const size_t n = size_t(c.rows * W);
+    std::vector<float> dq = round_bf16(randn(n)), dk = round_bf16(randn(n)),
+                       dv = round_bf16(randn(n));
+    // CPU: the fused gradient [rows, heads, 3, hd] rotated back in place.
+    std::vector<float> ref(3 * n);
+    for (int64_t r = 0; r < c.rows; ++r)
+      for (int h = 0; h < c.heads; ++h)
+        for (int t = 0; t < c.hd; ++t) {
+          const size_t src = size_t(r * W + int64_t(h) * c.hd + t);
+          const size_t dst = size_t(((r * c.heads + h) * 3) * c.hd + t);
+          ref[dst] = dq[src];
+          ref[dst + size_t(c.hd)] = dk[src];
+          ref[dst + 2 * size_t(c.hd)] = dv[src];
+        }
+    ops::rotary_qkv_backward(ref.data(), c.rows, c.heads, c.hd, c.rot, c.pos0, base);
+    ref = round_bf16(ref);
+    // inv_freq as the CUDA backend computes it (cuda_backend.cu, inv_freq()).
+    const int half = c.rot / 2;
+    std::vector<float> inv(size_t(std::max(half, 1)));
+    for (int i = 0; i < half; ++i)
+      inv[size_t(i)] = 1.0f / std::pow(float(base), float(2 * i) / float(c.rot));
+    Dev ddq(n * 2), ddk(n * 2), ddv(n * 2), dout(3 * n * 2), dinv(inv.size() * 4);
+    put_bf16(ddq.p, dq);
+    put_bf16(ddk.p, dk);
+    put_bf16(ddv.p, dv);
+    put_f32(dinv.p, inv);
+    dout.poison();
+    cuda::launch_rotary_split_backward(bf(ddq), bf(ddk), bf(ddv), c.rows, c.heads, c.hd, c.rot,
+                                       half > 0 ? dinv.as<float>() : nullptr, c.pos0, bf(dout),
+                                       g_stream);
+    report(str_cat("rotary_split_backward_", c.rows, "x", c.heads, "x", c.hd, "_rot", c.rot,
+                   "_pos", c.pos0),
+           rel_err(get_bf16(dout.p, 3 * n), ref), 1e-2);
+  }
+}
+
+// Empty sizes return at once (null pointers are never touched).
+void check_empty() {
+  bool ok = true;
+  try {
+    cuda::launch_gelu_backward(nullptr, nullptr, nullptr, 0, g_stream);
+    cuda::launch_bias_grad(nullptr, 0, 10, nullptr, g_stream);
+    cuda::launch_bias_grad(nullptr, 10, 0, nullptr, g_stream);
+    cuda::launch_scatter_add_rows(nullptr, nullptr, 0, 8, nullptr, g_stream);
+    cuda::launch_embedding_backward(nullptr, 0, nullptr, 8, nullptr, g_stream);
+    cuda::launch_cross_entropy(nullptr, 0, 10, nullptr, nullptr, 1.0f, nullptr, nullptr,
+                               g_stream);
+    cuda::launch_scale_f32(nullptr, 0, 2.0f, g_stream);
+    cuda::launch_adamw(nullptr, nullptr, nullptr, nullptr, 0, 1, 0.1f, 0.95f, 0.05f, 1e-8f, 1e-3f,
+                       1, g_stream);
+    cuda::launch_layer_norm_backward(nullptr, 0, 8, nullptr, 1e-5f, nullptr, nullptr, nullptr,
+                                     nullptr, nullptr, g_stream);
+    cuda::launch_rotary_split_backward(nullptr, nullptr, nullptr, 0, 2, 64, 64, nullptr, 0,
+                                       nullptr, g_stream);
+    sync_stream();
+  } catch (const std::exception& e) {
+    std::printf("exception: %s\n", e.what());
+    ok = false;
+  }
+  report("empty_sizes", ok ? 0.0 : 1.0, 0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int dev = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--device") && i + 1 < argc) {
+      dev = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: rcc_cuda_train_check [--device N]\n");
+      return 2;
+    }
+  }
+  try {
+    RCC_CUDA_CHECK(cudaSetDevice(dev));
+    cudaDeviceProp prop{};
+    RCC_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+    std::printf("device %d: %s\n", dev, prop.name);
+    RCC_CUDA_CHECK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+    check_empty();
+    check_gelu_backward();
+    check_bias_grad();
+    check_scatter_add_rows();
+    check_embedding_backward();
+    check_cross_entropy();
+    check_sum_squares_scale();
+    check_adamw();
+    check_layer_norm_backward();
+    check_rotary_split_backward();
+    check_cross_entropy_bad_target();
+    sync_stream();
+    std::printf("SUMMARY %d/%d checks passed\n", g_total - g_fail, g_total);
+  } catch (const std::exception& e) {
+    std::printf("FAIL exception: %s\n", e.what());
+    return 1;
+  }
+  return g_fail ? 1 : 0;
+}
