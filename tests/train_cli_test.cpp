@@ -103,5 +103,28 @@ TEST(TrainCli, TrainEvalAndData) {
   EXPECT_NE(r.err.find("unknown field 'stepz'"), std::string::npos) << r.err;
 }
 
+// Device and data-parallel flags: usage errors exit 2; a run that cannot get its devices (no GPU
+// here, or a build without CUDA) exits 1 with one error and leaves no model behind.
+TEST(TrainCli, DeviceAndGpusErrors) {
+  test::TempDir tmp;
+  test::write_file(tmp.file("tiny.json"), kTiny);
+  const std::string cfg = tmp.file("tiny.json"), out = tmp.file("run");
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"train", "--config", cfg, "--out", out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_rcc(args);
+  };
+  EXPECT_EQ(run({"--gpus", "2", "--device", "cuda"}).status, 2);
+  EXPECT_EQ(run({"--gpus", "0"}).status, 2);
+  EXPECT_EQ(run({"--device", "tpu"}).status, 2);
+  test::RunResult r = run({"--gpus", "2", "--quiet"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("error"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out + "/model"));
+  r = run({"--rank", "1", "--world", "2", "--nccl-id", "zz"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_FALSE(std::filesystem::exists(out + "/model"));
+}
+
 }  // namespace
 }  // namespace rcc

@@ -105,13 +105,15 @@ class Backend {
                                      int64_t heads, int64_t hd, int64_t rot, double base,
                                      int64_t pos0, void* dqkv) = 0;
   // Causal self-attention of one sequence from position 0: q, k, v, out [n, heads·hd], scale
-  // 1/sqrt(hd).
+  // 1/sqrt(hd). `lse` (f32 [n, heads], may be null): the rows' log-sum-exps of the scaled scores,
+  // in the backend's own convention, for its self_attention_backward (the CPU leaves it alone).
   virtual void self_attention(const void* q, const void* k, const void* v, int64_t n,
-                              int64_t heads, int64_t hd, void* out) = 0;
-  // Its backward, given the forward's output `out` and dout: dq, dk, dv [n, heads·hd].
+                              int64_t heads, int64_t hd, void* out, float* lse) = 0;
+  // Its backward, given the forward's output `out` (and its `lse`, or null to recompute) and
+  // dout: dq, dk, dv [n, heads·hd].
   virtual void self_attention_backward(const void* q, const void* k, const void* v,
-                                       const void* out, const void* dout, int64_t n,
-                                       int64_t heads, int64_t hd, void* dq, void* dk,
+                                       const void* out, const float* lse, const void* dout,
+                                       int64_t n, int64_t heads, int64_t hd, void* dq, void* dk,
                                        void* dv) = 0;
   // Gradients of y = x · W^T + b, dy [rows, N]: dx [rows, K] = dy · W (+= when accumulate_dx;
   // null skips); dW [N, K] f32 += dy^T · x; db [N] f32 += Σ_rows dy (null skips).

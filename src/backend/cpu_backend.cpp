@@ -130,13 +130,13 @@ class CpuBackend final : public Backend {
     ops::rotary_qkv_backward(d, rows, nh, hd, rot, pos0, base);
   }
   void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t nh,
-                      int64_t hd, void* out) override {
+                      int64_t hd, void* out, float*) override {
     const int64_t H = nh * hd;
     ops::causal_attention(f(q), H, f(k), f(v), H, n, 0, nh, hd, f(out));
   }
   void self_attention_backward(const void* q, const void* k, const void* v, const void*,
-                               const void* dout, int64_t n, int64_t nh, int64_t hd, void* dq,
-                               void* dk, void* dv) override {
+                               const float*, const void* dout, int64_t n, int64_t nh, int64_t hd,
+                               void* dq, void* dk, void* dv) override {
     const size_t bytes = size_t(n * nh * hd) * 4;
     for (void* p : {dq, dk, dv}) std::memset(p, 0, bytes);
     ops::causal_attention_backward(f(q), f(k), f(v), f(dout), n, nh, hd, f(dq), f(dk), f(dv));

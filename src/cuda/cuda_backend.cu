@@ -91,7 +91,7 @@ class CudaBackend final : public Backend {
     cudaStreamSynchronize(stream_);
     gemm_.reset();
     for (void* p : {idx_dev_, static_cast<void*>(inv_freq_dev_), attn_ws_, f32_out_, attn_bwd_ws_,
-                    ln_bwd_ws_, ce_buf_, ss_ws_}) {
+                    ln_bwd_ws_, ce_buf_, ss_ws_, ones_}) {
       if (p) release(p);
     }
     cudaStreamSynchronize(stream_);
@@ -419,7 +419,7 @@ class CudaBackend final : public Backend {
   }
 
   void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t heads,
-                      int64_t hd, void* out) override {
+                      int64_t hd, void* out, float* lse) override {
     if (n <= 0) return;
     use();
     cuda::AttentionArgs a;
@@ -434,6 +434,7 @@ class CudaBackend final : public Backend {
     a.past = 0;
     a.out = static_cast<bf16*>(out);
     a.out_stride = heads * hd;
+    a.lse = lse;
     a.scale_log2 = float(1.0 / std::sqrt(double(a.hd)) * 1.4426950408889634);
     const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms_);
     if (plan.workspace_bytes) ensure(&attn_ws_, &attn_ws_bytes_, plan.workspace_bytes);
@@ -441,15 +442,15 @@ class CudaBackend final : public Backend {
   }
 
   void self_attention_backward(const void* q, const void* k, const void* v, const void* out,
-                               const void* dout, int64_t n, int64_t heads, int64_t hd, void* dq,
-                               void* dk, void* dv) override {
+                               const float* lse, const void* dout, int64_t n, int64_t heads,
+                               int64_t hd, void* dq, void* dk, void* dv) override {
     if (n <= 0) return;
     use();
     const size_t ws = cuda::attention_backward_workspace(n, int(heads), int(hd));
     if (ws) ensure(&attn_bwd_ws_, &attn_bwd_ws_bytes_, ws);
     cuda::launch_attention_backward(
         static_cast<const bf16*>(q), static_cast<const bf16*>(k), static_cast<const bf16*>(v),
-        static_cast<const bf16*>(out), static_cast<const bf16*>(dout), n, int(heads), int(hd),
+        static_cast<const bf16*>(out), lse, static_cast<const bf16*>(dout), n, int(heads), int(hd),
         static_cast<bf16*>(dq), static_cast<bf16*>(dk), static_cast<bf16*>(dv), attn_bwd_ws_,
         stream_);
   }
@@ -470,7 +471,9 @@ class CudaBackend final : public Backend {
     if (dW)
       gemm_->run_general(false, true, K, N, rows, static_cast<const bf16*>(x), K, g, N, dW, K,
                          true, true);
-    if (db) cuda::launch_bias_grad(g, rows, N, db, stream_);
+    // db [N] += dy^T [N, rows] · 1 [rows]: a matrix-vector product reads dy once at full
+    // bandwidth (a column-sum kernel has only N / 64 blocks of work at N = 768).
+    if (db) gemm_->run_general(false, false, N, 1, rows, g, N, ones(rows), rows, db, N, true, true);
   }
 
   void gelu_backward(const void* pre, const void* dy, void* dx, int64_t n) override {
@@ -650,6 +653,18 @@ class CudaBackend final : public Backend {
     stage_pending_ = false;
   }
 
+  // A device vector of at least n bf16 ones (the bias-gradient products).
+  const bf16* ones(int64_t n) {
+    if (ones_ && ones_n_ >= n) return static_cast<const bf16*>(ones_);
+    const int64_t cap = std::max<int64_t>(n, 4096);
+    std::vector<uint16_t> h(static_cast<size_t>(cap), 0x3F80);  // bf16 1.0
+    if (ones_) release(ones_);
+    ones_ = alloc(size_t(cap) * 2);
+    ones_n_ = cap;
+    copy_to_device(ones_, h.data(), size_t(cap) * 2);
+    return static_cast<const bf16*>(ones_);
+  }
+
   // Index arrays (embed ids, gather rows) in a device scratch buffer; the stream orders the
   // upload after earlier kernels that read the previous contents.
   void* upload_index(const void* host, size_t bytes) {
@@ -739,6 +754,8 @@ class CudaBackend final : public Backend {
   size_t ce_buf_bytes_ = 0;
   void* ss_ws_ = nullptr;
   size_t ss_ws_bytes_ = 0;
+  void* ones_ = nullptr;
+  int64_t ones_n_ = 0;
 };
 
 }  // namespace

@@ -63,6 +63,9 @@ struct AttentionArgs {
   int64_t rows = 0, past = 0;  // query r at position past + r sees keys [0, past + r]
   bf16* out = nullptr;         // [rows, out_stride], head h at h·hd
   int64_t out_stride = 0;
+  // Optional (training): f32 [rows, heads], each row's log2-sum-exp of its scaled scores
+  // (scale_log2 · q·k, the kernels' log2 domain) — what launch_attention_backward consumes.
+  float* lse = nullptr;
   float scale_log2 = 0;  // (1/sqrt(hd)) · log2(e): scores are kept in the log2 domain
 };
 

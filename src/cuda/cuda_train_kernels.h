@@ -68,9 +68,12 @@ void launch_rotary_split_backward(const bf16* dq, const bf16* dk, const bf16* dv
 // out, dout [n, heads·hd] bf16; outputs dq, dk, dv [n, heads·hd] bf16 (overwritten).
 // scale = 1/sqrt(hd). `workspace`: attention_backward_workspace(n, heads, hd) bytes (row
 // log-sum-exps, D = rowsum(dout ∘ out), f32 dq accumulators, as the kernels need).
+// `lse`: the forward's AttentionArgs::lse output (f32 [n, heads], log2 domain), or null to
+// recompute it.
 size_t attention_backward_workspace(int64_t n, int heads, int hd);
 void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, const bf16* out,
-                               const bf16* dout, int64_t n, int heads, int hd, bf16* dq, bf16* dk,
-                               bf16* dv, void* workspace, cudaStream_t stream);
+                               const float* lse, const bf16* dout, int64_t n, int heads, int hd,
+                               bf16* dq, bf16* dk, bf16* dv, void* workspace,
+                               cudaStream_t stream);
 
 }  // namespace rcc::cuda

@@ -27,6 +27,9 @@ void Activations::reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows) {
     l.act = take(I);
   }
   final_in_ = take(H);
+  lse_buf_.ensure(be, size_t(rows * cfg.num_heads * cfg.num_layers) * 4);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i].lse = static_cast<float*>(lse_buf_.get()) + int64_t(i) * rows * cfg.num_heads;
   seqs.clear();
 }
 

@@ -21,6 +21,7 @@ namespace rcc {
 struct LayerActivations {
   void *x_in = nullptr, *ln1 = nullptr, *q = nullptr, *k = nullptr, *v = nullptr,
        *attn = nullptr, *x_mid = nullptr, *ln2 = nullptr, *pre = nullptr, *act = nullptr;
+  float* lse = nullptr;  // f32 [rows, heads]: the attention rows' log-sum-exps (backend.h)
 };
 
 class Activations {
@@ -38,7 +39,7 @@ class Activations {
 
  private:
   int64_t rows_ = 0;
-  DeviceBuffer buf_;
+  DeviceBuffer buf_, lse_buf_;
   std::vector<LayerActivations> layers_;
   void* final_in_ = nullptr;
 };

@@ -78,7 +78,7 @@ void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice>
       void* vs = act_at(be, a->v, b * H);
       be.rotary_split(act_at(be, qkv, b * 3 * H), n, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base,
                       0, qs, ks, vs);
-      be.self_attention(qs, ks, vs, n, nh, hd, act_at(be, attn, b * H));
+      be.self_attention(qs, ks, vs, n, nh, hd, act_at(be, attn, b * H), a->lse + b * nh);
     }
   } else {
     for (const SeqSlice& s : seqs) {

@@ -93,8 +93,8 @@ void GPTNeoX::layer_backward(int64_t li, const Activations& acts, void* dx, cons
   for (const auto& [b, n] : acts.seqs) {
     auto at = [&](const void* p) { return act_at(be, p, b * H); };
     auto at_mut = [&](void* p) { return act_at(be, p, b * H); };
-    be.self_attention_backward(at(a.q), at(a.k), at(a.v), at(a.attn), at(d_attn), n, nh, hd,
-                               at_mut(dq), at_mut(dk), at_mut(dv));
+    be.self_attention_backward(at(a.q), at(a.k), at(a.v), at(a.attn), a.lse + b * nh, at(d_attn),
+                               n, nh, hd, at_mut(dq), at_mut(dk), at_mut(dv));
     be.rotary_split_backward(at(dq), at(dk), at(dv), n, nh, hd, cfg_.rotary_dims(),
                              cfg_.rotary_base, 0, act_at(be, dqkv, b * 3 * H));
   }

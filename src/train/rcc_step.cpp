@@ -1,16 +1,48 @@
 #include "train/rcc_step.h"
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "rcc/windows.h"
 
 namespace rcc {
 
+void StepProfile::add(const std::string& phase, double s) {
+  for (auto& [name, t] : seconds)
+    if (name == phase) {
+      t += s;
+      return;
+    }
+  seconds.emplace_back(phase, s);
+}
+
+std::string StepProfile::table() const {
+  double total = 0;
+  for (const auto& p : seconds) total += p.second;
+  std::string out;
+  char line[160];
+  for (const auto& [name, t] : seconds) {
+    std::snprintf(line, sizeof line, "  %-16s %9.3f s %5.1f%%\n", name.c_str(), t,
+                  total > 0 ? 100 * t / total : 0.0);
+    out += line;
+  }
+  return out;
+}
+
 StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
                                const StepOptions& opt) {
   const RCCModel& m = tm.model();
   const RCCGrads& g = tm.grads();
   Backend& be = tm.backend();
+  auto last = std::chrono::steady_clock::now();
+  auto phase = [&](const char* name) {
+    if (!opt.profile) return;
+    be.synchronize();
+    const auto now = std::chrono::steady_clock::now();
+    opt.profile->add(name, std::chrono::duration<double>(now - last).count());
+    last = now;
+  };
   const GPTNeoXConfig& cfg = m.decoder.config();
   const int64_t H = cfg.hidden_size, L = cfg.num_layers, V = cfg.vocab_size;
   const int64_t W = m.settings.window, R = m.settings.ratio;
@@ -61,6 +93,7 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
     return b;
   };
 
+  phase("layout");
   // ---- encoder: slots, level-major: level k of all slots is [P, H] at slots + k·P·H ----
   DeviceBuffer slots(be, be.act_bytes((L + 1) * P * H));
   auto level = [&](const DeviceBuffer& v, int64_t k) { return act_at(be, v.get(), k * P * H); };
@@ -78,6 +111,7 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
   }
 
   // ---- decoder: memory rows E·s_0 (+ A_i·s_{i+1} after layer i), then the tokens ----
+  phase("encoder forward");
   // Memory rows are zero before E·s_0 is added: the scatter-add then equals a copy.
   DeviceBuffer x_dec = zeroed(dec_rows), tmp(be, be.act_bytes(P * H));
   if (P > 0) {
@@ -100,6 +134,7 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
     m.decoder.logits(x_dec.get(), dec_rows, opt.all_logits->data());
   }
 
+  phase("decoder forward");
   // ---- loss on the rows that predict weighted tokens ----
   std::vector<int64_t> tgt_rows;
   std::vector<int32_t> tgt_ids;
@@ -139,6 +174,7 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
                                    tgt_w.data(), opt.backward ? dlogits.get() : nullptr,
                                    opt.loss_scale);
   }
+  phase("loss");
   if (!opt.backward) return st;
 
   // ---- backward: LM head, decoder (with the injection's gradients), E, embeddings ----
@@ -161,6 +197,7 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
     m.decoder.embed_backward(batch[b].tokens.data(), int64_t(batch[b].tokens.size()),
                              act_at(be, dx_dec.get(), (dec_begin[b] + mem_count[b]) * H),
                              g.decoder);
+  phase("decoder backward");
   if (P == 0) return st;
   gather(dx_dec.get(), mem_rows, dmem.get());
   be.linear_backward(level(slots, 0), P, m.embed_proj_dev, dmem.get(), level(dslots, 0), false,
@@ -176,6 +213,7 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
   m.encoder.backward(enc_acts, dx_enc.get(), g.encoder, &enc_bhooks);
   scatter_add(level(dslots, 0), slot_rows, dx_enc.get());
   m.encoder.embed_backward(enc_ids.data(), N_enc, dx_enc.get(), g.encoder);
+  phase("encoder backward");
   return st;
 }
 

@@ -9,6 +9,8 @@
 // Backward runs the same path in reverse; the gradients of the slots flow into the encoder.
 #pragma once
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "train/sample.h"
@@ -26,11 +28,20 @@ struct StepStats {
   double flops = 0;
 };
 
+// Wall time per phase of training steps (the backend synchronised at each boundary, so device
+// work is attributed to the phase that enqueued it). Enabled in `rcc train` by RCC_TRAIN_PROFILE=1.
+struct StepProfile {
+  std::vector<std::pair<std::string, double>> seconds;  // in first-seen order
+  void add(const std::string& phase, double s);
+  std::string table() const;  // one line per phase: seconds and share
+};
+
 struct StepOptions {
   bool backward = true;     // false: loss only (evaluation)
   float loss_scale = 1.0f;  // gradients are those of loss_scale · loss_sum (e.g. 1 / Σ weights)
   // Tests: when set, receives the logits of every decoder row of every sample, [Σ (P+T), V].
   std::vector<float>* all_logits = nullptr;
+  StepProfile* profile = nullptr;  // when set, phases are timed (slower: synchronises)
 };
 
 // Adds the gradients of loss_scale · loss_sum into model.grads() (call zero_grad() first).

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -216,8 +217,21 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     log.write({{"step", step}, {"eval", sum.eval}}, tty ? "\r" + h.str() : h.str());
   };
 
+  // RCC_TRAIN_PROFILE=1: wall time per phase of every step, printed at the end (synchronises).
+  const char* prof_env = std::getenv("RCC_TRAIN_PROFILE");
+  StepProfile profile;
+  StepProfile* prof = prof_env && std::string(prof_env) == "1" ? &profile : nullptr;
+  auto clock = std::chrono::steady_clock::now();
+  auto phase = [&](const char* name) {
+    if (!prof) return;
+    be.synchronize();
+    const auto now = std::chrono::steady_clock::now();
+    prof->add(name, std::chrono::duration<double>(now - clock).count());
+    clock = now;
+  };
   for (int64_t step = state.step; step < end; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
+    clock = t0;
     tm.zero_grad();
     std::vector<std::vector<Sample>> micro(size_t(loop.grad_accum));
     double total_w = 0;
@@ -227,8 +241,10 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
         total_w += mb.back().target_weight();
       }
     RCC_CHECK(total_w > 0, "step ", step + 1, ": the batch has no target tokens");
+    phase("data");
     StepOptions so;
     so.loss_scale = float(1.0 / total_w);
+    so.profile = prof;
     // This rank's share: sample i of the step (counted across micro-batches) when i mod world ==
     // rank. stats = {loss, tokens, flops}, summed over the ranks below.
     double stats[3] = {0, 0, 0};
@@ -243,9 +259,11 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
       stats[1] += double(st.encoder_tokens + st.decoder_rows);
       stats[2] += st.flops;
     }
+    clock = std::chrono::steady_clock::now();  // the step's phases were timed inside
     if (comm) {
       comm->all_reduce_sum(tm.gradient_data(), tm.layout().total());
       comm->all_reduce_sum_host(stats, 3);
+      phase("all-reduce");
     }
     const double loss_sum = stats[0];
     win_tokens += int64_t(stats[1]);
@@ -260,6 +278,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     const double lr = loop.schedule.at(step);
     adam.step(tm.master(), tm.gradient_data(), lr);
     tm.after_update();
+    phase("optimizer");
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     win_secs += secs;
@@ -297,6 +316,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
       checkpoint(done);
   }
   if (tty && !opt.quiet && lead) std::fprintf(stderr, "\n");
+  if (prof && lead) std::fprintf(stderr, "time per phase (RCC_TRAIN_PROFILE):\n%s", prof->table().c_str());
   checkpoint(std::max(end, state.step));
   if (end == loop.steps) evaluate(end);
   sum.step = state.step;
