@@ -5,7 +5,7 @@
 // Determinism: every kernel here produces bit-identical results run to run except
 // embedding_backward (f32 atomics: when ids repeat, the order of the additions into one table row
 // is not fixed). Grids depend only on the sizes, never on the device, so the fixed reduction
-// orders (bias_grad, cross_entropy, sum_squares) are the same on every GPU.
+// orders (cross_entropy, sum_squares) are the same on every GPU.
 #include <algorithm>
 #include <cmath>
 
@@ -64,84 +64,6 @@ __global__ void gelu_backward_kernel(const bf16* pre, const bf16* dy, bf16* dx, 
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
     dx[i] = __float2bfloat16_rn(__bfloat162float(dy[i]) * gelu_grad_f(__bfloat162float(pre[i])));
-}
-
-// ---- bias_grad ----
-// db[c] += Σ_r dy[r, c]. One block per tile of columns, no cross-block reduction (so no workspace
-// and no atomics): the block's threads split the rows (thread lane y takes rows y, y + Y, ...),
-// each sums its rows sequentially in f32, then the Y lane partials of a column are added in lane
-// order through shared memory. The order depends only on (rows, N): deterministic.
-//
-// Vector path (N % 8 == 0, dy 16-byte aligned): block (8, kBgRowsVec); thread x reads 8 columns
-// as one 16-byte word, so a column tile is 64 wide and 8 threads read 128 contiguous bytes per
-// row; 4 rows in flight per thread.
-constexpr int kBgRowsVec = 128;
-__global__ void __launch_bounds__(8 * kBgRowsVec)
-    bias_grad_vec_kernel(const uint4* dy, int64_t rows, int64_t N8, float* db) {
-  __shared__ float part[kBgRowsVec][65];  // +1: fewer bank conflicts on the column reads
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const int64_t c8 = int64_t(blockIdx.x) * 8 + tx;  // 16-byte word index within a row
-  float acc[8];
-#pragma unroll
-  for (int j = 0; j < 8; ++j) acc[j] = 0.0f;
-  if (c8 < N8) {
-    int64_t r = ty;
-    for (; r + 3 * kBgRowsVec < rows; r += 4 * kBgRowsVec) {
-      Pack8 p[4];
-#pragma unroll
-      for (int u = 0; u < 4; ++u) p[u].u = dy[(r + int64_t(u) * kBgRowsVec) * N8 + c8];
-#pragma unroll
-      for (int u = 0; u < 4; ++u)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[j] += __bfloat162float(p[u].h[j]);
-    }
-    for (; r < rows; r += kBgRowsVec) {
-      Pack8 p;
-      p.u = dy[r * N8 + c8];
-#pragma unroll
-      for (int j = 0; j < 8; ++j) acc[j] += __bfloat162float(p.h[j]);
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < 8; ++j) part[ty][tx * 8 + j] = acc[j];
-  __syncthreads();
-  const int t = ty * 8 + tx;
-  if (t < 64) {
-    const int64_t c = int64_t(blockIdx.x) * 64 + t;
-    if (c < N8 * 8) {
-      float s = 0.0f;
-      for (int y = 0; y < kBgRowsVec; ++y) s += part[y][t];
-      db[c] += s;
-    }
-  }
-}
-// Scalar path: block (32, kBgRowsScalar), one column per thread, a tile of 32 columns.
-constexpr int kBgRowsScalar = 32;
-__global__ void __launch_bounds__(32 * kBgRowsScalar)
-    bias_grad_kernel(const bf16* dy, int64_t rows, int64_t N, float* db) {
-  __shared__ float part[kBgRowsScalar][33];
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const int64_t c = int64_t(blockIdx.x) * 32 + tx;
-  float acc = 0.0f;
-  if (c < N) {
-    int64_t r = ty;
-    for (; r + 3 * kBgRowsScalar < rows; r += 4 * kBgRowsScalar) {
-      float v[4];
-#pragma unroll
-      for (int u = 0; u < 4; ++u)
-        v[u] = __bfloat162float(dy[(r + int64_t(u) * kBgRowsScalar) * N + c]);
-#pragma unroll
-      for (int u = 0; u < 4; ++u) acc += v[u];
-    }
-    for (; r < rows; r += kBgRowsScalar) acc += __bfloat162float(dy[r * N + c]);
-  }
-  part[ty][tx] = acc;
-  __syncthreads();
-  if (ty == 0 && c < N) {
-    float s = 0.0f;
-    for (int y = 0; y < kBgRowsScalar; ++y) s += part[y][tx];
-    db[c] += s;
-  }
 }
 
 // ---- scatter_add_rows ----
@@ -376,21 +298,6 @@ void launch_gelu_backward(const bf16* pre, const bf16* dy, bf16* dx, int64_t n,
         reinterpret_cast<uint4*>(dx), n / 8);
   } else {
     gelu_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(pre, dy, dx, n);
-  }
-  RCC_CUDA_LAUNCH_CHECK();
-}
-
-void launch_bias_grad(const bf16* dy, int64_t rows, int64_t N, float* db, cudaStream_t stream) {
-  if (rows <= 0 || N <= 0) return;
-  if (N % 8 == 0 && aligned(dy, 16)) {
-    const int64_t tiles = (N + 63) / 64;
-    RCC_CHECK(tiles < kMaxRows, "CUDA bias_grad: too many columns (", N, ")");
-    bias_grad_vec_kernel<<<unsigned(tiles), dim3(8, kBgRowsVec), 0, stream>>>(
-        reinterpret_cast<const uint4*>(dy), rows, N / 8, db);
-  } else {
-    const int64_t tiles = (N + 31) / 32;
-    RCC_CHECK(tiles < kMaxRows, "CUDA bias_grad: too many columns (", N, ")");
-    bias_grad_kernel<<<unsigned(tiles), dim3(32, kBgRowsScalar), 0, stream>>>(dy, rows, N, db);
   }
   RCC_CUDA_LAUNCH_CHECK();
 }

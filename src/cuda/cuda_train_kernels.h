@@ -14,8 +14,6 @@ namespace rcc::cuda {
 // dx[i] = dy[i] · GELU'(pre[i]), GELU'(x) = Φ(x) + x·φ(x) (exact erf form); dx may alias dy.
 void launch_gelu_backward(const bf16* pre, const bf16* dy, bf16* dx, int64_t n,
                           cudaStream_t stream);
-// db[c] += Σ_r dy[r, c] for dy [rows, N] (f32 sums).
-void launch_bias_grad(const bf16* dy, int64_t rows, int64_t N, float* db, cudaStream_t stream);
 // dst[idx[i]·width + c] += src[i·width + c] (idx distinct, so no two rows collide).
 void launch_scatter_add_rows(const bf16* src, const int64_t* idx, int64_t n, int64_t width,
                              bf16* dst, cudaStream_t stream);

@@ -11,7 +11,8 @@
 // accumulator. Tolerances:
 //   1e-2  bf16 outputs (one rounding: relative 2^-9 ≈ 2e-3 per element, RMS ≈ 1e-3, plus f32
 //         accumulation-order noise of the row statistics);
-//   1e-3  f32 accumulations over bf16 inputs (bias_grad, layer-norm dw/db, embedding_backward):
+//   1e-3  f32 accumulations over bf16 inputs (linear_backward dW/db, layer-norm dw/db,
+//         embedding_backward):
 //         the inputs are exact in f32, only the summation order differs (relative ~1e-6 for
 //         these sizes; 1e-3 leaves room for the cancellation in sums of random signs);
 //   1e-5  f32 outputs of f32 math (adamw, scale_f32) and cross-entropy per-row losses (f32 max,
@@ -183,31 +184,50 @@ void check_gelu_backward() {
   }
 }
 
-void check_bias_grad() {
+// The backend's linear_backward (cuBLAS: dX = dY·W, dW += dYᵀ·X into f32, db += dYᵀ·1) against
+// the CPU's ops::linear_backward on the same bf16-rounded inputs, dX both overwritten and
+// accumulated, dW and db accumulated onto random non-zero values.
+void check_linear_backward(Backend& be) {
   struct Case {
-    int64_t rows, N, off;
+    int64_t rows, K, N;
   };
-  const Case cases[] = {{1, 64, 0},    {7, 100, 0},    {130, 768, 0}, {1000, 104, 0},
-                        {4099, 768, 0}, {4099, 1000, 0}, {130, 768, 1}, {517, 3, 0}};
+  const Case cases[] = {{1, 64, 64},       {7, 100, 36},     {130, 768, 768},
+                        {4099, 768, 3072}, {333, 3072, 768}, {5, 8, 3}};
   for (const Case& c : cases) {
-    const size_t n = size_t(c.rows * c.N);
-    std::vector<float> dy = round_bf16(randn(n + size_t(c.off)));
-    std::vector<float> db0 = randn(size_t(c.N));
-    // CPU: ops::linear_backward with only db (its column sums), W a [N, 1] f32 placeholder.
-    std::vector<float> ref = db0;
-    Tensor W = Tensor::from_f32(std::vector<float>(size_t(c.N), 0.0f), {c.N, 1});
-    ops::linear_backward(nullptr, c.rows, W, dy.data() + c.off, nullptr, nullptr, ref.data());
-    Dev ddy((n + size_t(c.off)) * 2), ddb(size_t(c.N) * 4);
-    put_bf16(ddy.p, dy);
-    put_f32(ddb.p, db0);
-    cuda::launch_bias_grad(bf(ddy, c.off), c.rows, c.N, ddb.as<float>(), g_stream);
-    const std::vector<float> got = get_f32(ddb.p, size_t(c.N));
-    const std::string tag = str_cat(c.rows, "x", c.N, c.off ? "_offset" : "");
-    report("bias_grad_" + tag, rel_err(got, ref), 1e-3);
-    // Determinism: the same launch again from the same accumulator, bit for bit.
-    put_f32(ddb.p, db0);
-    cuda::launch_bias_grad(bf(ddy, c.off), c.rows, c.N, ddb.as<float>(), g_stream);
-    report("bias_grad_deterministic_" + tag, mismatch(get_f32(ddb.p, size_t(c.N)), got), 0);
+    for (bool acc : {false, true}) {
+      const std::vector<float> x = round_bf16(randn(size_t(c.rows * c.K)));
+      const std::vector<float> w = round_bf16(randn(size_t(c.N * c.K), 0.05f));
+      const std::vector<float> dy = round_bf16(randn(size_t(c.rows * c.N)));
+      const std::vector<float> dx0 = round_bf16(randn(size_t(c.rows * c.K)));
+      const std::vector<float> dw0 = randn(size_t(c.N * c.K)), db0 = randn(size_t(c.N));
+      std::vector<float> dx = acc ? dx0 : std::vector<float>(dx0.size(), 0.0f), dw = dw0,
+                         db = db0;
+      const Tensor W = Tensor::from_f32(w, {c.N, c.K});
+      ops::linear_backward(x.data(), c.rows, W, dy.data(), dx.data(), dw.data(), db.data());
+
+      const Tensor Wd = be.prepare_weight(W);
+      DeviceBuffer gx(be, be.act_bytes(c.rows * c.K)), gdy(be, be.act_bytes(c.rows * c.N)),
+          gdx(be, be.act_bytes(c.rows * c.K)), gdw(be, dw0.size() * 4), gdb(be, db0.size() * 4);
+      be.upload_f32(x.data(), c.rows * c.K, gx.get());
+      be.upload_f32(dy.data(), c.rows * c.N, gdy.get());
+      if (acc)
+        be.upload_f32(dx0.data(), c.rows * c.K, gdx.get());
+      else
+        RCC_CUDA_CHECK(cudaMemset(gdx.get(), 0xFF, gdx.bytes()));  // NaN: must be overwritten
+      RCC_CUDA_CHECK(cudaDeviceSynchronize());  // the backend's stream does not wait for memsets
+      be.copy_to_device(gdw.get(), dw0.data(), gdw.bytes());
+      be.copy_to_device(gdb.get(), db0.data(), gdb.bytes());
+      be.linear_backward(gx.get(), c.rows, Wd, gdy.get(), gdx.get(), acc,
+                         static_cast<float*>(gdw.get()), static_cast<float*>(gdb.get()));
+      std::vector<float> got_dx(dx.size()), got_dw(dw.size()), got_db(db.size());
+      be.download_f32(gdx.get(), c.rows * c.K, got_dx.data());
+      be.copy_to_host(got_dw.data(), gdw.get(), gdw.bytes());
+      be.copy_to_host(got_db.data(), gdb.get(), gdb.bytes());
+      const std::string tag = str_cat(c.rows, "x", c.K, "x", c.N, acc ? "_acc" : "");
+      report("linear_backward_dx_" + tag, rel_err(got_dx, dx), 1e-2);
+      report("linear_backward_dW_" + tag, rel_err(got_dw, dw), 1e-3);
+      report("linear_backward_db_" + tag, rel_err(got_db, db), 1e-3);
+    }
   }
 }
 
@@ -560,8 +580,6 @@ void check_empty() {
   bool ok = true;
   try {
     cuda::launch_gelu_backward(nullptr, nullptr, nullptr, 0, g_stream);
-    cuda::launch_bias_grad(nullptr, 0, 10, nullptr, g_stream);
-    cuda::launch_bias_grad(nullptr, 10, 0, nullptr, g_stream);
     cuda::launch_scatter_add_rows(nullptr, nullptr, 0, 8, nullptr, g_stream);
     cuda::launch_embedding_backward(nullptr, 0, nullptr, 8, nullptr, g_stream);
     cuda::launch_cross_entropy(nullptr, 0, 10, nullptr, nullptr, 1.0f, nullptr, nullptr,
@@ -601,7 +619,7 @@ int main(int argc, char** argv) {
     RCC_CUDA_CHECK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
     check_empty();
     check_gelu_backward();
-    check_bias_grad();
+    check_linear_backward(backend_for("cuda:" + std::to_string(dev)));
     check_scatter_add_rows();
     check_embedding_backward();
     check_cross_entropy();
