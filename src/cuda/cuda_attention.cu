@@ -72,6 +72,7 @@ __global__ void __launch_bounds__(kFbWarps * 32) fallback_attention_kernel(Atten
     m = m_new;
   }
   const float inv = 1.0f / l;
+  if (a.lse && lane == 0) a.lse[r * a.heads + h] = l > 0.0f ? m + log2f(l) : -INFINITY;
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const int d = lane + 32 * i;
@@ -97,6 +98,8 @@ __global__ void combine_kernel(AttentionArgs a, int splits, Partials part) {
     float t = 0.0f;
     for (int s = 0; s < splits; ++s) t += w[s];
     wsum_sh = t;
+    // training: log2-sum-exp of the whole row (the splits' sums 2^lse_s rescaled to 2^mx)
+    if (a.lse) a.lse[r * a.heads + h] = t > 0.0f ? mx + log2f(t) : -INFINITY;
   }
   __syncthreads();
   const float inv = 1.0f / wsum_sh;

@@ -4,16 +4,20 @@
 // Tensor-core path (head_dim 64 and 128, 16-byte aligned inputs): tiles of 64 queries × 64 keys,
 // groups of 4 warps (warp w owns 16 rows of a tile), mma.sync m16n8k16 (bf16 in, f32
 // accumulate), cp.async double buffers, shared-memory rows padded to HD + 8 bf16 (conflict-free
-// ldmatrix). Two launches:
+// ldmatrix). Launches:
 //
-//  1. stats_kernel, one block per (query tile, head), 2 groups of 4 warps that split the key
-//     tiles 0..diagonal (even / odd, each with its own K double buffer and named barrier):
-//     - D_i = Σ_d dout_id·out_id (f32, from the bf16 out that the forward stored) → workspace;
-//     - S = Q·Kᵀ, causal mask, online max / sum in the log2 domain; the two groups' (max, sum)
-//       merged in a fixed order → LSE_i = log2 Σ_j 2^(s_ij·scale·log2 e) → workspace.
-//  2. grad_kernel: dq blocks and dk/dv blocks in ONE grid (both need only LSE and D, so their
-//     tails overlap), interleaved longest-first: grid row 2j = dk/dv of key tile j, 2j+1 = dq of
-//     query tile T-1-j (both T-j tiles of work).
+//  1. LSE and D = rowsum(dout ∘ out) into the workspace ([heads][n] each):
+//     - prep_kernel when the forward stored its LSE (AttentionArgs::lse, [n][heads]): D, the LSE
+//       copied into [heads][n], and on the atomic path the f32 dQ accumulators zeroed;
+//     - else stats_kernel, one block per (query tile, head), 2 groups of 4 warps that split the
+//       key tiles 0..diagonal (even / odd, each with its own K double buffer and named barrier):
+//       D_i (f32, from the bf16 out that the forward stored); S = Q·Kᵀ, causal mask, online max /
+//       sum in the log2 domain, the two groups' (max, sum) merged in a fixed order →
+//       LSE_i = log2 Σ_j 2^(s_ij·scale·log2 e) (+ a memset of the dQ accumulators if atomic).
+//  2. Deterministic scheme (RCC_CUDA_ATTN_BWD=deterministic; the default for head_dim 64, where it
+//     measured faster): grad_kernel, dq blocks and dk/dv blocks in ONE grid (both need only LSE
+//     and D, so their tails overlap), interleaved longest-first: grid row 2j = dk/dv of key tile
+//     j, 2j+1 = dq of query tile T-1-j (both T-j tiles of work). 7 tile products per tile pair.
 //     - dq block (query tile, head), warp rows = queries. dQ is deterministic (no atomics): every
 //       dq row is owned by exactly one warp. For key tiles 0..diagonal: S = Q·Kᵀ,
 //       P = 2^(S·c − LSE), dP = dO·Vᵀ, dS = P ⊙ (dP − D), dQ += dS·K; dq = scale·dQ.
@@ -22,27 +26,34 @@
 //       dPᵀ = V·dOᵀ, dSᵀ = Pᵀ ⊙ (dPᵀ − D_col), dV += Pᵀ·dO, dK += dSᵀ·Q (the C fragments of Pᵀ,
 //       dSᵀ are the A fragments of the next MMA); dk = scale·dK, dv = dV, each written once.
 //       Q, dO, LSE, D of the next query tile are prefetched while the current one is processed.
+//     Atomic scheme (FlashAttention-2's; the default for head_dim 128): grad_atomic_kernel, only
+//     dk/dv blocks, which also store dSᵀ in shared memory and add their share dS·K of each query
+//     tile's dQ to f32 accumulators (red.global.add.v2.f32): 5 tile products; then
+//     dq_convert_kernel writes dq = bf16(scale · dQ). Not bit-reproducible (addition order).
 //  (c = scale·log2 e.) Masking: only on the diagonal tile (key > query) and, in dk/dv blocks, the
 //  last partial query tile (query ≥ n); masked probabilities are set to 0 (never the exp of a
 //  masked score). Rows ≥ n read as zeros and are never written. On the diagonal tile, 16-row
 //  groups that none of a warp's rows can see are skipped.
 //
 // Fallback (any head_dim 1..256, any alignment; forced with RCC_CUDA_ATTN_BWD=fallback): three
-// scalar kernels, one warp per row, f32 throughout (stats: LSE and D per query row; dq per query
-// row, keys in blocks of 32 lanes; dk/dv per key row, queries in blocks of 32 lanes). O(n²·hd)
-// work per kernel with no tiling: slow, obviously correct, deterministic.
+// scalar kernels, one warp per row, f32 throughout (stats: LSE (or the forward's, copied) and D
+// per query row; dq per query row, keys in blocks of 32 lanes; dk/dv per key row, queries in
+// blocks of 32 lanes). O(n²·hd) work per kernel with no tiling: slow, obviously correct,
+// deterministic.
 //
 // Numerics: bf16 inputs, f32 math and accumulation, bf16 outputs. On the tensor-core path P and
 // dS are rounded to bf16 as MMA operands (for dV += Pᵀ·dO, dK += dSᵀ·Q, dQ += dS·K), as the
 // forward rounds P before P·V; LSE, D, dS = P·(dP − D) itself and all accumulators stay f32. The
 // fallback never rounds intermediates. D uses the bf16 `out` (what the training forward stores).
 //
-// Workspace: f32 LSE [heads][n] then f32 D [heads][n] (both paths).
+// Workspace: f32 LSE [heads][n], f32 D [heads][n], then (head_dim 64 / 128) the f32 dQ
+// accumulators [n][heads·hd] of the atomic scheme.
 //
 // Register fragments (PTX ISA, mma.m16n8k16 with .bf16): lane = 4·g + tq;
 //   A (16×16, row): a0 = (g, 2tq..+1), a1 = (g+8, 2tq..), a2 = (g, 2tq+8..), a3 = (g+8, 2tq+8..)
 //   B (16×8, col):  b0 = (k 2tq..+1, n g), b1 = (k 2tq+8..+9, n g)
 //   C (16×8):       c0,c1 = (g, 2tq..+1), c2,c3 = (g+8, 2tq..+1)
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -68,6 +79,8 @@ struct BwdParams {
   bf16* dv;
   float* lse;  // [heads][n], log2 domain
   float* dd;   // [heads][n], D = rowsum(dout ∘ out)
+  const float* lse_in;  // the forward's LSE [n][heads] (log2 domain), or null: recomputed
+  float* dqacc;         // atomic path: f32 dQ accumulators [n][heads·hd] (unscaled)
   int64_t n;
   int64_t stride;  // heads · hd
   int heads, hd;
@@ -122,6 +135,10 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
   return *reinterpret_cast<uint32_t*>(&v);
+}
+// *p += a, *(p + 1) += b: one fire-and-forget vector reduction (sm_90), p 8-byte aligned.
+__device__ __forceinline__ void red_add2(float* p, float a, float b) {
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(a), "f"(b) : "memory");
 }
 
 // Address for ldmatrix_x4 of an A fragment (16 rows × 16 columns at (row0, col0)) from a
@@ -372,6 +389,57 @@ __global__ void __launch_bounds__(kThreads* NGRP) stats_kernel(BwdParams p, int 
 #pragma unroll
     for (int k = 0; k < NGRP; ++k) l += Lx[k * kTile + r] * exp2f(Mx[k * kTile + r] - m);
     p.lse[int64_t(h) * n + row] = m + log2f(l);  // l ≥ 1: the row max contributes 2^0
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel 1' (prep, when the forward stored its LSE): per (64-query tile, head) D = rowsum(dout ∘
+// out) → workspace, the forward's LSE [n][heads] → workspace [heads][n], and with zero_dq the f32
+// dQ accumulators of these rows zeroed (atomic path). Memory-bound, no key loop.
+template <int HD>
+__global__ void __launch_bounds__(kThreads) prep_kernel(BwdParams p, int head_major, int zero_dq) {
+  const BlockPos bp = block_pos(head_major);
+  const int qt = bp.y, h = bp.h;
+  const int64_t n = p.n, stride = p.stride;
+  const int64_t q0 = int64_t(qt) * kTile;
+  const int64_t hoff = int64_t(h) * HD;
+  constexpr int TPR = kThreads / kTile;
+  static_assert(TPR >= 2 && (HD / 8) % TPR == 0, "threads per row");
+  const int r = threadIdx.x / TPR, part = threadIdx.x % TPR;
+  const int64_t row = q0 + r;
+  float d = 0.0f;
+  if (row < n) {
+    const bf16* orow = p.o + row * stride + hoff;
+    const bf16* grow = p.dout + row * stride + hoff;
+#pragma unroll
+    for (int ch = part; ch < HD / 8; ch += TPR) {
+      const uint4 ov = *reinterpret_cast<const uint4*>(orow + ch * 8);
+      const uint4 gv = *reinterpret_cast<const uint4*>(grow + ch * 8);
+      const __nv_bfloat162* o2 = reinterpret_cast<const __nv_bfloat162*>(&ov);
+      const __nv_bfloat162* g2 = reinterpret_cast<const __nv_bfloat162*>(&gv);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float2 of = __bfloat1622float2(o2[j]);
+        const float2 gf = __bfloat1622float2(g2[j]);
+        d = fmaf(of.x, gf.x, d);
+        d = fmaf(of.y, gf.y, d);
+      }
+    }
+  }
+#pragma unroll
+  for (int o = 1; o < TPR; o <<= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+  if (part == 0 && row < n) {
+    p.dd[int64_t(h) * n + row] = d;
+    p.lse[int64_t(h) * n + row] = p.lse_in[row * p.heads + h];
+  }
+  if (zero_dq) {
+    constexpr int C4 = HD / 4;
+    for (int i = threadIdx.x; i < kTile * C4; i += kThreads) {
+      const int rr = i / C4, c = i % C4;
+      if (q0 + rr < n)
+        reinterpret_cast<float4*>(p.dqacc + (q0 + rr) * stride + hoff)[c] =
+            make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
   }
 }
 
@@ -684,6 +752,308 @@ __global__ void __launch_bounds__(kThreads, MINB) grad_kernel(BwdParams p, int h
     dkdv_block<HD, QSUB>(p, bp.y / 2, bp.h, smem_raw);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Atomic path (FlashAttention-2's scheme, 5 tile products instead of 7): one block per (64-key
+// tile, head); for its query tiles i ≥ kt it computes Sᵀ, Pᵀ, dPᵀ, dSᵀ, dV += Pᵀ·dO, dK += dSᵀ·Q
+// as dkdv_block does, stores dSᵀ (bf16, as the MMAs use it) in shared memory, and then warp w
+// computes dQ_i[16w..16w+15, :] += dS·K (this key tile's share) and adds it to the f32
+// accumulators in global memory with red.global.add.v2.f32. dq = bf16(scale · dQ) afterwards
+// (dq_convert_kernel). The order of the additions varies between runs: not bit-reproducible.
+// KG groups of 4 warps split the query tiles (group g: kt + g, kt + g + KG, ...; each with its own
+// Q/dO double buffer, dSᵀ tile and named barrier): halves the longest block's chain; the groups'
+// dK, dV are merged through shared memory at the end.
+// Shared memory: K, V [kTile][LD]; per group Q, dO [2][kTile][LD], dSᵀ [kTile][kTile + 8]; then
+// per group LSE, D [2][kTile] f32.
+template <int HD, int KG>
+struct AtomicLayout {
+  static constexpr int LD = HD + 8;
+  static constexpr int SLD = kTile + 8;
+  static constexpr int tile = kTile * LD;                  // bf16 elements
+  static constexpr int group = 4 * tile + kTile * SLD;     // bf16 elements per group
+  static constexpr size_t bytes =
+      size_t(2 * tile + KG * group) * sizeof(bf16) + size_t(KG * 4 * kTile) * sizeof(float);
+};
+
+// Address for ldmatrix_x4_trans of an A fragment (rows m0..m0+15, k = k0..k0+15) from a tile
+// stored transposed, [k][m] with row length LD.
+template <int LD>
+__device__ __forceinline__ const bf16* a_frag_addr_t(const bf16* tile, int m0, int k0,
+                                                     int lane) {
+  return tile + (k0 + (lane & 7) + ((lane >> 4) & 1) * 8) * LD + m0 + ((lane >> 3) & 1) * 8;
+}
+
+template <int HD, int QSUB, int KG, int MINB>
+__global__ void __launch_bounds__(kThreads* KG, MINB) grad_atomic_kernel(BwdParams p,
+                                                                          int head_major) {
+  using L = AtomicLayout<HD, KG>;
+  constexpr int LD = L::LD, SLD = L::SLD;
+  constexpr int KSTEPS = HD / 16;
+  constexpr int NT = HD / 8;
+  constexpr int SN = QSUB / 8;
+  constexpr int QGS = QSUB / 16;
+  constexpr int QG = kTile / 16;
+  constexpr int NTHR = kThreads * KG;
+  static_assert(kTile % QSUB == 0 && QSUB % 16 == 0, "query sub-blocks");
+  static_assert(2 * kTile == kThreads, "LSE/D loads: one element per thread");
+  static_assert(size_t((KG - 1) * 2 * NT * 4 * kThreads) * sizeof(float) <=
+                    size_t(KG * L::group) * sizeof(bf16),
+                "merge area");
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const int btid = threadIdx.x;
+  const int grp = KG == 1 ? 0 : btid / kThreads;
+  const int tid = btid & (kThreads - 1), warp = tid >> 5, lane = tid & 31;
+  const int g = lane >> 2, tq = lane & 3;
+  bf16* Ks = reinterpret_cast<bf16*>(smem_raw);
+  bf16* Vs = Ks + L::tile;
+  bf16* Qs = Vs + L::tile + grp * L::group;
+  bf16* dOs = Qs + 2 * L::tile;
+  bf16* dSs = dOs + 2 * L::tile;
+  float* Ls = reinterpret_cast<float*>(Ks + 2 * L::tile + KG * L::group) + grp * 4 * kTile;
+  float* Dsm = Ls + 2 * kTile;
+
+  const BlockPos bp = block_pos(head_major);
+  const int kt = bp.y, h = bp.h;
+  const int64_t n = p.n, stride = p.stride;
+  const int64_t k0 = int64_t(kt) * kTile;
+  const int64_t wk0 = k0 + warp * 16;  // this warp's first key row
+  const int nqt = int((n + kTile - 1) / kTile);
+  const int64_t hoff = int64_t(h) * HD;
+  const float c = p.scale_log2;
+  const float* lse_h = p.lse + int64_t(h) * n;
+  const float* dd_h = p.dd + int64_t(h) * n;
+  float* dqacc = p.dqacc + hoff;
+
+  auto load_q = [&](int i, int buf) {  // query tile i: Q, dO, LSE, D (this group's threads)
+    const int64_t r0 = int64_t(i) * kTile;
+    load_tile_async<HD>(Qs + buf * L::tile, p.q + hoff, r0, n, stride, tid);
+    load_tile_async<HD>(dOs + buf * L::tile, p.dout + hoff, r0, n, stride, tid);
+    const int r = tid & (kTile - 1);
+    const int64_t row = r0 + r;
+    const bool valid = row < n;
+    if (tid < kTile)
+      cp_async4(Ls + buf * kTile + r, lse_h + (valid ? row : 0), valid);
+    else
+      cp_async4(Dsm + buf * kTile + r, dd_h + (valid ? row : 0), valid);
+  };
+
+  load_tile_async<HD, NTHR>(Ks, p.k + hoff, k0, n, stride, btid);
+  load_tile_async<HD, NTHR>(Vs, p.v + hoff, k0, n, stride, btid);
+  const int i0 = kt + grp;
+  if (i0 < nqt) load_q(i0, 0);
+  cp_async_commit();
+  cp_async_wait<0>();
+  __syncthreads();
+
+  float dk[NT][4], dv[NT][4];
+#pragma unroll
+  for (int d = 0; d < NT; ++d)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dk[d][e] = dv[d][e] = 0.0f;
+
+  for (int i = i0, step = 0; i < nqt; i += KG, ++step) {
+    const int buf = step & 1;
+    if (i + KG < nqt) {
+      load_q(i + KG, buf ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    group_sync<KG>(grp);
+    const bf16* Qb = Qs + buf * L::tile;
+    const bf16* dOb = dOs + buf * L::tile;
+    const float* Lb = Ls + buf * kTile;
+    const float* Db = Dsm + buf * kTile;
+    const int64_t q0 = int64_t(i) * kTile;
+    const bool diag = i == kt;
+    const bool tail = q0 + kTile > n;
+    const int qg_begin = diag ? warp : 0;
+    const int qg_end = tail ? int((n - q0 + 15) / 16) : QG;
+    const bool need_mask = diag || tail;
+    bf16* dSrow = dSs + (warp * 16 + g) * SLD + 2 * tq;  // key row g of this warp, query 2tq
+#pragma unroll
+    for (int sb = 0; sb < kTile / QSUB; ++sb) {
+      if (sb * QGS >= qg_end || (sb + 1) * QGS <= qg_begin) {  // warp-uniform: dSᵀ = 0 here
+#pragma unroll
+        for (int j = 0; j < SN; ++j) {
+          *reinterpret_cast<uint32_t*>(dSrow + sb * QSUB + j * 8) = 0u;
+          *reinterpret_cast<uint32_t*>(dSrow + 8 * SLD + sb * QSUB + j * 8) = 0u;
+        }
+        continue;
+      }
+      float st[SN][4], dpt[SN][4];
+#pragma unroll
+      for (int j = 0; j < SN; ++j) {
+        st[j][0] = st[j][1] = st[j][2] = st[j][3] = 0.0f;
+        dpt[j][0] = dpt[j][1] = dpt[j][2] = dpt[j][3] = 0.0f;
+      }
+#pragma unroll
+      for (int kk = 0; kk < KSTEPS; ++kk) {
+        uint32_t ka[4], va[4];
+        ldmatrix_x4(ka, a_frag_addr<LD>(Ks, warp * 16, kk * 16, lane));
+        ldmatrix_x4(va, a_frag_addr<LD>(Vs, warp * 16, kk * 16, lane));
+#pragma unroll
+        for (int np = 0; np < QGS; ++np) {
+          const int qg = sb * QGS + np;
+          if (qg >= qg_begin && qg < qg_end) {
+            uint32_t b[4];
+            ldmatrix_x4(b, b_frag_addr_nk<LD>(Qb, qg * 16, kk * 16, lane));
+            mma_bf16(st[2 * np], ka, b[0], b[1]);
+            mma_bf16(st[2 * np + 1], ka, b[2], b[3]);
+            ldmatrix_x4(b, b_frag_addr_nk<LD>(dOb, qg * 16, kk * 16, lane));
+            mma_bf16(dpt[2 * np], va, b[0], b[1]);
+            mma_bf16(dpt[2 * np + 1], va, b[2], b[3]);
+          }
+        }
+      }
+      // Pᵀ over st, dSᵀ over dpt (0 where masked: key > query, or query ≥ n).
+#pragma unroll
+      for (int j = 0; j < SN; ++j) {
+        const int col = sb * QSUB + j * 8 + 2 * tq;
+        const float2 l2 = *reinterpret_cast<const float2*>(Lb + col);
+        const float2 d2 = *reinterpret_cast<const float2*>(Db + col);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int64_t qry = q0 + col + (e & 1);
+          const int64_t key = wk0 + g + (e >> 1) * 8;
+          const bool masked = need_mask && (key > qry || qry >= n);
+          const float lv = (e & 1) ? l2.y : l2.x;
+          const float dv_ = (e & 1) ? d2.y : d2.x;
+          const float pv = masked ? 0.0f : exp2f(fmaf(st[j][e], c, -lv));
+          st[j][e] = pv;
+          dpt[j][e] = pv * (dpt[j][e] - dv_);
+        }
+      }
+#pragma unroll
+      for (int ks = 0; ks < QGS; ++ks) {
+        uint32_t pa[4], sa[4];
+        pa[0] = pack_bf16(st[2 * ks][0], st[2 * ks][1]);
+        pa[1] = pack_bf16(st[2 * ks][2], st[2 * ks][3]);
+        pa[2] = pack_bf16(st[2 * ks + 1][0], st[2 * ks + 1][1]);
+        pa[3] = pack_bf16(st[2 * ks + 1][2], st[2 * ks + 1][3]);
+        sa[0] = pack_bf16(dpt[2 * ks][0], dpt[2 * ks][1]);
+        sa[1] = pack_bf16(dpt[2 * ks][2], dpt[2 * ks][3]);
+        sa[2] = pack_bf16(dpt[2 * ks + 1][0], dpt[2 * ks + 1][1]);
+        sa[3] = pack_bf16(dpt[2 * ks + 1][2], dpt[2 * ks + 1][3]);
+        // dSᵀ (C layout: key rows g, g + 8; queries 2tq..+1 of 8-query tiles 2ks, 2ks + 1).
+        bf16* dst = dSrow + sb * QSUB + ks * 16;
+        *reinterpret_cast<uint32_t*>(dst) = sa[0];
+        *reinterpret_cast<uint32_t*>(dst + 8 * SLD) = sa[1];
+        *reinterpret_cast<uint32_t*>(dst + 8) = sa[2];
+        *reinterpret_cast<uint32_t*>(dst + 8 * SLD + 8) = sa[3];
+        const int qg = sb * QGS + ks;
+        if (qg >= qg_begin && qg < qg_end) {
+#pragma unroll
+          for (int dn = 0; dn < HD / 16; ++dn) {
+            uint32_t b[4];
+            ldmatrix_x4_trans(b, b_frag_addr_kn<LD>(dOb, qg * 16, dn * 16, lane));
+            mma_bf16(dv[2 * dn], pa, b[0], b[1]);
+            mma_bf16(dv[2 * dn + 1], pa, b[2], b[3]);
+            ldmatrix_x4_trans(b, b_frag_addr_kn<LD>(Qb, qg * 16, dn * 16, lane));
+            mma_bf16(dk[2 * dn], sa, b[0], b[1]);
+            mma_bf16(dk[2 * dn + 1], sa, b[2], b[3]);
+          }
+        }
+      }
+    }
+    group_sync<KG>(grp);  // dSᵀ complete
+
+    // dQ_i += dS·K for query rows 16w..16w+15 of tile i: A = dS [query][key] read transposed
+    // from dSᵀ, B[k = key][n = d] = K stored [key][d]. On the diagonal tile query group w sees
+    // key groups 0..w only. Columns in chunks of 64 (fewer live registers for head_dim 128).
+    if (q0 + warp * 16 < n) {  // warp-uniform
+      const int ks_end = diag ? warp + 1 : QG;
+#pragma unroll
+      for (int dc = 0; dc < HD / 64; ++dc) {
+        float acc[8][4];
+#pragma unroll
+        for (int d = 0; d < 8; ++d) acc[d][0] = acc[d][1] = acc[d][2] = acc[d][3] = 0.0f;
+#pragma unroll
+        for (int ks = 0; ks < QG; ++ks) {
+          if (ks < ks_end) {
+            uint32_t a[4];
+            ldmatrix_x4_trans(a, a_frag_addr_t<SLD>(dSs, warp * 16, ks * 16, lane));
+#pragma unroll
+            for (int dn = 0; dn < 4; ++dn) {
+              uint32_t b[4];
+              ldmatrix_x4_trans(b, b_frag_addr_kn<LD>(Ks, ks * 16, dc * 64 + dn * 16, lane));
+              mma_bf16(acc[2 * dn], a, b[0], b[1]);
+              mma_bf16(acc[2 * dn + 1], a, b[2], b[3]);
+            }
+          }
+        }
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          const int64_t row = q0 + warp * 16 + g + hh * 8;
+          if (row < n) {
+            float* dst = dqacc + row * stride + dc * 64 + 2 * tq;
+#pragma unroll
+            for (int d = 0; d < 8; ++d) red_add2(dst + d * 8, acc[d][2 * hh], acc[d][2 * hh + 1]);
+          }
+        }
+      }
+    }
+    group_sync<KG>(grp);  // dSᵀ and this Q/dO buffer are rewritten next
+  }
+
+  if constexpr (KG > 1) {
+    // Groups 1..KG-1 hand dK, dV to group 0 ([group][value][thread], conflict-free; warp w of
+    // every group owns the same key rows and fragments), summed in group order.
+    constexpr int NV = 2 * NT * 4 * kThreads;
+    float* st = reinterpret_cast<float*>(Ks + 2 * L::tile);
+    __syncthreads();
+    if (grp > 0) {
+      float* mine = st + (grp - 1) * NV;
+#pragma unroll
+      for (int d = 0; d < NT; ++d)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          mine[(d * 4 + e) * kThreads + tid] = dk[d][e];
+          mine[((NT + d) * 4 + e) * kThreads + tid] = dv[d][e];
+        }
+    }
+    __syncthreads();
+    if (grp > 0) return;
+#pragma unroll
+    for (int gs = 0; gs < KG - 1; ++gs)
+#pragma unroll
+      for (int d = 0; d < NT; ++d)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          dk[d][e] += st[gs * NV + (d * 4 + e) * kThreads + tid];
+          dv[d][e] += st[gs * NV + ((NT + d) * 4 + e) * kThreads + tid];
+        }
+  }
+
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    const int64_t row = wk0 + g + hh * 8;
+    if (row >= n) continue;
+    bf16* kdst = p.dk + row * stride + hoff + 2 * tq;
+    bf16* vdst = p.dv + row * stride + hoff + 2 * tq;
+#pragma unroll
+    for (int d = 0; d < NT; ++d) {
+      *reinterpret_cast<__nv_bfloat162*>(kdst + d * 8) =
+          __floats2bfloat162_rn(dk[d][2 * hh] * p.scale, dk[d][2 * hh + 1] * p.scale);
+      *reinterpret_cast<__nv_bfloat162*>(vdst + d * 8) =
+          __floats2bfloat162_rn(dv[d][2 * hh], dv[d][2 * hh + 1]);
+    }
+  }
+}
+
+// dq = bf16(scale · dQ) over the whole [n, heads·hd] f32 accumulator, 4 elements per thread.
+__global__ void __launch_bounds__(256) dq_convert_kernel(const float* acc, bf16* dq, int64_t count4,
+                                                         float scale) {
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count4; i += step) {
+    const float4 v = reinterpret_cast<const float4*>(acc)[i];
+    uint2 o;
+    o.x = pack_bf16(v.x * scale, v.y * scale);
+    o.y = pack_bf16(v.z * scale, v.w * scale);
+    reinterpret_cast<uint2*>(dq)[i] = o;
+  }
+}
+
 // Raises the dynamic shared-memory limit of `kernel` once per device (devices 0..63; others
 // every launch), as cuda_flash_attention.cu does.
 template <class Kernel>
@@ -705,41 +1075,110 @@ void allow_smem(Kernel kernel, size_t smem, std::atomic<uint64_t>& configured) {
 //          sub-blocks, 2 blocks per SM (shared memory).
 constexpr int kStatsGroups = 2;
 
-template <int HD, bool ST_QREG, bool QREG, int QSUB, int MINB>
-void launch_mma_hd(const BwdParams& p, cudaStream_t stream) {
+enum class Mode { Atomic, Deterministic, Fallback };
+
+// LSE and D into the workspace ([heads][n] each): from the forward's LSE (prep_kernel, which also
+// zeroes the dQ accumulators when zero_dq) or recomputed (stats_kernel).
+template <int HD, bool ST_QREG>
+void launch_stats(const BwdParams& p, bool zero_dq, cudaStream_t stream) {
+  constexpr int LD = HD + 8;
+  const int64_t tiles = (p.n + kTile - 1) / kTile;
+  const int head_major = tiles <= 65535;
+  const dim3 grid = head_major ? dim3(unsigned(p.heads), unsigned(tiles))
+                               : dim3(unsigned(tiles), unsigned(p.heads));
+  if (p.lse_in) {
+    prep_kernel<HD><<<grid, kThreads, 0, stream>>>(p, head_major, zero_dq ? 1 : 0);
+    RCC_CUDA_LAUNCH_CHECK();
+    return;
+  }
+  constexpr int NG = kStatsGroups;
+  constexpr size_t smem =
+      size_t((1 + 2 * NG) * kTile * LD) * sizeof(bf16) + size_t(2 * NG * kTile) * sizeof(float);
+  auto kernel = stats_kernel<HD, ST_QREG, NG>;
+  static std::atomic<uint64_t> configured{0};
+  allow_smem(kernel, smem, configured);
+  kernel<<<grid, kThreads * NG, smem, stream>>>(p, head_major);
+  RCC_CUDA_LAUNCH_CHECK();
+  if (zero_dq)
+    RCC_CUDA_CHECK(
+        cudaMemsetAsync(p.dqacc, 0, size_t(p.n) * size_t(p.stride) * sizeof(float), stream));
+}
+
+template <int HD, bool QREG, int QSUB, int MINB>
+void launch_grad_det(const BwdParams& p, cudaStream_t stream) {
   constexpr int LD = HD + 8;
   const int64_t tiles = (p.n + kTile - 1) / kTile;
   const int head_major = 2 * tiles <= 65535;
-  {
-    constexpr int NG = kStatsGroups;
-    constexpr size_t smem =
-        size_t((1 + 2 * NG) * kTile * LD) * sizeof(bf16) + size_t(2 * NG * kTile) * sizeof(float);
-    auto kernel = stats_kernel<HD, ST_QREG, NG>;
-    static std::atomic<uint64_t> configured{0};
-    allow_smem(kernel, smem, configured);
-    const dim3 grid = head_major ? dim3(unsigned(p.heads), unsigned(tiles))
-                                 : dim3(unsigned(tiles), unsigned(p.heads));
-    kernel<<<grid, kThreads * NG, smem, stream>>>(p, head_major);
-    RCC_CUDA_LAUNCH_CHECK();
-  }
-  {
-    // max(dq: Q, dO, 2 K, 2 V tiles; dk/dv: K, V, 2 Q, 2 dO tiles + 2 LSE, 2 D rows)
-    constexpr size_t smem = size_t(6 * kTile * LD) * sizeof(bf16) + 4 * kTile * sizeof(float);
-    auto kernel = grad_kernel<HD, QREG, QSUB, MINB>;
-    static std::atomic<uint64_t> configured{0};
-    allow_smem(kernel, smem, configured);
-    const dim3 grid = head_major ? dim3(unsigned(p.heads), unsigned(2 * tiles))
-                                 : dim3(unsigned(2 * tiles), unsigned(p.heads));
-    kernel<<<grid, kThreads, smem, stream>>>(p, head_major);
-    RCC_CUDA_LAUNCH_CHECK();
-  }
+  // max(dq: Q, dO, 2 K, 2 V tiles; dk/dv: K, V, 2 Q, 2 dO tiles + 2 LSE, 2 D rows)
+  constexpr size_t smem = size_t(6 * kTile * LD) * sizeof(bf16) + 4 * kTile * sizeof(float);
+  auto kernel = grad_kernel<HD, QREG, QSUB, MINB>;
+  static std::atomic<uint64_t> configured{0};
+  allow_smem(kernel, smem, configured);
+  const dim3 grid = head_major ? dim3(unsigned(p.heads), unsigned(2 * tiles))
+                               : dim3(unsigned(2 * tiles), unsigned(p.heads));
+  kernel<<<grid, kThreads, smem, stream>>>(p, head_major);
+  RCC_CUDA_LAUNCH_CHECK();
 }
 
-void launch_mma(const BwdParams& p, cudaStream_t stream) {
-  if (p.hd == 64)
-    launch_mma_hd<64, true, false, 32, 3>(p, stream);
-  else
-    launch_mma_hd<128, false, false, 16, 1>(p, stream);
+template <int HD, int QSUB, int KG, int MINB>
+void launch_grad_atomic(const BwdParams& p, cudaStream_t stream) {
+  const int64_t tiles = (p.n + kTile - 1) / kTile;
+  const int head_major = tiles <= 65535;
+  constexpr size_t smem = AtomicLayout<HD, KG>::bytes;
+  auto kernel = grad_atomic_kernel<HD, QSUB, KG, MINB>;
+  static std::atomic<uint64_t> configured{0};
+  allow_smem(kernel, smem, configured);
+  const dim3 grid = head_major ? dim3(unsigned(p.heads), unsigned(tiles))
+                               : dim3(unsigned(tiles), unsigned(p.heads));
+  kernel<<<grid, kThreads * KG, smem, stream>>>(p, head_major);
+  RCC_CUDA_LAUNCH_CHECK();
+  const int64_t count4 = p.n * p.stride / 4;  // stride = heads · hd, a multiple of 64
+  const int64_t blocks = std::min<int64_t>((count4 + 255) / 256, 4096);
+  dq_convert_kernel<<<unsigned(blocks), 256, 0, stream>>>(p.dqacc, p.dq, count4, p.scale);
+  RCC_CUDA_LAUNCH_CHECK();
+}
+
+// RCC_CUDA_ATTN_BWD_CFG (tuning): atomic-path variant per head_dim, 0 = the default.
+int atomic_cfg() {
+  const char* e = std::getenv("RCC_CUDA_ATTN_BWD_CFG");
+  return e && *e ? std::atoi(e) : 0;
+}
+
+// Default variants. Measured on an H200, n = 2048, total backward with the forward's LSE
+// (without: +25..50 us for stats_kernel):
+//   head_dim 64, 12 heads:  deterministic scheme 116-121 us; atomic KG 2 / KG 4: 128-131 us,
+//                           KG 1: 158 us (also tried: 128 keys per block, half the dQ
+//                           reductions: 132 us, so the reductions are not the limit);
+//   head_dim 128, 16 heads: atomic KG 1 270 us; deterministic 303 us; atomic KG 2: 305 us.
+// So "auto" takes the deterministic scheme for head_dim 64 and the atomic one for 128.
+// RCC_CUDA_ATTN_BWD_CFG overrides the head_dim-64 choice (1: atomic KG 2, 2: atomic KG 4,
+// 3: atomic KG 1, 4: deterministic).
+constexpr int kDefault64 = 4;
+
+void launch_mma(const BwdParams& p, Mode mode, cudaStream_t stream) {
+  int cfg = mode == Mode::Atomic ? atomic_cfg() : 0;
+  if (p.hd == 64 && mode == Mode::Atomic) {
+    if (cfg == 0) cfg = kDefault64;
+    if (cfg == 4) mode = Mode::Deterministic;
+  }
+  const bool atomic = mode == Mode::Atomic;
+  if (p.hd == 64) {
+    launch_stats<64, true>(p, atomic, stream);
+    if (!atomic)
+      launch_grad_det<64, false, 32, 3>(p, stream);
+    else if (cfg == 2)
+      launch_grad_atomic<64, 16, 4, 1>(p, stream);
+    else if (cfg == 3)
+      launch_grad_atomic<64, 32, 1, 3>(p, stream);
+    else
+      launch_grad_atomic<64, 16, 2, 2>(p, stream);
+  } else {
+    launch_stats<128, false>(p, atomic, stream);
+    if (!atomic)
+      launch_grad_det<128, false, 16, 1>(p, stream);
+    else
+      launch_grad_atomic<128, 16, 1, 2>(p, stream);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -770,6 +1209,13 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_stats_kernel(BwdParams p) {
                 __bfloat162float(p.o[r * p.stride + hoff + d]), dsum);
   }
   dsum = warp_sum(dsum);
+  if (p.lse_in) {  // the forward's LSE: D only
+    if (lane == 0) {
+      p.lse[int64_t(h) * p.n + r] = p.lse_in[r * p.heads + h];
+      p.dd[int64_t(h) * p.n + r] = dsum;
+    }
+    return;
+  }
   __syncwarp();
   const int64_t nk = r + 1;  // keys 0..r
   float m = -INFINITY, l = 0.0f;
@@ -909,27 +1355,37 @@ bool aligned(const void* ptr, size_t a) {
   return reinterpret_cast<uintptr_t>(ptr) % a == 0;
 }
 
-// RCC_CUDA_ATTN_BWD: unset, "" or "auto" (tensor cores where supported), or "fallback". Read on
-// every launch, so that a check program can switch between the paths.
-bool fallback_forced() {
+// RCC_CUDA_ATTN_BWD: unset, "" or "auto" (tensor cores, atomic dQ where supported),
+// "deterministic" (tensor cores, dQ per query tile: bit-reproducible) or "fallback". Read on every
+// launch, so that a check program can switch between the paths.
+Mode mode_from_env() {
   const char* e = std::getenv("RCC_CUDA_ATTN_BWD");
-  if (!e || !*e || !std::strcmp(e, "auto")) return false;
-  RCC_CHECK(!std::strcmp(e, "fallback"), "RCC_CUDA_ATTN_BWD must be 'auto' or 'fallback' (got '",
-            e, "')");
-  return true;
+  if (!e || !*e || !std::strcmp(e, "auto")) return Mode::Atomic;
+  if (!std::strcmp(e, "deterministic")) return Mode::Deterministic;
+  RCC_CHECK(!std::strcmp(e, "fallback"),
+            "RCC_CUDA_ATTN_BWD must be 'auto', 'deterministic' or 'fallback' (got '", e, "')");
+  return Mode::Fallback;
+}
+
+// Workspace layout: f32 LSE [heads][n], D [heads][n], then (from a 16-byte boundary) the f32 dQ
+// accumulators [n][heads·hd] of the atomic path.
+size_t dq_acc_offset(int64_t n, int heads) {
+  return (size_t(2) * size_t(n) * size_t(heads) * sizeof(float) + 15) / 16 * 16;
 }
 
 }  // namespace
 
 size_t attention_backward_workspace(int64_t n, int heads, int hd) {
-  (void)hd;
   if (n <= 0 || heads <= 0) return 0;
-  return size_t(2) * size_t(n) * size_t(heads) * sizeof(float);  // LSE, D
+  size_t bytes = dq_acc_offset(n, heads);
+  if (hd == 64 || hd == 128) bytes += size_t(n) * size_t(heads) * size_t(hd) * sizeof(float);
+  return bytes;
 }
 
 void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, const bf16* out,
-                               const bf16* dout, int64_t n, int heads, int hd, bf16* dq, bf16* dk,
-                               bf16* dv, void* workspace, cudaStream_t stream) {
+                               const float* lse, const bf16* dout, int64_t n, int heads, int hd,
+                               bf16* dq, bf16* dk, bf16* dv, void* workspace,
+                               cudaStream_t stream) {
   if (n <= 0) return;
   RCC_CHECK(heads >= 1 && heads <= 65535, "CUDA attention backward: heads ", heads,
             " is not in 1..65535");
@@ -944,21 +1400,25 @@ void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, cons
   p.dq = dq, p.dk = dk, p.dv = dv;
   p.lse = static_cast<float*>(workspace);
   p.dd = p.lse + n * heads;
+  p.lse_in = lse;
+  p.dqacc = reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) +
+                                     dq_acc_offset(n, heads));
   p.n = n;
   p.stride = int64_t(heads) * hd;
   p.heads = heads, p.hd = hd;
   p.scale = 1.0f / std::sqrt(float(hd));
   p.scale_log2 = p.scale * 1.4426950408889634f;
 
-  const bool forced = fallback_forced();
+  Mode mode = mode_from_env();
   const bool mma_ok = (hd == 64 || hd == 128) && aligned(q, 16) && aligned(k, 16) &&
                       aligned(v, 16) && aligned(out, 16) && aligned(dout, 16) && aligned(dq, 4) &&
                       aligned(dk, 4) && aligned(dv, 4);
-  if (mma_ok && !forced) {
-    launch_mma(p, stream);
-  } else {
+  if (!mma_ok) mode = Mode::Fallback;
+  if (mode == Mode::Atomic && !aligned(dq, 8)) mode = Mode::Deterministic;  // dq_convert stores
+  if (mode == Mode::Fallback)
     launch_fallback(p, stream);
-  }
+  else
+    launch_mma(p, mode, stream);
 }
 
 }  // namespace rcc::cuda

@@ -91,7 +91,7 @@ class CudaBackend final : public Backend {
     cudaStreamSynchronize(stream_);
     gemm_.reset();
     for (void* p : {idx_dev_, static_cast<void*>(inv_freq_dev_), attn_ws_, f32_out_, attn_bwd_ws_,
-                    ln_bwd_ws_, ce_buf_, ss_ws_, ones_}) {
+                    ln_bwd_ws_, ce_buf_, ss_ws_, ones_, static_cast<void*>(rope_dev_)}) {
       if (p) release(p);
     }
     cudaStreamSynchronize(stream_);
@@ -400,6 +400,7 @@ class CudaBackend final : public Backend {
     a.hd = int(hd);
     a.rot = int(rot);
     a.inv_freq = inv_freq(rot, base);
+    a.rope = rope_table(pos0 + rows, rot, base);
     a.pos0 = pos0;
     a.q_out = static_cast<bf16*>(q);
     a.k = static_cast<bf16*>(k) - pos0 * heads * hd;
@@ -414,8 +415,8 @@ class CudaBackend final : public Backend {
     use();
     cuda::launch_rotary_split_backward(
         static_cast<const bf16*>(dq), static_cast<const bf16*>(dk), static_cast<const bf16*>(dv),
-        rows, int(heads), int(hd), int(rot), inv_freq(rot, base), pos0, static_cast<bf16*>(dqkv),
-        stream_);
+        rows, int(heads), int(hd), int(rot), inv_freq(rot, base), rope_table(pos0 + rows, rot, base),
+        pos0, static_cast<bf16*>(dqkv), stream_);
   }
 
   void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t heads,
@@ -697,6 +698,33 @@ class CudaBackend final : public Backend {
     return inv_freq_dev_;
   }
 
+  // Training's rotary tables: (cos, sin) of every angle for positions [0, positions), [pos, rot/2,
+  // 2] f32, computed on the host exactly as the kernels would (inv_freq as above, a = float(pos) ·
+  // inv_freq in f32, cos/sin in double rounded to f32), grown by doubling. Null for rot < 2.
+  const float* rope_table(int64_t positions, int64_t rot, double base) {
+    if (rot < 2) return nullptr;
+    if (rope_dev_ && rot == rope_rot_ && base == rope_base_ && positions <= rope_positions_)
+      return rope_dev_;
+    const int64_t half = rot / 2;
+    const int64_t cap = std::max<int64_t>({positions, 2 * rope_positions_, 2048});
+    std::vector<float> inv(static_cast<size_t>(half)), t(static_cast<size_t>(cap * half * 2));
+    for (int64_t i = 0; i < half; ++i)
+      inv[size_t(i)] = 1.0f / std::pow(float(base), float(2 * i) / float(rot));
+    for (int64_t p = 0; p < cap; ++p)
+      for (int64_t i = 0; i < half; ++i) {
+        const float ang = float(p) * inv[size_t(i)];
+        t[size_t((p * half + i) * 2)] = float(std::cos(double(ang)));
+        t[size_t((p * half + i) * 2 + 1)] = float(std::sin(double(ang)));
+      }
+    if (rope_dev_) release(rope_dev_);
+    rope_dev_ = static_cast<float*>(alloc(t.size() * 4));
+    copy_to_device(rope_dev_, t.data(), t.size() * 4);
+    rope_positions_ = cap;
+    rope_rot_ = rot;
+    rope_base_ = base;
+    return rope_dev_;
+  }
+
   static void check_matrix(const Tensor& W, const char* what) {
     RCC_CHECK(W.defined() && W.ndim() == 2 && W.dtype() == DType::BF16, "CUDA: ", what,
               " must be a prepared 2-D bf16 device tensor (got ", dtype_name(W.dtype()), " ",
@@ -756,6 +784,9 @@ class CudaBackend final : public Backend {
   size_t ss_ws_bytes_ = 0;
   void* ones_ = nullptr;
   int64_t ones_n_ = 0;
+  float* rope_dev_ = nullptr;
+  int64_t rope_positions_ = 0, rope_rot_ = -1;
+  double rope_base_ = 0;
 };
 
 }  // namespace

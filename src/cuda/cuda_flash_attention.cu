@@ -20,7 +20,9 @@
 //
 // With key splits (few query tiles against a long cache), block z handles key tiles
 // [z·tps, (z+1)·tps) and writes an f32 partial (normalised output + log2-sum-exp) that
-// launch_attention_combine merges.
+// launch_attention_combine merges. With AttentionArgs::lse set (training), each row's
+// log2-sum-exp (max + log2 sum, the softmax's own running state) is written as well: here when
+// splits == 1, by the combine kernel otherwise.
 //
 // Register fragments (PTX ISA, mma.m16n8k16 with .bf16): lane = 4·g + tq;
 //   A (16×16, row): a0 = (g, 2tq..+1), a1 = (g+8, 2tq..), a2 = (g, 2tq+8..), a3 = (g+8, 2tq+8..)
@@ -416,6 +418,8 @@ __global__ void __launch_bounds__(kThreads* KG)
         for (int d = 0; d < NT; ++d)
           *reinterpret_cast<__nv_bfloat162*>(dst + d * 8) =
               __floats2bfloat162_rn(o[i][d][2 * hh] * inv, o[i][d][2 * hh + 1] * inv);
+        if (a.lse && tq == 0)  // training: the row's log2-sum-exp for the backward
+          a.lse[row * a.heads + h] = l > 0.0f ? mrow[i][hh] + log2f(l) : -INFINITY;
       } else {
         const int64_t pi = (row * a.heads + h) * splits + z;
         float* dst = part.o + pi * HD + 2 * tq;

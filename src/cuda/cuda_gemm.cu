@@ -3,6 +3,12 @@
 #include <mutex>
 
 #include "cuda/cuda_gemm.h"
+
+#include <cstring>
+
+#include <cstdlib>
+
+#include <cstdio>
 #include "cuda/cuda_kernels.h"
 
 #define RCC_STR2(x) #x
@@ -190,6 +196,21 @@ Gemm::Plan& Gemm::plan(const Key& key, const float* bias) {
   if (use_lt_) {
     const bool has_bias = std::get<3>(key);
     if (!(has_bias && make_lt(p, key, true, bias))) make_lt(p, key, false, nullptr);
+  }
+  // RCC_CUDA_GEMM_LOG=1: one stderr line per new shape (which path serves it).
+  static const bool log = [] {
+    const char* e = std::getenv("RCC_CUDA_GEMM_LOG");
+    return e && std::strcmp(e, "1") == 0;
+  }();
+  if (log) {
+    const auto [rows, K, N, has_bias, y_f32, al_x, al_w, al_y, al_bias] = key;
+    std::fprintf(stderr,
+                 "gemm rows %lld K %lld N %lld bias %d f32 %d align x %d w %d y %d bias %d: %s\n",
+                 (long long)rows, (long long)K, (long long)N, int(has_bias), int(y_f32), al_x,
+                 al_w, al_y, al_bias,
+                 !p.lt ? "cublasGemmEx" : p.bias_epilogue ? "cuBLASLt, bias epilogue"
+                                         : has_bias       ? "cuBLASLt + bias kernel"
+                                                          : "cuBLASLt");
   }
   return plans_.emplace(key, p).first->second;
 }

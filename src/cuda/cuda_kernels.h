@@ -37,6 +37,9 @@ struct QkvToCacheArgs {
   int64_t rows = 0;
   int heads = 0, hd = 0, rot = 0;
   const float* inv_freq = nullptr;  // device [rot/2]: 1 / base^(2i/rot), computed on the host
+  // Optional: device [positions, rot/2, 2] (cos, sin) of every angle, computed on the host with
+  // the same formula (training: positions < the longest sequence); null computes them here.
+  const float* rope = nullptr;
   int64_t pos0 = 0;
   bf16* q_out = nullptr;  // [rows, heads·hd]
   // Cache of one layer: [capacity, heads, hd] of bf16, or int8 with scales [capacity, heads].

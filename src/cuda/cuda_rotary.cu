@@ -31,8 +31,15 @@ __global__ void qkv_to_cache_kernel(QkvToCacheArgs a) {
     vv = sh[2 * hd + t];
     if (t < 2 * half) {
       const int i = t < half ? t : t - half;
-      const float ang = float(pos) * a.inv_freq[i];
-      const float c = float(cos(double(ang))), s = float(sin(double(ang)));
+      float c, s;
+      if (a.rope) {
+        c = a.rope[(pos * half + i) * 2];
+        s = a.rope[(pos * half + i) * 2 + 1];
+      } else {
+        const float ang = float(pos) * a.inv_freq[i];
+        c = float(cos(double(ang)));
+        s = float(sin(double(ang)));
+      }
       if (t < half) {  // x1 = v[i], x2 = v[i + half]: v[i] = x1·c − x2·s
         qv = sh[t] * c - sh[t + half] * s;
         kv = sh[hd + t] * c - sh[hd + t + half] * s;

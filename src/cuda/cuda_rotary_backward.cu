@@ -16,16 +16,21 @@ namespace {
 constexpr int kRotThreads = 256;
 __global__ void __launch_bounds__(kRotThreads)
     rotary_split_backward_kernel(const bf16* dq, const bf16* dk, const bf16* dv, int heads,
-                                 int hd, int rot, const float* inv_freq, int64_t pos0,
-                                 bf16* dqkv) {
+                                 int hd, int rot, const float* inv_freq, const float* rope,
+                                 int64_t pos0, bf16* dqkv) {
   extern __shared__ float cs[];  // [half] cos | [half] sin
   const int64_t r = blockIdx.x;
   const int half = rot / 2;
   const int64_t pos = pos0 + r;
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float ang = float(pos) * inv_freq[i];
-    cs[i] = float(cos(double(ang)));
-    cs[half + i] = float(sin(double(ang)));
+    if (rope) {
+      cs[i] = rope[(pos * half + i) * 2];
+      cs[half + i] = rope[(pos * half + i) * 2 + 1];
+    } else {
+      const float ang = float(pos) * inv_freq[i];
+      cs[i] = float(cos(double(ang)));
+      cs[half + i] = float(sin(double(ang)));
+    }
   }
   __syncthreads();
   const int W = heads * hd;
@@ -60,19 +65,21 @@ __global__ void __launch_bounds__(kRotThreads)
 }  // namespace
 
 void launch_rotary_split_backward(const bf16* dq, const bf16* dk, const bf16* dv, int64_t rows,
-                                  int heads, int hd, int rot, const float* inv_freq, int64_t pos0,
-                                  bf16* dqkv, cudaStream_t stream) {
+                                  int heads, int hd, int rot, const float* inv_freq,
+                                  const float* rope, int64_t pos0, bf16* dqkv,
+                                  cudaStream_t stream) {
   if (rows <= 0 || heads <= 0) return;
   RCC_CHECK(hd > 0 && hd <= 1024, "CUDA rotary_split_backward: head_dim ", hd,
             " is not in 1..1024");
   RCC_CHECK(rot >= 0 && rot <= hd, "CUDA rotary_split_backward: rotary dims ", rot,
             " exceed head_dim ", hd);
-  RCC_CHECK(rot < 2 || inv_freq != nullptr, "CUDA rotary_split_backward: no inv_freq");
+  RCC_CHECK(rot < 2 || inv_freq != nullptr || rope != nullptr,
+            "CUDA rotary_split_backward: neither inv_freq nor a rotary table");
   RCC_CHECK(rows < (int64_t(1) << 31) && int64_t(heads) * hd < (int64_t(1) << 31) / 3,
             "CUDA rotary_split_backward: too many rows/heads");
   const size_t smem = size_t(rot / 2) * 2 * sizeof(float);
   rotary_split_backward_kernel<<<unsigned(rows), kRotThreads, smem, stream>>>(
-      dq, dk, dv, heads, hd, rot, inv_freq, pos0, dqkv);
+      dq, dk, dv, heads, hd, rot, inv_freq, rope, pos0, dqkv);
   RCC_CUDA_LAUNCH_CHECK();
 }
 

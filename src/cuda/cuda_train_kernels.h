@@ -55,9 +55,11 @@ void launch_layer_norm_backward(const bf16* x, int64_t rows, int64_t H, const fl
 // dqkv [rows, heads, 3, hd] from dq, dk, dv [rows, heads·hd]: the first `rot` dims of dq and dk
 // rotated by −angle (the transpose of the forward rotation; inv_freq as in QkvToCacheArgs), the
 // rest copied; positions pos0 + r.
+// `rope`: optional (cos, sin) table as QkvToCacheArgs::rope (null: computed from inv_freq).
 void launch_rotary_split_backward(const bf16* dq, const bf16* dk, const bf16* dv, int64_t rows,
-                                  int heads, int hd, int rot, const float* inv_freq, int64_t pos0,
-                                  bf16* dqkv, cudaStream_t stream);
+                                  int heads, int hd, int rot, const float* inv_freq,
+                                  const float* rope, int64_t pos0, bf16* dqkv,
+                                  cudaStream_t stream);
 
 // ---- cuda_attention_backward.cu ----
 // Backward of causal self-attention of one sequence of n tokens from position 0 (the training

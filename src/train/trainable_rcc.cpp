@@ -29,10 +29,24 @@ struct Parts {
   void visit(const Visit& f) { visit_rcc(dec, E, A, enc, f); }
 };
 
-// View of `entry` inside a device buffer of the layout, as a tensor of type `t`.
-Tensor device_view(const ParamEntry& e, void* base, DType t) {
-  return Tensor::borrow(t, e.shape, static_cast<char*>(base) + size_t(e.offset) * dtype_size(t),
-                        nullptr);
+// A tensor of type `t` and the shape of `e` at byte `offset` of a device buffer.
+Tensor device_view(const ParamEntry& e, void* base, size_t offset, DType t) {
+  return Tensor::borrow(t, e.shape, static_cast<char*>(base) + offset, nullptr);
+}
+
+// The compute copy's byte offsets: every tensor 256-byte aligned, as prepare_weight's own
+// allocations are (cuBLASLt picks its fastest kernels, bias epilogue included, only for
+// well-aligned operands); matrices in `matrix` type, vectors f32.
+std::vector<size_t> compute_offsets(const ParamLayout& layout, DType matrix, size_t* total) {
+  std::vector<size_t> off;
+  size_t at = 0;
+  for (const ParamEntry& e : layout.entries()) {
+    at = (at + 255) / 256 * 256;
+    off.push_back(at);
+    at += size_t(e.numel) * (e.shape.size() >= 2 ? dtype_size(matrix) : 4);
+  }
+  *total = at;
+  return off;
 }
 
 }  // namespace
@@ -66,21 +80,24 @@ TrainableRCC::TrainableRCC(const RCCModel& init, Backend& be)
     const size_t n = size_t(layout_.total());
     dev_master_ = DeviceBuffer(be, n * 4);
     dev_grad_ = DeviceBuffer(be, n * 4);
-    dev_matrix_ = DeviceBuffer(be, n * dtype_size(be.act_dtype()));
+    size_t compute_bytes = 0;
+    compute_offset_ = compute_offsets(layout_, be.act_dtype(), &compute_bytes);
+    dev_compute_ = DeviceBuffer(be, compute_bytes);
     master_ = static_cast<float*>(dev_master_.get());
     grad_ = static_cast<float*>(dev_grad_.get());
-    be.zero(dev_matrix_.get(), dev_matrix_.bytes());  // padding included
     upload_from_host();
-    // The model computes with the bf16 copy of the matrices and the f32 masters of the vectors.
+    // The model computes with the compute copy: matrices in bf16, vectors in f32.
     i = 0;
     dev.visit([&](const std::string&, Tensor& t) {
-      const ParamEntry& e = entries[i++];
-      t = e.shape.size() >= 2 ? device_view(e, dev_matrix_.get(), be.act_dtype())
-                              : device_view(e, dev_master_.get(), DType::F32);
+      const ParamEntry& e = entries[i];
+      t = device_view(e, dev_compute_.get(), compute_offset_[i],
+                      e.shape.size() >= 2 ? be.act_dtype() : DType::F32);
+      ++i;
     });
     i = 0;
     grads.visit([&](const std::string&, Tensor& t) {
-      t = device_view(entries[i++], dev_grad_.get(), DType::F32);
+      const ParamEntry& e = entries[i++];
+      t = device_view(e, dev_grad_.get(), size_t(e.offset) * 4, DType::F32);
     });
   }
   zero_grad();
@@ -114,7 +131,16 @@ void TrainableRCC::zero_grad() {
 }
 
 void TrainableRCC::after_update() {
-  if (!be_->is_host()) be_->master_to_matrix(master_, layout_.total(), dev_matrix_.get());
+  if (be_->is_host()) return;
+  const auto& entries = layout_.entries();
+  char* base = static_cast<char*>(dev_compute_.get());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const ParamEntry& e = entries[i];
+    if (e.shape.size() >= 2)
+      be_->master_to_matrix(master_ + e.offset, e.numel, base + compute_offset_[i]);
+    else
+      be_->copy_device(base + compute_offset_[i], master_ + e.offset, size_t(e.numel) * 4);
+  }
 }
 
 void TrainableRCC::sync_to_host() {

@@ -4,8 +4,8 @@
 // the views), so what is trained is exactly what `rcc ask` runs after RCCModel::save.
 //
 // On the CPU the f32 master weights are what the model computes with. On a device (CUDA) the f32
-// masters and gradients live on the device; the model computes with a bf16 copy of the matrices
-// (refreshed by after_update()) and with the f32 masters of the vectors (norms, biases); a host
+// masters and gradients live on the device; the model computes with a copy refreshed by
+// after_update(): matrices in bf16, vectors (norms, biases) in f32, each 256-byte aligned; a host
 // mirror of the masters (values()) is refreshed by sync_to_host() for saving and fingerprints.
 #pragma once
 #include <vector>
@@ -57,7 +57,8 @@ class TrainableRCC {
   Backend* be_;
   ParamLayout layout_;
   Tensor values_;                  // host masters (CPU) or host mirror (device)
-  DeviceBuffer dev_master_, dev_grad_, dev_matrix_;  // device only
+  DeviceBuffer dev_master_, dev_grad_, dev_compute_;  // device only
+  std::vector<size_t> compute_offset_;                // byte offset of each entry in dev_compute_
   Tensor host_grad_;               // CPU only: the gradient buffer
   float* master_ = nullptr;
   float* grad_ = nullptr;

@@ -2,7 +2,7 @@
 // tensor-core path and the scalar fallback) against the CPU's rcc::ops::causal_attention_backward
 // on fresh random inputs, then timings of the tensor-core path. Needs a GPU; not a ctest.
 //
-//   build-cuda/rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--device N]
+//   build-cuda/rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--tune] [--device N]
 //
 // One line per check: "PASS|FAIL name rel_err tol", rel_err = ‖gpu − ref‖₂ / ‖ref‖₂ over all
 // elements of dq, dk or dv (NaN fails: outputs are filled with the bf16 NaN 0xFFFF, and the
@@ -18,9 +18,19 @@
 //     and dS = P·(dP − D) cancels where dP ≈ D, amplifying that difference a little;
 //   - f32 accumulation order. Observed errors are a few 1e-3; 2e-2 leaves margin while any
 //     indexing or masking bug gives O(1) errors.
-// The tensor-core path is also checked for determinism (two runs, bit-identical outputs).
+// Every case first runs the GPU forward (cuda::plan_attention / run_attention, which takes the
+// flash kernel with or without key splits + combine, the decode kernel + combine, or the fallback
+// kernel depending on the shape) with AttentionArgs::lse set, and checks that LSE against a CPU
+// computation in double (log2 domain: m + log2 Σ_j 2^(scale·log2e·q·k_j − m)), error
+// max |gpu − ref| / max(1, |ref|) ≤ 1e-3 (f32 scores from the same bf16 inputs: ~1e-6 expected).
+// The backward then runs with that LSE and with lse = null (recomputed): on the default path
+// ("auto": head_dim 64 deterministic dQ, 128 atomic dQ), on RCC_CUDA_ATTN_BWD=deterministic (also
+// checked bit-identical over two runs), for head_dim 64 on the atomic path
+// (RCC_CUDA_ATTN_BWD_CFG=1), and on the forced fallback.
 // Then a line per timing: "TIME name median_ms ms TFLOP/s" (median of 10 runs after warm-up, CUDA
-// events), counting 5·n²·hd·heads FLOPs = 2.5 × the causal forward's 2·n²·hd·heads.
+// events), counting 5·n²·hd·heads FLOPs = 2.5 × the causal forward's 2·n²·hd·heads; the forward
+// (with LSE) and the backward in each mode, with the forward's LSE and recomputing it.
+// --tune also times more atomic-path variants for head_dim 64 (RCC_CUDA_ATTN_BWD_CFG 2, 3).
 // Exit status 1 when any check fails.
 #include <cuda_runtime.h>
 
@@ -114,16 +124,53 @@ std::vector<uint16_t> download_raw(const DevBuf& d, size_t n) {
   return h;
 }
 
-// Selects the path through the environment (read by every launch).
+// Selects the path through the environment (read by every launch): RCC_CUDA_ATTN_BWD = ""
+// (auto), "deterministic" or "fallback", and the tuning variable RCC_CUDA_ATTN_BWD_CFG (head_dim
+// 64: "1" forces the atomic path) when cfg is not empty (otherwise left as the caller set it).
 struct PathScope {
-  explicit PathScope(bool fallback) {
-    if (fallback)
-      setenv("RCC_CUDA_ATTN_BWD", "fallback", 1);
+  bool set_cfg = false;
+  explicit PathScope(const char* mode, const char* cfg = "") {
+    if (mode && *mode)
+      setenv("RCC_CUDA_ATTN_BWD", mode, 1);
     else
       unsetenv("RCC_CUDA_ATTN_BWD");
+    if (cfg && *cfg) {
+      setenv("RCC_CUDA_ATTN_BWD_CFG", cfg, 1);
+      set_cfg = true;
+    }
   }
-  ~PathScope() { unsetenv("RCC_CUDA_ATTN_BWD"); }
+  ~PathScope() {
+    unsetenv("RCC_CUDA_ATTN_BWD");
+    if (set_cfg) unsetenv("RCC_CUDA_ATTN_BWD_CFG");
+  }
 };
+
+cuda::AttentionArgs forward_args(const DevBuf& q, const DevBuf& k, const DevBuf& v, DevBuf& out,
+                                 float* lse, int64_t n, int heads, int hd) {
+  const int64_t H = int64_t(heads) * hd;
+  cuda::AttentionArgs a;
+  a.q = q.bf();
+  a.q_stride = H;
+  a.k = k.p;
+  a.v = v.p;
+  a.kv_stride = H;
+  a.heads = heads;
+  a.hd = hd;
+  a.rows = n;
+  a.past = 0;
+  a.out = out.bf();
+  a.out_stride = H;
+  a.lse = lse;
+  a.scale_log2 = float(1.0 / std::sqrt(double(hd)) * 1.4426950408889634);
+  return a;
+}
+
+int num_sms() {
+  int dev = 0, sms = 0;
+  CK(cudaGetDevice(&dev));
+  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  return sms;
+}
 
 bool has_mma_path(int hd) {
   return hd == 64 || hd == 128;
@@ -143,34 +190,104 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
   std::vector<float> rdq(N, 0.0f), rdk(N, 0.0f), rdv(N, 0.0f);  // the CPU accumulates
   ops::causal_attention_backward(q.data(), k.data(), v.data(), dout.data(), n, heads, hd,
                                  rdq.data(), rdk.data(), rdv.data());
+  // Reference LSE [n][heads] (log2 domain, double).
+  const double c = 1.0 / std::sqrt(double(hd)) * 1.4426950408889634;
+  std::vector<double> rlse(size_t(n) * heads);
+  {
+    std::vector<double> s(n);
+    for (int64_t r = 0; r < n; ++r)
+      for (int h = 0; h < heads; ++h) {
+        double m = -INFINITY;
+        for (int64_t j = 0; j <= r; ++j) {
+          double dot = 0;
+          for (int d = 0; d < hd; ++d)
+            dot += double(q[r * H + h * hd + d]) * double(k[j * H + h * hd + d]);
+          s[j] = c * dot;
+          m = std::max(m, s[j]);
+        }
+        double l = 0;
+        for (int64_t j = 0; j <= r; ++j) l += std::exp2(s[j] - m);
+        rlse[r * heads + h] = m + std::log2(l);
+      }
+  }
 
   DevBuf dq_(N * 2), dk_(N * 2), dv_(N * 2), dq2(N * 2), dk2(N * 2), dv2(N * 2);
-  DevBuf gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2);
+  DevBuf gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), gfo(N * 2);
+  DevBuf glse(size_t(n) * heads * sizeof(float));
   upload_bf16(gq, q);
   upload_bf16(gk, k);
   upload_bf16(gv, v);
   upload_bf16(go, out);
   upload_bf16(gdo, dout);
   DevBuf ws(cuda::attention_backward_workspace(n, heads, hd));
-  auto run = [&](DevBuf& a, DevBuf& b, DevBuf& c) {
-    for (DevBuf* d : {&a, &b, &c}) CK(cudaMemsetAsync(d->p, 0xFF, d->bytes, stream));
-    CK(cudaMemsetAsync(ws.p, 0xFF, ws.bytes, stream));
-    PathScope path(force_fallback);
-    cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), gdo.bf(), n, heads, hd,
-                                    a.bf(), b.bf(), c.bf(), ws.p, stream);
-    CK(cudaStreamSynchronize(stream));
-  };
   try {
-    run(dq_, dk_, dv_);
-    report(name + "_dq", rel_err(download_bf16(dq_, N), rdq), 2e-2);
-    report(name + "_dk", rel_err(download_bf16(dk_, N), rdk), 2e-2);
-    report(name + "_dv", rel_err(download_bf16(dv_, N), rdv), 2e-2);
-    if (mma) {
-      run(dq2, dk2, dv2);
-      const bool same = download_raw(dq_, N) == download_raw(dq2, N) &&
-                        download_raw(dk_, N) == download_raw(dk2, N) &&
-                        download_raw(dv_, N) == download_raw(dv2, N);
-      report(name + "_deterministic", same ? 0.0 : 1.0, 0);
+    // GPU forward with LSE.
+    CK(cudaMemsetAsync(glse.p, 0xFF, glse.bytes, stream));
+    CK(cudaMemsetAsync(gfo.p, 0xFF, gfo.bytes, stream));
+    const cuda::AttentionArgs fa =
+        forward_args(gq, gk, gv, gfo, static_cast<float*>(glse.p), n, heads, hd);
+    const cuda::AttentionPlan plan = cuda::plan_attention(fa, num_sms());
+    DevBuf fws(plan.workspace_bytes);
+    cuda::run_attention(fa, plan, fws.p, stream);
+    CK(cudaStreamSynchronize(stream));
+    const char* path = plan.path == cuda::AttentionPath::Flash    ? "flash"
+                       : plan.path == cuda::AttentionPath::Decode ? "decode"
+                                                                  : "fallback";
+    const std::string fname = str_cat("attn_fwd_", path, "_splits", plan.splits, "_n", n, "_h",
+                                      heads, "_hd", hd);
+    std::vector<float> glse_h(size_t(n) * heads);
+    CK(cudaMemcpy(glse_h.data(), glse.p, glse.bytes, cudaMemcpyDeviceToHost));
+    double lerr = 0;
+    for (size_t i = 0; i < glse_h.size(); ++i) {
+      const double e = std::fabs(double(glse_h[i]) - rlse[i]) / std::max(1.0, std::fabs(rlse[i]));
+      lerr = std::isnan(e) ? NAN : std::max(lerr, e);
+      if (std::isnan(lerr)) break;
+    }
+    if (!force_fallback) {  // once per shape
+      report(fname + "_out", rel_err(download_bf16(gfo, N), out), 2e-2);
+      report(fname + "_lse", lerr, 1e-3);
+    }
+
+    auto run = [&](const char* mode, const char* cfg, bool with_lse, DevBuf& a, DevBuf& b,
+                   DevBuf& cc) {
+      for (DevBuf* d : {&a, &b, &cc}) CK(cudaMemsetAsync(d->p, 0xFF, d->bytes, stream));
+      CK(cudaMemsetAsync(ws.p, 0xFF, ws.bytes, stream));
+      PathScope ps(mode, cfg);
+      cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(),
+                                      with_lse ? static_cast<const float*>(glse.p) : nullptr,
+                                      gdo.bf(), n, heads, hd, a.bf(), b.bf(), cc.bf(), ws.p,
+                                      stream);
+      CK(cudaStreamSynchronize(stream));
+    };
+    auto check = [&](const std::string& nm) {
+      report(nm + "_dq", rel_err(download_bf16(dq_, N), rdq), 2e-2);
+      report(nm + "_dk", rel_err(download_bf16(dk_, N), rdk), 2e-2);
+      report(nm + "_dv", rel_err(download_bf16(dv_, N), rdv), 2e-2);
+    };
+    struct Mode {
+      const char* env;
+      const char* cfg;
+      const char* tag;
+    };
+    // auto: head_dim 64 deterministic scheme, 128 atomic; head_dim 64 atomic forced by cfg 1.
+    const Mode modes_mma[] = {
+        {"", "", "auto"}, {"deterministic", "", "det"}, {"", "1", "atomic"}};
+    const Mode modes_fb[] = {{"fallback", "", "fb"}};
+    const Mode* modes = mma ? modes_mma : modes_fb;
+    const int nmodes = mma ? (hd == 64 ? 3 : 2) : 1;
+    for (int mi = 0; mi < nmodes; ++mi) {
+      for (int wl = 1; wl >= 0; --wl) {
+        const std::string nm = str_cat(name, "_", modes[mi].tag, wl ? "_lse" : "_nolse");
+        run(modes[mi].env, modes[mi].cfg, wl != 0, dq_, dk_, dv_);
+        check(nm);
+        if (mma && !std::strcmp(modes[mi].tag, "det") && wl) {
+          run(modes[mi].env, modes[mi].cfg, true, dq2, dk2, dv2);
+          const bool same = download_raw(dq_, N) == download_raw(dq2, N) &&
+                            download_raw(dk_, N) == download_raw(dk2, N) &&
+                            download_raw(dv_, N) == download_raw(dv2, N);
+          report(nm + "_deterministic", same ? 0.0 : 1.0, 0);
+        }
+      }
     }
   } catch (const std::exception& e) {
     std::printf("FAIL %s exception: %s\n", name.c_str(), e.what());
@@ -185,8 +302,8 @@ void check_errors(cudaStream_t stream) {
   auto expect_throw = [&](const char* name, int64_t n, int heads, int hd) {
     bool threw = false;
     try {
-      cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), b.bf(), n, heads, hd, b.bf(),
-                                      b.bf(), b.bf(), b.p, stream);
+      cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), nullptr, b.bf(), n, heads,
+                                      hd, b.bf(), b.bf(), b.bf(), b.p, stream);
     } catch (const Error&) {
       threw = true;
     }
@@ -197,8 +314,8 @@ void check_errors(cudaStream_t stream) {
   expect_throw("heads_0", 4, 0, 64);
   bool ok = true;
   try {
-    cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), b.bf(), 0, 2, 64, b.bf(),
-                                    b.bf(), b.bf(), nullptr, stream);
+    cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), nullptr, b.bf(), 0, 2, 64,
+                                    b.bf(), b.bf(), b.bf(), nullptr, stream);
     CK(cudaStreamSynchronize(stream));
   } catch (const std::exception&) {
     ok = false;
@@ -208,35 +325,21 @@ void check_errors(cudaStream_t stream) {
          0);
 }
 
-void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
+void bench(cudaStream_t stream, int64_t n, int heads, int hd, bool tune) {
   const int64_t H = int64_t(heads) * hd;
   const size_t N = size_t(n * H);
   DevBuf gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), dq(N * 2), dk(N * 2), dv(N * 2);
+  DevBuf glse(size_t(n) * heads * sizeof(float));
   upload_bf16(gq, randn(N));
   upload_bf16(gk, randn(N));
   upload_bf16(gv, randn(N));
   upload_bf16(gdo, randn(N));
-  // A consistent forward output from the GPU's own flash attention.
-  cuda::AttentionArgs a;
-  a.q = gq.bf();
-  a.q_stride = H;
-  a.k = gk.p;
-  a.v = gv.p;
-  a.kv_stride = H;
-  a.heads = heads;
-  a.hd = hd;
-  a.rows = n;
-  a.past = 0;
-  a.out = go.bf();
-  a.out_stride = H;
-  a.scale_log2 = float(1.0 / std::sqrt(double(hd)) * 1.4426950408889634);
-  int dev = 0, sms = 0;
-  CK(cudaGetDevice(&dev));
-  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  const cuda::AttentionPlan plan = cuda::plan_attention(a, sms);
+  // A consistent forward output (and LSE) from the GPU's own flash attention.
+  const cuda::AttentionArgs a =
+      forward_args(gq, gk, gv, go, static_cast<float*>(glse.p), n, heads, hd);
+  const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms());
   DevBuf fws(plan.workspace_bytes);
   DevBuf ws(cuda::attention_backward_workspace(n, heads, hd));
-  PathScope path(false);
 
   cudaEvent_t e0, e1;
   CK(cudaEventCreate(&e0));
@@ -258,16 +361,39 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
   };
   const double fwd_flops = 2.0 * double(n) * double(n) * hd * heads;
   const double bwd_flops = 2.5 * fwd_flops;  // = 5·n²·hd·heads
+  cuda::AttentionArgs a0 = a;
+  a0.lse = nullptr;
+  const double tf0 = time_it([&] { cuda::run_attention(a0, plan, fws.p, stream); });
   const double tf = time_it([&] { cuda::run_attention(a, plan, fws.p, stream); });
-  std::printf("TIME attn_fwd_flash_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (2*n^2*hd*heads)\n",
-              (long long)n, heads, hd, tf, fwd_flops / (tf * 1e-3) / 1e12);
-  const double tb = time_it([&] {
-    cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), gdo.bf(), n, heads, hd,
-                                    dq.bf(), dk.bf(), dv.bf(), ws.p, stream);
-  });
-  std::printf("TIME attn_bwd_mma_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (5*n^2*hd*heads)\n",
-              (long long)n, heads, hd, tb, bwd_flops / (tb * 1e-3) / 1e12);
-  std::fflush(stdout);
+  std::printf("TIME attn_fwd_flash_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (2*n^2*hd*heads; without "
+              "lse %.4f ms)\n",
+              (long long)n, heads, hd, tf, fwd_flops / (tf * 1e-3) / 1e12, tf0);
+  struct Variant {
+    const char* env;
+    const char* cfg;
+    const char* tag;
+  };
+  // auto: the default (head_dim 64: the deterministic scheme; 128: atomic dQ).
+  std::vector<Variant> vars = {{"", "", "auto"}, {"deterministic", "", "det"}};
+  if (hd == 64) vars.push_back({"", "1", "atomic_kg2"});
+  if (tune && hd == 64) {  // more atomic-path variants (cuda_attention_backward.cu, launch_mma)
+    vars.push_back({"", "2", "atomic_kg4"});
+    vars.push_back({"", "3", "atomic_kg1"});
+  }
+  for (const Variant& var : vars) {
+    for (int wl = 1; wl >= 0; --wl) {
+      PathScope path(var.env, var.cfg);
+      const float* lse = wl ? static_cast<const float*>(glse.p) : nullptr;
+      const double tb = time_it([&] {
+        cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), lse, gdo.bf(), n,
+                                        heads, hd, dq.bf(), dk.bf(), dv.bf(), ws.p, stream);
+      });
+      std::printf("TIME attn_bwd_%s_%s_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (5*n^2*hd*heads)\n",
+                  var.tag, wl ? "lse" : "nolse", (long long)n, heads, hd, tb,
+                  bwd_flops / (tb * 1e-3) / 1e12);
+      std::fflush(stdout);
+    }
+  }
   CK(cudaEventDestroy(e0));
   CK(cudaEventDestroy(e1));
 }
@@ -275,18 +401,20 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool run_checks = true, run_bench = true;
+  bool run_checks = true, run_bench = true, tune = false;
   int dev = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--no-bench"))
       run_bench = false;
     else if (!std::strcmp(argv[i], "--bench-only"))
       run_checks = false;
+    else if (!std::strcmp(argv[i], "--tune"))
+      tune = true;
     else if (!std::strcmp(argv[i], "--device") && i + 1 < argc)
       dev = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr,
-                   "usage: rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--device N]\n");
+                   "usage: rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--tune] [--device N]\n");
       return 2;
     }
   }
@@ -313,8 +441,8 @@ int main(int argc, char** argv) {
       std::printf("SUMMARY %d/%d checks passed\n", g_total - g_fail, g_total);
     }
     if (run_bench) {
-      bench(stream, 2048, 12, 64);
-      bench(stream, 2048, 16, 128);
+      bench(stream, 2048, 12, 64, tune);
+      bench(stream, 2048, 16, 128, tune);
     }
     CK(cudaStreamDestroy(stream));
   } catch (const std::exception& e) {

@@ -567,11 +567,29 @@ void check_rotary_split_backward() {
     put_f32(dinv.p, inv);
     dout.poison();
     cuda::launch_rotary_split_backward(bf(ddq), bf(ddk), bf(ddv), c.rows, c.heads, c.hd, c.rot,
-                                       half > 0 ? dinv.as<float>() : nullptr, c.pos0, bf(dout),
-                                       g_stream);
+                                       half > 0 ? dinv.as<float>() : nullptr, nullptr, c.pos0,
+                                       bf(dout), g_stream);
+    const std::vector<float> computed = get_bf16(dout.p, 3 * n);
     report(str_cat("rotary_split_backward_", c.rows, "x", c.heads, "x", c.hd, "_rot", c.rot,
                    "_pos", c.pos0),
-           rel_err(get_bf16(dout.p, 3 * n), ref), 1e-2);
+           rel_err(computed, ref), 1e-2);
+    // With a host-computed (cos, sin) table (the training path): the same values, bit for bit.
+    std::vector<float> rope(size_t(c.pos0 + c.rows) * size_t(std::max(half, 1)) * 2);
+    for (int64_t p = 0; p < c.pos0 + c.rows; ++p)
+      for (int i = 0; i < half; ++i) {
+        const float ang = float(p) * inv[size_t(i)];
+        rope[size_t((p * half + i) * 2)] = float(std::cos(double(ang)));
+        rope[size_t((p * half + i) * 2 + 1)] = float(std::sin(double(ang)));
+      }
+    Dev drope(rope.size() * 4);
+    put_f32(drope.p, rope);
+    dout.poison();
+    cuda::launch_rotary_split_backward(bf(ddq), bf(ddk), bf(ddv), c.rows, c.heads, c.hd, c.rot,
+                                       nullptr, half > 0 ? drope.as<float>() : nullptr, c.pos0,
+                                       bf(dout), g_stream);
+    report(str_cat("rotary_split_backward_table_", c.rows, "x", c.heads, "x", c.hd, "_rot",
+                   c.rot, "_pos", c.pos0),
+           mismatch(get_bf16(dout.p, 3 * n), computed), 0);
   }
 }
 
@@ -589,8 +607,8 @@ void check_empty() {
                        1, g_stream);
     cuda::launch_layer_norm_backward(nullptr, 0, 8, nullptr, 1e-5f, nullptr, nullptr, nullptr,
                                      nullptr, nullptr, g_stream);
-    cuda::launch_rotary_split_backward(nullptr, nullptr, nullptr, 0, 2, 64, 64, nullptr, 0,
-                                       nullptr, g_stream);
+    cuda::launch_rotary_split_backward(nullptr, nullptr, nullptr, 0, 2, 64, 64, nullptr, nullptr,
+                                       0, nullptr, g_stream);
     sync_stream();
   } catch (const std::exception& e) {
     std::printf("exception: %s\n", e.what());
