@@ -8,16 +8,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "args.h"
+#include "backend/collective.h"
 #include "commands.h"
 #include "core/progress.h"
-#include "backend/collective.h"
 #include "train/trainer.h"
 
 namespace rcc::cli {

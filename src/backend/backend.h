@@ -107,14 +107,13 @@ class Backend {
   // Causal self-attention of one sequence from position 0: q, k, v, out [n, heads·hd], scale
   // 1/sqrt(hd). `lse` (f32 [n, heads], may be null): the rows' log-sum-exps of the scaled scores,
   // in the backend's own convention, for its self_attention_backward (the CPU leaves it alone).
-  virtual void self_attention(const void* q, const void* k, const void* v, int64_t n,
-                              int64_t heads, int64_t hd, void* out, float* lse) = 0;
+  virtual void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t heads,
+                              int64_t hd, void* out, float* lse) = 0;
   // Its backward, given the forward's output `out` (and its `lse`, or null to recompute) and
   // dout: dq, dk, dv [n, heads·hd].
-  virtual void self_attention_backward(const void* q, const void* k, const void* v,
-                                       const void* out, const float* lse, const void* dout,
-                                       int64_t n, int64_t heads, int64_t hd, void* dq, void* dk,
-                                       void* dv) = 0;
+  virtual void self_attention_backward(const void* q, const void* k, const void* v, const void* out,
+                                       const float* lse, const void* dout, int64_t n, int64_t heads,
+                                       int64_t hd, void* dq, void* dk, void* dv) = 0;
   // Gradients of y = x · W^T + b, dy [rows, N]: dx [rows, K] = dy · W (+= when accumulate_dx;
   // null skips); dW [N, K] f32 += dy^T · x; db [N] f32 += Σ_rows dy (null skips).
   virtual void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,
@@ -125,8 +124,8 @@ class Backend {
   virtual void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w,
                                    float eps, const void* dy, void* dx, float* dw, float* db) = 0;
   // dst[idx[i]·width ...] += src[i·width ...] for rows i < n; idx on the host, distinct.
-  virtual void scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n,
-                                int64_t width, void* dst) = 0;
+  virtual void scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n, int64_t width,
+                                void* dst) = 0;
   // dtable [V, H] f32 += rows of dx [n, H] at ids (host, checked; may repeat).
   virtual void embedding_backward(const int32_t* ids_host, int64_t n, const void* dx, int64_t H,
                                   float* dtable) = 0;
@@ -144,7 +143,8 @@ class Backend {
   // One AdamW update of n parameters (train/optimizer.h has the formula, torch's order of f32
   // operations): p, m, v f32 updated in place from g f32. decay = 1 − lr · weight_decay (1 for
   // tensors that are not decayed); step_size = lr / (1 − β1^t); bc2_sqrt = sqrt(1 − β2^t).
-  //   p *= decay; m += (1−β1)(g − m); v = β2 v + (1−β2) g²; p −= step_size · m / (√v / bc2_sqrt + eps)
+  //   p *= decay; m += (1−β1)(g − m); v = β2 v + (1−β2) g²; p −= step_size · m / (√v / bc2_sqrt +
+  //   eps)
   // β1, β2 and eps are given in double: 1 − β1 and 1 − β2 are formed in double, then rounded to
   // f32, as torch does with its Python-float hyperparameters.
   virtual void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay,

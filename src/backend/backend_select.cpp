@@ -44,7 +44,8 @@ Backend& backend_for(const std::string& device) {
 }
 
 #if !defined(RCC_HAS_CUDA) || defined(RCC_NO_NCCL)
-// Without CUDA (or without NCCL's header at build time) there is no NCCL: data parallelism reports itself unavailable.
+// Without CUDA (or without NCCL's header at build time) there is no NCCL: data parallelism reports
+// itself unavailable.
 std::string nccl_new_id() {
   fail("multi-GPU training needs a build with CUDA (NCCL)");
 }

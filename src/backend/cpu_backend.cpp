@@ -108,8 +108,8 @@ class CpuBackend final : public Backend {
   void zero(void* p, size_t bytes) override {
     if (bytes) std::memset(p, 0, bytes);
   }
-  void rotary_split(const void* qkv, int64_t rows, int64_t nh, int64_t hd, int64_t rot,
-                    double base, int64_t pos0, void* q, void* k, void* v) override {
+  void rotary_split(const void* qkv, int64_t rows, int64_t nh, int64_t hd, int64_t rot, double base,
+                    int64_t pos0, void* q, void* k, void* v) override {
     const int64_t H = nh * hd;
     std::vector<float> t(f(qkv), f(qkv) + rows * 3 * H);
     ops::rotary_qkv(t.data(), rows, nh, hd, rot, pos0, base);
@@ -179,7 +179,8 @@ class CpuBackend final : public Backend {
     parallel_for(nchunks, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         double sq = 0;
-        for (int64_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i) sq += double(x[i]) * x[i];
+        for (int64_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i)
+          sq += double(x[i]) * x[i];
         partial[size_t(c)] = sq;
       }
     });

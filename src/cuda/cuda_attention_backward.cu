@@ -65,7 +65,7 @@
 namespace rcc::cuda {
 namespace {
 
-constexpr int kTile = 64;     // queries per query tile = keys per key tile
+constexpr int kTile = 64;      // queries per query tile = keys per key tile
 constexpr int kThreads = 128;  // 4 warps × 16 rows
 
 struct BwdParams {
@@ -77,8 +77,8 @@ struct BwdParams {
   bf16* dq;
   bf16* dk;
   bf16* dv;
-  float* lse;  // [heads][n], log2 domain
-  float* dd;   // [heads][n], D = rowsum(dout ∘ out)
+  float* lse;           // [heads][n], log2 domain
+  float* dd;            // [heads][n], D = rowsum(dout ∘ out)
   const float* lse_in;  // the forward's LSE [n][heads] (log2 domain), or null: recomputed
   float* dqacc;         // atomic path: f32 dQ accumulators [n][heads·hd] (unscaled)
   int64_t n;
@@ -144,8 +144,7 @@ __device__ __forceinline__ void red_add2(float* p, float a, float b) {
 // Address for ldmatrix_x4 of an A fragment (16 rows × 16 columns at (row0, col0)) from a
 // row-major [rows][LD] tile: lanes 0-15 rows 0-15 at col0, lanes 16-31 rows 0-15 at col0 + 8.
 template <int LD>
-__device__ __forceinline__ const bf16* a_frag_addr(const bf16* tile, int row0, int col0,
-                                                   int lane) {
+__device__ __forceinline__ const bf16* a_frag_addr(const bf16* tile, int row0, int col0, int lane) {
   return tile + (row0 + (lane & 15)) * LD + col0 + (lane >> 4) * 8;
 }
 // B fragments of two n-tiles (n0..n0+15) × k = col0..col0+15, from a tile stored [n][k]
@@ -258,8 +257,8 @@ __global__ void __launch_bounds__(kThreads* NGRP) stats_kernel(BwdParams p, int 
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const int btid = threadIdx.x;
   const int grp = NGRP == 1 ? 0 : btid / kThreads;
-  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);          // [kTile][LD]
-  bf16* Ks = Qs + kTile * LD + grp * 2 * kTile * LD;     // [2][kTile][LD] per group
+  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);       // [kTile][LD]
+  bf16* Ks = Qs + kTile * LD + grp * 2 * kTile * LD;  // [2][kTile][LD] per group
   float* Mx = reinterpret_cast<float*>(Qs + (1 + 2 * NGRP) * kTile * LD);  // [NGRP][kTile]
   float* Lx = Mx + NGRP * kTile;                                           // [NGRP][kTile]
 
@@ -523,7 +522,7 @@ __device__ __forceinline__ void dq_block(const BwdParams& p, int qt, int h,
         const float pv = masked ? 0.0f : exp2f(fmaf(s[j][e], c, -lse[e >> 1]));
         dp[j][e] = pv * (dp[j][e] - drow[e >> 1]);
       }
-    // dQ += dS · K: A = dS (C layout = A layout), B[k = key][n = d] = K stored [key][d].
+      // dQ += dS · K: A = dS (C layout = A layout), B[k = key][n = d] = K stored [key][d].
 #pragma unroll
     for (int ks = 0; ks < KGS; ++ks) {
       if (ks < kg_end) {
@@ -768,8 +767,8 @@ template <int HD, int KG>
 struct AtomicLayout {
   static constexpr int LD = HD + 8;
   static constexpr int SLD = kTile + 8;
-  static constexpr int tile = kTile * LD;                  // bf16 elements
-  static constexpr int group = 4 * tile + kTile * SLD;     // bf16 elements per group
+  static constexpr int tile = kTile * LD;               // bf16 elements
+  static constexpr int group = 4 * tile + kTile * SLD;  // bf16 elements per group
   static constexpr size_t bytes =
       size_t(2 * tile + KG * group) * sizeof(bf16) + size_t(KG * 4 * kTile) * sizeof(float);
 };
@@ -777,14 +776,13 @@ struct AtomicLayout {
 // Address for ldmatrix_x4_trans of an A fragment (rows m0..m0+15, k = k0..k0+15) from a tile
 // stored transposed, [k][m] with row length LD.
 template <int LD>
-__device__ __forceinline__ const bf16* a_frag_addr_t(const bf16* tile, int m0, int k0,
-                                                     int lane) {
+__device__ __forceinline__ const bf16* a_frag_addr_t(const bf16* tile, int m0, int k0, int lane) {
   return tile + (k0 + (lane & 7) + ((lane >> 4) & 1) * 8) * LD + m0 + ((lane >> 3) & 1) * 8;
 }
 
 template <int HD, int QSUB, int KG, int MINB>
-__global__ void __launch_bounds__(kThreads* KG, MINB) grad_atomic_kernel(BwdParams p,
-                                                                          int head_major) {
+__global__ void __launch_bounds__(kThreads* KG, MINB)
+    grad_atomic_kernel(BwdParams p, int head_major) {
   using L = AtomicLayout<HD, KG>;
   constexpr int LD = L::LD, SLD = L::SLD;
   constexpr int KSTEPS = HD / 16;
@@ -1042,8 +1040,8 @@ __global__ void __launch_bounds__(kThreads* KG, MINB) grad_atomic_kernel(BwdPara
 }
 
 // dq = bf16(scale · dQ) over the whole [n, heads·hd] f32 accumulator, 4 elements per thread.
-__global__ void __launch_bounds__(256) dq_convert_kernel(const float* acc, bf16* dq, int64_t count4,
-                                                         float scale) {
+__global__ void __launch_bounds__(256)
+    dq_convert_kernel(const float* acc, bf16* dq, int64_t count4, float scale) {
   const int64_t step = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count4; i += step) {
     const float4 v = reinterpret_cast<const float4*>(acc)[i];
@@ -1221,8 +1219,8 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_stats_kernel(BwdParams p) {
   float m = -INFINITY, l = 0.0f;
   for (int64_t kb = 0; kb < nk; kb += 32) {
     const int64_t key = kb + lane;
-    const float s = key < nk ? fb_dot(qw, p.k + key * p.stride + hoff, hd) * p.scale_log2
-                             : -INFINITY;
+    const float s =
+        key < nk ? fb_dot(qw, p.k + key * p.stride + hoff, hd) * p.scale_log2 : -INFINITY;
     const float m_new = fmaxf(m, warp_max(s));  // finite: key kb is visible
     l = l * exp2f(m - m_new) + warp_sum(exp2f(s - m_new));
     m = m_new;
@@ -1384,8 +1382,7 @@ size_t attention_backward_workspace(int64_t n, int heads, int hd) {
 
 void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, const bf16* out,
                                const float* lse, const bf16* dout, int64_t n, int heads, int hd,
-                               bf16* dq, bf16* dk, bf16* dv, void* workspace,
-                               cudaStream_t stream) {
+                               bf16* dq, bf16* dk, bf16* dv, void* workspace, cudaStream_t stream) {
   if (n <= 0) return;
   RCC_CHECK(heads >= 1 && heads <= 65535, "CUDA attention backward: heads ", heads,
             " is not in 1..65535");
@@ -1401,8 +1398,8 @@ void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, cons
   p.lse = static_cast<float*>(workspace);
   p.dd = p.lse + n * heads;
   p.lse_in = lse;
-  p.dqacc = reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) +
-                                     dq_acc_offset(n, heads));
+  p.dqacc =
+      reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) + dq_acc_offset(n, heads));
   p.n = n;
   p.stride = int64_t(heads) * hd;
   p.heads = heads, p.hd = hd;

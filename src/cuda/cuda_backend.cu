@@ -415,8 +415,8 @@ class CudaBackend final : public Backend {
     use();
     cuda::launch_rotary_split_backward(
         static_cast<const bf16*>(dq), static_cast<const bf16*>(dk), static_cast<const bf16*>(dv),
-        rows, int(heads), int(hd), int(rot), inv_freq(rot, base), rope_table(pos0 + rows, rot, base),
-        pos0, static_cast<bf16*>(dqkv), stream_);
+        rows, int(heads), int(hd), int(rot), inv_freq(rot, base),
+        rope_table(pos0 + rows, rot, base), pos0, static_cast<bf16*>(dqkv), stream_);
   }
 
   void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t heads,
@@ -449,11 +449,11 @@ class CudaBackend final : public Backend {
     use();
     const size_t ws = cuda::attention_backward_workspace(n, int(heads), int(hd));
     if (ws) ensure(&attn_bwd_ws_, &attn_bwd_ws_bytes_, ws);
-    cuda::launch_attention_backward(
-        static_cast<const bf16*>(q), static_cast<const bf16*>(k), static_cast<const bf16*>(v),
-        static_cast<const bf16*>(out), lse, static_cast<const bf16*>(dout), n, int(heads), int(hd),
-        static_cast<bf16*>(dq), static_cast<bf16*>(dk), static_cast<bf16*>(dv), attn_bwd_ws_,
-        stream_);
+    cuda::launch_attention_backward(static_cast<const bf16*>(q), static_cast<const bf16*>(k),
+                                    static_cast<const bf16*>(v), static_cast<const bf16*>(out), lse,
+                                    static_cast<const bf16*>(dout), n, int(heads), int(hd),
+                                    static_cast<bf16*>(dq), static_cast<bf16*>(dk),
+                                    static_cast<bf16*>(dv), attn_bwd_ws_, stream_);
   }
 
   void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
@@ -470,8 +470,8 @@ class CudaBackend final : public Backend {
     if (dx) gemm_->run_general(false, false, K, rows, N, w, K, g, N, dx, K, false, accumulate_dx);
     // dW^T [K, N] += x^T [K, rows] · dy [rows, N]   (dy^T stored [N, rows], used transposed)
     if (dW)
-      gemm_->run_general(false, true, K, N, rows, static_cast<const bf16*>(x), K, g, N, dW, K,
-                         true, true);
+      gemm_->run_general(false, true, K, N, rows, static_cast<const bf16*>(x), K, g, N, dW, K, true,
+                         true);
     // db [N] += dy^T [N, rows] · 1 [rows]: a matrix-vector product reads dy once at full
     // bandwidth (a column-sum kernel has only N / 64 blocks of work at N = 768).
     if (db) gemm_->run_general(false, false, N, 1, rows, g, N, ones(rows), rows, db, N, true, true);
@@ -490,10 +490,9 @@ class CudaBackend final : public Backend {
     use();
     const size_t ws = cuda::layer_norm_backward_workspace(rows, H);
     if (ws) ensure(&ln_bwd_ws_, &ln_bwd_ws_bytes_, ws);
-    cuda::launch_layer_norm_backward(static_cast<const bf16*>(x), rows, H,
-                                     static_cast<const float*>(w.raw()), eps,
-                                     static_cast<const bf16*>(dy), static_cast<bf16*>(dx), dw, db,
-                                     ln_bwd_ws_, stream_);
+    cuda::launch_layer_norm_backward(
+        static_cast<const bf16*>(x), rows, H, static_cast<const float*>(w.raw()), eps,
+        static_cast<const bf16*>(dy), static_cast<bf16*>(dx), dw, db, ln_bwd_ws_, stream_);
   }
 
   void scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n, int64_t width,

@@ -1,14 +1,11 @@
 #include <dlfcn.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "cuda/cuda_gemm.h"
-
-#include <cstring>
-
-#include <cstdlib>
-
-#include <cstdio>
 #include "cuda/cuda_kernels.h"
 
 #define RCC_STR2(x) #x
@@ -206,11 +203,12 @@ Gemm::Plan& Gemm::plan(const Key& key, const float* bias) {
     const auto [rows, K, N, has_bias, y_f32, al_x, al_w, al_y, al_bias] = key;
     std::fprintf(stderr,
                  "gemm rows %lld K %lld N %lld bias %d f32 %d align x %d w %d y %d bias %d: %s\n",
-                 (long long)rows, (long long)K, (long long)N, int(has_bias), int(y_f32), al_x,
-                 al_w, al_y, al_bias,
-                 !p.lt ? "cublasGemmEx" : p.bias_epilogue ? "cuBLASLt, bias epilogue"
-                                         : has_bias       ? "cuBLASLt + bias kernel"
-                                                          : "cuBLASLt");
+                 (long long)rows, (long long)K, (long long)N, int(has_bias), int(y_f32), al_x, al_w,
+                 al_y, al_bias,
+                 !p.lt             ? "cublasGemmEx"
+                 : p.bias_epilogue ? "cuBLASLt, bias epilogue"
+                 : has_bias        ? "cuBLASLt + bias kernel"
+                                   : "cuBLASLt");
   }
   return plans_.emplace(key, p).first->second;
 }

@@ -17,9 +17,9 @@
 namespace rcc::cuda {
 namespace {
 
-constexpr int64_t kLnbChunkRows = 64;      // rows per column-partials block
-constexpr int kLnbRowLanes = 8;            // thread rows of a column-partials block
-constexpr int64_t kLnbMaxChunks = 65535;   // gridDim.y limit of the column-partials kernel
+constexpr int64_t kLnbChunkRows = 64;     // rows per column-partials block
+constexpr int kLnbRowLanes = 8;           // thread rows of a column-partials block
+constexpr int64_t kLnbMaxChunks = 65535;  // gridDim.y limit of the column-partials kernel
 
 struct LnbLayout {
   int64_t rows_per_chunk, chunks;
@@ -266,15 +266,15 @@ void launch_layer_norm_backward(const bf16* x, int64_t rows, int64_t H, const fl
   char* ws = static_cast<char*>(partials);
   float* mean = reinterpret_cast<float*>(ws + l.mean_off);
   float* rstd = reinterpret_cast<float*>(ws + l.rstd_off);
-  const bool vec_rows = H % 8 == 0 && aligned(x, 16) && aligned(dy, 16) && aligned(w, 16) &&
-                        (!dx || aligned(dx, 16));
+  const bool vec_rows =
+      H % 8 == 0 && aligned(x, 16) && aligned(dy, 16) && aligned(w, 16) && (!dx || aligned(dx, 16));
   const unsigned row_blocks = unsigned((rows + kLnbRowsPerBlock - 1) / kLnbRowsPerBlock);
   if (vec_rows)
-    layer_norm_backward_rows_kernel<8><<<row_blocks, 32 * kLnbRowsPerBlock, 0, stream>>>(
-        x, rows, H, w, eps, dy, dx, mean, rstd);
+    layer_norm_backward_rows_kernel<8>
+        <<<row_blocks, 32 * kLnbRowsPerBlock, 0, stream>>>(x, rows, H, w, eps, dy, dx, mean, rstd);
   else
-    layer_norm_backward_rows_kernel<1><<<row_blocks, 32 * kLnbRowsPerBlock, 0, stream>>>(
-        x, rows, H, w, eps, dy, dx, mean, rstd);
+    layer_norm_backward_rows_kernel<1>
+        <<<row_blocks, 32 * kLnbRowsPerBlock, 0, stream>>>(x, rows, H, w, eps, dy, dx, mean, rstd);
   RCC_CUDA_LAUNCH_CHECK();
   if (!dw && !db) return;
   float* dw_part = reinterpret_cast<float*>(ws + l.dw_off);
@@ -282,15 +282,15 @@ void launch_layer_norm_backward(const bf16* x, int64_t rows, int64_t H, const fl
   if (H % 4 == 0 && aligned(x, 8) && aligned(dy, 8)) {
     const int64_t tiles4 = (H + 127) / 128;
     RCC_CHECK(tiles4 < (int64_t(1) << 31), "CUDA layer_norm_backward: H too large (", H, ")");
-    layer_norm_backward_cols_kernel<4><<<dim3(unsigned(tiles4), unsigned(l.chunks)),
-                                         dim3(32, kLnbRowLanes), 0, stream>>>(
-        x, rows, H, dy, mean, rstd, l.rows_per_chunk, dw_part, db_part);
+    layer_norm_backward_cols_kernel<4>
+        <<<dim3(unsigned(tiles4), unsigned(l.chunks)), dim3(32, kLnbRowLanes), 0, stream>>>(
+            x, rows, H, dy, mean, rstd, l.rows_per_chunk, dw_part, db_part);
   } else {
     const int64_t tiles1 = (H + 31) / 32;
     RCC_CHECK(tiles1 < (int64_t(1) << 31), "CUDA layer_norm_backward: H too large (", H, ")");
-    layer_norm_backward_cols_kernel<1><<<dim3(unsigned(tiles1), unsigned(l.chunks)),
-                                         dim3(32, kLnbRowLanes), 0, stream>>>(
-        x, rows, H, dy, mean, rstd, l.rows_per_chunk, dw_part, db_part);
+    layer_norm_backward_cols_kernel<1>
+        <<<dim3(unsigned(tiles1), unsigned(l.chunks)), dim3(32, kLnbRowLanes), 0, stream>>>(
+            x, rows, H, dy, mean, rstd, l.rows_per_chunk, dw_part, db_part);
   }
   RCC_CUDA_LAUNCH_CHECK();
   const int64_t tiles = (H + 31) / 32;

@@ -11,13 +11,13 @@ namespace {
 // ops/rotary_cpu.cpp): a = float(pos) · inv_freq[i] in f32, cos/sin in double rounded to f32.
 // Then thread e of the row's heads·hd elements (h = e / hd, t = e % hd) writes element t of dq, dk
 // and dv of head h into dqkv [r, h, 0..2, t] (coalesced loads and stores along t).
-// Forward: (x1, x2) -> (x1 c − x2 s, x2 c + x1 s); transpose: (g1, g2) -> (g1 c + g2 s, g2 c − g1 s)
-// with g1 = g[i], g2 = g[i + half] (ops/rotary_backward_cpu.cpp).
+// Forward: (x1, x2) -> (x1 c − x2 s, x2 c + x1 s); transpose: (g1, g2) -> (g1 c + g2 s, g2 c − g1
+// s) with g1 = g[i], g2 = g[i + half] (ops/rotary_backward_cpu.cpp).
 constexpr int kRotThreads = 256;
 __global__ void __launch_bounds__(kRotThreads)
-    rotary_split_backward_kernel(const bf16* dq, const bf16* dk, const bf16* dv, int heads,
-                                 int hd, int rot, const float* inv_freq, const float* rope,
-                                 int64_t pos0, bf16* dqkv) {
+    rotary_split_backward_kernel(const bf16* dq, const bf16* dk, const bf16* dv, int heads, int hd,
+                                 int rot, const float* inv_freq, const float* rope, int64_t pos0,
+                                 bf16* dqkv) {
   extern __shared__ float cs[];  // [half] cos | [half] sin
   const int64_t r = blockIdx.x;
   const int half = rot / 2;

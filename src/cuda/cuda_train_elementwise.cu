@@ -55,8 +55,8 @@ __global__ void gelu_backward_vec_kernel(const uint4* pre, const uint4* dy, uint
     g.u = dy[i];
 #pragma unroll
     for (int j = 0; j < 8; ++j)
-      g.h[j] = __float2bfloat16_rn(__bfloat162float(g.h[j]) *
-                                   gelu_grad_f(__bfloat162float(x.h[j])));
+      g.h[j] =
+          __float2bfloat16_rn(__bfloat162float(g.h[j]) * gelu_grad_f(__bfloat162float(x.h[j])));
     dx[i] = g.u;
   }
 }
@@ -213,8 +213,8 @@ __global__ void __launch_bounds__(kCeThreads)
 constexpr int kSsThreads = 256;
 constexpr int64_t kSsMaxBlocks = 1024;
 int64_t sum_squares_blocks(int64_t n) {
-  return std::max<int64_t>(1, std::min<int64_t>(kSsMaxBlocks, (n + 4 * kSsThreads - 1) /
-                                                                  (4 * kSsThreads)));
+  return std::max<int64_t>(
+      1, std::min<int64_t>(kSsMaxBlocks, (n + 4 * kSsThreads - 1) / (4 * kSsThreads)));
 }
 __device__ __forceinline__ double block_sum_d(double v, double* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
@@ -270,8 +270,8 @@ __global__ void scale_f32_kernel(float* x, int64_t n, float s) {
 //   p = p − step_size · (m / denom)               (addcdiv_ with value −step_size)
 // 1 − β1 and 1 − β2 are formed in double by the caller and rounded to f32 (as torch's scalars).
 __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, float decay,
-                             float w_lerp, float b2, float one_minus_b2, float eps,
-                             float step_size, float bc2_sqrt) {
+                             float w_lerp, float b2, float one_minus_b2, float eps, float step_size,
+                             float bc2_sqrt) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const float gi = g[i];
@@ -308,14 +308,12 @@ void launch_scatter_add_rows(const bf16* src, const int64_t* idx, int64_t n, int
   RCC_CHECK(n < kMaxRows, "CUDA scatter_add_rows: too many rows (", n, ")");
   if (width % 8 == 0 && aligned(src, 16) && aligned(dst, 16)) {
     const int64_t w8 = width / 8;
-    scatter_add_rows_vec_kernel<<<unsigned(n),
-                                  unsigned(std::min<int64_t>(256, (w8 + 31) / 32 * 32)), 0,
-                                  stream>>>(reinterpret_cast<const uint4*>(src), idx, w8,
-                                            reinterpret_cast<uint4*>(dst));
+    scatter_add_rows_vec_kernel<<<
+        unsigned(n), unsigned(std::min<int64_t>(256, (w8 + 31) / 32 * 32)), 0, stream>>>(
+        reinterpret_cast<const uint4*>(src), idx, w8, reinterpret_cast<uint4*>(dst));
   } else {
-    scatter_add_rows_kernel<<<unsigned(n),
-                              unsigned(std::min<int64_t>(256, (width + 31) / 32 * 32)), 0,
-                              stream>>>(src, idx, width, dst);
+    scatter_add_rows_kernel<<<unsigned(n), unsigned(std::min<int64_t>(256, (width + 31) / 32 * 32)),
+                              0, stream>>>(src, idx, width, dst);
   }
   RCC_CUDA_LAUNCH_CHECK();
 }
@@ -324,8 +322,8 @@ void launch_embedding_backward(const int32_t* ids, int64_t n, const bf16* dx, in
                                float* dtable, cudaStream_t stream) {
   if (n <= 0 || H <= 0) return;
   RCC_CHECK(n < kMaxRows, "CUDA embedding_backward: too many rows (", n, ")");
-  embedding_backward_kernel<<<unsigned(n), unsigned(std::min<int64_t>(256, (H + 31) / 32 * 32)),
-                              0, stream>>>(ids, dx, H, dtable);
+  embedding_backward_kernel<<<unsigned(n), unsigned(std::min<int64_t>(256, (H + 31) / 32 * 32)), 0,
+                              stream>>>(ids, dx, H, dtable);
   RCC_CUDA_LAUNCH_CHECK();
 }
 

@@ -58,8 +58,7 @@ void launch_layer_norm_backward(const bf16* x, int64_t rows, int64_t H, const fl
 // `rope`: optional (cos, sin) table as QkvToCacheArgs::rope (null: computed from inv_freq).
 void launch_rotary_split_backward(const bf16* dq, const bf16* dk, const bf16* dv, int64_t rows,
                                   int heads, int hd, int rot, const float* inv_freq,
-                                  const float* rope, int64_t pos0, bf16* dqkv,
-                                  cudaStream_t stream);
+                                  const float* rope, int64_t pos0, bf16* dqkv, cudaStream_t stream);
 
 // ---- cuda_attention_backward.cu ----
 // Backward of causal self-attention of one sequence of n tokens from position 0 (the training
@@ -73,7 +72,6 @@ void launch_rotary_split_backward(const bf16* dq, const bf16* dk, const bf16* dv
 size_t attention_backward_workspace(int64_t n, int heads, int hd);
 void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, const bf16* out,
                                const float* lse, const bf16* dout, int64_t n, int heads, int hd,
-                               bf16* dq, bf16* dk, bf16* dv, void* workspace,
-                               cudaStream_t stream);
+                               bf16* dq, bf16* dk, bf16* dv, void* workspace, cudaStream_t stream);
 
 }  // namespace rcc::cuda

@@ -46,11 +46,14 @@ const NcclApi& nccl() {
     if (h) break;
     tried.push_back(n);
   }
-  RCC_CHECK(h, "NCCL: cannot load libnccl.so.2 (tried ", [&] {
-    std::string s;
-    for (const std::string& t : tried) s += (s.empty() ? "" : ", ") + t;
-    return s;
-  }(), "); set RCC_NCCL_LIB to its path");
+  RCC_CHECK(
+      h, "NCCL: cannot load libnccl.so.2 (tried ",
+      [&] {
+        std::string s;
+        for (const std::string& t : tried) s += (s.empty() ? "" : ", ") + t;
+        return s;
+      }(),
+      "); set RCC_NCCL_LIB to its path");
   auto* a = new NcclApi;
   auto sym = [&](const char* name) {
     void* p = dlsym(h, name);
@@ -73,7 +76,9 @@ void check(ncclResult_t r, const char* what) {
 class NcclCollective final : public Collective {
  public:
   NcclCollective(Backend& be, const ncclUniqueId& id, int rank, int world)
-      : be_(be), rank_(rank), world_(world),
+      : be_(be),
+        rank_(rank),
+        world_(world),
         stream_(static_cast<cudaStream_t>(cuda_backend_stream(be))) {
     be.synchronize();  // the backend's device is current on this thread
     check(nccl().comm_init_rank(&comm_, world, id, rank), "ncclCommInitRank");
@@ -125,14 +130,14 @@ std::string nccl_new_id() {
 
 std::unique_ptr<Collective> nccl_collective(Backend& be, const std::string& id_hex, int rank,
                                             int world) {
-  RCC_CHECK(be.kind() == DeviceKind::CUDA, "data parallelism needs CUDA devices (got ",
-            be.name(), ")");
+  RCC_CHECK(be.kind() == DeviceKind::CUDA, "data parallelism needs CUDA devices (got ", be.name(),
+            ")");
   RCC_CHECK(world >= 1 && rank >= 0 && rank < world, "rank ", rank, " of a world of ", world);
   ncclUniqueId id;
   RCC_CHECK(id_hex.size() == 2 * sizeof id.internal &&
                 id_hex.find_first_not_of("0123456789abcdef") == std::string::npos,
-            "malformed NCCL id (", id_hex.size(), " characters; expected ",
-            2 * sizeof id.internal, " hex digits)");
+            "malformed NCCL id (", id_hex.size(), " characters; expected ", 2 * sizeof id.internal,
+            " hex digits)");
   for (size_t i = 0; i < sizeof id.internal; ++i)
     id.internal[i] = char(std::stoi(id_hex.substr(2 * i, 2), nullptr, 16));
   return std::make_unique<NcclCollective>(be, id, rank, world);

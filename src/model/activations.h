@@ -19,8 +19,8 @@
 namespace rcc {
 
 struct LayerActivations {
-  void *x_in = nullptr, *ln1 = nullptr, *q = nullptr, *k = nullptr, *v = nullptr,
-       *attn = nullptr, *x_mid = nullptr, *ln2 = nullptr, *pre = nullptr, *act = nullptr;
+  void *x_in = nullptr, *ln1 = nullptr, *q = nullptr, *k = nullptr, *v = nullptr, *attn = nullptr,
+       *x_mid = nullptr, *ln2 = nullptr, *pre = nullptr, *act = nullptr;
   float* lse = nullptr;  // f32 [rows, heads]: the attention rows' log-sum-exps (backend.h)
 };
 

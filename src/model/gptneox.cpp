@@ -26,9 +26,9 @@ GPTNeoX::GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights w, Backend& be)
 
 GPTNeoX::GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights host, GPTNeoXWeights prepared, Backend& be)
     : cfg_(std::move(cfg)), w_(std::move(host)), be_(&be), dw_(std::move(prepared)) {
-  RCC_CHECK(int64_t(w_.layers.size()) == cfg_.num_layers &&
-                int64_t(dw_.layers.size()) == cfg_.num_layers,
-            "GPTNeoX: ", w_.layers.size(), " layers of weights for a config of ", cfg_.num_layers);
+  RCC_CHECK(
+      int64_t(w_.layers.size()) == cfg_.num_layers && int64_t(dw_.layers.size()) == cfg_.num_layers,
+      "GPTNeoX: ", w_.layers.size(), " layers of weights for a config of ", cfg_.num_layers);
 }
 
 void GPTNeoX::embed(const int32_t* ids, int64_t n, void* out) const {
@@ -86,8 +86,7 @@ void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice>
       const int64_t past = c.length();
       be.qkv_to_cache(act_at(be, qkv, s.begin * 3 * H), s.count, nh, hd, cfg_.rotary_dims(),
                       cfg_.rotary_base, past, c, li, act_at(be, q, s.begin * H));
-      be.attention(act_at(be, q, s.begin * H), s.count, past, c, li,
-                   act_at(be, attn, s.begin * H));
+      be.attention(act_at(be, q, s.begin * H), s.count, past, c, li, act_at(be, attn, s.begin * H));
     }
   }
   be.linear(attn, rows, l.dense_w, l.dense_b.defined() ? &l.dense_b : nullptr, proj, false);

@@ -19,8 +19,8 @@ float* f32_or_null(const Tensor& t) {
 void check_training_dtypes(const GPTNeoXWeights& w, const GPTNeoXWeights& grads, Backend& be) {
   GPTNeoXWeights copy = grads;
   copy.visit("", [&](const std::string& name, Tensor& t) {
-    RCC_CHECK(t.dtype() == DType::F32, "backward: gradient '", name, "' is ",
-              dtype_name(t.dtype()), "; gradients are F32");
+    RCC_CHECK(t.dtype() == DType::F32, "backward: gradient '", name, "' is ", dtype_name(t.dtype()),
+              "; gradients are F32");
   });
   if (!be.is_host()) return;
   copy = w;
@@ -74,17 +74,14 @@ void GPTNeoX::layer_backward(int64_t li, const Activations& acts, void* dx, cons
   const size_t xbytes = be.act_bytes(rows * H);
 
   // MLP: out = fc_out(gelu(fc_in(ln2(x_ln2)))); its output gradient is dx in both residual styles.
-  be.linear_backward(a.act, rows, l.fc_out_w, dx, d_act, false, g.fc_out_w.f32(),
-                     g.fc_out_b.f32());
+  be.linear_backward(a.act, rows, l.fc_out_w, dx, d_act, false, g.fc_out_w.f32(), g.fc_out_b.f32());
   be.gelu_backward(a.pre, d_act, d_act, rows * I);
-  be.linear_backward(a.ln2, rows, l.fc_in_w, d_act, d_ln, false, g.fc_in_w.f32(),
-                     g.fc_in_b.f32());
+  be.linear_backward(a.ln2, rows, l.fc_in_w, d_act, d_ln, false, g.fc_in_w.f32(), g.fc_in_b.f32());
   // d_res: the residual stream's gradient. Parallel: d x_in = dx + LN2' + LN1'. Serial:
   // d x_mid = dx + LN2', the attention output's gradient is d x_mid, d x_in = d x_mid + LN1'.
   be.copy_device(d_res, dx, xbytes);
   const void* ln2_in = cfg_.use_parallel_residual ? a.x_in : a.x_mid;
-  be.layer_norm_backward(ln2_in, rows, H, l.ln2_w, eps, d_ln, d_res, g.ln2_w.f32(),
-                         g.ln2_b.f32());
+  be.layer_norm_backward(ln2_in, rows, H, l.ln2_w, eps, d_ln, d_res, g.ln2_w.f32(), g.ln2_b.f32());
   const void* d_proj = cfg_.use_parallel_residual ? dx : d_res;
 
   // Attention: proj = dense(attention(rotary(qkv(ln1(x_in))))).
@@ -93,15 +90,13 @@ void GPTNeoX::layer_backward(int64_t li, const Activations& acts, void* dx, cons
   for (const auto& [b, n] : acts.seqs) {
     auto at = [&](const void* p) { return act_at(be, p, b * H); };
     auto at_mut = [&](void* p) { return act_at(be, p, b * H); };
-    be.self_attention_backward(at(a.q), at(a.k), at(a.v), at(a.attn), a.lse + b * nh, at(d_attn),
-                               n, nh, hd, at_mut(dq), at_mut(dk), at_mut(dv));
+    be.self_attention_backward(at(a.q), at(a.k), at(a.v), at(a.attn), a.lse + b * nh, at(d_attn), n,
+                               nh, hd, at_mut(dq), at_mut(dk), at_mut(dv));
     be.rotary_split_backward(at(dq), at(dk), at(dv), n, nh, hd, cfg_.rotary_dims(),
                              cfg_.rotary_base, 0, act_at(be, dqkv, b * 3 * H));
   }
-  be.linear_backward(a.ln1, rows, l.qkv_w, dqkv, d_ln, false, g.qkv_w.f32(),
-                     f32_or_null(g.qkv_b));
-  be.layer_norm_backward(a.x_in, rows, H, l.ln1_w, eps, d_ln, d_res, g.ln1_w.f32(),
-                         g.ln1_b.f32());
+  be.linear_backward(a.ln1, rows, l.qkv_w, dqkv, d_ln, false, g.qkv_w.f32(), f32_or_null(g.qkv_b));
+  be.layer_norm_backward(a.x_in, rows, H, l.ln1_w, eps, d_ln, d_res, g.ln1_w.f32(), g.ln1_b.f32());
   be.copy_device(dx, d_res, xbytes);
 }
 

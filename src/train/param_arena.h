@@ -23,7 +23,7 @@ class ParamLayout {
   size_t add(const std::string& name, const Shape& shape);
   const std::vector<ParamEntry>& entries() const { return entries_; }
   int64_t total() const { return (total_ + 15) / 16 * 16; }  // floats, padding included
-  int64_t count() const;                    // parameters, padding excluded
+  int64_t count() const;                                     // parameters, padding excluded
   // index of `name`, or -1
   int64_t find(const std::string& name) const;
 

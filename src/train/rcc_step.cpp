@@ -170,9 +170,9 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
   {
     DeviceBuffer logits(be, size_t(NT * V) * 4);  // f32
     m.decoder.logits_device(h_t.get(), NT, static_cast<float*>(logits.get()));
-    st.loss_sum = be.cross_entropy(static_cast<const float*>(logits.get()), NT, V, tgt_ids.data(),
-                                   tgt_w.data(), opt.backward ? dlogits.get() : nullptr,
-                                   opt.loss_scale);
+    st.loss_sum =
+        be.cross_entropy(static_cast<const float*>(logits.get()), NT, V, tgt_ids.data(),
+                         tgt_w.data(), opt.backward ? dlogits.get() : nullptr, opt.loss_scale);
   }
   phase("loss");
   if (!opt.backward) return st;

@@ -103,8 +103,8 @@ TrainableRCC::TrainableRCC(const RCCModel& init, Backend& be)
   zero_grad();
   const GPTNeoXConfig &ecfg = init.encoder.config(), &dcfg = init.decoder.config();
   if (be.is_host()) {
-    model_ = RCCModel{GPTNeoX(ecfg, host.enc), GPTNeoX(dcfg, host.dec), host.E, host.A,
-                      init.settings};
+    model_ =
+        RCCModel{GPTNeoX(ecfg, host.enc), GPTNeoX(dcfg, host.dec), host.E, host.A, init.settings};
     model_.prepare();
   } else {
     model_ = RCCModel{GPTNeoX(ecfg, host.enc, dev.enc, be), GPTNeoX(dcfg, host.dec, dev.dec, be),

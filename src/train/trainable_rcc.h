@@ -56,10 +56,10 @@ class TrainableRCC {
  private:
   Backend* be_;
   ParamLayout layout_;
-  Tensor values_;                  // host masters (CPU) or host mirror (device)
+  Tensor values_;                                     // host masters (CPU) or host mirror (device)
   DeviceBuffer dev_master_, dev_grad_, dev_compute_;  // device only
   std::vector<size_t> compute_offset_;                // byte offset of each entry in dev_compute_
-  Tensor host_grad_;               // CPU only: the gradient buffer
+  Tensor host_grad_;                                  // CPU only: the gradient buffer
   float* master_ = nullptr;
   float* grad_ = nullptr;
   RCCModel model_;

@@ -4,8 +4,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -167,9 +167,9 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   std::unique_ptr<Collective> comm;
   if (opt.world > 1) comm = nccl_collective(be, opt.nccl_id, opt.rank, opt.world);
   const bool lead = opt.rank == 0;  // logs, evaluates and checkpoints
-  TrainableRCC tm(resuming ? RCCModel::load(model_dir)
-                           : init_training_model(cfg.model, codec.vocab_size()),
-                  be);
+  TrainableRCC tm(
+      resuming ? RCCModel::load(model_dir) : init_training_model(cfg.model, codec.vocab_size()),
+      be);
   RCC_CHECK(tm.model().decoder.config().vocab_size >= codec.vocab_size(),
             "the model's vocabulary (", tm.model().decoder.config().vocab_size,
             ") is smaller than the codec's (", codec.vocab_size(), ")");
@@ -273,8 +273,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     run_flops += stats[2];
     RCC_CHECK(std::isfinite(loss_sum), "step ", step + 1, ": the loss is not finite (", loss_sum,
               "); lower the learning rate");
-    const double gnorm =
-        clip_grad_norm(be, tm.gradient_data(), tm.layout().total(), loop.clip);
+    const double gnorm = clip_grad_norm(be, tm.gradient_data(), tm.layout().total(), loop.clip);
     const double lr = loop.schedule.at(step);
     adam.step(tm.master(), tm.gradient_data(), lr);
     tm.after_update();
@@ -301,7 +300,8 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
       std::snprintf(h, sizeof h, "%sstep %lld/%lld loss %.4f lr %.2e |g| %.3f %.0f tok/s %.1fs%s",
                     tty ? "\r" : "", (long long)done, (long long)loop.steps, sum.loss, lr, gnorm,
                     double(win_tokens) / win_secs, state.seconds, tty ? "   " : "");
-      if (tty && !opt.quiet && lead) {  // one updating line on a terminal; the JSONL keeps every entry
+      if (tty && !opt.quiet &&
+          lead) {  // one updating line on a terminal; the JSONL keeps every entry
         log.write(j, "");
         std::fprintf(stderr, "%s", h);
         std::fflush(stderr);
@@ -316,7 +316,8 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
       checkpoint(done);
   }
   if (tty && !opt.quiet && lead) std::fprintf(stderr, "\n");
-  if (prof && lead) std::fprintf(stderr, "time per phase (RCC_TRAIN_PROFILE):\n%s", prof->table().c_str());
+  if (prof && lead)
+    std::fprintf(stderr, "time per phase (RCC_TRAIN_PROFILE):\n%s", prof->table().c_str());
   checkpoint(std::max(end, state.step));
   if (end == loop.steps) evaluate(end);
   sum.step = state.step;

@@ -25,9 +25,9 @@ namespace rcc {
 
 struct TrainOptions {
   std::string out_dir;
-  bool resume = false;      // continue from OUT/model (its state.rcct)
-  bool quiet = false;       // no progress or log lines on stderr
-  int64_t stop_after = -1;  // stop (with a checkpoint) once this many steps are done; -1: all
+  bool resume = false;         // continue from OUT/model (its state.rcct)
+  bool quiet = false;          // no progress or log lines on stderr
+  int64_t stop_after = -1;     // stop (with a checkpoint) once this many steps are done; -1: all
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N" (backend/backend.h backend_for)
   // Data parallelism (one process per GPU, backend/collective.h): every rank draws the same
   // global batch and computes the gradients of its share of the samples (sample b goes to rank

@@ -88,11 +88,11 @@ double rel_err(const std::vector<float>& out, const std::vector<float>& ref) {
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
-#define CK(call)                                                                      \
-  do {                                                                                \
-    cudaError_t e_ = (call);                                                          \
-    if (e_ != cudaSuccess) fail(#call, " failed: ", cudaGetErrorString(e_), " at ",  \
-                                __FILE__, ":", __LINE__);                             \
+#define CK(call)                                                                         \
+  do {                                                                                   \
+    cudaError_t e_ = (call);                                                             \
+    if (e_ != cudaSuccess)                                                               \
+      fail(#call, " failed: ", cudaGetErrorString(e_), " at ", __FILE__, ":", __LINE__); \
   } while (0)
 
 // A device buffer of bf16 (or raw bytes).
@@ -178,12 +178,12 @@ bool has_mma_path(int hd) {
 
 void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fallback) {
   const bool mma = has_mma_path(hd) && !force_fallback;
-  const std::string name = str_cat("attn_bwd_", mma ? "mma" : "fallback", "_n", n, "_h", heads,
-                                   "_hd", hd);
+  const std::string name =
+      str_cat("attn_bwd_", mma ? "mma" : "fallback", "_n", n, "_h", heads, "_hd", hd);
   const int64_t H = int64_t(heads) * hd;
   const size_t N = size_t(n * H);
-  std::vector<float> q = round_bf16(randn(N)), k = round_bf16(randn(N)),
-                     v = round_bf16(randn(N)), dout = round_bf16(randn(N));
+  std::vector<float> q = round_bf16(randn(N)), k = round_bf16(randn(N)), v = round_bf16(randn(N)),
+                     dout = round_bf16(randn(N));
   std::vector<float> out(N);
   ops::causal_attention(q.data(), H, k.data(), v.data(), H, n, 0, heads, hd, out.data());
   out = round_bf16(out);
@@ -233,8 +233,8 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
     const char* path = plan.path == cuda::AttentionPath::Flash    ? "flash"
                        : plan.path == cuda::AttentionPath::Decode ? "decode"
                                                                   : "fallback";
-    const std::string fname = str_cat("attn_fwd_", path, "_splits", plan.splits, "_n", n, "_h",
-                                      heads, "_hd", hd);
+    const std::string fname =
+        str_cat("attn_fwd_", path, "_splits", plan.splits, "_n", n, "_h", heads, "_hd", hd);
     std::vector<float> glse_h(size_t(n) * heads);
     CK(cudaMemcpy(glse_h.data(), glse.p, glse.bytes, cudaMemcpyDeviceToHost));
     double lerr = 0;
@@ -270,8 +270,7 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
       const char* tag;
     };
     // auto: head_dim 64 deterministic scheme, 128 atomic; head_dim 64 atomic forced by cfg 1.
-    const Mode modes_mma[] = {
-        {"", "", "auto"}, {"deterministic", "", "det"}, {"", "1", "atomic"}};
+    const Mode modes_mma[] = {{"", "", "auto"}, {"deterministic", "", "det"}, {"", "1", "atomic"}};
     const Mode modes_fb[] = {{"fallback", "", "fb"}};
     const Mode* modes = mma ? modes_mma : modes_fb;
     const int nmodes = mma ? (hd == 64 ? 3 : 2) : 1;
@@ -302,8 +301,8 @@ void check_errors(cudaStream_t stream) {
   auto expect_throw = [&](const char* name, int64_t n, int heads, int hd) {
     bool threw = false;
     try {
-      cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), nullptr, b.bf(), n, heads,
-                                      hd, b.bf(), b.bf(), b.bf(), b.p, stream);
+      cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), nullptr, b.bf(), n, heads, hd,
+                                      b.bf(), b.bf(), b.bf(), b.p, stream);
     } catch (const Error&) {
       threw = true;
     }
@@ -320,9 +319,8 @@ void check_errors(cudaStream_t stream) {
   } catch (const std::exception&) {
     ok = false;
   }
-  report("attn_bwd_n0_is_a_no_op", ok && cuda::attention_backward_workspace(0, 2, 64) == 0 ? 0.0
-                                                                                         : 1.0,
-         0);
+  report("attn_bwd_n0_is_a_no_op",
+         ok && cuda::attention_backward_workspace(0, 2, 64) == 0 ? 0.0 : 1.0, 0);
 }
 
 void bench(cudaStream_t stream, int64_t n, int heads, int hd, bool tune) {
@@ -365,9 +363,10 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd, bool tune) {
   a0.lse = nullptr;
   const double tf0 = time_it([&] { cuda::run_attention(a0, plan, fws.p, stream); });
   const double tf = time_it([&] { cuda::run_attention(a, plan, fws.p, stream); });
-  std::printf("TIME attn_fwd_flash_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (2*n^2*hd*heads; without "
-              "lse %.4f ms)\n",
-              (long long)n, heads, hd, tf, fwd_flops / (tf * 1e-3) / 1e12, tf0);
+  std::printf(
+      "TIME attn_fwd_flash_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (2*n^2*hd*heads; without "
+      "lse %.4f ms)\n",
+      (long long)n, heads, hd, tf, fwd_flops / (tf * 1e-3) / 1e12, tf0);
   struct Variant {
     const char* env;
     const char* cfg;
@@ -385,8 +384,8 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd, bool tune) {
       PathScope path(var.env, var.cfg);
       const float* lse = wl ? static_cast<const float*>(glse.p) : nullptr;
       const double tb = time_it([&] {
-        cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), lse, gdo.bf(), n,
-                                        heads, hd, dq.bf(), dk.bf(), dv.bf(), ws.p, stream);
+        cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), lse, gdo.bf(), n, heads,
+                                        hd, dq.bf(), dk.bf(), dv.bf(), ws.p, stream);
       });
       std::printf("TIME attn_bwd_%s_%s_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (5*n^2*hd*heads)\n",
                   var.tag, wl ? "lse" : "nolse", (long long)n, heads, hd, tb,
@@ -413,8 +412,9 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--device") && i + 1 < argc)
       dev = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr,
-                   "usage: rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--tune] [--device N]\n");
+      std::fprintf(
+          stderr,
+          "usage: rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--tune] [--device N]\n");
       return 2;
     }
   }
@@ -430,9 +430,8 @@ int main(int argc, char** argv) {
         int64_t n;
         int heads, hd;
       };
-      const Case cases[] = {{1, 1, 64},    {37, 2, 64},    {64, 4, 64},  {130, 3, 64},
-                            {200, 2, 128}, {513, 4, 128},  {1000, 2, 64}, {77, 3, 32},
-                            {90, 2, 80},   {129, 1, 128}};
+      const Case cases[] = {{1, 1, 64},    {37, 2, 64},   {64, 4, 64}, {130, 3, 64}, {200, 2, 128},
+                            {513, 4, 128}, {1000, 2, 64}, {77, 3, 32}, {90, 2, 80},  {129, 1, 128}};
       for (const Case& c : cases) check_case(stream, c.n, c.heads, c.hd, false);
       // The tensor-core cases once more on the forced fallback.
       for (const Case& c : cases)

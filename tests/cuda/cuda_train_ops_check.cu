@@ -162,8 +162,8 @@ bf16* bf(const Dev& d, int64_t offset_elems = 0) {
 
 // ---------------------------------------------------------------------------------------------
 void check_gelu_backward() {
-  for (int64_t n : {int64_t(1), int64_t(1000), int64_t(1001), int64_t(1) << 20,
-                    (int64_t(1) << 20) + 3}) {
+  for (int64_t n :
+       {int64_t(1), int64_t(1000), int64_t(1001), int64_t(1) << 20, (int64_t(1) << 20) + 3}) {
     for (int mode = 0; mode < 3; ++mode) {  // 0: separate dx, 1: dx aliases dy, 2: offset by 1
       if (mode == 2 && n == 1) continue;
       const int64_t off = mode == 2 ? 1 : 0;
@@ -200,8 +200,7 @@ void check_linear_backward(Backend& be) {
       const std::vector<float> dy = round_bf16(randn(size_t(c.rows * c.N)));
       const std::vector<float> dx0 = round_bf16(randn(size_t(c.rows * c.K)));
       const std::vector<float> dw0 = randn(size_t(c.N * c.K)), db0 = randn(size_t(c.N));
-      std::vector<float> dx = acc ? dx0 : std::vector<float>(dx0.size(), 0.0f), dw = dw0,
-                         db = db0;
+      std::vector<float> dx = acc ? dx0 : std::vector<float>(dx0.size(), 0.0f), dw = dw0, db = db0;
       const Tensor W = Tensor::from_f32(w, {c.N, c.K});
       ops::linear_backward(x.data(), c.rows, W, dy.data(), dx.data(), dw.data(), db.data());
 
@@ -290,10 +289,10 @@ void check_cross_entropy() {
     float logit_std;
     bool with_d;
   };
-  for (const Case& c : {Case{1, 1000, 1.0f, true}, Case{7, 1000, 1.0f, true},
-                        Case{7, 1001, 3.0f, true}, Case{130, 1000, 1.0f, true},
-                        Case{130, 50304, 1.0f, true}, Case{7, 50304, 20.0f, true},
-                        Case{130, 50304, 2.0f, false}, Case{3, 7, 1.0f, true}}) {
+  for (const Case& c :
+       {Case{1, 1000, 1.0f, true}, Case{7, 1000, 1.0f, true}, Case{7, 1001, 3.0f, true},
+        Case{130, 1000, 1.0f, true}, Case{130, 50304, 1.0f, true}, Case{7, 50304, 20.0f, true},
+        Case{130, 50304, 2.0f, false}, Case{3, 7, 1.0f, true}}) {
     const size_t n = size_t(c.rows * c.V);
     std::vector<float> logits = randn(n, c.logit_std, 0.5f);
     std::vector<int32_t> targets(size_t(c.rows));
@@ -321,16 +320,16 @@ void check_cross_entropy() {
     put_f32(dw.p, weights);
     dloss.poison();
     dd.poison();
-    cuda::launch_cross_entropy(dl.as<float>(), c.rows, c.V, dt.as<int32_t>(), dw.as<float>(),
-                               scale, dloss.as<float>(), c.with_d ? bf(dd) : nullptr, g_stream);
+    cuda::launch_cross_entropy(dl.as<float>(), c.rows, c.V, dt.as<int32_t>(), dw.as<float>(), scale,
+                               dloss.as<float>(), c.with_d ? bf(dd) : nullptr, g_stream);
     const std::string tag = str_cat(c.rows, "x", c.V, "_std", c.logit_std);
     const std::vector<float> loss = get_f32(dloss.p, size_t(c.rows));
     report("cross_entropy_loss_" + tag, rel_err(loss, ref_loss), 1e-5);
     if (c.with_d) report("cross_entropy_dlogits_" + tag, rel_err(get_bf16(dd.p, n), ref_d), 1e-2);
     // Deterministic per-row losses.
     dloss.poison();
-    cuda::launch_cross_entropy(dl.as<float>(), c.rows, c.V, dt.as<int32_t>(), dw.as<float>(),
-                               scale, dloss.as<float>(), nullptr, g_stream);
+    cuda::launch_cross_entropy(dl.as<float>(), c.rows, c.V, dt.as<int32_t>(), dw.as<float>(), scale,
+                               dloss.as<float>(), nullptr, g_stream);
     report("cross_entropy_deterministic_" + tag, mismatch(get_f32(dloss.p, size_t(c.rows)), loss),
            0);
   }
@@ -495,8 +494,8 @@ void check_layer_norm_backward() {
                                        c.with_db ? ddb.as<float>() : nullptr, ws.p, g_stream);
     };
     run();
-    const std::string tag = str_cat(c.rows, "x", c.H, c.with_dx ? "" : "_nodx",
-                                    c.with_db ? "" : "_nodb");
+    const std::string tag =
+        str_cat(c.rows, "x", c.H, c.with_dx ? "" : "_nodx", c.with_db ? "" : "_nodb");
     const std::vector<float> gdx = get_bf16(ddx.p, n), gdw = get_f32(ddw.p, size_t(c.H)),
                              gdb = get_f32(ddb.p, size_t(c.H));
     if (c.with_dx) {
@@ -570,8 +569,8 @@ void check_rotary_split_backward() {
                                        half > 0 ? dinv.as<float>() : nullptr, nullptr, c.pos0,
                                        bf(dout), g_stream);
     const std::vector<float> computed = get_bf16(dout.p, 3 * n);
-    report(str_cat("rotary_split_backward_", c.rows, "x", c.heads, "x", c.hd, "_rot", c.rot,
-                   "_pos", c.pos0),
+    report(str_cat("rotary_split_backward_", c.rows, "x", c.heads, "x", c.hd, "_rot", c.rot, "_pos",
+                   c.pos0),
            rel_err(computed, ref), 1e-2);
     // With a host-computed (cos, sin) table (the training path): the same values, bit for bit.
     std::vector<float> rope(size_t(c.pos0 + c.rows) * size_t(std::max(half, 1)) * 2);
@@ -587,8 +586,8 @@ void check_rotary_split_backward() {
     cuda::launch_rotary_split_backward(bf(ddq), bf(ddk), bf(ddv), c.rows, c.heads, c.hd, c.rot,
                                        nullptr, half > 0 ? drope.as<float>() : nullptr, c.pos0,
                                        bf(dout), g_stream);
-    report(str_cat("rotary_split_backward_table_", c.rows, "x", c.heads, "x", c.hd, "_rot",
-                   c.rot, "_pos", c.pos0),
+    report(str_cat("rotary_split_backward_table_", c.rows, "x", c.heads, "x", c.hd, "_rot", c.rot,
+                   "_pos", c.pos0),
            mismatch(get_bf16(dout.p, 3 * n), computed), 0);
   }
 }
@@ -600,15 +599,14 @@ void check_empty() {
     cuda::launch_gelu_backward(nullptr, nullptr, nullptr, 0, g_stream);
     cuda::launch_scatter_add_rows(nullptr, nullptr, 0, 8, nullptr, g_stream);
     cuda::launch_embedding_backward(nullptr, 0, nullptr, 8, nullptr, g_stream);
-    cuda::launch_cross_entropy(nullptr, 0, 10, nullptr, nullptr, 1.0f, nullptr, nullptr,
-                               g_stream);
+    cuda::launch_cross_entropy(nullptr, 0, 10, nullptr, nullptr, 1.0f, nullptr, nullptr, g_stream);
     cuda::launch_scale_f32(nullptr, 0, 2.0f, g_stream);
     cuda::launch_adamw(nullptr, nullptr, nullptr, nullptr, 0, 1, 0.1f, 0.95f, 0.05f, 1e-8f, 1e-3f,
                        1, g_stream);
     cuda::launch_layer_norm_backward(nullptr, 0, 8, nullptr, 1e-5f, nullptr, nullptr, nullptr,
                                      nullptr, nullptr, g_stream);
-    cuda::launch_rotary_split_backward(nullptr, nullptr, nullptr, 0, 2, 64, 64, nullptr, nullptr,
-                                       0, nullptr, g_stream);
+    cuda::launch_rotary_split_backward(nullptr, nullptr, nullptr, 0, 2, 64, 64, nullptr, nullptr, 0,
+                                       nullptr, g_stream);
     sync_stream();
   } catch (const std::exception& e) {
     std::printf("exception: %s\n", e.what());
