@@ -111,6 +111,7 @@ Gemm::~Gemm() {
   if (blas_) api.p_cublasDestroy(blas_);
   if (lt_) api.p_cublasLtDestroy(lt_);
   if (workspace_) cudaFree(workspace_);
+  if (bias_scratch_) cudaFree(bias_scratch_);
 }
 
 void Gemm::destroy(Plan& p) {
@@ -123,7 +124,7 @@ void Gemm::destroy(Plan& p) {
 
 // Builds the cuBLASLt descriptors for one shape and asks the heuristic for the best algorithm.
 // Returns false (descriptors destroyed) when cuBLASLt has none for it.
-bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const float* bias) {
+bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const void* bias) {
   const auto [rows, K, N, has_bias, y_f32, al_x, al_w, al_y, al_bias] = key;
   (void)has_bias;
   RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -133,8 +134,9 @@ bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const float* bias) {
   RCC_CUBLAS_CHECK(
       api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
   if (with_bias) {
+    // A bf16 bias: cuBLASLt has no bias-epilogue algorithm for bf16 outputs with an f32 bias.
     const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-    const int32_t bias_type = CUDA_R_32F;
+    const int32_t bias_type = CUDA_R_16BF;
     RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
                                                           sizeof(epi)));
     RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
@@ -182,7 +184,7 @@ bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const float* bias) {
   return true;
 }
 
-Gemm::Plan& Gemm::plan(const Key& key, const float* bias) {
+Gemm::Plan& Gemm::plan(const Key& key, const void* bias) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
   if (plans_.size() >= kMaxPlans) {  // many distinct shapes (varying row counts): start over
@@ -226,21 +228,38 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
     if (bias) launch_add_bias(static_cast<bf16*>(y), rows, N, bias, stream_);
     return;
   }
+  // Products of >= kFusedBiasMinRows rows add the bias in cuBLASLt's epilogue, from a bf16 copy
+  // made just before (as PyTorch's autocast rounds a linear's bias to bf16; the epilogue adds it in
+  // f32); smaller ones (decoding) add the exact f32 bias with a kernel, which costs them less than
+  // the conversion would.
+  const bool fuse_bias = bias && use_lt_ && rows >= kFusedBiasMinRows;
+  const bf16* bias16 = nullptr;
+  if (fuse_bias) {
+    if (bias_scratch_n_ < N) {
+      if (bias_scratch_) RCC_CUDA_CHECK(cudaFree(bias_scratch_));  // synchronises: growth only
+      bias_scratch_ = nullptr;
+      RCC_CUDA_CHECK(cudaMalloc(&bias_scratch_, size_t(N) * sizeof(bf16)));
+      bias_scratch_n_ = N;
+    }
+    // Stream order: the previous product has read the scratch before this conversion runs.
+    launch_convert_to_bf16(DType::F32, bias, bias_scratch_, N, stream_);
+    bias16 = bias_scratch_;
+  }
   const Key key{rows,
                 K,
                 N,
-                bias != nullptr,
+                fuse_bias,
                 y_f32,
                 alignment_of(x),
                 alignment_of(W),
                 alignment_of(y),
-                bias ? alignment_of(bias) : 0};
-  Plan& p = plan(key, bias);
+                fuse_bias ? alignment_of(bias16) : 0};
+  Plan& p = plan(key, bias16);
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   if (p.lt) {
     if (p.bias_epilogue) {
       RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                                            &bias, sizeof(bias)));
+                                                            &bias16, sizeof(bias16)));
     }
     RCC_CUBLAS_CHECK(api.p_cublasLtMatmul(lt_, p.op, &alpha, W, p.a, x, p.b, &beta, y, p.c, y, p.c,
                                           &p.algo, workspace_, workspace_bytes_, stream_));

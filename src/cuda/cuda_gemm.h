@@ -54,7 +54,8 @@ class Gemm {
   Gemm& operator=(const Gemm&) = delete;
 
   // Row-major y[rows, N] = x[rows, K] · W[N, K]^T (+ bias[N]) (+ y when accumulate), x and W bf16,
-  // f32 accumulation, y bf16 (or f32 when y_f32; then bias must be null).
+  // f32 accumulation, y bf16 (or f32 when y_f32; then bias must be null). The bias is f32; from
+  // kFusedBiasMinRows rows on it is added in the epilogue from a bf16 copy (see run()).
   void run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N, const float* bias,
            void* y, bool y_f32, bool accumulate);
   // Column-major C[m, n] = op(A) · op(B) (+ C when accumulate), A and B bf16, f32 accumulation, C
@@ -73,8 +74,9 @@ class Gemm {
     bool bias_epilogue = false;  // the bias is added by the epilogue (else by a kernel)
   };
   using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, int, int, int>;
-  Plan& plan(const Key& key, const float* bias);
-  bool make_lt(Plan& p, const Key& key, bool with_bias, const float* bias);
+  Plan& plan(const Key& key, const void* bias);
+  bool make_lt(Plan& p, const Key& key, bool with_bias, const void* bias);
+  static constexpr int64_t kFusedBiasMinRows = 256;
   void destroy(Plan& p);
 
   const BlasApi& api = blas();  // first member: loaded before anything below is used
@@ -85,6 +87,8 @@ class Gemm {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   std::map<Key, Plan> plans_;
+  bf16* bias_scratch_ = nullptr;  // the bf16 copy of the current product's bias
+  int64_t bias_scratch_n_ = 0;
 };
 
 }  // namespace rcc::cuda
