@@ -49,10 +49,7 @@
 // Workspace: f32 LSE [heads][n], f32 D [heads][n], then (head_dim 64 / 128) the f32 dQ
 // accumulators [n][heads·hd] of the atomic scheme.
 //
-// Register fragments (PTX ISA, mma.m16n8k16 with .bf16): lane = 4·g + tq;
-//   A (16×16, row): a0 = (g, 2tq..+1), a1 = (g+8, 2tq..), a2 = (g, 2tq+8..), a3 = (g+8, 2tq+8..)
-//   B (16×8, col):  b0 = (k 2tq..+1, n g), b1 = (k 2tq+8..+9, n g)
-//   C (16×8):       c0,c1 = (g, 2tq..+1), c2,c3 = (g+8, 2tq..+1)
+// Register fragment layouts: cuda/cuda_mma.cuh.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -60,6 +57,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cuda/cuda_mma.cuh"
 #include "cuda/cuda_train_kernels.h"
 
 namespace rcc::cuda {
@@ -88,54 +86,6 @@ struct BwdParams {
   float scale_log2;  // scale · log2(e)
 };
 
-// ---- device helpers (as in cuda_flash_attention.cu) ----
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return uint32_t(__cvta_generic_to_shared(p));
-}
-// 16 bytes global → shared, asynchronously; zero-filled when !valid (src is then not read).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  const int n = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(n)
-               : "memory");
-}
-// 4 bytes global → shared, asynchronously; zero-filled when !valid.
-__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool valid) {
-  const int n = valid ? 4 : 0;
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(n)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-// d += a · b (16×8×16, bf16 → f32).
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
-  return *reinterpret_cast<uint32_t*>(&v);
-}
 // *p += a, *(p + 1) += b: one fire-and-forget vector reduction (sm_90), p 8-byte aligned.
 __device__ __forceinline__ void red_add2(float* p, float a, float b) {
   asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(a), "f"(b) : "memory");
@@ -1052,20 +1002,6 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-// Raises the dynamic shared-memory limit of `kernel` once per device (devices 0..63; others
-// every launch), as cuda_flash_attention.cu does.
-template <class Kernel>
-void allow_smem(Kernel kernel, size_t smem, std::atomic<uint64_t>& configured) {
-  int dev = 0;
-  RCC_CUDA_CHECK(cudaGetDevice(&dev));
-  const uint64_t bit = dev < 64 ? uint64_t(1) << dev : 0;
-  if (!bit || !(configured.load(std::memory_order_relaxed) & bit)) {
-    RCC_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    configured.fetch_or(bit, std::memory_order_relaxed);
-  }
-}
-
 // Configuration per head_dim (measured on an H200, n = 2048..4096):
 //   stats: 2 groups of 4 warps; Q fragments in registers for head_dim 64.
 //   grad:  Q/dO and K/V fragments re-read from shared memory; head_dim 64: 32-query sub-blocks,
@@ -1094,7 +1030,7 @@ void launch_stats(const BwdParams& p, bool zero_dq, cudaStream_t stream) {
       size_t((1 + 2 * NG) * kTile * LD) * sizeof(bf16) + size_t(2 * NG * kTile) * sizeof(float);
   auto kernel = stats_kernel<HD, ST_QREG, NG>;
   static std::atomic<uint64_t> configured{0};
-  allow_smem(kernel, smem, configured);
+  allow_dynamic_smem(kernel, smem, configured);
   kernel<<<grid, kThreads * NG, smem, stream>>>(p, head_major);
   RCC_CUDA_LAUNCH_CHECK();
   if (zero_dq)
@@ -1111,7 +1047,7 @@ void launch_grad_det(const BwdParams& p, cudaStream_t stream) {
   constexpr size_t smem = size_t(6 * kTile * LD) * sizeof(bf16) + 4 * kTile * sizeof(float);
   auto kernel = grad_kernel<HD, QREG, QSUB, MINB>;
   static std::atomic<uint64_t> configured{0};
-  allow_smem(kernel, smem, configured);
+  allow_dynamic_smem(kernel, smem, configured);
   const dim3 grid = head_major ? dim3(unsigned(p.heads), unsigned(2 * tiles))
                                : dim3(unsigned(2 * tiles), unsigned(p.heads));
   kernel<<<grid, kThreads, smem, stream>>>(p, head_major);
@@ -1125,7 +1061,7 @@ void launch_grad_atomic(const BwdParams& p, cudaStream_t stream) {
   constexpr size_t smem = AtomicLayout<HD, KG>::bytes;
   auto kernel = grad_atomic_kernel<HD, QSUB, KG, MINB>;
   static std::atomic<uint64_t> configured{0};
-  allow_smem(kernel, smem, configured);
+  allow_dynamic_smem(kernel, smem, configured);
   const dim3 grid = head_major ? dim3(unsigned(p.heads), unsigned(tiles))
                                : dim3(unsigned(tiles), unsigned(p.heads));
   kernel<<<grid, kThreads * KG, smem, stream>>>(p, head_major);
