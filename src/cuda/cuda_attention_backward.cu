@@ -1072,40 +1072,19 @@ void launch_grad_atomic(const BwdParams& p, cudaStream_t stream) {
   RCC_CUDA_LAUNCH_CHECK();
 }
 
-// RCC_CUDA_ATTN_BWD_CFG (tuning): atomic-path variant per head_dim, 0 = the default.
-int atomic_cfg() {
-  const char* e = std::getenv("RCC_CUDA_ATTN_BWD_CFG");
-  return e && *e ? std::atoi(e) : 0;
-}
-
 // Default variants. Measured on an H200, n = 2048, total backward with the forward's LSE
 // (without: +25..50 us for stats_kernel):
 //   head_dim 64, 12 heads:  deterministic scheme 116-121 us; atomic KG 2 / KG 4: 128-131 us,
 //                           KG 1: 158 us (also tried: 128 keys per block, half the dQ
 //                           reductions: 132 us, so the reductions are not the limit);
 //   head_dim 128, 16 heads: atomic KG 1 270 us; deterministic 303 us; atomic KG 2: 305 us.
-// So "auto" takes the deterministic scheme for head_dim 64 and the atomic one for 128.
-// RCC_CUDA_ATTN_BWD_CFG overrides the head_dim-64 choice (1: atomic KG 2, 2: atomic KG 4,
-// 3: atomic KG 1, 4: deterministic).
-constexpr int kDefault64 = 4;
-
+// So "auto" (Mode::Atomic) takes the deterministic scheme for head_dim 64 and the atomic one
+// (KG 1) for 128.
 void launch_mma(const BwdParams& p, Mode mode, cudaStream_t stream) {
-  int cfg = mode == Mode::Atomic ? atomic_cfg() : 0;
-  if (p.hd == 64 && mode == Mode::Atomic) {
-    if (cfg == 0) cfg = kDefault64;
-    if (cfg == 4) mode = Mode::Deterministic;
-  }
-  const bool atomic = mode == Mode::Atomic;
+  const bool atomic = mode == Mode::Atomic && p.hd == 128;
   if (p.hd == 64) {
-    launch_stats<64, true>(p, atomic, stream);
-    if (!atomic)
-      launch_grad_det<64, false, 32, 3>(p, stream);
-    else if (cfg == 2)
-      launch_grad_atomic<64, 16, 4, 1>(p, stream);
-    else if (cfg == 3)
-      launch_grad_atomic<64, 32, 1, 3>(p, stream);
-    else
-      launch_grad_atomic<64, 16, 2, 2>(p, stream);
+    launch_stats<64, true>(p, false, stream);
+    launch_grad_det<64, false, 32, 3>(p, stream);
   } else {
     launch_stats<128, false>(p, atomic, stream);
     if (!atomic)
@@ -1289,7 +1268,7 @@ bool aligned(const void* ptr, size_t a) {
   return reinterpret_cast<uintptr_t>(ptr) % a == 0;
 }
 
-// RCC_CUDA_ATTN_BWD: unset, "" or "auto" (tensor cores, atomic dQ where supported),
+// RCC_CUDA_ATTN_BWD: unset, "" or "auto" (tensor cores, atomic dQ for head_dim 128),
 // "deterministic" (tensor cores, dQ per query tile: bit-reproducible) or "fallback". Read on every
 // launch, so that a check program can switch between the paths.
 Mode mode_from_env() {
