@@ -16,15 +16,7 @@ MODEL_DIR=${MODEL_DIR:-/tmp/rcc-pythia-1.4b-random}
 TOKENS=${TOKENS:-8192,131072,1048576,4194304}
 PLAIN_TOKENS=${PLAIN_TOKENS:-8192,131072,262144}
 KV8_TOKENS=${KV8_TOKENS:-1048576,4194304}
-RCC=${RCC:-}
-if [ -z "$RCC" ]; then
-  if [ -x gpu-bundle/rcc ]; then
-    RCC=gpu-bundle/rcc
-    export LD_LIBRARY_PATH="$PWD/gpu-bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-  else
-    RCC=build-gpu/rcc
-  fi
-fi
+source bench/gpu_env.sh  # RCC: the rcc binary
 mkdir -p "$OUT_DIR"
 python3 bench/reference/rcc_pytorch.py --tokens "$TOKENS" --plain-tokens "$PLAIN_TOKENS" \
   --save-model "$MODEL_DIR" | tee "$OUT_DIR/reference.jsonl"

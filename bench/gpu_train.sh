@@ -11,15 +11,7 @@ cd "$(dirname "$0")/.."
 OUT_DIR=${OUT_DIR:-bench/results/raw}
 CONFIGS=${CONFIGS:-bench/configs/train-2x160m.json bench/configs/train-2x410m.json}
 PEAK_TFLOPS=${PEAK_TFLOPS:-989}
-RCC=${RCC:-}
-if [ -z "$RCC" ]; then
-  if [ -x gpu-bundle/rcc ]; then
-    RCC=gpu-bundle/rcc
-    export LD_LIBRARY_PATH="$PWD/gpu-bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-  else
-    RCC=build-gpu/rcc
-  fi
-fi
+source bench/gpu_env.sh  # RCC: the rcc binary
 mkdir -p "$OUT_DIR"
 GPUS=$(nvidia-smi -L | wc -l)
 : > "$OUT_DIR/train_gpu.jsonl"

@@ -13,6 +13,7 @@
 
 #include "core/dtype.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/cuda_backend_impl.h"
 #include "cuda/cuda_gemm.h"
 #include "cuda/cuda_kernels.h"
 #include "cuda/cuda_train_kernels.h"
@@ -34,768 +35,494 @@ void throw_cublas_error(cublasStatus_t s, const char* call, const char* file, in
 
 }  // namespace cuda
 
-namespace {
+namespace cuda {
 
-using cuda::bf16;
-
-// Bytes in use and the high-water mark; shared with the deleters of weight tensors, which may
-// outlive the backend.
-struct MemStats {
-  std::atomic<int64_t> live{0};
-  std::atomic<int64_t> peak{0};
-  void add(int64_t n) {
-    const int64_t now = live.fetch_add(n) + n;
-    int64_t p = peak.load();
-    while (now > p && !peak.compare_exchange_weak(p, now)) {
-    }
+CudaBackend::CudaBackend(int device) : dev_(device) {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    fail("CUDA: no usable GPU (", cudaGetErrorString(e), ")");
   }
-  void sub(int64_t n) { live.fetch_sub(n); }
-};
+  RCC_CHECK(device >= 0 && device < count, "CUDA: device ", device, " does not exist (", count,
+            " visible)");
+  RCC_CUDA_CHECK(cudaSetDevice(dev_));
+  cudaDeviceProp prop{};
+  RCC_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev_));
+  name_ = str_cat("cuda:", dev_, " ", prop.name);
+  num_sms_ = prop.multiProcessorCount;
+  RCC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  RCC_CUDA_CHECK(cudaEventCreateWithFlags(&stage_event_, cudaEventDisableTiming));
 
-constexpr size_t kStageChunk = size_t(64) << 20;  // largest single staged copy (bytes)
+  cudaMemPoolProps props{};
+  props.allocType = cudaMemAllocationTypePinned;
+  props.location.type = cudaMemLocationTypeDevice;
+  props.location.id = dev_;
+  RCC_CUDA_CHECK(cudaMemPoolCreate(&pool_, &props));
+  uint64_t threshold = UINT64_MAX;  // keep freed blocks for reuse instead of returning them
+  RCC_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &threshold));
 
-class CudaBackend final : public Backend {
- public:
-  explicit CudaBackend(int device) : dev_(device) {
-    int count = 0;
-    cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess) {
-      (void)cudaGetLastError();
-      fail("CUDA: no usable GPU (", cudaGetErrorString(e), ")");
-    }
-    RCC_CHECK(device >= 0 && device < count, "CUDA: device ", device, " does not exist (", count,
-              " visible)");
-    RCC_CUDA_CHECK(cudaSetDevice(dev_));
-    cudaDeviceProp prop{};
-    RCC_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev_));
-    name_ = str_cat("cuda:", dev_, " ", prop.name);
-    num_sms_ = prop.multiProcessorCount;
-    RCC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    RCC_CUDA_CHECK(cudaEventCreateWithFlags(&stage_event_, cudaEventDisableTiming));
+  const char* g = std::getenv("RCC_CUDA_GEMM");
+  gemm_ = std::make_unique<cuda::Gemm>(stream_, !(g && std::strcmp(g, "cublas") == 0));
+}
 
-    cudaMemPoolProps props{};
-    props.allocType = cudaMemAllocationTypePinned;
-    props.location.type = cudaMemLocationTypeDevice;
-    props.location.id = dev_;
-    RCC_CUDA_CHECK(cudaMemPoolCreate(&pool_, &props));
-    uint64_t threshold = UINT64_MAX;  // keep freed blocks for reuse instead of returning them
-    RCC_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &threshold));
-
-    const char* g = std::getenv("RCC_CUDA_GEMM");
-    gemm_ = std::make_unique<cuda::Gemm>(stream_, !(g && std::strcmp(g, "cublas") == 0));
+CudaBackend::~CudaBackend() {
+  // Best effort: the process may be exiting with the runtime half torn down.
+  cudaSetDevice(dev_);
+  cudaStreamSynchronize(stream_);
+  gemm_.reset();
+  for (void* p : {idx_dev_, static_cast<void*>(inv_freq_dev_), attn_ws_, f32_out_, attn_bwd_ws_,
+                  ln_bwd_ws_, ce_buf_, ss_ws_, ones_, static_cast<void*>(rope_dev_)}) {
+    if (p) release(p);
   }
+  cudaStreamSynchronize(stream_);
+  if (stage_) cudaFreeHost(stage_);
+  cudaMemPoolTrimTo(pool_, 0);
+  cudaMemPoolDestroy(pool_);  // released once outstanding blocks are freed
+  cudaEventDestroy(stage_event_);
+  cudaStreamDestroy(stream_);
+}
 
-  ~CudaBackend() override {
-    // Best effort: the process may be exiting with the runtime half torn down.
-    cudaSetDevice(dev_);
+void* CudaBackend::alloc(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  use();
+  void* p = nullptr;
+  cudaError_t e = cudaMallocFromPoolAsync(&p, bytes, pool_, stream_);
+  if (e == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    // Blocks freed on the stream but not yet reusable, or memory cached by the pool that
+    // cudaMalloc'd weights could use: settle and retry once.
     cudaStreamSynchronize(stream_);
-    gemm_.reset();
-    for (void* p : {idx_dev_, static_cast<void*>(inv_freq_dev_), attn_ws_, f32_out_, attn_bwd_ws_,
-                    ln_bwd_ws_, ce_buf_, ss_ws_, ones_, static_cast<void*>(rope_dev_)}) {
-      if (p) release(p);
-    }
-    cudaStreamSynchronize(stream_);
-    if (stage_) cudaFreeHost(stage_);
-    cudaMemPoolTrimTo(pool_, 0);
-    cudaMemPoolDestroy(pool_);  // released once outstanding blocks are freed
-    cudaEventDestroy(stage_event_);
-    cudaStreamDestroy(stream_);
+    e = cudaMallocFromPoolAsync(&p, bytes, pool_, stream_);
   }
-
-  cudaStream_t stream() const { return stream_; }
-
-  DeviceKind kind() const override { return DeviceKind::CUDA; }
-  std::string name() const override { return name_; }
-  DType act_dtype() const override { return DType::BF16; }
-  DType kv_dtype(bool eight_bit) const override { return eight_bit ? DType::I8 : DType::BF16; }
-
-  // ---- memory ----
-  void* alloc(size_t bytes) override {
-    if (bytes == 0) return nullptr;
-    use();
-    void* p = nullptr;
-    cudaError_t e = cudaMallocFromPoolAsync(&p, bytes, pool_, stream_);
-    if (e == cudaErrorMemoryAllocation) {
-      (void)cudaGetLastError();
-      // Blocks freed on the stream but not yet reusable, or memory cached by the pool that
-      // cudaMalloc'd weights could use: settle and retry once.
-      cudaStreamSynchronize(stream_);
-      e = cudaMallocFromPoolAsync(&p, bytes, pool_, stream_);
-    }
-    if (e != cudaSuccess) out_of_memory(e, bytes);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      sizes_[p] = bytes;
-    }
-    stats_->add(int64_t(bytes));
-    return p;
+  if (e != cudaSuccess) out_of_memory(e, bytes);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sizes_[p] = bytes;
   }
+  stats_->add(int64_t(bytes));
+  return p;
+}
 
-  void release(void* p) noexcept override {
-    if (!p) return;
-    size_t bytes = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = sizes_.find(p);
-      if (it != sizes_.end()) {
-        bytes = it->second;
-        sizes_.erase(it);
-      }
-    }
-    cudaSetDevice(dev_);
-    if (cudaFreeAsync(p, stream_) != cudaSuccess) (void)cudaGetLastError();
-    stats_->sub(int64_t(bytes));
-  }
-
-  void copy_to_device(void* dst, const void* host_src, size_t bytes) override {
-    use();
-    const char* src = static_cast<const char*>(host_src);
-    char* d = static_cast<char*>(dst);
-    for (size_t done = 0; done < bytes;) {
-      const size_t n = std::min(kStageChunk, bytes - done);
-      void* st = stage(n);
-      std::memcpy(st, src + done, n);
-      staged_copy(d + done, st, n);
-      done += n;
+void CudaBackend::release(void* p) noexcept {
+  if (!p) return;
+  size_t bytes = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sizes_.find(p);
+    if (it != sizes_.end()) {
+      bytes = it->second;
+      sizes_.erase(it);
     }
   }
+  cudaSetDevice(dev_);
+  if (cudaFreeAsync(p, stream_) != cudaSuccess) (void)cudaGetLastError();
+  stats_->sub(int64_t(bytes));
+}
 
-  void copy_to_host(void* host_dst, const void* src, size_t bytes) override {
-    if (bytes == 0) return;
-    use();
-    RCC_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
-    RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));
+void CudaBackend::copy_to_device(void* dst, const void* host_src, size_t bytes) {
+  use();
+  const char* src = static_cast<const char*>(host_src);
+  char* d = static_cast<char*>(dst);
+  for (size_t done = 0; done < bytes;) {
+    const size_t n = std::min(kStageChunk, bytes - done);
+    void* st = stage(n);
+    std::memcpy(st, src + done, n);
+    staged_copy(d + done, st, n);
+    done += n;
   }
+}
 
-  void copy_device(void* dst, const void* src, size_t bytes) override {
-    if (bytes == 0 || dst == src) return;
-    use();
-    RCC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
-  }
+void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  use();
+  RCC_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
 
-  void copy_rows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
-                 int64_t rows) override {
-    if (rows <= 0 || row_bytes == 0) return;
-    use();
-    RCC_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, size_t(rows),
-                                     cudaMemcpyDeviceToDevice, stream_));
-  }
+void CudaBackend::copy_device(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0 || dst == src) return;
+  use();
+  RCC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+}
 
-  void synchronize() override {
-    use();
-    RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  }
+void CudaBackend::copy_rows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+                            size_t row_bytes, int64_t rows) {
+  if (rows <= 0 || row_bytes == 0) return;
+  use();
+  RCC_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, size_t(rows),
+                                   cudaMemcpyDeviceToDevice, stream_));
+}
 
-  size_t peak_bytes() const override { return size_t(std::max<int64_t>(0, stats_->peak.load())); }
-  void reset_peak() override { stats_->peak.store(stats_->live.load()); }
+void CudaBackend::synchronize() {
+  use();
+  RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
 
-  // ---- weights ----
-  Tensor prepare_weight(const Tensor& host) override {
-    RCC_CHECK(host.defined() || host.numel() == 0, "CUDA prepare_weight: undefined tensor");
-    const DType st = host.dtype();
-    RCC_CHECK(st == DType::F32 || st == DType::F16 || st == DType::BF16,
-              "CUDA prepare_weight: tensor of type ", dtype_name(st),
-              " (F32, F16 or BF16 expected)");
-    RCC_CHECK(host.ndim() == 1 || host.ndim() == 2, "CUDA prepare_weight: tensor of shape ",
-              shape_str(host.shape()), " (1-D or 2-D expected)");
-    use();
-    const int64_t n = host.numel();
-    if (host.ndim() == 1) {  // norm weights, biases: f32
-      const size_t bytes = size_t(n) * 4;
-      auto [dev, keep] = weight_alloc(bytes);
-      std::vector<float> f(static_cast<size_t>(n));
-      if (n) {
-        convert_to_f32(st, host.raw(), f.data(), size_t(n));
-        RCC_CUDA_CHECK(cudaMemcpyAsync(dev, f.data(), bytes, cudaMemcpyHostToDevice, stream_));
-        RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before `f` goes
-      }
-      return Tensor::borrow(DType::F32, host.shape(), dev, keep);
-    }
-    // Matrices: bf16. Raw blocks go to a device staging buffer and are converted there.
-    const size_t bytes = size_t(n) * 2;
+Tensor CudaBackend::prepare_weight(const Tensor& host) {
+  RCC_CHECK(host.defined() || host.numel() == 0, "CUDA prepare_weight: undefined tensor");
+  const DType st = host.dtype();
+  RCC_CHECK(st == DType::F32 || st == DType::F16 || st == DType::BF16,
+            "CUDA prepare_weight: tensor of type ", dtype_name(st), " (F32, F16 or BF16 expected)");
+  RCC_CHECK(host.ndim() == 1 || host.ndim() == 2, "CUDA prepare_weight: tensor of shape ",
+            shape_str(host.shape()), " (1-D or 2-D expected)");
+  use();
+  const int64_t n = host.numel();
+  if (host.ndim() == 1) {  // norm weights, biases: f32
+    const size_t bytes = size_t(n) * 4;
     auto [dev, keep] = weight_alloc(bytes);
-    bf16* out = static_cast<bf16*>(dev);
-    if (st == DType::BF16) {
-      if (n)
-        RCC_CUDA_CHECK(cudaMemcpyAsync(dev, host.raw(), bytes, cudaMemcpyHostToDevice, stream_));
-    } else if (n) {
-      // All on the stream: the copy of block i+1 into the staging buffer waits for the
-      // conversion of block i. The host tensor outlives the final synchronisation.
-      const size_t esz = dtype_size(st);
-      const int64_t block = int64_t(kStageChunk / esz);
-      DeviceBuffer staging(*this, size_t(std::min<int64_t>(n, block)) * esz);
-      const char* src = static_cast<const char*>(host.raw());
-      for (int64_t i = 0; i < n; i += block) {
-        const int64_t m = std::min(block, n - i);
-        RCC_CUDA_CHECK(cudaMemcpyAsync(staging.get(), src + size_t(i) * esz, size_t(m) * esz,
-                                       cudaMemcpyHostToDevice, stream_));
-        cuda::launch_convert_to_bf16(st, staging.get(), out + i, m, stream_);
-      }
+    std::vector<float> f(static_cast<size_t>(n));
+    if (n) {
+      convert_to_f32(st, host.raw(), f.data(), size_t(n));
+      RCC_CUDA_CHECK(cudaMemcpyAsync(dev, f.data(), bytes, cudaMemcpyHostToDevice, stream_));
+      RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before `f` goes
     }
+    return Tensor::borrow(DType::F32, host.shape(), dev, keep);
+  }
+  // Matrices: bf16. Raw blocks go to a device staging buffer and are converted there.
+  const size_t bytes = size_t(n) * 2;
+  auto [dev, keep] = weight_alloc(bytes);
+  bf16* out = static_cast<bf16*>(dev);
+  if (st == DType::BF16) {
+    if (n) RCC_CUDA_CHECK(cudaMemcpyAsync(dev, host.raw(), bytes, cudaMemcpyHostToDevice, stream_));
+  } else if (n) {
+    // All on the stream: the copy of block i+1 into the staging buffer waits for the
+    // conversion of block i. The host tensor outlives the final synchronisation.
+    const size_t esz = dtype_size(st);
+    const int64_t block = int64_t(kStageChunk / esz);
+    DeviceBuffer staging(*this, size_t(std::min<int64_t>(n, block)) * esz);
+    const char* src = static_cast<const char*>(host.raw());
+    for (int64_t i = 0; i < n; i += block) {
+      const int64_t m = std::min(block, n - i);
+      RCC_CUDA_CHECK(cudaMemcpyAsync(staging.get(), src + size_t(i) * esz, size_t(m) * esz,
+                                     cudaMemcpyHostToDevice, stream_));
+      cuda::launch_convert_to_bf16(st, staging.get(), out + i, m, stream_);
+    }
+  }
+  RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return Tensor::borrow(DType::BF16, host.shape(), dev, keep);
+}
+
+void CudaBackend::upload_f32(const float* host, int64_t n, void* dev) {
+  use();
+  bf16* d = static_cast<bf16*>(dev);
+  const int64_t block = int64_t(kStageChunk / 2);
+  for (int64_t i = 0; i < n; i += block) {
+    const int64_t m = std::min(block, n - i);
+    uint16_t* st = static_cast<uint16_t*>(stage(size_t(m) * 2));
+    for (int64_t j = 0; j < m; ++j) st[j] = f32_to_bf16(host[i + j]);
+    staged_copy(d + i, st, size_t(m) * 2);
+  }
+}
+
+void CudaBackend::download_f32(const void* dev, int64_t n, float* host) {
+  use();
+  const bf16* d = static_cast<const bf16*>(dev);
+  const int64_t block = int64_t(kStageChunk / 2);
+  for (int64_t i = 0; i < n; i += block) {
+    const int64_t m = std::min(block, n - i);
+    uint16_t* st = static_cast<uint16_t*>(stage(size_t(m) * 2));
+    RCC_CUDA_CHECK(cudaMemcpyAsync(st, d + i, size_t(m) * 2, cudaMemcpyDeviceToHost, stream_));
     RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    return Tensor::borrow(DType::BF16, host.shape(), dev, keep);
+    for (int64_t j = 0; j < m; ++j) host[i + j] = bf16_to_f32(st[j]);
   }
+}
 
-  // ---- activations ----
-  void upload_f32(const float* host, int64_t n, void* dev) override {
-    use();
-    bf16* d = static_cast<bf16*>(dev);
-    const int64_t block = int64_t(kStageChunk / 2);
-    for (int64_t i = 0; i < n; i += block) {
-      const int64_t m = std::min(block, n - i);
-      uint16_t* st = static_cast<uint16_t*>(stage(size_t(m) * 2));
-      for (int64_t j = 0; j < m; ++j) st[j] = f32_to_bf16(host[i + j]);
-      staged_copy(d + i, st, size_t(m) * 2);
-    }
+void CudaBackend::embed(const Tensor& table, const int32_t* ids_host, int64_t n, void* out) {
+  if (n <= 0) return;
+  check_matrix(table, "embed table");
+  use();
+  int32_t* ids = static_cast<int32_t*>(upload_index(ids_host, size_t(n) * sizeof(int32_t)));
+  cuda::launch_embed(static_cast<const bf16*>(table.raw()), table.dim(1), ids, n,
+                     static_cast<bf16*>(out), stream_);
+}
+
+void CudaBackend::gather_rows(const void* src, int64_t src_stride, const int64_t* idx_host,
+                              int64_t n, int64_t width, void* dst, int64_t dst_stride) {
+  if (n <= 0 || width <= 0) return;
+  use();
+  int64_t* idx = static_cast<int64_t*>(upload_index(idx_host, size_t(n) * sizeof(int64_t)));
+  cuda::launch_gather_rows(static_cast<const bf16*>(src), src_stride, idx, n, width,
+                           static_cast<bf16*>(dst), dst_stride, stream_);
+}
+
+void CudaBackend::layer_norm(const void* x, int64_t rows, int64_t H, const Tensor& w,
+                             const Tensor& b, float eps, void* y) {
+  check_vector(w, H, "layer_norm weight");
+  check_vector(b, H, "layer_norm bias");
+  use();
+  cuda::launch_layer_norm(static_cast<const bf16*>(x), rows, H, static_cast<const float*>(w.raw()),
+                          static_cast<const float*>(b.raw()), eps, static_cast<bf16*>(y), stream_);
+}
+
+void CudaBackend::linear(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
+                         bool accumulate) {
+  check_matrix(W, "linear weight");
+  if (bias) check_vector(*bias, W.dim(0), "linear bias");
+  use();
+  gemm_->run(static_cast<const bf16*>(x), rows, W.dim(1), static_cast<const bf16*>(W.raw()),
+             W.dim(0), bias ? static_cast<const float*>(bias->raw()) : nullptr, y, false,
+             accumulate);
+}
+
+void CudaBackend::linear_f32_host(const void* x, int64_t rows, const Tensor& W, float* y_host) {
+  check_matrix(W, "linear weight");
+  if (rows <= 0) return;
+  use();
+  const int64_t N = W.dim(0);
+  const size_t bytes = size_t(rows * N) * 4;
+  ensure(&f32_out_, &f32_out_bytes_, bytes);
+  gemm_->run(static_cast<const bf16*>(x), rows, W.dim(1), static_cast<const bf16*>(W.raw()), N,
+             nullptr, f32_out_, true, false);
+  copy_to_host(y_host, f32_out_, bytes);
+}
+
+void CudaBackend::gelu(void* x, int64_t n) {
+  use();
+  cuda::launch_gelu(static_cast<bf16*>(x), n, stream_);
+}
+
+void CudaBackend::add(void* y, const void* x, int64_t n) {
+  use();
+  cuda::launch_add(static_cast<bf16*>(y), static_cast<const bf16*>(x), n, stream_);
+}
+
+void CudaBackend::qkv_to_cache(void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
+                               double base, int64_t pos0, KVCache& cache, int64_t layer,
+                               void* q_out) {
+  if (rows <= 0) return;
+  check_cache(cache, heads, hd, pos0 + rows, layer);
+  RCC_CHECK(rot >= 0 && rot <= hd, "CUDA qkv_to_cache: rotary dims ", rot, " exceed head_dim ", hd);
+  use();
+  cuda::QkvToCacheArgs a;
+  a.qkv = static_cast<const bf16*>(qkv);
+  a.rows = rows;
+  a.heads = int(heads);
+  a.hd = int(hd);
+  a.rot = int(rot);
+  a.inv_freq = inv_freq(rot, base);
+  a.pos0 = pos0;
+  a.q_out = static_cast<bf16*>(q_out);
+  a.k = cache.k_data(layer);
+  a.v = cache.v_data(layer);
+  a.int8 = cache.dtype() == DType::I8;
+  if (a.int8) {
+    a.k_scale = cache.k_scale(layer);
+    a.v_scale = cache.v_scale(layer);
   }
+  cuda::launch_qkv_to_cache(a, stream_);
+}
 
-  void download_f32(const void* dev, int64_t n, float* host) override {
-    use();
-    const bf16* d = static_cast<const bf16*>(dev);
-    const int64_t block = int64_t(kStageChunk / 2);
-    for (int64_t i = 0; i < n; i += block) {
-      const int64_t m = std::min(block, n - i);
-      uint16_t* st = static_cast<uint16_t*>(stage(size_t(m) * 2));
-      RCC_CUDA_CHECK(cudaMemcpyAsync(st, d + i, size_t(m) * 2, cudaMemcpyDeviceToHost, stream_));
-      RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      for (int64_t j = 0; j < m; ++j) host[i + j] = bf16_to_f32(st[j]);
-    }
+void CudaBackend::attention(const void* q, int64_t rows, int64_t past, const KVCache& cache,
+                            int64_t layer, void* out) {
+  if (rows <= 0) return;
+  check_cache(cache, cache.heads(), cache.head_dim(), past + rows, layer);
+  RCC_CHECK(past >= 0, "CUDA attention: negative past ", past);
+  use();
+  cuda::AttentionArgs a =
+      attention_args(q, cache.width(), cache.k_data(layer), cache.v_data(layer), cache.width(),
+                     cache.heads(), cache.head_dim(), rows, past, out, cache.width());
+  a.int8 = cache.dtype() == DType::I8;
+  if (a.int8) {
+    a.k_scale = cache.k_scale(layer);
+    a.v_scale = cache.v_scale(layer);
   }
+  run_attention(a);
+}
 
-  // ---- ops ----
-  void embed(const Tensor& table, const int32_t* ids_host, int64_t n, void* out) override {
-    if (n <= 0) return;
-    check_matrix(table, "embed table");
-    use();
-    int32_t* ids = static_cast<int32_t*>(upload_index(ids_host, size_t(n) * sizeof(int32_t)));
-    cuda::launch_embed(static_cast<const bf16*>(table.raw()), table.dim(1), ids, n,
-                       static_cast<bf16*>(out), stream_);
-  }
+cuda::AttentionArgs CudaBackend::attention_args(const void* q, int64_t q_stride, const void* k,
+                                                const void* v, int64_t kv_stride, int64_t heads,
+                                                int64_t hd, int64_t rows, int64_t past, void* out,
+                                                int64_t out_stride) {
+  cuda::AttentionArgs a;
+  a.q = static_cast<const bf16*>(q);
+  a.q_stride = q_stride;
+  a.k = k;
+  a.v = v;
+  a.kv_stride = kv_stride;
+  a.heads = int(heads);
+  a.hd = int(hd);
+  a.rows = rows;
+  a.past = past;
+  a.out = static_cast<bf16*>(out);
+  a.out_stride = out_stride;
+  a.scale_log2 = float(1.0 / std::sqrt(double(a.hd)) * 1.4426950408889634);
+  return a;
+}
 
-  void gather_rows(const void* src, int64_t src_stride, const int64_t* idx_host, int64_t n,
-                   int64_t width, void* dst, int64_t dst_stride) override {
-    if (n <= 0 || width <= 0) return;
-    use();
-    int64_t* idx = static_cast<int64_t*>(upload_index(idx_host, size_t(n) * sizeof(int64_t)));
-    cuda::launch_gather_rows(static_cast<const bf16*>(src), src_stride, idx, n, width,
-                             static_cast<bf16*>(dst), dst_stride, stream_);
-  }
+void CudaBackend::run_attention(const cuda::AttentionArgs& a) {
+  const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms_);
+  if (plan.workspace_bytes) ensure(&attn_ws_, &attn_ws_bytes_, plan.workspace_bytes);
+  cuda::run_attention(a, plan, attn_ws_, stream_);
+}
 
-  void layer_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, const Tensor& b,
-                  float eps, void* y) override {
-    check_vector(w, H, "layer_norm weight");
-    check_vector(b, H, "layer_norm bias");
-    use();
-    cuda::launch_layer_norm(static_cast<const bf16*>(x), rows, H,
-                            static_cast<const float*>(w.raw()), static_cast<const float*>(b.raw()),
-                            eps, static_cast<bf16*>(y), stream_);
-  }
+[[noreturn]] void CudaBackend::out_of_memory(cudaError_t e, size_t bytes) {
+  (void)cudaGetLastError();
+  size_t free_b = 0, total_b = 0;
+  cudaMemGetInfo(&free_b, &total_b);
+  (void)cudaGetLastError();
+  fail("CUDA out of memory on ", name_, ": could not allocate ", bytes, " bytes (",
+       double(bytes) / (1 << 20), " MiB; ", double(free_b) / (1 << 20), " MiB free of ",
+       double(total_b) / (1 << 20), " MiB, ", double(stats_->live.load()) / (1 << 20),
+       " MiB held by rcc): ", cudaGetErrorString(e));
+}
 
-  void linear(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
-              bool accumulate) override {
-    check_matrix(W, "linear weight");
-    if (bias) check_vector(*bias, W.dim(0), "linear bias");
-    use();
-    gemm_->run(static_cast<const bf16*>(x), rows, W.dim(1), static_cast<const bf16*>(W.raw()),
-               W.dim(0), bias ? static_cast<const float*>(bias->raw()) : nullptr, y, false,
-               accumulate);
-  }
-
-  void linear_f32_host(const void* x, int64_t rows, const Tensor& W, float* y_host) override {
-    check_matrix(W, "linear weight");
-    if (rows <= 0) return;
-    use();
-    const int64_t N = W.dim(0);
-    const size_t bytes = size_t(rows * N) * 4;
-    ensure(&f32_out_, &f32_out_bytes_, bytes);
-    gemm_->run(static_cast<const bf16*>(x), rows, W.dim(1), static_cast<const bf16*>(W.raw()), N,
-               nullptr, f32_out_, true, false);
-    copy_to_host(y_host, f32_out_, bytes);
-  }
-
-  void gelu(void* x, int64_t n) override {
-    use();
-    cuda::launch_gelu(static_cast<bf16*>(x), n, stream_);
-  }
-
-  void add(void* y, const void* x, int64_t n) override {
-    use();
-    cuda::launch_add(static_cast<bf16*>(y), static_cast<const bf16*>(x), n, stream_);
-  }
-
-  void qkv_to_cache(void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot, double base,
-                    int64_t pos0, KVCache& cache, int64_t layer, void* q_out) override {
-    if (rows <= 0) return;
-    check_cache(cache, heads, hd, pos0 + rows, layer);
-    RCC_CHECK(rot >= 0 && rot <= hd, "CUDA qkv_to_cache: rotary dims ", rot, " exceed head_dim ",
-              hd);
-    use();
-    cuda::QkvToCacheArgs a;
-    a.qkv = static_cast<const bf16*>(qkv);
-    a.rows = rows;
-    a.heads = int(heads);
-    a.hd = int(hd);
-    a.rot = int(rot);
-    a.inv_freq = inv_freq(rot, base);
-    a.pos0 = pos0;
-    a.q_out = static_cast<bf16*>(q_out);
-    a.k = cache.k_data(layer);
-    a.v = cache.v_data(layer);
-    a.int8 = cache.dtype() == DType::I8;
-    if (a.int8) {
-      a.k_scale = cache.k_scale(layer);
-      a.v_scale = cache.v_scale(layer);
-    }
-    cuda::launch_qkv_to_cache(a, stream_);
-  }
-
-  void attention(const void* q, int64_t rows, int64_t past, const KVCache& cache, int64_t layer,
-                 void* out) override {
-    if (rows <= 0) return;
-    check_cache(cache, cache.heads(), cache.head_dim(), past + rows, layer);
-    RCC_CHECK(past >= 0, "CUDA attention: negative past ", past);
-    use();
-    cuda::AttentionArgs a;
-    a.q = static_cast<const bf16*>(q);
-    a.q_stride = cache.width();
-    a.k = cache.k_data(layer);
-    a.v = cache.v_data(layer);
-    a.int8 = cache.dtype() == DType::I8;
-    if (a.int8) {
-      a.k_scale = cache.k_scale(layer);
-      a.v_scale = cache.v_scale(layer);
-    }
-    a.kv_stride = cache.width();
-    a.heads = int(cache.heads());
-    a.hd = int(cache.head_dim());
-    a.rows = rows;
-    a.past = past;
-    a.out = static_cast<bf16*>(out);
-    a.out_stride = cache.width();
-    a.scale_log2 = float(1.0 / std::sqrt(double(a.hd)) * 1.4426950408889634);
-    const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms_);
-    if (plan.workspace_bytes) ensure(&attn_ws_, &attn_ws_bytes_, plan.workspace_bytes);
-    cuda::run_attention(a, plan, attn_ws_, stream_);
-  }
-
-  // ---- training ----
-  void zero(void* p, size_t bytes) override {
-    if (bytes == 0) return;
-    use();
-    RCC_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
-  }
-
-  void rotary_split(const void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
-                    double base, int64_t pos0, void* q, void* k, void* v) override {
-    if (rows <= 0) return;
-    RCC_CHECK(rot >= 0 && rot <= hd, "CUDA rotary_split: rotary dims ", rot, " exceed head_dim ",
-              hd);
-    use();
-    // The cache-writing kernel with plain [rows, heads·hd] buffers as "cache" (it writes position
-    // pos0 + r at row pos0 + r: the buffers are passed shifted back by pos0 rows).
-    cuda::QkvToCacheArgs a;
-    a.qkv = static_cast<const bf16*>(qkv);
-    a.rows = rows;
-    a.heads = int(heads);
-    a.hd = int(hd);
-    a.rot = int(rot);
-    a.inv_freq = inv_freq(rot, base);
-    a.rope = rope_table(pos0 + rows, rot, base);
-    a.pos0 = pos0;
-    a.q_out = static_cast<bf16*>(q);
-    a.k = static_cast<bf16*>(k) - pos0 * heads * hd;
-    a.v = static_cast<bf16*>(v) - pos0 * heads * hd;
-    cuda::launch_qkv_to_cache(a, stream_);
-  }
-
-  void rotary_split_backward(const void* dq, const void* dk, const void* dv, int64_t rows,
-                             int64_t heads, int64_t hd, int64_t rot, double base, int64_t pos0,
-                             void* dqkv) override {
-    if (rows <= 0) return;
-    use();
-    cuda::launch_rotary_split_backward(
-        static_cast<const bf16*>(dq), static_cast<const bf16*>(dk), static_cast<const bf16*>(dv),
-        rows, int(heads), int(hd), int(rot), inv_freq(rot, base),
-        rope_table(pos0 + rows, rot, base), pos0, static_cast<bf16*>(dqkv), stream_);
-  }
-
-  void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t heads,
-                      int64_t hd, void* out, float* lse) override {
-    if (n <= 0) return;
-    use();
-    cuda::AttentionArgs a;
-    a.q = static_cast<const bf16*>(q);
-    a.q_stride = heads * hd;
-    a.k = k;
-    a.v = v;
-    a.kv_stride = heads * hd;
-    a.heads = int(heads);
-    a.hd = int(hd);
-    a.rows = n;
-    a.past = 0;
-    a.out = static_cast<bf16*>(out);
-    a.out_stride = heads * hd;
-    a.lse = lse;
-    a.scale_log2 = float(1.0 / std::sqrt(double(a.hd)) * 1.4426950408889634);
-    const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms_);
-    if (plan.workspace_bytes) ensure(&attn_ws_, &attn_ws_bytes_, plan.workspace_bytes);
-    cuda::run_attention(a, plan, attn_ws_, stream_);
-  }
-
-  void self_attention_backward(const void* q, const void* k, const void* v, const void* out,
-                               const float* lse, const void* dout, int64_t n, int64_t heads,
-                               int64_t hd, void* dq, void* dk, void* dv) override {
-    if (n <= 0) return;
-    use();
-    const size_t ws = cuda::attention_backward_workspace(n, int(heads), int(hd));
-    if (ws) ensure(&attn_bwd_ws_, &attn_bwd_ws_bytes_, ws);
-    cuda::launch_attention_backward(static_cast<const bf16*>(q), static_cast<const bf16*>(k),
-                                    static_cast<const bf16*>(v), static_cast<const bf16*>(out), lse,
-                                    static_cast<const bf16*>(dout), n, int(heads), int(hd),
-                                    static_cast<bf16*>(dq), static_cast<bf16*>(dk),
-                                    static_cast<bf16*>(dv), attn_bwd_ws_, stream_);
-  }
-
-  void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
-                       bool accumulate_dx, float* dW, float* db) override {
-    check_matrix(W, "linear weight");
-    if (rows <= 0) return;
-    use();
-    const int64_t N = W.dim(0), K = W.dim(1);
-    const bf16* w = static_cast<const bf16*>(W.raw());
-    const bf16* g = static_cast<const bf16*>(dy);
-    // Column-major views of the row-major buffers (cuda_gemm.h): a row-major [r, c] matrix is a
-    // column-major [c, r] one with leading dimension c.
-    // dx^T [K, rows] = W^T [K, N] · dy^T [N, rows]
-    if (dx) gemm_->run_general(false, false, K, rows, N, w, K, g, N, dx, K, false, accumulate_dx);
-    // dW^T [K, N] += x^T [K, rows] · dy [rows, N]   (dy^T stored [N, rows], used transposed)
-    if (dW)
-      gemm_->run_general(false, true, K, N, rows, static_cast<const bf16*>(x), K, g, N, dW, K, true,
-                         true);
-    // db [N] += dy^T [N, rows] · 1 [rows]: a matrix-vector product reads dy once at full
-    // bandwidth (a column-sum kernel has only N / 64 blocks of work at N = 768).
-    if (db) gemm_->run_general(false, false, N, 1, rows, g, N, ones(rows), rows, db, N, true, true);
-  }
-
-  void gelu_backward(const void* pre, const void* dy, void* dx, int64_t n) override {
-    use();
-    cuda::launch_gelu_backward(static_cast<const bf16*>(pre), static_cast<const bf16*>(dy),
-                               static_cast<bf16*>(dx), n, stream_);
-  }
-
-  void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
-                           const void* dy, void* dx, float* dw, float* db) override {
-    check_vector(w, H, "layer_norm weight");
-    if (rows <= 0) return;
-    use();
-    const size_t ws = cuda::layer_norm_backward_workspace(rows, H);
-    if (ws) ensure(&ln_bwd_ws_, &ln_bwd_ws_bytes_, ws);
-    cuda::launch_layer_norm_backward(
-        static_cast<const bf16*>(x), rows, H, static_cast<const float*>(w.raw()), eps,
-        static_cast<const bf16*>(dy), static_cast<bf16*>(dx), dw, db, ln_bwd_ws_, stream_);
-  }
-
-  void scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n, int64_t width,
-                        void* dst) override {
-    if (n <= 0 || width <= 0) return;
-    use();
-    int64_t* idx = static_cast<int64_t*>(upload_index(idx_host, size_t(n) * sizeof(int64_t)));
-    cuda::launch_scatter_add_rows(static_cast<const bf16*>(src), idx, n, width,
-                                  static_cast<bf16*>(dst), stream_);
-  }
-
-  void embedding_backward(const int32_t* ids_host, int64_t n, const void* dx, int64_t H,
-                          float* dtable) override {
-    if (n <= 0) return;
-    use();
-    int32_t* ids = static_cast<int32_t*>(upload_index(ids_host, size_t(n) * sizeof(int32_t)));
-    cuda::launch_embedding_backward(ids, n, static_cast<const bf16*>(dx), H, dtable, stream_);
-  }
-
-  void linear_f32(const void* x, int64_t rows, const Tensor& W, float* y) override {
-    check_matrix(W, "linear weight");
-    use();
-    gemm_->run(static_cast<const bf16*>(x), rows, W.dim(1), static_cast<const bf16*>(W.raw()),
-               W.dim(0), nullptr, y, true, false);
-  }
-
-  double cross_entropy(const float* logits, int64_t rows, int64_t V, const int32_t* targets_host,
-                       const float* weights_host, void* dlogits, float scale) override {
-    if (rows <= 0) return 0.0;
-    for (int64_t r = 0; r < rows; ++r)
-      RCC_CHECK(targets_host[r] >= 0 && targets_host[r] < V, "cross_entropy: target ",
-                targets_host[r], " of row ", r, " outside [0, ", V, ")");
-    use();
-    // One upload of targets | weights, then the per-row losses back.
-    const size_t tb = size_t(rows) * 4, bytes = 2 * tb + size_t(rows) * 4;
-    ensure(&ce_buf_, &ce_buf_bytes_, bytes);
-    char* base = static_cast<char*>(ce_buf_);
-    void* st = stage(2 * tb);
-    std::memcpy(st, targets_host, tb);
-    std::memcpy(static_cast<char*>(st) + tb, weights_host, tb);
-    staged_copy(base, st, 2 * tb);
-    float* loss = reinterpret_cast<float*>(base + 2 * tb);
-    cuda::launch_cross_entropy(logits, rows, V, reinterpret_cast<const int32_t*>(base),
-                               reinterpret_cast<const float*>(base + tb), scale, loss,
-                               static_cast<bf16*>(dlogits), stream_);
-    std::vector<float> l(static_cast<size_t>(rows));
-    copy_to_host(l.data(), loss, tb);
-    double sum = 0;
-    for (float x : l) sum += double(x);  // row order, as the CPU sums
-    return sum;
-  }
-
-  double sum_squares(const float* x, int64_t n) override {
-    if (n <= 0) return 0.0;
-    use();
-    const size_t ws = cuda::sum_squares_workspace(n) + 8;
-    ensure(&ss_ws_, &ss_ws_bytes_, ws);
-    double* out = static_cast<double*>(ss_ws_);
-    cuda::launch_sum_squares(x, n, static_cast<char*>(ss_ws_) + 8, out, stream_);
-    double r = 0;
-    copy_to_host(&r, out, 8);
-    return r;
-  }
-
-  void scale_f32(float* x, int64_t n, float s) override {
-    use();
-    cuda::launch_scale_f32(x, n, s, stream_);
-  }
-
-  void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay, double beta1,
-             double beta2, double eps, float step_size, float bc2_sqrt) override {
-    use();
-    cuda::launch_adamw(p, g, m, v, n, decay, float(1.0 - beta1), float(beta2), float(1.0 - beta2),
-                       float(eps), step_size, bc2_sqrt, stream_);
-  }
-
-  void master_to_matrix(const float* src, int64_t n, void* dst) override {
-    use();
-    cuda::launch_convert_to_bf16(DType::F32, src, static_cast<bf16*>(dst), n, stream_);
-  }
-
- private:
-  void use() const { RCC_CUDA_CHECK(cudaSetDevice(dev_)); }
-
-  [[noreturn]] void out_of_memory(cudaError_t e, size_t bytes) {
+std::pair<void*, std::shared_ptr<void>> CudaBackend::weight_alloc(size_t bytes) {
+  const size_t n = std::max<size_t>(bytes, 256);
+  void* p = nullptr;
+  cudaError_t e = cudaMalloc(&p, n);
+  if (e == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
-    size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    (void)cudaGetLastError();
-    fail("CUDA out of memory on ", name_, ": could not allocate ", bytes, " bytes (",
-         double(bytes) / (1 << 20), " MiB; ", double(free_b) / (1 << 20), " MiB free of ",
-         double(total_b) / (1 << 20), " MiB, ", double(stats_->live.load()) / (1 << 20),
-         " MiB held by rcc): ", cudaGetErrorString(e));
+    cudaStreamSynchronize(stream_);
+    cudaMemPoolTrimTo(pool_, 0);  // return the pool's cached free blocks to the device
+    e = cudaMalloc(&p, n);
   }
+  if (e != cudaSuccess) out_of_memory(e, n);
+  stats_->add(int64_t(n));
+  std::shared_ptr<MemStats> stats = stats_;
+  std::shared_ptr<void> keep(p, [stats, n](void* q) {
+    if (cudaFree(q) != cudaSuccess) (void)cudaGetLastError();  // e.g. cudaErrorCudartUnloading
+    stats->sub(int64_t(n));
+  });
+  return {p, std::move(keep)};
+}
 
-  // A weight block owned by a shared_ptr whose deleter frees it (possibly after the backend is
-  // gone, possibly while the process exits: errors there are ignored).
-  std::pair<void*, std::shared_ptr<void>> weight_alloc(size_t bytes) {
-    const size_t n = std::max<size_t>(bytes, 256);
-    void* p = nullptr;
-    cudaError_t e = cudaMalloc(&p, n);
-    if (e == cudaErrorMemoryAllocation) {
-      (void)cudaGetLastError();
-      cudaStreamSynchronize(stream_);
-      cudaMemPoolTrimTo(pool_, 0);  // return the pool's cached free blocks to the device
-      e = cudaMalloc(&p, n);
-    }
-    if (e != cudaSuccess) out_of_memory(e, n);
-    stats_->add(int64_t(n));
-    std::shared_ptr<MemStats> stats = stats_;
-    std::shared_ptr<void> keep(p, [stats, n](void* q) {
-      if (cudaFree(q) != cudaSuccess) (void)cudaGetLastError();  // e.g. cudaErrorCudartUnloading
-      stats->sub(int64_t(n));
-    });
-    return {p, std::move(keep)};
-  }
+void CudaBackend::ensure(void** p, size_t* cap, size_t bytes) {
+  if (*p && *cap >= bytes) return;
+  const size_t n = std::max(bytes, *cap * 3 / 2);
+  if (*p) release(*p);
+  *p = nullptr;
+  *cap = 0;
+  *p = alloc(n);
+  *cap = n;
+}
 
-  // Grows a backend-owned device scratch buffer (stream-ordered: the old block is freed after the
-  // work already enqueued on it).
-  void ensure(void** p, size_t* cap, size_t bytes) {
-    if (*p && *cap >= bytes) return;
-    const size_t n = std::max(bytes, *cap * 3 / 2);
-    if (*p) release(*p);
-    *p = nullptr;
-    *cap = 0;
-    *p = alloc(n);
-    *cap = n;
+void* CudaBackend::stage(size_t bytes) {
+  const size_t need = (bytes + 255) / 256 * 256;
+  if (need > stage_cap_) {
+    wait_staged();
+    if (stage_) RCC_CUDA_CHECK(cudaFreeHost(stage_));
+    stage_ = nullptr;
+    stage_cap_ = 0;
+    const size_t cap = std::max<size_t>(need, size_t(4) << 20);
+    RCC_CUDA_CHECK(cudaMallocHost(&stage_, cap));
+    stage_cap_ = cap;
+    stage_off_ = 0;
+  } else if (stage_off_ + need > stage_cap_) {
+    wait_staged();  // every earlier staged copy has run: the whole ring is free
+    stage_off_ = 0;
   }
+  void* p = static_cast<char*>(stage_) + stage_off_;
+  stage_off_ += need;
+  return p;
+}
 
-  // Pinned staging ring for host → device copies: a region stays reserved until the copy that
-  // reads it has run (tracked by stage_event_, recorded after the latest staged copy).
-  void* stage(size_t bytes) {
-    const size_t need = (bytes + 255) / 256 * 256;
-    if (need > stage_cap_) {
-      wait_staged();
-      if (stage_) RCC_CUDA_CHECK(cudaFreeHost(stage_));
-      stage_ = nullptr;
-      stage_cap_ = 0;
-      const size_t cap = std::max<size_t>(need, size_t(4) << 20);
-      RCC_CUDA_CHECK(cudaMallocHost(&stage_, cap));
-      stage_cap_ = cap;
-      stage_off_ = 0;
-    } else if (stage_off_ + need > stage_cap_) {
-      wait_staged();  // every earlier staged copy has run: the whole ring is free
-      stage_off_ = 0;
-    }
-    void* p = static_cast<char*>(stage_) + stage_off_;
-    stage_off_ += need;
-    return p;
-  }
-  void staged_copy(void* dst, const void* staged, size_t bytes) {
-    RCC_CUDA_CHECK(cudaMemcpyAsync(dst, staged, bytes, cudaMemcpyHostToDevice, stream_));
-    RCC_CUDA_CHECK(cudaEventRecord(stage_event_, stream_));
-    stage_pending_ = true;
-  }
-  void wait_staged() {
-    if (stage_pending_) RCC_CUDA_CHECK(cudaEventSynchronize(stage_event_));
-    stage_pending_ = false;
-  }
+void CudaBackend::staged_copy(void* dst, const void* staged, size_t bytes) {
+  RCC_CUDA_CHECK(cudaMemcpyAsync(dst, staged, bytes, cudaMemcpyHostToDevice, stream_));
+  RCC_CUDA_CHECK(cudaEventRecord(stage_event_, stream_));
+  stage_pending_ = true;
+}
 
-  // A device vector of at least n bf16 ones (the bias-gradient products).
-  const bf16* ones(int64_t n) {
-    if (ones_ && ones_n_ >= n) return static_cast<const bf16*>(ones_);
-    const int64_t cap = std::max<int64_t>(n, 4096);
-    std::vector<uint16_t> h(static_cast<size_t>(cap), 0x3F80);  // bf16 1.0
-    if (ones_) release(ones_);
-    ones_ = alloc(size_t(cap) * 2);
-    ones_n_ = cap;
-    copy_to_device(ones_, h.data(), size_t(cap) * 2);
-    return static_cast<const bf16*>(ones_);
-  }
+void CudaBackend::wait_staged() {
+  if (stage_pending_) RCC_CUDA_CHECK(cudaEventSynchronize(stage_event_));
+  stage_pending_ = false;
+}
 
-  // Index arrays (embed ids, gather rows) in a device scratch buffer; the stream orders the
-  // upload after earlier kernels that read the previous contents.
-  void* upload_index(const void* host, size_t bytes) {
-    ensure(&idx_dev_, &idx_bytes_, bytes);
-    void* st = stage(bytes);
-    std::memcpy(st, host, bytes);
-    staged_copy(idx_dev_, st, bytes);
-    return idx_dev_;
-  }
+const bf16* CudaBackend::ones(int64_t n) {
+  if (ones_ && ones_n_ >= n) return static_cast<const bf16*>(ones_);
+  const int64_t cap = std::max<int64_t>(n, 4096);
+  std::vector<uint16_t> h(static_cast<size_t>(cap), 0x3F80);  // bf16 1.0
+  if (ones_) release(ones_);
+  ones_ = alloc(size_t(cap) * 2);
+  ones_n_ = cap;
+  copy_to_device(ones_, h.data(), size_t(cap) * 2);
+  return static_cast<const bf16*>(ones_);
+}
 
-  // inv_freq[i] = 1 / base^(2i/rot) exactly as ops/rotary_cpu.cpp computes it (float32, as the
-  // Hugging Face reference), uploaded once per (rot, base).
-  const float* inv_freq(int64_t rot, double base) {
-    if (rot < 2) return nullptr;
-    if (inv_freq_dev_ && rot == inv_rot_ && base == inv_base_) return inv_freq_dev_;
-    const int64_t half = rot / 2;
-    std::vector<float> f(static_cast<size_t>(half));
-    for (int64_t i = 0; i < half; ++i) {
-      const float expo = float(2 * i) / float(rot);
-      f[size_t(i)] = 1.0f / std::pow(float(base), expo);
-    }
-    void* p = inv_freq_dev_;
-    ensure(&p, &inv_freq_bytes_, size_t(half) * 4);
-    inv_freq_dev_ = static_cast<float*>(p);
-    void* st = stage(size_t(half) * 4);
-    std::memcpy(st, f.data(), size_t(half) * 4);
-    staged_copy(inv_freq_dev_, st, size_t(half) * 4);
-    inv_rot_ = rot;
-    inv_base_ = base;
-    return inv_freq_dev_;
-  }
+void* CudaBackend::upload_index(const void* host, size_t bytes) {
+  ensure(&idx_dev_, &idx_bytes_, bytes);
+  void* st = stage(bytes);
+  std::memcpy(st, host, bytes);
+  staged_copy(idx_dev_, st, bytes);
+  return idx_dev_;
+}
 
-  // Training's rotary tables: (cos, sin) of every angle for positions [0, positions), [pos, rot/2,
-  // 2] f32, computed on the host exactly as the kernels would (inv_freq as above, a = float(pos) ·
-  // inv_freq in f32, cos/sin in double rounded to f32), grown by doubling. Null for rot < 2.
-  const float* rope_table(int64_t positions, int64_t rot, double base) {
-    if (rot < 2) return nullptr;
-    if (rope_dev_ && rot == rope_rot_ && base == rope_base_ && positions <= rope_positions_)
-      return rope_dev_;
-    const int64_t half = rot / 2;
-    const int64_t cap = std::max<int64_t>({positions, 2 * rope_positions_, 2048});
-    std::vector<float> inv(static_cast<size_t>(half)), t(static_cast<size_t>(cap * half * 2));
-    for (int64_t i = 0; i < half; ++i)
-      inv[size_t(i)] = 1.0f / std::pow(float(base), float(2 * i) / float(rot));
-    for (int64_t p = 0; p < cap; ++p)
-      for (int64_t i = 0; i < half; ++i) {
-        const float ang = float(p) * inv[size_t(i)];
-        t[size_t((p * half + i) * 2)] = float(std::cos(double(ang)));
-        t[size_t((p * half + i) * 2 + 1)] = float(std::sin(double(ang)));
-      }
-    if (rope_dev_) release(rope_dev_);
-    rope_dev_ = static_cast<float*>(alloc(t.size() * 4));
-    copy_to_device(rope_dev_, t.data(), t.size() * 4);
-    rope_positions_ = cap;
-    rope_rot_ = rot;
-    rope_base_ = base;
+const float* CudaBackend::inv_freq(int64_t rot, double base) {
+  if (rot < 2) return nullptr;
+  if (inv_freq_dev_ && rot == inv_rot_ && base == inv_base_) return inv_freq_dev_;
+  const int64_t half = rot / 2;
+  std::vector<float> f(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    const float expo = float(2 * i) / float(rot);
+    f[size_t(i)] = 1.0f / std::pow(float(base), expo);
+  }
+  void* p = inv_freq_dev_;
+  ensure(&p, &inv_freq_bytes_, size_t(half) * 4);
+  inv_freq_dev_ = static_cast<float*>(p);
+  void* st = stage(size_t(half) * 4);
+  std::memcpy(st, f.data(), size_t(half) * 4);
+  staged_copy(inv_freq_dev_, st, size_t(half) * 4);
+  inv_rot_ = rot;
+  inv_base_ = base;
+  return inv_freq_dev_;
+}
+
+const float* CudaBackend::rope_table(int64_t positions, int64_t rot, double base) {
+  if (rot < 2) return nullptr;
+  if (rope_dev_ && rot == rope_rot_ && base == rope_base_ && positions <= rope_positions_)
     return rope_dev_;
-  }
+  const int64_t half = rot / 2;
+  const int64_t cap = std::max<int64_t>({positions, 2 * rope_positions_, 2048});
+  std::vector<float> inv(static_cast<size_t>(half)), t(static_cast<size_t>(cap * half * 2));
+  for (int64_t i = 0; i < half; ++i)
+    inv[size_t(i)] = 1.0f / std::pow(float(base), float(2 * i) / float(rot));
+  for (int64_t p = 0; p < cap; ++p)
+    for (int64_t i = 0; i < half; ++i) {
+      const float ang = float(p) * inv[size_t(i)];
+      t[size_t((p * half + i) * 2)] = float(std::cos(double(ang)));
+      t[size_t((p * half + i) * 2 + 1)] = float(std::sin(double(ang)));
+    }
+  if (rope_dev_) release(rope_dev_);
+  rope_dev_ = static_cast<float*>(alloc(t.size() * 4));
+  copy_to_device(rope_dev_, t.data(), t.size() * 4);
+  rope_positions_ = cap;
+  rope_rot_ = rot;
+  rope_base_ = base;
+  return rope_dev_;
+}
 
-  static void check_matrix(const Tensor& W, const char* what) {
-    RCC_CHECK(W.defined() && W.ndim() == 2 && W.dtype() == DType::BF16, "CUDA: ", what,
-              " must be a prepared 2-D bf16 device tensor (got ", dtype_name(W.dtype()), " ",
-              shape_str(W.shape()), "; use prepare_weight)");
-  }
-  static void check_vector(const Tensor& v, int64_t n, const char* what) {
-    RCC_CHECK(v.defined() && v.ndim() == 1 && v.dtype() == DType::F32 && v.dim(0) == n,
-              "CUDA: ", what, " must be a prepared f32 device vector of ", n, " (got ",
-              dtype_name(v.dtype()), " ", shape_str(v.shape()), ")");
-  }
-  void check_cache(const KVCache& c, int64_t heads, int64_t hd, int64_t end, int64_t layer) const {
-    RCC_CHECK(&c.backend() == this, "CUDA: KV cache lives on ", c.backend().name(), ", not ",
-              name_);
-    RCC_CHECK(c.dtype() == DType::BF16 || c.dtype() == DType::I8, "CUDA: KV cache of type ",
-              dtype_name(c.dtype()));
-    RCC_CHECK(c.heads() == heads && c.head_dim() == hd, "CUDA: KV cache has ", c.heads(), " x ",
-              c.head_dim(), " heads, the call ", heads, " x ", hd);
-    RCC_CHECK(layer >= 0 && layer < c.layers(), "CUDA: KV cache layer ", layer, " of ", c.layers());
-    RCC_CHECK(end <= c.capacity(), "CUDA: KV cache holds ", c.capacity(), " positions, ", end,
-              " needed (reserve first)");
-  }
+void CudaBackend::check_matrix(const Tensor& W, const char* what) {
+  RCC_CHECK(W.defined() && W.ndim() == 2 && W.dtype() == DType::BF16, "CUDA: ", what,
+            " must be a prepared 2-D bf16 device tensor (got ", dtype_name(W.dtype()), " ",
+            shape_str(W.shape()), "; use prepare_weight)");
+}
 
-  int dev_ = 0;
-  std::string name_;
-  int num_sms_ = 1;
-  cudaStream_t stream_ = nullptr;
-  cudaMemPool_t pool_ = nullptr;
-  std::shared_ptr<MemStats> stats_ = std::make_shared<MemStats>();
-  std::mutex mu_;
-  std::unordered_map<void*, size_t> sizes_;
-  std::unique_ptr<cuda::Gemm> gemm_;
+void CudaBackend::check_vector(const Tensor& v, int64_t n, const char* what) {
+  RCC_CHECK(v.defined() && v.ndim() == 1 && v.dtype() == DType::F32 && v.dim(0) == n,
+            "CUDA: ", what, " must be a prepared f32 device vector of ", n, " (got ",
+            dtype_name(v.dtype()), " ", shape_str(v.shape()), ")");
+}
 
-  void* stage_ = nullptr;
-  size_t stage_cap_ = 0, stage_off_ = 0;
-  cudaEvent_t stage_event_ = nullptr;
-  bool stage_pending_ = false;
+void CudaBackend::check_cache(const KVCache& c, int64_t heads, int64_t hd, int64_t end,
+                              int64_t layer) const {
+  RCC_CHECK(&c.backend() == this, "CUDA: KV cache lives on ", c.backend().name(), ", not ", name_);
+  RCC_CHECK(c.dtype() == DType::BF16 || c.dtype() == DType::I8, "CUDA: KV cache of type ",
+            dtype_name(c.dtype()));
+  RCC_CHECK(c.heads() == heads && c.head_dim() == hd, "CUDA: KV cache has ", c.heads(), " x ",
+            c.head_dim(), " heads, the call ", heads, " x ", hd);
+  RCC_CHECK(layer >= 0 && layer < c.layers(), "CUDA: KV cache layer ", layer, " of ", c.layers());
+  RCC_CHECK(end <= c.capacity(), "CUDA: KV cache holds ", c.capacity(), " positions, ", end,
+            " needed (reserve first)");
+}
 
-  void* idx_dev_ = nullptr;
-  size_t idx_bytes_ = 0;
-  float* inv_freq_dev_ = nullptr;
-  size_t inv_freq_bytes_ = 0;
-  int64_t inv_rot_ = -1;
-  double inv_base_ = 0;
-  void* attn_ws_ = nullptr;
-  size_t attn_ws_bytes_ = 0;
-  void* f32_out_ = nullptr;
-  size_t f32_out_bytes_ = 0;
-  // Training scratch: attention-backward and layer-norm-backward workspaces, cross-entropy
-  // targets | weights | losses, sum-of-squares partials.
-  void* attn_bwd_ws_ = nullptr;
-  size_t attn_bwd_ws_bytes_ = 0;
-  void* ln_bwd_ws_ = nullptr;
-  size_t ln_bwd_ws_bytes_ = 0;
-  void* ce_buf_ = nullptr;
-  size_t ce_buf_bytes_ = 0;
-  void* ss_ws_ = nullptr;
-  size_t ss_ws_bytes_ = 0;
-  void* ones_ = nullptr;
-  int64_t ones_n_ = 0;
-  float* rope_dev_ = nullptr;
-  int64_t rope_positions_ = 0, rope_rot_ = -1;
-  double rope_base_ = 0;
-};
-
-}  // namespace
+}  // namespace cuda
 
 std::unique_ptr<Backend> make_cuda_backend(int device_index) {
-  return std::make_unique<CudaBackend>(device_index);
+  return std::make_unique<cuda::CudaBackend>(device_index);
 }
 
 void* cuda_backend_stream(Backend& be) {
-  auto* c = dynamic_cast<CudaBackend*>(&be);
+  auto* c = dynamic_cast<cuda::CudaBackend*>(&be);
   RCC_CHECK(c != nullptr, "cuda_backend_stream: ", be.name(), " is not a CUDA backend");
   return c->stream();
 }

@@ -23,62 +23,18 @@
 // launch_attention_combine merges. With AttentionArgs::lse set (training), each row's
 // log2-sum-exp (max + log2 sum, the softmax's own running state) is written as well: here when
 // splits == 1, by the combine kernel otherwise.
-//
-// Register fragments (PTX ISA, mma.m16n8k16 with .bf16): lane = 4·g + tq;
-//   A (16×16, row): a0 = (g, 2tq..+1), a1 = (g+8, 2tq..), a2 = (g, 2tq+8..), a3 = (g+8, 2tq+8..)
-//   B (16×8, col):  b0 = (k 2tq..+1, n g), b1 = (k 2tq+8..+9, n g)
-//   C (16×8):       c0,c1 = (g, 2tq..+1), c2,c3 = (g+8, 2tq..+1)
+// (Register fragment layouts: cuda/cuda_mma.cuh.)
 #include <atomic>
 #include <cstdint>
 
 #include "cuda/cuda_kernels.h"
+#include "cuda/cuda_mma.cuh"
 
 namespace rcc::cuda {
 namespace {
 
 constexpr int BN = kFlashBlockN;
 constexpr int kThreads = 128;  // threads per key group
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return uint32_t(__cvta_generic_to_shared(p));
-}
-// 16 bytes global → shared, asynchronously; zero-filled when !valid (src is then not read).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  const int n = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(n)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-// d += a · b (16×8×16, bf16 → f32).
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
-  return *reinterpret_cast<uint32_t*>(&v);
-}
 
 // 16 int8 · scale → 16 bf16 at dst (two 16-byte stores).
 __device__ __forceinline__ void store_dequant16(bf16* dst, uint4 raw, float scale) {
@@ -440,16 +396,8 @@ void launch_flash(const AttentionArgs& a, int splits, int tiles_per_split, Parti
   constexpr int BM2 = 64 * WM;
   const size_t smem = size_t(BM2 + 4 * BN * KG) * LD * sizeof(bf16);
   auto kernel = flash_attention_kernel<HD, kInt8, WM, KSUB, QREG, KG>;
-  // The shared-memory limit is raised once per device (devices 0..63; others every launch).
   static std::atomic<uint64_t> configured{0};
-  int dev = 0;
-  RCC_CUDA_CHECK(cudaGetDevice(&dev));
-  const uint64_t bit = dev < 64 ? uint64_t(1) << dev : 0;
-  if (!bit || !(configured.load(std::memory_order_relaxed) & bit)) {
-    RCC_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    configured.fetch_or(bit, std::memory_order_relaxed);
-  }
+  allow_dynamic_smem(kernel, smem, configured);
   const int64_t qtiles = (a.rows + BM2 - 1) / BM2;
   const int head_major = qtiles <= 65535;
   const dim3 grid = head_major ? dim3(unsigned(a.heads), unsigned(qtiles), unsigned(splits))

@@ -2,7 +2,7 @@
 // tensor-core path and the scalar fallback) against the CPU's rcc::ops::causal_attention_backward
 // on fresh random inputs, then timings of the tensor-core path. Needs a GPU; not a ctest.
 //
-//   build-cuda/rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--tune] [--device N]
+//   build-cuda/rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--device N]
 //
 // One line per check: "PASS|FAIL name rel_err tol", rel_err = ‖gpu − ref‖₂ / ‖ref‖₂ over all
 // elements of dq, dk or dv (NaN fails: outputs are filled with the bf16 NaN 0xFFFF, and the
@@ -25,12 +25,10 @@
 // max |gpu − ref| / max(1, |ref|) ≤ 1e-3 (f32 scores from the same bf16 inputs: ~1e-6 expected).
 // The backward then runs with that LSE and with lse = null (recomputed): on the default path
 // ("auto": head_dim 64 deterministic dQ, 128 atomic dQ), on RCC_CUDA_ATTN_BWD=deterministic (also
-// checked bit-identical over two runs), for head_dim 64 on the atomic path
-// (RCC_CUDA_ATTN_BWD_CFG=1), and on the forced fallback.
+// checked bit-identical over two runs), and on the forced fallback.
 // Then a line per timing: "TIME name median_ms ms TFLOP/s" (median of 10 runs after warm-up, CUDA
 // events), counting 5·n²·hd·heads FLOPs = 2.5 × the causal forward's 2·n²·hd·heads; the forward
 // (with LSE) and the backward in each mode, with the forward's LSE and recomputing it.
-// --tune also times more atomic-path variants for head_dim 64 (RCC_CUDA_ATTN_BWD_CFG 2, 3).
 // Exit status 1 when any check fails.
 #include <cuda_runtime.h>
 
@@ -125,24 +123,15 @@ std::vector<uint16_t> download_raw(const DevBuf& d, size_t n) {
 }
 
 // Selects the path through the environment (read by every launch): RCC_CUDA_ATTN_BWD = ""
-// (auto), "deterministic" or "fallback", and the tuning variable RCC_CUDA_ATTN_BWD_CFG (head_dim
-// 64: "1" forces the atomic path) when cfg is not empty (otherwise left as the caller set it).
+// (auto), "deterministic" or "fallback".
 struct PathScope {
-  bool set_cfg = false;
-  explicit PathScope(const char* mode, const char* cfg = "") {
+  explicit PathScope(const char* mode) {
     if (mode && *mode)
       setenv("RCC_CUDA_ATTN_BWD", mode, 1);
     else
       unsetenv("RCC_CUDA_ATTN_BWD");
-    if (cfg && *cfg) {
-      setenv("RCC_CUDA_ATTN_BWD_CFG", cfg, 1);
-      set_cfg = true;
-    }
   }
-  ~PathScope() {
-    unsetenv("RCC_CUDA_ATTN_BWD");
-    if (set_cfg) unsetenv("RCC_CUDA_ATTN_BWD_CFG");
-  }
+  ~PathScope() { unsetenv("RCC_CUDA_ATTN_BWD"); }
 };
 
 cuda::AttentionArgs forward_args(const DevBuf& q, const DevBuf& k, const DevBuf& v, DevBuf& out,
@@ -248,11 +237,10 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
       report(fname + "_lse", lerr, 1e-3);
     }
 
-    auto run = [&](const char* mode, const char* cfg, bool with_lse, DevBuf& a, DevBuf& b,
-                   DevBuf& cc) {
+    auto run = [&](const char* mode, bool with_lse, DevBuf& a, DevBuf& b, DevBuf& cc) {
       for (DevBuf* d : {&a, &b, &cc}) CK(cudaMemsetAsync(d->p, 0xFF, d->bytes, stream));
       CK(cudaMemsetAsync(ws.p, 0xFF, ws.bytes, stream));
-      PathScope ps(mode, cfg);
+      PathScope ps(mode);
       cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(),
                                       with_lse ? static_cast<const float*>(glse.p) : nullptr,
                                       gdo.bf(), n, heads, hd, a.bf(), b.bf(), cc.bf(), ws.p,
@@ -266,21 +254,20 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
     };
     struct Mode {
       const char* env;
-      const char* cfg;
       const char* tag;
     };
-    // auto: head_dim 64 deterministic scheme, 128 atomic; head_dim 64 atomic forced by cfg 1.
-    const Mode modes_mma[] = {{"", "", "auto"}, {"deterministic", "", "det"}, {"", "1", "atomic"}};
-    const Mode modes_fb[] = {{"fallback", "", "fb"}};
+    // auto: head_dim 64 deterministic scheme, 128 atomic.
+    const Mode modes_mma[] = {{"", "auto"}, {"deterministic", "det"}};
+    const Mode modes_fb[] = {{"fallback", "fb"}};
     const Mode* modes = mma ? modes_mma : modes_fb;
-    const int nmodes = mma ? (hd == 64 ? 3 : 2) : 1;
+    const int nmodes = mma ? 2 : 1;
     for (int mi = 0; mi < nmodes; ++mi) {
       for (int wl = 1; wl >= 0; --wl) {
         const std::string nm = str_cat(name, "_", modes[mi].tag, wl ? "_lse" : "_nolse");
-        run(modes[mi].env, modes[mi].cfg, wl != 0, dq_, dk_, dv_);
+        run(modes[mi].env, wl != 0, dq_, dk_, dv_);
         check(nm);
         if (mma && !std::strcmp(modes[mi].tag, "det") && wl) {
-          run(modes[mi].env, modes[mi].cfg, true, dq2, dk2, dv2);
+          run(modes[mi].env, true, dq2, dk2, dv2);
           const bool same = download_raw(dq_, N) == download_raw(dq2, N) &&
                             download_raw(dk_, N) == download_raw(dk2, N) &&
                             download_raw(dv_, N) == download_raw(dv2, N);
@@ -323,7 +310,7 @@ void check_errors(cudaStream_t stream) {
          ok && cuda::attention_backward_workspace(0, 2, 64) == 0 ? 0.0 : 1.0, 0);
 }
 
-void bench(cudaStream_t stream, int64_t n, int heads, int hd, bool tune) {
+void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
   const int64_t H = int64_t(heads) * hd;
   const size_t N = size_t(n * H);
   DevBuf gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), dq(N * 2), dk(N * 2), dv(N * 2);
@@ -369,19 +356,13 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd, bool tune) {
       (long long)n, heads, hd, tf, fwd_flops / (tf * 1e-3) / 1e12, tf0);
   struct Variant {
     const char* env;
-    const char* cfg;
     const char* tag;
   };
   // auto: the default (head_dim 64: the deterministic scheme; 128: atomic dQ).
-  std::vector<Variant> vars = {{"", "", "auto"}, {"deterministic", "", "det"}};
-  if (hd == 64) vars.push_back({"", "1", "atomic_kg2"});
-  if (tune && hd == 64) {  // more atomic-path variants (cuda_attention_backward.cu, launch_mma)
-    vars.push_back({"", "2", "atomic_kg4"});
-    vars.push_back({"", "3", "atomic_kg1"});
-  }
+  const Variant vars[] = {{"", "auto"}, {"deterministic", "det"}};
   for (const Variant& var : vars) {
     for (int wl = 1; wl >= 0; --wl) {
-      PathScope path(var.env, var.cfg);
+      PathScope path(var.env);
       const float* lse = wl ? static_cast<const float*>(glse.p) : nullptr;
       const double tb = time_it([&] {
         cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), lse, gdo.bf(), n, heads,
@@ -400,21 +381,18 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd, bool tune) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool run_checks = true, run_bench = true, tune = false;
+  bool run_checks = true, run_bench = true;
   int dev = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--no-bench"))
       run_bench = false;
     else if (!std::strcmp(argv[i], "--bench-only"))
       run_checks = false;
-    else if (!std::strcmp(argv[i], "--tune"))
-      tune = true;
     else if (!std::strcmp(argv[i], "--device") && i + 1 < argc)
       dev = std::atoi(argv[++i]);
     else {
-      std::fprintf(
-          stderr,
-          "usage: rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--tune] [--device N]\n");
+      std::fprintf(stderr,
+                   "usage: rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--device N]\n");
       return 2;
     }
   }
@@ -440,8 +418,8 @@ int main(int argc, char** argv) {
       std::printf("SUMMARY %d/%d checks passed\n", g_total - g_fail, g_total);
     }
     if (run_bench) {
-      bench(stream, 2048, 12, 64, tune);
-      bench(stream, 2048, 16, 128, tune);
+      bench(stream, 2048, 12, 64);
+      bench(stream, 2048, 16, 128);
     }
     CK(cudaStreamDestroy(stream));
   } catch (const std::exception& e) {

@@ -1,0 +1,153 @@
+// Internals of the CUDA attention backward shared by its kernel files (overview, path selection
+// and workspace: cuda_attention_backward.cu): tile geometry, kernel parameters, fragment addressing
+// of the padded shared-memory tiles, tile loads, barriers, block coordinates, the score products,
+// and the launchers that cuda_attention_backward.cu calls. Included only by .cu files.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "cuda/cuda_mma.cuh"
+#include "cuda/cuda_train_kernels.h"
+
+namespace rcc::cuda::attn_bwd {
+
+constexpr int kTile = 64;      // queries per query tile = keys per key tile
+constexpr int kThreads = 128;  // 4 warps × 16 rows
+
+struct BwdParams {
+  const bf16* q;
+  const bf16* k;
+  const bf16* v;
+  const bf16* o;
+  const bf16* dout;
+  bf16* dq;
+  bf16* dk;
+  bf16* dv;
+  float* lse;           // [heads][n], log2 domain
+  float* dd;            // [heads][n], D = rowsum(dout ∘ out)
+  const float* lse_in;  // the forward's LSE [n][heads] (log2 domain), or null: recomputed
+  float* dqacc;         // atomic path: f32 dQ accumulators [n][heads·hd] (unscaled)
+  int64_t n;
+  int64_t stride;  // heads · hd
+  int heads, hd;
+  float scale;       // 1/sqrt(hd)
+  float scale_log2;  // scale · log2(e)
+};
+
+// Address for ldmatrix_x4 of an A fragment (16 rows × 16 columns at (row0, col0)) from a
+// row-major [rows][LD] tile: lanes 0-15 rows 0-15 at col0, lanes 16-31 rows 0-15 at col0 + 8.
+template <int LD>
+__device__ __forceinline__ const bf16* a_frag_addr(const bf16* tile, int row0, int col0, int lane) {
+  return tile + (row0 + (lane & 15)) * LD + col0 + (lane >> 4) * 8;
+}
+// B fragments of two n-tiles (n0..n0+15) × k = col0..col0+15, from a tile stored [n][k]
+// (non-transposed ldmatrix): b[0], b[1] for n-tile n0, b[2], b[3] for n0 + 8.
+template <int LD>
+__device__ __forceinline__ const bf16* b_frag_addr_nk(const bf16* tile, int n0, int col0,
+                                                      int lane) {
+  return tile + (n0 + (lane & 7) + ((lane >> 4) << 3)) * LD + col0 + ((lane >> 3) & 1) * 8;
+}
+// B fragments of two n-tiles (columns n0..n0+15) × k = row0..row0+15, from a tile stored [k][n]
+// (transposed ldmatrix): b[0], b[1] for n-tile n0, b[2], b[3] for n0 + 8.
+template <int LD>
+__device__ __forceinline__ const bf16* b_frag_addr_kn(const bf16* tile, int row0, int n0,
+                                                      int lane) {
+  return tile + (row0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + n0 + (lane >> 4) * 8;
+}
+
+// kTile rows of head h (row0.., zero-filled past n) of a [n, stride] bf16 matrix into a
+// [kTile][LD] shared tile, 16 bytes per cp.async, spread over NTHR threads (0 <= tid < NTHR).
+template <int HD, int NTHR = kThreads>
+__device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src_head, int64_t row0,
+                                                int64_t n, int64_t stride, int tid) {
+  constexpr int LD = HD + 8;
+  constexpr int CH = HD / 8;
+  static_assert((kTile * CH) % NTHR == 0, "tile loads must divide evenly over the threads");
+#pragma unroll
+  for (int it = 0; it < kTile * CH / NTHR; ++it) {
+    const int i = tid + it * NTHR;
+    const int r = i / CH, c = i % CH;
+    const int64_t row = row0 + r;
+    const bool valid = row < n;
+    cp_async16(dst + r * LD + c * 8, src_head + (valid ? row : 0) * stride + c * 8, valid);
+  }
+}
+
+// Barrier of one group of 4 warps (named barrier 1 + grp), or of the block when NGRP == 1.
+template <int NGRP>
+__device__ __forceinline__ void group_sync(int grp) {
+  if constexpr (NGRP == 1)
+    __syncthreads();
+  else
+    asm volatile("bar.sync %0, %1;\n" ::"r"(1 + grp), "n"(kThreads) : "memory");
+}
+
+// Block coordinates: with head_major the heads run along x (so the blocks of one tile index of
+// every head are dispatched together), else along y.
+struct BlockPos {
+  int y, h;
+};
+__device__ __forceinline__ BlockPos block_pos(int head_major) {
+  return head_major ? BlockPos{int(blockIdx.y), int(blockIdx.x)}
+                    : BlockPos{int(blockIdx.x), int(blockIdx.y)};
+}
+
+// S = Q·Kᵀ of one warp's 16 query rows against a 64-key tile Kb [key][LD] (and with PASS2
+// dP = dO·Vᵀ against Vb): A = Q / dO rows (registers qf/df when QREG, else shared memory),
+// B[k = d][n = key] = K / V stored [key][d]. 16-key groups ≥ kg_end are skipped (left 0).
+template <int HD, bool QREG, bool PASS2>
+__device__ __forceinline__ void qk_scores(const bf16* Qs, const bf16* dOs,
+                                          const uint32_t (&qf)[QREG ? HD / 16 : 1][4],
+                                          const uint32_t (&df)[QREG ? HD / 16 : 1][4],
+                                          const bf16* Kb, const bf16* Vb, int warp, int lane,
+                                          int kg_end, float (&s)[kTile / 8][4],
+                                          float (&dp)[kTile / 8][4]) {
+  constexpr int LD = HD + 8;
+#pragma unroll
+  for (int j = 0; j < kTile / 8; ++j) {
+    s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+    dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0.0f;
+  }
+#pragma unroll
+  for (int kk = 0; kk < HD / 16; ++kk) {
+    uint32_t qa[4], da[4];
+    if constexpr (QREG) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) qa[j] = qf[kk][j], da[j] = df[kk][j];
+    } else {
+      ldmatrix_x4(qa, a_frag_addr<LD>(Qs, warp * 16, kk * 16, lane));
+      if constexpr (PASS2) ldmatrix_x4(da, a_frag_addr<LD>(dOs, warp * 16, kk * 16, lane));
+    }
+#pragma unroll
+    for (int np = 0; np < kTile / 16; ++np) {
+      if (np < kg_end) {
+        uint32_t b[4];
+        ldmatrix_x4(b, b_frag_addr_nk<LD>(Kb, np * 16, kk * 16, lane));
+        mma_bf16(s[2 * np], qa, b[0], b[1]);
+        mma_bf16(s[2 * np + 1], qa, b[2], b[3]);
+        if constexpr (PASS2) {
+          ldmatrix_x4(b, b_frag_addr_nk<LD>(Vb, np * 16, kk * 16, lane));
+          mma_bf16(dp[2 * np], da, b[0], b[1]);
+          mma_bf16(dp[2 * np + 1], da, b[2], b[3]);
+        }
+      }
+    }
+  }
+}
+
+// ---- launchers; each file instantiates the configurations that launch_mma selects ----
+// cuda_attention_backward_stats.cu: LSE and D into the workspace ([heads][n] each), from the
+// forward's LSE (p.lse_in; also zeroes the dQ accumulators when zero_dq) or recomputed.
+template <int HD, bool ST_QREG>
+void launch_stats(const BwdParams& p, bool zero_dq, cudaStream_t stream);
+// cuda_attention_backward_dq_dkdv.cu: the deterministic scheme (dq blocks and dk/dv blocks).
+template <int HD, bool QREG, int QSUB, int MINB>
+void launch_grad_det(const BwdParams& p, cudaStream_t stream);
+// cuda_attention_backward_atomic.cu: the atomic scheme (dk/dv blocks adding dQ to f32
+// accumulators), then dq = bf16(scale · dQ).
+template <int HD, int QSUB, int KG, int MINB>
+void launch_grad_atomic(const BwdParams& p, cudaStream_t stream);
+// cuda_attention_backward_fallback.cu: the scalar kernels (any head_dim 1..256, any alignment).
+void launch_fallback(const BwdParams& p, cudaStream_t stream);
+
+}  // namespace rcc::cuda::attn_bwd

@@ -1,0 +1,219 @@
+// The CUDA backend's class (make_cuda_backend, cuda/cuda_backend.h): the Backend interface
+// (backend/backend.h) on one GPU. Memory, weights, uploads and inference ops in cuda_backend.cu,
+// training ops in cuda_backend_train.cu. Included only by those .cu files.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "backend/backend.h"
+#include "cuda/cuda_common.cuh"
+#include "cuda/cuda_gemm.h"
+#include "cuda/cuda_kernels.h"
+#include "model/kv_cache.h"
+
+namespace rcc::cuda {
+
+// Bytes in use and the high-water mark; shared with the deleters of weight tensors, which may
+// outlive the backend.
+struct MemStats {
+  std::atomic<int64_t> live{0};
+  std::atomic<int64_t> peak{0};
+  void add(int64_t n) {
+    const int64_t now = live.fetch_add(n) + n;
+    int64_t p = peak.load();
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+  }
+  void sub(int64_t n) { live.fetch_sub(n); }
+};
+
+constexpr size_t kStageChunk = size_t(64) << 20;  // largest single staged copy (bytes)
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+
+  cudaStream_t stream() const { return stream_; }
+
+  DeviceKind kind() const override { return DeviceKind::CUDA; }
+  std::string name() const override { return name_; }
+  DType act_dtype() const override { return DType::BF16; }
+  DType kv_dtype(bool eight_bit) const override { return eight_bit ? DType::I8 : DType::BF16; }
+
+  // ---- memory ----
+  void* alloc(size_t bytes) override;
+  void release(void* p) noexcept override;
+  void copy_to_device(void* dst, const void* host_src, size_t bytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
+  void copy_device(void* dst, const void* src, size_t bytes) override;
+  void copy_rows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+                 int64_t rows) override;
+
+  void synchronize() override;
+  size_t peak_bytes() const override { return size_t(std::max<int64_t>(0, stats_->peak.load())); }
+  void reset_peak() override { stats_->peak.store(stats_->live.load()); }
+
+  // ---- weights ----
+  Tensor prepare_weight(const Tensor& host) override;
+
+  // ---- activations ----
+  void upload_f32(const float* host, int64_t n, void* dev) override;
+  void download_f32(const void* dev, int64_t n, float* host) override;
+
+  // ---- ops ----
+  void embed(const Tensor& table, const int32_t* ids_host, int64_t n, void* out) override;
+  void gather_rows(const void* src, int64_t src_stride, const int64_t* idx_host, int64_t n,
+                   int64_t width, void* dst, int64_t dst_stride) override;
+
+  void layer_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, const Tensor& b,
+                  float eps, void* y) override;
+
+  void linear(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
+              bool accumulate) override;
+
+  void linear_f32_host(const void* x, int64_t rows, const Tensor& W, float* y_host) override;
+  void gelu(void* x, int64_t n) override;
+  void add(void* y, const void* x, int64_t n) override;
+  void qkv_to_cache(void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot, double base,
+                    int64_t pos0, KVCache& cache, int64_t layer, void* q_out) override;
+
+  void attention(const void* q, int64_t rows, int64_t past, const KVCache& cache, int64_t layer,
+                 void* out) override;
+
+  // ---- training ----
+  void zero(void* p, size_t bytes) override;
+  void rotary_split(const void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
+                    double base, int64_t pos0, void* q, void* k, void* v) override;
+
+  void rotary_split_backward(const void* dq, const void* dk, const void* dv, int64_t rows,
+                             int64_t heads, int64_t hd, int64_t rot, double base, int64_t pos0,
+                             void* dqkv) override;
+
+  void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t heads,
+                      int64_t hd, void* out, float* lse) override;
+
+  void self_attention_backward(const void* q, const void* k, const void* v, const void* out,
+                               const float* lse, const void* dout, int64_t n, int64_t heads,
+                               int64_t hd, void* dq, void* dk, void* dv) override;
+
+  void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
+                       bool accumulate_dx, float* dW, float* db) override;
+
+  void gelu_backward(const void* pre, const void* dy, void* dx, int64_t n) override;
+  void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
+                           const void* dy, void* dx, float* dw, float* db) override;
+
+  void scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n, int64_t width,
+                        void* dst) override;
+
+  void embedding_backward(const int32_t* ids_host, int64_t n, const void* dx, int64_t H,
+                          float* dtable) override;
+
+  void linear_f32(const void* x, int64_t rows, const Tensor& W, float* y) override;
+  double cross_entropy(const float* logits, int64_t rows, int64_t V, const int32_t* targets_host,
+                       const float* weights_host, void* dlogits, float scale) override;
+
+  double sum_squares(const float* x, int64_t n) override;
+  void scale_f32(float* x, int64_t n, float s) override;
+  void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay, double beta1,
+             double beta2, double eps, float step_size, float bc2_sqrt) override;
+
+  void master_to_matrix(const float* src, int64_t n, void* dst) override;
+
+ private:
+  void use() const { RCC_CUDA_CHECK(cudaSetDevice(dev_)); }
+
+  [[noreturn]] void out_of_memory(cudaError_t e, size_t bytes);
+
+  // A weight block owned by a shared_ptr whose deleter frees it (possibly after the backend is
+  // gone, possibly while the process exits: errors there are ignored).
+  std::pair<void*, std::shared_ptr<void>> weight_alloc(size_t bytes);
+
+  // Grows a backend-owned device scratch buffer (stream-ordered: the old block is freed after the
+  // work already enqueued on it).
+  void ensure(void** p, size_t* cap, size_t bytes);
+
+  // Pinned staging ring for host → device copies: a region stays reserved until the copy that
+  // reads it has run (tracked by stage_event_, recorded after the latest staged copy).
+  void* stage(size_t bytes);
+  void staged_copy(void* dst, const void* staged, size_t bytes);
+  void wait_staged();
+
+  // A device vector of at least n bf16 ones (the bias-gradient products).
+  const bf16* ones(int64_t n);
+
+  // Index arrays (embed ids, gather rows) in a device scratch buffer; the stream orders the
+  // upload after earlier kernels that read the previous contents.
+  void* upload_index(const void* host, size_t bytes);
+
+  // inv_freq[i] = 1 / base^(2i/rot) exactly as ops/rotary_cpu.cpp computes it (float32, as the
+  // Hugging Face reference), uploaded once per (rot, base).
+  const float* inv_freq(int64_t rot, double base);
+
+  // Training's rotary tables: (cos, sin) of every angle for positions [0, positions), [pos, rot/2,
+  // 2] f32, computed on the host exactly as the kernels would (inv_freq as above, a = float(pos) ·
+  // inv_freq in f32, cos/sin in double rounded to f32), grown by doubling. Null for rot < 2.
+  const float* rope_table(int64_t positions, int64_t rot, double base);
+  static void check_matrix(const Tensor& W, const char* what);
+  static void check_vector(const Tensor& v, int64_t n, const char* what);
+  void check_cache(const KVCache& c, int64_t heads, int64_t hd, int64_t end, int64_t layer) const;
+
+  // Attention arguments shared by attention (queries against a KV cache) and self_attention
+  // (training): q [rows, q_stride], k and v [past + rows, kv_stride], out [rows, out_stride], head
+  // h at h·hd in each; the scale 1/sqrt(hd) in the log2 domain. The caller adds int8 scales / lse.
+  static cuda::AttentionArgs attention_args(const void* q, int64_t q_stride, const void* k,
+                                            const void* v, int64_t kv_stride, int64_t heads,
+                                            int64_t hd, int64_t rows, int64_t past, void* out,
+                                            int64_t out_stride);
+  // Plans `a` for this GPU, grows the attention workspace and enqueues the kernels.
+  void run_attention(const cuda::AttentionArgs& a);
+
+  int dev_ = 0;
+  std::string name_;
+  int num_sms_ = 1;
+  cudaStream_t stream_ = nullptr;
+  cudaMemPool_t pool_ = nullptr;
+  std::shared_ptr<MemStats> stats_ = std::make_shared<MemStats>();
+  std::mutex mu_;
+  std::unordered_map<void*, size_t> sizes_;
+  std::unique_ptr<cuda::Gemm> gemm_;
+
+  void* stage_ = nullptr;
+  size_t stage_cap_ = 0, stage_off_ = 0;
+  cudaEvent_t stage_event_ = nullptr;
+  bool stage_pending_ = false;
+
+  void* idx_dev_ = nullptr;
+  size_t idx_bytes_ = 0;
+  float* inv_freq_dev_ = nullptr;
+  size_t inv_freq_bytes_ = 0;
+  int64_t inv_rot_ = -1;
+  double inv_base_ = 0;
+  void* attn_ws_ = nullptr;
+  size_t attn_ws_bytes_ = 0;
+  void* f32_out_ = nullptr;
+  size_t f32_out_bytes_ = 0;
+  // Training scratch: attention-backward and layer-norm-backward workspaces, cross-entropy
+  // targets | weights | losses, sum-of-squares partials.
+  void* attn_bwd_ws_ = nullptr;
+  size_t attn_bwd_ws_bytes_ = 0;
+  void* ln_bwd_ws_ = nullptr;
+  size_t ln_bwd_ws_bytes_ = 0;
+  void* ce_buf_ = nullptr;
+  size_t ce_buf_bytes_ = 0;
+  void* ss_ws_ = nullptr;
+  size_t ss_ws_bytes_ = 0;
+  void* ones_ = nullptr;
+  int64_t ones_n_ = 0;
+  float* rope_dev_ = nullptr;
+  int64_t rope_positions_ = 0, rope_rot_ = -1;
+  double rope_base_ = 0;
+};
+
+}  // namespace rcc::cuda
