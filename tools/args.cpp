@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -106,6 +107,27 @@ std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag
     i = j + 1;
   }
   return ids;
+}
+
+std::string model_dir(const Args& a) {
+  if (auto m = a.get("model")) return *m;
+  namespace fs = std::filesystem;
+  std::vector<fs::path> tried;
+  if (const char* env = std::getenv("RCC_MODEL"); env && *env) {
+    if (fs::is_directory(env)) return env;
+    throw UsageError(std::string("RCC_MODEL=") + env + " is not a model directory");
+  }
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) tried.push_back(exe.parent_path().parent_path() / "models" / "rcc-tiny");
+  tried.push_back(fs::path("models") / "rcc-tiny");
+  std::string where;
+  for (const fs::path& p : tried) {
+    if (fs::exists(p / "rcc.json")) return p.string();
+    where += (where.empty() ? "" : ", ") + p.string();
+  }
+  throw UsageError("no --model given and the default model was not found (looked in " + where +
+                   ")");
 }
 
 Backend& device_backend(const Args& a) {

@@ -40,6 +40,11 @@ std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag
 // Applies --threads (default: all cores) and the BLAS set-up every subcommand shares.
 void init_runtime(const Args& a);
 
+// --model, or the bundled default RCC model when it is absent: $RCC_MODEL if set, else
+// models/rcc-tiny beside the executable's directory (build/rcc -> models/rcc-tiny), else
+// models/rcc-tiny under the current directory. Throws a usage error naming where it looked.
+std::string model_dir(const Args& a);
+
 // The backend named by --device (cpu, cuda, cuda:N; default cpu).
 Backend& device_backend(const Args& a);
 inline constexpr const char* kDeviceHelp =

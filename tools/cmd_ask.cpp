@@ -21,10 +21,11 @@ namespace rcc::cli {
 
 namespace {
 const char* kHelp =
-    "usage: rcc ask --model DIR (--memory X.rccm | --context FILE | --context-ids FILE) [options]\n"
+    "usage: rcc ask [--model DIR] (--memory X.rccm | --context FILE | --context-ids FILE) [options]\n"
     "Answers from a compressed context. With --context and --question the question is compressed\n"
     "together with the context (instruction reconstruction, the default); --manual puts it in the\n"
     "decoder prompt instead (the default with --memory).\n"
+    "  --model DIR             default: $RCC_MODEL, else the bundled models/rcc-tiny\n"
     "  --question TEXT         the question\n"
     "  --questions FILE        one question per line, answered from one memory prefill (manual)\n"
     "  --manual | --ir         choose the mode; --ir with --memory needs an aligned memory (the\n"
@@ -63,7 +64,7 @@ int cmd_ask(int argc, char** argv) {
   }
   init_runtime(a);
   Progress::set_quiet_default(a.has("quiet"));
-  const std::string dir = a.require("model");
+  const std::string dir = model_dir(a);
   const int sources = a.has("memory") + a.has("context") + a.has("context-ids");
   if (sources != 1) throw UsageError("give exactly one of --memory, --context and --context-ids");
   if (a.has("manual") && a.has("ir")) throw UsageError("--manual and --ir exclude each other");

@@ -16,8 +16,9 @@ namespace rcc::cli {
 
 namespace {
 const char* kHelp =
-    "usage: rcc compress --model DIR (--input FILE|- | --input-ids FILE) --out X.rccm [options]\n"
+    "usage: rcc compress [--model DIR] (--input FILE|- | --input-ids FILE) --out X.rccm [options]\n"
     "Compresses a context into a memory file (one vector per R tokens per layer).\n"
+    "  --model DIR             default: $RCC_MODEL, else the bundled models/rcc-tiny\n"
     "  --mode compat|aligned   window alignment (default: the model's, from rcc.json; else "
     "compat)\n"
     "  --append                extend an existing aligned memory X.rccm: only its last, partial\n"
@@ -40,7 +41,7 @@ int cmd_compress(int argc, char** argv) {
   }
   init_runtime(a);
   Progress::set_quiet_default(a.has("quiet"));
-  const std::string dir = a.require("model"), out = a.require("out");
+  const std::string dir = model_dir(a), out = a.require("out");
   if (a.has("input") == a.has("input-ids"))
     throw UsageError("give exactly one of --input and --input-ids");
   Progress load("loaded model " + dir, 1, "");

@@ -17,7 +17,7 @@ namespace rcc::cli {
 
 namespace {
 const char* kHelp =
-    "usage: rcc eval passkey|facts|babi|reconstruct|qa --model DIR [--samples N] [--seed S]\n"
+    "usage: rcc eval passkey|facts|babi|reconstruct|qa [--model DIR] [--samples N] [--seed S]\n"
     "                [--json] [settings]\n"
     "Scores a trained RCC model on held-out examples: the context is compressed, the decoder\n"
     "answers greedily, the answer is compared with the truth. Task settings default to those the\n"
@@ -28,6 +28,7 @@ const char* kHelp =
     "               (--data: token shards of held-out text)\n"
     "  qa           --data FILE.jsonl rows {input, prompt, answer}: accuracy (exact match), token\n"
     "               F1, ROUGE-L; --mode manual|ir (default: the training task's, else manual)\n"
+    "  --model DIR          default: $RCC_MODEL, else the bundled models/rcc-tiny\n"
     "  --samples N          examples (default 100; qa: the first N rows)\n"
     "  --seed S             generator seed of the examples (default 20240607)\n"
     "  --min-tokens N, --max-tokens N   context length range\n"
@@ -37,6 +38,7 @@ const char* kHelp =
     "  --data PATH          qa: JSONL; reconstruct: token shards (file, directory or prefix*)\n"
     "  --cue N              reconstruct: tokens given to the decoder (default 16)\n"
     "  --set k=v[,k=v]      any other field of the task object (numbers, true/false, or text)\n"
+    "  --device D           cpu (default), cuda or cuda:N (builds with CUDA)\n"
     "  --json               one JSON object: accuracy, correct, samples, settings, examples\n";
 
 nlohmann::json read_json(const std::string& path) {
@@ -73,7 +75,7 @@ nlohmann::json parse_value(const std::string& v) {
 int cmd_eval(int argc, char** argv) {
   Args a(argc, argv,
          {"model", "samples", "seed", "min-tokens", "max-tokens", "digits", "min-depth",
-          "max-depth", "set", "threads", "mode", "data", "cue"},
+          "max-depth", "set", "threads", "mode", "data", "cue", "device"},
          {"json", "quiet", "help"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -91,7 +93,7 @@ int cmd_eval(int argc, char** argv) {
                      "' (passkey, facts, babi, reconstruct, qa)");
   init_runtime(a);
   Progress::set_quiet_default(a.has("quiet"));
-  const std::string dir = a.require("model");
+  const std::string dir = model_dir(a);
   const int64_t samples = a.get_int("samples", 100, 1, 1 << 24);
   const uint64_t seed = uint64_t(a.get_int("seed", 20240607, 0, INT64_MAX));
 
@@ -127,7 +129,7 @@ int cmd_eval(int argc, char** argv) {
   const TaskSpec spec = parse_task(settings, "eval settings");
 
   Progress load("loaded model " + dir, 1, "");
-  const RCCModel model = RCCModel::load(dir);
+  const RCCModel model = RCCModel::load(dir, device_backend(a));
   load.finish(1);
   std::unique_ptr<TextCodec> codec = load_codec(dir);
   RCC_CHECK(codec, dir, ": no vocab.json or tokenizer.json beside the model");

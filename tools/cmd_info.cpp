@@ -11,9 +11,10 @@ namespace rcc::cli {
 
 namespace {
 const char* kHelp =
-    "usage: rcc info --model DIR [--json]\n"
+    "usage: rcc info [--model DIR] [--json]\n"
     "Shows the model's configuration, parameter count, stored dtype, and the memory needed for the\n"
-    "weights and per token of KV cache.\n";
+    "weights and per token of KV cache. --model defaults to $RCC_MODEL, else the bundled\n"
+    "models/rcc-tiny.\n";
 }
 
 int cmd_info(int argc, char** argv) {
@@ -23,7 +24,7 @@ int cmd_info(int argc, char** argv) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  const std::string dir = a.require("model");
+  const std::string dir = model_dir(a);
   GPTNeoXConfig cfg = GPTNeoXConfig::load(dir + "/config.json");
   Checkpoint ckpt = Checkpoint::open(dir);
   std::map<std::string, int64_t> dtype_counts;

@@ -26,6 +26,8 @@ const Command kCommands[] = {
     {"init", rcc::cli::cmd_init, "write a new RCC model with random weights from a config"},
     {"train", rcc::cli::cmd_train, "train an RCC model from a JSON config"},
     {"eval", rcc::cli::cmd_eval, "score a trained RCC model on held-out task examples"},
+    {"export", rcc::cli::cmd_export,
+     "re-write a model in another dtype/shard size, or an RCC model's decoder alone"},
     {"data", rcc::cli::cmd_data, "prepare training data: tokenize text corpora into shards"},
     {"tokenize", rcc::cli::cmd_tokenize, "text -> token ids with a tokenizer.json"},
     {"detokenize", rcc::cli::cmd_detokenize, "token ids -> text with a tokenizer.json"},

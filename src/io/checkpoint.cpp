@@ -6,6 +6,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "io/atomic_file.h"
+
 namespace rcc {
 
 namespace fs = std::filesystem;
@@ -122,6 +124,44 @@ size_t Checkpoint::total_bytes() const {
   for (const auto& kv : pieces_)
     for (const Piece& p : kv.second) n += p.info.end - p.info.begin;
   return n;
+}
+
+void write_checkpoint(const std::string& dir, std::vector<std::pair<std::string, Tensor>> tensors,
+                      DType dtype, size_t max_shard_bytes) {
+  fs::create_directories(dir);
+  for (auto& kv : tensors) {
+    // Vectors (norms, biases) are written in the same dtype as matrices, as Hugging Face does.
+    if (kv.second.dtype() != dtype) kv.second = kv.second.to(dtype);
+  }
+  // Greedy packing into shards in order.
+  std::vector<std::vector<std::pair<std::string, Tensor>>> shards(1);
+  size_t bytes = 0;
+  for (auto& kv : tensors) {
+    if (bytes > 0 && bytes + kv.second.nbytes() > max_shard_bytes) {
+      shards.emplace_back();
+      bytes = 0;
+    }
+    shards.back().push_back(kv);
+    bytes += kv.second.nbytes();
+  }
+  nlohmann::json index;
+  size_t total = 0;
+  for (size_t s = 0; s < shards.size(); ++s) {
+    char name[64];
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
+    const std::string file = shards.size() == 1 ? "model.safetensors" : name;
+    write_safetensors((fs::path(dir) / file).string(), shards[s], {{"format", "pt"}});
+    for (auto& kv : shards[s]) {
+      index["weight_map"][kv.first] = file;
+      total += kv.second.nbytes();
+    }
+  }
+  if (shards.size() > 1) {
+    index["metadata"]["total_size"] = total;
+    write_string_atomic((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2));
+  } else {
+    fs::remove(fs::path(dir) / "model.safetensors.index.json");
+  }
 }
 
 }  // namespace rcc

@@ -3,8 +3,10 @@
 // order; a tensor name found in several shards is the concatenation of its pieces along dimension 0
 // (RCC_SPEC §5). An index, when present, is checked against the shards.
 #pragma once
+#include <cstddef>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/safetensors.h"
@@ -38,5 +40,12 @@ class Checkpoint {
   std::vector<SafetensorsFile> shards_;
   std::map<std::string, std::vector<Piece>> pieces_;
 };
+
+// Writes `tensors` (in order, converted to `dtype`) into `dir` as Hugging Face does: one
+// model.safetensors, or shards model-0000K-of-0000N.safetensors of at most `max_shard_bytes` each
+// (a tensor larger than that gets a shard of its own) with model.safetensors.index.json. A stale
+// index is removed when one file suffices. Each file is written atomically.
+void write_checkpoint(const std::string& dir, std::vector<std::pair<std::string, Tensor>> tensors,
+                      DType dtype, size_t max_shard_bytes);
 
 }  // namespace rcc

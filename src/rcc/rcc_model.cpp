@@ -89,40 +89,7 @@ void RCCModel::save(const std::string& dir, DType dtype, size_t max_shard_bytes)
   for (size_t i = 0; i < layer_proj.size(); ++i)
     all.emplace_back(layer_proj_name(int64_t(i)), layer_proj[i]);
   for (auto& kv : encoder.weights().named(kEncoderPrefix)) all.push_back(kv);
-  for (auto& kv : all) {
-    // Vectors (norms, biases) are written in the same dtype as matrices, as Hugging Face does.
-    if (kv.second.dtype() != dtype) kv.second = kv.second.to(dtype);
-  }
-  // Greedy packing into shards in order.
-  std::vector<std::vector<std::pair<std::string, Tensor>>> shards(1);
-  size_t bytes = 0;
-  for (auto& kv : all) {
-    if (bytes > 0 && bytes + kv.second.nbytes() > max_shard_bytes) {
-      shards.emplace_back();
-      bytes = 0;
-    }
-    shards.back().push_back(kv);
-    bytes += kv.second.nbytes();
-  }
-  nlohmann::json index;
-  index["metadata"]["total_size"] = 0;
-  size_t total = 0;
-  for (size_t s = 0; s < shards.size(); ++s) {
-    char name[64];
-    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
-    std::string file = shards.size() == 1 ? "model.safetensors" : name;
-    write_safetensors((fs::path(dir) / file).string(), shards[s], {{"format", "pt"}});
-    for (auto& kv : shards[s]) {
-      index["weight_map"][kv.first] = file;
-      total += kv.second.nbytes();
-    }
-  }
-  if (shards.size() > 1) {
-    index["metadata"]["total_size"] = total;
-    write_string_atomic((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2));
-  } else {
-    fs::remove(fs::path(dir) / "model.safetensors.index.json");
-  }
+  write_checkpoint(dir, std::move(all), dtype, max_shard_bytes);
   GPTNeoXConfig cfg = decoder.config();
   cfg.torch_dtype = dtype == DType::BF16 ? "bfloat16" : dtype == DType::F16 ? "float16" : "float32";
   write_string_atomic((fs::path(dir) / "config.json").string(), cfg.to_json());

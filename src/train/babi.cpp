@@ -1,5 +1,6 @@
 #include "train/babi.h"
 
+#include <fstream>
 #include <functional>
 #include <map>
 
@@ -17,7 +18,64 @@ const std::vector<std::string> kMoves = {"went to", "moved to", "journeyed to", 
                                          "went back to"};
 const std::vector<std::string> kObjects = {"football", "apple", "milk"};
 
+std::string trim(const std::string& s) {
+  size_t a = 0, b = s.size();
+  while (a < b && (s[a] == ' ' || s[a] == '\t' || s[a] == '\r')) ++a;
+  while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r')) --b;
+  return s.substr(a, b - a);
+}
+
 }  // namespace
+
+std::vector<BabiQuestion> read_babi_file(const std::string& path) {
+  std::ifstream in(path);
+  RCC_CHECK(in.good(), path, ": cannot open bAbI file");
+  std::vector<BabiQuestion> out;
+  std::vector<std::string> story;
+  std::string line;
+  int64_t lineno = 0, last = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (trim(line).empty()) continue;
+    size_t sp = 0;
+    while (sp < line.size() && line[sp] >= '0' && line[sp] <= '9') ++sp;
+    RCC_CHECK(sp > 0 && sp < line.size() && line[sp] == ' ', path, ":", lineno,
+              ": a bAbI line starts with its number and a space");
+    const int64_t id = std::stoll(line.substr(0, sp));
+    RCC_CHECK(id == 1 || id == last + 1, path, ":", lineno, ": line number ", id, " follows ", last);
+    if (id == 1) story.clear();
+    last = id;
+    const std::string rest = line.substr(sp + 1);
+    const size_t tab = rest.find('\t');
+    if (tab == std::string::npos) {
+      story.push_back(trim(rest));
+      continue;
+    }
+    const size_t tab2 = rest.find('\t', tab + 1);
+    BabiQuestion q;
+    q.statements = story;
+    q.question = trim(rest.substr(0, tab));
+    q.answer = trim(rest.substr(tab + 1, tab2 == std::string::npos ? std::string::npos
+                                                                   : tab2 - tab - 1));
+    RCC_CHECK(!q.question.empty() && !q.answer.empty() && !story.empty(), path, ":", lineno,
+              ": a question line needs a story before it, a question and an answer");
+    out.push_back(std::move(q));
+  }
+  RCC_CHECK(!out.empty(), path, ": no bAbI questions found");
+  return out;
+}
+
+TaskExample make_babi_question(const BabiQuestion& q, const std::string& mode,
+                               const ChatTemplate& chat, const TextCodec& codec, Rng& rng,
+                               const Haystack* haystack) {
+  std::vector<int32_t> context;
+  for (const std::string& s : q.statements) {
+    const std::vector<int32_t> ids = codec.encode(s + " ");
+    context.insert(context.end(), ids.begin(), ids.end());
+  }
+  if (haystack) context = place_in_haystack(context, *haystack, rng);
+  return make_qa_example(std::move(context), q.question, q.answer, mode, chat, codec);
+}
 
 std::vector<std::string> babi_words() {
   std::vector<std::string> w = {"the", "Where", "is", "picked", "up", "dropped"};

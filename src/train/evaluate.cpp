@@ -93,7 +93,7 @@ EvalResult evaluate_task(const RCCModel& model, const TaskMixer& tasks, size_t t
     r.bleu4 = bleu4(cands, refs);
   } else {
     RCC_CHECK(task_is_generative(spec), "task '", spec.kind, "' is not scored by generation");
-    const bool walk_rows = spec.kind == "instruction";
+    const bool walk_rows = tasks.rows(task) > 0;  // instruction rows, bAbI-file questions
     const int64_t n = walk_rows ? std::min<int64_t>(samples, tasks.rows(task)) : samples;
     double f1 = 0, rl = 0;
     for (int64_t i = 0; i < n; ++i) {

@@ -100,6 +100,7 @@ TaskSpec parse_task(const nlohmann::json& j, const std::string& where) {
     f.get_int("min_tokens", &t.babi.min_tokens, 1, kBig);
     f.get_int("max_tokens", &t.babi.max_tokens, 1, kBig);
     f.get_bool("two_facts", &t.babi.two_facts);
+    f.get_string("data", &t.babi.data);
     parse_placement(f, t);
     parse_mode(f, &t.babi.mode, false);
   } else if (t.kind == "lm" || t.kind == "reconstruction" || t.kind == "continuation") {
@@ -135,6 +136,7 @@ struct TaskMixer::Data {
   std::vector<int32_t> haystack;        // passkey filler / facts, babi placement
   Haystack placement;                   // facts, babi
   std::vector<InstructionRow> rows;     // instruction
+  std::vector<BabiQuestion> babi;       // babi from a file
 };
 
 TaskMixer::TaskMixer(std::vector<TaskSpec> tasks, const TextCodec& codec,
@@ -160,6 +162,7 @@ TaskMixer::TaskMixer(std::vector<TaskSpec> tasks, const TextCodec& codec,
       d->placement.text = d->haystack;
     }
     if (t.kind == "instruction") d->rows = read_instruction_jsonl(t.instruction.data);
+    if (t.kind == "babi" && !t.babi.data.empty()) d->babi = read_babi_file(t.babi.data);
     data_.push_back(std::move(d));
   }
 }
@@ -167,7 +170,7 @@ TaskMixer::TaskMixer(std::vector<TaskSpec> tasks, const TextCodec& codec,
 TaskMixer::~TaskMixer() = default;
 
 int64_t TaskMixer::rows(size_t i) const {
-  return int64_t(data_.at(i)->rows.size());
+  return int64_t(data_.at(i)->rows.size() + data_.at(i)->babi.size());
 }
 
 const TokenCorpus* TaskMixer::corpus(size_t i) const {
@@ -181,6 +184,10 @@ TaskExample TaskMixer::example(size_t i, Rng& rng, int64_t index) const {
     return make_passkey(t.passkey, codec_, rng, d.haystack.empty() ? nullptr : &d.haystack);
   const Haystack* placed = d.placement.text.empty() ? nullptr : &d.placement;
   if (t.kind == "facts") return make_facts(t.facts, settings_.chat, codec_, rng, placed);
+  if (t.kind == "babi" && !d.babi.empty()) {
+    const size_t q = index >= 0 ? size_t(index) % d.babi.size() : rng.below(d.babi.size());
+    return make_babi_question(d.babi[q], t.babi.mode, settings_.chat, codec_, rng, placed);
+  }
   if (t.kind == "babi") return make_babi(t.babi, settings_.chat, codec_, rng, placed);
   if (t.kind == "instruction") {
     const size_t row = index >= 0 ? size_t(index) % d.rows.size() : rng.below(d.rows.size());

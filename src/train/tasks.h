@@ -54,15 +54,15 @@ class TaskMixer {
  public:
   TaskMixer(std::vector<TaskSpec> tasks, const TextCodec& codec, const RCCSettings& settings);
   ~TaskMixer();
-  // One example of a generative task `i`. `index` >= 0 picks that instruction row (evaluation walks
-  // the rows in order); otherwise rows are drawn at random.
+  // One example of a generative task `i`. `index` >= 0 picks that row of an instruction task or
+  // question of a bAbI file (evaluation walks them in order); otherwise rows are drawn at random.
   TaskExample example(size_t i, Rng& rng, int64_t index = -1) const;
   // A task chosen by weight, then one of its training samples.
   Sample sample(Rng& rng) const;
   const std::vector<TaskSpec>& tasks() const { return tasks_; }
   const RCCSettings& settings() const { return settings_; }
   const TextCodec& codec() const { return codec_; }
-  // Rows of instruction task i (0 for other kinds).
+  // Rows of instruction task i, questions of a bAbI-file task i (0 for other kinds).
   int64_t rows(size_t i) const;
   // The token corpus of a text task (reconstruction evaluation), or null.
   const TokenCorpus* corpus(size_t i) const;

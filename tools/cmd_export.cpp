@@ -1,0 +1,91 @@
+// rcc export --model DIR --out DIR [--dtype f32|bf16] [--max-shard-mb N] [--decoder]
+// Re-writes a model directory in another dtype and shard size (e.g. a trained f32 checkpoint as
+// the bf16 files a release ships), or, with --decoder, an RCC model's decoder alone as a plain
+// GPT-NeoX directory (Hugging Face layout: `rcc generate` runs it; a training config's
+// `"init": "gpt_neox"` starts both networks of a new RCC model from it). The tokenizer or word
+// vocabulary, rcc.json and train.json go along. The output is assembled in a temporary directory
+// beside OUT and renamed into place, so OUT is either complete or absent.
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
+#include "args.h"
+#include "commands.h"
+#include "io/checkpoint.h"
+#include "io/atomic_file.h"
+#include "model/load.h"
+#include "rcc/rcc_model.h"
+
+namespace rcc::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kHelp =
+    "usage: rcc export --model DIR --out DIR [--dtype f32|bf16] [--max-shard-mb N] [--decoder]\n"
+    "Writes the model in DIR to a new directory OUT (which must not exist):\n"
+    "  --dtype f32|bf16     stored dtype (default bf16)\n"
+    "  --max-shard-mb N     largest safetensors file, in MiB (default 2048); more tensors than\n"
+    "                       that are split into model-0000K-of-0000N.safetensors with an index\n"
+    "  --decoder            only the decoder of an RCC model, as a plain GPT-NeoX model\n";
+
+bool is_rcc_dir(const std::string& dir) { return fs::exists(fs::path(dir) / "rcc.json"); }
+
+}  // namespace
+
+int cmd_export(int argc, char** argv) {
+  Args a(argc, argv, {"model", "out", "dtype", "max-shard-mb", "threads"}, {"decoder", "help"});
+  if (a.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  init_runtime(a);
+  const std::string dir = a.require("model"), out = a.require("out");
+  const std::string dt = a.get_or("dtype", "bf16");
+  if (dt != "f32" && dt != "bf16") throw UsageError("--dtype must be f32 or bf16");
+  const DType dtype = dt == "f32" ? DType::F32 : DType::BF16;
+  const size_t shard = size_t(a.get_int("max-shard-mb", 2048, 1, 1 << 20)) << 20;
+  RCC_CHECK(fs::is_directory(dir), dir, ": model directory not found");
+  RCC_CHECK(!fs::exists(out), out, ": already exists (export writes a new directory)");
+  const bool decoder_only = a.has("decoder");
+  RCC_CHECK(!decoder_only || is_rcc_dir(dir), dir, ": --decoder needs an RCC model (no rcc.json)");
+
+  const fs::path tmp = fs::path(out).parent_path() /
+                       (fs::path(out).filename().string() + ".tmp-" + std::to_string(getpid()));
+  fs::remove_all(tmp);
+  try {
+    std::vector<const char*> extras = {"tokenizer.json", "vocab.json"};
+    if (decoder_only) {
+      const RCCModel m = RCCModel::load(dir);
+      write_checkpoint(tmp.string(), m.decoder.weights().named(), dtype, shard);
+      GPTNeoXConfig cfg = m.decoder.config();
+      cfg.torch_dtype = dt == "bf16" ? "bfloat16" : "float32";
+      write_string_atomic((tmp / "config.json").string(), cfg.to_json());
+    } else if (is_rcc_dir(dir)) {
+      RCCModel::load(dir).save(tmp.string(), dtype, shard);
+      extras.push_back("train.json");
+    } else {
+      const GPTNeoX m = load_gptneox(dir);
+      write_checkpoint(tmp.string(), m.weights().named(), dtype, shard);
+      GPTNeoXConfig cfg = m.config();
+      cfg.torch_dtype = dt == "bf16" ? "bfloat16" : "float32";
+      write_string_atomic((tmp / "config.json").string(), cfg.to_json());
+    }
+    for (const char* f : extras)
+      if (fs::exists(fs::path(dir) / f)) fs::copy_file(fs::path(dir) / f, tmp / f);
+    fs::rename(tmp, out);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  size_t bytes = 0;
+  for (const auto& e : fs::directory_iterator(out))
+    if (e.is_regular_file()) bytes += e.file_size();
+  std::fprintf(stderr, "wrote %s (%s, %.1f MiB)\n", out.c_str(), dt.c_str(),
+               double(bytes) / (1 << 20));
+  return 0;
+}
+
+}  // namespace rcc::cli
