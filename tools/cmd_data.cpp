@@ -1,6 +1,8 @@
 // rcc data tokenize (--tokenizer FILE | --vocab FILE) --out PREFIX [--split file|paragraph|line]
 //                   [--shard-tokens N] FILE...
 // rcc data info SHARD.rcctok [--json]
+// rcc data train-tokenizer --vocab-size N [--min-frequency F] [--max-input-bytes B]
+//                          --out tokenizer.json FILE...
 // Token shards for training (src/train/shards.h): text corpora tokenized once, documents joined by
 // the end-of-text id (0).
 #include <cstdio>
@@ -13,6 +15,8 @@
 #include "core/progress.h"
 #include "core/thread_pool.h"
 #include "inputs.h"
+#include "io/atomic_file.h"
+#include "tokenizer/bpe_trainer.h"
 #include "train/codec.h"
 #include "train/shards.h"
 
@@ -23,10 +27,16 @@ const char* kHelp =
     "usage: rcc data tokenize (--tokenizer tokenizer.json | --vocab vocab.json) --out PREFIX\n"
     "                         [--split file|paragraph|line] [--shard-tokens N] FILE...\n"
     "       rcc data info SHARD.rcctok [--json]\n"
+    "       rcc data train-tokenizer --vocab-size N [--min-frequency F] [--max-input-bytes B]\n"
+    "                                --out tokenizer.json [--json] FILE...\n"
     "tokenize: splits each text FILE into documents (a whole file, blank-line separated\n"
     "paragraphs, or lines), tokenizes them, joins them with the end-of-text id 0 and writes\n"
     "PREFIX-00000.rcctok, PREFIX-00001.rcctok, ... (at most --shard-tokens ids each, default\n"
-    "100000000; ids stored as uint16 when the vocabulary has at most 65536 tokens, else uint32).\n";
+    "100000000; ids stored as uint16 when the vocabulary has at most 65536 tokens, else uint32).\n"
+    "train-tokenizer: trains a byte-level BPE tokenizer (GPT-NeoX layout: NFC, GPT-2 split,\n"
+    "<|endoftext|> = 0, <|padding|> = 1, then 256 byte symbols, then merges) on the FILEs, read\n"
+    "line by line, as Hugging Face's BpeTrainer does; --min-frequency default 2;\n"
+    "--max-input-bytes stops reading after B bytes in all.\n";
 
 std::vector<std::string> split_documents(const std::string& text, const std::string& how) {
   std::vector<std::string> docs;
@@ -118,6 +128,64 @@ int tokenize(const Args& a) {
   return 0;
 }
 
+int train_tokenizer(const Args& a) {
+  tok::BpeTrainerOptions o;
+  if (!a.has("vocab-size")) throw UsageError("--vocab-size is required");
+  o.vocab_size = a.get_int("vocab-size", 0, 258, tok::kMaxBpeVocabSize);
+  o.min_frequency = a.get_int("min-frequency", 2, 0, INT64_MAX);
+  o.max_input_bytes = a.get_int("max-input-bytes", 0, 0, INT64_MAX);
+  const std::string out = a.require("out");
+  std::vector<std::string> inputs(a.positional().begin() + 1, a.positional().end());
+  if (inputs.empty()) throw UsageError("no input files");
+  for (const std::string& f : inputs) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(f, ec)) fail(f, ": no such file");
+  }
+  Progress read_prog("read", int64_t(inputs.size()), "files");
+  uint64_t bytes_read = 0;
+  std::unique_ptr<Progress> merge_prog;
+  const int64_t max_merges = o.vocab_size - 258;
+  tok::BpeTrainResult r = tok::train_bpe_files(
+      inputs, o,
+      [&](size_t i, uint64_t bytes) {
+        read_prog.update(int64_t(i) + 1);
+        bytes_read = bytes;
+      },
+      [&](size_t n) {
+        if (!merge_prog) {
+          read_prog.finish(int64_t(inputs.size()));
+          merge_prog = std::make_unique<Progress>("merged", max_merges, "merges");
+        }
+        merge_prog->update(int64_t(n));
+      });
+  read_prog.finish(int64_t(inputs.size()));
+  if (merge_prog) merge_prog->finish(int64_t(r.merges.size()));
+  if (auto dir = std::filesystem::path(out).parent_path(); !dir.empty())
+    std::filesystem::create_directories(dir);
+  write_string_atomic(out, tok::bpe_tokenizer_json(r));
+  const bool reached = int64_t(r.vocab.size()) == o.vocab_size;
+  if (a.has("json")) {
+    nlohmann::json j = {{"out", out},
+                        {"vocab_size", r.vocab.size()},
+                        {"requested_vocab_size", o.vocab_size},
+                        {"merges", r.merges.size()},
+                        {"min_frequency", o.min_frequency},
+                        {"last_merge_count", r.merges.empty() ? 0 : r.merges.back().count},
+                        {"input_bytes", bytes_read},
+                        {"words", r.words},
+                        {"distinct_words", r.distinct_words},
+                        {"files", inputs.size()}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s: %zu tokens (%zu merges)%s from %llu bytes, %llu words (%llu distinct)\n",
+                out.c_str(), r.vocab.size(), r.merges.size(),
+                reached ? "" : ", fewer than requested: no pair left at min_frequency",
+                (unsigned long long)bytes_read, (unsigned long long)r.words,
+                (unsigned long long)r.distinct_words);
+  }
+  return 0;
+}
+
 int info(const Args& a) {
   if (a.positional().size() != 2) throw UsageError("give one shard file");
   const Shard s = Shard::open(a.positional()[1]);
@@ -141,7 +209,9 @@ int info(const Args& a) {
 }  // namespace
 
 int cmd_data(int argc, char** argv) {
-  Args a(argc, argv, {"tokenizer", "vocab", "out", "split", "shard-tokens", "threads"},
+  Args a(argc, argv,
+         {"tokenizer", "vocab", "out", "split", "shard-tokens", "threads", "vocab-size",
+          "min-frequency", "max-input-bytes"},
          {"json", "quiet", "help"});
   if (a.has("help") || a.positional().empty()) {
     std::fputs(kHelp, a.has("help") ? stdout : stderr);
@@ -152,7 +222,8 @@ int cmd_data(int argc, char** argv) {
   const std::string sub = a.positional()[0];
   if (sub == "tokenize") return tokenize(a);
   if (sub == "info") return info(a);
-  throw UsageError("unknown data command '" + sub + "' (tokenize, info)");
+  if (sub == "train-tokenizer") return train_tokenizer(a);
+  throw UsageError("unknown data command '" + sub + "' (tokenize, info, train-tokenizer)");
 }
 
 }  // namespace rcc::cli
