@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "check_util.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "cuda/cuda_kernels.h"
@@ -48,43 +49,11 @@
 #include "ops/attention.h"
 
 using namespace rcc;
+using namespace rcc::gpu_check;
 
 namespace {
 
-int g_fail = 0, g_total = 0;
-
-void report(const std::string& name, double err, double tol) {
-  const bool ok = err <= tol;  // NaN fails
-  ++g_total;
-  if (!ok) ++g_fail;
-  std::printf("%s %s %.3e %.0e\n", ok ? "PASS" : "FAIL", name.c_str(), err, tol);
-  std::fflush(stdout);
-}
-
-std::mt19937_64 g_rng(20240611);
-
-std::vector<float> randn(size_t n, float stddev = 1.0f) {
-  std::normal_distribution<float> d(0.0f, stddev);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g_rng);
-  return v;
-}
-std::vector<float> round_bf16(std::vector<float> v) {
-  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
-  return v;
-}
-
-double rel_err(const std::vector<float>& out, const std::vector<float>& ref) {
-  if (out.size() != ref.size()) return NAN;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < out.size(); ++i) {
-    const double d = double(out[i]) - double(ref[i]);
-    num += d * d;
-    den += double(ref[i]) * double(ref[i]);
-  }
-  if (std::isnan(num)) return NAN;
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
+std::mt19937_64 g_rng(20240611);  // the inputs' random source
 
 #define CK(call)                                                                         \
   do {                                                                                   \
@@ -93,30 +62,19 @@ double rel_err(const std::vector<float>& out, const std::vector<float>& ref) {
       fail(#call, " failed: ", cudaGetErrorString(e_), " at ", __FILE__, ":", __LINE__); \
   } while (0)
 
-// A device buffer of bf16 (or raw bytes).
-struct DevBuf {
-  void* p = nullptr;
-  size_t bytes = 0;
-  explicit DevBuf(size_t b) : bytes(b) { CK(cudaMalloc(&p, std::max<size_t>(b, 16))); }
-  ~DevBuf() { cudaFree(p); }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  cuda::bf16* bf() const { return static_cast<cuda::bf16*>(p); }
-};
-
-void upload_bf16(DevBuf& d, const std::vector<float>& v) {
+void upload_bf16(Dev& d, const std::vector<float>& v) {
   std::vector<uint16_t> h(v.size());
   for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_bf16(v[i]);
   CK(cudaMemcpy(d.p, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
 }
-std::vector<float> download_bf16(const DevBuf& d, size_t n) {
+std::vector<float> download_bf16(const Dev& d, size_t n) {
   std::vector<uint16_t> h(n);
   CK(cudaMemcpy(h.data(), d.p, n * 2, cudaMemcpyDeviceToHost));
   std::vector<float> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = bf16_to_f32(h[i]);
   return v;
 }
-std::vector<uint16_t> download_raw(const DevBuf& d, size_t n) {
+std::vector<uint16_t> download_raw(const Dev& d, size_t n) {
   std::vector<uint16_t> h(n);
   CK(cudaMemcpy(h.data(), d.p, n * 2, cudaMemcpyDeviceToHost));
   return h;
@@ -134,8 +92,8 @@ struct PathScope {
   ~PathScope() { unsetenv("RCC_CUDA_ATTN_BWD"); }
 };
 
-cuda::AttentionArgs forward_args(const DevBuf& q, const DevBuf& k, const DevBuf& v, DevBuf& out,
-                                 float* lse, int64_t n, int heads, int hd) {
+cuda::AttentionArgs forward_args(const Dev& q, const Dev& k, const Dev& v, Dev& out, float* lse,
+                                 int64_t n, int heads, int hd) {
   const int64_t H = int64_t(heads) * hd;
   cuda::AttentionArgs a;
   a.q = q.bf();
@@ -171,8 +129,8 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
       str_cat("attn_bwd_", mma ? "mma" : "fallback", "_n", n, "_h", heads, "_hd", hd);
   const int64_t H = int64_t(heads) * hd;
   const size_t N = size_t(n * H);
-  std::vector<float> q = round_bf16(randn(N)), k = round_bf16(randn(N)), v = round_bf16(randn(N)),
-                     dout = round_bf16(randn(N));
+  std::vector<float> q = round_bf16(randn(g_rng, N)), k = round_bf16(randn(g_rng, N)),
+                     v = round_bf16(randn(g_rng, N)), dout = round_bf16(randn(g_rng, N));
   std::vector<float> out(N);
   ops::causal_attention(q.data(), H, k.data(), v.data(), H, n, 0, heads, hd, out.data());
   out = round_bf16(out);
@@ -200,15 +158,15 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
       }
   }
 
-  DevBuf dq_(N * 2), dk_(N * 2), dv_(N * 2), dq2(N * 2), dk2(N * 2), dv2(N * 2);
-  DevBuf gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), gfo(N * 2);
-  DevBuf glse(size_t(n) * heads * sizeof(float));
+  Dev dq_(N * 2), dk_(N * 2), dv_(N * 2), dq2(N * 2), dk2(N * 2), dv2(N * 2);
+  Dev gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), gfo(N * 2);
+  Dev glse(size_t(n) * heads * sizeof(float));
   upload_bf16(gq, q);
   upload_bf16(gk, k);
   upload_bf16(gv, v);
   upload_bf16(go, out);
   upload_bf16(gdo, dout);
-  DevBuf ws(cuda::attention_backward_workspace(n, heads, hd));
+  Dev ws(cuda::attention_backward_workspace(n, heads, hd));
   try {
     // GPU forward with LSE.
     CK(cudaMemsetAsync(glse.p, 0xFF, glse.bytes, stream));
@@ -216,7 +174,7 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
     const cuda::AttentionArgs fa =
         forward_args(gq, gk, gv, gfo, static_cast<float*>(glse.p), n, heads, hd);
     const cuda::AttentionPlan plan = cuda::plan_attention(fa, num_sms());
-    DevBuf fws(plan.workspace_bytes);
+    Dev fws(plan.workspace_bytes);
     cuda::run_attention(fa, plan, fws.p, stream);
     CK(cudaStreamSynchronize(stream));
     const char* path = plan.path == cuda::AttentionPath::Flash    ? "flash"
@@ -237,8 +195,8 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
       report(fname + "_lse", lerr, 1e-3);
     }
 
-    auto run = [&](const char* mode, bool with_lse, DevBuf& a, DevBuf& b, DevBuf& cc) {
-      for (DevBuf* d : {&a, &b, &cc}) CK(cudaMemsetAsync(d->p, 0xFF, d->bytes, stream));
+    auto run = [&](const char* mode, bool with_lse, Dev& a, Dev& b, Dev& cc) {
+      for (Dev* d : {&a, &b, &cc}) CK(cudaMemsetAsync(d->p, 0xFF, d->bytes, stream));
       CK(cudaMemsetAsync(ws.p, 0xFF, ws.bytes, stream));
       PathScope ps(mode);
       cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(),
@@ -284,7 +242,7 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
 
 // Errors the launcher must report (rcc::Error), and n = 0 (no work, no error).
 void check_errors(cudaStream_t stream) {
-  DevBuf b(1 << 20);
+  Dev b(1 << 20);
   auto expect_throw = [&](const char* name, int64_t n, int heads, int hd) {
     bool threw = false;
     try {
@@ -313,18 +271,18 @@ void check_errors(cudaStream_t stream) {
 void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
   const int64_t H = int64_t(heads) * hd;
   const size_t N = size_t(n * H);
-  DevBuf gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), dq(N * 2), dk(N * 2), dv(N * 2);
-  DevBuf glse(size_t(n) * heads * sizeof(float));
-  upload_bf16(gq, randn(N));
-  upload_bf16(gk, randn(N));
-  upload_bf16(gv, randn(N));
-  upload_bf16(gdo, randn(N));
+  Dev gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), dq(N * 2), dk(N * 2), dv(N * 2);
+  Dev glse(size_t(n) * heads * sizeof(float));
+  upload_bf16(gq, randn(g_rng, N));
+  upload_bf16(gk, randn(g_rng, N));
+  upload_bf16(gv, randn(g_rng, N));
+  upload_bf16(gdo, randn(g_rng, N));
   // A consistent forward output (and LSE) from the GPU's own flash attention.
   const cuda::AttentionArgs a =
       forward_args(gq, gk, gv, go, static_cast<float*>(glse.p), n, heads, hd);
   const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms());
-  DevBuf fws(plan.workspace_bytes);
-  DevBuf ws(cuda::attention_backward_workspace(n, heads, hd));
+  Dev fws(plan.workspace_bytes);
+  Dev ws(cuda::attention_backward_workspace(n, heads, hd));
 
   cudaEvent_t e0, e1;
   CK(cudaEventCreate(&e0));

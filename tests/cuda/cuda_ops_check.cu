@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "check_util.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -40,43 +41,11 @@
 #include "model/kv_cache.h"
 
 using namespace rcc;
+using namespace rcc::gpu_check;
 
 namespace {
 
-int g_fail = 0, g_total = 0;
-
-void report(const std::string& name, double err, double tol) {
-  const bool ok = err <= tol;  // NaN fails
-  ++g_total;
-  if (!ok) ++g_fail;
-  std::printf("%s %s %.3e %.0e\n", ok ? "PASS" : "FAIL", name.c_str(), err, tol);
-  std::fflush(stdout);
-}
-
-std::mt19937_64 g_rng(20240611);
-
-std::vector<float> randn(size_t n, float stddev = 1.0f) {
-  std::normal_distribution<float> d(0.0f, stddev);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g_rng);
-  return v;
-}
-std::vector<float> round_bf16(std::vector<float> v) {
-  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
-  return v;
-}
-
-double rel_err(const std::vector<float>& out, const std::vector<float>& ref) {
-  if (out.size() != ref.size()) return NAN;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < out.size(); ++i) {
-    const double d = double(out[i]) - double(ref[i]);
-    num += d * d;
-    den += double(ref[i]) * double(ref[i]);
-  }
-  if (std::isnan(num)) return NAN;
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
+std::mt19937_64 g_rng(20240611);  // the inputs' random source
 
 // A CUDA backend and a few helpers around it.
 struct Gpu {
@@ -128,7 +97,7 @@ void check_weights_and_embed(Gpu& g) {
   for (DType t : {DType::F32, DType::F16, DType::BF16}) {
     for (auto [V, H] : {std::pair<int64_t, int64_t>{50, 24}, {300, 2048}, {7, 13}}) {
       const std::string tag = str_cat(dtype_name(t), "_", V, "x", H);
-      std::vector<float> tv = randn(size_t(V * H));
+      std::vector<float> tv = randn(g_rng, size_t(V * H));
       Tensor host = host_tensor(tv, t, {V, H});
       Tensor dev = g.be->prepare_weight(host);
       report("prepare_weight_2d_is_bf16_" + tag,
@@ -146,7 +115,7 @@ void check_weights_and_embed(Gpu& g) {
              t == DType::BF16 ? 0 : 1e-2);
     }
     // 1-D: f32 on the device, exactly the converted values.
-    std::vector<float> vv = randn(1001);
+    std::vector<float> vv = randn(g_rng, 1001);
     Tensor host = host_tensor(vv, t, {1001});
     Tensor dev = g.be->prepare_weight(host);
     std::vector<float> back(1001), ref(1001);
@@ -160,7 +129,7 @@ void check_weights_and_embed(Gpu& g) {
 void check_copies(Gpu& g) {
   // upload/download: one bf16 rounding.
   const size_t n = 1000003;
-  std::vector<float> v = randn(n);
+  std::vector<float> v = randn(g_rng, n);
   DeviceBuffer d = g.upload(v);
   report("upload_download_f32", rel_err(g.download(d.get(), n), v), 4e-3);
 
@@ -203,7 +172,7 @@ void check_gather(Gpu& g) {
     int64_t src_rows, src_stride, width, dst_stride, n;
   };
   for (Case c : {Case{50, 40, 24, 32, 17}, Case{64, 128, 64, 64, 40}, Case{10, 7, 5, 9, 3}}) {
-    std::vector<float> src = round_bf16(randn(size_t(c.src_rows * c.src_stride)));
+    std::vector<float> src = round_bf16(randn(g_rng, size_t(c.src_rows * c.src_stride)));
     std::vector<int64_t> idx(size_t(c.n));
     std::uniform_int_distribution<int64_t> pick(0, c.src_rows - 1);
     for (auto& i : idx) i = pick(g_rng);
@@ -223,10 +192,10 @@ void check_layer_norm(Gpu& g) {
   Backend& cpu = cpu_backend();
   for (auto [rows, H] : {std::pair<int64_t, int64_t>{3, 8}, {17, 40}, {64, 2048}, {5, 2051}}) {
     for (bool alias : {false, true}) {
-      std::vector<float> x = round_bf16(randn(size_t(rows * H), 2.0f));
+      std::vector<float> x = round_bf16(randn(g_rng, size_t(rows * H), 2.0f));
       for (size_t i = 0; i < x.size(); ++i) x[i] += 0.5f;  // non-zero mean
       x = round_bf16(x);
-      std::vector<float> w = randn(size_t(H)), b = randn(size_t(H));
+      std::vector<float> w = randn(g_rng, size_t(H)), b = randn(g_rng, size_t(H));
       Tensor wt = Tensor::from_f32(w, {H}), bt = Tensor::from_f32(b, {H});
       Host hx(x), hy(x.size());
       cpu.layer_norm(hx.f(), rows, H, wt, bt, 1e-5f, hy.f());
@@ -252,10 +221,10 @@ void check_linear(Gpu& g, const std::string& tag) {
                         {5, 15, 13, 1},     {300, 2048, 6144, 0}, {4, 2048, 2048, 1},
                         {129, 512, 8192, 0}};
   for (const Case& c : cases) {
-    std::vector<float> W = round_bf16(randn(size_t(c.N * c.K)));
-    std::vector<float> x = round_bf16(randn(size_t((c.rows + c.x_offset_rows) * c.K)));
-    std::vector<float> bias = randn(size_t(c.N));
-    std::vector<float> y0 = round_bf16(randn(size_t(c.rows * c.N)));
+    std::vector<float> W = round_bf16(randn(g_rng, size_t(c.N * c.K)));
+    std::vector<float> x = round_bf16(randn(g_rng, size_t((c.rows + c.x_offset_rows) * c.K)));
+    std::vector<float> bias = randn(g_rng, size_t(c.N));
+    std::vector<float> y0 = round_bf16(randn(g_rng, size_t(c.rows * c.N)));
     Tensor Wt = Tensor::from_f32(W, {c.N, c.K}), bt = Tensor::from_f32(bias, {c.N});
     Tensor Wd = g.be->prepare_weight(Wt), bd = g.be->prepare_weight(bt);
     DeviceBuffer dx = g.upload(x);
@@ -289,8 +258,8 @@ void check_elementwise(Gpu& g) {
   Backend& cpu = cpu_backend();
   for (int64_t n : {int64_t(1), int64_t(13), int64_t(4096), int64_t(1000003)}) {
     for (int64_t off : {int64_t(0), int64_t(1)}) {
-      std::vector<float> x = round_bf16(randn(size_t(n + off), 2.0f));
-      std::vector<float> y = round_bf16(randn(size_t(n + off), 2.0f));
+      std::vector<float> x = round_bf16(randn(g_rng, size_t(n + off), 2.0f));
+      std::vector<float> y = round_bf16(randn(g_rng, size_t(n + off), 2.0f));
       // gelu
       Host hx(x);
       cpu.gelu(hx.f() + off, n);
@@ -350,7 +319,7 @@ void check_attention_case(Gpu& g, const AttnCase& c) {
 
   // Positions [0, past) in two chunks (so that pos0 > 0 is exercised), then the new rows.
   auto feed = [&](int64_t pos0, int64_t n, Host* q_cpu, DeviceBuffer* q_gpu) {
-    std::vector<float> qkv = round_bf16(randn(size_t(n * 3 * W), 1.5f));
+    std::vector<float> qkv = round_bf16(randn(g_rng, size_t(n * 3 * W), 1.5f));
     Host hq(qkv);
     Host hqo(size_t(n * W));
     cpu.qkv_to_cache(hq.f(), n, c.heads, c.hd, c.rot, base, pos0, cc, layer, hqo.f());
@@ -450,7 +419,7 @@ void check_errors(Gpu& g) {
   }
   report("prepare_weight_i32_throws", threw ? 0.0 : 1.0, 0);
   // still usable after the errors
-  std::vector<float> v = randn(100);
+  std::vector<float> v = randn(g_rng, 100);
   DeviceBuffer d = g.upload(v);
   report("usable_after_errors", rel_err(g.download(d.get(), 100), v), 4e-3);
 
@@ -525,7 +494,7 @@ void bench(Gpu& g) {
     const int64_t T = 2048;
     KVCache cache(*g.be, 1, heads, hd, false, i8);
     cache.reserve(T);
-    std::vector<float> qkv = randn(size_t(T * 3 * W));
+    std::vector<float> qkv = randn(g_rng, size_t(T * 3 * W));
     DeviceBuffer dq = g.upload(qkv), q(*g.be, size_t(T * W) * 2), out(*g.be, size_t(T * W) * 2);
     const double tq = time_ms(
         g, [&] { g.be->qkv_to_cache(dq.get(), T, heads, hd, 32, 10000.0, 0, cache, 0, q.get()); });
@@ -546,7 +515,7 @@ void bench(Gpu& g) {
       g.fill(cache.k_scale(0), 0x3C, size_t(P * heads) * 4);
       g.fill(cache.v_scale(0), 0x3C, size_t(P * heads) * 4);
     }
-    std::vector<float> qv = randn(size_t(512 * W));
+    std::vector<float> qv = randn(g_rng, size_t(512 * W));
     DeviceBuffer q = g.upload(qv), out(*g.be, size_t(512 * W) * 2);
     const double bytes = double(P) * W * esz * 2 + (i8 ? double(P) * heads * 8 : 0.0);
     for (int64_t rows : {int64_t(1), int64_t(4)}) {

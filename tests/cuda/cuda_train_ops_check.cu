@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "check_util.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -52,45 +53,15 @@
 #include "ops/rotary.h"
 
 using namespace rcc;
+using namespace rcc::gpu_check;
 using rcc::cuda::bf16;
 
 namespace {
 
-int g_fail = 0, g_total = 0;
 cudaStream_t g_stream = nullptr;
 
-void report(const std::string& name, double err, double tol) {
-  const bool ok = err <= tol;  // NaN fails
-  ++g_total;
-  if (!ok) ++g_fail;
-  std::printf("%s %s %.3e %.0e\n", ok ? "PASS" : "FAIL", name.c_str(), err, tol);
-  std::fflush(stdout);
-}
+std::mt19937_64 g_rng(20240612);  // the inputs' random source
 
-std::mt19937_64 g_rng(20240612);
-
-std::vector<float> randn(size_t n, float stddev = 1.0f, float mean = 0.0f) {
-  std::normal_distribution<float> d(mean, stddev);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g_rng);
-  return v;
-}
-std::vector<float> round_bf16(std::vector<float> v) {
-  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
-  return v;
-}
-
-double rel_err(const std::vector<float>& out, const std::vector<float>& ref) {
-  if (out.size() != ref.size()) return NAN;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < out.size(); ++i) {
-    const double d = double(out[i]) - double(ref[i]);
-    num += d * d;
-    den += double(ref[i]) * double(ref[i]);
-  }
-  if (std::isnan(num)) return NAN;
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
 // Fraction of elements that differ bit for bit (NaN when any output is NaN).
 double mismatch(const std::vector<float>& out, const std::vector<float>& ref) {
   if (out.size() != ref.size()) return NAN;
@@ -102,23 +73,7 @@ double mismatch(const std::vector<float>& out, const std::vector<float>& ref) {
   return out.empty() ? 0.0 : double(bad) / double(out.size());
 }
 
-// A device allocation (freed at scope exit) and the transfers around it, all on g_stream.
-struct Dev {
-  void* p = nullptr;
-  size_t bytes = 0;
-  explicit Dev(size_t b) : bytes(b) { RCC_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(b, 16))); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  ~Dev() {
-    if (p) cudaFree(p);
-  }
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(p);
-  }
-  void poison() { RCC_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, bytes, g_stream)); }  // bf16/f32 NaN
-};
-
+// Transfers to and from the device, all on g_stream.
 void sync_stream() {
   RCC_CUDA_CHECK(cudaStreamSynchronize(g_stream));
 }
@@ -156,9 +111,6 @@ template <class T>
 void put(void* dst, const std::vector<T>& v) {
   to_dev(dst, v.data(), v.size() * sizeof(T));
 }
-bf16* bf(const Dev& d, int64_t offset_elems = 0) {
-  return d.as<bf16>() + offset_elems;
-}
 
 // ---------------------------------------------------------------------------------------------
 void check_gelu_backward() {
@@ -167,16 +119,16 @@ void check_gelu_backward() {
     for (int mode = 0; mode < 3; ++mode) {  // 0: separate dx, 1: dx aliases dy, 2: offset by 1
       if (mode == 2 && n == 1) continue;
       const int64_t off = mode == 2 ? 1 : 0;
-      std::vector<float> pre = round_bf16(randn(size_t(n + off), 2.0f));
-      std::vector<float> dy = round_bf16(randn(size_t(n + off)));
+      std::vector<float> pre = round_bf16(randn(g_rng, size_t(n + off), 2.0f));
+      std::vector<float> dy = round_bf16(randn(g_rng, size_t(n + off)));
       std::vector<float> ref(static_cast<size_t>(n));
       ops::gelu_backward(pre.data() + off, dy.data() + off, ref.data(), n);
       Dev dpre(size_t(n + off) * 2), ddy(size_t(n + off) * 2), ddx(size_t(n + off) * 2);
       put_bf16(dpre.p, pre);
       put_bf16(ddy.p, dy);
-      ddx.poison();
-      bf16* out = mode == 1 ? bf(ddy) : bf(ddx, off);
-      cuda::launch_gelu_backward(bf(dpre, off), bf(ddy, off), out, n, g_stream);
+      ddx.poison(g_stream);
+      bf16* out = mode == 1 ? ddy.bf() : ddx.bf(off);
+      cuda::launch_gelu_backward(dpre.bf(off), ddy.bf(off), out, n, g_stream);
       static const char* tags[] = {"", "_alias", "_offset"};
       report(str_cat("gelu_backward_", n, tags[mode]), rel_err(get_bf16(out, size_t(n)), ref),
              1e-2);
@@ -195,11 +147,12 @@ void check_linear_backward(Backend& be) {
                         {4099, 768, 3072}, {333, 3072, 768}, {5, 8, 3}};
   for (const Case& c : cases) {
     for (bool acc : {false, true}) {
-      const std::vector<float> x = round_bf16(randn(size_t(c.rows * c.K)));
-      const std::vector<float> w = round_bf16(randn(size_t(c.N * c.K), 0.05f));
-      const std::vector<float> dy = round_bf16(randn(size_t(c.rows * c.N)));
-      const std::vector<float> dx0 = round_bf16(randn(size_t(c.rows * c.K)));
-      const std::vector<float> dw0 = randn(size_t(c.N * c.K)), db0 = randn(size_t(c.N));
+      const std::vector<float> x = round_bf16(randn(g_rng, size_t(c.rows * c.K)));
+      const std::vector<float> w = round_bf16(randn(g_rng, size_t(c.N * c.K), 0.05f));
+      const std::vector<float> dy = round_bf16(randn(g_rng, size_t(c.rows * c.N)));
+      const std::vector<float> dx0 = round_bf16(randn(g_rng, size_t(c.rows * c.K)));
+      const std::vector<float> dw0 = randn(g_rng, size_t(c.N * c.K)),
+                               db0 = randn(g_rng, size_t(c.N));
       std::vector<float> dx = acc ? dx0 : std::vector<float>(dx0.size(), 0.0f), dw = dw0, db = db0;
       const Tensor W = Tensor::from_f32(w, {c.N, c.K});
       ops::linear_backward(x.data(), c.rows, W, dy.data(), dx.data(), dw.data(), db.data());
@@ -240,8 +193,8 @@ void check_scatter_add_rows() {
     std::iota(perm.begin(), perm.end(), int64_t(0));
     std::shuffle(perm.begin(), perm.end(), g_rng);
     std::vector<int64_t> idx(perm.begin(), perm.begin() + c.n);  // distinct
-    std::vector<float> src = round_bf16(randn(size_t(c.n * c.width + c.off)));
-    std::vector<float> dst = round_bf16(randn(size_t(c.dst_rows * c.width + c.off)));
+    std::vector<float> src = round_bf16(randn(g_rng, size_t(c.n * c.width + c.off)));
+    std::vector<float> dst = round_bf16(randn(g_rng, size_t(c.dst_rows * c.width + c.off)));
     std::vector<float> ref = dst;
     for (int64_t i = 0; i < c.n; ++i)
       for (int64_t col = 0; col < c.width; ++col) {
@@ -252,8 +205,8 @@ void check_scatter_add_rows() {
     put_bf16(dsrc.p, src);
     put_bf16(ddst.p, dst);
     put(didx.p, idx);
-    cuda::launch_scatter_add_rows(bf(dsrc, c.off), didx.as<int64_t>(), c.n, c.width,
-                                  bf(ddst, c.off), g_stream);
+    cuda::launch_scatter_add_rows(dsrc.bf(c.off), didx.as<int64_t>(), c.n, c.width, ddst.bf(c.off),
+                                  g_stream);
     report(str_cat("scatter_add_rows_", c.n, "x", c.width, c.off ? "_offset" : ""),
            rel_err(get_bf16(ddst.p, dst.size()), ref), 0);
   }
@@ -268,15 +221,15 @@ void check_embedding_backward() {
     std::vector<int32_t> ids(size_t(c.n));
     std::uniform_int_distribution<int32_t> pick(0, int32_t(c.V - 1));
     for (int32_t& i : ids) i = pick(g_rng);  // V = 20, 5: many repeats
-    std::vector<float> dx = round_bf16(randn(size_t(c.n * c.H)));
-    std::vector<float> table = randn(size_t(c.V * c.H));
+    std::vector<float> dx = round_bf16(randn(g_rng, size_t(c.n * c.H)));
+    std::vector<float> table = randn(g_rng, size_t(c.V * c.H));
     std::vector<float> ref = table;
     ops::embedding_backward(ids.data(), c.n, dx.data(), c.H, ref.data());
     Dev dids(ids.size() * 4), ddx(dx.size() * 2), dtab(table.size() * 4);
     put(dids.p, ids);
     put_bf16(ddx.p, dx);
     put_f32(dtab.p, table);
-    cuda::launch_embedding_backward(dids.as<int32_t>(), c.n, bf(ddx), c.H, dtab.as<float>(),
+    cuda::launch_embedding_backward(dids.as<int32_t>(), c.n, ddx.bf(), c.H, dtab.as<float>(),
                                     g_stream);
     report(str_cat("embedding_backward_", c.n, "x", c.H, "_V", c.V),
            rel_err(get_f32(dtab.p, table.size()), ref), 1e-3);
@@ -294,7 +247,7 @@ void check_cross_entropy() {
         Case{130, 1000, 1.0f, true}, Case{130, 50304, 1.0f, true}, Case{7, 50304, 20.0f, true},
         Case{130, 50304, 2.0f, false}, Case{3, 7, 1.0f, true}}) {
     const size_t n = size_t(c.rows * c.V);
-    std::vector<float> logits = randn(n, c.logit_std, 0.5f);
+    std::vector<float> logits = randn(g_rng, n, c.logit_std, 0.5f);
     std::vector<int32_t> targets(size_t(c.rows));
     std::vector<float> weights(size_t(c.rows));
     std::uniform_int_distribution<int32_t> pick(0, int32_t(c.V - 1));
@@ -318,16 +271,16 @@ void check_cross_entropy() {
     put_f32(dl.p, logits);
     put(dt.p, targets);
     put_f32(dw.p, weights);
-    dloss.poison();
-    dd.poison();
+    dloss.poison(g_stream);
+    dd.poison(g_stream);
     cuda::launch_cross_entropy(dl.as<float>(), c.rows, c.V, dt.as<int32_t>(), dw.as<float>(), scale,
-                               dloss.as<float>(), c.with_d ? bf(dd) : nullptr, g_stream);
+                               dloss.as<float>(), c.with_d ? dd.bf() : nullptr, g_stream);
     const std::string tag = str_cat(c.rows, "x", c.V, "_std", c.logit_std);
     const std::vector<float> loss = get_f32(dloss.p, size_t(c.rows));
     report("cross_entropy_loss_" + tag, rel_err(loss, ref_loss), 1e-5);
     if (c.with_d) report("cross_entropy_dlogits_" + tag, rel_err(get_bf16(dd.p, n), ref_d), 1e-2);
     // Deterministic per-row losses.
-    dloss.poison();
+    dloss.poison(g_stream);
     cuda::launch_cross_entropy(dl.as<float>(), c.rows, c.V, dt.as<int32_t>(), dw.as<float>(), scale,
                                dloss.as<float>(), nullptr, g_stream);
     report("cross_entropy_deterministic_" + tag, mismatch(get_f32(dloss.p, size_t(c.rows)), loss),
@@ -339,16 +292,16 @@ void check_cross_entropy() {
 // the row; its loss is NaN, the other rows are unaffected.
 void check_cross_entropy_bad_target() {
   const int64_t rows = 3, V = 1000;
-  std::vector<float> logits = randn(size_t(rows * V));
+  std::vector<float> logits = randn(g_rng, size_t(rows * V));
   std::vector<int32_t> targets = {5, int32_t(V), -1};
   std::vector<float> weights = {1.0f, 1.0f, 1.0f};
   Dev dl(logits.size() * 4), dt(12), dw(12), dloss(12), dd(logits.size() * 2 + 64);
   put_f32(dl.p, logits);
   put(dt.p, targets);
   put_f32(dw.p, weights);
-  dd.poison();
+  dd.poison(g_stream);
   cuda::launch_cross_entropy(dl.as<float>(), rows, V, dt.as<int32_t>(), dw.as<float>(), 1.0f,
-                             dloss.as<float>(), bf(dd), g_stream);
+                             dloss.as<float>(), dd.bf(), g_stream);
   const cudaError_t e = cudaStreamSynchronize(g_stream);
   bool ok = e == cudaSuccess;
   if (ok) {
@@ -365,7 +318,7 @@ void check_cross_entropy_bad_target() {
 
 void check_sum_squares_scale() {
   for (int64_t n : {int64_t(1), int64_t(1000), (int64_t(1) << 20) + 3, int64_t(5000000)}) {
-    std::vector<float> x = randn(size_t(n), 0.01f);
+    std::vector<float> x = randn(g_rng, size_t(n), 0.01f);
     double ref = 0;
     for (float v : x) ref += double(v) * double(v);
     Dev dx(size_t(n) * 4), ws(cuda::sum_squares_workspace(n)), dout(8);
@@ -412,8 +365,8 @@ void check_adamw() {
   for (int64_t n : {int64_t(1), int64_t(1000), (int64_t(1) << 20) + 3}) {
     for (bool decayed : {false, true}) {
       const float decay = decayed ? float(1.0 - lr * wd) : 1.0f;
-      std::vector<float> p0 = randn(size_t(n), 0.05f), g = randn(size_t(n), 1e-3f);
-      std::vector<float> m0 = randn(size_t(n), 1e-3f), v0 = randn(size_t(n), 1e-3f);
+      std::vector<float> p0 = randn(g_rng, size_t(n), 0.05f), g = randn(g_rng, size_t(n), 1e-3f);
+      std::vector<float> m0 = randn(g_rng, size_t(n), 1e-3f), v0 = randn(g_rng, size_t(n), 1e-3f);
       for (float& x : v0) x = x * x;
       // The f32 constants as Backend::adamw's implementations derive them from the doubles.
       const float w_lerp = float(1.0 - beta1), b2 = float(beta2), omb2 = float(1.0 - beta2),
@@ -469,11 +422,11 @@ void check_layer_norm_backward() {
         Case{130, 768, true, false}, Case{130, 100, false, true}, Case{1000, 64, true, true},
         Case{5000, 768, true, true}, Case{3, 2051, true, true}}) {
     const size_t n = size_t(c.rows * c.H);
-    std::vector<float> x = round_bf16(randn(n, 2.0f, 0.5f));
-    std::vector<float> dy = round_bf16(randn(n));
-    std::vector<float> w = randn(size_t(c.H), 0.2f, 1.0f);
-    std::vector<float> dx0 = round_bf16(randn(n, 0.5f));
-    std::vector<float> dw0 = randn(size_t(c.H)), db0 = randn(size_t(c.H));
+    std::vector<float> x = round_bf16(randn(g_rng, n, 2.0f, 0.5f));
+    std::vector<float> dy = round_bf16(randn(g_rng, n));
+    std::vector<float> w = randn(g_rng, size_t(c.H), 0.2f, 1.0f);
+    std::vector<float> dx0 = round_bf16(randn(g_rng, n, 0.5f));
+    std::vector<float> dw0 = randn(g_rng, size_t(c.H)), db0 = randn(g_rng, size_t(c.H));
     const float eps = 1e-5f;
     std::vector<float> rdx = dx0, rdw = dw0, rdb = db0;
     ops::layer_norm_backward(x.data(), c.rows, c.H, w.data(), eps, dy.data(),
@@ -487,10 +440,10 @@ void check_layer_norm_backward() {
     put_bf16(ddx.p, dx0);
     put_f32(ddw.p, dw0);
     put_f32(ddb.p, db0);
-    ws.poison();
+    ws.poison(g_stream);
     auto run = [&] {
-      cuda::launch_layer_norm_backward(bf(dx_), c.rows, c.H, dw_.as<float>(), eps, bf(ddy),
-                                       c.with_dx ? bf(ddx) : nullptr, ddw.as<float>(),
+      cuda::launch_layer_norm_backward(dx_.bf(), c.rows, c.H, dw_.as<float>(), eps, ddy.bf(),
+                                       c.with_dx ? ddx.bf() : nullptr, ddw.as<float>(),
                                        c.with_db ? ddb.as<float>() : nullptr, ws.p, g_stream);
     };
     run();
@@ -539,8 +492,8 @@ void check_rotary_split_backward() {
                         Case{3, 1, 1024, 256, 70000}}) {
     const int64_t W = int64_t(c.heads) * c.hd;
     const size_t n = size_t(c.rows * W);
-    std::vector<float> dq = round_bf16(randn(n)), dk = round_bf16(randn(n)),
-                       dv = round_bf16(randn(n));
+    std::vector<float> dq = round_bf16(randn(g_rng, n)), dk = round_bf16(randn(g_rng, n)),
+                       dv = round_bf16(randn(g_rng, n));
     // CPU: the fused gradient [rows, heads, 3, hd] rotated back in place.
     std::vector<float> ref(3 * n);
     for (int64_t r = 0; r < c.rows; ++r)
@@ -564,10 +517,10 @@ void check_rotary_split_backward() {
     put_bf16(ddk.p, dk);
     put_bf16(ddv.p, dv);
     put_f32(dinv.p, inv);
-    dout.poison();
-    cuda::launch_rotary_split_backward(bf(ddq), bf(ddk), bf(ddv), c.rows, c.heads, c.hd, c.rot,
+    dout.poison(g_stream);
+    cuda::launch_rotary_split_backward(ddq.bf(), ddk.bf(), ddv.bf(), c.rows, c.heads, c.hd, c.rot,
                                        half > 0 ? dinv.as<float>() : nullptr, nullptr, c.pos0,
-                                       bf(dout), g_stream);
+                                       dout.bf(), g_stream);
     const std::vector<float> computed = get_bf16(dout.p, 3 * n);
     report(str_cat("rotary_split_backward_", c.rows, "x", c.heads, "x", c.hd, "_rot", c.rot, "_pos",
                    c.pos0),
@@ -582,10 +535,10 @@ void check_rotary_split_backward() {
       }
     Dev drope(rope.size() * 4);
     put_f32(drope.p, rope);
-    dout.poison();
-    cuda::launch_rotary_split_backward(bf(ddq), bf(ddk), bf(ddv), c.rows, c.heads, c.hd, c.rot,
+    dout.poison(g_stream);
+    cuda::launch_rotary_split_backward(ddq.bf(), ddk.bf(), ddv.bf(), c.rows, c.heads, c.hd, c.rot,
                                        nullptr, half > 0 ? drope.as<float>() : nullptr, c.pos0,
-                                       bf(dout), g_stream);
+                                       dout.bf(), g_stream);
     report(str_cat("rotary_split_backward_table_", c.rows, "x", c.heads, "x", c.hd, "_rot", c.rot,
                    "_pos", c.pos0),
            mismatch(get_bf16(dout.p, 3 * n), computed), 0);
