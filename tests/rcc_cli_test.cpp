@@ -157,3 +157,68 @@ TEST_F(RCCCli, Refusals) {
 
 }  // namespace
 }  // namespace rcc
+
+namespace rcc {
+namespace {
+
+TEST_F(RCCCli, ExportShardsDecoderAndDefaultModel) {
+  // bf16 -> bf16 in shards of at most 1 MiB: the same weights, so the same greedy answer.
+  test::RunResult r = test::run_rcc({"export", "--model", model("a"), "--out", file("exp"),
+                                     "--dtype", "bf16", "--max-shard-mb", "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(file("exp/model.safetensors.index.json")));
+  EXPECT_TRUE(std::filesystem::exists(file("exp/tokenizer.json")));
+  EXPECT_TRUE(std::filesystem::exists(file("exp/rcc.json")));
+  int shards = 0;
+  for (const auto& e : std::filesystem::directory_iterator(file("exp"))) {
+    if (e.path().extension() != ".safetensors") continue;
+    ++shards;
+    // The vocabulary matrices (50304 x 32 bf16, 3.1 MiB) exceed the limit and get a shard each.
+    EXPECT_TRUE(e.file_size() <= (size_t(1) << 20) + 4096 || e.file_size() > (size_t(3) << 20))
+        << e.path();
+  }
+  EXPECT_GE(shards, 3);
+  const std::vector<std::string> ask = {"--context", file("ctx.txt"), "--question",
+                                        "Where does the cat sit?", "--max-new-tokens", "6",
+                                        "--json"};
+  std::vector<std::string> a1 = {"ask", "--model", model("a")}, a2 = {"ask", "--model", file("exp")};
+  a1.insert(a1.end(), ask.begin(), ask.end());
+  a2.insert(a2.end(), ask.begin(), ask.end());
+  EXPECT_EQ(run_json(a1)["ids"], run_json(a2)["ids"]);
+
+  // The decoder alone, as a plain GPT-NeoX model that `rcc generate` runs.
+  r = test::run_rcc({"export", "--model", model("a"), "--out", file("dec"), "--decoder"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(file("dec/rcc.json")));
+  const SafetensorsFile dec = SafetensorsFile::open(file("dec/model.safetensors"));
+  EXPECT_TRUE(dec.contains("embed_out.weight"));
+  for (const auto& [name, info] : dec.tensors())
+    EXPECT_EQ(name.find("rcc_"), std::string::npos) << name;
+  r = test::run_rcc({"generate", "--model", file("dec"), "--prompt", "Hello", "--max-new-tokens",
+                     "3"});
+  EXPECT_EQ(r.status, 0) << r.err;
+
+  // Refusals: an existing output, --decoder of a plain model, a bad dtype. Nothing half-written.
+  r = test::run_rcc({"export", "--model", model("a"), "--out", file("exp")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
+  r = test::run_rcc({"export", "--model", file("dec"), "--out", file("dec2"), "--decoder"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_FALSE(std::filesystem::exists(file("dec2")));
+  r = test::run_rcc({"export", "--model", model("a"), "--out", file("x"), "--dtype", "f8"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_FALSE(std::filesystem::exists(file("x")));
+
+  // No --model: $RCC_MODEL names the default model.
+  ::setenv("RCC_MODEL", file("exp").c_str(), 1);
+  r = test::run_rcc({"info", "--json"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  ::setenv("RCC_MODEL", file("nowhere").c_str(), 1);
+  r = test::run_rcc({"info"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("RCC_MODEL"), std::string::npos) << r.err;
+  ::unsetenv("RCC_MODEL");
+}
+
+}  // namespace
+}  // namespace rcc

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "test_util.h"
 #include "train/passkey.h"
+#include "train/qa_format.h"
 #include "train/rng.h"
 #include "train/tasks.h"
 
@@ -101,6 +102,35 @@ TEST(TrainData, PasskeyExamples) {
   // Same seed, same examples.
   Rng r1(9), r2(9);
   EXPECT_EQ(make_passkey(c, v, r1).context, make_passkey(c, v, r2).context);
+}
+
+TEST(TrainData, PasskeyInTheChatFormat) {
+  // mode ir: the question is compressed after the context, the decoder prompt is the chat
+  // preamble, the target regenerates the question, then answers "The pass key is KEY."
+  PasskeyConfig c;
+  c.min_tokens = c.max_tokens = 120;
+  c.mode = "ir";
+  const ChatTemplate chat;
+  std::vector<std::string> words = passkey_words(c);
+  for (const auto& w : chat_words(chat)) words.push_back(w);
+  const WordVocab v(words);
+  Rng rng(3);
+  const TaskExample e = make_passkey(c, v, rng, nullptr, &chat);
+  EXPECT_EQ(e.answer_text.size(), 5u);
+  const std::string ctx = v.decode(e.context), target = v.decode(e.answer);
+  // (the word-level vocabulary decodes with a space before punctuation)
+  EXPECT_NE(ctx.rfind("What is the pass key"), std::string::npos) << ctx;
+  EXPECT_GT(ctx.rfind("What is the pass key"), ctx.rfind("Remember"));
+  EXPECT_NE(target.find("The pass key is " + std::string(1, e.answer_text[0])), std::string::npos)
+      << target;
+  for (int32_t id : e.context) ASSERT_NE(id, 2);
+  for (int32_t id : e.answer) ASSERT_NE(id, 2);
+  // manual: the question is in the decoder prompt instead; without a template: an error.
+  c.mode = "manual";
+  const TaskExample m = make_passkey(c, v, rng, nullptr, &chat);
+  EXPECT_NE(v.decode(m.prompt).find("What is the pass key"), std::string::npos);
+  EXPECT_THROW(make_passkey(c, v, rng), Error);
+  EXPECT_THROW(parse_task({{"kind", "passkey"}, {"mode", "chat"}}, "p"), Error);
 }
 
 TEST(TrainData, MixerFollowsWeights) {

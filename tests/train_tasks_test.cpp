@@ -186,6 +186,58 @@ TEST(TrainTasks, BabiAnswersFollowTheStory) {
   }
 }
 
+TEST(TrainTasks, BabiQuestionsFromTaskFiles) {
+  // The real bAbI test split (Weston et al.): 1000 questions per task (200 stories of 5).
+  const std::vector<BabiQuestion> qa1 =
+      read_babi_file(test::shared("data/babi/qa1_single-supporting-fact_test.txt"));
+  ASSERT_EQ(qa1.size(), 1000u);
+  // Its first story (lines 1-3): "John travelled to the hallway." "Mary journeyed to the
+  // bathroom." "Where is John? \thallway\t1".
+  EXPECT_EQ(qa1[0].statements,
+            (std::vector<std::string>{"John travelled to the hallway.",
+                                      "Mary journeyed to the bathroom."}));
+  EXPECT_EQ(qa1[0].question, "Where is John?");
+  EXPECT_EQ(qa1[0].answer, "hallway");
+  EXPECT_EQ(qa1[1].statements.size(), 4u);  // statements accumulate through the story
+  EXPECT_EQ(qa1[5].statements.size(), 2u);  // and restart with the next one
+  const std::vector<BabiQuestion> qa2 =
+      read_babi_file(test::shared("data/babi/qa2_two-supporting-facts_test.txt"));
+  EXPECT_EQ(qa2.size(), 1000u);
+
+  test::TempDir tmp;
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"nonumber.txt", "John went home.\n"},
+      {"gap.txt", "1 John went to the garden.\n3 Where is John? \tgarden\t1\n"},
+      {"noanswer.txt", "1 John went to the garden.\n2 Where is John?\t\t1\n"},
+      {"empty.txt", "\n\n"}};
+  for (const auto& [name, text] : bad) {
+    test::write_file(tmp.file(name), text);
+    try {
+      read_babi_file(tmp.file(name));
+      FAIL() << name << ": no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(read_babi_file(tmp.file("absent.txt")), Error);
+
+  // Through the task mixture: evaluation walks the questions in file order.
+  std::vector<std::string> words = babi_words();
+  for (const auto& w : chat_words(ChatTemplate{})) words.push_back(w);
+  const WordVocab v(words);
+  const TaskSpec spec = parse_task(
+      {{"kind", "babi"}, {"data", test::shared("data/babi/qa1_single-supporting-fact_test.txt")}},
+      "babi");
+  const TaskMixer mix({spec}, v, RCCSettings{});
+  EXPECT_EQ(mix.rows(0), 1000);
+  Rng rng(7);
+  const TaskExample e0 = mix.example(0, rng, 0);
+  EXPECT_EQ(e0.answer_text, "hallway");
+  EXPECT_EQ(v.decode(e0.context).find("John travelled to the hallway"), 0u);
+  EXPECT_NE(v.decode(e0.prompt).find("Where is John"), std::string::npos);
+  EXPECT_EQ(mix.example(0, rng, 2).answer_text, qa1[2].answer);
+}
+
 TEST(TrainTasks, PlacementInRealText) {
   Haystack h;
   for (int i = 0; i < 500; ++i) h.text.push_back(100 + i);

@@ -106,7 +106,8 @@ EvalResult evaluate_task(const RCCModel& model, const TaskMixer& tasks, size_t t
       EvalExample ex;
       ex.expected = e.answer_text;
       if (spec.kind == "passkey") {
-        ex.got = codec.decode(got);
+        ex.got = spec.passkey.mode == "plain" ? codec.decode(got)
+                                              : answer_of(got, tasks.settings().chat, codec);
         ex.correct = first_digit_run(ex.got) == e.answer_text;
       } else {
         ex.got = answer_of(got, tasks.settings().chat, codec);

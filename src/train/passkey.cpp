@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "train/qa_format.h"
 
 namespace rcc {
 
@@ -25,7 +26,9 @@ std::vector<std::string> passkey_words(const PasskeyConfig& c) {
   std::vector<std::string> words;
   std::set<std::string> seen;
   WordVocab base({});
-  for (const std::string* t : {&c.filler, &c.needle, &c.question, &c.answer}) {
+  std::vector<const std::string*> templates = {&c.filler, &c.needle, &c.question, &c.answer};
+  if (c.mode != "plain") templates = {&c.filler, &c.needle, &c.chat_question, &c.chat_answer};
+  for (const std::string* t : templates) {
     // Split as WordVocab::encode does: words are what is left between spaces, digits, punctuation.
     std::string text = fill_key(*t, "0"), w;
     auto flush = [&] {
@@ -45,7 +48,7 @@ std::vector<std::string> passkey_words(const PasskeyConfig& c) {
 }
 
 TaskExample make_passkey(const PasskeyConfig& c, const TextCodec& codec, Rng& rng,
-                         const std::vector<int32_t>* haystack_ids) {
+                         const std::vector<int32_t>* haystack_ids, const ChatTemplate* chat) {
   RCC_CHECK(c.digits >= 1 && c.digits <= 18, "passkey: digits must lie in [1, 18]");
   RCC_CHECK(c.min_tokens <= c.max_tokens, "passkey: min_tokens > max_tokens");
   RCC_CHECK(0 <= c.min_depth && c.min_depth <= c.max_depth && c.max_depth <= 1,
@@ -70,10 +73,18 @@ TaskExample make_passkey(const PasskeyConfig& c, const TextCodec& codec, Rng& rn
   }
   const double depth = c.min_depth + (c.max_depth - c.min_depth) * rng.uniform();
   const int64_t at = std::min<int64_t>(hay_len, int64_t(depth * double(hay_len) + 0.5));
+  std::vector<int32_t> context(hay.begin(), hay.begin() + at);
+  context.insert(context.end(), needle.begin(), needle.end());
+  context.insert(context.end(), hay.begin() + at, hay.end());
+  if (c.mode != "plain") {
+    RCC_CHECK(chat, "passkey: mode '", c.mode, "' needs the chat template");
+    TaskExample e = make_qa_example(std::move(context), c.chat_question,
+                                    fill_key(c.chat_answer, key), c.mode, *chat, codec);
+    e.answer_text = key;
+    return e;
+  }
   TaskExample e;
-  e.context.assign(hay.begin(), hay.begin() + at);
-  e.context.insert(e.context.end(), needle.begin(), needle.end());
-  e.context.insert(e.context.end(), hay.begin() + at, hay.end());
+  e.context = std::move(context);
   e.prompt = codec.encode(c.question);
   e.answer = codec.encode(fill_key(c.answer, key));
   e.answer.push_back(codec.eos());

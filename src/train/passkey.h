@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "rcc/settings.h"
 #include "train/codec.h"
 #include "train/rng.h"
 #include "train/task.h"
@@ -22,15 +23,22 @@ struct PasskeyConfig {
   std::string needle = "The pass key is {key}. Remember it. {key} is the pass key.";
   std::string question = "What is the pass key? The pass key is";
   std::string answer = " {key}.";  // after the question; the codec's eos is appended
+  // "plain": the decoder prompt is `question` and the target `answer` (above); "manual" / "ir":
+  // the chat format of `rcc ask` (qa_format.h) with `chat_question` and `chat_answer`, so that a
+  // model trained so answers `rcc ask --question "What is the pass key?"`.
+  std::string mode = "plain";
+  std::string chat_question = "What is the pass key?";
+  std::string chat_answer = "The pass key is {key}.";
 };
 
 // Words of the default templates (for a word-level vocabulary).
 std::vector<std::string> passkey_words(const PasskeyConfig& c);
 
-// One example; `filler_ids` (optional) replaces the filler with pre-tokenized haystack text, from
-// which a random span is taken.
+// One example; `haystack_ids` (optional) replaces the filler with pre-tokenized haystack text, from
+// which a random span is taken. `chat` is needed for the manual and ir modes.
 TaskExample make_passkey(const PasskeyConfig& c, const TextCodec& codec, Rng& rng,
-                         const std::vector<int32_t>* haystack_ids = nullptr);
+                         const std::vector<int32_t>* haystack_ids = nullptr,
+                         const ChatTemplate* chat = nullptr);
 
 // Replaces every "{key}" in `tmpl` by `key`.
 std::string fill_key(const std::string& tmpl, const std::string& key);

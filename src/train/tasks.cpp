@@ -36,6 +36,11 @@ void parse_passkey(const JsonFields& f, TaskSpec& t) {
   f.get_string("needle", &c.needle);
   f.get_string("question", &c.question);
   f.get_string("answer", &c.answer);
+  f.get_string("mode", &c.mode);
+  f.get_string("chat_question", &c.chat_question);
+  f.get_string("chat_answer", &c.chat_answer);
+  RCC_CHECK(c.mode == "plain" || c.mode == "manual" || c.mode == "ir", f.where(),
+            ": mode must be \"plain\", \"manual\" or \"ir\"");
   t.haystack = string_list(f, "haystack");
   RCC_CHECK(c.min_tokens <= c.max_tokens, f.where(), ": min_tokens > max_tokens");
   RCC_CHECK(c.min_depth <= c.max_depth, f.where(), ": min_depth > max_depth");
@@ -120,6 +125,8 @@ TaskSpec parse_task(const nlohmann::json& j, const std::string& where) {
 std::vector<std::string> task_words(const TaskSpec& t, const ChatTemplate& chat) {
   std::vector<std::string> w;
   if (t.kind == "passkey") w = passkey_words(t.passkey);
+  if (t.kind == "passkey" && t.passkey.mode != "plain")
+    for (const std::string& x : chat_words(chat)) w.push_back(x);
   if (t.kind == "facts") w = facts_words();
   if (t.kind == "babi") w = babi_words();
   if (t.kind == "facts" || t.kind == "babi" || t.kind == "instruction")
@@ -181,7 +188,8 @@ TaskExample TaskMixer::example(size_t i, Rng& rng, int64_t index) const {
   const TaskSpec& t = tasks_.at(i);
   const Data& d = *data_[i];
   if (t.kind == "passkey")
-    return make_passkey(t.passkey, codec_, rng, d.haystack.empty() ? nullptr : &d.haystack);
+    return make_passkey(t.passkey, codec_, rng, d.haystack.empty() ? nullptr : &d.haystack,
+                        &settings_.chat);
   const Haystack* placed = d.placement.text.empty() ? nullptr : &d.placement;
   if (t.kind == "facts") return make_facts(t.facts, settings_.chat, codec_, rng, placed);
   if (t.kind == "babi" && !d.babi.empty()) {
