@@ -1,0 +1,82 @@
+// The bundled model (models/rcc-tiny, the CLI's default) on the CPU, through the CLI as a user runs
+// it: a pass key hidden in 32k tokens of real text (WikiText-2 test, which the model never trained
+// on) must come back. Two paths:
+//  - `rcc ask --context FILE --question "What is the pass key?"` (no --model: the default model;
+//    instruction reconstruction) with the needle in the middle of the text;
+//  - `rcc eval passkey` on 10 contexts of exactly 32,768 tokens, keys and depths drawn from a
+//    fixed seed. Required: >= 7/10. The model scored 84% on 50 such contexts of held-out text on
+//    an H100 and 86% on 50 contexts of 4k tokens on both the CPU and the GPU (bench/results/
+//    rcc_tiny.md); 7/10 leaves room for sampling variation without letting a model that cannot
+//    retrieve pass (chance of guessing 5 digits: 1e-5 per sample).
+// Its own executable (tests/CMakeLists.txt): ~2 minutes of CPU, not run in sanitizer builds.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "../test_util.h"
+
+namespace rcc {
+namespace {
+
+const std::string kModel = std::string(RCC_SOURCE_DIR) + "/models/rcc-tiny";
+
+TEST(BundledModel, IsTheDefaultAndFitsTheLimits) {
+  test::RunResult r = test::run_rcc({"info", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_NE(j.dump().find("rcc-tiny"), std::string::npos) << j.dump();
+  // The shipped files: at most 40 MB in all, no weight file over 15 MiB.
+  size_t total = 0;
+  for (const auto& e : std::filesystem::directory_iterator(kModel)) {
+    total += e.file_size();
+    if (e.path().extension() == ".safetensors") {
+      EXPECT_LE(e.file_size(), size_t(15) << 20) << e.path();
+    }
+  }
+  EXPECT_LE(total, size_t(40) * 1000 * 1000);
+  for (const char* f : {"config.json", "rcc.json", "tokenizer.json", "MODEL_CARD.md"})
+    EXPECT_TRUE(std::filesystem::exists(kModel + "/" + f)) << f;
+}
+
+// About 32k tokens of WikiText-2 test with "The pass key is 48613. Remember it. 48613 is the
+// pass key." at the middle.
+TEST(BundledModel, AnswersAPasskeyQuestionOver32kTokens) {
+  std::string text = test::read_file(test::shared("data/text/wikitext-2-test.txt"));
+  text = text.substr(0, 135000);  // ~32k tokens of this tokenizer
+  const std::string needle = " The pass key is 48613. Remember it. 48613 is the pass key. ";
+  size_t mid = text.find(". ", text.size() / 2);
+  ASSERT_NE(mid, std::string::npos);
+  text.insert(mid + 1, needle);
+  test::TempDir tmp;
+  test::write_file(tmp.file("book.txt"), text);
+  test::RunResult r = test::run_rcc({"ask", "--context", tmp.file("book.txt"), "--question",
+                                     "What is the pass key?", "--json", "--quiet"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  std::printf("context %lld tokens -> %s\n", j["context_tokens"].get<long long>(),
+              j["answer"].get<std::string>().c_str());
+  EXPECT_GE(j["context_tokens"].get<int64_t>(), 30000);
+  EXPECT_NE(j["answer"].get<std::string>().find("48613"), std::string::npos) << r.out;
+}
+
+TEST(BundledModel, PasskeyAccuracyAt32kTokens) {
+  test::TempDir tmp;
+  test::RunResult tok = test::run_rcc(
+      {"data", "tokenize", "--tokenizer", kModel + "/tokenizer.json", "--out", tmp.file("wiki"),
+       test::shared("data/text/wikitext-2-test.txt")});
+  ASSERT_EQ(tok.status, 0) << tok.err;
+  test::RunResult ev = test::run_rcc(
+      {"eval", "passkey", "--model", kModel, "--samples", "10", "--min-tokens", "32768",
+       "--max-tokens", "32768", "--digits", "5", "--seed", "2026", "--set",
+       "haystack=" + tmp.file("wiki*") + ",mode=ir", "--json", "--quiet"});
+  ASSERT_EQ(ev.status, 0) << ev.err;
+  const nlohmann::json r = nlohmann::json::parse(ev.out);
+  std::printf("passkey at 32k tokens on the CPU: %d/%d\n", r["correct"].get<int>(),
+              r["samples"].get<int>());
+  EXPECT_EQ(r["samples"].get<int>(), 10);
+  EXPECT_GE(r["correct"].get<int>(), 7) << ev.out.substr(0, 2000);
+}
+
+}  // namespace
+}  // namespace rcc
