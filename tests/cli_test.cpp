@@ -8,6 +8,8 @@
 // noise).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -194,7 +196,10 @@ TEST(Cli, InfoJson) {
 
 TEST(Cli, InfoErrors) {
   test::TempDir d;
-  expect_failure(run_rcc({"info"}), 2, "--model");
+  // Without --model: the default model; $RCC_MODEL naming no model directory is a usage error.
+  ::setenv("RCC_MODEL", d.file("nope").c_str(), 1);
+  expect_failure(run_rcc({"info"}), 2, "RCC_MODEL");
+  ::unsetenv("RCC_MODEL");
   expect_failure(run_rcc({"info", "--model", d.file("nope")}), 1, d.file("nope"));
   expect_failure(run_rcc({"info", "--model", kModel, "--bogus"}), 2, "--bogus");
   ModelCopy m;
