@@ -23,4 +23,4 @@ build/rcc ask --memory build/demo.rccm --question "What is the pass key?" --max-
   for _ in $(seq 1000); do printf 'The dog sat on the stool.'; done
 } >build/demo-cat.txt
 echo "expected: The cat sits on the sofa." >&2
-build/rcc ask --context build/demo-cat.txt --question "Where does the cat sit?" --max-new-tokens 32 --json
+build/rcc ask --context build/demo-cat.txt --question "Where does the cat sit?" --max-new-tokens 48 --json
