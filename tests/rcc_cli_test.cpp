@@ -1,5 +1,6 @@
-// rcc compress / ask / inspect end to end through the CLI, on a small random RCC model with the real
-// GPT-NeoX tokenizer (made here; its answers are noise, the tests check plumbing and invariants).
+// rcc compress / ask / inspect end to end through the CLI, on a small random RCC model with the
+// real GPT-NeoX tokenizer (made here; its answers are noise, the tests check plumbing and
+// invariants).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -64,8 +65,9 @@ TEST_F(RCCCli, CompressInspectAsk) {
   EXPECT_LE(a["ids"].size(), 6u);
   EXPECT_EQ(a["memory_slots"], c["slots"]);
   // Plain output: the answer alone on stdout.
-  test::RunResult plain = test::run_rcc({"ask", "--model", model("a"), "--memory", file("m.rccm"),
-                                         "--question", "Where does the cat sit?", "--max-new-tokens", "6"});
+  test::RunResult plain =
+      test::run_rcc({"ask", "--model", model("a"), "--memory", file("m.rccm"), "--question",
+                     "Where does the cat sit?", "--max-new-tokens", "6"});
   EXPECT_EQ(plain.status, 0);
   EXPECT_EQ(plain.out, a["answer"].get<std::string>() + "\n");
 }
@@ -81,8 +83,10 @@ TEST_F(RCCCli, InstructionReconstructionWithContext) {
 }
 
 TEST_F(RCCCli, ManyQuestionsOneMemoryAndSavedDecoderCache) {
-  run_json({"compress", "--model", model("a"), "--input", file("ctx.txt"), "--out", file("q.rccm"), "--json"});
-  test::write_file(file("questions.txt"), "Where does the cat sit?\nWhat swims?\n\nWho sits on the stool?\n");
+  run_json({"compress", "--model", model("a"), "--input", file("ctx.txt"), "--out", file("q.rccm"),
+            "--json"});
+  test::write_file(file("questions.txt"),
+                   "Where does the cat sit?\nWhat swims?\n\nWho sits on the stool?\n");
   test::RunResult r = test::run_rcc({"ask", "--model", model("a"), "--memory", file("q.rccm"),
                                      "--questions", file("questions.txt"), "--max-new-tokens", "5",
                                      "--json", "--kv-cache", file("q.rcckv")});
@@ -97,31 +101,43 @@ TEST_F(RCCCli, ManyQuestionsOneMemoryAndSavedDecoderCache) {
     json alone = run_json({"ask", "--model", model("a"), "--memory", file("q.rccm"), "--question",
                            l["question"], "--max-new-tokens", "5", "--json"});
     EXPECT_EQ(alone["ids"], l["ids"]);
-    json cached = run_json({"ask", "--model", model("a"), "--memory", file("q.rccm"), "--question",
-                            l["question"], "--max-new-tokens", "5", "--json", "--kv-cache", file("q.rcckv")});
+    json cached =
+        run_json({"ask", "--model", model("a"), "--memory", file("q.rccm"), "--question",
+                  l["question"], "--max-new-tokens", "5", "--json", "--kv-cache", file("q.rcckv")});
     EXPECT_EQ(cached["ids"], l["ids"]);
   }
 }
 
 TEST_F(RCCCli, AppendEqualsFullCompression) {
-  test::write_file(file("ids1.json"), "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70]");
-  test::write_file(file("ids2.json"), "[100,200,300,400,500,600,700,800,900,1000,1100,1200,1300,1400,1500,1600,1700,1800,1900,2000,2100,2200,2300,2400,2500,2600,2700,2800,2900,3000,3100,3200,3300,3400,3500,3600,3700,3800,3900,4000,4100,4200,4300,4400,4500,4600,4700,4800,4900,5000,5100,5200,5300,5400,5500,5600,5700,5800,5900,6000,6100]");
+  test::write_file(file("ids1.json"),
+                   "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,"
+                   "30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,"
+                   "56,57,58,59,60,61,62,63,64,65,66,67,68,69,70]");
+  test::write_file(file("ids2.json"),
+                   "[100,200,300,400,500,600,700,800,900,1000,1100,1200,1300,1400,1500,1600,1700,"
+                   "1800,1900,2000,2100,2200,2300,2400,2500,2600,2700,2800,2900,3000,3100,3200,"
+                   "3300,3400,3500,3600,3700,3800,3900,4000,4100,4200,4300,4400,4500,4600,4700,"
+                   "4800,4900,5000,5100,5200,5300,5400,5500,5600,5700,5800,5900,6000,6100]");
   std::string all = test::read_file(file("ids1.json"));
   all.pop_back();
   all += "," + test::read_file(file("ids2.json")).substr(1);
   test::write_file(file("ids12.json"), all);
-  run_json({"compress", "--model", model("a"), "--input-ids", file("ids1.json"), "--out", file("inc.rccm"), "--json"});
+  run_json({"compress", "--model", model("a"), "--input-ids", file("ids1.json"), "--out",
+            file("inc.rccm"), "--json"});
   json ap = run_json({"compress", "--model", model("a"), "--input-ids", file("ids2.json"), "--out",
                       file("inc.rccm"), "--append", "--json"});
-  EXPECT_EQ(ap["windows_encoded"], 2);  // the partial window (6 tokens) + the new tail, not window 0
-  run_json({"compress", "--model", model("a"), "--input-ids", file("ids12.json"), "--out", file("full.rccm"), "--json"});
+  EXPECT_EQ(ap["windows_encoded"],
+            2);  // the partial window (6 tokens) + the new tail, not window 0
+  run_json({"compress", "--model", model("a"), "--input-ids", file("ids12.json"), "--out",
+            file("full.rccm"), "--json"});
   EXPECT_EQ(test::read_file(file("inc.rccm")), test::read_file(file("full.rccm")));
 }
 
 TEST_F(RCCCli, Refusals) {
   run_json({"compress", "--model", model("a"), "--input", file("ctx.txt"), "--out", file("r.rccm"),
             "--mode", "compat", "--json"});
-  auto expect_error = [](const std::vector<std::string>& args, int status, const std::string& needle) {
+  auto expect_error = [](const std::vector<std::string>& args, int status,
+                         const std::string& needle) {
     test::RunResult r = test::run_rcc(args);
     EXPECT_EQ(r.status, status) << r.err;
     EXPECT_EQ(r.err.rfind("error:", 0), 0u) << r.err;
@@ -130,28 +146,36 @@ TEST_F(RCCCli, Refusals) {
   };
   expect_error({"ask", "--model", model("b"), "--memory", file("r.rccm"), "--question", "q"}, 1,
                "another encoder");
-  expect_error({"ask", "--model", model("a"), "--memory", file("r.rccm"), "--question", "q", "--ir"}, 1,
-               "aligned");
-  expect_error({"compress", "--model", model("a"), "--input", file("ctx.txt"), "--out", file("r.rccm"),
-                "--append"}, 1, "aligned");
+  expect_error(
+      {"ask", "--model", model("a"), "--memory", file("r.rccm"), "--question", "q", "--ir"}, 1,
+      "aligned");
+  expect_error({"compress", "--model", model("a"), "--input", file("ctx.txt"), "--out",
+                file("r.rccm"), "--append"},
+               1, "aligned");
   expect_error({"ask", "--model", model("a"), "--memory", file("r.rccm")}, 2, "nothing to ask");
-  expect_error({"ask", "--model", model("a"), "--memory", file("r.rccm"), "--context", file("ctx.txt"),
-                "--question", "q"}, 2, "exactly one");
+  expect_error({"ask", "--model", model("a"), "--memory", file("r.rccm"), "--context",
+                file("ctx.txt"), "--question", "q"},
+               2, "exactly one");
   std::string bytes = test::read_file(file("r.rccm"));
   test::write_file(file("t.rccm"), bytes.substr(0, bytes.size() / 2));
   expect_error({"inspect", file("t.rccm")}, 1, "t.rccm");
-  expect_error({"ask", "--model", model("a"), "--memory", file("t.rccm"), "--question", "q"}, 1, "t.rccm");
-  expect_error({"compress", "--model", model("a"), "--input", file("missing.txt"), "--out", file("x.rccm")},
-               1, "missing.txt");
+  expect_error({"ask", "--model", model("a"), "--memory", file("t.rccm"), "--question", "q"}, 1,
+               "t.rccm");
+  expect_error(
+      {"compress", "--model", model("a"), "--input", file("missing.txt"), "--out", file("x.rccm")},
+      1, "missing.txt");
   EXPECT_FALSE(std::filesystem::exists(file("x.rccm")));
   test::write_file(file("bad.json"), "[1, -2]");
-  expect_error({"compress", "--model", model("a"), "--input-ids", file("bad.json"), "--out", file("x.rccm")},
-               1, "element 1");
+  expect_error(
+      {"compress", "--model", model("a"), "--input-ids", file("bad.json"), "--out", file("x.rccm")},
+      1, "element 1");
   test::write_file(file("big.json"), "[1, 60000]");
-  expect_error({"compress", "--model", model("a"), "--input-ids", file("big.json"), "--out", file("x.rccm")},
-               1, "60000");
+  expect_error(
+      {"compress", "--model", model("a"), "--input-ids", file("big.json"), "--out", file("x.rccm")},
+      1, "60000");
   expect_error({"compress", "--model", test::fixture("gptneox/parallel-f32"), "--input-ids",
-                file("ids1.json"), "--out", file("x.rccm")}, 1, "not an RCC checkpoint");
+                file("ids1.json"), "--out", file("x.rccm")},
+               1, "not an RCC checkpoint");
   EXPECT_FALSE(std::filesystem::exists(file("x.rccm")));
 }
 
@@ -178,10 +202,11 @@ TEST_F(RCCCli, ExportShardsDecoderAndDefaultModel) {
         << e.path();
   }
   EXPECT_GE(shards, 3);
-  const std::vector<std::string> ask = {"--context", file("ctx.txt"), "--question",
-                                        "Where does the cat sit?", "--max-new-tokens", "6",
-                                        "--json"};
-  std::vector<std::string> a1 = {"ask", "--model", model("a")}, a2 = {"ask", "--model", file("exp")};
+  const std::vector<std::string> ask = {
+      "--context", file("ctx.txt"), "--question", "Where does the cat sit?", "--max-new-tokens",
+      "6",         "--json"};
+  std::vector<std::string> a1 = {"ask", "--model", model("a")},
+                           a2 = {"ask", "--model", file("exp")};
   a1.insert(a1.end(), ask.begin(), ask.end());
   a2.insert(a2.end(), ask.begin(), ask.end());
   EXPECT_EQ(run_json(a1)["ids"], run_json(a2)["ids"]);
@@ -194,8 +219,8 @@ TEST_F(RCCCli, ExportShardsDecoderAndDefaultModel) {
   EXPECT_TRUE(dec.contains("embed_out.weight"));
   for (const auto& [name, info] : dec.tensors())
     EXPECT_EQ(name.find("rcc_"), std::string::npos) << name;
-  r = test::run_rcc({"generate", "--model", file("dec"), "--prompt", "Hello", "--max-new-tokens",
-                     "3"});
+  r = test::run_rcc(
+      {"generate", "--model", file("dec"), "--prompt", "Hello", "--max-new-tokens", "3"});
   EXPECT_EQ(r.status, 0) << r.err;
 
   // Refusals: an existing output, --decoder of a plain model, a bad dtype. Nothing half-written.

@@ -193,9 +193,8 @@ TEST(TrainTasks, BabiQuestionsFromTaskFiles) {
   ASSERT_EQ(qa1.size(), 1000u);
   // Its first story (lines 1-3): "John travelled to the hallway." "Mary journeyed to the
   // bathroom." "Where is John? \thallway\t1".
-  EXPECT_EQ(qa1[0].statements,
-            (std::vector<std::string>{"John travelled to the hallway.",
-                                      "Mary journeyed to the bathroom."}));
+  EXPECT_EQ(qa1[0].statements, (std::vector<std::string>{"John travelled to the hallway.",
+                                                         "Mary journeyed to the bathroom."}));
   EXPECT_EQ(qa1[0].question, "Where is John?");
   EXPECT_EQ(qa1[0].answer, "hallway");
   EXPECT_EQ(qa1[1].statements.size(), 4u);  // statements accumulate through the story

@@ -21,7 +21,8 @@ namespace rcc::cli {
 
 namespace {
 const char* kHelp =
-    "usage: rcc ask [--model DIR] (--memory X.rccm | --context FILE | --context-ids FILE) [options]\n"
+    "usage: rcc ask [--model DIR] (--memory X.rccm | --context FILE | --context-ids FILE) "
+    "[options]\n"
     "Answers from a compressed context. With --context and --question the question is compressed\n"
     "together with the context (instruction reconstruction, the default); --manual puts it in the\n"
     "decoder prompt instead (the default with --memory).\n"

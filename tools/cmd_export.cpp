@@ -5,14 +5,15 @@
 // `"init": "gpt_neox"` starts both networks of a new RCC model from it). The tokenizer or word
 // vocabulary, rcc.json and train.json go along. The output is assembled in a temporary directory
 // beside OUT and renamed into place, so OUT is either complete or absent.
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
-#include <unistd.h>
 
 #include "args.h"
 #include "commands.h"
-#include "io/checkpoint.h"
 #include "io/atomic_file.h"
+#include "io/checkpoint.h"
 #include "model/load.h"
 #include "rcc/rcc_model.h"
 
@@ -30,7 +31,9 @@ const char* kHelp =
     "                       that are split into model-0000K-of-0000N.safetensors with an index\n"
     "  --decoder            only the decoder of an RCC model, as a plain GPT-NeoX model\n";
 
-bool is_rcc_dir(const std::string& dir) { return fs::exists(fs::path(dir) / "rcc.json"); }
+bool is_rcc_dir(const std::string& dir) {
+  return fs::exists(fs::path(dir) / "rcc.json");
+}
 
 }  // namespace
 

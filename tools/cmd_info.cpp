@@ -12,7 +12,8 @@ namespace rcc::cli {
 namespace {
 const char* kHelp =
     "usage: rcc info [--model DIR] [--json]\n"
-    "Shows the model's configuration, parameter count, stored dtype, and the memory needed for the\n"
+    "Shows the model's configuration, parameter count, stored dtype, and the memory needed for "
+    "the\n"
     "weights and per token of KV cache. --model defaults to $RCC_MODEL, else the bundled\n"
     "models/rcc-tiny.\n";
 }
@@ -60,9 +61,10 @@ int cmd_info(int argc, char** argv) {
     return 0;
   }
   std::printf("model          %s\n", dir.c_str());
-  std::printf("architecture   gpt_neox, %lld layers, hidden %lld, %lld heads, mlp %lld, vocab %lld\n",
-              (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.num_heads,
-              (long long)cfg.intermediate_size, (long long)cfg.vocab_size);
+  std::printf(
+      "architecture   gpt_neox, %lld layers, hidden %lld, %lld heads, mlp %lld, vocab %lld\n",
+      (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.num_heads,
+      (long long)cfg.intermediate_size, (long long)cfg.vocab_size);
   std::printf("residual       %s; rotary %.2f of head dim, base %g\n",
               cfg.use_parallel_residual ? "parallel" : "serial", cfg.rotary_pct, cfg.rotary_base);
   std::printf("parameters     %lld (%.1f M)\n", (long long)cfg.parameter_count(),

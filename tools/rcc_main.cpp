@@ -1,5 +1,5 @@
-// rcc command-line entry point: dispatches to a subcommand; turns every error into one `error:` line
-// on stderr with exit status 1 (2 for usage errors).
+// rcc command-line entry point: dispatches to a subcommand; turns every error into one `error:`
+// line on stderr with exit status 1 (2 for usage errors).
 #include <cstdio>
 #include <cstring>
 #include <exception>

@@ -32,9 +32,8 @@ void check_index(const std::string& dir, const std::vector<std::string>& shard_p
     RCC_CHECK(it.value().is_string(), index_path.string(), ": weight_map['", it.key(),
               "'] is not a file name");
     std::string file = it.value().get<std::string>();
-    auto pos = std::find_if(shard_paths.begin(), shard_paths.end(), [&](const std::string& p) {
-      return fs::path(p).filename() == file;
-    });
+    auto pos = std::find_if(shard_paths.begin(), shard_paths.end(),
+                            [&](const std::string& p) { return fs::path(p).filename() == file; });
     RCC_CHECK(pos != shard_paths.end(), index_path.string(), ": tensor '", it.key(),
               "' is mapped to missing shard '", file, "'");
     RCC_CHECK(shards[size_t(pos - shard_paths.begin())].contains(it.key()), index_path.string(),
@@ -62,13 +61,14 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     const TensorInfo& first = pieces[0].info;
     for (size_t i = 1; i < pieces.size(); ++i) {
       const Piece& p = pieces[i];
-      RCC_CHECK(p.info.dtype == first.dtype && p.info.shape.size() == first.shape.size() &&
-                    !first.shape.empty() &&
-                    std::equal(first.shape.begin() + 1, first.shape.end(), p.info.shape.begin() + 1),
-                dir, ": tensor '", name, "' is split across shards with incompatible pieces (",
-                dtype_name(first.dtype), shape_str(first.shape), " in ",
-                c.shard_paths_[pieces[0].shard], " vs ", dtype_name(p.info.dtype),
-                shape_str(p.info.shape), " in ", c.shard_paths_[p.shard], ")");
+      RCC_CHECK(
+          p.info.dtype == first.dtype && p.info.shape.size() == first.shape.size() &&
+              !first.shape.empty() &&
+              std::equal(first.shape.begin() + 1, first.shape.end(), p.info.shape.begin() + 1),
+          dir, ": tensor '", name, "' is split across shards with incompatible pieces (",
+          dtype_name(first.dtype), shape_str(first.shape), " in ", c.shard_paths_[pieces[0].shard],
+          " vs ", dtype_name(p.info.dtype), shape_str(p.info.shape), " in ",
+          c.shard_paths_[p.shard], ")");
     }
   }
   check_index(dir, c.shard_paths_, c.shards_);

@@ -42,7 +42,8 @@ std::vector<BabiQuestion> read_babi_file(const std::string& path) {
     RCC_CHECK(sp > 0 && sp < line.size() && line[sp] == ' ', path, ":", lineno,
               ": a bAbI line starts with its number and a space");
     const int64_t id = std::stoll(line.substr(0, sp));
-    RCC_CHECK(id == 1 || id == last + 1, path, ":", lineno, ": line number ", id, " follows ", last);
+    RCC_CHECK(id == 1 || id == last + 1, path, ":", lineno, ": line number ", id, " follows ",
+              last);
     if (id == 1) story.clear();
     last = id;
     const std::string rest = line.substr(sp + 1);
@@ -55,8 +56,8 @@ std::vector<BabiQuestion> read_babi_file(const std::string& path) {
     BabiQuestion q;
     q.statements = story;
     q.question = trim(rest.substr(0, tab));
-    q.answer = trim(rest.substr(tab + 1, tab2 == std::string::npos ? std::string::npos
-                                                                   : tab2 - tab - 1));
+    q.answer =
+        trim(rest.substr(tab + 1, tab2 == std::string::npos ? std::string::npos : tab2 - tab - 1));
     RCC_CHECK(!q.question.empty() && !q.answer.empty() && !story.empty(), path, ":", lineno,
               ": a question line needs a story before it, a question and an answer");
     out.push_back(std::move(q));

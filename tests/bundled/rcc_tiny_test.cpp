@@ -62,14 +62,14 @@ TEST(BundledModel, AnswersAPasskeyQuestionOver32kTokens) {
 
 TEST(BundledModel, PasskeyAccuracyAt32kTokens) {
   test::TempDir tmp;
-  test::RunResult tok = test::run_rcc(
-      {"data", "tokenize", "--tokenizer", kModel + "/tokenizer.json", "--out", tmp.file("wiki"),
-       test::shared("data/text/wikitext-2-test.txt")});
+  test::RunResult tok =
+      test::run_rcc({"data", "tokenize", "--tokenizer", kModel + "/tokenizer.json", "--out",
+                     tmp.file("wiki"), test::shared("data/text/wikitext-2-test.txt")});
   ASSERT_EQ(tok.status, 0) << tok.err;
-  test::RunResult ev = test::run_rcc(
-      {"eval", "passkey", "--model", kModel, "--samples", "10", "--min-tokens", "32768",
-       "--max-tokens", "32768", "--digits", "5", "--seed", "2026", "--set",
-       "haystack=" + tmp.file("wiki*") + ",mode=ir", "--json", "--quiet"});
+  test::RunResult ev =
+      test::run_rcc({"eval", "passkey", "--model", kModel, "--samples", "10", "--min-tokens",
+                     "32768", "--max-tokens", "32768", "--digits", "5", "--seed", "2026", "--set",
+                     "haystack=" + tmp.file("wiki*") + ",mode=ir", "--json", "--quiet"});
   ASSERT_EQ(ev.status, 0) << ev.err;
   const nlohmann::json r = nlohmann::json::parse(ev.out);
   std::printf("passkey at 32k tokens on the CPU: %d/%d\n", r["correct"].get<int>(),
