@@ -145,5 +145,29 @@ TEST(TrainData, MixerFollowsWeights) {
   EXPECT_NEAR(double(three) / n, 0.75, 0.04);
 }
 
+TEST(TrainData, LossWeightScalesTheSamplesOfItsTask) {
+  nlohmann::json a = {{"kind", "passkey"}, {"weight", 1.0}, {"digits", 3}},
+                 b = {{"kind", "passkey"}, {"weight", 1.0}, {"digits", 3}, {"loss_weight", 4.0}};
+  std::vector<TaskSpec> tasks = {parse_task(a, "a"), parse_task(b, "b")};
+  EXPECT_EQ(tasks[0].loss_weight, 1.0);
+  EXPECT_EQ(tasks[1].loss_weight, 4.0);
+  WordVocab v(task_words(tasks[0], {}));
+  TaskMixer mix(tasks, v, RCCSettings{});
+  Rng rng(5);
+  int seen[2] = {0, 0};
+  for (int i = 0; i < 200; ++i) {
+    const Sample s = mix.sample(rng);
+    ASSERT_TRUE(s.task == 0 || s.task == 1);
+    ++seen[s.task];
+    // 3 digits, ".", end of text: weight 1 each, times the task's loss_weight.
+    EXPECT_EQ(s.target_weight(), s.task == 0 ? 5.0 : 20.0);
+    for (float w : s.weights) EXPECT_TRUE(w == 0.0f || w == (s.task == 0 ? 1.0f : 4.0f));
+  }
+  EXPECT_GT(seen[0], 50);
+  EXPECT_GT(seen[1], 50);
+  for (double bad : {0.0, -1.0, 1e4})
+    EXPECT_THROW(parse_task({{"kind", "passkey"}, {"loss_weight", bad}}, "p"), Error);
+}
+
 }  // namespace
 }  // namespace rcc

@@ -90,17 +90,56 @@ TEST(TrainLoop, ResumeIsExact) {
     while (std::getline(in, line)) {
       nlohmann::json j = nlohmann::json::parse(line);
       if (j.contains("loss"))
-        out.push_back(j["loss"].dump() + " " + j["lr"].dump() + " " + j["grad_norm"].dump());
+        out.push_back(j["loss"].dump() + " " + j["lr"].dump() + " " + j["grad_norm"].dump() + " " +
+                      j["task_loss"].dump());
     }
     return out;
   };
   const auto la = losses(a.out_dir + "/log.jsonl"), lb = losses(b.out_dir + "/log.jsonl");
   EXPECT_EQ(la.size(), 6u);
   EXPECT_EQ(la, lb);
+  // One task: its per-token loss is the step's loss (both Σ w·CE / Σ w over the same samples).
+  {
+    std::ifstream in(a.out_dir + "/log.jsonl");
+    std::string line;
+    int logged = 0;
+    while (std::getline(in, line)) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (!j.contains("loss")) continue;
+      ASSERT_TRUE(j["task_loss"].contains("0:passkey")) << line;
+      EXPECT_NEAR(j["task_loss"]["0:passkey"].get<double>(), j["loss"].get<double>(),
+                  1e-9 * j["loss"].get<double>());
+      ++logged;
+    }
+    EXPECT_EQ(logged, 6);
+  }
   // The checkpoint directory is a model `rcc ask` loads, with its vocabulary and config.
   for (const char* f : {"config.json", "rcc.json", "vocab.json", "train.json", "state.rcct"})
     EXPECT_TRUE(fs::exists(ma + f)) << f;
   EXPECT_FALSE(fs::exists(a.out_dir + "/model.tmp"));
+}
+
+TEST(TrainLoop, TimeLimitStopsWithACheckpoint) {
+  test::TempDir tmp;
+  const TrainConfig cfg = TrainConfig::parse(kTinyConfig, "tiny");
+  TrainOptions o;
+  o.out_dir = tmp.file("timed");
+  o.quiet = true;
+  o.time_limit = 1e-9;  // passed during the first step: stop after it
+  const TrainSummary s = train(cfg, o);
+  EXPECT_EQ(s.step, 1);
+  EXPECT_TRUE(s.eval.empty()) << "no final evaluation before the last step";
+  const std::string m = o.out_dir + "/model/";
+  TrainableRCC probe(RCCModel::load(m));
+  EXPECT_EQ(load_train_state(m + "state.rcct", probe.layout()).step, 1);
+  // The stopping step is logged; --resume then runs to the end.
+  std::ifstream in(o.out_dir + "/log.jsonl");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(nlohmann::json::parse(line)["step"], 1);
+  o.time_limit = 0;
+  o.resume = true;
+  EXPECT_EQ(train(cfg, o).step, 6);
 }
 
 TEST(TrainLoop, SavedCheckpointReloadsToIdenticalLogits) {

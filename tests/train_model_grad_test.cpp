@@ -183,11 +183,18 @@ TEST(TrainModelGrad, BatchEqualsSumOfSamples) {
   TrainableRCC tm(tiny_model(true, 8));
   const auto batch = tiny_batch(tm.model().decoder.config().vocab_size);
   tm.zero_grad();
-  const double loss_all = rcc_forward_backward(tm, batch, {}).loss_sum;
+  const StepStats all = rcc_forward_backward(tm, batch, {});
+  const double loss_all = all.loss_sum;
   const std::vector<float> g_all = tm.gradients().to_vector();
   tm.zero_grad();
   double loss_sum = 0;
-  for (const Sample& s : batch) loss_sum += rcc_forward_backward(tm, {&s, 1}, {}).loss_sum;
+  ASSERT_EQ(all.sample_loss.size(), batch.size());
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const double one = rcc_forward_backward(tm, {&batch[b], 1}, {}).loss_sum;
+    // Each sample's loss inside the batch is its loss alone (the per-task losses of the log).
+    EXPECT_NEAR(all.sample_loss[b], one, 1e-5 * one) << "sample " << b;
+    loss_sum += one;
+  }
   const std::vector<float> g_sum = tm.gradients().to_vector();
   EXPECT_NEAR(loss_all, loss_sum, 1e-5 * loss_sum);
   double mx = 0, err = 0;

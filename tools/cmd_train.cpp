@@ -1,5 +1,5 @@
-// rcc train --config FILE.json [--out DIR] [--resume] [--stop-after N] [--threads N]
-//           [--device D | --gpus N] [--quiet]
+// rcc train --config FILE.json [--out DIR] [--resume] [--stop-after N] [--time-limit S]
+//           [--threads N] [--device D | --gpus N] [--quiet]
 // Trains an RCC model (src/train/trainer.h); every hyper-parameter is in the JSON config (see
 // configs/ and docs/training.md). Prints a JSON summary on stdout; progress and log lines on
 // stderr. --gpus N starts N copies of itself (ranks of a data-parallel run, one per GPU, joined
@@ -24,14 +24,16 @@ namespace rcc::cli {
 
 namespace {
 const char* kHelp =
-    "usage: rcc train --config FILE.json [--out DIR] [--resume] [--stop-after N] [--threads N]\n"
-    "                 [--device D | --gpus N] [--quiet]\n"
+    "usage: rcc train --config FILE.json [--out DIR] [--resume] [--stop-after N]\n"
+    "                 [--time-limit S] [--threads N] [--device D | --gpus N] [--quiet]\n"
     "Trains an RCC model. Every hyper-parameter is in the config (configs/*.json,\n"
     "docs/training.md). Writes DIR/model (an RCC checkpoint `rcc ask` and `rcc eval` load, with\n"
     "the optimizer state for --resume) and DIR/log.jsonl; prints a JSON summary.\n"
     "  --out DIR        output directory (default: runs/<config name>)\n"
     "  --resume         continue from DIR/model exactly where its checkpoint stopped\n"
     "  --stop-after N   stop once N steps are done (writing a checkpoint); resume later\n"
+    "  --time-limit S   stop (writing a checkpoint) after the step during which this run's\n"
+    "                   training time passes S seconds; resume later\n"
     "  --threads N      worker threads (default: all cores; the config's train.threads wins)\n"
     "  --device D       cpu (default), cuda or cuda:N: where the model trains (CUDA: bf16\n"
     "                   compute, f32 master weights, gradients and optimizer state)\n"
@@ -96,7 +98,7 @@ int launch_ranks(int argc, char** argv, int world) {
 
 int cmd_train(int argc, char** argv) {
   Args a(argc, argv,
-         {"config", "out", "stop-after", "threads", "device", "gpus", "rank", "world", "nccl-id"},
+         {"config", "out", "stop-after", "time-limit", "threads", "device", "gpus", "rank", "world", "nccl-id"},
          {"resume", "quiet", "help"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -111,6 +113,10 @@ int cmd_train(int argc, char** argv) {
   opt.resume = a.has("resume");
   opt.quiet = a.has("quiet");
   opt.stop_after = a.get_int("stop-after", -1, 0, INT64_MAX);
+  if (a.has("time-limit")) {
+    opt.time_limit = a.get_double("time-limit", 0);
+    if (!(opt.time_limit > 0)) throw UsageError("--time-limit must be a positive number of seconds");
+  }
   opt.device = a.get_or("device", "cpu");
   const int gpus = int(a.get_int("gpus", 1, 1, 1024));
   if (gpus > 1) {

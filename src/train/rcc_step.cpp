@@ -139,7 +139,9 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
   std::vector<int64_t> tgt_rows;
   std::vector<int32_t> tgt_ids;
   std::vector<float> tgt_w;
+  std::vector<int64_t> tgt_first(B + 1, 0);  // sample b's target rows: [tgt_first[b], [b+1])
   for (size_t b = 0; b < B; ++b) {
+    tgt_first[b] = int64_t(tgt_rows.size());
     const Sample& s = batch[b];
     for (size_t t = 0; t < s.tokens.size(); ++t) {
       if (s.weights[t] == 0.0f) continue;
@@ -153,6 +155,7 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
     }
   }
   const int64_t NT = int64_t(tgt_rows.size());
+  tgt_first[B] = NT;
   {
     const double I = double(cfg.intermediate_size), h = double(H), l = double(L);
     auto net = [&](int64_t rows, const std::vector<std::pair<int64_t, int64_t>>& seqs) {
@@ -170,9 +173,18 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
   {
     DeviceBuffer logits(be, size_t(NT * V) * 4);  // f32
     m.decoder.logits_device(h_t.get(), NT, static_cast<float*>(logits.get()));
-    st.loss_sum =
-        be.cross_entropy(static_cast<const float*>(logits.get()), NT, V, tgt_ids.data(),
-                         tgt_w.data(), opt.backward ? dlogits.get() : nullptr, opt.loss_scale);
+    // One call per sample (its target rows are contiguous) so that each sample's loss is known
+    // (per-task losses in the training log); the gradient rows are the same as in one call.
+    st.sample_loss.assign(B, 0.0);
+    for (size_t b = 0; b < B; ++b) {
+      const int64_t r0 = tgt_first[b], n = tgt_first[b + 1] - r0;
+      if (n == 0) continue;
+      st.sample_loss[b] = be.cross_entropy(
+          static_cast<const float*>(logits.get()) + r0 * V, n, V, tgt_ids.data() + r0,
+          tgt_w.data() + r0, opt.backward ? act_at(be, dlogits.get(), r0 * V) : nullptr,
+          opt.loss_scale);
+      st.loss_sum += st.sample_loss[b];
+    }
   }
   phase("loss");
   if (!opt.backward) return st;

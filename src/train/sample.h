@@ -13,6 +13,7 @@ struct Sample {
   std::vector<int32_t> context;
   std::vector<int32_t> tokens;
   std::vector<float> weights;  // one per token
+  int32_t task = -1;           // index of the task that drew it in its TaskMixer (-1: none)
 
   double target_weight() const;  // Σ weights (the sample's share of the loss normaliser)
 };

@@ -93,6 +93,7 @@ TaskSpec parse_task(const nlohmann::json& j, const std::string& where) {
   t.options = j;
   f.require_string("kind", &t.kind);
   f.get_double("weight", &t.weight, 0, 1e9);
+  f.get_double("loss_weight", &t.loss_weight, 1e-3, 1e3);
   if (t.kind == "passkey") {
     parse_passkey(f, t);
   } else if (t.kind == "facts") {
@@ -210,11 +211,19 @@ Sample TaskMixer::sample(Rng& rng) const {
   while (i + 1 < tasks_.size() && r >= tasks_[i].weight) r -= tasks_[i++].weight;
   const TaskSpec& t = tasks_[i];
   const int64_t W = settings_.window;
-  if (t.kind == "lm") return make_lm_sample(t.text, *data_[i]->corpus, rng);
-  if (t.kind == "reconstruction")
-    return make_reconstruction_sample(t.text, *data_[i]->corpus, W, rng);
-  if (t.kind == "continuation") return make_continuation_sample(t.text, *data_[i]->corpus, W, rng);
-  return to_sample(example(i, rng));
+  Sample s;
+  if (t.kind == "lm")
+    s = make_lm_sample(t.text, *data_[i]->corpus, rng);
+  else if (t.kind == "reconstruction")
+    s = make_reconstruction_sample(t.text, *data_[i]->corpus, W, rng);
+  else if (t.kind == "continuation")
+    s = make_continuation_sample(t.text, *data_[i]->corpus, W, rng);
+  else
+    s = to_sample(example(i, rng));
+  s.task = int32_t(i);
+  if (t.loss_weight != 1.0)
+    for (float& w : s.weights) w = float(double(w) * t.loss_weight);
+  return s;
 }
 
 }  // namespace rcc

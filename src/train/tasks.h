@@ -28,7 +28,8 @@ namespace rcc {
 
 struct TaskSpec {
   std::string kind;
-  double weight = 1.0;
+  double weight = 1.0;       // how often the mixer draws this task (relative to the others)
+  double loss_weight = 1.0;  // multiplies the loss weights of its samples (its gradient share)
   PasskeyConfig passkey;
   // Token shards of real text: passkey's filler; for facts and babi a haystack the context is
   // placed in (haystack_min_tokens..haystack_max_tokens long, at min_depth..max_depth).

@@ -129,6 +129,16 @@ json run_evals(const TrainableRCC& tm, const TaskMixer& evals, const TrainLoop& 
   return all;
 }
 
+// {"INDEX:KIND": cross-entropy per target token} of the tasks drawn in a logging window;
+// `sums` holds Σ w·CE and Σ w of each task.
+json task_losses(const TaskMixer& mixer, const std::vector<double>& sums) {
+  json j = json::object();
+  for (size_t i = 0; i < mixer.tasks().size(); ++i)
+    if (sums[2 * i + 1] > 0)
+      j[std::to_string(i) + ":" + mixer.tasks()[i].kind] = sums[2 * i] / sums[2 * i + 1];
+  return j;
+}
+
 }  // namespace
 
 json TrainSummary::to_json() const {
@@ -229,6 +239,10 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     prof->add(name, std::chrono::duration<double>(now - clock).count());
     clock = now;
   };
+  // Per task: Σ w·CE and Σ w over the logging window (task_loss in the log).
+  const size_t n_tasks = mixer.tasks().size();
+  std::vector<double> stats(3 + 2 * n_tasks), win_task(2 * n_tasks, 0.0);
+  int64_t stopped_at = state.step;  // the last step done by this run (or the resumed step)
   for (int64_t step = state.step; step < end; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
     clock = t0;
@@ -246,8 +260,9 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     so.loss_scale = float(1.0 / total_w);
     so.profile = prof;
     // This rank's share: sample i of the step (counted across micro-batches) when i mod world ==
-    // rank. stats = {loss, tokens, flops}, summed over the ranks below.
-    double stats[3] = {0, 0, 0};
+    // rank. stats = {loss, tokens, flops, then Σ w·CE and Σ w of every task}, summed over the
+    // ranks below.
+    std::fill(stats.begin(), stats.end(), 0.0);
     int64_t index = 0;
     for (const auto& mb : micro) {
       std::vector<Sample> share;
@@ -258,13 +273,19 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
       stats[0] += st.loss_sum;
       stats[1] += double(st.encoder_tokens + st.decoder_rows);
       stats[2] += st.flops;
+      for (size_t b = 0; b < share.size(); ++b) {
+        const size_t k = 3 + 2 * size_t(share[b].task);
+        stats[k] += st.sample_loss[b];
+        stats[k + 1] += share[b].target_weight();
+      }
     }
     clock = std::chrono::steady_clock::now();  // the step's phases were timed inside
     if (comm) {
       comm->all_reduce_sum(tm.gradient_data(), tm.layout().total());
-      comm->all_reduce_sum_host(stats, 3);
+      comm->all_reduce_sum_host(stats.data(), int(stats.size()));
       phase("all-reduce");
     }
+    for (size_t k = 3; k < stats.size(); ++k) win_task[k - 3] += stats[k];
     const double loss_sum = stats[0];
     win_tokens += int64_t(stats[1]);
     run_tokens += int64_t(stats[1]);
@@ -286,7 +307,15 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     win_loss += loss_sum;
     win_w += total_w;
     const int64_t done = step + 1;
-    if (done % loop.log_every == 0 || done == end) {
+    stopped_at = done;
+    // --time-limit: every rank must stop after the same step (rank 0's clock decides).
+    bool out_of_time = opt.time_limit > 0 && run_secs >= opt.time_limit;
+    if (opt.time_limit > 0 && comm) {
+      double flag = opt.rank == 0 && out_of_time ? 1.0 : 0.0;
+      comm->all_reduce_sum_host(&flag, 1);
+      out_of_time = flag > 0;
+    }
+    if (done % loop.log_every == 0 || done == end || out_of_time) {
       sum.loss = win_loss / win_w;
       const json j = {{"step", done},
                       {"loss", sum.loss},
@@ -295,7 +324,8 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
                       {"tokens", state.tokens},
                       {"tokens_per_s", double(win_tokens) / win_secs},
                       {"gflops", win_flops / win_secs / 1e9},
-                      {"elapsed_s", state.seconds}};
+                      {"elapsed_s", state.seconds},
+                      {"task_loss", task_losses(mixer, win_task)}};
       char h[256];
       std::snprintf(h, sizeof h, "%sstep %lld/%lld loss %.4f lr %.2e |g| %.3f %.0f tok/s %.1fs%s",
                     tty ? "\r" : "", (long long)done, (long long)loop.steps, sum.loss, lr, gnorm,
@@ -310,16 +340,23 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
       }
       win_loss = win_w = win_secs = win_flops = 0;
       win_tokens = 0;
+      std::fill(win_task.begin(), win_task.end(), 0.0);
     }
     if (loop.eval_every > 0 && done % loop.eval_every == 0 && done < end) evaluate(done);
+    if (out_of_time && done < end) {
+      if (lead && !opt.quiet)
+        std::fprintf(stderr, "%sstopping after step %lld: --time-limit %.0f s reached\n",
+                     tty ? "\n" : "", (long long)done, opt.time_limit);
+      break;
+    }
     if (loop.checkpoint_every > 0 && done % loop.checkpoint_every == 0 && done < end)
       checkpoint(done);
   }
   if (tty && !opt.quiet && lead) std::fprintf(stderr, "\n");
   if (prof && lead)
     std::fprintf(stderr, "time per phase (RCC_TRAIN_PROFILE):\n%s", prof->table().c_str());
-  checkpoint(std::max(end, state.step));
-  if (end == loop.steps) evaluate(end);
+  checkpoint(stopped_at);
+  if (stopped_at == loop.steps) evaluate(stopped_at);
   sum.step = state.step;
   sum.seconds = state.seconds;
   sum.tokens_per_s = run_secs > 0 ? double(run_tokens) / run_secs : 0;

@@ -28,6 +28,8 @@ struct TrainOptions {
   bool resume = false;         // continue from OUT/model (its state.rcct)
   bool quiet = false;          // no progress or log lines on stderr
   int64_t stop_after = -1;     // stop (with a checkpoint) once this many steps are done; -1: all
+  double time_limit = 0;       // > 0: stop (with a checkpoint) after the step during which this
+                               // run's training time passes it (seconds; ranks agree)
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N" (backend/backend.h backend_for)
   // Data parallelism (one process per GPU, backend/collective.h): every rank draws the same
   // global batch and computes the gradients of its share of the samples (sample b goes to rank
