@@ -57,6 +57,7 @@ TrainLoop parse_loop(const json& j, const std::string& src) {
   f.get_int("steps", &t.steps, 1, big);
   f.get_int("batch_size", &t.batch_size, 1, 1 << 20);
   f.get_int("grad_accum", &t.grad_accum, 1, 1 << 20);
+  f.get_int("max_pass_tokens", &t.max_pass_tokens, 0, int64_t(1) << 40);
   f.get_double("lr", &t.schedule.lr, 0, 10);
   t.schedule.min_lr = t.schedule.lr * 0.1;
   f.get_double("min_lr", &t.schedule.min_lr, 0, 10);

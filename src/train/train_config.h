@@ -36,6 +36,10 @@ struct TrainLoop {
   int64_t steps = 1000;
   int64_t batch_size = 16;  // samples per micro-batch
   int64_t grad_accum = 1;   // micro-batches per optimizer step
+  // > 0: a micro-batch runs in several forward/backward passes of at most this many context
+  // (encoder) tokens each — a sample longer than that alone — so one batch of long contexts does
+  // not need the activation memory of all of them at once. The update is the same.
+  int64_t max_pass_tokens = 0;
   LRSchedule schedule;      // lr, min_lr, warmup, kind; total = steps
   AdamWConfig adam;
   double clip = 1.0;  // max global gradient norm (0: no clipping)

@@ -129,6 +129,24 @@ json run_evals(const TrainableRCC& tm, const TaskMixer& evals, const TrainLoop& 
   return all;
 }
 
+// Consecutive groups of `samples` with at most `max_tokens` context tokens each (a longer sample
+// alone); all of them in one group when max_tokens is 0.
+std::vector<std::vector<Sample>> split_passes(const std::vector<Sample>& samples,
+                                              int64_t max_tokens) {
+  std::vector<std::vector<Sample>> passes;
+  int64_t tokens = 0;
+  for (const Sample& s : samples) {
+    const int64_t n = int64_t(s.context.size());
+    if (passes.empty() || (max_tokens > 0 && tokens + n > max_tokens && tokens > 0)) {
+      passes.emplace_back();
+      tokens = 0;
+    }
+    passes.back().push_back(s);
+    tokens += n;
+  }
+  return passes;
+}
+
 // {"INDEX:KIND": cross-entropy per target token} of the tasks drawn in a logging window;
 // `sums` holds Σ w·CE and Σ w of each task.
 json task_losses(const TaskMixer& mixer, const std::vector<double>& sums) {
@@ -268,15 +286,16 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
       std::vector<Sample> share;
       for (const Sample& s : mb)
         if (index++ % opt.world == opt.rank) share.push_back(s);
-      if (share.empty()) continue;
-      const StepStats st = rcc_forward_backward(tm, share, so);
-      stats[0] += st.loss_sum;
-      stats[1] += double(st.encoder_tokens + st.decoder_rows);
-      stats[2] += st.flops;
-      for (size_t b = 0; b < share.size(); ++b) {
-        const size_t k = 3 + 2 * size_t(share[b].task);
-        stats[k] += st.sample_loss[b];
-        stats[k + 1] += share[b].target_weight();
+      for (const std::vector<Sample>& pass : split_passes(share, loop.max_pass_tokens)) {
+        const StepStats st = rcc_forward_backward(tm, pass, so);
+        stats[0] += st.loss_sum;
+        stats[1] += double(st.encoder_tokens + st.decoder_rows);
+        stats[2] += st.flops;
+        for (size_t b = 0; b < pass.size(); ++b) {
+          const size_t k = 3 + 2 * size_t(pass[b].task);
+          stats[k] += st.sample_loss[b];
+          stats[k + 1] += pass[b].target_weight();
+        }
       }
     }
     clock = std::chrono::steady_clock::now();  // the step's phases were timed inside
