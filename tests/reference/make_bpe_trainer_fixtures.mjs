@@ -30,39 +30,15 @@
 // 3. With --check-rcc DIR: loads DIR/v{V}.json (written by `rcc data train-tokenizer` on
 //    bpe_train_corpus.txt) into HF and checks that it encodes every held-out chunk to the
 //    expected ids.
-import { createRequire } from 'module';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import zlib from 'zlib';
+import { loadTokenizers, parseArgs, readText, writeGz } from './node_common.mjs';
 
 const SEP = '\x1e';
 const SIZES = [300, 1000, 4000];
 const SPECIALS = ['<|endoftext|>', '<|padding|>'];
 
-function parseArgs() {
-  const a = {};
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) throw new Error(`bad argument ${argv[i]}`);
-    a[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const k of ['wikitext', 'extra', 'out']) if (!a[k]) throw new Error(`--${k} is required`);
-  return a;
-}
-
-function loadTokenizers(dir) {
-  const base = dir || process.env.TOKENIZERS_NODE_MODULES;
-  const req = createRequire(base ? path.join(path.resolve(base), '..', 'x.js') : import.meta.url);
-  return { tk: req('tokenizers'), version: req('tokenizers/package.json').version };
-}
-
-const readText = (p) => {
-  const buf = fs.readFileSync(p);
-  return (p.endsWith('.gz') ? zlib.gunzipSync(buf) : buf).toString('utf8');
-};
-const writeGz = (p, text) =>
-  fs.writeFileSync(p, zlib.gzipSync(Buffer.from(text, 'utf8'), { level: 9 }));
 const bytes = (s) => Buffer.byteLength(s, 'utf8');
 
 function buildCorpus(tk, wikitext, extra) {
@@ -131,7 +107,7 @@ function tokenizerJson(alphabet, tokens, merges) {
 }
 
 async function main() {
-  const args = parseArgs();
+  const args = parseArgs(['wikitext', 'extra', 'out']);
   const { tk, version } = loadTokenizers(args['node-modules']);
   const { train, held } = buildCorpus(tk, readText(args.wikitext), readText(args.extra));
   writeGz(path.join(args.out, 'bpe_train_corpus.txt.gz'), train);

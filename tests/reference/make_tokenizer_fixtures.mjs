@@ -14,40 +14,14 @@
 //   decode_expected.jsonl.gz   per decode case: {"ids": [...], "text": "...", "text_skip_special": "..."}
 //   variant_prefix_expected.jsonl.gz, variant_noregex_expected.jsonl.gz: like corpus_expected
 //   tokenizer_fixture_meta.json   tool, version, input checksums, counts
-import { createRequire } from 'module';
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
-import zlib from 'zlib';
+import { loadTokenizers, parseArgs, readText, writeGz } from './node_common.mjs';
 
 const SEP = '\x1e';
 
-function parseArgs() {
-  const a = {};
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) throw new Error(`bad argument ${argv[i]}`);
-    a[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const k of ['corpus', 'tokenizer', 'out']) if (!a[k]) throw new Error(`--${k} is required`);
-  return a;
-}
-
-function loadTokenizers(dir) {
-  const base = dir || process.env.TOKENIZERS_NODE_MODULES;
-  const req = createRequire(base ? path.join(path.resolve(base), '..', 'x.js') : import.meta.url);
-  const mod = req('tokenizers');
-  const pkg = req('tokenizers/package.json');
-  return { Tokenizer: mod.Tokenizer, version: pkg.version };
-}
-
-const readText = (p) => {
-  const buf = fs.readFileSync(p);
-  return (p.endsWith('.gz') ? zlib.gunzipSync(buf) : buf).toString('utf8');
-};
 const sha256 = (p) => crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex');
-const writeGz = (p, lines) =>
-  fs.writeFileSync(p, zlib.gzipSync(Buffer.from(lines.join(''), 'utf8'), { level: 9 }));
 
 async function encodeAll(tok, texts) {
   const lines = [];
@@ -61,8 +35,9 @@ async function encodeAll(tok, texts) {
 }
 
 async function main() {
-  const args = parseArgs();
-  const { Tokenizer, version } = loadTokenizers(args['node-modules']);
+  const args = parseArgs(['corpus', 'tokenizer', 'out']);
+  const { tk, version } = loadTokenizers(args['node-modules']);
+  const { Tokenizer } = tk;
   const dir = path.dirname(args.corpus);
   fs.mkdirSync(args.out, { recursive: true });
   const tok = Tokenizer.fromFile(args.tokenizer);
