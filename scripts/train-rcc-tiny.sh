@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The rcc-tiny recipe (models/rcc-tiny/MODEL_CARD.md): English text from Debian and npm packages,
-# a byte-level BPE tokenizer trained by rcc, a GPT-NeoX base model pretrained by rcc, then three
+# a byte-level BPE tokenizer trained by rcc, a GPT-NeoX base model pretrained by rcc, then six
 # RCC stages (encoder + decoder started from the base), then the bf16 release files.
 #
-#   scripts/train-rcc-tiny.sh [STAGE...]   stages: data base rcc rcc2 rcc3 export eval (default: all)
+#   scripts/train-rcc-tiny.sh [STAGE...]
+#   stages: data base rcc rcc2 rcc3 rcc4 rcc5 rcc6 export eval (default: all)
 #
 #   data    scripts/rcc-tiny-data.sh, `rcc data train-tokenizer` (8192 tokens), token shards of the
 #           training text (train), every 4th training document (quarter), the held-out text and
@@ -14,14 +15,18 @@
 #           passkey, facts, bAbI (train split) in haystacks
 #   rcc2    configs/rcc-tiny/rcc2.json: more passkey and longer contexts, stopped at step 2400
 #   rcc3    configs/rcc-tiny/rcc3.json: the same mix at a lower rate, stopped at step 2000
+#   rcc4    configs/rcc-tiny/rcc4.json: passkey answers weighted 6× (loss_weight), passkey contexts
+#           up to 1M tokens (max_pass_tokens bounds a pass), stopped at step 2246 (its time limit)
+#   rcc5    configs/rcc-tiny/rcc5.json: the same at a lower rate, more facts
+#   rcc6    configs/rcc-tiny/rcc6.json: more long passkey contexts, lower rate again
 #   export  bf16, shards of at most 15 MiB, into models/rcc-tiny (the model card is kept)
 #   eval    the model card's evaluation (bench/rcc_tiny_eval.sh; DEVICE=cpu without a GPU)
 #
 # Between stages the weights pass through the bf16 release format (`rcc export`) and each stage
 # starts a fresh optimizer — as the shipped model was made (its stages ran on separate machines).
-# rcc2 and rcc3 stop before the end of their cosine schedules (--stop-after), as the shipped runs
-# were stopped by their time limit; the model card gives the measured times (~16 minutes of one
-# H100 in all). Environment: RCC (the rcc binary, default build/rcc), TRAIN_FLAGS (extra flags for
+# rcc2, rcc3 and rcc4 stop before the end of their cosine schedules (--stop-after), as the shipped
+# runs were stopped by their time limit; the model card gives the measured times (~38 minutes of
+# one H100 in all). Environment: RCC (the rcc binary, default build/rcc), TRAIN_FLAGS (extra flags for
 # `rcc train`, default `--device cuda`), BASE_STEPS (overrides base.json's step count; the shipped
 # base ran 6393 steps, sized to 330 s by a 30-step timing run).
 set -euo pipefail
@@ -31,7 +36,7 @@ TRAIN_FLAGS=${TRAIN_FLAGS:---device cuda}
 D=data/rcc-tiny
 R=runs/rcc-tiny
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(data base rcc rcc2 rcc3 export eval)
+[ ${#stages[@]} -eq 0 ] && stages=(data base rcc rcc2 rcc3 rcc4 rcc5 rcc6 export eval)
 mkdir -p "$R"
 
 # train CONFIG OUT [rcc train flags...]; then OUT/model is exported in bf16 to OUT-bf16.
@@ -72,15 +77,18 @@ for stage in "${stages[@]}"; do
     rcc) train configs/rcc-tiny/rcc.json "$R/rcc" ;;
     rcc2) train configs/rcc-tiny/rcc2.json "$R/rcc2" --stop-after 2400 ;;
     rcc3) train configs/rcc-tiny/rcc3.json "$R/rcc3" --stop-after 2000 ;;
+    rcc4) train configs/rcc-tiny/rcc4.json "$R/rcc4" --stop-after 2246 ;;
+    rcc5) train configs/rcc-tiny/rcc5.json "$R/rcc5" ;;
+    rcc6) train configs/rcc-tiny/rcc6.json "$R/rcc6" ;;
     export)
       rm -rf models/rcc-tiny.new
-      cp -r "$R/rcc3-bf16" models/rcc-tiny.new
+      cp -r "$R/rcc6-bf16" models/rcc-tiny.new
       [ -f models/rcc-tiny/MODEL_CARD.md ] && cp models/rcc-tiny/MODEL_CARD.md models/rcc-tiny.new/
       rm -rf models/rcc-tiny && mv models/rcc-tiny.new models/rcc-tiny
       ;;
     eval) bench/rcc_tiny_eval.sh models/rcc-tiny ;;
     *)
-      echo "unknown stage '$stage' (data base rcc rcc2 rcc3 export eval)" >&2
+      echo "unknown stage '$stage' (data base rcc rcc2 rcc3 rcc4 rcc5 rcc6 export eval)" >&2
       exit 2
       ;;
   esac

@@ -78,8 +78,8 @@ TEST(TrainCli, TrainEvalAndData) {
   EXPECT_EQ(test::run_rcc({"eval", "qa", "--model", model}).status, 2);
   EXPECT_EQ(test::run_rcc({"train"}).status, 2);
   for (const char* bad : {"0", "-5", "soon", "nan"}) {
-    r = test::run_rcc({"train", "--config", tmp.file("tiny.json"), "--out", tmp.file("t"),
-                       "--time-limit", bad});
+    r = test::run_rcc(
+        {"train", "--config", tmp.file("tiny.json"), "--out", tmp.file("t"), "--time-limit", bad});
     EXPECT_EQ(r.status, 2) << bad;
     EXPECT_NE(r.err.find("--time-limit"), std::string::npos) << r.err;
   }

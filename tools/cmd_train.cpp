@@ -98,7 +98,8 @@ int launch_ranks(int argc, char** argv, int world) {
 
 int cmd_train(int argc, char** argv) {
   Args a(argc, argv,
-         {"config", "out", "stop-after", "time-limit", "threads", "device", "gpus", "rank", "world", "nccl-id"},
+         {"config", "out", "stop-after", "time-limit", "threads", "device", "gpus", "rank", "world",
+          "nccl-id"},
          {"resume", "quiet", "help"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -115,7 +116,8 @@ int cmd_train(int argc, char** argv) {
   opt.stop_after = a.get_int("stop-after", -1, 0, INT64_MAX);
   if (a.has("time-limit")) {
     opt.time_limit = a.get_double("time-limit", 0);
-    if (!(opt.time_limit > 0)) throw UsageError("--time-limit must be a positive number of seconds");
+    if (!(opt.time_limit > 0))
+      throw UsageError("--time-limit must be a positive number of seconds");
   }
   opt.device = a.get_or("device", "cpu");
   const int gpus = int(a.get_int("gpus", 1, 1, 1024));

@@ -19,8 +19,8 @@
 namespace rcc {
 
 struct StepStats {
-  double loss_sum = 0;       // Σ weight · CE (nats)
-  double target_weight = 0;  // Σ weight
+  double loss_sum = 0;              // Σ weight · CE (nats)
+  double target_weight = 0;         // Σ weight
   std::vector<double> sample_loss;  // Σ weight · CE of each sample of the batch (sums to loss_sum)
   int64_t encoder_tokens = 0, decoder_rows = 0;
   // Model FLOPs of the pass: matrix products (2 per multiply-add) and causal attention of both

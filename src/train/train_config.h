@@ -40,7 +40,7 @@ struct TrainLoop {
   // (encoder) tokens each — a sample longer than that alone — so one batch of long contexts does
   // not need the activation memory of all of them at once. The update is the same.
   int64_t max_pass_tokens = 0;
-  LRSchedule schedule;      // lr, min_lr, warmup, kind; total = steps
+  LRSchedule schedule;  // lr, min_lr, warmup, kind; total = steps
   AdamWConfig adam;
   double clip = 1.0;  // max global gradient norm (0: no clipping)
   uint64_t seed = 1;  // data
