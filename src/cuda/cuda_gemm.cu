@@ -1,5 +1,6 @@
 #include <dlfcn.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -79,6 +80,19 @@ int alignment_of(const void* p) {
 
 constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLAS's recommendation for Hopper
 constexpr size_t kMaxPlans = 4096;
+// RCC_CUDA_GEMM_TUNE=1: how many of the heuristic's algorithms are timed per shape, and the largest
+// output (scratch) a timing may allocate.
+constexpr int kTuneCandidates = 8;
+static_assert(kTuneCandidates <= 8, "Plan::candidates holds 8");
+constexpr size_t kTuneMaxBytes = size_t(512) << 20;
+
+bool gemm_tuning() {
+  static const bool on = [] {
+    const char* e = std::getenv("RCC_CUDA_GEMM_TUNE");
+    return e && std::strcmp(e, "1") == 0;
+  }();
+  return on;
+}
 
 }  // namespace
 
@@ -169,18 +183,22 @@ bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const void* bias) {
   api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac,
                                              sizeof(ac));
   (void)al_bias;  // the bias pointer itself is passed above: the heuristic reads its alignment
-  cublasLtMatmulHeuristicResult_t res{};
+  cublasLtMatmulHeuristicResult_t res[kTuneCandidates];
+  std::memset(res, 0, sizeof res);
   int found = 0;
-  const cublasStatus_t st =
-      api.p_cublasLtMatmulAlgoGetHeuristic(lt_, p.op, p.a, p.b, p.c, p.c, pref, 1, &res, &found);
+  const cublasStatus_t st = api.p_cublasLtMatmulAlgoGetHeuristic(
+      lt_, p.op, p.a, p.b, p.c, p.c, pref, gemm_tuning() ? kTuneCandidates : 1, res, &found);
   api.p_cublasLtMatmulPreferenceDestroy(pref);
-  if (st != CUBLAS_STATUS_SUCCESS || found == 0 || res.state != CUBLAS_STATUS_SUCCESS) {
+  if (st != CUBLAS_STATUS_SUCCESS || found == 0 || res[0].state != CUBLAS_STATUS_SUCCESS) {
     destroy(p);
     return false;
   }
-  p.algo = res.algo;
+  p.algo = res[0].algo;  // the heuristic's first choice
   p.lt = true;
   p.bias_epilogue = with_bias;
+  if (found > 1)
+    for (int i = 0; i < found; ++i)
+      if (res[i].state == CUBLAS_STATUS_SUCCESS) p.candidates[p.n_candidates++] = res[i].algo;
   return true;
 }
 
@@ -261,6 +279,7 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
       RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                             &bias16, sizeof(bias16)));
     }
+    if (p.n_candidates > 0) tune(p, x, rows, W, N, y_f32);
     RCC_CUBLAS_CHECK(api.p_cublasLtMatmul(lt_, p.op, &alpha, W, p.a, x, p.b, &beta, y, p.c, y, p.c,
                                           &p.algo, workspace_, workspace_bytes_, stream_));
   } else {
@@ -271,6 +290,46 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
   }
   if (bias && !(p.lt && p.bias_epilogue))
     launch_add_bias(static_cast<bf16*>(y), rows, N, bias, stream_);
+}
+
+void Gemm::tune(Plan& p, const bf16* x, int64_t rows, const bf16* W, int64_t N, bool y_f32) {
+  const int n = p.n_candidates;
+  p.n_candidates = 0;  // once per shape, whatever happens below
+  const size_t bytes = size_t(rows) * size_t(N) * (y_f32 ? 4 : 2);
+  if (bytes > kTuneMaxBytes) return;
+  // The output goes to a scratch buffer with beta = 0, so products that accumulate into y are
+  // timed without touching it (the algorithms chosen serve beta = 0 and 1 alike).
+  void* scratch = nullptr;
+  if (cudaMalloc(&scratch, bytes) != cudaSuccess) {
+    (void)cudaGetLastError();  // no room to time: keep the heuristic's choice
+    return;
+  }
+  cudaEvent_t e0, e1;
+  RCC_CUDA_CHECK(cudaEventCreate(&e0));
+  RCC_CUDA_CHECK(cudaEventCreate(&e1));
+  const float alpha = 1.0f, beta = 0.0f;
+  float best = INFINITY;
+  for (int c = 0; c < n; ++c) {
+    const cublasLtMatmulAlgo_t algo = p.candidates[c];
+    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    for (int i = 0; i < 4 && st == CUBLAS_STATUS_SUCCESS; ++i) {  // a warm-up, then 3 timed
+      if (i == 1) RCC_CUDA_CHECK(cudaEventRecord(e0, stream_));
+      st = api.p_cublasLtMatmul(lt_, p.op, &alpha, W, p.a, x, p.b, &beta, scratch, p.c, scratch,
+                                p.c, &algo, workspace_, workspace_bytes_, stream_);
+    }
+    if (st != CUBLAS_STATUS_SUCCESS) continue;  // an unusable candidate is skipped
+    RCC_CUDA_CHECK(cudaEventRecord(e1, stream_));
+    RCC_CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0;
+    RCC_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    if (ms < best) {
+      best = ms;
+      p.algo = algo;
+    }
+  }
+  RCC_CUDA_CHECK(cudaEventDestroy(e0));
+  RCC_CUDA_CHECK(cudaEventDestroy(e1));
+  RCC_CUDA_CHECK(cudaFree(scratch));
 }
 
 void Gemm::run_general(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const bf16* A,

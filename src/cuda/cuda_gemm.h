@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "cuda/cuda_common.cuh"
 
@@ -72,7 +73,14 @@ class Gemm {
     cublasLtMatmulAlgo_t algo{};
     bool lt = false;             // a cuBLASLt algorithm was found
     bool bias_epilogue = false;  // the bias is added by the epilogue (else by a kernel)
+    // RCC_CUDA_GEMM_TUNE=1: the heuristic's other candidates, timed on the first product of the
+    // shape (then cleared); `algo` becomes the fastest.
+    static constexpr int kMaxCandidates = 8;
+    cublasLtMatmulAlgo_t candidates[kMaxCandidates]{};
+    int n_candidates = 0;
   };
+  // Times every candidate of `p` on this product (into a scratch output) and keeps the fastest.
+  void tune(Plan& p, const bf16* x, int64_t rows, const bf16* W, int64_t N, bool y_f32);
   using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, int, int, int>;
   Plan& plan(const Key& key, const void* bias);
   bool make_lt(Plan& p, const Key& key, bool with_bias, const void* bias);
