@@ -80,10 +80,8 @@ int alignment_of(const void* p) {
 
 constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLAS's recommendation for Hopper
 constexpr size_t kMaxPlans = 4096;
-// RCC_CUDA_GEMM_TUNE=1: how many of the heuristic's algorithms are timed per shape, and the largest
-// output (scratch) a timing may allocate.
-constexpr int kTuneCandidates = 8;
-static_assert(kTuneCandidates <= 8, "Plan::candidates holds 8");
+// RCC_CUDA_GEMM_TUNE=1 (up to Plan::kMaxCandidates algorithms timed per shape): the largest output
+// (scratch) a timing may allocate.
 constexpr size_t kTuneMaxBytes = size_t(512) << 20;
 
 bool gemm_tuning() {
@@ -183,11 +181,11 @@ bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const void* bias) {
   api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac,
                                              sizeof(ac));
   (void)al_bias;  // the bias pointer itself is passed above: the heuristic reads its alignment
-  cublasLtMatmulHeuristicResult_t res[kTuneCandidates];
+  cublasLtMatmulHeuristicResult_t res[Plan::kMaxCandidates];
   std::memset(res, 0, sizeof res);
   int found = 0;
   const cublasStatus_t st = api.p_cublasLtMatmulAlgoGetHeuristic(
-      lt_, p.op, p.a, p.b, p.c, p.c, pref, gemm_tuning() ? kTuneCandidates : 1, res, &found);
+      lt_, p.op, p.a, p.b, p.c, p.c, pref, gemm_tuning() ? Plan::kMaxCandidates : 1, res, &found);
   api.p_cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || found == 0 || res[0].state != CUBLAS_STATUS_SUCCESS) {
     destroy(p);

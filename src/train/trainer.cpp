@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <set>
+#include <span>
 #include <sstream>
 
 #include "backend/collective.h"
@@ -130,20 +131,22 @@ json run_evals(const TrainableRCC& tm, const TaskMixer& evals, const TrainLoop& 
 }
 
 // Consecutive groups of `samples` with at most `max_tokens` context tokens each (a longer sample
-// alone); all of them in one group when max_tokens is 0.
-std::vector<std::vector<Sample>> split_passes(const std::vector<Sample>& samples,
-                                              int64_t max_tokens) {
-  std::vector<std::vector<Sample>> passes;
+// alone), as spans into `samples`; all of them in one group when max_tokens is 0.
+std::vector<std::span<const Sample>> split_passes(const std::vector<Sample>& samples,
+                                                  int64_t max_tokens) {
+  std::vector<std::span<const Sample>> passes;
+  size_t first = 0;
   int64_t tokens = 0;
-  for (const Sample& s : samples) {
-    const int64_t n = int64_t(s.context.size());
-    if (passes.empty() || (max_tokens > 0 && tokens + n > max_tokens && tokens > 0)) {
-      passes.emplace_back();
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const int64_t n = int64_t(samples[i].context.size());
+    if (max_tokens > 0 && tokens > 0 && tokens + n > max_tokens) {
+      passes.emplace_back(samples.data() + first, i - first);
+      first = i;
       tokens = 0;
     }
-    passes.back().push_back(s);
     tokens += n;
   }
+  if (first < samples.size()) passes.emplace_back(samples.data() + first, samples.size() - first);
   return passes;
 }
 
@@ -286,7 +289,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
       std::vector<Sample> share;
       for (const Sample& s : mb)
         if (index++ % opt.world == opt.rank) share.push_back(s);
-      for (const std::vector<Sample>& pass : split_passes(share, loop.max_pass_tokens)) {
+      for (const std::span<const Sample> pass : split_passes(share, loop.max_pass_tokens)) {
         const StepStats st = rcc_forward_backward(tm, pass, so);
         stats[0] += st.loss_sum;
         stats[1] += double(st.encoder_tokens + st.decoder_rows);
