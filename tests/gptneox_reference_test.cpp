@@ -95,6 +95,40 @@ TEST_P(GPTNeoXReference, BatchEqualsSingleSequences) {
                                                c.expected["greedy_ids"].begin() + 10));
 }
 
+TEST_P(GPTNeoXReference, ForwardRowsEqualsForwardAtThoseRows) {
+  // forward_rows (the RCC encoder's last layer at its slot rows only) against forward() over every
+  // row, then those rows picked out: two sequences in one batch, rows of both, out of order, one
+  // repeated. Same arithmetic on fewer rows, so only summation order may differ: 1e-5.
+  Case c = load_case(GetParam());
+  GPTNeoX model = load_gptneox(c.dir);
+  const int64_t H = model.config().hidden_size;
+  std::vector<int32_t> ids(c.prompt.begin(), c.prompt.end());
+  const int64_t n0 = int64_t(ids.size()), n1 = 9;
+  ids.insert(ids.end(), c.prompt.begin(), c.prompt.begin() + n1);
+  const int64_t rows = n0 + n1;
+  const std::vector<int64_t> keep = {rows - 1, 3, n0 - 1, n0, 3};
+  std::vector<float> full(size_t(rows * H)), part(size_t(rows * H)), out(keep.size() * size_t(H));
+  int64_t calls = 0;
+  ForwardHooks hooks;
+  hooks.after_layer = [&](int64_t, void*, int64_t) { ++calls; };
+  KVCache a0 = model.new_cache(), a1 = model.new_cache(), b0 = model.new_cache(),
+          b1 = model.new_cache();
+  model.embed(ids.data(), rows, full.data());
+  part = full;
+  std::vector<SeqSlice> sa = {{0, n0, &a0}, {n0, n1, &a1}}, sb = {{0, n0, &b0}, {n0, n1, &b1}};
+  model.forward(full.data(), rows, sa);
+  model.forward_rows(part.data(), rows, sb, &hooks, keep, out.data());
+  EXPECT_EQ(calls, model.config().num_layers);
+  EXPECT_EQ(b0.length(), n0);
+  EXPECT_EQ(b1.length(), n1);
+  std::vector<float> want;
+  for (int64_t r : keep) want.insert(want.end(), full.begin() + r * H, full.begin() + (r + 1) * H);
+  EXPECT_LE(test::norm_rel_error(out, want), 1e-5) << GetParam();
+  EXPECT_THROW(
+      model.forward_rows(part.data(), rows, sb, nullptr, std::vector<int64_t>{rows}, out.data()),
+      Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, GPTNeoXReference,
                          ::testing::Values("parallel-f32", "serial-bf16", "sharded-f32"),
                          [](const auto& info) {

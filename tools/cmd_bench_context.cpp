@@ -149,14 +149,21 @@ int cmd_bench_context(int argc, char** argv) {
               ids, WindowMode::Compat,
               [&](int64_t i, int64_t c, const void*, int64_t) { p.update(n * (i + 1) / c); });
           p.finish(n);
-          // Model FLOPs of the encoder: 2 per multiply-add of every matrix product (the LM head
-          // excluded) and of causal attention within each window.
+          // FLOPs of the encoder as it runs: 2 per multiply-add of every matrix product (the LM
+          // head excluded) and of causal attention within each window; the last layer's dense
+          // projection and MLP only at the S = W/R slot rows (GPTNeoX::forward_rows).
+          // encoder_gflop_all_rows: the same with the last layer on every row (before that).
           const double H = double(cfg.hidden_size), I = double(cfg.intermediate_size);
           const double Lyr = double(cfg.num_layers), W = double(m.settings.window);
+          const double S = W / double(m.settings.ratio);
           const double windows = std::ceil(double(n) / W);
-          j["encoder_gflop"] = (2.0 * Lyr * (4 * H * H + 2 * H * I) * windows * W +
-                                2.0 * Lyr * W * W * H * windows) /
+          const double layer_rows = 2.0 * (4 * H * H + 2 * H * I);  // per row of a whole layer
+          const double attention = 2.0 * Lyr * W * W * H * windows;
+          j["encoder_gflop"] = ((Lyr - 1) * layer_rows * W * windows +
+                                2.0 * 3 * H * H * W * windows +
+                                2.0 * (H * H + 2 * H * I) * S * windows + attention) /
                                1e9;
+          j["encoder_gflop_all_rows"] = (Lyr * layer_rows * W * windows + attention) / 1e9;
         } else if (kind == "rcc-ask") {
           Compressor comp(m);
           if (a.has("encoder-batch"))

@@ -1,5 +1,6 @@
 #include "model/gptneox.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -44,78 +45,93 @@ void GPTNeoX::embed(const int32_t* ids, int64_t n, void* out) const {
 void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice> seqs, void* work,
                     const Activations* acts) const {
   Backend& be = *be_;
-  const LayerWeights& l = dw_.layers[size_t(li)];
-  const int64_t H = cfg_.hidden_size, nh = cfg_.num_heads, hd = cfg_.head_dim();
-  const int64_t I = cfg_.intermediate_size;
-  const float eps = float(cfg_.layer_norm_eps);
+  const int64_t H = cfg_.hidden_size;
   const size_t xbytes = be.act_bytes(rows * H);
-  void* ln = work;
-  void* qkv = act_at(be, ln, rows * H);
-  void* q = act_at(be, qkv, rows * 3 * H);
-  void* attn = act_at(be, q, rows * H);
-  void* proj = act_at(be, attn, rows * H);
-  void* mlp = act_at(be, proj, rows * H);
-  void* ln2 = ln;   // post_attention_layernorm output
-  void* act = mlp;  // GELU output (in place unless recording)
+  LayerBuffers b;
+  b.ln = work;
+  b.qkv = act_at(be, b.ln, rows * H);
+  b.q = act_at(be, b.qkv, rows * 3 * H);
+  b.attn = act_at(be, b.q, rows * H);
+  b.proj = act_at(be, b.attn, rows * H);
+  b.mlp = act_at(be, b.proj, rows * H);
+  b.ln2 = b.ln;   // post_attention_layernorm output
+  b.act = b.mlp;  // GELU output (in place unless recording)
   const LayerActivations* a = acts ? &acts->layer(li) : nullptr;
   if (a) {  // training: intermediate results go to the activation store
     be.copy_device(a->x_in, x, xbytes);
-    ln = a->ln1;
-    attn = a->attn;
-    ln2 = a->ln2;
-    mlp = a->pre;
-    act = a->act;
+    b.ln = a->ln1;
+    b.attn = a->attn;
+    b.ln2 = a->ln2;
+    b.mlp = a->pre;
+    b.act = a->act;
   }
+  attention_part(li, x, rows, seqs, b, acts);
+  output_part(li, x, rows, b, a);
+}
 
-  // Attention block: ln1 -> fused qkv -> rotary -> causal attention (against the cache, or within
-  // each recorded sequence when training) -> dense.
-  be.layer_norm(x, rows, H, l.ln1_w, l.ln1_b, eps, ln);
-  be.linear(ln, rows, l.qkv_w, l.qkv_b.defined() ? &l.qkv_b : nullptr, qkv, false);
-  if (a) {
-    for (const auto& [b, n] : acts->seqs) {
-      void* qs = act_at(be, a->q, b * H);
-      void* ks = act_at(be, a->k, b * H);
-      void* vs = act_at(be, a->v, b * H);
-      be.rotary_split(act_at(be, qkv, b * 3 * H), n, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base,
-                      0, qs, ks, vs);
-      be.self_attention(qs, ks, vs, n, nh, hd, act_at(be, attn, b * H), a->lse + b * nh);
+// Attention block: ln1 -> fused qkv -> rotary -> causal attention (against the cache, or within
+// each recorded sequence when training) into b.attn [rows, H].
+void GPTNeoX::attention_part(int64_t li, const void* x, int64_t rows,
+                             std::span<const SeqSlice> seqs, const LayerBuffers& b,
+                             const Activations* acts) const {
+  Backend& be = *be_;
+  const LayerWeights& l = dw_.layers[size_t(li)];
+  const int64_t H = cfg_.hidden_size, nh = cfg_.num_heads, hd = cfg_.head_dim();
+  be.layer_norm(x, rows, H, l.ln1_w, l.ln1_b, float(cfg_.layer_norm_eps), b.ln);
+  be.linear(b.ln, rows, l.qkv_w, l.qkv_b.defined() ? &l.qkv_b : nullptr, b.qkv, false);
+  if (acts) {
+    const LayerActivations& a = acts->layer(li);
+    for (const auto& [begin, n] : acts->seqs) {
+      void* qs = act_at(be, a.q, begin * H);
+      void* ks = act_at(be, a.k, begin * H);
+      void* vs = act_at(be, a.v, begin * H);
+      be.rotary_split(act_at(be, b.qkv, begin * 3 * H), n, nh, hd, cfg_.rotary_dims(),
+                      cfg_.rotary_base, 0, qs, ks, vs);
+      be.self_attention(qs, ks, vs, n, nh, hd, act_at(be, b.attn, begin * H), a.lse + begin * nh);
     }
   } else {
     for (const SeqSlice& s : seqs) {
       KVCache& c = *s.cache;
       const int64_t past = c.length();
-      be.qkv_to_cache(act_at(be, qkv, s.begin * 3 * H), s.count, nh, hd, cfg_.rotary_dims(),
-                      cfg_.rotary_base, past, c, li, act_at(be, q, s.begin * H));
-      be.attention(act_at(be, q, s.begin * H), s.count, past, c, li, act_at(be, attn, s.begin * H));
+      be.qkv_to_cache(act_at(be, b.qkv, s.begin * 3 * H), s.count, nh, hd, cfg_.rotary_dims(),
+                      cfg_.rotary_base, past, c, li, act_at(be, b.q, s.begin * H));
+      be.attention(act_at(be, b.q, s.begin * H), s.count, past, c, li,
+                   act_at(be, b.attn, s.begin * H));
     }
-  }
-  be.linear(attn, rows, l.dense_w, l.dense_b.defined() ? &l.dense_b : nullptr, proj, false);
-
-  // MLP block; parallel residual: x + attn(ln1 x) + mlp(ln2 x); serial: mlp sees x + attn.
-  if (!cfg_.use_parallel_residual) {
-    be.add(x, proj, rows * H);
-    if (a) be.copy_device(a->x_mid, x, xbytes);
-  }
-  be.layer_norm(x, rows, H, l.ln2_w, l.ln2_b, eps, ln2);
-  be.linear(ln2, rows, l.fc_in_w, &l.fc_in_b, mlp, false);
-  if (a) be.copy_device(act, mlp, be.act_bytes(rows * I));
-  be.gelu(act, rows * I);
-  if (cfg_.use_parallel_residual) {
-    be.linear(act, rows, l.fc_out_w, &l.fc_out_b, proj, /*accumulate=*/true);  // proj = attn+mlp
-    be.add(x, proj, rows * H);
-  } else {
-    be.linear(act, rows, l.fc_out_w, &l.fc_out_b, x, /*accumulate=*/true);
   }
 }
 
-void GPTNeoX::forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
-                      const ForwardHooks* hooks) const {
-  const int64_t H = cfg_.hidden_size;
+// Dense projection of b.attn and the MLP block, added to x [rows, H]; parallel residual:
+// x + attn(ln1 x) + mlp(ln2 x); serial: mlp sees x + attn. Row-wise: any subset of a layer's
+// rows can go through it on its own (forward_rows).
+void GPTNeoX::output_part(int64_t li, void* x, int64_t rows, const LayerBuffers& b,
+                          const LayerActivations* a) const {
+  Backend& be = *be_;
+  const LayerWeights& l = dw_.layers[size_t(li)];
+  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
+  be.linear(b.attn, rows, l.dense_w, l.dense_b.defined() ? &l.dense_b : nullptr, b.proj, false);
+  if (!cfg_.use_parallel_residual) {
+    be.add(x, b.proj, rows * H);
+    if (a) be.copy_device(a->x_mid, x, be.act_bytes(rows * H));
+  }
+  be.layer_norm(x, rows, H, l.ln2_w, l.ln2_b, float(cfg_.layer_norm_eps), b.ln2);
+  be.linear(b.ln2, rows, l.fc_in_w, &l.fc_in_b, b.mlp, false);
+  if (a) be.copy_device(b.act, b.mlp, be.act_bytes(rows * I));
+  be.gelu(b.act, rows * I);
+  if (cfg_.use_parallel_residual) {
+    be.linear(b.act, rows, l.fc_out_w, &l.fc_out_b, b.proj, /*accumulate=*/true);  // attn+mlp
+    be.add(x, b.proj, rows * H);
+  } else {
+    be.linear(b.act, rows, l.fc_out_w, &l.fc_out_b, x, /*accumulate=*/true);
+  }
+}
+
+void GPTNeoX::check_seqs(int64_t rows, std::span<const SeqSlice> seqs) const {
   int64_t covered = 0;
   for (const SeqSlice& s : seqs) {
     RCC_CHECK(s.cache && s.begin == covered && s.count > 0,
               "forward: sequences must tile the batch");
-    RCC_CHECK(s.cache->layers() == cfg_.num_layers && s.cache->width() == H,
+    RCC_CHECK(s.cache->layers() == cfg_.num_layers && s.cache->width() == cfg_.hidden_size,
               "forward: KV cache of another model shape");
     RCC_CHECK(&s.cache->backend() == be_, "forward: KV cache on ", s.cache->backend().name(),
               ", model on ", be_->name());
@@ -125,6 +141,12 @@ void GPTNeoX::forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
     covered += s.count;
   }
   RCC_CHECK(covered == rows, "forward: sequences cover ", covered, " of ", rows, " rows");
+}
+
+void GPTNeoX::forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
+                      const ForwardHooks* hooks) const {
+  const int64_t H = cfg_.hidden_size;
+  check_seqs(rows, seqs);
   // Every part of the workspace is written before it is read (layer()): no zero fill.
   DeviceBuffer work(*be_, be_->act_bytes(rows * (7 * H + cfg_.intermediate_size)));
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
@@ -133,6 +155,45 @@ void GPTNeoX::forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
   }
   for (const SeqSlice& s : seqs) s.cache->advance(s.count);
   be_->layer_norm(x, rows, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.layer_norm_eps), x);
+}
+
+void GPTNeoX::forward_rows(void* x, int64_t rows, std::span<const SeqSlice> seqs,
+                           const ForwardHooks* hooks, std::span<const int64_t> keep,
+                           void* out) const {
+  Backend& be = *be_;
+  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, L = cfg_.num_layers;
+  const int64_t n = int64_t(keep.size());
+  for (int64_t r : keep)
+    RCC_CHECK(r >= 0 && r < rows, "forward_rows: row ", r, " outside the batch of ", rows);
+  check_seqs(rows, seqs);
+  DeviceBuffer work(be, be.act_bytes(rows * (7 * H + I)));
+  for (int64_t i = 0; i < L - 1; ++i) {
+    layer(i, x, rows, seqs, work.get(), nullptr);
+    if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
+  }
+  // The last layer: keys and values (hence ln1, qkv and attention) for every row, since the kept
+  // rows attend to all earlier ones; the dense projection, the MLP and the final layer norm only
+  // for the kept rows (out = x[keep], then the layer's output part).
+  LayerBuffers b;
+  b.ln = work.get();
+  b.qkv = act_at(be, b.ln, rows * H);
+  b.q = act_at(be, b.qkv, rows * 3 * H);
+  b.attn = act_at(be, b.q, rows * H);
+  attention_part(L - 1, x, rows, seqs, b, nullptr);
+  // The kept rows' workspace: attn [n, H] | ln2 [n, H] | proj [n, H] | mlp [n, I].
+  DeviceBuffer kept(be, be.act_bytes(std::max<int64_t>(n, 1) * (3 * H + I)));
+  LayerBuffers k;
+  k.attn = kept.get();
+  k.ln = k.ln2 = act_at(be, k.attn, n * H);
+  k.proj = act_at(be, k.ln2, n * H);
+  k.mlp = k.act = act_at(be, k.proj, n * H);
+  for (const SeqSlice& s : seqs) s.cache->advance(s.count);
+  if (n == 0) return;
+  be.gather_rows(x, H, keep.data(), n, H, out, H);
+  be.gather_rows(b.attn, H, keep.data(), n, H, k.attn, H);
+  output_part(L - 1, out, n, k, nullptr);
+  if (hooks && hooks->after_layer) hooks->after_layer(L - 1, out, n);
+  be.layer_norm(out, n, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.layer_norm_eps), out);
 }
 
 void GPTNeoX::logits(const void* h, int64_t rows, float* out) const {

@@ -69,6 +69,12 @@ class GPTNeoX {
   // keys/values to its cache.
   void forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
                const ForwardHooks* hooks = nullptr) const;
+  // forward() whose output is needed only at rows `keep` (the RCC encoder's slots, §2): out [n, H]
+  // (device, n = keep.size()) = final-layer-norm output at those rows, in that order. The last
+  // layer's dense projection and MLP run on the kept rows only (its attention on all rows); x is
+  // left holding the input of the last layer. The hook of the last layer sees out [n, H].
+  void forward_rows(void* x, int64_t rows, std::span<const SeqSlice> seqs,
+                    const ForwardHooks* hooks, std::span<const int64_t> keep, void* out) const;
   // logits[rows, V] (host f32) = h[rows, H] (device) · embed_out^T
   void logits(const void* h, int64_t rows, float* out) const;
 
@@ -95,6 +101,22 @@ class GPTNeoX {
   std::vector<float> forward_logits(const std::vector<int32_t>& ids, KVCache& cache) const;
 
  private:
+  // A layer's activation buffers (device, rows × the stated width).
+  struct LayerBuffers {
+    void* ln = nullptr;    // ln1 output [H]
+    void* qkv = nullptr;   // fused projection [3H]
+    void* q = nullptr;     // rotated queries [H] (inference)
+    void* attn = nullptr;  // attention output [H]
+    void* proj = nullptr;  // dense output, then dense + MLP output [H]
+    void* ln2 = nullptr;   // ln2 output [H]
+    void* mlp = nullptr;   // fc_in output [I]
+    void* act = nullptr;   // GELU output [I] (== mlp unless recording)
+  };
+  void check_seqs(int64_t rows, std::span<const SeqSlice> seqs) const;
+  void attention_part(int64_t i, const void* x, int64_t rows, std::span<const SeqSlice> seqs,
+                      const LayerBuffers& b, const Activations* acts) const;
+  void output_part(int64_t i, void* x, int64_t rows, const LayerBuffers& b,
+                   const LayerActivations* a) const;
   // One layer; with `acts` (training) attention runs per recorded sequence without caches and
   // the layer's activations are recorded.
   void layer(int64_t i, void* x, int64_t rows, std::span<const SeqSlice> seqs, void* work,

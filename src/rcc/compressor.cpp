@@ -58,8 +58,13 @@ void Compressor::encode_windows_to(const Window* ws, int64_t count, void* out) {
   hooks.after_layer = [&](int64_t layer, void* h, int64_t) {
     if (layer < L - 1) record(layer + 1, h);  // s_i = output of layer i-1, i < L
   };
-  enc.forward(x_.get(), rows, seqs, &hooks);
-  record(L, x_.get());  // s_L = final_layer_norm(output of the last layer)
+  // s_L = final_layer_norm(output of the last layer), needed at the slot rows only: the last
+  // layer's dense projection and MLP run on those S rows (forward_rows).
+  top_.ensure(be, be.act_bytes(S * H));
+  enc.forward_rows(x_.get(), rows, seqs, &hooks, rows_of_slots, top_.get());
+  std::vector<int64_t> in_order(static_cast<size_t>(S));
+  for (int64_t j = 0; j < S; ++j) in_order[size_t(j)] = j;
+  be.gather_rows(top_.get(), H, in_order.data(), S, H, act_at(be, out, L * H), (L + 1) * H);
   for (int64_t i = 0; i < count; ++i) scratch_[size_t(i)].truncate(0);
 }
 

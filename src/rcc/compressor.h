@@ -58,6 +58,7 @@ class Compressor {
   int64_t batch_;
   std::vector<KVCache> scratch_;  // layer-shared caches, one per window of a batch
   DeviceBuffer x_, slots_;        // one window's hidden states and slots (reused)
+  DeviceBuffer top_;              // the last layer's output at the slot rows (reused)
 };
 
 }  // namespace rcc
