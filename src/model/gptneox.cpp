@@ -40,8 +40,7 @@ void GPTNeoX::embed(const int32_t* ids, int64_t n, void* out) const {
   be_->embed(dw_.embed_in, ids, n, out);
 }
 
-// Workspace per row (activation elements): ln [H] | qkv [3H] | q [H] | attn [H] | proj [H] | mlp
-// [I]
+// Workspace per row (activation elements): ln [H] | qkv [3H] | q [H] | attn [H] | mlp [I]
 void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice> seqs, void* work,
                     const Activations* acts) const {
   Backend& be = *be_;
@@ -52,8 +51,7 @@ void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice>
   b.qkv = act_at(be, b.ln, rows * H);
   b.q = act_at(be, b.qkv, rows * 3 * H);
   b.attn = act_at(be, b.q, rows * H);
-  b.proj = act_at(be, b.attn, rows * H);
-  b.mlp = act_at(be, b.proj, rows * H);
+  b.mlp = act_at(be, b.attn, rows * H);
   b.ln2 = b.ln;   // post_attention_layernorm output
   b.act = b.mlp;  // GELU output (in place unless recording)
   const LayerActivations* a = acts ? &acts->layer(li) : nullptr;
@@ -109,21 +107,23 @@ void GPTNeoX::output_part(int64_t li, void* x, int64_t rows, const LayerBuffers&
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
-  be.linear(b.attn, rows, l.dense_w, l.dense_b.defined() ? &l.dense_b : nullptr, b.proj, false);
-  if (!cfg_.use_parallel_residual) {
-    be.add(x, b.proj, rows * H);
+  const float eps = float(cfg_.layer_norm_eps);
+  const Tensor* dense_b = l.dense_b.defined() ? &l.dense_b : nullptr;
+  // Both products accumulate straight into x (no [rows, H] sum buffer, no separate addition
+  // pass). Parallel: ln2 reads x before either lands (b.ln2 may alias ln1's output, which the
+  // fused qkv product has consumed). Serial: ln2 reads x + attn.
+  if (cfg_.use_parallel_residual) {
+    be.layer_norm(x, rows, H, l.ln2_w, l.ln2_b, eps, b.ln2);
+    be.linear(b.attn, rows, l.dense_w, dense_b, x, /*accumulate=*/true);
+  } else {
+    be.linear(b.attn, rows, l.dense_w, dense_b, x, /*accumulate=*/true);
     if (a) be.copy_device(a->x_mid, x, be.act_bytes(rows * H));
+    be.layer_norm(x, rows, H, l.ln2_w, l.ln2_b, eps, b.ln2);
   }
-  be.layer_norm(x, rows, H, l.ln2_w, l.ln2_b, float(cfg_.layer_norm_eps), b.ln2);
   be.linear(b.ln2, rows, l.fc_in_w, &l.fc_in_b, b.mlp, false);
   if (a) be.copy_device(b.act, b.mlp, be.act_bytes(rows * I));
   be.gelu(b.act, rows * I);
-  if (cfg_.use_parallel_residual) {
-    be.linear(b.act, rows, l.fc_out_w, &l.fc_out_b, b.proj, /*accumulate=*/true);  // attn+mlp
-    be.add(x, b.proj, rows * H);
-  } else {
-    be.linear(b.act, rows, l.fc_out_w, &l.fc_out_b, x, /*accumulate=*/true);
-  }
+  be.linear(b.act, rows, l.fc_out_w, &l.fc_out_b, x, /*accumulate=*/true);
 }
 
 void GPTNeoX::check_seqs(int64_t rows, std::span<const SeqSlice> seqs) const {
@@ -148,7 +148,7 @@ void GPTNeoX::forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
   const int64_t H = cfg_.hidden_size;
   check_seqs(rows, seqs);
   // Every part of the workspace is written before it is read (layer()): no zero fill.
-  DeviceBuffer work(*be_, be_->act_bytes(rows * (7 * H + cfg_.intermediate_size)));
+  DeviceBuffer work(*be_, be_->act_bytes(rows * (6 * H + cfg_.intermediate_size)));
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
     layer(i, x, rows, seqs, work.get(), nullptr);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
@@ -166,7 +166,7 @@ void GPTNeoX::forward_rows(void* x, int64_t rows, std::span<const SeqSlice> seqs
   for (int64_t r : keep)
     RCC_CHECK(r >= 0 && r < rows, "forward_rows: row ", r, " outside the batch of ", rows);
   check_seqs(rows, seqs);
-  DeviceBuffer work(be, be.act_bytes(rows * (7 * H + I)));
+  DeviceBuffer work(be, be.act_bytes(rows * (6 * H + I)));
   for (int64_t i = 0; i < L - 1; ++i) {
     layer(i, x, rows, seqs, work.get(), nullptr);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
@@ -180,13 +180,12 @@ void GPTNeoX::forward_rows(void* x, int64_t rows, std::span<const SeqSlice> seqs
   b.q = act_at(be, b.qkv, rows * 3 * H);
   b.attn = act_at(be, b.q, rows * H);
   attention_part(L - 1, x, rows, seqs, b, nullptr);
-  // The kept rows' workspace: attn [n, H] | ln2 [n, H] | proj [n, H] | mlp [n, I].
-  DeviceBuffer kept(be, be.act_bytes(std::max<int64_t>(n, 1) * (3 * H + I)));
+  // The kept rows' workspace: attn [n, H] | ln2 [n, H] | mlp [n, I].
+  DeviceBuffer kept(be, be.act_bytes(std::max<int64_t>(n, 1) * (2 * H + I)));
   LayerBuffers k;
   k.attn = kept.get();
   k.ln = k.ln2 = act_at(be, k.attn, n * H);
-  k.proj = act_at(be, k.ln2, n * H);
-  k.mlp = k.act = act_at(be, k.proj, n * H);
+  k.mlp = k.act = act_at(be, k.ln2, n * H);
   for (const SeqSlice& s : seqs) s.cache->advance(s.count);
   if (n == 0) return;
   be.gather_rows(x, H, keep.data(), n, H, out, H);

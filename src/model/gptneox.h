@@ -107,7 +107,6 @@ class GPTNeoX {
     void* qkv = nullptr;   // fused projection [3H]
     void* q = nullptr;     // rotated queries [H] (inference)
     void* attn = nullptr;  // attention output [H]
-    void* proj = nullptr;  // dense output, then dense + MLP output [H]
     void* ln2 = nullptr;   // ln2 output [H]
     void* mlp = nullptr;   // fc_in output [I]
     void* act = nullptr;   // GELU output [I] (== mlp unless recording)

@@ -43,7 +43,7 @@ void GPTNeoX::forward_train(void* x, std::span<const std::pair<int64_t, int64_t>
   acts.reset(cfg_, *be_, rows);
   acts.seqs.assign(seqs.begin(), seqs.end());
   // Every part of the workspace is written before it is read (layer()): no zero fill.
-  DeviceBuffer work(*be_, be_->act_bytes(rows * (7 * H + cfg_.intermediate_size)));
+  DeviceBuffer work(*be_, be_->act_bytes(rows * (6 * H + cfg_.intermediate_size)));
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
     layer(i, x, rows, {}, work.get(), &acts);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
