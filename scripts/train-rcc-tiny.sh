@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The rcc-tiny recipe (models/rcc-tiny/MODEL_CARD.md): English text from Debian and npm packages,
 # a byte-level BPE tokenizer trained by rcc, a GPT-NeoX base model pretrained by rcc, then six
-# RCC stages (encoder + decoder started from the base), then the bf16 release files.
+# RCC stages (encoder + decoder started from the base), a curriculum of five question-answering
+# stages, then the bf16 release files.
 #
 #   scripts/train-rcc-tiny.sh [STAGE...]
-#   stages: data base rcc rcc2 rcc3 rcc4 rcc5 rcc6 export eval (default: all)
+#   stages: data base rcc rcc2 rcc3 rcc4 rcc5 rcc6 qa0 qa1 qa2 qa3 qa4 export eval (default: all)
 #
 #   data    scripts/rcc-tiny-data.sh, `rcc data train-tokenizer` (8192 tokens), token shards of the
 #           training text (train), every 4th training document (quarter), the held-out text and
@@ -19,11 +20,18 @@
 #           up to 1M tokens (max_pass_tokens bounds a pass), stopped at step 2246 (its time limit)
 #   rcc5    configs/rcc-tiny/rcc5.json: the same at a lower rate, more facts
 #   rcc6    configs/rcc-tiny/rcc6.json: more long passkey contexts, lower rate again
+#   qa0     configs/rcc-tiny/qa0.json: facts QA (two animals) in contexts of 32–64 tokens only —
+#           the foothold: mixed with other tasks from the start, facts QA stays at chance
+#   qa1     configs/rcc-tiny/qa1.json: short facts and bAbI (train split) in 64–512 tokens
+#   qa2     configs/rcc-tiny/qa2.json: facts and bAbI up to 16k/64k tokens, pass keys back in
+#   qa3     configs/rcc-tiny/qa3.json: the whole mix (reconstruction, pass keys up to 1M tokens)
+#   qa4     configs/rcc-tiny/qa4.json: more pass keys (up to 1M) at a lower rate, QA kept
 #   export  bf16, shards of at most 15 MiB, into models/rcc-tiny (the model card is kept)
 #   eval    the model card's evaluation (bench/rcc_tiny_eval.sh; DEVICE=cpu without a GPU)
 #
-# Between stages the weights pass through the bf16 release format (`rcc export`) and each stage
-# starts a fresh optimizer — as the shipped model was made (its stages ran on separate machines).
+# Between stages the weights pass through the bf16 release format (`rcc export`) — except qa0 → qa1
+# → qa2 → qa3, which start from the previous stage's f32 weights — and each stage starts a fresh
+# optimizer — as the shipped model was made (its stages ran on separate machines).
 # rcc2, rcc3 and rcc4 stop before the end of their cosine schedules (--stop-after), as the shipped
 # runs were stopped by their time limit; the model card gives the measured times (~38 minutes of
 # one H100 in all). Environment: RCC (the rcc binary, default build/rcc), TRAIN_FLAGS (extra flags for
@@ -36,7 +44,7 @@ TRAIN_FLAGS=${TRAIN_FLAGS:---device cuda}
 D=data/rcc-tiny
 R=runs/rcc-tiny
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(data base rcc rcc2 rcc3 rcc4 rcc5 rcc6 export eval)
+[ ${#stages[@]} -eq 0 ] && stages=(data base rcc rcc2 rcc3 rcc4 rcc5 rcc6 qa0 qa1 qa2 qa3 qa4 export eval)
 mkdir -p "$R"
 
 # train CONFIG OUT [rcc train flags...]; then OUT/model is exported in bf16 to OUT-bf16.
@@ -80,15 +88,16 @@ for stage in "${stages[@]}"; do
     rcc4) train configs/rcc-tiny/rcc4.json "$R/rcc4" --stop-after 2246 ;;
     rcc5) train configs/rcc-tiny/rcc5.json "$R/rcc5" ;;
     rcc6) train configs/rcc-tiny/rcc6.json "$R/rcc6" ;;
+    qa0 | qa1 | qa2 | qa3 | qa4) train "configs/rcc-tiny/$stage.json" "$R/$stage" ;;
     export)
       rm -rf models/rcc-tiny.new
-      cp -r "$R/rcc6-bf16" models/rcc-tiny.new
+      cp -r "$R/qa4-bf16" models/rcc-tiny.new
       [ -f models/rcc-tiny/MODEL_CARD.md ] && cp models/rcc-tiny/MODEL_CARD.md models/rcc-tiny.new/
       rm -rf models/rcc-tiny && mv models/rcc-tiny.new models/rcc-tiny
       ;;
     eval) bench/rcc_tiny_eval.sh models/rcc-tiny ;;
     *)
-      echo "unknown stage '$stage' (data base rcc rcc2 rcc3 rcc4 rcc5 rcc6 export eval)" >&2
+      echo "unknown stage '$stage' (data base rcc rcc2 rcc3 rcc4 rcc5 rcc6 qa0 qa1 qa2 qa3 qa4 export eval)" >&2
       exit 2
       ;;
   esac
