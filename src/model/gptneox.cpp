@@ -1,6 +1,5 @@
 #include "model/gptneox.h"
 
-#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -180,14 +179,14 @@ void GPTNeoX::forward_rows(void* x, int64_t rows, std::span<const SeqSlice> seqs
   b.q = act_at(be, b.qkv, rows * 3 * H);
   b.attn = act_at(be, b.q, rows * H);
   attention_part(L - 1, x, rows, seqs, b, nullptr);
+  for (const SeqSlice& s : seqs) s.cache->advance(s.count);
+  if (n == 0) return;
   // The kept rows' workspace: attn [n, H] | ln2 [n, H] | mlp [n, I].
-  DeviceBuffer kept(be, be.act_bytes(std::max<int64_t>(n, 1) * (2 * H + I)));
+  DeviceBuffer kept(be, be.act_bytes(n * (2 * H + I)));
   LayerBuffers k;
   k.attn = kept.get();
   k.ln = k.ln2 = act_at(be, k.attn, n * H);
   k.mlp = k.act = act_at(be, k.ln2, n * H);
-  for (const SeqSlice& s : seqs) s.cache->advance(s.count);
-  if (n == 0) return;
   be.gather_rows(x, H, keep.data(), n, H, out, H);
   be.gather_rows(b.attn, H, keep.data(), n, H, k.attn, H);
   output_part(L - 1, out, n, k, nullptr);
