@@ -159,10 +159,10 @@ int cmd_bench_context(int argc, char** argv) {
           const double windows = std::ceil(double(n) / W);
           const double layer_rows = 2.0 * (4 * H * H + 2 * H * I);  // per row of a whole layer
           const double attention = 2.0 * Lyr * W * W * H * windows;
-          j["encoder_gflop"] = ((Lyr - 1) * layer_rows * W * windows +
-                                2.0 * 3 * H * H * W * windows +
-                                2.0 * (H * H + 2 * H * I) * S * windows + attention) /
-                               1e9;
+          j["encoder_gflop"] =
+              ((Lyr - 1) * layer_rows * W * windows + 2.0 * 3 * H * H * W * windows +
+               2.0 * (H * H + 2 * H * I) * S * windows + attention) /
+              1e9;
           j["encoder_gflop_all_rows"] = (Lyr * layer_rows * W * windows + attention) / 1e9;
         } else if (kind == "rcc-ask") {
           Compressor comp(m);
