@@ -1,8 +1,12 @@
 // The tokenizer's building blocks: UTF-8 repair, the byte-level alphabet, NFC with its ASCII fast
-// path, and the hand-written GPT-2 split checked against the PCRE2 reference on random text.
+// path, the character classes against Hugging Face on every code point, and the hand-written
+// GPT-2 split checked against the PCRE2 reference on random text.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <map>
 #include <random>
+#include <sstream>
 
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pretokenize.h"
@@ -145,7 +149,86 @@ TEST(TokenizerUnicode, Gpt2SplitExamples) {
   EXPECT_EQ(pieces("\u00a0a"), (V{"\u00a0", "a"}));
   EXPECT_EQ(pieces(" \u00a0a"), (V{" ", "\u00a0", "a"}));
   EXPECT_EQ(pieces("\u4e2d\u6587 \u00bd"), (V{"\u4e2d\u6587", " \u00bd"}));
+  // Letters newer than Debian 12's utf8proc (CJK Ext. H U+317DF, Unicode 15.0; Garay U+10D50,
+  // 16.0) join letter runs, as in HF (its Oniguruma has Unicode 16.0); found by the fuzzer.
+  EXPECT_EQ(pieces("a\U000317DF\U000317DF!"), (V{"a\U000317DF\U000317DF", "!"}));
+  EXPECT_EQ(pieces(" \U00010D50x1"), (V{" \U00010D50x", "1"}));
   EXPECT_TRUE(pieces("").empty());
+}
+
+// Every code point's class against the classes Hugging Face's own split gives it
+// (tests/reference/make_split_class_fixture.mjs, HF tokenizers 0.23.2). Exact: classes are
+// discrete.
+TEST(TokenizerUnicode, CharClassMatchesHuggingFaceForEveryCodePoint) {
+  const std::string path = test::fixture("tokenizer/gpt2_split_classes.txt.gz");
+  ASSERT_TRUE(std::filesystem::exists(path)) << "missing fixture " << path;
+  std::istringstream in(test::read_maybe_gz(path));
+  std::string line;
+  char32_t next = 0;
+  size_t mismatches = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string a, b, k;
+    fields >> a >> b >> k;
+    const char32_t first = char32_t(std::stoul(a, nullptr, 16)),
+                   last = char32_t(std::stoul(b, nullptr, 16));
+    ASSERT_EQ(first, next) << "ranges must be contiguous: " << line;
+    const CharClass want = k == "L" ? kLetter : k == "N" ? kNumber : k == "S" ? kSpace : kOther;
+    for (char32_t cp = first; cp <= last; ++cp) {
+      if (cp >= 0xD800 && cp <= 0xDFFF) continue;  // surrogates: not text
+      if (char_class(cp) != want && ++mismatches <= 10)
+        ADD_FAILURE() << "U+" << std::hex << uint32_t(cp) << ": class " << int(char_class(cp))
+                      << ", HF " << k;
+    }
+    next = last + 1;
+  }
+  EXPECT_EQ(next, char32_t(0x110000));
+  EXPECT_EQ(mismatches, 0u);
+}
+
+std::string unhex(const std::string& h) {
+  std::string s;
+  for (size_t i = 0; i + 1 < h.size(); i += 2) s += char(std::stoi(h.substr(i, 2), nullptr, 16));
+  return s;
+}
+
+// NFC against Hugging Face's normalizer on three probes per code point c
+// (tests/reference/make_nfc_fixture.mjs): NFC(HF's NFD of c), NFC(c U+0316 U+0301),
+// NFC("e" c U+0301). The fixture lists the code points where HF changes a probe; on every other
+// code point all must come back unchanged. Exact (strings). rcc has no NFD normalizer, so HF's
+// NFD itself is input here, not compared.
+TEST(TokenizerUnicode, NfcMatchesHuggingFaceForEveryCodePoint) {
+  const std::string path = test::fixture("tokenizer/nfc_probes.txt.gz");
+  ASSERT_TRUE(std::filesystem::exists(path)) << "missing fixture " << path;
+  std::map<char32_t, std::array<std::string, 4>> hf;  // NFD, NFC of the three probes
+  std::istringstream in(test::read_maybe_gz(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string cp, d, a, b, c;
+    fields >> cp >> d >> a >> b >> c;
+    hf[char32_t(std::stoul(cp, nullptr, 16))] = {unhex(d), unhex(a), unhex(b), unhex(c)};
+  }
+  ASSERT_GT(hf.size(), 10000u);
+  size_t mismatches = 0;
+  for (char32_t cp = 0; cp < 0x110000; ++cp) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    std::string c;
+    utf8::append(cp, c);
+    const auto it = hf.find(cp);
+    const std::string hf_nfd = it == hf.end() ? c : it->second[0];
+    const std::array<std::string, 3> probes = {hf_nfd, c + "\u0316\u0301", "e" + c + "\u0301"};
+    const std::array<std::string, 3> want =
+        it == hf.end() ? probes
+                       : std::array<std::string, 3>{it->second[1], it->second[2], it->second[3]};
+    const std::array<std::string, 3> got = {nfc(probes[0]), nfc(probes[1]), nfc(probes[2])};
+    for (int k = 0; k < 3; ++k)
+      if (got[k] != want[k] && ++mismatches <= 10)
+        ADD_FAILURE() << "U+" << std::hex << uint32_t(cp) << " probe " << k;
+  }
+  EXPECT_EQ(mismatches, 0u);
 }
 
 TEST(TokenizerUnicode, Gpt2SplitMatchesPcre2Reference) {

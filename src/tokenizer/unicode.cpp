@@ -2,6 +2,7 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <memory>
@@ -14,8 +15,43 @@
 
 namespace rcc::tok {
 
+namespace {
+
+struct ClassRange {
+  char32_t first, last;
+  CharClass cls;
+};
+
+// Code points utf8proc leaves unassigned that Hugging Face's split treats as letters or numbers
+// (its Oniguruma knows a newer Unicode version); sorted, disjoint.
+constexpr ClassRange kNewerUnicode[] = {
+#include "tokenizer/unicode_delta.inc"
+};
+
+// Combining marks that Hugging Face's NFC (older normalization tables) treats as starters: they
+// neither reorder with nor let composition pass across them. Sorted.
+constexpr char32_t kHfStarterMarks[] = {
+#include "tokenizer/unicode_hf_starters.inc"
+};
+
+bool is_hf_starter_mark(char32_t cp) {
+  return std::binary_search(std::begin(kHfStarterMarks), std::end(kHfStarterMarks), cp);
+}
+
+CharClass unassigned_class(char32_t cp) {
+  const auto* it = std::upper_bound(std::begin(kNewerUnicode), std::end(kNewerUnicode), cp,
+                                    [](char32_t c, const ClassRange& r) { return c < r.first; });
+  if (it == std::begin(kNewerUnicode)) return kOther;
+  --it;
+  return cp <= it->last ? it->cls : kOther;
+}
+
+}  // namespace
+
 CharClass char_class(char32_t cp) {
   switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_CN:
+      return unassigned_class(cp);
     case UTF8PROC_CATEGORY_LU:
     case UTF8PROC_CATEGORY_LL:
     case UTF8PROC_CATEGORY_LT:
@@ -77,7 +113,7 @@ bool is_word_char(char32_t cp) {
 namespace {
 
 // NFC of one segment through a reusable code point buffer (no allocation in the common case).
-void nfc_segment(std::string_view seg, std::string& out) {
+void nfc_utf8proc(std::string_view seg, std::string& out) {
   thread_local std::vector<utf8proc_int32_t> buf;
   const auto options = static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
   const auto* src = reinterpret_cast<const utf8proc_uint8_t*>(seg.data());
@@ -95,6 +131,25 @@ void nfc_segment(std::string_view seg, std::string& out) {
   utf8proc_ssize_t bytes = utf8proc_reencode(buf.data(), n, options);
   RCC_CHECK(bytes >= 0, "NFC normalization failed: ", utf8proc_errmsg(bytes));
   out.append(reinterpret_cast<const char*>(buf.data()), static_cast<size_t>(bytes));
+}
+
+// NFC as Hugging Face computes it: a mark HF takes for a starter (kHfStarterMarks) cuts the
+// segment, because a starter that composes with nothing splits NFC into independent pieces.
+void nfc_segment(std::string_view seg, std::string& out) {
+  const auto* p = reinterpret_cast<const unsigned char*>(seg.data());
+  size_t piece = 0;
+  for (size_t i = 0; i < seg.size();) {
+    size_t len = 1;
+    const char32_t cp = p[i] < 0x80 ? p[i] : utf8::decode(p + i, &len);
+    if (cp >= kHfStarterMarks[0] && is_hf_starter_mark(cp)) {
+      if (i > piece) nfc_utf8proc(seg.substr(piece, i - piece), out);
+      out.append(seg.substr(i, len));
+      piece = i + len;
+    }
+    i += len;
+  }
+  if (piece == 0) return nfc_utf8proc(seg, out);
+  if (piece < seg.size()) nfc_utf8proc(seg.substr(piece), out);
 }
 
 }  // namespace
