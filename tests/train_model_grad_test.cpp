@@ -1,5 +1,7 @@
 // The training forward/backward of whole models (GPT-NeoX and RCC) on tiny random f32 models:
 // - recording activations does not change the forward (bit for bit);
+// - the kept-rows pass (the encoder's: last layer's output part on the slot rows) equals the full
+//   pass at those rows, gradients included;
 // - the RCC loss gradient of every parameter tensor against central finite differences of the loss
 //   itself (f32 model, so along directions, not per element): for each tensor T with gradient g_T,
 //   along d = g_T/|g_T| and along a random unit direction r,
@@ -112,6 +114,77 @@ TEST(TrainModelGrad, RecordingForwardIsIdentical) {
     model.forward_train(b.data(), seqs, nullptr, acts);
     EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << "parallel=" << parallel;
     EXPECT_EQ(acts.rows(), 30);
+  }
+}
+
+// The kept-rows training pass (the RCC encoder's: the last layer's dense projection and MLP on the
+// slot rows only) against the full pass: the output at the kept rows, and the input gradient and
+// every parameter gradient when the output gradient is zero off the kept rows. Tolerance 1e-5
+// (relative to each tensor's largest entry): the same f32 arithmetic, only matrix products over
+// fewer rows (other blocking, other summation order of the weight gradients).
+TEST(TrainModelGrad, KeptRowsPassEqualsTheFullPass) {
+  for (bool parallel : {true, false}) {
+    GPTNeoXConfig cfg = tiny_config(parallel);
+    GPTNeoX model(cfg, init_random_weights(cfg, DType::F32, 5, 0.3f));
+    const int64_t H = cfg.hidden_size, rows = 30;
+    const auto ids = random_ids(size_t(rows), cfg.vocab_size, 11);
+    const std::pair<int64_t, int64_t> seqs[2] = {{0, 12}, {12, 18}};
+    const std::vector<int64_t> keep = {11, 3, 29, 12, 20};
+    const int64_t n = int64_t(keep.size());
+    std::vector<float> x_full(size_t(rows * H)), x_rows(x_full.size()), out(size_t(n * H));
+    model.embed(ids.data(), rows, x_full.data());
+    x_rows = x_full;
+    Activations full, kept;
+    model.forward_train(x_full.data(), seqs, nullptr, full);
+    model.forward_train_rows(x_rows.data(), seqs, nullptr, keep, kept, out.data());
+    auto max_abs = [](const float* p, size_t m) {
+      float r = 0;
+      for (size_t i = 0; i < m; ++i) r = std::max(r, std::fabs(p[i]));
+      return r;
+    };
+    const float scale = max_abs(x_full.data(), x_full.size());
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t c = 0; c < H; ++c)
+        ASSERT_NEAR(out[size_t(j * H + c)], x_full[size_t(keep[size_t(j)] * H + c)], 1e-5 * scale)
+            << "parallel=" << parallel << " kept row " << j;
+
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> dout(out.size()), dx_full(x_full.size(), 0.0f), dx_rows(x_full.size());
+    for (auto& v : dout) v = nd(rng);
+    for (int64_t j = 0; j < n; ++j)
+      std::memcpy(&dx_full[size_t(keep[size_t(j)] * H)], &dout[size_t(j * H)], size_t(H) * 4);
+    auto zero_grads = [&] {
+      GPTNeoXWeights g = init_random_weights(cfg, DType::F32, 1, 0.0f);
+      g.visit("", [](const std::string&, Tensor& t) { std::memset(t.raw(), 0, t.nbytes()); });
+      return g;
+    };
+    GPTNeoXWeights g_full = zero_grads(), g_rows = zero_grads();
+    model.backward(full, dx_full.data(), g_full);
+    model.backward_rows(kept, dout.data(), dx_rows.data(), g_rows);
+    const float dscale = max_abs(dx_full.data(), dx_full.size());
+    for (size_t i = 0; i < dx_full.size(); ++i)
+      ASSERT_NEAR(dx_rows[i], dx_full[i], 1e-5 * dscale) << "parallel=" << parallel << " dx " << i;
+    std::vector<std::pair<std::string, Tensor>> a, b;
+    g_full.visit("", [&](const std::string& name, Tensor& t) { a.emplace_back(name, t); });
+    g_rows.visit("", [&](const std::string& name, Tensor& t) { b.emplace_back(name, t); });
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t k = 0; k < a.size(); ++k) {
+      const float* p = a[k].second.f32();
+      const float* q = b[k].second.f32();
+      const size_t m = size_t(a[k].second.numel());
+      const float gs = std::max(max_abs(p, m), 1e-12f);
+      for (size_t i = 0; i < m; ++i)
+        ASSERT_NEAR(q[i], p[i], 1e-5 * gs) << "parallel=" << parallel << " " << a[k].first;
+    }
+    // Kept rows must be distinct (their gradients are scattered back), and the full backward
+    // refuses kept-rows activations.
+    std::vector<float> x2(x_full.size());
+    const std::vector<int64_t> twice = {3, 3};
+    EXPECT_THROW(model.forward_train_rows(x2.data(), seqs, nullptr, twice, kept, out.data()),
+                 Error);
+    model.forward_train_rows(x_rows.data(), seqs, nullptr, keep, kept, out.data());
+    EXPECT_THROW(model.backward(kept, dx_full.data(), g_full), Error);
   }
 }
 

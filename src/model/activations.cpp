@@ -2,35 +2,49 @@
 
 namespace rcc {
 
-void Activations::reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows) {
-  const int64_t H = cfg.hidden_size, I = cfg.intermediate_size;
-  const int64_t per_row = 9 * H + (cfg.use_parallel_residual ? 0 : H) + 2 * I;
-  buf_.ensure(be, be.act_bytes(rows * (per_row * cfg.num_layers + H)));
+void Activations::reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows, int64_t kept) {
+  const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, L = cfg.num_layers;
+  const bool serial = !cfg.use_parallel_residual;
+  // Per row: the attention part (x_in, ln1, q, k, v, attn) and the output part (x_mid, ln2, pre,
+  // act); the last layer's output part has `kept` rows when kept >= 0, plus kx_in and kattn.
+  const int64_t attn_part = 6 * H, out_part = (serial ? H : 0) + H + 2 * I;
+  const int64_t out_rows = kept >= 0 ? kept : rows;
+  const int64_t elems = rows * (attn_part * L + out_part * (L - 1)) + out_rows * (out_part + H) +
+                        (kept >= 0 ? 2 * kept * H : 0);
+  buf_.ensure(be, be.act_bytes(elems));
   rows_ = rows;
-  layers_.assign(size_t(cfg.num_layers), {});
+  kept_ = kept;
+  layers_.assign(size_t(L), {});
   void* p = buf_.get();
-  auto take = [&](int64_t width) {
+  auto take = [&](int64_t n, int64_t width) {
     void* r = p;
-    p = act_at(be, p, rows * width);
+    p = act_at(be, p, n * width);
     return r;
   };
-  for (LayerActivations& l : layers_) {
-    l.x_in = take(H);
-    l.ln1 = take(H);
-    l.q = take(H);
-    l.k = take(H);
-    l.v = take(H);
-    l.attn = take(H);
-    l.x_mid = cfg.use_parallel_residual ? nullptr : take(H);
-    l.ln2 = take(H);
-    l.pre = take(I);
-    l.act = take(I);
+  for (int64_t i = 0; i < L; ++i) {
+    LayerActivations& l = layers_[size_t(i)];
+    const int64_t n = i == L - 1 ? out_rows : rows;
+    l.x_in = take(rows, H);
+    l.ln1 = take(rows, H);
+    l.q = take(rows, H);
+    l.k = take(rows, H);
+    l.v = take(rows, H);
+    l.attn = take(rows, H);
+    l.x_mid = serial ? take(n, H) : nullptr;
+    l.ln2 = take(n, H);
+    l.pre = take(n, I);
+    l.act = take(n, I);
+    if (i == L - 1 && kept >= 0) {
+      l.kx_in = take(kept, H);
+      l.kattn = take(kept, H);
+    }
   }
-  final_in_ = take(H);
+  final_in_ = take(out_rows, H);
   lse_buf_.ensure(be, size_t(rows * cfg.num_heads * cfg.num_layers) * 4);
   for (size_t i = 0; i < layers_.size(); ++i)
     layers_[i].lse = static_cast<float*>(lse_buf_.get()) + int64_t(i) * rows * cfg.num_heads;
   seqs.clear();
+  keep.clear();
 }
 
 }  // namespace rcc

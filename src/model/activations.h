@@ -8,6 +8,10 @@
 // plus the input of the final layer norm [rows, H]. Everything lives in one allocation of the
 // model's backend (activation dtype: f32 on the CPU, bf16 on CUDA), carved into per-layer views
 // (llm.c style); rows are those of one forward call (all its sequences stacked).
+// A forward that keeps only some rows of its output (GPTNeoX::forward_train_rows, the RCC
+// encoder's slots) runs the last layer's output part on those n rows alone: that layer's x_mid,
+// ln2, pre, act and the final layer norm's input then hold n rows, and kx_in / kattn hold the
+// layer input and the attention output gathered at the kept rows.
 #pragma once
 #include <cstdint>
 #include <utility>
@@ -22,23 +26,28 @@ struct LayerActivations {
   void *x_in = nullptr, *ln1 = nullptr, *q = nullptr, *k = nullptr, *v = nullptr, *attn = nullptr,
        *x_mid = nullptr, *ln2 = nullptr, *pre = nullptr, *act = nullptr;
   float* lse = nullptr;  // f32 [rows, heads]: the attention rows' log-sum-exps (backend.h)
+  void *kx_in = nullptr, *kattn = nullptr;  // kept-rows forward, last layer only: [n, H] each
 };
 
 class Activations {
  public:
   // Sizes the store for `rows` rows of a model with config `cfg` on backend `be` (reuses the
-  // allocation when it is large enough).
-  void reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows);
+  // allocation when it is large enough). `kept` >= 0: a kept-rows forward of that many rows.
+  void reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows, int64_t kept = -1);
   int64_t rows() const { return rows_; }
+  // -1 for a forward of every row; else the number of kept rows (keep.size()).
+  int64_t kept() const { return kept_; }
   const LayerActivations& layer(int64_t i) const { return layers_[size_t(i)]; }
   void* final_in() const { return final_in_; }
   size_t bytes() const { return buf_.bytes(); }
 
   // The sequences of the recorded forward, as (first row, row count); each from position 0.
   std::vector<std::pair<int64_t, int64_t>> seqs;
+  // The kept rows of a kept-rows forward, in output order.
+  std::vector<int64_t> keep;
 
  private:
-  int64_t rows_ = 0;
+  int64_t rows_ = 0, kept_ = -1;
   DeviceBuffer buf_, lse_buf_;
   std::vector<LayerActivations> layers_;
   void* final_in_ = nullptr;

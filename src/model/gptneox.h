@@ -83,11 +83,23 @@ class GPTNeoX {
   // each), without KV caches, recording into `acts` what the backward needs.
   void forward_train(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
                      const ForwardHooks* hooks, Activations& acts) const;
+  // forward_train() whose output is needed only at rows `keep` (distinct; the RCC encoder's
+  // slots), as forward_rows() does for inference: out [n, H] = final-layer-norm output at those
+  // rows; the last layer's dense projection and MLP run on them alone. x is left holding the
+  // last layer's input; its hook sees out [n, H].
+  void forward_train_rows(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
+                          const ForwardHooks* hooks, std::span<const int64_t> keep,
+                          Activations& acts, void* out) const;
   // dx [rows, H]: in, the gradient w.r.t. the forward's output (final-layer-norm output); out, the
   // gradient w.r.t. its input x. Parameter gradients are accumulated (+=) into `grads` (f32
   // tensors on the backend, shaped like the weights; undefined ones are skipped).
   void backward(const Activations& acts, void* dx, const GPTNeoXWeights& grads,
                 const BackwardHooks* hooks = nullptr) const;
+  // The backward of forward_train_rows(): dout [n, H] (read only) = the gradient w.r.t. out;
+  // dx [rows, H] receives the gradient w.r.t. the forward's input x. The last layer's hook sees
+  // its n kept rows.
+  void backward_rows(const Activations& acts, const void* dout, void* dx,
+                     const GPTNeoXWeights& grads, const BackwardHooks* hooks = nullptr) const;
   // logits [rows, V] (f32 on the backend) = h · embed_out^T.
   void logits_device(const void* h, int64_t rows, float* out) const;
   // grads.embed_out += dlogits^T · h;  dh [rows, H] += dlogits · embed_out (dh may be null).
@@ -122,6 +134,16 @@ class GPTNeoX {
              const Activations* acts) const;
   void layer_backward(int64_t i, const Activations& acts, void* dx, const LayerWeights& grads,
                       void* work) const;
+  // The parts of layer_backward. output_part_backward: rows of dx (the layer output's gradient)
+  // -> d_attn (the attention output's gradient, written) and d_res (the gradient w.r.t. the
+  // layer input through the residual and ln2, written); x_ln2 is ln2's input, attn the dense
+  // projection's input, a the MLP's recorded activations, all at those rows.
+  // attention_part_backward: d_attn [all rows] -> d_res += through ln1, qkv and attention.
+  void output_part_backward(int64_t i, int64_t rows, const void* x_ln2, const void* attn,
+                            const LayerActivations& a, const void* dx, void* d_attn, void* d_res,
+                            const LayerWeights& grads, void* work) const;
+  void attention_part_backward(int64_t i, const Activations& acts, const void* d_attn, void* d_res,
+                               const LayerWeights& grads, void* work) const;
 
   GPTNeoXConfig cfg_;
   GPTNeoXWeights w_;  // host

@@ -52,41 +52,92 @@ void GPTNeoX::forward_train(void* x, std::span<const std::pair<int64_t, int64_t>
   be_->layer_norm(x, rows, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.layer_norm_eps), x);
 }
 
-// Workspace per row: d_act [I] | d_ln [H] | d_res [H] | d_attn [H] | dqkv [3H] | dq, dk, dv [3H].
-// On entry dx is the gradient w.r.t. the layer's output (after its forward hook already
-// propagated); on exit the gradient w.r.t. its input.
-void GPTNeoX::layer_backward(int64_t li, const Activations& acts, void* dx, const LayerWeights& g,
-                             void* work) const {
+void GPTNeoX::forward_train_rows(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
+                                 const ForwardHooks* hooks, std::span<const int64_t> keep,
+                                 Activations& acts, void* out) const {
+  Backend& be = *be_;
+  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, L = cfg_.num_layers;
+  const int64_t n = int64_t(keep.size());
+  int64_t rows = 0;
+  for (const auto& [begin, count] : seqs) {
+    RCC_CHECK(begin == rows && count > 0, "forward_train_rows: sequences must tile the batch");
+    rows += count;
+  }
+  std::vector<bool> seen(size_t(rows), false);
+  for (int64_t r : keep) {
+    RCC_CHECK(r >= 0 && r < rows, "forward_train_rows: row ", r, " outside the batch of ", rows);
+    RCC_CHECK(!seen[size_t(r)], "forward_train_rows: row ", r, " kept twice");
+    seen[size_t(r)] = true;
+  }
+  acts.reset(cfg_, be, rows, n);
+  acts.seqs.assign(seqs.begin(), seqs.end());
+  acts.keep.assign(keep.begin(), keep.end());
+  DeviceBuffer work(be, be.act_bytes(rows * (6 * H + I)));
+  for (int64_t i = 0; i < L - 1; ++i) {
+    layer(i, x, rows, {}, work.get(), &acts);
+    if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
+  }
+  // The last layer (as forward_rows): attention for every row, recorded as in layer(); the output
+  // part on the kept rows, recorded at n rows (x_mid, ln2, pre, act; kx_in, kattn gathered).
+  const LayerActivations& a = acts.layer(L - 1);
+  be.copy_device(a.x_in, x, be.act_bytes(rows * H));
+  LayerBuffers b;
+  b.ln = a.ln1;
+  b.qkv = work.get();
+  b.attn = a.attn;
+  attention_part(L - 1, x, rows, {}, b, &acts);
+  if (n == 0) return;
+  be.gather_rows(x, H, keep.data(), n, H, a.kx_in, H);
+  be.gather_rows(a.attn, H, keep.data(), n, H, a.kattn, H);
+  be.copy_device(out, a.kx_in, be.act_bytes(n * H));
+  LayerBuffers k;
+  k.attn = a.kattn;
+  k.ln2 = a.ln2;
+  k.mlp = a.pre;
+  k.act = a.act;
+  output_part(L - 1, out, n, k, &a);
+  if (hooks && hooks->after_layer) hooks->after_layer(L - 1, out, n);
+  be.copy_device(acts.final_in(), out, be.act_bytes(n * H));
+  be.layer_norm(out, n, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.layer_norm_eps), out);
+}
+
+// Workspace per row: d_act [I] | d_ln [H] (output part); d_ln [H] | dqkv [3H] | dq, dk, dv [3H]
+// (attention part).
+void GPTNeoX::output_part_backward(int64_t li, int64_t rows, const void* x_ln2, const void* attn,
+                                   const LayerActivations& a, const void* dx, void* d_attn,
+                                   void* d_res, const LayerWeights& g, void* work) const {
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
-  const LayerActivations& a = acts.layer(li);
-  const int64_t rows = acts.rows(), H = cfg_.hidden_size, I = cfg_.intermediate_size;
-  const int64_t nh = cfg_.num_heads, hd = cfg_.head_dim();
+  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
   const float eps = float(cfg_.layer_norm_eps);
   void* d_act = work;
   void* d_ln = act_at(be, d_act, rows * I);
-  void* d_res = act_at(be, d_ln, rows * H);
-  void* d_attn = act_at(be, d_res, rows * H);
-  void* dqkv = act_at(be, d_attn, rows * H);
-  void* dq = act_at(be, dqkv, rows * 3 * H);
-  void* dk = act_at(be, dq, rows * H);
-  void* dv = act_at(be, dk, rows * H);
-  const size_t xbytes = be.act_bytes(rows * H);
-
   // MLP: out = fc_out(gelu(fc_in(ln2(x_ln2)))); its output gradient is dx in both residual styles.
   be.linear_backward(a.act, rows, l.fc_out_w, dx, d_act, false, g.fc_out_w.f32(), g.fc_out_b.f32());
   be.gelu_backward(a.pre, d_act, d_act, rows * I);
   be.linear_backward(a.ln2, rows, l.fc_in_w, d_act, d_ln, false, g.fc_in_w.f32(), g.fc_in_b.f32());
-  // d_res: the residual stream's gradient. Parallel: d x_in = dx + LN2' + LN1'. Serial:
+  // d_res: the residual stream's gradient. Parallel: d x_in = dx + LN2' (+ LN1' later). Serial:
   // d x_mid = dx + LN2', the attention output's gradient is d x_mid, d x_in = d x_mid + LN1'.
-  be.copy_device(d_res, dx, xbytes);
-  const void* ln2_in = cfg_.use_parallel_residual ? a.x_in : a.x_mid;
-  be.layer_norm_backward(ln2_in, rows, H, l.ln2_w, eps, d_ln, d_res, g.ln2_w.f32(), g.ln2_b.f32());
+  be.copy_device(d_res, dx, be.act_bytes(rows * H));
+  be.layer_norm_backward(x_ln2, rows, H, l.ln2_w, eps, d_ln, d_res, g.ln2_w.f32(), g.ln2_b.f32());
   const void* d_proj = cfg_.use_parallel_residual ? dx : d_res;
-
-  // Attention: proj = dense(attention(rotary(qkv(ln1(x_in))))).
-  be.linear_backward(a.attn, rows, l.dense_w, d_proj, d_attn, false, g.dense_w.f32(),
+  be.linear_backward(attn, rows, l.dense_w, d_proj, d_attn, false, g.dense_w.f32(),
                      f32_or_null(g.dense_b));
+}
+
+void GPTNeoX::attention_part_backward(int64_t li, const Activations& acts, const void* d_attn,
+                                      void* d_res, const LayerWeights& g, void* work) const {
+  Backend& be = *be_;
+  const LayerWeights& l = dw_.layers[size_t(li)];
+  const LayerActivations& a = acts.layer(li);
+  const int64_t rows = acts.rows(), H = cfg_.hidden_size;
+  const int64_t nh = cfg_.num_heads, hd = cfg_.head_dim();
+  void* d_ln = work;
+  void* dqkv = act_at(be, d_ln, rows * H);
+  void* dq = act_at(be, dqkv, rows * 3 * H);
+  void* dk = act_at(be, dq, rows * H);
+  void* dv = act_at(be, dk, rows * H);
+  // proj = dense(attention(rotary(qkv(ln1(x_in))))).
   for (const auto& [b, n] : acts.seqs) {
     auto at = [&](const void* p) { return act_at(be, p, b * H); };
     auto at_mut = [&](void* p) { return act_at(be, p, b * H); };
@@ -96,13 +147,31 @@ void GPTNeoX::layer_backward(int64_t li, const Activations& acts, void* dx, cons
                              cfg_.rotary_base, 0, act_at(be, dqkv, b * 3 * H));
   }
   be.linear_backward(a.ln1, rows, l.qkv_w, dqkv, d_ln, false, g.qkv_w.f32(), f32_or_null(g.qkv_b));
-  be.layer_norm_backward(a.x_in, rows, H, l.ln1_w, eps, d_ln, d_res, g.ln1_w.f32(), g.ln1_b.f32());
-  be.copy_device(dx, d_res, xbytes);
+  be.layer_norm_backward(a.x_in, rows, H, l.ln1_w, float(cfg_.layer_norm_eps), d_ln, d_res,
+                         g.ln1_w.f32(), g.ln1_b.f32());
+}
+
+// Workspace per row: d_res [H] | d_attn [H] | scratch [max(I + H, 7H)] (<= I + 10H). On entry dx
+// is the gradient w.r.t. the layer's output (after its forward hook already propagated); on exit
+// the gradient w.r.t. its input.
+void GPTNeoX::layer_backward(int64_t li, const Activations& acts, void* dx, const LayerWeights& g,
+                             void* work) const {
+  Backend& be = *be_;
+  const LayerActivations& a = acts.layer(li);
+  const int64_t rows = acts.rows(), H = cfg_.hidden_size;
+  void* d_res = work;
+  void* d_attn = act_at(be, d_res, rows * H);
+  void* scratch = act_at(be, d_attn, rows * H);
+  const void* ln2_in = cfg_.use_parallel_residual ? a.x_in : a.x_mid;
+  output_part_backward(li, rows, ln2_in, a.attn, a, dx, d_attn, d_res, g, scratch);
+  attention_part_backward(li, acts, d_attn, d_res, g, scratch);
+  be.copy_device(dx, d_res, be.act_bytes(rows * H));
 }
 
 void GPTNeoX::backward(const Activations& acts, void* dx, const GPTNeoXWeights& grads,
                        const BackwardHooks* hooks) const {
   check_training_dtypes(dw_, grads, *be_);
+  RCC_CHECK(acts.kept() < 0, "backward: the activations are of forward_train_rows (backward_rows)");
   RCC_CHECK(grads.layers.size() == dw_.layers.size(), "backward: gradients for ",
             grads.layers.size(), " layers, model has ", dw_.layers.size());
   Backend& be = *be_;
@@ -118,6 +187,46 @@ void GPTNeoX::backward(const Activations& acts, void* dx, const GPTNeoXWeights& 
   // Every part of the workspace is written before it is read (layer_backward): no zero fill.
   DeviceBuffer work(be, be.act_bytes(rows * (I + 10 * H)));
   for (int64_t i = cfg_.num_layers - 1; i >= 0; --i) {
+    if (hooks && hooks->after_layer) hooks->after_layer(i, dx, rows);
+    layer_backward(i, acts, dx, grads.layers[size_t(i)], work.get());
+  }
+}
+
+void GPTNeoX::backward_rows(const Activations& acts, const void* dout, void* dx,
+                            const GPTNeoXWeights& grads, const BackwardHooks* hooks) const {
+  check_training_dtypes(dw_, grads, *be_);
+  RCC_CHECK(acts.kept() >= 0, "backward_rows: the activations are not of forward_train_rows");
+  RCC_CHECK(grads.layers.size() == dw_.layers.size(), "backward_rows: gradients for ",
+            grads.layers.size(), " layers, model has ", dw_.layers.size());
+  Backend& be = *be_;
+  const int64_t rows = acts.rows(), n = acts.kept(), L = cfg_.num_layers;
+  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
+  DeviceBuffer work(be, be.act_bytes(rows * (I + 10 * H)));
+  void* d_res = work.get();
+  void* d_attn = act_at(be, d_res, rows * H);
+  void* scratch = act_at(be, d_attn, rows * H);
+  be.zero(d_res, be.act_bytes(2 * rows * H));  // d_res, d_attn: zero off the kept rows
+  if (n > 0) {
+    // The kept rows: final layer norm, then the last layer's output part; their gradients enter
+    // the attention part (every row) at the kept rows.
+    DeviceBuffer kept(be, be.act_bytes(n * (4 * H + I)));
+    void* dk = kept.get();
+    void* dk_res = act_at(be, dk, n * H);
+    void* dk_attn = act_at(be, dk_res, n * H);
+    void* kscratch = act_at(be, dk_attn, n * H);  // d_act [I] | d_ln [H]
+    be.zero(dk, be.act_bytes(n * H));
+    be.layer_norm_backward(acts.final_in(), n, H, dw_.final_ln_w, float(cfg_.layer_norm_eps), dout,
+                           dk, grads.final_ln_w.f32(), grads.final_ln_b.f32());
+    if (hooks && hooks->after_layer) hooks->after_layer(L - 1, dk, n);
+    const LayerActivations& a = acts.layer(L - 1);
+    output_part_backward(L - 1, n, cfg_.use_parallel_residual ? a.kx_in : a.x_mid, a.kattn, a, dk,
+                         dk_attn, dk_res, grads.layers[size_t(L - 1)], kscratch);
+    be.scatter_add_rows(dk_attn, acts.keep.data(), n, H, d_attn);
+    be.scatter_add_rows(dk_res, acts.keep.data(), n, H, d_res);
+  }
+  attention_part_backward(L - 1, acts, d_attn, d_res, grads.layers[size_t(L - 1)], scratch);
+  be.copy_device(dx, d_res, be.act_bytes(rows * H));
+  for (int64_t i = L - 2; i >= 0; --i) {
     if (hooks && hooks->after_layer) hooks->after_layer(i, dx, rows);
     layer_backward(i, acts, dx, grads.layers[size_t(i)], work.get());
   }

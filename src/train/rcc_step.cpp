@@ -106,8 +106,10 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
     hooks.after_layer = [&](int64_t i, void* x, int64_t) {
       if (i < L - 1) gather(x, slot_rows, level(slots, i + 1));  // s_{i+1}
     };
-    m.encoder.forward_train(x_enc.get(), enc_seqs, &hooks, enc_acts);
-    gather(x_enc.get(), slot_rows, level(slots, L));  // s_L: final layer norm
+    // s_L: the final layer norm at the slot rows; the last layer's dense projection and MLP run
+    // on the slot rows only (RCC_SPEC §2 needs s_L nowhere else).
+    m.encoder.forward_train_rows(x_enc.get(), enc_seqs, &hooks, slot_rows, enc_acts,
+                                 level(slots, L));
   }
 
   // ---- decoder: memory rows E·s_0 (+ A_i·s_{i+1} after layer i), then the tokens ----
@@ -163,7 +165,9 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
       for (const auto& sq : seqs) f += 2.0 * double(sq.second) * double(sq.second) * h * l;
       return f;
     };
-    const double fwd = net(N_enc, enc_seqs) + net(dec_rows, dec_seqs) +
+    // The encoder's last layer runs its dense projection and MLP on the P slot rows only.
+    const double skipped = 2.0 * double(N_enc - P) * (h * h + 2 * h * I);
+    const double fwd = net(N_enc, enc_seqs) - skipped + net(dec_rows, dec_seqs) +
                        2.0 * double(NT) * h * double(V) + 2.0 * double(P) * h * h * (l + 1);
     st.flops = opt.backward ? 3 * fwd : fwd;
   }
@@ -216,13 +220,12 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
                      g.embed_proj.f32(), nullptr);
 
   // ---- encoder: slot gradients enter at the rows they were taken from ----
-  DeviceBuffer dx_enc = zeroed(N_enc);
-  scatter_add(level(dslots, L), slot_rows, dx_enc.get());
+  DeviceBuffer dx_enc(be, be.act_bytes(N_enc * H));  // written by backward_rows
   BackwardHooks enc_bhooks;
   enc_bhooks.after_layer = [&](int64_t i, void* dx, int64_t) {
     if (i < L - 1) scatter_add(level(dslots, i + 1), slot_rows, dx);
   };
-  m.encoder.backward(enc_acts, dx_enc.get(), g.encoder, &enc_bhooks);
+  m.encoder.backward_rows(enc_acts, level(dslots, L), dx_enc.get(), g.encoder, &enc_bhooks);
   scatter_add(level(dslots, 0), slot_rows, dx_enc.get());
   m.encoder.embed_backward(enc_ids.data(), N_enc, dx_enc.get(), g.encoder);
   phase("encoder backward");

@@ -25,7 +25,8 @@ struct StepStats {
   int64_t encoder_tokens = 0, decoder_rows = 0;
   // Model FLOPs of the pass: matrix products (2 per multiply-add) and causal attention of both
   // networks, the projections and the LM head; ×3 with the backward (as the usual 6N rule counts;
-  // the attention backward's recomputation of the scores is not counted).
+  // the attention backward's recomputation of the scores is not counted). Products that are not
+  // run are not counted: the encoder's last-layer dense projection and MLP off the slot rows.
   double flops = 0;
 };
 
