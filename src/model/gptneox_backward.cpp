@@ -30,16 +30,22 @@ void check_training_dtypes(const GPTNeoXWeights& w, const GPTNeoXWeights& grads,
   });
 }
 
+// The rows of a training batch whose sequences (first row, count) must tile it from row 0.
+int64_t tiled_rows(std::span<const std::pair<int64_t, int64_t>> seqs, const char* what) {
+  int64_t rows = 0;
+  for (const auto& [begin, count] : seqs) {
+    RCC_CHECK(begin == rows && count > 0, what, ": sequences must tile the batch");
+    rows += count;
+  }
+  return rows;
+}
+
 }  // namespace
 
 void GPTNeoX::forward_train(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
                             const ForwardHooks* hooks, Activations& acts) const {
   const int64_t H = cfg_.hidden_size;
-  int64_t rows = 0;
-  for (const auto& [begin, count] : seqs) {
-    RCC_CHECK(begin == rows && count > 0, "forward_train: sequences must tile the batch");
-    rows += count;
-  }
+  const int64_t rows = tiled_rows(seqs, "forward_train");
   acts.reset(cfg_, *be_, rows);
   acts.seqs.assign(seqs.begin(), seqs.end());
   // Every part of the workspace is written before it is read (layer()): no zero fill.
@@ -58,11 +64,7 @@ void GPTNeoX::forward_train_rows(void* x, std::span<const std::pair<int64_t, int
   Backend& be = *be_;
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, L = cfg_.num_layers;
   const int64_t n = int64_t(keep.size());
-  int64_t rows = 0;
-  for (const auto& [begin, count] : seqs) {
-    RCC_CHECK(begin == rows && count > 0, "forward_train_rows: sequences must tile the batch");
-    rows += count;
-  }
+  const int64_t rows = tiled_rows(seqs, "forward_train_rows");
   std::vector<bool> seen(size_t(rows), false);
   for (int64_t r : keep) {
     RCC_CHECK(r >= 0 && r < rows, "forward_train_rows: row ", r, " outside the batch of ", rows);

@@ -56,8 +56,9 @@ with open("src/tokenizer/unicode_delta.inc", "w") as out:
         out.write(f"{{0x{a:X}, 0x{b:X}, {'kLetter' if k == 'L' else 'kNumber'}}},\n")
 print(f"{len(ranges)} ranges, {sum(b - a + 1 for a, b, _ in ranges)} code points")
 
-# Marks HF's NFC treats as starters.
-changed = {}
+# Marks HF's NFC treats as starters. One pass over the probes: `changed` (does HF reorder or
+# compose around c?) and HF's NFD of c.
+changed, hf_nfd = {}, {}
 with gzip.open("tests/fixtures/tokenizer/nfc_probes.txt.gz", "rt") as f:
     for line in f:
         if line.startswith("#"):
@@ -67,6 +68,7 @@ with gzip.open("tests/fixtures/tokenizer/nfc_probes.txt.gz", "rt") as f:
         probes = [c + "\u0316\u0301", "e" + c + "\u0301"]
         got = [bytes.fromhex(nfc2).decode(), bytes.fromhex(nfc3).decode()]
         changed[int(cp, 16)] = got != probes
+        hf_nfd[int(cp, 16)] = bytes.fromhex(nfd).decode()
 starters = [cp for cp in range(0x110000)
             if not 0xD800 <= cp <= 0xDFFF and lib.utf8proc_get_property(cp)[1] != 0
             and not changed.get(cp, False)]
@@ -74,12 +76,6 @@ starters = [cp for cp in range(0x110000)
 # never composes their pieces, so the last piece (a starter) must cut NFC as well.
 lib.utf8proc_NFD.argtypes = [ctypes.c_char_p]
 lib.utf8proc_NFD.restype = ctypes.c_void_p
-hf_nfd = {}
-with gzip.open("tests/fixtures/tokenizer/nfc_probes.txt.gz", "rt") as f:
-    for line in f:
-        if not line.startswith("#"):
-            cp, nfd = line.split()[:2]
-            hf_nfd[int(cp, 16)] = bytes.fromhex(nfd).decode()
 for cp in range(0x80, 0x110000):
     if 0xD800 <= cp <= 0xDFFF or 0xAC00 <= cp <= 0xD7A3:
         continue
