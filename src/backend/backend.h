@@ -14,7 +14,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <utility>
 
 #include "core/dtype.h"
 #include "core/tensor.h"
@@ -104,16 +106,20 @@ class Backend {
   virtual void rotary_split_backward(const void* dq, const void* dk, const void* dv, int64_t rows,
                                      int64_t heads, int64_t hd, int64_t rot, double base,
                                      int64_t pos0, void* dqkv) = 0;
-  // Causal self-attention of one sequence from position 0: q, k, v, out [n, heads·hd], scale
-  // 1/sqrt(hd). `lse` (f32 [n, heads], may be null): the rows' log-sum-exps of the scaled scores,
-  // in the backend's own convention, for its self_attention_backward (the CPU leaves it alone).
-  virtual void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t heads,
+  // Causal self-attention of every sequence of a batch: sequence (begin, n) is rows
+  // [begin, begin + n) of q, k, v, out [rows, heads·hd], positions 0..n-1, scale 1/sqrt(hd)
+  // (the sequences are disjoint; one call lets a backend run them all in one launch). `lse` (f32
+  // [rows, heads], may be null): the rows' log-sum-exps of the scaled scores, in the backend's
+  // own convention, for its self_attention_backward (the CPU leaves it alone).
+  virtual void self_attention(const void* q, const void* k, const void* v,
+                              std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
                               int64_t hd, void* out, float* lse) = 0;
   // Its backward, given the forward's output `out` (and its `lse`, or null to recompute) and
-  // dout: dq, dk, dv [n, heads·hd].
+  // dout: dq, dk, dv [rows, heads·hd] at the sequences' rows (other rows untouched).
   virtual void self_attention_backward(const void* q, const void* k, const void* v, const void* out,
-                                       const float* lse, const void* dout, int64_t n, int64_t heads,
-                                       int64_t hd, void* dq, void* dk, void* dv) = 0;
+                                       const float* lse, const void* dout,
+                                       std::span<const std::pair<int64_t, int64_t>> seqs,
+                                       int64_t heads, int64_t hd, void* dq, void* dk, void* dv) = 0;
   // Gradients of y = x · W^T + b, dy [rows, N]: dx [rows, K] = dy · W (+= when accumulate_dx;
   // null skips); dW [N, K] f32 += dy^T · x; db [N] f32 += Σ_rows dy (null skips).
   virtual void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,

@@ -129,17 +129,25 @@ class CpuBackend final : public Backend {
       }
     ops::rotary_qkv_backward(d, rows, nh, hd, rot, pos0, base);
   }
-  void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t nh,
-                      int64_t hd, void* out, float*) override {
+  void self_attention(const void* q, const void* k, const void* v,
+                      std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh, int64_t hd,
+                      void* out, float*) override {
     const int64_t H = nh * hd;
-    ops::causal_attention(f(q), H, f(k), f(v), H, n, 0, nh, hd, f(out));
+    for (const auto& [b, n] : seqs)
+      ops::causal_attention(f(q) + b * H, H, f(k) + b * H, f(v) + b * H, H, n, 0, nh, hd,
+                            f(out) + b * H);
   }
   void self_attention_backward(const void* q, const void* k, const void* v, const void*,
-                               const float*, const void* dout, int64_t n, int64_t nh, int64_t hd,
-                               void* dq, void* dk, void* dv) override {
-    const size_t bytes = size_t(n * nh * hd) * 4;
-    for (void* p : {dq, dk, dv}) std::memset(p, 0, bytes);
-    ops::causal_attention_backward(f(q), f(k), f(v), f(dout), n, nh, hd, f(dq), f(dk), f(dv));
+                               const float*, const void* dout,
+                               std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
+                               int64_t hd, void* dq, void* dk, void* dv) override {
+    const int64_t H = nh * hd;
+    for (const auto& [b, n] : seqs) {
+      const size_t bytes = size_t(n * H) * 4;
+      for (void* p : {dq, dk, dv}) std::memset(f(p) + b * H, 0, bytes);
+      ops::causal_attention_backward(f(q) + b * H, f(k) + b * H, f(v) + b * H, f(dout) + b * H, n,
+                                     nh, hd, f(dq) + b * H, f(dk) + b * H, f(dv) + b * H);
+    }
   }
   void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
                        bool accumulate_dx, float* dW, float* db) override {

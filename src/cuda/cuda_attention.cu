@@ -112,6 +112,42 @@ __global__ void combine_kernel(AttentionArgs a, int splits, Partials part) {
 
 }  // namespace
 
+std::vector<AttnTile> causal_tiles(const SeqRows* seqs, int64_t n_seqs, int tile_rows,
+                                   bool query_tiles, bool key_tiles) {
+  struct Item {
+    AttnTile t;
+    int64_t work;  // tiles of the other side that this tile meets
+  };
+  std::vector<Item> items;
+  const int64_t limit = (int64_t(1) << 31) - 1 - tile_rows;
+  for (int64_t s = 0; s < n_seqs; ++s) {
+    const SeqRows& q = seqs[s];
+    RCC_CHECK(q.n >= 1 && q.begin >= 0 && q.begin + q.n <= limit, "CUDA attention: sequence ", s,
+              " (rows ", q.begin, " + ", q.n, ") is empty or beyond the batched kernels' range");
+    const int64_t T = cdiv(q.n, tile_rows);
+    for (int64_t j = 0; j < T; ++j) {
+      const int32_t b = int32_t(q.begin), n = int32_t(q.n);
+      if (key_tiles) items.push_back({{b, n, int32_t(j), 1}, T - j});
+      if (query_tiles) items.push_back({{b, n, int32_t(T - 1 - j), 0}, T - j});
+    }
+  }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return a.work > b.work; });
+  std::vector<AttnTile> out;
+  out.reserve(items.size());
+  for (const Item& i : items) out.push_back(i.t);
+  return out;
+}
+
+TileChunk tile_chunk(const std::vector<AttnTile>& tiles, size_t first, size_t count) {
+  RCC_CHECK(count <= size_t(kTilesPerLaunch) && first + count <= tiles.size(),
+            "CUDA attention: tile chunk out of range");
+  TileChunk c{};
+  std::copy(tiles.begin() + std::ptrdiff_t(first), tiles.begin() + std::ptrdiff_t(first + count),
+            c.t);
+  return c;
+}
+
 Partials partials_in(void* workspace, int64_t rows, int heads, int splits, int hd) {
   Partials p;
   p.o = static_cast<float*>(workspace);

@@ -1,5 +1,9 @@
-// Backward of causal self-attention over one sequence from position 0 (FlashAttention-2 style:
-// the n×n score matrix is recomputed tile by tile and never stored).
+// Backward of causal self-attention over a batch of sequences, each from position 0
+// (FlashAttention-2 style: the n×n score matrix is recomputed tile by tile and never stored).
+// The tiles of every sequence go into one launch (causal_tiles: the longest work first, a
+// launch per cuda::kTilesPerLaunch tiles, passed as kernel parameters), so that the sequences
+// fill each other's tails; a block works on its tile's sequence (rows [begin, begin + n)) as on
+// a batch of its own. The stats ([heads][rows]) are indexed by batch row.
 //
 // Tensor-core path (head_dim 64 and 128, 16-byte aligned inputs): tiles of 64 queries × 64 keys,
 // groups of 4 warps (warp w owns 16 rows of a tile), mma.sync m16n8k16 (bf16 in, f32
@@ -18,7 +22,7 @@
 //  2. Deterministic scheme (cuda_attention_backward_dq_dkdv.cu; RCC_CUDA_ATTN_BWD=deterministic;
 //     the default for head_dim 64, where it measured faster): grad_kernel, dq blocks and dk/dv
 //     blocks in ONE grid (both need only LSE and D, so their tails overlap), interleaved
-//     longest-first: grid row 2j = dk/dv of key tile j, 2j+1 = dq of query tile T-1-j (both T-j
+//     longest-first: per sequence dk/dv of key tile j next to dq of query tile T-1-j (both T-j
 //     tiles of work). 7 tile products per tile pair.
 //     - dq block (query tile, head), warp rows = queries. dQ is deterministic (no atomics): every
 //       dq row is owned by exactly one warp. For key tiles 0..diagonal: S = Q·Kᵀ,
@@ -49,8 +53,8 @@
 // forward rounds P before P·V; LSE, D, dS = P·(dP − D) itself and all accumulators stay f32. The
 // fallback never rounds intermediates. D uses the bf16 `out` (what the training forward stores).
 //
-// Workspace: f32 LSE [heads][n], f32 D [heads][n], then (head_dim 64 / 128) the f32 dQ
-// accumulators [n][heads·hd] of the atomic scheme.
+// Workspace: f32 LSE [heads][rows], f32 D [heads][rows], then (head_dim 128) the f32 dQ
+// accumulators [rows][heads·hd] of the atomic scheme.
 //
 // This file: the path selection (launch_mma, launch_attention_backward) and the workspace. Shared
 // tile helpers: cuda_attention_backward.cuh; register fragment layouts: cuda/cuda_mma.cuh.
@@ -81,18 +85,32 @@ enum class Mode { Atomic, Deterministic, Fallback };
 //   head_dim 128, 16 heads: atomic KG 1 270 us; deterministic 303 us; atomic KG 2: 305 us.
 // So "auto" (Mode::Atomic) takes the deterministic scheme for head_dim 64 and the atomic one
 // (KG 1) for 128.
-void launch_mma(const BwdParams& p, Mode mode, cudaStream_t stream) {
-  const bool atomic = mode == Mode::Atomic && p.hd == 128;
-  if (p.hd == 64) {
-    launch_stats<64, true>(p, false, stream);
-    launch_grad_det<64, false, 32, 3>(p, stream);
+// The tensor-core path over the batch: LSE and D for every row (prep_kernel from the forward's
+// LSE in one launch; else stats_kernel per sequence), then the grad kernel over the tiles of every
+// sequence in one launch.
+void launch_mma(const BwdParams& batch, const SeqRows* seqs, int64_t n_seqs, Mode mode,
+                cudaStream_t stream) {
+  const bool atomic = mode == Mode::Atomic && batch.hd == 128;
+  const bool hd64 = batch.hd == 64;
+  if (batch.lse_in) {
+    hd64 ? launch_stats<64, true>(batch, false, stream)
+         : launch_stats<128, false>(batch, atomic, stream);
   } else {
-    launch_stats<128, false>(p, atomic, stream);
-    if (!atomic)
-      launch_grad_det<128, false, 16, 1>(p, stream);
-    else
-      launch_grad_atomic<128, 16, 1, 2>(p, stream);
+    for (int64_t s = 0; s < n_seqs; ++s) {
+      const BwdParams p = for_sequence(batch, seqs[s].begin, seqs[s].n);
+      hd64 ? launch_stats<64, true>(p, false, stream) : launch_stats<128, false>(p, false, stream);
+    }
+    if (atomic)  // every row: dq_convert_kernel writes dq for all of them
+      RCC_CUDA_CHECK(cudaMemsetAsync(
+          batch.dqacc, 0, size_t(batch.ld) * size_t(batch.stride) * sizeof(float), stream));
   }
+  const std::vector<AttnTile> tiles = causal_tiles(seqs, n_seqs, kTile, !atomic, true);
+  if (hd64)
+    launch_grad_det<64, false, 32, 3>(batch, tiles, stream);
+  else if (!atomic)
+    launch_grad_det<128, false, 16, 1>(batch, tiles, stream);
+  else
+    launch_grad_atomic<128, 16, 1, 2>(batch, tiles, stream);
 }
 
 bool aligned(const void* ptr, size_t a) {
@@ -111,8 +129,8 @@ Mode mode_from_env() {
   return Mode::Fallback;
 }
 
-// Workspace layout: f32 LSE [heads][n], D [heads][n], then (from a 16-byte boundary) the f32 dQ
-// accumulators [n][heads·hd] of the atomic path.
+// Workspace layout: f32 LSE [heads][rows], D [heads][rows], then (from a 16-byte boundary) the f32
+// dQ accumulators [rows][heads·hd] of the atomic path.
 size_t dq_acc_offset(int64_t n, int heads) {
   return (size_t(2) * size_t(n) * size_t(heads) * sizeof(float) + 15) / 16 * 16;
 }
@@ -120,35 +138,42 @@ size_t dq_acc_offset(int64_t n, int heads) {
 }  // namespace
 }  // namespace attn_bwd
 
-size_t attention_backward_workspace(int64_t n, int heads, int hd) {
-  if (n <= 0 || heads <= 0) return 0;
-  size_t bytes = attn_bwd::dq_acc_offset(n, heads);
-  if (hd == 64 || hd == 128) bytes += size_t(n) * size_t(heads) * size_t(hd) * sizeof(float);
+size_t attention_backward_workspace(int64_t rows, int heads, int hd) {
+  if (rows <= 0 || heads <= 0) return 0;
+  size_t bytes = attn_bwd::dq_acc_offset(rows, heads);
+  // The f32 dQ accumulators: only the atomic scheme (head_dim 128) uses them.
+  if (hd == 128) bytes += size_t(rows) * size_t(heads) * size_t(hd) * sizeof(float);
   return bytes;
 }
 
 void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, const bf16* out,
-                               const float* lse, const bf16* dout, int64_t n, int heads, int hd,
-                               bf16* dq, bf16* dk, bf16* dv, void* workspace, cudaStream_t stream) {
+                               const float* lse, const bf16* dout, const SeqRows* seqs,
+                               int64_t n_seqs, int64_t rows, int heads, int hd, bf16* dq, bf16* dk,
+                               bf16* dv, void* workspace, cudaStream_t stream) {
   using namespace attn_bwd;
-  if (n <= 0) return;
+  if (n_seqs <= 0) return;
   RCC_CHECK(heads >= 1 && heads <= 65535, "CUDA attention backward: heads ", heads,
             " is not in 1..65535");
   RCC_CHECK(hd >= 1 && hd <= 256, "CUDA attention backward: head_dim ", hd, " is not in 1..256");
-  RCC_CHECK(n <= (int64_t(1) << 31) - 1 - kTile, "CUDA attention backward: ", n,
-            " tokens is too many");
+  RCC_CHECK(rows >= 1 && rows <= (int64_t(1) << 31) - 1 - kTile, "CUDA attention backward: ", rows,
+            " rows is too many");
+  for (int64_t s = 0; s < n_seqs; ++s)
+    RCC_CHECK(seqs[s].n >= 1 && seqs[s].begin >= 0 && seqs[s].begin + seqs[s].n <= rows,
+              "CUDA attention backward: sequence ", s, " (rows ", seqs[s].begin, " + ", seqs[s].n,
+              ") is empty or outside the batch of ", rows);
   RCC_CHECK(q && k && v && out && dout && dq && dk && dv && workspace,
             "CUDA attention backward: null buffer");
   RCC_CHECK(aligned(workspace, 16), "CUDA attention backward: workspace not 16-byte aligned");
-  BwdParams p;
+  BwdParams p{};
   p.q = q, p.k = k, p.v = v, p.o = out, p.dout = dout;
   p.dq = dq, p.dk = dk, p.dv = dv;
   p.lse = static_cast<float*>(workspace);
-  p.dd = p.lse + n * heads;
+  p.dd = p.lse + rows * heads;
   p.lse_in = lse;
   p.dqacc =
-      reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) + dq_acc_offset(n, heads));
-  p.n = n;
+      reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) + dq_acc_offset(rows, heads));
+  p.n = int32_t(rows);  // rows < 2^31 checked above
+  p.ld = int32_t(rows);
   p.stride = int64_t(heads) * hd;
   p.heads = heads, p.hd = hd;
   p.scale = 1.0f / std::sqrt(float(hd));
@@ -160,10 +185,12 @@ void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, cons
                       aligned(dk, 4) && aligned(dv, 4);
   if (!mma_ok) mode = Mode::Fallback;
   if (mode == Mode::Atomic && !aligned(dq, 8)) mode = Mode::Deterministic;  // dq_convert stores
-  if (mode == Mode::Fallback)
-    launch_fallback(p, stream);
-  else
-    launch_mma(p, mode, stream);
+  if (mode == Mode::Fallback) {
+    for (int64_t s = 0; s < n_seqs; ++s)
+      launch_fallback(for_sequence(p, seqs[s].begin, seqs[s].n), stream);
+  } else {
+    launch_mma(p, seqs, n_seqs, mode, stream);
+  }
 }
 
 }  // namespace rcc::cuda

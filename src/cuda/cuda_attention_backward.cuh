@@ -5,7 +5,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
+#include "cuda/cuda_kernels.h"
 #include "cuda/cuda_mma.cuh"
 #include "cuda/cuda_train_kernels.h"
 
@@ -14,7 +16,7 @@ namespace rcc::cuda::attn_bwd {
 constexpr int kTile = 64;      // queries per query tile = keys per key tile
 constexpr int kThreads = 128;  // 4 warps × 16 rows
 
-struct BwdParams {
+struct BwdParams {  // 128 bytes (see n, ld)
   const bf16* q;
   const bf16* k;
   const bf16* v;
@@ -23,16 +25,48 @@ struct BwdParams {
   bf16* dq;
   bf16* dk;
   bf16* dv;
-  float* lse;           // [heads][n], log2 domain
-  float* dd;            // [heads][n], D = rowsum(dout ∘ out)
+  float* lse;           // [heads][ld], log2 domain
+  float* dd;            // [heads][ld], D = rowsum(dout ∘ out)
   const float* lse_in;  // the forward's LSE [n][heads] (log2 domain), or null: recomputed
   float* dqacc;         // atomic path: f32 dQ accumulators [n][heads·hd] (unscaled)
-  int64_t n;
+  // n: rows of the sequence (of the batch before for_sequence); ld: row count of the batch, the
+  // stats' leading dimension. 32-bit (rows < 2^31 is checked), which keeps the struct at 128
+  // bytes: at 136 nvcc addressed the kernel parameter through a computed pointer.
+  int32_t n, ld;
   int64_t stride;  // heads · hd
   int heads, hd;
   float scale;       // 1/sqrt(hd)
   float scale_log2;  // scale · log2(e)
 };
+
+static_assert(sizeof(BwdParams) == 128, "BwdParams: keep the kernel parameter at 128 bytes");
+
+// The parameters of one sequence of the batch, rows [begin, begin + n): every row-indexed
+// pointer moved to row `begin` (the stats by `begin` within each head's row of ld). Host side
+// (the per-sequence launches); the grad kernels keep the batch's parameters and fold `begin`
+// into their offsets instead (a copy of the struct in registers measured 23% slower).
+inline BwdParams for_sequence(const BwdParams& b, int64_t begin, int64_t n) {
+  BwdParams p = b;
+  const int64_t off = begin * b.stride;
+  p.q += off, p.k += off, p.v += off, p.o += off, p.dout += off;
+  p.dq += off, p.dk += off, p.dv += off;
+  p.lse += begin, p.dd += begin;
+  if (p.lse_in) p.lse_in += begin * b.heads;
+  if (p.dqacc) p.dqacc += off;
+  p.n = int32_t(n);
+  return p;
+}
+// A grad block's work: tile `tile` (of kind 0: queries, 1: keys) of the sequence at rows
+// [begin, begin + n), head h. Grid (heads, tiles of the launch's chunk): the heads along x, so
+// that each tile's blocks of every head are dispatched together.
+struct BlockTile {
+  int64_t begin, n;
+  int tile, kind, h;
+};
+__device__ __forceinline__ BlockTile block_tile(const TileChunk& tiles) {
+  const AttnTile& t = tiles.t[blockIdx.y];
+  return {t.begin, t.n, t.tile, t.kind, int(blockIdx.x)};
+}
 
 // Address for ldmatrix_x4 of an A fragment (16 rows × 16 columns at (row0, col0)) from a
 // row-major [rows][LD] tile: lanes 0-15 rows 0-15 at col0, lanes 16-31 rows 0-15 at col0 + 8.
@@ -135,18 +169,64 @@ __device__ __forceinline__ void qk_scores(const bf16* Qs, const bf16* dOs,
   }
 }
 
+// Pᵀ and dSᵀ of one warp's 16 keys × SN·8 queries (transposed orientation: dk/dv blocks of both
+// schemes), in place: st holds Sᵀ on entry, Pᵀ = 2^(Sᵀ·c − LSE_col) on return (0 where masked:
+// key > query, or query ≥ n); dpt holds dPᵀ on entry, dSᵀ = Pᵀ ⊙ (dPᵀ − D_col) on return.
+// Element (j, e): key wk0 + g + (e>>1)·8, query q0 + col0 + 8j + 2tq + (e&1); Lb, Db: the query
+// tile's LSE and D in shared memory. The mask is a compile-time choice (transposed_probabilities
+// picks it per tile), so the common unmasked tile carries no mask arithmetic: left to itself,
+// nvcc stopped unswitching this loop once the tile came from a table, and the backward kernel
+// ran ~20% slower (bench/results/training_gpu.md).
+template <bool kMask, int SN>
+__device__ __forceinline__ void transposed_probabilities_as(float (&st)[SN][4], float (&dpt)[SN][4],
+                                                            const float* Lb, const float* Db,
+                                                            int col0, int64_t q0, int64_t wk0,
+                                                            int64_t n, int g, int tq, float c) {
+#pragma unroll
+  for (int j = 0; j < SN; ++j) {
+    const int col = col0 + j * 8 + 2 * tq;  // query within the tile
+    const float2 l2 = *reinterpret_cast<const float2*>(Lb + col);
+    const float2 d2 = *reinterpret_cast<const float2*>(Db + col);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int64_t qry = q0 + col + (e & 1);
+      const int64_t key = wk0 + g + (e >> 1) * 8;
+      const bool masked = kMask && (key > qry || qry >= n);
+      const float lv = (e & 1) ? l2.y : l2.x;
+      const float dv = (e & 1) ? d2.y : d2.x;
+      const float pv = masked ? 0.0f : exp2f(fmaf(st[j][e], c, -lv));
+      st[j][e] = pv;
+      dpt[j][e] = pv * (dpt[j][e] - dv);
+    }
+  }
+}
+template <int SN>
+__device__ __forceinline__ void transposed_probabilities(bool need_mask, float (&st)[SN][4],
+                                                         float (&dpt)[SN][4], const float* Lb,
+                                                         const float* Db, int col0, int64_t q0,
+                                                         int64_t wk0, int64_t n, int g, int tq,
+                                                         float c) {
+  if (need_mask)
+    transposed_probabilities_as<true>(st, dpt, Lb, Db, col0, q0, wk0, n, g, tq, c);
+  else
+    transposed_probabilities_as<false>(st, dpt, Lb, Db, col0, q0, wk0, n, g, tq, c);
+}
+
 // ---- launchers; each file instantiates the configurations that launch_mma selects ----
 // cuda_attention_backward_stats.cu: LSE and D into the workspace ([heads][n] each), from the
 // forward's LSE (p.lse_in; also zeroes the dQ accumulators when zero_dq) or recomputed.
 template <int HD, bool ST_QREG>
 void launch_stats(const BwdParams& p, bool zero_dq, cudaStream_t stream);
 // cuda_attention_backward_dq_dkdv.cu: the deterministic scheme (dq blocks and dk/dv blocks).
+// The grad launchers run one block row per tile of `tiles` (causal_tiles), a launch per
+// kTilesPerLaunch tiles.
 template <int HD, bool QREG, int QSUB, int MINB>
-void launch_grad_det(const BwdParams& p, cudaStream_t stream);
+void launch_grad_det(const BwdParams& p, const std::vector<AttnTile>& tiles, cudaStream_t stream);
 // cuda_attention_backward_atomic.cu: the atomic scheme (dk/dv blocks adding dQ to f32
 // accumulators), then dq = bf16(scale · dQ).
 template <int HD, int QSUB, int KG, int MINB>
-void launch_grad_atomic(const BwdParams& p, cudaStream_t stream);
+void launch_grad_atomic(const BwdParams& p, const std::vector<AttnTile>& tiles,
+                        cudaStream_t stream);
 // cuda_attention_backward_fallback.cu: the scalar kernels (any head_dim 1..256, any alignment).
 void launch_fallback(const BwdParams& p, cudaStream_t stream);
 

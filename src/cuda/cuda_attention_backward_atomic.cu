@@ -47,7 +47,7 @@ __device__ __forceinline__ const bf16* a_frag_addr_t(const bf16* tile, int m0, i
 
 template <int HD, int QSUB, int KG, int MINB>
 __global__ void __launch_bounds__(kThreads* KG, MINB)
-    grad_atomic_kernel(BwdParams p, int head_major) {
+    grad_atomic_kernel(BwdParams p, const __grid_constant__ TileChunk tiles) {
   using L = AtomicLayout<HD, KG>;
   constexpr int LD = L::LD, SLD = L::SLD;
   constexpr int KSTEPS = HD / 16;
@@ -74,16 +74,17 @@ __global__ void __launch_bounds__(kThreads* KG, MINB)
   float* Ls = reinterpret_cast<float*>(Ks + 2 * L::tile + KG * L::group) + grp * 4 * kTile;
   float* Dsm = Ls + 2 * kTile;
 
-  const BlockPos bp = block_pos(head_major);
-  const int kt = bp.y, h = bp.h;
-  const int64_t n = p.n, stride = p.stride;
+  // One block row per key tile of the chunk (causal_tiles of every sequence, key tiles only).
+  const BlockTile bt = block_tile(tiles);
+  const int kt = bt.tile, h = bt.h;
+  const int64_t n = bt.n, stride = p.stride;
   const int64_t k0 = int64_t(kt) * kTile;
   const int64_t wk0 = k0 + warp * 16;  // this warp's first key row
   const int nqt = int((n + kTile - 1) / kTile);
-  const int64_t hoff = int64_t(h) * HD;
+  const int64_t hoff = bt.begin * stride + int64_t(h) * HD;  // row 0 of the sequence, head h
   const float c = p.scale_log2;
-  const float* lse_h = p.lse + int64_t(h) * n;
-  const float* dd_h = p.dd + int64_t(h) * n;
+  const float* lse_h = p.lse + int64_t(h) * p.ld + bt.begin;
+  const float* dd_h = p.dd + int64_t(h) * p.ld + bt.begin;
   float* dqacc = p.dqacc + hoff;
 
   auto load_q = [&](int i, int buf) {  // query tile i: Q, dO, LSE, D (this group's threads)
@@ -170,23 +171,7 @@ __global__ void __launch_bounds__(kThreads* KG, MINB)
         }
       }
       // Pᵀ over st, dSᵀ over dpt (0 where masked: key > query, or query ≥ n).
-#pragma unroll
-      for (int j = 0; j < SN; ++j) {
-        const int col = sb * QSUB + j * 8 + 2 * tq;
-        const float2 l2 = *reinterpret_cast<const float2*>(Lb + col);
-        const float2 d2 = *reinterpret_cast<const float2*>(Db + col);
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int64_t qry = q0 + col + (e & 1);
-          const int64_t key = wk0 + g + (e >> 1) * 8;
-          const bool masked = need_mask && (key > qry || qry >= n);
-          const float lv = (e & 1) ? l2.y : l2.x;
-          const float dv_ = (e & 1) ? d2.y : d2.x;
-          const float pv = masked ? 0.0f : exp2f(fmaf(st[j][e], c, -lv));
-          st[j][e] = pv;
-          dpt[j][e] = pv * (dpt[j][e] - dv_);
-        }
-      }
+      transposed_probabilities(need_mask, st, dpt, Lb, Db, sb * QSUB, q0, wk0, n, g, tq, c);
 #pragma unroll
       for (int ks = 0; ks < QGS; ++ks) {
         uint32_t pa[4], sa[4];
@@ -304,7 +289,7 @@ __global__ void __launch_bounds__(kThreads* KG, MINB)
   }
 }
 
-// dq = bf16(scale · dQ) over the whole [n, heads·hd] f32 accumulator, 4 elements per thread.
+// dq = bf16(scale · dQ) over the whole [ld, heads·hd] f32 accumulator, 4 elements per thread.
 __global__ void __launch_bounds__(256)
     dq_convert_kernel(const float* acc, bf16* dq, int64_t count4, float scale) {
   const int64_t step = int64_t(gridDim.x) * blockDim.x;
@@ -320,23 +305,25 @@ __global__ void __launch_bounds__(256)
 }  // namespace
 
 template <int HD, int QSUB, int KG, int MINB>
-void launch_grad_atomic(const BwdParams& p, cudaStream_t stream) {
-  const int64_t tiles = (p.n + kTile - 1) / kTile;
-  const int head_major = tiles <= 65535;
+void launch_grad_atomic(const BwdParams& p, const std::vector<AttnTile>& tiles,
+                        cudaStream_t stream) {
   constexpr size_t smem = AtomicLayout<HD, KG>::bytes;
   auto kernel = grad_atomic_kernel<HD, QSUB, KG, MINB>;
   static std::atomic<uint64_t> configured{0};
   allow_dynamic_smem(kernel, smem, configured);
-  const dim3 grid = head_major ? dim3(unsigned(p.heads), unsigned(tiles))
-                               : dim3(unsigned(tiles), unsigned(p.heads));
-  kernel<<<grid, kThreads * KG, smem, stream>>>(p, head_major);
-  RCC_CUDA_LAUNCH_CHECK();
-  const int64_t count4 = p.n * p.stride / 4;  // stride = heads · hd, a multiple of 64
+  for (size_t first = 0; first < tiles.size(); first += kTilesPerLaunch) {
+    const size_t count = std::min(tiles.size() - first, size_t(kTilesPerLaunch));
+    const dim3 grid(unsigned(p.heads), unsigned(count));  // block_tile's layout
+    kernel<<<grid, kThreads * KG, smem, stream>>>(p, tile_chunk(tiles, first, count));
+    RCC_CUDA_LAUNCH_CHECK();
+  }
+  const int64_t count4 = p.ld * p.stride / 4;  // every row of the batch; stride a multiple of 64
   const int64_t blocks = std::min<int64_t>((count4 + 255) / 256, 4096);
   dq_convert_kernel<<<unsigned(blocks), 256, 0, stream>>>(p.dqacc, p.dq, count4, p.scale);
   RCC_CUDA_LAUNCH_CHECK();
 }
 
-template void launch_grad_atomic<128, 16, 1, 2>(const BwdParams&, cudaStream_t);
+template void launch_grad_atomic<128, 16, 1, 2>(const BwdParams&, const std::vector<AttnTile>&,
+                                                cudaStream_t);
 
 }  // namespace rcc::cuda::attn_bwd

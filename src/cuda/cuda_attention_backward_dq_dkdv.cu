@@ -1,8 +1,10 @@
 // Attention backward, deterministic scheme (overview: cuda_attention_backward.cu): dq blocks (one
 // per query tile, warp rows = queries) and dk/dv blocks (one per key tile, transposed orientation)
 // in one grid, every output row written once by one warp: bit-reproducible.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/cuda_attention_backward.cuh"
 
@@ -14,7 +16,7 @@ namespace {
 // dS = P ⊙ (dP − D), dQ += dS·K; dq = scale·dQ. Warp w owns query rows 16w..16w+15.
 // Shared memory: Q, dO [kTile][LD], K, V [2][kTile][LD].
 template <int HD, bool QREG>
-__device__ __forceinline__ void dq_block(const BwdParams& p, int qt, int h,
+__device__ __forceinline__ void dq_block(const BwdParams& p, const BlockTile& bt,
                                          unsigned char* smem_raw) {
   constexpr int LD = HD + 8;
   constexpr int NT = HD / 8;
@@ -26,10 +28,12 @@ __device__ __forceinline__ void dq_block(const BwdParams& p, int qt, int h,
   bf16* Vs = Ks + 2 * kTile * LD;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, tq = lane & 3;
-  const int64_t n = p.n, stride = p.stride;
+  const int qt = bt.tile, h = bt.h;
+  const int64_t n = bt.n, stride = p.stride;
   const int64_t q0 = int64_t(qt) * kTile;
   const int64_t wq0 = q0 + warp * 16;
-  const int64_t hoff = int64_t(h) * HD;
+  const int64_t hoff = bt.begin * stride + int64_t(h) * HD;  // row 0 of the sequence, head h
+  const int64_t soff = int64_t(h) * p.ld + bt.begin;         // its stats
   const float c = p.scale_log2;
 
   load_tile_async<HD>(Qs, p.q + hoff, q0, n, stride, tid);
@@ -42,8 +46,8 @@ __device__ __forceinline__ void dq_block(const BwdParams& p, int qt, int h,
 #pragma unroll
   for (int hh = 0; hh < 2; ++hh) {
     const int64_t row = wq0 + g + hh * 8;
-    lse[hh] = row < n ? p.lse[int64_t(h) * n + row] : 0.0f;
-    drow[hh] = row < n ? p.dd[int64_t(h) * n + row] : 0.0f;
+    lse[hh] = row < n ? p.lse[soff + row] : 0.0f;
+    drow[hh] = row < n ? p.dd[soff + row] : 0.0f;
   }
   cp_async_wait<0>();
   __syncthreads();
@@ -78,17 +82,26 @@ __device__ __forceinline__ void dq_block(const BwdParams& p, int qt, int h,
     float s[SN][4], dp[SN][4];
     qk_scores<HD, QREG, true>(Qs, dOs, qf, df, Kb, Vs + buf * kTile * LD, warp, lane, kg_end, s,
                               dp);
-    // P (0 where masked: key > query) and dS = P ⊙ (dP − D), written over dp.
+    // P (0 where masked: key > query) and dS = P ⊙ (dP − D), written over dp; compiled with
+    // and without the mask (the diagonal tile / every other), so that the common case carries no
+    // mask arithmetic (as transposed_probabilities, cuda_attention_backward.cuh).
+    auto probabilities = [&](auto mask_c) {
+      constexpr bool kMask = decltype(mask_c)::value;
 #pragma unroll
-    for (int j = 0; j < SN; ++j)
+      for (int j = 0; j < SN; ++j)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int64_t key = int64_t(t) * kTile + j * 8 + 2 * tq + (e & 1);
-        const int64_t qry = wq0 + g + (e >> 1) * 8;
-        const bool masked = diag && key > qry;
-        const float pv = masked ? 0.0f : exp2f(fmaf(s[j][e], c, -lse[e >> 1]));
-        dp[j][e] = pv * (dp[j][e] - drow[e >> 1]);
-      }
+        for (int e = 0; e < 4; ++e) {
+          const int64_t key = int64_t(t) * kTile + j * 8 + 2 * tq + (e & 1);
+          const int64_t qry = wq0 + g + (e >> 1) * 8;
+          const bool masked = kMask && key > qry;
+          const float pv = masked ? 0.0f : exp2f(fmaf(s[j][e], c, -lse[e >> 1]));
+          dp[j][e] = pv * (dp[j][e] - drow[e >> 1]);
+        }
+    };
+    if (diag)
+      probabilities(std::true_type{});
+    else
+      probabilities(std::false_type{});
       // dQ += dS · K: A = dS (C layout = A layout), B[k = key][n = d] = K stored [key][d].
 #pragma unroll
     for (int ks = 0; ks < KGS; ++ks) {
@@ -130,7 +143,7 @@ __device__ __forceinline__ void dq_block(const BwdParams& p, int qt, int h,
 // the 64-query tile (the scores of QSUB queries live in registers).
 // Shared memory: K, V [kTile][LD], Q, dO [2][kTile][LD], LSE, D [2][kTile] f32.
 template <int HD, int QSUB>
-__device__ __forceinline__ void dkdv_block(const BwdParams& p, int kt, int h,
+__device__ __forceinline__ void dkdv_block(const BwdParams& p, const BlockTile& bt,
                                            unsigned char* smem_raw) {
   constexpr int LD = HD + 8;
   constexpr int KSTEPS = HD / 16;
@@ -148,14 +161,15 @@ __device__ __forceinline__ void dkdv_block(const BwdParams& p, int kt, int h,
   float* Dsm = Ls + 2 * kTile;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, tq = lane & 3;
-  const int64_t n = p.n, stride = p.stride;
+  const int kt = bt.tile, h = bt.h;
+  const int64_t n = bt.n, stride = p.stride;
   const int64_t k0 = int64_t(kt) * kTile;
   const int64_t wk0 = k0 + warp * 16;  // this warp's first key row
   const int nqt = int((n + kTile - 1) / kTile);
-  const int64_t hoff = int64_t(h) * HD;
+  const int64_t hoff = bt.begin * stride + int64_t(h) * HD;  // row 0 of the sequence, head h
   const float c = p.scale_log2;
-  const float* lse_h = p.lse + int64_t(h) * n;
-  const float* dd_h = p.dd + int64_t(h) * n;
+  const float* lse_h = p.lse + int64_t(h) * p.ld + bt.begin;
+  const float* dd_h = p.dd + int64_t(h) * p.ld + bt.begin;
 
   auto load_q = [&](int i, int buf) {  // query tile i: Q, dO, LSE, D
     const int64_t r0 = int64_t(i) * kTile;
@@ -237,25 +251,8 @@ __device__ __forceinline__ void dkdv_block(const BwdParams& p, int kt, int h,
         }
       }
 
-      // Pᵀ (0 where masked: key > query, or query ≥ n) over st, dSᵀ = Pᵀ ⊙ (dPᵀ − D) over dpt.
-      // Element (j, e): key wk0 + g + (e>>1)·8, query q0 + sb·QSUB + 8j + 2tq + (e&1).
-#pragma unroll
-      for (int j = 0; j < SN; ++j) {
-        const int col = sb * QSUB + j * 8 + 2 * tq;  // query within the tile
-        const float2 l2 = *reinterpret_cast<const float2*>(Lb + col);
-        const float2 d2 = *reinterpret_cast<const float2*>(Db + col);
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int64_t qry = q0 + col + (e & 1);
-          const int64_t key = wk0 + g + (e >> 1) * 8;
-          const bool masked = need_mask && (key > qry || qry >= n);
-          const float lv = (e & 1) ? l2.y : l2.x;
-          const float dv_ = (e & 1) ? d2.y : d2.x;
-          const float pv = masked ? 0.0f : exp2f(fmaf(st[j][e], c, -lv));
-          st[j][e] = pv;
-          dpt[j][e] = pv * (dpt[j][e] - dv_);
-        }
-      }
+      // Pᵀ over st, dSᵀ over dpt (0 where masked: key > query, or query ≥ n).
+      transposed_probabilities(need_mask, st, dpt, Lb, Db, sb * QSUB, q0, wk0, n, g, tq, c);
 
       // dV += Pᵀ·dO and dK += dSᵀ·Q: A = Pᵀ / dSᵀ (C layout = A layout, k = query),
       // B[k = query][n = d] = dO / Q stored [query][d].
@@ -305,38 +302,40 @@ __device__ __forceinline__ void dkdv_block(const BwdParams& p, int kt, int h,
 }
 
 // Kernel 2: dq and dk/dv blocks in one grid (both need only LSE and D, so the tails of the two
-// overlap). Tile index y of 2·tiles: even y → dk/dv of key tile y/2 (tiles - y/2 query tiles),
-// odd y → dq of query tile tiles-1-y/2 (the same count of key tiles): the longest work first.
+// overlap), one block row per entry of p.tiles (causal_tiles of every sequence, key and query
+// tiles: dk/dv of key tile j and dq of query tile T-1-j alternate, the longest work first).
 template <int HD, bool QREG, int QSUB, int MINB>
-__global__ void __launch_bounds__(kThreads, MINB) grad_kernel(BwdParams p, int head_major) {
+__global__ void __launch_bounds__(kThreads, MINB)
+    grad_kernel(BwdParams p, const __grid_constant__ TileChunk tiles) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  const BlockPos bp = block_pos(head_major);
-  const int tiles = int(head_major ? gridDim.y : gridDim.x) / 2;
-  if (bp.y & 1)
-    dq_block<HD, QREG>(p, tiles - 1 - bp.y / 2, bp.h, smem_raw);
+  const BlockTile bt = block_tile(tiles);
+  if (bt.kind == 0)
+    dq_block<HD, QREG>(p, bt, smem_raw);
   else
-    dkdv_block<HD, QSUB>(p, bp.y / 2, bp.h, smem_raw);
+    dkdv_block<HD, QSUB>(p, bt, smem_raw);
 }
 
 }  // namespace
 
 template <int HD, bool QREG, int QSUB, int MINB>
-void launch_grad_det(const BwdParams& p, cudaStream_t stream) {
+void launch_grad_det(const BwdParams& p, const std::vector<AttnTile>& tiles, cudaStream_t stream) {
   constexpr int LD = HD + 8;
-  const int64_t tiles = (p.n + kTile - 1) / kTile;
-  const int head_major = 2 * tiles <= 65535;
   // max(dq: Q, dO, 2 K, 2 V tiles; dk/dv: K, V, 2 Q, 2 dO tiles + 2 LSE, 2 D rows)
   constexpr size_t smem = size_t(6 * kTile * LD) * sizeof(bf16) + 4 * kTile * sizeof(float);
   auto kernel = grad_kernel<HD, QREG, QSUB, MINB>;
   static std::atomic<uint64_t> configured{0};
   allow_dynamic_smem(kernel, smem, configured);
-  const dim3 grid = head_major ? dim3(unsigned(p.heads), unsigned(2 * tiles))
-                               : dim3(unsigned(2 * tiles), unsigned(p.heads));
-  kernel<<<grid, kThreads, smem, stream>>>(p, head_major);
-  RCC_CUDA_LAUNCH_CHECK();
+  for (size_t first = 0; first < tiles.size(); first += kTilesPerLaunch) {
+    const size_t count = std::min(tiles.size() - first, size_t(kTilesPerLaunch));
+    const dim3 grid(unsigned(p.heads), unsigned(count));  // block_tile's layout
+    kernel<<<grid, kThreads, smem, stream>>>(p, tile_chunk(tiles, first, count));
+    RCC_CUDA_LAUNCH_CHECK();
+  }
 }
 
-template void launch_grad_det<64, false, 32, 3>(const BwdParams&, cudaStream_t);
-template void launch_grad_det<128, false, 16, 1>(const BwdParams&, cudaStream_t);
+template void launch_grad_det<64, false, 32, 3>(const BwdParams&, const std::vector<AttnTile>&,
+                                                cudaStream_t);
+template void launch_grad_det<128, false, 16, 1>(const BwdParams&, const std::vector<AttnTile>&,
+                                                 cudaStream_t);
 
 }  // namespace rcc::cuda::attn_bwd

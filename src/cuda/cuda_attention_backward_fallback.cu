@@ -38,8 +38,8 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_stats_kernel(BwdParams p) {
   dsum = warp_sum(dsum);
   if (p.lse_in) {  // the forward's LSE: D only
     if (lane == 0) {
-      p.lse[int64_t(h) * p.n + r] = p.lse_in[r * p.heads + h];
-      p.dd[int64_t(h) * p.n + r] = dsum;
+      p.lse[int64_t(h) * p.ld + r] = p.lse_in[r * p.heads + h];
+      p.dd[int64_t(h) * p.ld + r] = dsum;
     }
     return;
   }
@@ -55,8 +55,8 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_stats_kernel(BwdParams p) {
     m = m_new;
   }
   if (lane == 0) {
-    p.lse[int64_t(h) * p.n + r] = m + log2f(l);
-    p.dd[int64_t(h) * p.n + r] = dsum;
+    p.lse[int64_t(h) * p.ld + r] = m + log2f(l);
+    p.dd[int64_t(h) * p.ld + r] = dsum;
   }
 }
 
@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_dq_kernel(BwdParams p) {
     gw[d] = __bfloat162float(p.dout[r * p.stride + hoff + d]);
   }
   __syncwarp();
-  const float lse = p.lse[int64_t(h) * p.n + r], D = p.dd[int64_t(h) * p.n + r];
+  const float lse = p.lse[int64_t(h) * p.ld + r], D = p.dd[int64_t(h) * p.ld + r];
   float acc[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) acc[i] = 0.0f;
@@ -138,8 +138,8 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_dkdv_kernel(BwdParams p) {
         s = fmaf(__bfloat162float(qrow[d]), kw[d], s);
         dpv = fmaf(__bfloat162float(grow[d]), vw[d], dpv);
       }
-      pr = exp2f(s * p.scale_log2 - p.lse[int64_t(h) * p.n + qi]);
-      ds = pr * (dpv - p.dd[int64_t(h) * p.n + qi]);
+      pr = exp2f(s * p.scale_log2 - p.lse[int64_t(h) * p.ld + qi]);
+      ds = pr * (dpv - p.dd[int64_t(h) * p.ld + qi]);
     }
     const int cnt = p.n - qb < 32 ? int(p.n - qb) : 32;
     for (int j = 0; j < cnt; ++j) {

@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(kThreads* NGRP) stats_kernel(BwdParams p, int 
     }
 #pragma unroll
     for (int o = 1; o < TPR; o <<= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
-    if (part == 0 && row < n) p.dd[int64_t(h) * n + row] = d;
+    if (part == 0 && row < n) p.dd[int64_t(h) * p.ld + row] = d;
   }
 
   cp_async_wait<0>();
@@ -155,7 +155,7 @@ __global__ void __launch_bounds__(kThreads* NGRP) stats_kernel(BwdParams p, int 
     float l = 0.0f;
 #pragma unroll
     for (int k = 0; k < NGRP; ++k) l += Lx[k * kTile + r] * exp2f(Mx[k * kTile + r] - m);
-    p.lse[int64_t(h) * n + row] = m + log2f(l);  // l ≥ 1: the row max contributes 2^0
+    p.lse[int64_t(h) * p.ld + row] = m + log2f(l);  // l ≥ 1: the row max contributes 2^0
   }
 }
 
@@ -196,8 +196,8 @@ __global__ void __launch_bounds__(kThreads) prep_kernel(BwdParams p, int head_ma
 #pragma unroll
   for (int o = 1; o < TPR; o <<= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
   if (part == 0 && row < n) {
-    p.dd[int64_t(h) * n + row] = d;
-    p.lse[int64_t(h) * n + row] = p.lse_in[row * p.heads + h];
+    p.dd[int64_t(h) * p.ld + row] = d;
+    p.lse[int64_t(h) * p.ld + row] = p.lse_in[row * p.heads + h];
   }
   if (zero_dq) {
     constexpr int C4 = HD / 4;

@@ -95,11 +95,13 @@ class CudaBackend final : public Backend {
                              int64_t heads, int64_t hd, int64_t rot, double base, int64_t pos0,
                              void* dqkv) override;
 
-  void self_attention(const void* q, const void* k, const void* v, int64_t n, int64_t heads,
-                      int64_t hd, void* out, float* lse) override;
+  void self_attention(const void* q, const void* k, const void* v,
+                      std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads, int64_t hd,
+                      void* out, float* lse) override;
 
   void self_attention_backward(const void* q, const void* k, const void* v, const void* out,
-                               const float* lse, const void* dout, int64_t n, int64_t heads,
+                               const float* lse, const void* dout,
+                               std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
                                int64_t hd, void* dq, void* dk, void* dv) override;
 
   void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,

@@ -53,29 +53,60 @@ void CudaBackend::rotary_split_backward(const void* dq, const void* dk, const vo
       pos0, static_cast<bf16*>(dqkv), stream_);
 }
 
-void CudaBackend::self_attention(const void* q, const void* k, const void* v, int64_t n,
-                                 int64_t heads, int64_t hd, void* out, float* lse) {
-  if (n <= 0) return;
+namespace {
+std::vector<cuda::SeqRows> seq_rows(std::span<const std::pair<int64_t, int64_t>> seqs) {
+  std::vector<cuda::SeqRows> out;
+  out.reserve(seqs.size());
+  for (const auto& [b, n] : seqs)
+    if (n > 0) out.push_back({b, n});
+  return out;
+}
+}  // namespace
+
+// Every sequence in one launch of the flash kernel (a block per 128-query tile of any sequence,
+// the longest first) when it applies; otherwise one run_attention per sequence.
+void CudaBackend::self_attention(const void* q, const void* k, const void* v,
+                                 std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
+                                 int64_t hd, void* out, float* lse) {
+  const std::vector<cuda::SeqRows> s = seq_rows(seqs);
+  if (s.empty()) return;
   use();
-  cuda::AttentionArgs a =
-      attention_args(q, heads * hd, k, v, heads * hd, heads, hd, n, 0, out, heads * hd);
+  const int64_t H = heads * hd;
+  int64_t rows = 0;
+  for (const cuda::SeqRows& r : s) rows = std::max(rows, r.begin + r.n);
+  cuda::AttentionArgs a = attention_args(q, H, k, v, H, heads, hd, rows, 0, out, H);
   a.lse = lse;
-  run_attention(a);
+  if (cuda::flash_supported(a)) {
+    cuda::launch_flash_attention_tiles(
+        a, cuda::causal_tiles(s.data(), int64_t(s.size()), cuda::kFlashTileRows, true, false),
+        stream_);
+    return;
+  }
+  for (const cuda::SeqRows& r : s) {
+    cuda::AttentionArgs one = attention_args(
+        act_at(*this, q, r.begin * H), H, act_at(*this, k, r.begin * H),
+        act_at(*this, v, r.begin * H), H, heads, hd, r.n, 0, act_at(*this, out, r.begin * H), H);
+    one.lse = lse ? lse + r.begin * heads : nullptr;
+    run_attention(one);
+  }
 }
 
 void CudaBackend::self_attention_backward(const void* q, const void* k, const void* v,
                                           const void* out, const float* lse, const void* dout,
-                                          int64_t n, int64_t heads, int64_t hd, void* dq, void* dk,
-                                          void* dv) {
-  if (n <= 0) return;
+                                          std::span<const std::pair<int64_t, int64_t>> seqs,
+                                          int64_t heads, int64_t hd, void* dq, void* dk, void* dv) {
+  const std::vector<cuda::SeqRows> s = seq_rows(seqs);
+  if (s.empty()) return;
   use();
-  const size_t ws = cuda::attention_backward_workspace(n, int(heads), int(hd));
+  int64_t rows = 0;
+  for (const cuda::SeqRows& r : s) rows = std::max(rows, r.begin + r.n);
+  const size_t ws = cuda::attention_backward_workspace(rows, int(heads), int(hd));
   if (ws) ensure(&attn_bwd_ws_, &attn_bwd_ws_bytes_, ws);
-  cuda::launch_attention_backward(static_cast<const bf16*>(q), static_cast<const bf16*>(k),
-                                  static_cast<const bf16*>(v), static_cast<const bf16*>(out), lse,
-                                  static_cast<const bf16*>(dout), n, int(heads), int(hd),
-                                  static_cast<bf16*>(dq), static_cast<bf16*>(dk),
-                                  static_cast<bf16*>(dv), attn_bwd_ws_, stream_);
+  cuda::launch_attention_backward(
+      static_cast<const bf16*>(q), static_cast<const bf16*>(k), static_cast<const bf16*>(v),
+      static_cast<const bf16*>(out), lse, static_cast<const bf16*>(dout), s.data(),
+      int64_t(s.size()), rows, int(heads), int(hd), static_cast<bf16*>(dq), static_cast<bf16*>(dk),
+      static_cast<bf16*>(dv), attn_bwd_ws_, stream_);
 }
 
 void CudaBackend::linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,

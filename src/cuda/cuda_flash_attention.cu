@@ -18,14 +18,20 @@
 // (plan_attention sizes key splits with kFlashBlockM = 64, i.e. counts half-blocks against 2 per
 // SM, which matches one 128-row block per SM.)
 //
+// Batched self-attention (training, launch_flash_attention_tiles): the grid's rows are the
+// query tiles of every sequence of a batch (causal_tiles, longest first, passed as kernel
+// parameters), each block working on its tile's sequence; one launch instead of one per sequence
+// fills the tail of each sequence's launch with the others' tiles.
 // With key splits (few query tiles against a long cache), block z handles key tiles
 // [z·tps, (z+1)·tps) and writes an f32 partial (normalised output + log2-sum-exp) that
 // launch_attention_combine merges. With AttentionArgs::lse set (training), each row's
 // log2-sum-exp (max + log2 sum, the softmax's own running state) is written as well: here when
 // splits == 1, by the combine kernel otherwise.
 // (Register fragment layouts: cuda/cuda_mma.cuh.)
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/cuda_kernels.h"
 #include "cuda/cuda_mma.cuh"
@@ -34,7 +40,8 @@ namespace rcc::cuda {
 namespace {
 
 constexpr int BN = kFlashBlockN;
-constexpr int kThreads = 128;  // threads per key group
+constexpr int kThreads = 128;            // threads per key group
+constexpr int64_t kIntMax = 2147483647;  // key tiles per split when nothing is split
 
 // 16 int8 · scale → 16 bf16 at dst (two 16-byte stores).
 __device__ __forceinline__ void store_dequant16(bf16* dst, uint4 raw, float scale) {
@@ -57,10 +64,32 @@ __device__ __forceinline__ void store_dequant16(bf16* dst, uint4 raw, float scal
 // key loop, otherwise they are re-read from shared memory per tile. Warps whose rows all precede
 // a key sub-block skip it; the mask is applied only where a sub-block reaches past the warp's
 // first query position. Scores are kept raw and the scale is folded into exp2 (one FMA).
-template <int HD, bool kInt8, int WM, int KSUB, bool QREG, int KG>
+// Tiles: NoTiles (one sequence, the grid's tiles in longest-first order) or TileChunk (batched
+// self-attention: the block row's tile and sequence from the chunk; uniform for the compiler).
+struct NoTiles {};
+__device__ __forceinline__ const AttentionArgs& tile_args(const AttentionArgs& args, const NoTiles&,
+                                                          int) {
+  return args;
+}
+// The arguments of tile ty's sequence: rows [begin, begin + n) of bf16 q, k, v, out, lse.
+__device__ __forceinline__ AttentionArgs tile_args(const AttentionArgs& args,
+                                                   const TileChunk& tiles, int ty) {
+  AttentionArgs a = args;
+  const AttnTile& t = tiles.t[ty];
+  const int64_t b = t.begin;
+  a.q += b * a.q_stride;
+  a.k = static_cast<const bf16*>(a.k) + b * a.kv_stride;
+  a.v = static_cast<const bf16*>(a.v) + b * a.kv_stride;
+  a.out += b * a.out_stride;
+  if (a.lse) a.lse += b * a.heads;
+  a.rows = t.n;
+  a.past = 0;
+  return a;
+}
+template <int HD, bool kInt8, int WM, int KSUB, bool QREG, int KG, class Tiles>
 __global__ void __launch_bounds__(kThreads* KG)
-    flash_attention_kernel(AttentionArgs a, int splits, int tiles_per_split, Partials part,
-                           int head_major) {
+    flash_attention_kernel(AttentionArgs args, int splits, int tiles_per_split, Partials part,
+                           int head_major, const __grid_constant__ Tiles tiles) {
   constexpr int BM2 = 64 * WM;
   constexpr int WR = 16 * WM;  // rows per warp
   constexpr int LD = HD + 8;
@@ -90,8 +119,16 @@ __global__ void __launch_bounds__(kThreads* KG)
 
   // The longest (last) query tiles first: blocks are dispatched in x-fastest order, so with
   // head_major the heads run along x and each query tile's blocks of every head go out together.
-  const int qt =
-      head_major ? int(gridDim.y) - 1 - int(blockIdx.y) : int(gridDim.x) - 1 - int(blockIdx.x);
+  // Batched (TileChunk): the tile table is in that order already; the block works on its
+  // tile's sequence as on a batch of its own (a copy of the arguments moved to its rows).
+  constexpr bool kBatched = std::is_same_v<Tiles, TileChunk>;
+  const int ty = head_major ? int(blockIdx.y) : int(blockIdx.x);
+  std::conditional_t<kBatched, AttentionArgs, const AttentionArgs&> a = tile_args(args, tiles, ty);
+  int qt;
+  if constexpr (kBatched)
+    qt = tiles.t[ty].tile;
+  else
+    qt = head_major ? int(gridDim.y) - 1 - int(blockIdx.y) : int(gridDim.x) - 1 - int(blockIdx.x);
   const int h = head_major ? blockIdx.x : blockIdx.y, z = blockIdx.z;
   const int btid = threadIdx.x;
   const int tid = btid & (kThreads - 1), warp = tid >> 5, lane = tid & 31;
@@ -389,29 +426,33 @@ __global__ void __launch_bounds__(kThreads* KG)
   }
 }
 
-template <int HD, bool kInt8, int WM, int KSUB, bool QREG, int KG = 1>
+// One launch: with NoTiles a block row per query tile of a.rows, with a TileChunk `count` block
+// rows (the chunk's tiles).
+template <int HD, bool kInt8, int WM, int KSUB, bool QREG, int KG, class Tiles>
 void launch_flash(const AttentionArgs& a, int splits, int tiles_per_split, Partials part,
-                  cudaStream_t stream) {
+                  const Tiles& tiles, int64_t count, cudaStream_t stream) {
   constexpr int LD = HD + 8;
   constexpr int BM2 = 64 * WM;
+  static_assert(BM2 == kFlashTileRows, "the batched tile tables count kFlashTileRows per block");
   const size_t smem = size_t(BM2 + 4 * BN * KG) * LD * sizeof(bf16);
-  auto kernel = flash_attention_kernel<HD, kInt8, WM, KSUB, QREG, KG>;
+  auto kernel = flash_attention_kernel<HD, kInt8, WM, KSUB, QREG, KG, Tiles>;
   static std::atomic<uint64_t> configured{0};
   allow_dynamic_smem(kernel, smem, configured);
-  const int64_t qtiles = (a.rows + BM2 - 1) / BM2;
+  const int64_t qtiles = std::is_same_v<Tiles, TileChunk> ? count : (a.rows + BM2 - 1) / BM2;
   const int head_major = qtiles <= 65535;
   const dim3 grid = head_major ? dim3(unsigned(a.heads), unsigned(qtiles), unsigned(splits))
                                : dim3(unsigned(qtiles), unsigned(a.heads), unsigned(splits));
-  kernel<<<grid, kThreads * KG, smem, stream>>>(a, splits, tiles_per_split, part, head_major);
+  kernel<<<grid, kThreads * KG, smem, stream>>>(a, splits, tiles_per_split, part, head_major,
+                                                tiles);
   RCC_CUDA_LAUNCH_CHECK();
 }
 
-template <int HD, bool kInt8>
+// 128 query rows per block (4 warps × 32 rows), 2 key groups (8 warps), 64-key softmax steps;
+// Q fragments stay in registers for head_dim 64 and are re-read from shared memory for 128.
+template <int HD, bool kInt8, class Tiles = NoTiles>
 void launch_flash_any(const AttentionArgs& a, int splits, int tps, Partials part,
-                      cudaStream_t stream) {
-  // 128 query rows per block (4 warps × 32 rows), 2 key groups (8 warps), 64-key softmax steps;
-  // Q fragments stay in registers for head_dim 64 and are re-read from shared memory for 128.
-  launch_flash<HD, kInt8, 2, 64, HD == 64, 2>(a, splits, tps, part, stream);
+                      cudaStream_t stream, const Tiles& tiles = {}, int64_t count = 0) {
+  launch_flash<HD, kInt8, 2, 64, HD == 64, 2, Tiles>(a, splits, tps, part, tiles, count, stream);
 }
 
 bool aligned(const void* p, size_t n) {
@@ -427,6 +468,20 @@ bool flash_supported(const AttentionArgs& a) {
   const int kv_align = a.int8 ? 16 : 8;  // elements per 16-byte load
   if (!aligned(a.k, 16) || !aligned(a.v, 16) || a.kv_stride % kv_align != 0) return false;
   return a.rows < (int64_t(1) << 30) && a.heads < 65536;
+}
+
+void launch_flash_attention_tiles(const AttentionArgs& a, const std::vector<AttnTile>& tiles,
+                                  cudaStream_t stream) {
+  RCC_CHECK(!a.int8 && a.past == 0 && (a.hd == 64 || a.hd == 128),
+            "CUDA batched attention: bf16 k, v from position 0 and head_dim 64 or 128 required");
+  for (size_t first = 0; first < tiles.size(); first += kTilesPerLaunch) {
+    const size_t count = std::min(tiles.size() - first, size_t(kTilesPerLaunch));
+    const TileChunk chunk = tile_chunk(tiles, first, count);
+    if (a.hd == 64)
+      launch_flash_any<64, false>(a, 1, int(kIntMax), Partials{}, stream, chunk, int64_t(count));
+    else
+      launch_flash_any<128, false>(a, 1, int(kIntMax), Partials{}, stream, chunk, int64_t(count));
+  }
 }
 
 void launch_flash_attention(const AttentionArgs& a, int splits, int64_t tiles_per_split,

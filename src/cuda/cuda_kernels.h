@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/dtype.h"
 #include "cuda/cuda_common.cuh"
@@ -50,6 +51,35 @@ struct QkvToCacheArgs {
   bool int8 = false;
 };
 void launch_qkv_to_cache(const QkvToCacheArgs& a, cudaStream_t stream);
+
+// ---- batched causal self-attention (training): several sequences in one launch ----
+// Sequence s of a batch: rows [begin, begin + n) of the q/k/v/out buffers, positions 0..n-1.
+struct SeqRows {
+  int64_t begin = 0, n = 0;
+};
+// One block's work in a batched launch: a tile of `tile_rows` rows of one sequence. kind 0: a
+// query tile (forward, or dq in the backward), kind 1: a key tile (dk/dv in the backward).
+struct alignas(16) AttnTile {
+  int32_t begin, n, tile, kind;
+};
+// The tiles of every sequence, the longest work first (causal: query tile t sees key tiles
+// 0..t, key tile j is seen by query tiles j..T-1 of the sequence's T tiles); ties keep sequence
+// order and put a key tile before the query tile of equal work (the backward's dk/dv of key tile
+// j and dq of query tile T-1-j alternate). query_tiles: a kind-0 tile per tile_rows queries
+// (forward, dq); key_tiles: a kind-1 tile per tile_rows keys (dk/dv). Checks every sequence:
+// 1 <= n, begin + n <= 2^31 - 1 - tile_rows (fails naming the sequence).
+std::vector<AttnTile> causal_tiles(const SeqRows* seqs, int64_t n_seqs, int tile_rows,
+                                   bool query_tiles, bool key_tiles);
+// One launch's share of a tile table, passed by value in the kernel's parameter space
+// (__grid_constant__: read in place, never copied): nothing to upload and order before the
+// launch, and the values a block reads are block-uniform. Longer tables take several launches,
+// in table order.
+constexpr int kTilesPerLaunch = 1024;  // 16 KB of kernel parameters (CUDA 12.1+, sm_70+)
+struct TileChunk {
+  AttnTile t[kTilesPerLaunch];
+};
+// Copies tiles [first, first + count) of `tiles` into a chunk (count <= kTilesPerLaunch).
+TileChunk tile_chunk(const std::vector<AttnTile>& tiles, size_t first, size_t count);
 
 // ---- attention (cuda_attention.cu: dispatch, combine and the fallback kernel;
 //      cuda_flash_attention.cu, cuda_decode_attention.cu) ----
@@ -103,8 +133,15 @@ void launch_decode_attention(const AttentionArgs& a, int splits, int64_t chunk, 
 void launch_fallback_attention(const AttentionArgs& a, cudaStream_t stream);
 bool flash_supported(const AttentionArgs& a);
 bool decode_supported(const AttentionArgs& a);
-constexpr int kFlashBlockM = 64;   // queries per flash block
-constexpr int kFlashBlockN = 64;   // keys per flash tile
-constexpr int kDecodeMaxRows = 4;  // the decode kernel serves at most this many query rows
+// Batched self-attention through the flash kernel: `tiles` = causal_tiles(seqs, kFlashTileRows,
+// query tiles) of the batch's sequences; a block per tile (and head), every tile's sequence
+// rows [begin, begin + n) of q, k, v, out and lse from position 0, a launch per kTilesPerLaunch
+// tiles. Needs flash_supported(a), a.past == 0, bf16 k, v [a.rows, kv_stride].
+void launch_flash_attention_tiles(const AttentionArgs& a, const std::vector<AttnTile>& tiles,
+                                  cudaStream_t stream);
+constexpr int kFlashTileRows = 128;  // query rows per flash block (4 warps × 32 rows)
+constexpr int kFlashBlockM = 64;     // queries per flash block
+constexpr int kFlashBlockN = 64;     // keys per flash tile
+constexpr int kDecodeMaxRows = 4;    // the decode kernel serves at most this many query rows
 
 }  // namespace rcc::cuda

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "cuda/cuda_common.cuh"
+#include "cuda/cuda_kernels.h"
 
 namespace rcc::cuda {
 
@@ -61,17 +62,20 @@ void launch_rotary_split_backward(const bf16* dq, const bf16* dk, const bf16* dv
                                   const float* rope, int64_t pos0, bf16* dqkv, cudaStream_t stream);
 
 // ---- cuda_attention_backward.cu ----
-// Backward of causal self-attention of one sequence of n tokens from position 0 (the training
-// forward runs run_attention with past = 0 on separate q, k, v [n, heads·hd] buffers), without
-// the n×n matrix: scores are recomputed tile by tile (FlashAttention-2 backward). Inputs q, k, v,
-// out, dout [n, heads·hd] bf16; outputs dq, dk, dv [n, heads·hd] bf16 (overwritten).
-// scale = 1/sqrt(hd). `workspace`: attention_backward_workspace(n, heads, hd) bytes (row
-// log-sum-exps, D = rowsum(dout ∘ out), f32 dq accumulators, as the kernels need).
-// `lse`: the forward's AttentionArgs::lse output (f32 [n, heads], log2 domain), or null to
-// recompute it.
-size_t attention_backward_workspace(int64_t n, int heads, int hd);
+// Backward of causal self-attention of every sequence of a batch (sequence s: rows
+// [seqs[s].begin, + seqs[s].n) of the buffers, positions from 0; the training forward runs the
+// batched flash attention on separate q, k, v [rows, heads·hd] buffers), without the n×n
+// matrix: scores are recomputed tile by tile (FlashAttention-2 backward), the tiles of every
+// sequence in one launch. Inputs q, k, v, out, dout [rows, heads·hd] bf16 (seqs on the host);
+// outputs dq, dk, dv [rows, heads·hd] bf16, overwritten at the sequences' rows (rows outside
+// every sequence: dq may be overwritten with zeros, dk and dv are left alone). scale =
+// 1/sqrt(hd). `workspace`: attention_backward_workspace(rows, heads, hd) bytes (row log-sum-exps,
+// D = rowsum(dout ∘ out), f32 dq accumulators, as the kernels need). `lse`: the forward's
+// AttentionArgs::lse output (f32 [rows, heads], log2 domain), or null to recompute it.
+size_t attention_backward_workspace(int64_t rows, int heads, int hd);
 void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, const bf16* out,
-                               const float* lse, const bf16* dout, int64_t n, int heads, int hd,
-                               bf16* dq, bf16* dk, bf16* dv, void* workspace, cudaStream_t stream);
+                               const float* lse, const bf16* dout, const SeqRows* seqs,
+                               int64_t n_seqs, int64_t rows, int heads, int hd, bf16* dq, bf16* dk,
+                               bf16* dv, void* workspace, cudaStream_t stream);
 
 }  // namespace rcc::cuda

@@ -78,14 +78,11 @@ void GPTNeoX::attention_part(int64_t li, const void* x, int64_t rows,
   be.linear(b.ln, rows, l.qkv_w, l.qkv_b.defined() ? &l.qkv_b : nullptr, b.qkv, false);
   if (acts) {
     const LayerActivations& a = acts->layer(li);
-    for (const auto& [begin, n] : acts->seqs) {
-      void* qs = act_at(be, a.q, begin * H);
-      void* ks = act_at(be, a.k, begin * H);
-      void* vs = act_at(be, a.v, begin * H);
+    for (const auto& [begin, n] : acts->seqs)
       be.rotary_split(act_at(be, b.qkv, begin * 3 * H), n, nh, hd, cfg_.rotary_dims(),
-                      cfg_.rotary_base, 0, qs, ks, vs);
-      be.self_attention(qs, ks, vs, n, nh, hd, act_at(be, b.attn, begin * H), a.lse + begin * nh);
-    }
+                      cfg_.rotary_base, 0, act_at(be, a.q, begin * H), act_at(be, a.k, begin * H),
+                      act_at(be, a.v, begin * H));
+    be.self_attention(a.q, a.k, a.v, acts->seqs, nh, hd, b.attn, a.lse);  // all sequences at once
   } else {
     for (const SeqSlice& s : seqs) {
       KVCache& c = *s.cache;

@@ -140,11 +140,9 @@ void GPTNeoX::attention_part_backward(int64_t li, const Activations& acts, const
   void* dk = act_at(be, dq, rows * H);
   void* dv = act_at(be, dk, rows * H);
   // proj = dense(attention(rotary(qkv(ln1(x_in))))).
+  be.self_attention_backward(a.q, a.k, a.v, a.attn, a.lse, d_attn, acts.seqs, nh, hd, dq, dk, dv);
   for (const auto& [b, n] : acts.seqs) {
     auto at = [&](const void* p) { return act_at(be, p, b * H); };
-    auto at_mut = [&](void* p) { return act_at(be, p, b * H); };
-    be.self_attention_backward(at(a.q), at(a.k), at(a.v), at(a.attn), a.lse + b * nh, at(d_attn), n,
-                               nh, hd, at_mut(dq), at_mut(dk), at_mut(dv));
     be.rotary_split_backward(at(dq), at(dk), at(dv), n, nh, hd, cfg_.rotary_dims(),
                              cfg_.rotary_base, 0, act_at(be, dqkv, b * 3 * H));
   }

@@ -1,6 +1,9 @@
 // rcc_cuda_attn_bwd_check: the CUDA causal-attention backward (launch_attention_backward, both the
 // tensor-core path and the scalar fallback) against the CPU's rcc::ops::causal_attention_backward
 // on fresh random inputs, then timings of the tensor-core path. Needs a GPU; not a ctest.
+// A case is a batch of one or more sequences (rows of one buffer, each from position 0), as the
+// trainer passes them: the CPU reference runs each sequence on its own; the GPU runs the batched
+// flash forward (one launch for every sequence) and the batched backward.
 //
 //   build-cuda/rcc_cuda_attn_bwd_check [--no-bench] [--bench-only] [--device N]
 //
@@ -18,17 +21,20 @@
 //     and dS = P·(dP − D) cancels where dP ≈ D, amplifying that difference a little;
 //   - f32 accumulation order. Observed errors are a few 1e-3; 2e-2 leaves margin while any
 //     indexing or masking bug gives O(1) errors.
-// Every case first runs the GPU forward (cuda::plan_attention / run_attention, which takes the
-// flash kernel with or without key splits + combine, the decode kernel + combine, or the fallback
-// kernel depending on the shape) with AttentionArgs::lse set, and checks that LSE against a CPU
-// computation in double (log2 domain: m + log2 Σ_j 2^(scale·log2e·q·k_j − m)), error
-// max |gpu − ref| / max(1, |ref|) ≤ 1e-3 (f32 scores from the same bf16 inputs: ~1e-6 expected).
-// The backward then runs with that LSE and with lse = null (recomputed): on the default path
+// Every case first runs the GPU forward (one sequence: cuda::plan_attention / run_attention, which
+// takes the flash kernel with or without key splits + combine, the decode kernel + combine, or the
+// fallback kernel depending on the shape; several: launch_flash_attention_tiles, or run_attention
+// per sequence for head dims without the flash kernel) with AttentionArgs::lse set, and checks that
+// LSE against a CPU computation in double (log2 domain: m + log2 Σ_j 2^(scale·log2e·q·k_j − m)),
+// error max |gpu − ref| / max(1, |ref|) ≤ 1e-3 (f32 scores from the same bf16 inputs: ~1e-6
+// expected). The backward then runs with that LSE and with lse = null (recomputed): on the default
+// path
 // ("auto": head_dim 64 deterministic dQ, 128 atomic dQ), on RCC_CUDA_ATTN_BWD=deterministic (also
 // checked bit-identical over two runs), and on the forced fallback.
 // Then a line per timing: "TIME name median_ms ms TFLOP/s" (median of 10 runs after warm-up, CUDA
 // events), counting 5·n²·hd·heads FLOPs = 2.5 × the causal forward's 2·n²·hd·heads; the forward
-// (with LSE) and the backward in each mode, with the forward's LSE and recomputing it.
+// (with LSE) and the backward in each mode, with the forward's LSE and recomputing it; then a
+// batch of sequences (the trainer's windows) run one launch per sequence and batched.
 // Exit status 1 when any check fails.
 #include <cuda_runtime.h>
 
@@ -123,37 +129,57 @@ bool has_mma_path(int hd) {
   return hd == 64 || hd == 128;
 }
 
-void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fallback) {
+std::vector<cuda::SeqRows> seq_rows(const std::vector<int64_t>& lens) {
+  std::vector<cuda::SeqRows> s;
+  int64_t b = 0;
+  for (int64_t n : lens) s.push_back({b, n}), b += n;
+  return s;
+}
+
+void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads, int hd,
+                bool force_fallback) {
   const bool mma = has_mma_path(hd) && !force_fallback;
+  const std::vector<cuda::SeqRows> seqs = seq_rows(lens);
+  int64_t n = 0;  // rows of the batch
+  std::string shape;
+  for (int64_t l : lens) n += l, shape += str_cat(shape.empty() ? "" : "+", l);
+  if (lens.size() > 8) shape = str_cat(lens.size(), "seqs_", n, "rows");
   const std::string name =
-      str_cat("attn_bwd_", mma ? "mma" : "fallback", "_n", n, "_h", heads, "_hd", hd);
+      str_cat("attn_bwd_", mma ? "mma" : "fallback", "_n", shape, "_h", heads, "_hd", hd);
   const int64_t H = int64_t(heads) * hd;
   const size_t N = size_t(n * H);
   std::vector<float> q = round_bf16(randn(g_rng, N)), k = round_bf16(randn(g_rng, N)),
                      v = round_bf16(randn(g_rng, N)), dout = round_bf16(randn(g_rng, N));
   std::vector<float> out(N);
-  ops::causal_attention(q.data(), H, k.data(), v.data(), H, n, 0, heads, hd, out.data());
-  out = round_bf16(out);
   std::vector<float> rdq(N, 0.0f), rdk(N, 0.0f), rdv(N, 0.0f);  // the CPU accumulates
-  ops::causal_attention_backward(q.data(), k.data(), v.data(), dout.data(), n, heads, hd,
-                                 rdq.data(), rdk.data(), rdv.data());
-  // Reference LSE [n][heads] (log2 domain, double).
+  for (const cuda::SeqRows& sq : seqs) {
+    const size_t o = size_t(sq.begin * H);
+    ops::causal_attention(q.data() + o, H, k.data() + o, v.data() + o, H, sq.n, 0, heads, hd,
+                          out.data() + o);
+  }
+  out = round_bf16(out);
+  for (const cuda::SeqRows& sq : seqs) {
+    const size_t o = size_t(sq.begin * H);
+    ops::causal_attention_backward(q.data() + o, k.data() + o, v.data() + o, dout.data() + o, sq.n,
+                                   heads, hd, rdq.data() + o, rdk.data() + o, rdv.data() + o);
+  }
+  // Reference LSE [n][heads] (log2 domain, double), each row against its own sequence's keys.
   const double c = 1.0 / std::sqrt(double(hd)) * 1.4426950408889634;
   std::vector<double> rlse(size_t(n) * heads);
-  {
-    std::vector<double> s(n);
-    for (int64_t r = 0; r < n; ++r)
+  for (const cuda::SeqRows& sq : seqs) {
+    std::vector<double> s(sq.n);
+    for (int64_t r = sq.begin; r < sq.begin + sq.n; ++r)
       for (int h = 0; h < heads; ++h) {
         double m = -INFINITY;
-        for (int64_t j = 0; j <= r; ++j) {
+        for (int64_t j = sq.begin; j <= r; ++j) {
           double dot = 0;
           for (int d = 0; d < hd; ++d)
             dot += double(q[r * H + h * hd + d]) * double(k[j * H + h * hd + d]);
-          s[j] = c * dot;
-          m = std::max(m, s[j]);
+          s[j - sq.begin] = c * dot;
+          m = std::max(m, s[j - sq.begin]);
         }
         double l = 0;
-        for (int64_t j = 0; j <= r; ++j) l += std::exp2(s[j] - m);
+        for (int64_t j = sq.begin; j <= r; ++j) l += std::exp2(s[j - sq.begin] - m);
         rlse[r * heads + h] = m + std::log2(l);
       }
   }
@@ -171,17 +197,41 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
     // GPU forward with LSE.
     CK(cudaMemsetAsync(glse.p, 0xFF, glse.bytes, stream));
     CK(cudaMemsetAsync(gfo.p, 0xFF, gfo.bytes, stream));
-    const cuda::AttentionArgs fa =
+    cuda::AttentionArgs fa =
         forward_args(gq, gk, gv, gfo, static_cast<float*>(glse.p), n, heads, hd);
-    const cuda::AttentionPlan plan = cuda::plan_attention(fa, num_sms());
-    Dev fws(plan.workspace_bytes);
-    cuda::run_attention(fa, plan, fws.p, stream);
-    CK(cudaStreamSynchronize(stream));
-    const char* path = plan.path == cuda::AttentionPath::Flash    ? "flash"
-                       : plan.path == cuda::AttentionPath::Decode ? "decode"
-                                                                  : "fallback";
-    const std::string fname =
-        str_cat("attn_fwd_", path, "_splits", plan.splits, "_n", n, "_h", heads, "_hd", hd);
+    std::string path;
+    if (seqs.size() == 1) {
+      const cuda::AttentionPlan plan = cuda::plan_attention(fa, num_sms());
+      Dev fws(plan.workspace_bytes);
+      cuda::run_attention(fa, plan, fws.p, stream);
+      CK(cudaStreamSynchronize(stream));
+      path = str_cat(plan.path == cuda::AttentionPath::Flash    ? "flash"
+                     : plan.path == cuda::AttentionPath::Decode ? "decode"
+                                                                : "fallback",
+                     "_splits", plan.splits);
+    } else if (cuda::flash_supported(fa)) {
+      cuda::launch_flash_attention_tiles(
+          fa,
+          cuda::causal_tiles(seqs.data(), int64_t(seqs.size()), cuda::kFlashTileRows, true, false),
+          stream);
+      CK(cudaStreamSynchronize(stream));
+      path = "flash_batched";
+    } else {
+      for (const cuda::SeqRows& sq : seqs) {
+        cuda::AttentionArgs one = forward_args(gq, gk, gv, gfo, nullptr, sq.n, heads, hd);
+        one.q += sq.begin * H;
+        one.k = gk.bf(sq.begin * H);
+        one.v = gv.bf(sq.begin * H);
+        one.out += sq.begin * H;
+        one.lse = static_cast<float*>(glse.p) + sq.begin * heads;
+        const cuda::AttentionPlan plan = cuda::plan_attention(one, num_sms());
+        Dev fws(plan.workspace_bytes);
+        cuda::run_attention(one, plan, fws.p, stream);
+        CK(cudaStreamSynchronize(stream));
+      }
+      path = "per_sequence";
+    }
+    const std::string fname = str_cat("attn_fwd_", path, "_n", shape, "_h", heads, "_hd", hd);
     std::vector<float> glse_h(size_t(n) * heads);
     CK(cudaMemcpy(glse_h.data(), glse.p, glse.bytes, cudaMemcpyDeviceToHost));
     double lerr = 0;
@@ -201,8 +251,8 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
       PathScope ps(mode);
       cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(),
                                       with_lse ? static_cast<const float*>(glse.p) : nullptr,
-                                      gdo.bf(), n, heads, hd, a.bf(), b.bf(), cc.bf(), ws.p,
-                                      stream);
+                                      gdo.bf(), seqs.data(), int64_t(seqs.size()), n, heads, hd,
+                                      a.bf(), b.bf(), cc.bf(), ws.p, stream);
       CK(cudaStreamSynchronize(stream));
     };
     auto check = [&](const std::string& nm) {
@@ -240,33 +290,68 @@ void check_case(cudaStream_t stream, int64_t n, int heads, int hd, bool force_fa
   }
 }
 
-// Errors the launcher must report (rcc::Error), and n = 0 (no work, no error).
+// Errors the launcher must report (rcc::Error), and no sequences (no work, no error).
 void check_errors(cudaStream_t stream) {
   Dev b(1 << 20);
-  auto expect_throw = [&](const char* name, int64_t n, int heads, int hd) {
+  auto expect_throw = [&](const char* name, std::vector<cuda::SeqRows> seqs, int64_t rows,
+                          int heads, int hd) {
     bool threw = false;
     try {
-      cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), nullptr, b.bf(), n, heads, hd,
-                                      b.bf(), b.bf(), b.bf(), b.p, stream);
+      cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), nullptr, b.bf(), seqs.data(),
+                                      int64_t(seqs.size()), rows, heads, hd, b.bf(), b.bf(), b.bf(),
+                                      b.p, stream);
     } catch (const Error&) {
       threw = true;
     }
     report(str_cat("attn_bwd_rejects_", name), threw ? 0.0 : 1.0, 0);
   };
-  expect_throw("hd_0", 4, 1, 0);
-  expect_throw("hd_257", 4, 1, 257);
-  expect_throw("heads_0", 4, 0, 64);
+  expect_throw("hd_0", {{0, 4}}, 4, 1, 0);
+  expect_throw("hd_257", {{0, 4}}, 4, 1, 257);
+  expect_throw("heads_0", {{0, 4}}, 4, 0, 64);
+  expect_throw("empty_sequence", {{0, 4}, {4, 0}}, 4, 1, 64);
+  expect_throw("sequence_past_the_batch", {{0, 4}, {4, 8}}, 8, 1, 64);
+  expect_throw("negative_begin", {{-1, 4}}, 4, 1, 64);
   bool ok = true;
   try {
-    cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), nullptr, b.bf(), 0, 2, 64,
-                                    b.bf(), b.bf(), b.bf(), nullptr, stream);
+    cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), nullptr, b.bf(), nullptr, 0, 0,
+                                    2, 64, b.bf(), b.bf(), b.bf(), nullptr, stream);
     CK(cudaStreamSynchronize(stream));
   } catch (const std::exception&) {
     ok = false;
   }
-  report("attn_bwd_n0_is_a_no_op",
+  report("attn_bwd_no_sequences_is_a_no_op",
          ok && cuda::attention_backward_workspace(0, 2, 64) == 0 ? 0.0 : 1.0, 0);
 }
+
+struct Timer {
+  cudaStream_t stream;
+  cudaEvent_t e0, e1;
+  explicit Timer(cudaStream_t s) : stream(s) {
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+  }
+  ~Timer() {
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+  }
+  // Median of 10 runs after 3 warm-up runs, ms.
+  template <class F>
+  double operator()(F&& fn) {
+    for (int i = 0; i < 3; ++i) fn();
+    std::vector<float> ms;
+    for (int i = 0; i < 10; ++i) {
+      CK(cudaEventRecord(e0, stream));
+      fn();
+      CK(cudaEventRecord(e1, stream));
+      CK(cudaEventSynchronize(e1));
+      float t = 0;
+      CK(cudaEventElapsedTime(&t, e0, e1));
+      ms.push_back(t);
+    }
+    std::sort(ms.begin(), ms.end());
+    return double(ms[ms.size() / 2]);
+  }
+};
 
 void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
   const int64_t H = int64_t(heads) * hd;
@@ -283,25 +368,9 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
   const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms());
   Dev fws(plan.workspace_bytes);
   Dev ws(cuda::attention_backward_workspace(n, heads, hd));
+  const std::vector<cuda::SeqRows> one = {{0, n}};
 
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-  auto time_it = [&](auto&& fn) {
-    for (int i = 0; i < 3; ++i) fn();
-    std::vector<float> ms;
-    for (int i = 0; i < 10; ++i) {
-      CK(cudaEventRecord(e0, stream));
-      fn();
-      CK(cudaEventRecord(e1, stream));
-      CK(cudaEventSynchronize(e1));
-      float t = 0;
-      CK(cudaEventElapsedTime(&t, e0, e1));
-      ms.push_back(t);
-    }
-    std::sort(ms.begin(), ms.end());
-    return double(ms[ms.size() / 2]);
-  };
+  Timer time_it(stream);
   const double fwd_flops = 2.0 * double(n) * double(n) * hd * heads;
   const double bwd_flops = 2.5 * fwd_flops;  // = 5·n²·hd·heads
   cuda::AttentionArgs a0 = a;
@@ -323,8 +392,9 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
       PathScope path(var.env);
       const float* lse = wl ? static_cast<const float*>(glse.p) : nullptr;
       const double tb = time_it([&] {
-        cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), lse, gdo.bf(), n, heads,
-                                        hd, dq.bf(), dk.bf(), dv.bf(), ws.p, stream);
+        cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), lse, gdo.bf(),
+                                        one.data(), 1, n, heads, hd, dq.bf(), dk.bf(), dv.bf(),
+                                        ws.p, stream);
       });
       std::printf("TIME attn_bwd_%s_%s_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (5*n^2*hd*heads)\n",
                   var.tag, wl ? "lse" : "nolse", (long long)n, heads, hd, tb,
@@ -332,8 +402,75 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
       std::fflush(stdout);
     }
   }
-  CK(cudaEventDestroy(e0));
-  CK(cudaEventDestroy(e1));
+}
+
+// A batch of `count` sequences of n rows (the trainer's encoder windows): one launch per
+// sequence (as before batching) against one launch for the batch, forward (with LSE) and backward
+// (default path, the forward's LSE), same inputs, same stream.
+void bench_batch(cudaStream_t stream, int count, int64_t n, int heads, int hd) {
+  const int64_t H = int64_t(heads) * hd, rows = count * n;
+  const size_t N = size_t(rows * H);
+  Dev gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), dq(N * 2), dk(N * 2), dv(N * 2);
+  Dev glse(size_t(rows) * heads * sizeof(float));
+  upload_bf16(gq, randn(g_rng, N));
+  upload_bf16(gk, randn(g_rng, N));
+  upload_bf16(gv, randn(g_rng, N));
+  upload_bf16(gdo, randn(g_rng, N));
+  Dev ws(cuda::attention_backward_workspace(rows, heads, hd));
+  const std::vector<cuda::SeqRows> seqs = seq_rows(std::vector<int64_t>(size_t(count), n));
+  auto fwd_one = [&](const cuda::SeqRows& sq) {
+    cuda::AttentionArgs a = forward_args(gq, gk, gv, go, nullptr, sq.n, heads, hd);
+    a.q += sq.begin * H;
+    a.k = gk.bf(sq.begin * H);
+    a.v = gv.bf(sq.begin * H);
+    a.out += sq.begin * H;
+    a.lse = static_cast<float*>(glse.p) + sq.begin * heads;
+    const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms());
+    RCC_CHECK(plan.workspace_bytes == 0, "bench: a key split needs a workspace");
+    cuda::run_attention(a, plan, nullptr, stream);
+  };
+  cuda::AttentionArgs ab =
+      forward_args(gq, gk, gv, go, static_cast<float*>(glse.p), rows, heads, hd);
+  const std::vector<cuda::AttnTile> tiles =
+      cuda::causal_tiles(seqs.data(), int64_t(seqs.size()), cuda::kFlashTileRows, true, false);
+
+  Timer time_it(stream);
+  const double fwd_flops = 2.0 * double(n) * double(n) * hd * heads * count;
+  const double bwd_flops = 2.5 * fwd_flops;
+  const double f_each = time_it([&] {
+    for (const cuda::SeqRows& sq : seqs) fwd_one(sq);
+  });
+  const double f_batch = time_it([&] { cuda::launch_flash_attention_tiles(ab, tiles, stream); });
+  // Per sequence: each call sees its window as a batch of its own.
+  const cuda::SeqRows whole = {0, n};
+  const double b_each = time_it([&] {
+    for (const cuda::SeqRows& sq : seqs) {
+      const int64_t o = sq.begin * H;
+      cuda::launch_attention_backward(gq.bf(o), gk.bf(o), gv.bf(o), go.bf(o),
+                                      static_cast<const float*>(glse.p) + sq.begin * heads,
+                                      gdo.bf(o), &whole, 1, n, heads, hd, dq.bf(o), dk.bf(o),
+                                      dv.bf(o), ws.p, stream);
+    }
+  });
+  const double b_batch = time_it([&] {
+    cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(),
+                                    static_cast<const float*>(glse.p), gdo.bf(), seqs.data(),
+                                    int64_t(seqs.size()), rows, heads, hd, dq.bf(), dk.bf(),
+                                    dv.bf(), ws.p, stream);
+  });
+  const std::string tag = str_cat(count, "x", n, "_h", heads, "_hd", hd);
+  auto line = [&](const char* what, double ms, double flops) {
+    std::printf("TIME attn_%s_%s %.4f ms %.1f TFLOP/s\n", what, tag.c_str(), ms,
+                flops / (ms * 1e-3) / 1e12);
+  };
+  line("fwd_per_sequence", f_each, fwd_flops);
+  line("fwd_batched", f_batch, fwd_flops);
+  line("bwd_per_sequence", b_each, bwd_flops);
+  line("bwd_batched", b_batch, bwd_flops);
+  std::printf("RATIO attn_batched_over_per_sequence_%s fwd %.3fx bwd %.3fx fwd+bwd %.3fx\n",
+              tag.c_str(), f_each / f_batch, b_each / b_batch,
+              (f_each + b_each) / (f_batch + b_batch));
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -363,21 +500,44 @@ int main(int argc, char** argv) {
     CK(cudaStreamCreate(&stream));
     if (run_checks) {
       struct Case {
-        int64_t n;
+        std::vector<int64_t> lens;
         int heads, hd;
       };
-      const Case cases[] = {{1, 1, 64},    {37, 2, 64},   {64, 4, 64}, {130, 3, 64}, {200, 2, 128},
-                            {513, 4, 128}, {1000, 2, 64}, {77, 3, 32}, {90, 2, 80},  {129, 1, 128}};
-      for (const Case& c : cases) check_case(stream, c.n, c.heads, c.hd, false);
+      // Batches: equal windows (as the encoder's), uneven lengths with partial tiles and a
+      // 1-row sequence (decoder-like), more query tiles in one sequence than the others.
+      const Case cases[] = {{{1}, 1, 64},
+                            {{37}, 2, 64},
+                            {{64}, 4, 64},
+                            {{130}, 3, 64},
+                            {{200}, 2, 128},
+                            {{513}, 4, 128},
+                            {{1000}, 2, 64},
+                            {{77}, 3, 32},
+                            {{90}, 2, 80},
+                            {{129}, 1, 128},
+                            {{128, 128, 128}, 2, 64},
+                            {{300, 1, 65, 257}, 3, 64},
+                            {{70, 200, 5}, 2, 128},
+                            {{33, 150, 64}, 2, 80},
+                            {{640, 64, 129}, 1, 64}};
+      for (const Case& c : cases) check_case(stream, c.lens, c.heads, c.hd, false);
+      // More tiles than one launch takes (cuda::kTilesPerLaunch): 1100 short sequences.
+      std::vector<int64_t> many;
+      for (int i = 0; i < 1100; ++i) many.push_back(1 + i % 3);
+      check_case(stream, many, 2, 64, false);
+      check_case(stream, many, 1, 128, false);
       // The tensor-core cases once more on the forced fallback.
       for (const Case& c : cases)
-        if (has_mma_path(c.hd)) check_case(stream, c.n, c.heads, c.hd, true);
+        if (has_mma_path(c.hd)) check_case(stream, c.lens, c.heads, c.hd, true);
       check_errors(stream);
       std::printf("SUMMARY %d/%d checks passed\n", g_total - g_fail, g_total);
     }
     if (run_bench) {
       bench(stream, 2048, 12, 64);
       bench(stream, 2048, 16, 128);
+      bench_batch(stream, 16, 2048, 12, 64);  // 2×160m's encoder windows per step
+      bench_batch(stream, 8, 2048, 16, 64);   // 2×410m's
+      bench_batch(stream, 4, 2048, 16, 128);
     }
     CK(cudaStreamDestroy(stream));
   } catch (const std::exception& e) {
