@@ -140,7 +140,7 @@ bool decode_supported(const AttentionArgs& a);
 void launch_flash_attention_tiles(const AttentionArgs& a, const std::vector<AttnTile>& tiles,
                                   cudaStream_t stream);
 constexpr int kFlashTileRows = 128;  // query rows per flash block (4 warps × 32 rows)
-constexpr int kFlashBlockM = 64;     // queries per flash block
+constexpr int kFlashBlockM = 64;     // plan_attention's unit: half a flash block's queries
 constexpr int kFlashBlockN = 64;     // keys per flash tile
 constexpr int kDecodeMaxRows = 4;    // the decode kernel serves at most this many query rows
 
