@@ -54,12 +54,20 @@ void CudaBackend::rotary_split_backward(const void* dq, const void* dk, const vo
 }
 
 namespace {
-std::vector<cuda::SeqRows> seq_rows(std::span<const std::pair<int64_t, int64_t>> seqs) {
-  std::vector<cuda::SeqRows> out;
-  out.reserve(seqs.size());
-  for (const auto& [b, n] : seqs)
-    if (n > 0) out.push_back({b, n});
-  return out;
+// The non-empty sequences of a batch, and the rows they span (the largest end).
+struct Batch {
+  std::vector<cuda::SeqRows> seqs;
+  int64_t rows = 0;
+};
+Batch batch_of(std::span<const std::pair<int64_t, int64_t>> seqs) {
+  Batch b;
+  b.seqs.reserve(seqs.size());
+  for (const auto& [begin, n] : seqs)
+    if (n > 0) {
+      b.seqs.push_back({begin, n});
+      b.rows = std::max(b.rows, begin + n);
+    }
+  return b;
 }
 }  // namespace
 
@@ -68,13 +76,12 @@ std::vector<cuda::SeqRows> seq_rows(std::span<const std::pair<int64_t, int64_t>>
 void CudaBackend::self_attention(const void* q, const void* k, const void* v,
                                  std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
                                  int64_t hd, void* out, float* lse) {
-  const std::vector<cuda::SeqRows> s = seq_rows(seqs);
+  const Batch batch = batch_of(seqs);
+  const std::vector<cuda::SeqRows>& s = batch.seqs;
   if (s.empty()) return;
   use();
   const int64_t H = heads * hd;
-  int64_t rows = 0;
-  for (const cuda::SeqRows& r : s) rows = std::max(rows, r.begin + r.n);
-  cuda::AttentionArgs a = attention_args(q, H, k, v, H, heads, hd, rows, 0, out, H);
+  cuda::AttentionArgs a = attention_args(q, H, k, v, H, heads, hd, batch.rows, 0, out, H);
   a.lse = lse;
   if (cuda::flash_supported(a)) {
     cuda::launch_flash_attention_tiles(
@@ -95,11 +102,11 @@ void CudaBackend::self_attention_backward(const void* q, const void* k, const vo
                                           const void* out, const float* lse, const void* dout,
                                           std::span<const std::pair<int64_t, int64_t>> seqs,
                                           int64_t heads, int64_t hd, void* dq, void* dk, void* dv) {
-  const std::vector<cuda::SeqRows> s = seq_rows(seqs);
+  const Batch batch = batch_of(seqs);
+  const std::vector<cuda::SeqRows>& s = batch.seqs;
   if (s.empty()) return;
   use();
-  int64_t rows = 0;
-  for (const cuda::SeqRows& r : s) rows = std::max(rows, r.begin + r.n);
+  const int64_t rows = batch.rows;
   const size_t ws = cuda::attention_backward_workspace(rows, int(heads), int(hd));
   if (ws) ensure(&attn_bwd_ws_, &attn_bwd_ws_bytes_, ws);
   cuda::launch_attention_backward(

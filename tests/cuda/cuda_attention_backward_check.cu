@@ -118,6 +118,19 @@ cuda::AttentionArgs forward_args(const Dev& q, const Dev& k, const Dev& v, Dev& 
   return a;
 }
 
+// The forward arguments of one sequence of a batch: rows [sq.begin, + sq.n) of the buffers.
+cuda::AttentionArgs sequence_args(const Dev& q, const Dev& k, const Dev& v, Dev& out, Dev& lse,
+                                  const cuda::SeqRows& sq, int heads, int hd) {
+  const int64_t o = sq.begin * int64_t(heads) * hd;
+  cuda::AttentionArgs a = forward_args(q, k, v, out, nullptr, sq.n, heads, hd);
+  a.q = q.bf(o);
+  a.k = k.bf(o);
+  a.v = v.bf(o);
+  a.out = out.bf(o);
+  a.lse = lse.as<float>() + sq.begin * heads;
+  return a;
+}
+
 int num_sms() {
   int dev = 0, sms = 0;
   CK(cudaGetDevice(&dev));
@@ -218,12 +231,7 @@ void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads
       path = "flash_batched";
     } else {
       for (const cuda::SeqRows& sq : seqs) {
-        cuda::AttentionArgs one = forward_args(gq, gk, gv, gfo, nullptr, sq.n, heads, hd);
-        one.q += sq.begin * H;
-        one.k = gk.bf(sq.begin * H);
-        one.v = gv.bf(sq.begin * H);
-        one.out += sq.begin * H;
-        one.lse = static_cast<float*>(glse.p) + sq.begin * heads;
+        const cuda::AttentionArgs one = sequence_args(gq, gk, gv, gfo, glse, sq, heads, hd);
         const cuda::AttentionPlan plan = cuda::plan_attention(one, num_sms());
         Dev fws(plan.workspace_bytes);
         cuda::run_attention(one, plan, fws.p, stream);
@@ -419,12 +427,7 @@ void bench_batch(cudaStream_t stream, int count, int64_t n, int heads, int hd) {
   Dev ws(cuda::attention_backward_workspace(rows, heads, hd));
   const std::vector<cuda::SeqRows> seqs = seq_rows(std::vector<int64_t>(size_t(count), n));
   auto fwd_one = [&](const cuda::SeqRows& sq) {
-    cuda::AttentionArgs a = forward_args(gq, gk, gv, go, nullptr, sq.n, heads, hd);
-    a.q += sq.begin * H;
-    a.k = gk.bf(sq.begin * H);
-    a.v = gv.bf(sq.begin * H);
-    a.out += sq.begin * H;
-    a.lse = static_cast<float*>(glse.p) + sq.begin * heads;
+    const cuda::AttentionArgs a = sequence_args(gq, gk, gv, go, glse, sq, heads, hd);
     const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms());
     RCC_CHECK(plan.workspace_bytes == 0, "bench: a key split needs a workspace");
     cuda::run_attention(a, plan, nullptr, stream);
