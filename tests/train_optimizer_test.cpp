@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -56,6 +57,41 @@ TEST(TrainOptimizer, ClipGradNorm) {
   EXPECT_NEAR(g.f32()[0], 3.0 / (5.0 + 1e-6), 1e-7);
   EXPECT_NEAR(g.f32()[2], -4.0 / (5.0 + 1e-6), 1e-7);
   EXPECT_NEAR(clip_grad_norm(g, 0), 1.0, 1e-6);  // max_norm 0: measure only
+}
+
+// The trainer's fused step (clipping folded into the update, compute copies written) gives the
+// same bits as clipping the gradients in place and then stepping, and leaves the gradients alone.
+TEST(TrainOptimizer, FusedClipStepMatchesClipThenStep) {
+  ParamLayout layout;
+  layout.add("w", {3, 5});
+  layout.add("b", {7});
+  Tensor p1 = layout.new_buffer(), p2 = layout.new_buffer(), g = layout.new_buffer();
+  for (int64_t i = 0; i < layout.total(); ++i) {
+    p1.f32()[i] = p2.f32()[i] = float(std::sin(double(i) * 0.7));
+    g.f32()[i] = float(std::cos(double(i) * 1.3)) * 3.0f;
+  }
+  for (int64_t i = 15; i < 16; ++i) p1.f32()[i] = p2.f32()[i] = g.f32()[i] = 0.0f;  // padding
+  for (int64_t i = 23; i < layout.total(); ++i) p1.f32()[i] = p2.f32()[i] = g.f32()[i] = 0.0f;
+  AdamWConfig c;
+  AdamW a(layout, c), b(layout, c);
+  Tensor compute = layout.new_buffer();
+  std::vector<void*> targets = {nullptr, compute.f32() + 16};  // the vector's f32 copy only
+  for (int t = 0; t < 3; ++t) {
+    Tensor clipped = g.to(DType::F32);
+    const double norm = clip_grad_norm(clipped, 1.0);
+    a.step(p1, clipped, 1e-2);
+    const float coef = float(clip_coefficient(norm, 1.0));
+    ASSERT_LT(coef, 1.0f);
+    const Tensor g_before = g.to(DType::F32);
+    b.step(p2.f32(), g.f32(), 1e-2, coef, targets);
+    for (int64_t i = 0; i < layout.total(); ++i) {
+      ASSERT_EQ(p1.f32()[i], p2.f32()[i]) << "step " << t << " element " << i;
+      ASSERT_EQ(g.f32()[i], g_before.f32()[i]) << i;
+    }
+    for (int64_t i = 16; i < 23; ++i) ASSERT_EQ(compute.f32()[i], p2.f32()[i]) << i;
+  }
+  EXPECT_EQ(clip_coefficient(0.5, 1.0), 1.0);  // below the limit: exactly 1
+  EXPECT_EQ(clip_coefficient(5.0, 0.0), 1.0);  // no clipping
 }
 
 TEST(TrainOptimizer, WarmupCosineSchedule) {

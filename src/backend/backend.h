@@ -78,8 +78,8 @@ class Backend {
                       bool accumulate) = 0;
   // As linear without bias, the result in f32 on the host (the LM head: logits for sampling).
   virtual void linear_f32_host(const void* x, int64_t rows, const Tensor& W, float* y_host) = 0;
-  // Exact GELU in place; y += x.
-  virtual void gelu(void* x, int64_t n) = 0;
+  // y = exact GELU(x) (y may be x: in place); y += x.
+  virtual void gelu(const void* x, void* y, int64_t n) = 0;
   virtual void add(void* y, const void* x, int64_t n) = 0;
   // qkv: [rows, heads, 3, hd] (GPT-NeoX fused layout), rows at positions pos0 + r. Rotates the
   // first `rot` dims of q and k of every head (rotate-half, angle pos · base^(-2i/rot), RCC_SPEC
@@ -98,14 +98,19 @@ class Backend {
   // device f32 (master weights, weight gradients, optimizer moments, logits). Gradient outputs
   // named "+=" accumulate; the others overwrite.
   virtual void zero(void* p, size_t bytes) = 0;
-  // Fused qkv [rows, heads, 3, hd] at positions pos0 + r -> q, k, v [rows, heads·hd] each, the
-  // first `rot` dims of q and k rotated as qkv_to_cache does (RCC_SPEC §1).
-  virtual void rotary_split(const void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
-                            double base, int64_t pos0, void* q, void* k, void* v) = 0;
-  // Its backward: dqkv [rows, heads, 3, hd] = (rotated back dq, rotated back dk, dv).
-  virtual void rotary_split_backward(const void* dq, const void* dk, const void* dv, int64_t rows,
+  // Fused qkv [rows, heads, 3, hd] -> q, k, v [rows, heads·hd] each, for every sequence of a
+  // batch (sequence (begin, n): rows [begin, begin + n), positions 0..n-1; disjoint), the first
+  // `rot` dims of q and k rotated as qkv_to_cache does (RCC_SPEC §1). Rows outside every
+  // sequence are left alone.
+  virtual void rotary_split(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
+                            int64_t heads, int64_t hd, int64_t rot, double base, void* q, void* k,
+                            void* v) = 0;
+  // Its backward: dqkv [rows, heads, 3, hd] = (rotated back dq, rotated back dk, dv) at the
+  // sequences' rows.
+  virtual void rotary_split_backward(const void* dq, const void* dk, const void* dv,
+                                     std::span<const std::pair<int64_t, int64_t>> seqs,
                                      int64_t heads, int64_t hd, int64_t rot, double base,
-                                     int64_t pos0, void* dqkv) = 0;
+                                     void* dqkv) = 0;
   // Causal self-attention of every sequence of a batch: sequence (begin, n) is rows
   // [begin, begin + n) of q, k, v, out [rows, heads·hd], positions 0..n-1, scale 1/sqrt(hd)
   // (the sequences are disjoint; one call lets a backend run them all in one launch). `lse` (f32
@@ -155,6 +160,21 @@ class Backend {
   // f32, as torch does with its Python-float hyperparameters.
   virtual void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay,
                      double beta1, double beta2, double eps, float step_size, float bc2_sqrt) = 0;
+  // One tensor of adamw_tensors: elements [offset, offset + numel) of the flat buffers.
+  struct AdamWTensor {
+    int64_t offset = 0, numel = 0;
+    bool decayed = false;         // multiplied by `decay` (else by 1)
+    void* compute = nullptr;      // also write the updated parameters here (null: don't) ...
+    bool compute_matrix = false;  // ... in the matrix dtype (as master_to_matrix), else f32
+  };
+  // The AdamW update above of every listed tensor of flat f32 buffers p, g, m, v in one pass (a
+  // whole optimizer step), the gradient read as g · grad_scale (gradient clipping folded in: the
+  // f32 product scale_f32 would store; g itself is left unchanged), and each tensor's updated
+  // parameters also written to its compute copy when it has one. Tensors must not overlap.
+  virtual void adamw_tensors(float* p, const float* g, float* m, float* v,
+                             std::span<const AdamWTensor> tensors, float decay, double beta1,
+                             double beta2, double eps, float step_size, float bc2_sqrt,
+                             float grad_scale) = 0;
   // The matrix copy of f32 master weights: dst [n] (matrix dtype of prepare_weight) = src. The
   // CPU computes with the f32 masters and never calls it.
   virtual void master_to_matrix(const float* src, int64_t n, void* dst) = 0;

@@ -84,7 +84,10 @@ class CpuBackend final : public Backend {
   void linear_f32_host(const void* x, int64_t rows, const Tensor& W, float* y) override {
     ops::linear(f(x), rows, W, nullptr, y);
   }
-  void gelu(void* x, int64_t n) override { ops::gelu(f(x), n); }
+  void gelu(const void* x, void* y, int64_t n) override {
+    if (x != y) std::memcpy(y, x, size_t(n) * 4);
+    ops::gelu(f(y), n);
+  }
   void add(void* y, const void* x, int64_t n) override { ops::add_inplace(f(y), f(x), n); }
 
   void qkv_to_cache(void* qkv, int64_t rows, int64_t nh, int64_t hd, int64_t rot, double base,
@@ -108,26 +111,31 @@ class CpuBackend final : public Backend {
   void zero(void* p, size_t bytes) override {
     if (bytes) std::memset(p, 0, bytes);
   }
-  void rotary_split(const void* qkv, int64_t rows, int64_t nh, int64_t hd, int64_t rot, double base,
-                    int64_t pos0, void* q, void* k, void* v) override {
+  // One sequence at a time (positions from 0 in each).
+  void rotary_split(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
+                    int64_t hd, int64_t rot, double base, void* q, void* k, void* v) override {
     const int64_t H = nh * hd;
-    std::vector<float> t(f(qkv), f(qkv) + rows * 3 * H);
-    ops::rotary_qkv(t.data(), rows, nh, hd, rot, pos0, base);
-    split_heads(t.data(), rows, nh, hd, f(q), f(k), f(v));
+    for (const auto& [begin, rows] : seqs) {
+      std::vector<float> t(f(qkv) + begin * 3 * H, f(qkv) + (begin + rows) * 3 * H);
+      ops::rotary_qkv(t.data(), rows, nh, hd, rot, 0, base);
+      split_heads(t.data(), rows, nh, hd, f(q) + begin * H, f(k) + begin * H, f(v) + begin * H);
+    }
   }
-  void rotary_split_backward(const void* dq, const void* dk, const void* dv, int64_t rows,
-                             int64_t nh, int64_t hd, int64_t rot, double base, int64_t pos0,
-                             void* dqkv) override {
+  void rotary_split_backward(const void* dq, const void* dk, const void* dv,
+                             std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
+                             int64_t hd, int64_t rot, double base, void* dqkv) override {
     const int64_t H = nh * hd;
-    float* d = f(dqkv);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t h = 0; h < nh; ++h) {
-        float* dst = d + r * 3 * H + h * 3 * hd;
-        std::memcpy(dst, f(dq) + r * H + h * hd, size_t(hd) * 4);
-        std::memcpy(dst + hd, f(dk) + r * H + h * hd, size_t(hd) * 4);
-        std::memcpy(dst + 2 * hd, f(dv) + r * H + h * hd, size_t(hd) * 4);
-      }
-    ops::rotary_qkv_backward(d, rows, nh, hd, rot, pos0, base);
+    for (const auto& [begin, rows] : seqs) {
+      float* d = f(dqkv) + begin * 3 * H;
+      for (int64_t r = begin; r < begin + rows; ++r)
+        for (int64_t h = 0; h < nh; ++h) {
+          float* dst = f(dqkv) + r * 3 * H + h * 3 * hd;
+          std::memcpy(dst, f(dq) + r * H + h * hd, size_t(hd) * 4);
+          std::memcpy(dst + hd, f(dk) + r * H + h * hd, size_t(hd) * 4);
+          std::memcpy(dst + 2 * hd, f(dv) + r * H + h * hd, size_t(hd) * 4);
+        }
+      ops::rotary_qkv_backward(d, rows, nh, hd, rot, 0, base);
+    }
   }
   void self_attention(const void* q, const void* k, const void* v,
                       std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh, int64_t hd,
@@ -220,6 +228,27 @@ class CpuBackend final : public Backend {
           }
         },
         4096);
+  }
+  // Tensor by tensor; a clipped gradient is first stored scaled (the rounding scale_f32 gives).
+  void adamw_tensors(float* p, const float* g, float* m, float* v,
+                     std::span<const AdamWTensor> tensors, float decay, double beta1, double beta2,
+                     double eps, float step_size, float bc2_sqrt, float grad_scale) override {
+    std::vector<float> scaled;
+    for (const AdamWTensor& t : tensors) {
+      RCC_CHECK(t.offset >= 0 && t.numel >= 0, "adamw_tensors: tensor at ", t.offset, " of ",
+                t.numel);
+      RCC_CHECK(!(t.compute && t.compute_matrix),
+                "the CPU backend computes with the f32 master weights (no matrix copy)");
+      const float* gt = g + t.offset;
+      if (grad_scale != 1.0f) {
+        scaled.assign(gt, gt + t.numel);
+        scale_f32(scaled.data(), t.numel, grad_scale);
+        gt = scaled.data();
+      }
+      adamw(p + t.offset, gt, m + t.offset, v + t.offset, t.numel, t.decayed ? decay : 1.0f, beta1,
+            beta2, eps, step_size, bc2_sqrt);
+      if (t.compute) std::memcpy(t.compute, p + t.offset, size_t(t.numel) * 4);
+    }
   }
   void master_to_matrix(const float*, int64_t, void*) override {
     fail("the CPU backend computes with the f32 master weights (no matrix copy)");

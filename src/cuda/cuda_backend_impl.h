@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "backend/backend.h"
 #include "cuda/cuda_common.cuh"
@@ -48,6 +49,8 @@ class CudaBackend final : public Backend {
 
   // ---- memory ----
   void* alloc(size_t bytes) override;
+  // The size alloc() takes from the pool for a request of `bytes` (cuda_backend.cu).
+  static size_t pool_size(size_t bytes);
   void release(void* p) noexcept override;
   void copy_to_device(void* dst, const void* host_src, size_t bytes) override;
   void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
@@ -78,7 +81,7 @@ class CudaBackend final : public Backend {
               bool accumulate) override;
 
   void linear_f32_host(const void* x, int64_t rows, const Tensor& W, float* y_host) override;
-  void gelu(void* x, int64_t n) override;
+  void gelu(const void* x, void* y, int64_t n) override;
   void add(void* y, const void* x, int64_t n) override;
   void qkv_to_cache(void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot, double base,
                     int64_t pos0, KVCache& cache, int64_t layer, void* q_out) override;
@@ -88,12 +91,12 @@ class CudaBackend final : public Backend {
 
   // ---- training ----
   void zero(void* p, size_t bytes) override;
-  void rotary_split(const void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
-                    double base, int64_t pos0, void* q, void* k, void* v) override;
-
-  void rotary_split_backward(const void* dq, const void* dk, const void* dv, int64_t rows,
-                             int64_t heads, int64_t hd, int64_t rot, double base, int64_t pos0,
-                             void* dqkv) override;
+  void rotary_split(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
+                    int64_t heads, int64_t hd, int64_t rot, double base, void* q, void* k,
+                    void* v) override;
+  void rotary_split_backward(const void* dq, const void* dk, const void* dv,
+                             std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
+                             int64_t hd, int64_t rot, double base, void* dqkv) override;
 
   void self_attention(const void* q, const void* k, const void* v,
                       std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads, int64_t hd,
@@ -126,6 +129,9 @@ class CudaBackend final : public Backend {
   void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay, double beta1,
              double beta2, double eps, float step_size, float bc2_sqrt) override;
 
+  void adamw_tensors(float* p, const float* g, float* m, float* v,
+                     std::span<const AdamWTensor> tensors, float decay, double beta1, double beta2,
+                     double eps, float step_size, float bc2_sqrt, float grad_scale) override;
   void master_to_matrix(const float* src, int64_t n, void* dst) override;
 
  private:
@@ -162,6 +168,15 @@ class CudaBackend final : public Backend {
   // 2] f32, computed on the host exactly as the kernels would (inv_freq as above, a = float(pos) ·
   // inv_freq in f32, cos/sin in double rounded to f32), grown by doubling. Null for rot < 2.
   const float* rope_table(int64_t positions, int64_t rot, double base);
+  // A batch's rows' positions for the batched rotary kernels: device int32 [rows], row begin + i
+  // of sequence (begin, n) holds i, rows outside every sequence −1; rows = the largest end,
+  // longest = the largest n. The last two batches' tables are kept (a training step alternates
+  // between the encoder's and the decoder's batch, each used by every layer, both directions).
+  struct RowPositions {
+    const int32_t* pos = nullptr;
+    int64_t rows = 0, longest = 0;
+  };
+  RowPositions row_positions(std::span<const std::pair<int64_t, int64_t>> seqs);
   static void check_matrix(const Tensor& W, const char* what);
   static void check_vector(const Tensor& v, int64_t n, const char* what);
   void check_cache(const KVCache& c, int64_t heads, int64_t hd, int64_t end, int64_t layer) const;
@@ -216,6 +231,19 @@ class CudaBackend final : public Backend {
   float* rope_dev_ = nullptr;
   int64_t rope_positions_ = 0, rope_rot_ = -1;
   double rope_base_ = 0;
+  struct PositionCache {
+    std::vector<std::pair<int64_t, int64_t>> seqs;
+    int32_t* dev = nullptr;
+    size_t bytes = 0;
+    RowPositions rp;
+  };
+  PositionCache pos_cache_[2];
+  // adamw_tensors' device table [tensors | chunks] for the tensor list adamw_key_.
+  void* adamw_table_ = nullptr;
+  size_t adamw_table_bytes_ = 0, adamw_tensor_bytes_ = 0;
+  int64_t adamw_chunks_ = 0;
+  std::vector<AdamWTensor> adamw_key_;
+  int pos_next_ = 0;
 };
 
 }  // namespace rcc::cuda

@@ -30,20 +30,20 @@ union Pack8 {
   bf16 h[8];
 };
 
-__global__ void gelu_vec_kernel(uint4* x, int64_t n8) {
+__global__ void gelu_vec_kernel(const uint4* x, uint4* y, int64_t n8) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n8;
        i += int64_t(gridDim.x) * blockDim.x) {
     Pack8 p;
     p.u = x[i];
 #pragma unroll
     for (int j = 0; j < 8; ++j) p.h[j] = __float2bfloat16_rn(gelu_f(__bfloat162float(p.h[j])));
-    x[i] = p.u;
+    y[i] = p.u;
   }
 }
-__global__ void gelu_kernel(bf16* x, int64_t n) {
+__global__ void gelu_kernel(const bf16* x, bf16* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    x[i] = __float2bfloat16_rn(gelu_f(__bfloat162float(x[i])));
+    y[i] = __float2bfloat16_rn(gelu_f(__bfloat162float(x[i])));
 }
 
 __global__ void add_vec_kernel(uint4* y, const uint4* x, int64_t n8) {
@@ -109,12 +109,13 @@ __global__ void gather_kernel(const T* src, int64_t src_stride, const int64_t* i
 
 }  // namespace
 
-void launch_gelu(bf16* x, int64_t n, cudaStream_t stream) {
+void launch_gelu(const bf16* x, bf16* y, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  if (aligned16(x) && n % 8 == 0) {
-    gelu_vec_kernel<<<grid_for(n / 8), kThreads, 0, stream>>>(reinterpret_cast<uint4*>(x), n / 8);
+  if (aligned16(x) && aligned16(y) && n % 8 == 0) {
+    gelu_vec_kernel<<<grid_for(n / 8), kThreads, 0, stream>>>(reinterpret_cast<const uint4*>(x),
+                                                              reinterpret_cast<uint4*>(y), n / 8);
   } else {
-    gelu_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, n);
+    gelu_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, y, n);
   }
   RCC_CUDA_LAUNCH_CHECK();
 }

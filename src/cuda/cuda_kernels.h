@@ -11,8 +11,8 @@
 namespace rcc::cuda {
 
 // ---- cuda_elementwise.cu ----
-// x = GELU(x) (exact erf form, f32 math), n elements.
-void launch_gelu(bf16* x, int64_t n, cudaStream_t stream);
+// y = GELU(x) (exact erf form, f32 math), n elements; y may be x.
+void launch_gelu(const bf16* x, bf16* y, int64_t n, cudaStream_t stream);
 // y += x (f32 math, one rounding), n elements.
 void launch_add(bf16* y, const bf16* x, int64_t n, cudaStream_t stream);
 // y[r, c] += bias[c] for y [rows, N] (row stride N), bias f32 [N].

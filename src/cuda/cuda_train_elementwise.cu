@@ -287,6 +287,34 @@ __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64
   }
 }
 
+// The same sequence over one chunk per block (launch_adamw_tensors), g scaled first (the f32
+// product that scale_f32 stores; a scale of 1 leaves g exact).
+__global__ void adamw_chunks_kernel(float* p, const float* g, float* m, float* v,
+                                    const AdamWChunk* chunks, const AdamWTensorDev* tensors,
+                                    float decay, float w_lerp, float b2, float one_minus_b2,
+                                    float eps, float step_size, float bc2_sqrt, float grad_scale) {
+  const AdamWChunk c = chunks[blockIdx.x];
+  const AdamWTensorDev t = tensors[c.tensor];
+  const float dec = t.decayed ? decay : 1.0f;
+  for (int j = threadIdx.x; j < c.n; j += blockDim.x) {
+    const int64_t i = c.offset + j;
+    const float gi = __fmul_rn(g[i], grad_scale);
+    float pi = __fmul_rn(p[i], dec);
+    float mi = m[i];
+    mi = __fadd_rn(mi, __fmul_rn(w_lerp, __fsub_rn(gi, mi)));
+    float vi = __fadd_rn(__fmul_rn(v[i], b2), __fmul_rn(__fmul_rn(one_minus_b2, gi), gi));
+    const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2_sqrt), eps);
+    pi = __fsub_rn(pi, __fmul_rn(step_size, __fdiv_rn(mi, denom)));
+    p[i] = pi;
+    m[i] = mi;
+    v[i] = vi;
+    if (t.compute_kind == 1)
+      static_cast<bf16*>(t.compute)[c.within + j] = __float2bfloat16_rn(pi);
+    else if (t.compute_kind == 2)
+      static_cast<float*>(t.compute)[c.within + j] = pi;
+  }
+}
+
 }  // namespace
 
 void launch_gelu_backward(const bf16* pre, const bf16* dy, bf16* dx, int64_t n,
@@ -373,6 +401,18 @@ void launch_adamw(float* p, const float* g, float* m, float* v, int64_t n, float
   if (n <= 0) return;
   adamw_kernel<<<grid_for(n), kThreads, 0, stream>>>(p, g, m, v, n, decay, one_minus_beta1, beta2,
                                                      one_minus_beta2, eps, step_size, bc2_sqrt);
+  RCC_CUDA_LAUNCH_CHECK();
+}
+
+void launch_adamw_tensors(float* p, const float* g, float* m, float* v, const AdamWChunk* chunks,
+                          int64_t n_chunks, const AdamWTensorDev* tensors, float decay,
+                          float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
+                          float step_size, float bc2_sqrt, float grad_scale, cudaStream_t stream) {
+  if (n_chunks <= 0) return;
+  RCC_CHECK(n_chunks < (int64_t(1) << 31), "CUDA adamw: ", n_chunks, " chunks");
+  adamw_chunks_kernel<<<unsigned(n_chunks), kThreads, 0, stream>>>(
+      p, g, m, v, chunks, tensors, decay, one_minus_beta1, beta2, one_minus_beta2, eps, step_size,
+      bc2_sqrt, grad_scale);
   RCC_CUDA_LAUNCH_CHECK();
 }
 

@@ -40,6 +40,26 @@ void launch_scale_f32(float* x, int64_t n, float s, cudaStream_t stream);
 void launch_adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay,
                   float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
                   float step_size, float bc2_sqrt, cudaStream_t stream);
+// A whole optimizer step in one launch (Backend::adamw_tensors): the update above for every chunk
+// of the table, one block per chunk, the gradient read as g · grad_scale, tensors with `decayed`
+// multiplied by `decay` (others by 1), each updated parameter also written to its tensor's
+// compute copy (kind 1: bf16, 2: f32, 0: none) at element `within` + j.
+struct AdamWTensorDev {
+  void* compute;
+  int32_t decayed;
+  int32_t compute_kind;
+};
+struct AdamWChunk {
+  int64_t offset;  // first element in the flat buffers
+  int64_t within;  // the same element's index inside its tensor
+  int32_t n;       // elements (<= kAdamWChunk)
+  int32_t tensor;  // index into the tensor table
+};
+constexpr int64_t kAdamWChunk = 8192;
+void launch_adamw_tensors(float* p, const float* g, float* m, float* v, const AdamWChunk* chunks,
+                          int64_t n_chunks, const AdamWTensorDev* tensors, float decay,
+                          float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
+                          float step_size, float bc2_sqrt, float grad_scale, cudaStream_t stream);
 // dst[i] = bf16(src[i]) (round to nearest even): exists as launch_convert_to_bf16 (F32 source).
 
 // ---- cuda_norm_backward.cu ----
@@ -52,14 +72,19 @@ void launch_layer_norm_backward(const bf16* x, int64_t rows, int64_t H, const fl
                                 const bf16* dy, bf16* dx, float* dw, float* db, void* partials,
                                 cudaStream_t stream);
 
-// ---- cuda_rotary_backward.cu ----
-// dqkv [rows, heads, 3, hd] from dq, dk, dv [rows, heads·hd]: the first `rot` dims of dq and dk
-// rotated by −angle (the transpose of the forward rotation; inv_freq as in QkvToCacheArgs), the
-// rest copied; positions pos0 + r.
-// `rope`: optional (cos, sin) table as QkvToCacheArgs::rope (null: computed from inv_freq).
-void launch_rotary_split_backward(const bf16* dq, const bf16* dk, const bf16* dv, int64_t rows,
-                                  int heads, int hd, int rot, const float* inv_freq,
-                                  const float* rope, int64_t pos0, bf16* dqkv, cudaStream_t stream);
+// ---- cuda_rotary_split.cu ----
+// The training forward's rotary split over every row of a batch: qkv [rows, heads, 3, hd] -> q, k,
+// v [rows, heads·hd], the first 2·(rot/2) dims of q and k of row r rotated by the angles of
+// position pos[r] (device int32 [rows]; −1: the row is left alone); `rope`: the (cos, sin) table
+// of QkvToCacheArgs::rope covering every position used (may be null when rot < 2).
+void launch_rotary_split_rows(const bf16* qkv, int64_t rows, int heads, int hd, int rot,
+                              const int32_t* pos, const float* rope, bf16* q, bf16* k, bf16* v,
+                              cudaStream_t stream);
+// Its backward: dqkv [rows, heads, 3, hd] from dq, dk, dv [rows, heads·hd], dq and dk rotated
+// by −angle (the transpose of the forward rotation), dv copied.
+void launch_rotary_split_rows_backward(const bf16* dq, const bf16* dk, const bf16* dv, int64_t rows,
+                                       int heads, int hd, int rot, const int32_t* pos,
+                                       const float* rope, bf16* dqkv, cudaStream_t stream);
 
 // ---- cuda_attention_backward.cu ----
 // Backward of causal self-attention of every sequence of a batch (sequence s: rows

@@ -78,11 +78,9 @@ void GPTNeoX::attention_part(int64_t li, const void* x, int64_t rows,
   be.linear(b.ln, rows, l.qkv_w, l.qkv_b.defined() ? &l.qkv_b : nullptr, b.qkv, false);
   if (acts) {
     const LayerActivations& a = acts->layer(li);
-    for (const auto& [begin, n] : acts->seqs)
-      be.rotary_split(act_at(be, b.qkv, begin * 3 * H), n, nh, hd, cfg_.rotary_dims(),
-                      cfg_.rotary_base, 0, act_at(be, a.q, begin * H), act_at(be, a.k, begin * H),
-                      act_at(be, a.v, begin * H));
-    be.self_attention(a.q, a.k, a.v, acts->seqs, nh, hd, b.attn, a.lse);  // all sequences at once
+    // Every sequence of the batch at once (positions from 0 in each).
+    be.rotary_split(b.qkv, acts->seqs, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base, a.q, a.k, a.v);
+    be.self_attention(a.q, a.k, a.v, acts->seqs, nh, hd, b.attn, a.lse);
   } else {
     for (const SeqSlice& s : seqs) {
       KVCache& c = *s.cache;
@@ -117,8 +115,7 @@ void GPTNeoX::output_part(int64_t li, void* x, int64_t rows, const LayerBuffers&
     be.layer_norm(x, rows, H, l.ln2_w, l.ln2_b, eps, b.ln2);
   }
   be.linear(b.ln2, rows, l.fc_in_w, &l.fc_in_b, b.mlp, false);
-  if (a) be.copy_device(b.act, b.mlp, be.act_bytes(rows * I));
-  be.gelu(b.act, rows * I);
+  be.gelu(b.mlp, b.act, rows * I);  // out of place when training keeps the pre-activation
   be.linear(b.act, rows, l.fc_out_w, &l.fc_out_b, x, /*accumulate=*/true);
 }
 

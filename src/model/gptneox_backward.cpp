@@ -141,11 +141,8 @@ void GPTNeoX::attention_part_backward(int64_t li, const Activations& acts, const
   void* dv = act_at(be, dk, rows * H);
   // proj = dense(attention(rotary(qkv(ln1(x_in))))).
   be.self_attention_backward(a.q, a.k, a.v, a.attn, a.lse, d_attn, acts.seqs, nh, hd, dq, dk, dv);
-  for (const auto& [b, n] : acts.seqs) {
-    auto at = [&](const void* p) { return act_at(be, p, b * H); };
-    be.rotary_split_backward(at(dq), at(dk), at(dv), n, nh, hd, cfg_.rotary_dims(),
-                             cfg_.rotary_base, 0, act_at(be, dqkv, b * 3 * H));
-  }
+  be.rotary_split_backward(dq, dk, dv, acts.seqs, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base,
+                           dqkv);
   be.linear_backward(a.ln1, rows, l.qkv_w, dqkv, d_ln, false, g.qkv_w.f32(), f32_or_null(g.qkv_b));
   be.layer_norm_backward(a.x_in, rows, H, l.ln1_w, float(cfg_.layer_norm_eps), d_ln, d_res,
                          g.ln1_w.f32(), g.ln1_b.f32());

@@ -48,6 +48,14 @@ void AdamW::step(const Tensor& params, const Tensor& grads, double lr) {
 }
 
 void AdamW::step(float* p, const float* g, double lr) {
+  step(p, g, lr, 1.0f, {});
+}
+
+void AdamW::step(float* p, const float* g, double lr, float grad_scale,
+                 std::span<void* const> compute) {
+  const auto& entries = layout_.entries();
+  RCC_CHECK(compute.empty() || compute.size() == entries.size(), "AdamW: ", compute.size(),
+            " compute copies for ", entries.size(), " tensors");
   ++t_;
   // Scalars in double, applied in f32, as torch does.
   const double bc1 = 1.0 - std::pow(cfg_.beta1, double(t_));
@@ -56,19 +64,30 @@ void AdamW::step(float* p, const float* g, double lr) {
   const float decay = float(1.0 - lr * cfg_.weight_decay);
   float* m = static_cast<float*>(m_.get());
   float* v = static_cast<float*>(v_.get());
-  for (const ParamEntry& e : layout_.entries()) {
-    const bool decayed = cfg_.weight_decay != 0 && (cfg_.decay_vectors || e.shape.size() >= 2);
-    be_->adamw(p + e.offset, g + e.offset, m + e.offset, v + e.offset, e.numel,
-               decayed ? decay : 1.0f, cfg_.beta1, cfg_.beta2, cfg_.eps, step_size, bc2_sqrt);
+  tensors_.resize(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const ParamEntry& e = entries[i];
+    Backend::AdamWTensor& t = tensors_[i];
+    t.offset = e.offset;
+    t.numel = e.numel;
+    t.decayed = cfg_.weight_decay != 0 && (cfg_.decay_vectors || e.shape.size() >= 2);
+    t.compute = compute.empty() ? nullptr : compute[i];
+    t.compute_matrix = e.shape.size() >= 2;
   }
+  be_->adamw_tensors(p, g, m, v, tensors_, decay, cfg_.beta1, cfg_.beta2, cfg_.eps, step_size,
+                     bc2_sqrt, grad_scale);
+}
+
+double clip_coefficient(double norm, double max_norm) {
+  if (max_norm <= 0) return 1.0;
+  const double coef = max_norm / (norm + 1e-6);
+  return coef < 1.0 ? coef : 1.0;
 }
 
 double clip_grad_norm(Backend& be, float* grads, int64_t n, double max_norm) {
   const double norm = std::sqrt(be.sum_squares(grads, n));
-  if (max_norm > 0) {
-    const double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0) be.scale_f32(grads, n, float(coef));
-  }
+  const double coef = clip_coefficient(norm, max_norm);
+  if (coef < 1.0) be.scale_f32(grads, n, float(coef));
   return norm;
 }
 

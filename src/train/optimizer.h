@@ -3,6 +3,8 @@
 // norm as torch.nn.utils.clip_grad_norm_.
 #pragma once
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "backend/backend.h"
 #include "core/tensor.h"
@@ -28,6 +30,12 @@ class AdamW {
   //   θ ← θ − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps)
   // params, grads: f32 [layout.total()] on the backend.
   void step(float* params, const float* grads, double lr);
+  // The same update in one pass (Backend::adamw_tensors), the gradients read as grads ·
+  // grad_scale (clipping: clip_coefficient) and left unchanged; when `compute` is not empty,
+  // tensor i's updated parameters are also written to compute[i] (null: none), matrices (2+
+  // dimensions) in the backend's matrix dtype, vectors f32 (TrainableRCC::compute_targets()).
+  void step(float* params, const float* grads, double lr, float grad_scale,
+            std::span<void* const> compute);
   // Host tensors of the layout (the CPU backend).
   void step(const Tensor& params, const Tensor& grads, double lr);
 
@@ -47,12 +55,16 @@ class AdamW {
   Backend* be_;
   int64_t t_ = 0;
   DeviceBuffer m_, v_;
+  std::vector<Backend::AdamWTensor> tensors_;  // step()'s table, rebuilt in place
 };
 
 // Global L2 norm of the f32 gradients [n] on `be` (padding is zero); when it exceeds max_norm,
 // every gradient is multiplied by max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_).
 // Returns the norm before clipping. max_norm <= 0 only measures.
 double clip_grad_norm(Backend& be, float* grads, int64_t n, double max_norm);
+// The factor clip_grad_norm multiplies the gradients by: max_norm / (norm + 1e-6) when that is
+// below 1 (and max_norm > 0), else exactly 1.
+double clip_coefficient(double norm, double max_norm);
 // The same over a host f32 tensor (CPU backend).
 double clip_grad_norm(const Tensor& grads, double max_norm);
 

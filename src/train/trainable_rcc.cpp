@@ -143,6 +143,14 @@ void TrainableRCC::after_update() {
   }
 }
 
+std::vector<void*> TrainableRCC::compute_targets() const {
+  std::vector<void*> out;
+  if (be_->is_host()) return out;
+  char* base = static_cast<char*>(dev_compute_.get());
+  for (size_t off : compute_offset_) out.push_back(base + off);
+  return out;
+}
+
 void TrainableRCC::sync_to_host() {
   if (!be_->is_host()) be_->copy_to_host(values_.raw(), master_, values_.nbytes());
 }

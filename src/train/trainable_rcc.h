@@ -48,6 +48,9 @@ class TrainableRCC {
   void zero_grad();
   // After the masters changed on the backend (an optimizer step): refresh the matrix copy.
   void after_update();
+  // Where AdamW::step writes each tensor's compute copy (layout order): empty on the CPU, which
+  // computes with the masters.
+  std::vector<void*> compute_targets() const;
   void sync_to_host();
   void upload_from_host();
   // Recomputes the encoder fingerprint (after sync_to_host on a device; before compressing).

@@ -316,10 +316,11 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     run_flops += stats[2];
     RCC_CHECK(std::isfinite(loss_sum), "step ", step + 1, ": the loss is not finite (", loss_sum,
               "); lower the learning rate");
-    const double gnorm = clip_grad_norm(be, tm.gradient_data(), tm.layout().total(), loop.clip);
+    // Clipping folded into the update, which also refreshes the compute copy (one pass).
+    const double gnorm = std::sqrt(be.sum_squares(tm.gradient_data(), tm.layout().total()));
     const double lr = loop.schedule.at(step);
-    adam.step(tm.master(), tm.gradient_data(), lr);
-    tm.after_update();
+    adam.step(tm.master(), tm.gradient_data(), lr, float(clip_coefficient(gnorm, loop.clip)),
+              tm.compute_targets());
     phase("optimizer");
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

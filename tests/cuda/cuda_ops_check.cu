@@ -262,12 +262,21 @@ void check_elementwise(Gpu& g) {
       std::vector<float> y = round_bf16(randn(g_rng, size_t(n + off), 2.0f));
       // gelu
       Host hx(x);
-      cpu.gelu(hx.f() + off, n);
+      cpu.gelu(hx.f() + off, hx.f() + off, n);
       DeviceBuffer dx = g.upload(x);
-      g.be->gelu(act_at(*g.be, dx.get(), off), n);
+      g.be->gelu(act_at(*g.be, dx.get(), off), act_at(*g.be, dx.get(), off), n);
       std::vector<float> got = g.download(act_at(*g.be, dx.get(), off), size_t(n));
       report(str_cat("gelu_", n, off ? "_offset" : ""),
              rel_err(got, std::vector<float>(hx.f() + off, hx.f() + off + n)), 1e-2);
+      // Out of place (the training forward keeps its input): the same values, the input intact.
+      DeviceBuffer dsrc = g.upload(x), ddst = g.upload(y);
+      g.be->gelu(act_at(*g.be, dsrc.get(), off), ddst.get(), n);
+      report(str_cat("gelu_out_of_place_", n, off ? "_offset" : ""),
+             rel_err(g.download(ddst.get(), size_t(n)), got), 0);
+      report(str_cat("gelu_out_of_place_input_kept_", n, off ? "_offset" : ""),
+             rel_err(g.download(act_at(*g.be, dsrc.get(), off), size_t(n)),
+                     std::vector<float>(x.begin() + off, x.end())),
+             0);
       // add
       Host hy(y), hx2(x);
       cpu.add(hy.f() + off, hx2.f() + off, n);

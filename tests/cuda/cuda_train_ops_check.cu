@@ -412,6 +412,104 @@ void check_adamw() {
   }
 }
 
+// The fused optimizer step (Backend::adamw_tensors: one launch over a chunk table) against the
+// per-element loop above on the clipped gradients rn(g · scale), bit for bit (0): tensors of
+// several chunks, a chunk's exact size, one element, decayed or not, bf16 and f32 compute copies
+// (= the rounded / exact updated parameters, 0) or none; padding between tensors, the gradients
+// and the compute buffer outside the copies stay untouched (0). A second step with a rebuilt but
+// equal table (no re-upload) and another decay checks the cached table path.
+void check_adamw_tensors(Backend& be) {
+  const double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, wd = 0.1;
+  struct T {
+    int64_t offset, numel;
+    bool decayed;
+    int compute;  // 0 none, 1 bf16, 2 f32
+  };
+  const std::vector<T> ts = {{0, 20000, true, 1},
+                             {20016, 7, false, 2},
+                             {20032, cuda::kAdamWChunk, true, 0},
+                             {28224, 1, false, 2},
+                             {28240, 3, true, 1}};
+  const int64_t n = 28256;
+  std::vector<float> p = randn(g_rng, size_t(n), 0.05f), g = randn(g_rng, size_t(n), 1e-2f);
+  std::vector<float> m = randn(g_rng, size_t(n), 1e-3f), v = randn(g_rng, size_t(n), 1e-3f);
+  for (float& x : v) x = x * x;
+  DeviceBuffer dp(be, size_t(n) * 4), dg(be, size_t(n) * 4), dm(be, size_t(n) * 4),
+      dv(be, size_t(n) * 4), dc(be, size_t(n) * 4);  // compute copies at each tensor's offset
+  be.copy_to_device(dp.get(), p.data(), size_t(n) * 4);
+  be.copy_to_device(dg.get(), g.data(), size_t(n) * 4);
+  be.copy_to_device(dm.get(), m.data(), size_t(n) * 4);
+  be.copy_to_device(dv.get(), v.data(), size_t(n) * 4);
+  std::vector<float> c0(size_t(n), -7.0f);
+  be.copy_to_device(dc.get(), c0.data(), size_t(n) * 4);
+  for (int t = 1; t <= 2; ++t) {
+    const double lr = 1e-3 * t;
+    const double bc1 = 1.0 - std::pow(beta1, double(t)), bc2 = 1.0 - std::pow(beta2, double(t));
+    const float step_size = float(lr / bc1), bc2_sqrt = float(std::sqrt(bc2));
+    const float decay = float(1.0 - lr * wd), scale = t == 1 ? 0.37f : 1.0f;
+    std::vector<Backend::AdamWTensor> bt;
+    for (const T& x : ts) {
+      Backend::AdamWTensor a;
+      a.offset = x.offset;
+      a.numel = x.numel;
+      a.decayed = x.decayed;
+      a.compute_matrix = x.compute == 1;
+      a.compute = x.compute == 0   ? nullptr
+                  : x.compute == 1 ? static_cast<void*>(static_cast<bf16*>(dc.get()) + x.offset)
+                                   : static_cast<void*>(static_cast<float*>(dc.get()) + x.offset);
+      bt.push_back(a);
+    }
+    be.adamw_tensors(static_cast<float*>(dp.get()), static_cast<const float*>(dg.get()),
+                     static_cast<float*>(dm.get()), static_cast<float*>(dv.get()), bt, decay, beta1,
+                     beta2, eps, step_size, bc2_sqrt, scale);
+    std::vector<float> rp = p, rm = m, rv = v;
+    for (const T& x : ts) {
+      std::vector<float> gs(g.begin() + x.offset, g.begin() + x.offset + x.numel);
+      for (float& e : gs) e = rn(e * scale);
+      adamw_cpu(rp.data() + x.offset, gs.data(), rm.data() + x.offset, rv.data() + x.offset,
+                x.numel, x.decayed, decay, float(1.0 - beta1), float(beta2), float(1.0 - beta2),
+                float(eps), step_size, bc2_sqrt);
+    }
+    const size_t un = static_cast<size_t>(n);
+    std::vector<float> gp(un), gm(un), gv(un), gg(un), gc(un);
+    be.copy_to_host(gp.data(), dp.get(), size_t(n) * 4);
+    be.copy_to_host(gm.data(), dm.get(), size_t(n) * 4);
+    be.copy_to_host(gv.data(), dv.get(), size_t(n) * 4);
+    be.copy_to_host(gg.data(), dg.get(), size_t(n) * 4);
+    be.copy_to_host(gc.data(), dc.get(), size_t(n) * 4);
+    const std::string tag = str_cat("step", t);
+    report("adamw_tensors_p_bitwise_" + tag, mismatch(gp, rp), 0);
+    report("adamw_tensors_m_bitwise_" + tag, mismatch(gm, rm), 0);
+    report("adamw_tensors_v_bitwise_" + tag, mismatch(gv, rv), 0);
+    report("adamw_tensors_grads_untouched_" + tag, mismatch(gg, g), 0);
+    // Compute copies: bf16 ones occupy the first half of their tensor's f32 span of dc.
+    size_t bad = 0;
+    std::vector<char> written(un * 4, 0);
+    for (const T& x : ts) {
+      if (x.compute == 2) {
+        for (int64_t i = 0; i < x.numel; ++i) {
+          bad += std::memcmp(&gc[size_t(x.offset + i)], &gp[size_t(x.offset + i)], 4) != 0;
+          std::fill_n(written.begin() + (x.offset + i) * 4, 4, 1);
+        }
+      } else if (x.compute == 1) {
+        const uint16_t* h = reinterpret_cast<const uint16_t*>(gc.data()) + x.offset;
+        for (int64_t i = 0; i < x.numel; ++i) {
+          bad += h[i] != f32_to_bf16(gp[size_t(x.offset + i)]);
+          std::fill_n(written.begin() + (x.offset + i) * 2, 2, 1);
+        }
+      }
+    }
+    report("adamw_tensors_compute_copies_" + tag, double(bad), 0);
+    // Bytes of dc no copy covers keep their initial -7.0f.
+    size_t touched = 0;
+    const unsigned char* cb = reinterpret_cast<const unsigned char*>(gc.data());
+    const unsigned char* c0b = reinterpret_cast<const unsigned char*>(c0.data());
+    for (size_t i = 0; i < written.size(); ++i) touched += !written[i] && cb[i] != c0b[i];
+    report("adamw_tensors_compute_outside_untouched_" + tag, double(touched), 0);
+    p = gp, m = gm, v = gv;  // the next step continues from here
+  }
+}
+
 void check_layer_norm_backward() {
   struct Case {
     int64_t rows, H;
@@ -480,68 +578,128 @@ void check_layer_norm_backward() {
   }
 }
 
-void check_rotary_split_backward() {
+// The batched rotary split (training forward) and its backward against the CPU ops, one
+// sequence at a time (positions from 0 in each), over batches of uneven sequences with rows
+// outside every sequence (position −1: must stay untouched), on the 16-byte vector path (hd and
+// rot/2 multiples of 8, aligned buffers) and the per-element path (other shapes, a misaligned
+// buffer). Tolerance 1e-2: bf16 outputs of f32 math (one rounding each).
+void check_rotary_split_rows() {
   struct Case {
-    int64_t rows;
+    std::vector<std::pair<int64_t, int64_t>> seqs;  // (begin, n)
     int heads, hd, rot;
-    int64_t pos0;
+    bool misalign = false;  // q/dq buffers one element off 16-byte alignment
   };
   const double base = 10000.0;
-  for (const Case& c : {Case{1, 2, 64, 64, 0}, Case{7, 3, 64, 16, 5}, Case{130, 2, 128, 32, 1000},
-                        Case{130, 4, 80, 80, 0}, Case{7, 2, 100, 25, 3}, Case{7, 2, 64, 0, 0},
-                        Case{3, 1, 1024, 256, 70000}}) {
+  const std::vector<Case> cases = {
+      {{{0, 1}}, 2, 64, 64},
+      {{{0, 7}, {7, 130}, {137, 3}}, 3, 64, 16},
+      {{{0, 130}, {130, 200}}, 2, 128, 32},
+      {{{0, 130}}, 4, 80, 80},
+      {{{0, 7}, {9, 5}}, 2, 100, 25},  // rows 7, 8 in no sequence; per-element path
+      {{{0, 7}}, 2, 64, 0},
+      {{{0, 3}}, 1, 1024, 256},
+      {{{3, 50}, {60, 50}}, 2, 64, 24},  // rot/2 = 12: per-element path; rows 0-2, 53-59 outside
+      {{{0, 3000}, {3000, 17}}, 1, 64, 16},
+      {{{0, 40}, {40, 9}}, 3, 64, 16, true},
+  };
+  for (const Case& c : cases) {
+    int64_t rows = 0, longest = 0;
+    for (const auto& [b, n] : c.seqs) rows = std::max(rows, b + n), longest = std::max(longest, n);
     const int64_t W = int64_t(c.heads) * c.hd;
-    const size_t n = size_t(c.rows * W);
-    std::vector<float> dq = round_bf16(randn(g_rng, n)), dk = round_bf16(randn(g_rng, n)),
-                       dv = round_bf16(randn(g_rng, n));
-    // CPU: the fused gradient [rows, heads, 3, hd] rotated back in place.
-    std::vector<float> ref(3 * n);
-    for (int64_t r = 0; r < c.rows; ++r)
-      for (int h = 0; h < c.heads; ++h)
-        for (int t = 0; t < c.hd; ++t) {
-          const size_t src = size_t(r * W + int64_t(h) * c.hd + t);
-          const size_t dst = size_t(((r * c.heads + h) * 3) * c.hd + t);
-          ref[dst] = dq[src];
-          ref[dst + size_t(c.hd)] = dk[src];
-          ref[dst + 2 * size_t(c.hd)] = dv[src];
-        }
-    ops::rotary_qkv_backward(ref.data(), c.rows, c.heads, c.hd, c.rot, c.pos0, base);
-    ref = round_bf16(ref);
-    // inv_freq as the CUDA backend computes it (cuda_backend.cu, inv_freq()).
+    const size_t n = size_t(rows * W);
+    std::vector<int32_t> pos(size_t(rows), -1);
+    for (const auto& [b, m] : c.seqs)
+      for (int64_t i = 0; i < m; ++i) pos[size_t(b + i)] = int32_t(i);
+    // The (cos, sin) table as the CUDA backend builds it (cuda_backend.cu, rope_table()).
     const int half = c.rot / 2;
-    std::vector<float> inv(size_t(std::max(half, 1)));
-    for (int i = 0; i < half; ++i)
-      inv[size_t(i)] = 1.0f / std::pow(float(base), float(2 * i) / float(c.rot));
-    Dev ddq(n * 2), ddk(n * 2), ddv(n * 2), dout(3 * n * 2), dinv(inv.size() * 4);
-    put_bf16(ddq.p, dq);
-    put_bf16(ddk.p, dk);
-    put_bf16(ddv.p, dv);
-    put_f32(dinv.p, inv);
-    dout.poison(g_stream);
-    cuda::launch_rotary_split_backward(ddq.bf(), ddk.bf(), ddv.bf(), c.rows, c.heads, c.hd, c.rot,
-                                       half > 0 ? dinv.as<float>() : nullptr, nullptr, c.pos0,
-                                       dout.bf(), g_stream);
-    const std::vector<float> computed = get_bf16(dout.p, 3 * n);
-    report(str_cat("rotary_split_backward_", c.rows, "x", c.heads, "x", c.hd, "_rot", c.rot, "_pos",
-                   c.pos0),
-           rel_err(computed, ref), 1e-2);
-    // With a host-computed (cos, sin) table (the training path): the same values, bit for bit.
-    std::vector<float> rope(size_t(c.pos0 + c.rows) * size_t(std::max(half, 1)) * 2);
-    for (int64_t p = 0; p < c.pos0 + c.rows; ++p)
+    std::vector<float> rope(size_t(longest) * size_t(std::max(half, 1)) * 2);
+    for (int64_t p = 0; p < longest; ++p)
       for (int i = 0; i < half; ++i) {
-        const float ang = float(p) * inv[size_t(i)];
+        const float inv = 1.0f / std::pow(float(base), float(2 * i) / float(c.rot));
+        const float ang = float(p) * inv;
         rope[size_t((p * half + i) * 2)] = float(std::cos(double(ang)));
         rope[size_t((p * half + i) * 2 + 1)] = float(std::sin(double(ang)));
       }
-    Dev drope(rope.size() * 4);
+    const std::vector<float> fused = round_bf16(randn(g_rng, 3 * n));
+    const std::vector<float> g[3] = {round_bf16(randn(g_rng, n)), round_bf16(randn(g_rng, n)),
+                                     round_bf16(randn(g_rng, n))};
+    // CPU references, per sequence: forward split of the rotated fused rows; backward rotation of
+    // the interleaved gradient.
+    std::vector<float> ref_split[3] = {std::vector<float>(n), std::vector<float>(n),
+                                       std::vector<float>(n)};
+    std::vector<float> ref_fused(3 * n);
+    std::vector<char> inside(size_t(rows), 0);
+    for (const auto& [b, m] : c.seqs) {
+      std::vector<float> t(fused.begin() + b * 3 * W, fused.begin() + (b + m) * 3 * W);
+      ops::rotary_qkv(t.data(), m, c.heads, c.hd, c.rot, 0, base);
+      std::vector<float> d(size_t(m * 3 * W));
+      for (int64_t r = 0; r < m; ++r) {
+        inside[size_t(b + r)] = 1;
+        for (int h = 0; h < c.heads; ++h)
+          for (int part = 0; part < 3; ++part)
+            for (int e = 0; e < c.hd; ++e) {
+              const size_t f = size_t(((r * c.heads + h) * 3 + part) * c.hd + e);
+              const size_t sp = size_t((b + r) * W + int64_t(h) * c.hd + e);
+              ref_split[part][sp] = t[f];
+              d[f] = g[part][sp];
+            }
+      }
+      ops::rotary_qkv_backward(d.data(), m, c.heads, c.hd, c.rot, 0, base);
+      std::copy(d.begin(), d.end(), ref_fused.begin() + b * 3 * W);
+    }
+    // Compares rows inside the sequences (rel_err) and checks that the others kept the poison.
+    auto compare = [&](const std::string& name, const std::vector<float>& out,
+                       const std::vector<float>& ref, int64_t width) {
+      std::vector<float> o, r;
+      size_t touched = 0;
+      for (int64_t row = 0; row < rows; ++row)
+        for (int64_t e = 0; e < width; ++e) {
+          const size_t i = size_t(row * width + e);
+          if (inside[size_t(row)]) {
+            o.push_back(out[i]);
+            r.push_back(round_bf16({ref[i]})[0]);
+          } else if (!std::isnan(out[i])) {
+            ++touched;
+          }
+        }
+      report(name, rel_err(o, r), 1e-2);
+      report(name + "_outside_untouched", double(touched), 0);
+    };
+    const std::string tag = str_cat(rows, "x", c.heads, "x", c.hd, "_rot", c.rot, "_seqs",
+                                    c.seqs.size(), c.misalign ? "_misaligned" : "");
+    const int64_t off = c.misalign ? 1 : 0;
+    Dev dfused(3 * n * 2), dq((n + 1) * 2), dk(n * 2), dv(n * 2), dpos(pos.size() * 4 + 4),
+        drope(rope.size() * 4);
+    put(dpos.p, pos);
     put_f32(drope.p, rope);
-    dout.poison(g_stream);
-    cuda::launch_rotary_split_backward(ddq.bf(), ddk.bf(), ddv.bf(), c.rows, c.heads, c.hd, c.rot,
-                                       nullptr, half > 0 ? drope.as<float>() : nullptr, c.pos0,
-                                       dout.bf(), g_stream);
-    report(str_cat("rotary_split_backward_table_", c.rows, "x", c.heads, "x", c.hd, "_rot", c.rot,
-                   "_pos", c.pos0),
-           mismatch(get_bf16(dout.p, 3 * n), computed), 0);
+    // Forward.
+    put_bf16(dfused.p, fused);
+    dq.poison(g_stream);
+    dk.poison(g_stream);
+    dv.poison(g_stream);
+    cuda::launch_rotary_split_rows(dfused.bf(), rows, c.heads, c.hd, c.rot, dpos.as<int32_t>(),
+                                   drope.as<float>(), dq.bf(off), dk.bf(), dv.bf(), g_stream);
+    compare("rotary_split_rows_q_" + tag, get_bf16(dq.bf(off), n), ref_split[0], W);
+    compare("rotary_split_rows_k_" + tag, get_bf16(dk.p, n), ref_split[1], W);
+    compare("rotary_split_rows_v_" + tag, get_bf16(dv.p, n), ref_split[2], W);
+    // Backward.
+    put_bf16(dq.bf(off), g[0]);
+    put_bf16(dk.p, g[1]);
+    put_bf16(dv.p, g[2]);
+    dfused.poison(g_stream);
+    cuda::launch_rotary_split_rows_backward(dq.bf(off), dk.bf(), dv.bf(), rows, c.heads, c.hd,
+                                            c.rot, dpos.as<int32_t>(), drope.as<float>(),
+                                            dfused.bf(), g_stream);
+    const std::vector<float> got = get_bf16(dfused.p, 3 * n);
+    compare("rotary_split_rows_backward_" + tag, got, ref_fused, 3 * W);
+    // Deterministic: a second run gives the same bits (the untouched NaN rows included).
+    dfused.poison(g_stream);
+    cuda::launch_rotary_split_rows_backward(dq.bf(off), dk.bf(), dv.bf(), rows, c.heads, c.hd,
+                                            c.rot, dpos.as<int32_t>(), drope.as<float>(),
+                                            dfused.bf(), g_stream);
+    const std::vector<float> again = get_bf16(dfused.p, 3 * n);
+    report("rotary_split_rows_backward_rerun_" + tag,
+           std::memcmp(again.data(), got.data(), got.size() * 4) == 0 ? 0.0 : 1.0, 0);
   }
 }
 
@@ -558,8 +716,10 @@ void check_empty() {
                        1, g_stream);
     cuda::launch_layer_norm_backward(nullptr, 0, 8, nullptr, 1e-5f, nullptr, nullptr, nullptr,
                                      nullptr, nullptr, g_stream);
-    cuda::launch_rotary_split_backward(nullptr, nullptr, nullptr, 0, 2, 64, 64, nullptr, nullptr, 0,
-                                       nullptr, g_stream);
+    cuda::launch_rotary_split_rows(nullptr, 0, 2, 64, 64, nullptr, nullptr, nullptr, nullptr,
+                                   nullptr, g_stream);
+    cuda::launch_rotary_split_rows_backward(nullptr, nullptr, nullptr, 0, 2, 64, 64, nullptr,
+                                            nullptr, nullptr, g_stream);
     sync_stream();
   } catch (const std::exception& e) {
     std::printf("exception: %s\n", e.what());
@@ -594,8 +754,9 @@ int main(int argc, char** argv) {
     check_cross_entropy();
     check_sum_squares_scale();
     check_adamw();
+    check_adamw_tensors(backend_for("cuda:" + std::to_string(dev)));
     check_layer_norm_backward();
-    check_rotary_split_backward();
+    check_rotary_split_rows();
     check_cross_entropy_bad_target();
     sync_stream();
     std::printf("SUMMARY %d/%d checks passed\n", g_total - g_fail, g_total);
