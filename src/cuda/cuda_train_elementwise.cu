@@ -269,22 +269,29 @@ __global__ void scale_f32_kernel(float* x, int64_t n, float s) {
 //   denom = sqrt(v) / bc2_sqrt + eps
 //   p = p − step_size · (m / denom)               (addcdiv_ with value −step_size)
 // 1 − β1 and 1 − β2 are formed in double by the caller and rounded to f32 (as torch's scalars).
+// One element of the sequence above; returns the updated parameter.
+__device__ __forceinline__ float adamw_element(float* p, float gi, float* m, float* v, float decay,
+                                               float w_lerp, float b2, float one_minus_b2,
+                                               float eps, float step_size, float bc2_sqrt) {
+  float pi = __fmul_rn(*p, decay);
+  float mi = *m;
+  mi = __fadd_rn(mi, __fmul_rn(w_lerp, __fsub_rn(gi, mi)));
+  const float vi = __fadd_rn(__fmul_rn(*v, b2), __fmul_rn(__fmul_rn(one_minus_b2, gi), gi));
+  const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2_sqrt), eps);
+  pi = __fsub_rn(pi, __fmul_rn(step_size, __fdiv_rn(mi, denom)));
+  *p = pi;
+  *m = mi;
+  *v = vi;
+  return pi;
+}
+
 __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, float decay,
                              float w_lerp, float b2, float one_minus_b2, float eps, float step_size,
                              float bc2_sqrt) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const float gi = g[i];
-    float pi = __fmul_rn(p[i], decay);
-    float mi = m[i];
-    mi = __fadd_rn(mi, __fmul_rn(w_lerp, __fsub_rn(gi, mi)));
-    float vi = __fadd_rn(__fmul_rn(v[i], b2), __fmul_rn(__fmul_rn(one_minus_b2, gi), gi));
-    const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2_sqrt), eps);
-    pi = __fsub_rn(pi, __fmul_rn(step_size, __fdiv_rn(mi, denom)));
-    p[i] = pi;
-    m[i] = mi;
-    v[i] = vi;
-  }
+       i += int64_t(gridDim.x) * blockDim.x)
+    adamw_element(p + i, g[i], m + i, v + i, decay, w_lerp, b2, one_minus_b2, eps, step_size,
+                  bc2_sqrt);
 }
 
 // The same sequence over one chunk per block (launch_adamw_tensors), g scaled first (the f32
@@ -298,16 +305,8 @@ __global__ void adamw_chunks_kernel(float* p, const float* g, float* m, float* v
   const float dec = t.decayed ? decay : 1.0f;
   for (int j = threadIdx.x; j < c.n; j += blockDim.x) {
     const int64_t i = c.offset + j;
-    const float gi = __fmul_rn(g[i], grad_scale);
-    float pi = __fmul_rn(p[i], dec);
-    float mi = m[i];
-    mi = __fadd_rn(mi, __fmul_rn(w_lerp, __fsub_rn(gi, mi)));
-    float vi = __fadd_rn(__fmul_rn(v[i], b2), __fmul_rn(__fmul_rn(one_minus_b2, gi), gi));
-    const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2_sqrt), eps);
-    pi = __fsub_rn(pi, __fmul_rn(step_size, __fdiv_rn(mi, denom)));
-    p[i] = pi;
-    m[i] = mi;
-    v[i] = vi;
+    const float pi = adamw_element(p + i, __fmul_rn(g[i], grad_scale), m + i, v + i, dec, w_lerp,
+                                   b2, one_minus_b2, eps, step_size, bc2_sqrt);
     if (t.compute_kind == 1)
       static_cast<bf16*>(t.compute)[c.within + j] = __float2bfloat16_rn(pi);
     else if (t.compute_kind == 2)
