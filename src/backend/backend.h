@@ -54,6 +54,11 @@ class Backend {
   // High-water mark of device memory in use since the last reset (0 where not tracked).
   virtual size_t peak_bytes() const { return 0; }
   virtual void reset_peak() {}
+  // Round large allocations up to a few size classes from now on (training, whose buffer sizes
+  // drift with every batch: a caching allocator then reuses its freed blocks instead of mapping
+  // new memory each time) at the cost of some memory per allocation; off by default, so that
+  // inference takes exactly what it asks for. A no-op where there is nothing to gain.
+  virtual void round_allocations(bool on) { (void)on; }
 
   // ---- weights ----
   // The tensor as this backend computes with it: 2-D tensors (matrices, embeddings) in the

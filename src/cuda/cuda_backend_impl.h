@@ -51,6 +51,7 @@ class CudaBackend final : public Backend {
   void* alloc(size_t bytes) override;
   // The size alloc() takes from the pool for a request of `bytes` (cuda_backend.cu).
   static size_t pool_size(size_t bytes);
+  void round_allocations(bool on) override { round_allocations_ = on; }
   void release(void* p) noexcept override;
   void copy_to_device(void* dst, const void* host_src, size_t bytes) override;
   void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
@@ -238,6 +239,7 @@ class CudaBackend final : public Backend {
     RowPositions rp;
   };
   PositionCache pos_cache_[2];
+  bool round_allocations_ = false;  // alloc() takes pool_size(bytes) (training)
   // adamw_tensors' device table [tensors | chunks] for the tensor list adamw_key_.
   void* adamw_table_ = nullptr;
   size_t adamw_table_bytes_ = 0, adamw_tensor_bytes_ = 0;

@@ -193,6 +193,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   const Vocabulary vocab = make_vocabulary(cfg, codec_dir, cfg.model.rcc.chat);
   const TextCodec& codec = *vocab.codec;
   Backend& be = backend_for(opt.device);
+  be.round_allocations(true);  // batch-dependent buffer sizes: let the allocator reuse blocks
   RCC_CHECK(opt.world >= 1 && opt.rank >= 0 && opt.rank < opt.world, "train: rank ", opt.rank,
             " of a world of ", opt.world);
   std::unique_ptr<Collective> comm;

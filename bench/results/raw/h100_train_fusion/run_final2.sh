@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Size classes for training only (Backend::round_allocations, set by the trainer): the ops check,
+# training throughput base vs final (one run each), and the 1M-token inference peak memory of
+# the final build against the base (exact sizes again).
+set -uo pipefail
+cd "$(dirname "$0")/../../../.."
+mkdir -p $OUT
+tar -xJf .carry/gpu-bundle-full.tar.xz
+mkdir -p /tmp/base && tar -xJf .carry/gpu-bundle-base.tar.xz -C /tmp/base
+export LD_LIBRARY_PATH=$PWD/gpu-bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $OUT/gpu.txt
+gpu-bundle/rcc_cuda_check > $OUT/ops_check.log 2>&1; echo "ops check rc=$?"; grep -E "^FAIL|SUMMARY" $OUT/ops_check.log
+NEW=$PWD/gpu-bundle/rcc BASE=/tmp/base/gpu-bundle/rcc
+for cfg in bench/configs/train-2x160m.json bench/configs/train-2x410m.json; do
+  for b in base new; do
+    d=$(mktemp -d); bin=$([ $b = new ] && echo $NEW || echo $BASE)
+    $bin train --config $cfg --out $d --device cuda --quiet > /dev/null 2> $d/err || { echo "$b FAILED"; tail -3 $d/err; }
+    python3 - "$b" "$cfg" "$d/log.jsonl" <<'PY' | tee -a $OUT/throughput.jsonl
+import json, sys
+label, cfg, log = sys.argv[1:4]
+rows = [json.loads(l) for l in open(log) if '"tokens_per_s"' in l][1:]
+tps = sum(r["tokens_per_s"] for r in rows) / len(rows)
+tf = sum(r["gflops"] for r in rows) / len(rows) / 1e3
+print(json.dumps({"build": label, "config": cfg, "tokens_per_s": round(tps), "tflops": round(tf, 1), "loss_last": rows[-1]["loss"]}))
+PY
+  done
+done
+python3 bench/reference/rcc_pytorch.py --save-model /tmp/m14 --save-only > /dev/null 2>&1 || echo "model FAILED"
+for b in base new; do
+  bin=$([ $b = new ] && echo $NEW || echo $BASE)
+  $bin bench-context --kind rcc-ask --model /tmp/m14 --device cuda --tokens 1048576 --new-tokens 32 \
+    --repeat 2 2> /dev/null | tail -1 | sed "s/^{/{\"build\":\"$b\",/" | tee -a $OUT/rcc_1m.jsonl
+done
