@@ -4,8 +4,9 @@
 // the views), so what is trained is exactly what `rcc ask` runs after RCCModel::save.
 //
 // On the CPU the f32 master weights are what the model computes with. On a device (CUDA) the f32
-// masters and gradients live on the device; the model computes with a copy refreshed by
-// after_update(): matrices in bf16, vectors (norms, biases) in f32, each 256-byte aligned; a host
+// masters and gradients live on the device; the model computes with a copy that the optimizer
+// step writes (compute_targets()) or after_update() refreshes: matrices in bf16, vectors (norms,
+// biases) in f32, each 256-byte aligned; a host
 // mirror of the masters (values()) is refreshed by sync_to_host() for saving and fingerprints.
 #pragma once
 #include <vector>
@@ -46,7 +47,8 @@ class TrainableRCC {
   Tensor gradients() const;
 
   void zero_grad();
-  // After the masters changed on the backend (an optimizer step): refresh the matrix copy.
+  // After the masters changed on the backend outside an optimizer step (upload_from_host):
+  // refresh the compute copy. AdamW::step writes it itself (compute_targets()).
   void after_update();
   // Where AdamW::step writes each tensor's compute copy (layout order): empty on the CPU, which
   // computes with the masters.
