@@ -156,15 +156,6 @@ class Backend {
   // Σ x² over f32 [n] (synchronises); x *= s.
   virtual double sum_squares(const float* x, int64_t n) = 0;
   virtual void scale_f32(float* x, int64_t n, float s) = 0;
-  // One AdamW update of n parameters (train/optimizer.h has the formula, torch's order of f32
-  // operations): p, m, v f32 updated in place from g f32. decay = 1 − lr · weight_decay (1 for
-  // tensors that are not decayed); step_size = lr / (1 − β1^t); bc2_sqrt = sqrt(1 − β2^t).
-  //   p *= decay; m += (1−β1)(g − m); v = β2 v + (1−β2) g²; p −= step_size · m / (√v / bc2_sqrt +
-  //   eps)
-  // β1, β2 and eps are given in double: 1 − β1 and 1 − β2 are formed in double, then rounded to
-  // f32, as torch does with its Python-float hyperparameters.
-  virtual void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay,
-                     double beta1, double beta2, double eps, float step_size, float bc2_sqrt) = 0;
   // One tensor of adamw_tensors: elements [offset, offset + numel) of the flat buffers.
   struct AdamWTensor {
     int64_t offset = 0, numel = 0;
@@ -172,10 +163,16 @@ class Backend {
     void* compute = nullptr;      // also write the updated parameters here (null: don't) ...
     bool compute_matrix = false;  // ... in the matrix dtype (as master_to_matrix), else f32
   };
-  // The AdamW update above of every listed tensor of flat f32 buffers p, g, m, v in one pass (a
-  // whole optimizer step), the gradient read as g · grad_scale (gradient clipping folded in: the
-  // f32 product scale_f32 would store; g itself is left unchanged), and each tensor's updated
+  // One AdamW update (train/optimizer.h has the formula, torch's order of f32 operations) of every
+  // listed tensor of flat f32 buffers p, g, m, v in one pass (a whole optimizer step): p, m, v
+  // updated in place, the gradient read as g · grad_scale (gradient clipping folded in: the f32
+  // product scale_f32 would store; g itself is left unchanged), and each tensor's updated
   // parameters also written to its compute copy when it has one. Tensors must not overlap.
+  //   p *= decay (decayed tensors; others by 1); m += (1−β1)(g − m); v = β2 v + (1−β2) g²;
+  //   p −= step_size · m / (√v / bc2_sqrt + eps)
+  // decay = 1 − lr · weight_decay; step_size = lr / (1 − β1^t); bc2_sqrt = sqrt(1 − β2^t). β1, β2
+  // and eps are given in double: 1 − β1 and 1 − β2 are formed in double, then rounded to f32, as
+  // torch does with its Python-float hyperparameters.
   virtual void adamw_tensors(float* p, const float* g, float* m, float* v,
                              std::span<const AdamWTensor> tensors, float decay, double beta1,
                              double beta2, double eps, float step_size, float bc2_sqrt,

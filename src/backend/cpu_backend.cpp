@@ -212,23 +212,6 @@ class CpuBackend final : public Backend {
         },
         1 << 14);
   }
-  void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay, double beta1,
-             double beta2, double epsilon, float step_size, float bc2_sqrt) override {
-    const float w_lerp = float(1.0 - beta1), b2 = float(beta2), one_minus_b2 = float(1.0 - beta2),
-                eps = float(epsilon);
-    parallel_for(
-        n,
-        [&](int64_t b, int64_t e) {
-          for (int64_t i = b; i < e; ++i) {
-            p[i] *= decay;
-            m[i] = m[i] + w_lerp * (g[i] - m[i]);  // torch.lerp for weight < 0.5
-            v[i] = v[i] * b2 + one_minus_b2 * g[i] * g[i];
-            const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
-            p[i] = p[i] - step_size * (m[i] / denom);
-          }
-        },
-        4096);
-  }
   // Tensor by tensor; a clipped gradient is first stored scaled (the rounding scale_f32 gives).
   void adamw_tensors(float* p, const float* g, float* m, float* v,
                      std::span<const AdamWTensor> tensors, float decay, double beta1, double beta2,
@@ -255,6 +238,24 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // One tensor's AdamW update (Backend::adamw_tensors' formula) over n elements.
+  void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay, double beta1,
+             double beta2, double epsilon, float step_size, float bc2_sqrt) {
+    const float w_lerp = float(1.0 - beta1), b2 = float(beta2), one_minus_b2 = float(1.0 - beta2),
+                eps = float(epsilon);
+    parallel_for(
+        n,
+        [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            p[i] *= decay;
+            m[i] = m[i] + w_lerp * (g[i] - m[i]);  // torch.lerp for weight < 0.5
+            v[i] = v[i] * b2 + one_minus_b2 * g[i] * g[i];
+            const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+            p[i] = p[i] - step_size * (m[i] / denom);
+          }
+        },
+        4096);
+  }
   static float* f(void* p) { return static_cast<float*>(p); }
   static const float* f(const void* p) { return static_cast<const float*>(p); }
   static void split_heads(const float* qkv, int64_t rows, int64_t nh, int64_t hd, float* q,

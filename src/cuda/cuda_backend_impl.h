@@ -127,8 +127,6 @@ class CudaBackend final : public Backend {
 
   double sum_squares(const float* x, int64_t n) override;
   void scale_f32(float* x, int64_t n, float s) override;
-  void adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay, double beta1,
-             double beta2, double eps, float step_size, float bc2_sqrt) override;
 
   void adamw_tensors(float* p, const float* g, float* m, float* v,
                      std::span<const AdamWTensor> tensors, float decay, double beta1, double beta2,

@@ -251,13 +251,6 @@ void CudaBackend::scale_f32(float* x, int64_t n, float s) {
   cuda::launch_scale_f32(x, n, s, stream_);
 }
 
-void CudaBackend::adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay,
-                        double beta1, double beta2, double eps, float step_size, float bc2_sqrt) {
-  use();
-  cuda::launch_adamw(p, g, m, v, n, decay, float(1.0 - beta1), float(beta2), float(1.0 - beta2),
-                     float(eps), step_size, bc2_sqrt, stream_);
-}
-
 // The chunk table ([tensors | chunks] in one device buffer) is built and uploaded only when the
 // tensor list changes (a training run's layout and compute copies never move): rebuilding it
 // every step cost 1.5 ms of host time per step for 2×410m (75k chunks) with the GPU idle.

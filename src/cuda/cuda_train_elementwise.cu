@@ -285,16 +285,7 @@ __device__ __forceinline__ float adamw_element(float* p, float gi, float* m, flo
   return pi;
 }
 
-__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, float decay,
-                             float w_lerp, float b2, float one_minus_b2, float eps, float step_size,
-                             float bc2_sqrt) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    adamw_element(p + i, g[i], m + i, v + i, decay, w_lerp, b2, one_minus_b2, eps, step_size,
-                  bc2_sqrt);
-}
-
-// The same sequence over one chunk per block (launch_adamw_tensors), g scaled first (the f32
+// The sequence over one chunk per block (launch_adamw_tensors), g scaled first (the f32
 // product that scale_f32 stores; a scale of 1 leaves g exact).
 __global__ void adamw_chunks_kernel(float* p, const float* g, float* m, float* v,
                                     const AdamWChunk* chunks, const AdamWTensorDev* tensors,
@@ -391,15 +382,6 @@ void launch_sum_squares(const float* x, int64_t n, void* partials, double* out,
 void launch_scale_f32(float* x, int64_t n, float s, cudaStream_t stream) {
   if (n <= 0) return;
   scale_f32_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, n, s);
-  RCC_CUDA_LAUNCH_CHECK();
-}
-
-void launch_adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay,
-                  float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
-                  float step_size, float bc2_sqrt, cudaStream_t stream) {
-  if (n <= 0) return;
-  adamw_kernel<<<grid_for(n), kThreads, 0, stream>>>(p, g, m, v, n, decay, one_minus_beta1, beta2,
-                                                     one_minus_beta2, eps, step_size, bc2_sqrt);
   RCC_CUDA_LAUNCH_CHECK();
 }
 

@@ -33,17 +33,14 @@ void launch_sum_squares(const float* x, int64_t n, void* partials, double* out,
                         cudaStream_t stream);
 // x[i] *= s
 void launch_scale_f32(float* x, int64_t n, float s, cudaStream_t stream);
-// AdamW (backend.h, Backend::adamw), f32 in place, torch's f32 order of operations:
+// A whole optimizer step in one launch (Backend::adamw_tensors): AdamW, f32 in place, torch's f32
+// order of operations,
 //   p *= decay; m = m + one_minus_beta1·(g − m); v = v·beta2 + one_minus_beta2·g·g;
 //   p = p − step_size·(m / (sqrt(v)/bc2_sqrt + eps))
-// (1 − β1 and 1 − β2 are formed in double by the caller).
-void launch_adamw(float* p, const float* g, float* m, float* v, int64_t n, float decay,
-                  float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
-                  float step_size, float bc2_sqrt, cudaStream_t stream);
-// A whole optimizer step in one launch (Backend::adamw_tensors): the update above for every chunk
-// of the table, one block per chunk, the gradient read as g · grad_scale, tensors with `decayed`
-// multiplied by `decay` (others by 1), each updated parameter also written to its tensor's
-// compute copy (kind 1: bf16, 2: f32, 0: none) at element `within` + j.
+// (1 − β1 and 1 − β2 are formed in double by the caller), for every chunk of the table, one block
+// per chunk, the gradient read as g · grad_scale, tensors with `decayed` multiplied by `decay`
+// (others by 1), each updated parameter also written to its tensor's compute copy (kind 1: bf16,
+// 2: f32, 0: none) at element `within` + j.
 struct AdamWTensorDev {
   void* compute;
   int32_t decayed;

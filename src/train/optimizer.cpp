@@ -64,15 +64,22 @@ void AdamW::step(float* p, const float* g, double lr, float grad_scale,
   const float decay = float(1.0 - lr * cfg_.weight_decay);
   float* m = static_cast<float*>(m_.get());
   float* v = static_cast<float*>(v_.get());
-  tensors_.resize(entries.size());
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const ParamEntry& e = entries[i];
-    Backend::AdamWTensor& t = tensors_[i];
-    t.offset = e.offset;
-    t.numel = e.numel;
-    t.decayed = cfg_.weight_decay != 0 && (cfg_.decay_vectors || e.shape.size() >= 2);
-    t.compute = compute.empty() ? nullptr : compute[i];
-    t.compute_matrix = e.shape.size() >= 2;
+  // The layout and config never change; only the compute copies can (a new span each step).
+  auto compute_at = [&](size_t i) { return compute.empty() ? nullptr : compute[i]; };
+  bool rebuild = tensors_.size() != entries.size();
+  for (size_t i = 0; i < entries.size() && !rebuild; ++i)
+    rebuild = tensors_[i].compute != compute_at(i);
+  if (rebuild) {
+    tensors_.resize(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const ParamEntry& e = entries[i];
+      Backend::AdamWTensor& t = tensors_[i];
+      t.offset = e.offset;
+      t.numel = e.numel;
+      t.decayed = cfg_.weight_decay != 0 && (cfg_.decay_vectors || e.shape.size() >= 2);
+      t.compute = compute_at(i);
+      t.compute_matrix = e.shape.size() >= 2;
+    }
   }
   be_->adamw_tensors(p, g, m, v, tensors_, decay, cfg_.beta1, cfg_.beta2, cfg_.eps, step_size,
                      bc2_sqrt, grad_scale);
@@ -84,8 +91,12 @@ double clip_coefficient(double norm, double max_norm) {
   return coef < 1.0 ? coef : 1.0;
 }
 
+double grad_norm(Backend& be, const float* grads, int64_t n) {
+  return std::sqrt(be.sum_squares(grads, n));
+}
+
 double clip_grad_norm(Backend& be, float* grads, int64_t n, double max_norm) {
-  const double norm = std::sqrt(be.sum_squares(grads, n));
+  const double norm = grad_norm(be, grads, n);
   const double coef = clip_coefficient(norm, max_norm);
   if (coef < 1.0) be.scale_f32(grads, n, float(coef));
   return norm;

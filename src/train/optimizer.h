@@ -24,7 +24,8 @@ class AdamW {
   // The moments live on `be` (the trainer's backend).
   AdamW(const ParamLayout& layout, AdamWConfig cfg, Backend& be = cpu_backend());
 
-  // One update at learning rate lr (t := t + 1), every tensor of the layout (Backend::adamw):
+  // One update at learning rate lr (t := t + 1), every tensor of the layout
+  // (Backend::adamw_tensors):
   //   θ ← θ·(1 − lr·wd)  (decayed tensors only)
   //   m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²
   //   θ ← θ − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps)
@@ -55,13 +56,17 @@ class AdamW {
   Backend* be_;
   int64_t t_ = 0;
   DeviceBuffer m_, v_;
-  std::vector<Backend::AdamWTensor> tensors_;  // step()'s table, rebuilt in place
+  // step()'s table (the layout's tensors, decay flags, compute copies), rebuilt only when step()
+  // is given other compute copies.
+  std::vector<Backend::AdamWTensor> tensors_;
 };
 
 // Global L2 norm of the f32 gradients [n] on `be` (padding is zero); when it exceeds max_norm,
 // every gradient is multiplied by max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_).
 // Returns the norm before clipping. max_norm <= 0 only measures.
 double clip_grad_norm(Backend& be, float* grads, int64_t n, double max_norm);
+// Global L2 norm of the f32 gradients [n] on `be`: sqrt(Backend::sum_squares) (synchronises).
+double grad_norm(Backend& be, const float* grads, int64_t n);
 // The factor clip_grad_norm multiplies the gradients by: max_norm / (norm + 1e-6) when that is
 // below 1 (and max_norm > 0), else exactly 1.
 double clip_coefficient(double norm, double max_norm);

@@ -318,7 +318,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     RCC_CHECK(std::isfinite(loss_sum), "step ", step + 1, ": the loss is not finite (", loss_sum,
               "); lower the learning rate");
     // Clipping folded into the update, which also refreshes the compute copy (one pass).
-    const double gnorm = std::sqrt(be.sum_squares(tm.gradient_data(), tm.layout().total()));
+    const double gnorm = grad_norm(be, tm.gradient_data(), tm.layout().total());
     const double lr = loop.schedule.at(step);
     adam.step(tm.master(), tm.gradient_data(), lr, float(clip_coefficient(gnorm, loop.clip)),
               tm.compute_targets());

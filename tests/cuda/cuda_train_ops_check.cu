@@ -343,8 +343,8 @@ inline float rn(float x) {
   volatile float t = x;
   return t;
 }
-// The CPU backend's AdamW loop (backend/cpu_backend.cpp, Backend::adamw) for one tensor, with
-// every operation rounded on its own, as the kernel does.
+// The CPU backend's AdamW loop (backend/cpu_backend.cpp, Backend::adamw_tensors) for one tensor,
+// with every operation rounded on its own, as the kernel does.
 void adamw_cpu(float* p, const float* g, float* m, float* v, int64_t n, bool decayed, float decay,
                float w_lerp, float b2, float one_minus_b2, float eps, float step_size,
                float bc2_sqrt) {
@@ -357,39 +357,49 @@ void adamw_cpu(float* p, const float* g, float* m, float* v, int64_t n, bool dec
   }
 }
 
-void check_adamw() {
+// One tensor (a one-entry Backend::adamw_tensors table, gradients unscaled, no compute copy) on
+// the GPU against the CPU backend's loop and against adamw_cpu.
+void check_adamw(Backend& be) {
   const double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, lr = 3e-4, wd = 0.1;
   const int64_t t = 7;
   const double bc1 = 1.0 - std::pow(beta1, double(t)), bc2 = 1.0 - std::pow(beta2, double(t));
   const float step_size = float(lr / bc1), bc2_sqrt = float(std::sqrt(bc2));
   for (int64_t n : {int64_t(1), int64_t(1000), (int64_t(1) << 20) + 3}) {
     for (bool decayed : {false, true}) {
-      const float decay = decayed ? float(1.0 - lr * wd) : 1.0f;
+      const float decay = float(1.0 - lr * wd);  // applied to decayed tensors only
+      std::vector<Backend::AdamWTensor> one(1);
+      one[0].numel = n;
+      one[0].decayed = decayed;
       std::vector<float> p0 = randn(g_rng, size_t(n), 0.05f), g = randn(g_rng, size_t(n), 1e-3f);
       std::vector<float> m0 = randn(g_rng, size_t(n), 1e-3f), v0 = randn(g_rng, size_t(n), 1e-3f);
       for (float& x : v0) x = x * x;
-      // The f32 constants as Backend::adamw's implementations derive them from the doubles.
+      // The f32 constants as Backend::adamw_tensors' implementations derive them from the doubles.
       const float w_lerp = float(1.0 - beta1), b2 = float(beta2), omb2 = float(1.0 - beta2),
                   eps32 = float(eps);
       // Reference 1: the CPU backend's AdamW (what train/optimizer.cpp runs on the CPU; built
       // with the host flags, where the compiler may contract a·b + c into an FMA).
       std::vector<float> p1 = p0, m1 = m0, v1 = v0;
-      cpu_backend().adamw(p1.data(), g.data(), m1.data(), v1.data(), n, decay, beta1, beta2, eps,
-                          step_size, bc2_sqrt);
+      cpu_backend().adamw_tensors(p1.data(), g.data(), m1.data(), v1.data(), one, decay, beta1,
+                                  beta2, eps, step_size, bc2_sqrt, 1.0f);
       // Reference 2: the same loop with every operation rounded on its own (adamw_cpu), as the
       // kernel does: bit-identical results expected.
       std::vector<float> p2 = p0, m2 = m0, v2 = v0;
       adamw_cpu(p2.data(), g.data(), m2.data(), v2.data(), n, decayed, decay, w_lerp, b2, omb2,
                 eps32, step_size, bc2_sqrt);
-      Dev dp(size_t(n) * 4), dg(size_t(n) * 4), dm(size_t(n) * 4), dv(size_t(n) * 4);
-      put_f32(dp.p, p0);
-      put_f32(dg.p, g);
-      put_f32(dm.p, m0);
-      put_f32(dv.p, v0);
-      cuda::launch_adamw(dp.as<float>(), dg.as<float>(), dm.as<float>(), dv.as<float>(), n, decay,
-                         w_lerp, b2, omb2, eps32, step_size, bc2_sqrt, g_stream);
-      const std::vector<float> gp = get_f32(dp.p, size_t(n)), gm = get_f32(dm.p, size_t(n)),
-                               gv = get_f32(dv.p, size_t(n));
+      const size_t bytes = size_t(n) * 4;
+      DeviceBuffer dp(be, bytes), dg(be, bytes), dm(be, bytes), dv(be, bytes);
+      be.copy_to_device(dp.get(), p0.data(), bytes);
+      be.copy_to_device(dg.get(), g.data(), bytes);
+      be.copy_to_device(dm.get(), m0.data(), bytes);
+      be.copy_to_device(dv.get(), v0.data(), bytes);
+      be.adamw_tensors(static_cast<float*>(dp.get()), static_cast<const float*>(dg.get()),
+                       static_cast<float*>(dm.get()), static_cast<float*>(dv.get()), one, decay,
+                       beta1, beta2, eps, step_size, bc2_sqrt, 1.0f);
+      const size_t un = static_cast<size_t>(n);
+      std::vector<float> gp(un), gm(un), gv(un);
+      be.copy_to_host(gp.data(), dp.get(), bytes);
+      be.copy_to_host(gm.data(), dm.get(), bytes);
+      be.copy_to_host(gv.data(), dv.get(), bytes);
       const std::string tag = str_cat(n, decayed ? "_decay" : "");
       report("adamw_p_" + tag, rel_err(gp, p1), 1e-5);
       report("adamw_m_" + tag, rel_err(gm, m1), 1e-5);
@@ -712,8 +722,8 @@ void check_empty() {
     cuda::launch_embedding_backward(nullptr, 0, nullptr, 8, nullptr, g_stream);
     cuda::launch_cross_entropy(nullptr, 0, 10, nullptr, nullptr, 1.0f, nullptr, nullptr, g_stream);
     cuda::launch_scale_f32(nullptr, 0, 2.0f, g_stream);
-    cuda::launch_adamw(nullptr, nullptr, nullptr, nullptr, 0, 1, 0.1f, 0.95f, 0.05f, 1e-8f, 1e-3f,
-                       1, g_stream);
+    cuda::launch_adamw_tensors(nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr, 1, 0.1f,
+                               0.95f, 0.05f, 1e-8f, 1e-3f, 1, 1, g_stream);
     cuda::launch_layer_norm_backward(nullptr, 0, 8, nullptr, 1e-5f, nullptr, nullptr, nullptr,
                                      nullptr, nullptr, g_stream);
     cuda::launch_rotary_split_rows(nullptr, 0, 2, 64, 64, nullptr, nullptr, nullptr, nullptr,
@@ -753,7 +763,7 @@ int main(int argc, char** argv) {
     check_embedding_backward();
     check_cross_entropy();
     check_sum_squares_scale();
-    check_adamw();
+    check_adamw(backend_for("cuda:" + std::to_string(dev)));
     check_adamw_tensors(backend_for("cuda:" + std::to_string(dev)));
     check_layer_norm_backward();
     check_rotary_split_rows();

@@ -200,8 +200,7 @@ TEST(CudaTrain, HundredStepsTrackTheCpuLossCurve) {
       (tm == &cpu ? lc : lg).push_back(st.loss_sum / st.target_weight);
       // As the trainer steps: clipping folded into the one-pass update, which also writes the
       // compute copy the next forward uses (none on the CPU).
-      const double norm =
-          std::sqrt(tm->backend().sum_squares(tm->gradient_data(), tm->layout().total()));
+      const double norm = grad_norm(tm->backend(), tm->gradient_data(), tm->layout().total());
       (tm == &cpu ? opt_cpu : opt_gpu)
           .step(tm->master(), tm->gradient_data(), 3e-3, float(clip_coefficient(norm, 1.0)),
                 tm->compute_targets());
