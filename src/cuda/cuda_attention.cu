@@ -139,6 +139,18 @@ std::vector<AttnTile> causal_tiles(const SeqRows* seqs, int64_t n_seqs, int tile
   return out;
 }
 
+bool sm90_available() {
+#ifdef RCC_HAS_SM90
+  int dev = 0, major = 0, minor = 0;
+  RCC_CUDA_CHECK(cudaGetDevice(&dev));
+  RCC_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  RCC_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+  return major == 9 && minor == 0;  // sm_90a code runs on compute capability 9.0 only
+#else
+  return false;
+#endif
+}
+
 TileChunk tile_chunk(const std::vector<AttnTile>& tiles, size_t first, size_t count) {
   RCC_CHECK(count <= size_t(kTilesPerLaunch) && first + count <= tiles.size(),
             "CUDA attention: tile chunk out of range");

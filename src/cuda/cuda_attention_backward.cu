@@ -37,6 +37,10 @@
 //     and add their share dS·K of each query tile's dQ to f32 accumulators
 //     (red.global.add.v2.f32): 5 tile products; then dq_convert_kernel writes
 //     dq = bf16(scale · dQ). Not bit-reproducible (addition order).
+//     Hopper scheme (cuda_attention_backward_sm90.cu; the default for head_dim 64 on compute
+//     capability 9.0, built for sm_90a): the atomic scheme's 5 products issued by one warpgroup
+//     as wgmma.mma_async on 64×64 tiles straight from 128-byte-swizzled shared memory; atomic
+//     dQ (not bit-reproducible; RCC_CUDA_ATTN_BWD=deterministic or mma takes the mma.sync kernels).
 //  (c = scale·log2 e.) Masking: only on the diagonal tile (key > query) and, in dk/dv blocks, the
 //  last partial query tile (query ≥ n); masked probabilities are set to 0 (never the exp of a
 //  masked score). Rows ≥ n read as zeros and are never written. On the diagonal tile, 16-row
@@ -69,7 +73,14 @@ namespace rcc::cuda {
 namespace attn_bwd {
 namespace {
 
-enum class Mode { Atomic, Deterministic, Fallback };
+// Auto: the sm_90 kernel where it runs (head_dim 64 on compute capability 9.0), else the mma.sync
+// kernels as Mma; Mma: mma.sync, atomic dQ for head_dim 128, deterministic for 64.
+enum class Mode { Auto, Mma, Deterministic, Fallback };
+
+// Whether the wgmma kernel (cuda_attention_backward_sm90.cu) serves head_dim `hd` here.
+bool use_sm90(int hd) {
+  return hd == 64 && sm90_available();
+}
 
 // Configuration per head_dim (measured on an H200, n = 2048..4096):
 //   stats: 2 groups of 4 warps; Q fragments in registers for head_dim 64.
@@ -83,17 +94,20 @@ enum class Mode { Atomic, Deterministic, Fallback };
 //                           KG 1: 158 us (also tried: 128 keys per block, half the dQ
 //                           reductions: 132 us, so the reductions are not the limit);
 //   head_dim 128, 16 heads: atomic KG 1 270 us; deterministic 303 us; atomic KG 2: 305 us.
-// So "auto" (Mode::Atomic) takes the deterministic scheme for head_dim 64 and the atomic one
-// (KG 1) for 128.
+// So the mma.sync kernels (Mode::Mma, and Mode::Auto off Hopper) take the deterministic scheme for
+// head_dim 64 and the atomic one (KG 1) for 128. On an H100 (compute capability 9.0) head_dim 64
+// takes the wgmma kernel of cuda_attention_backward_sm90.cu (Mode::Auto; bench/results/
+// training_gpu.md has the timings).
 // The tensor-core path over the batch: LSE and D for every row (prep_kernel from the forward's
 // LSE in one launch; else stats_kernel per sequence), then the grad kernel over the tiles of every
 // sequence in one launch.
 void launch_mma(const BwdParams& batch, const SeqRows* seqs, int64_t n_seqs, Mode mode,
                 cudaStream_t stream) {
-  const bool atomic = mode == Mode::Atomic && batch.hd == 128;
+  const bool sm90 = mode == Mode::Auto && use_sm90(batch.hd);
+  const bool atomic = sm90 || ((mode == Mode::Auto || mode == Mode::Mma) && batch.hd == 128);
   const bool hd64 = batch.hd == 64;
   if (batch.lse_in) {
-    hd64 ? launch_stats<64, true>(batch, false, stream)
+    hd64 ? launch_stats<64, true>(batch, atomic, stream)
          : launch_stats<128, false>(batch, atomic, stream);
   } else {
     for (int64_t s = 0; s < n_seqs; ++s) {
@@ -104,8 +118,23 @@ void launch_mma(const BwdParams& batch, const SeqRows* seqs, int64_t n_seqs, Mod
       RCC_CUDA_CHECK(cudaMemsetAsync(
           batch.dqacc, 0, size_t(batch.ld) * size_t(batch.stride) * sizeof(float), stream));
   }
-  const std::vector<AttnTile> tiles = causal_tiles(seqs, n_seqs, kTile, !atomic, true);
-  if (hd64)
+  std::vector<AttnTile> tiles;
+  if (sm90) {
+    // Sequence by sequence (each longest-first), not longest-first over the batch: the blocks in
+    // flight then add into the dQ accumulators of one or two sequences, which stay in L2 (6 MB
+    // for a 2048-row window of 768 columns; 100 MB for the 16 windows of a 2×160m step). Measured
+    // on 16 such windows: 2.13 ms longest-first over the batch, 1.14 ms sequence by sequence
+    // (bench/results/raw/h100_sm90_attn/attempt1, attempt2).
+    for (int64_t s = 0; s < n_seqs; ++s) {
+      const std::vector<AttnTile> t = causal_tiles(seqs + s, 1, kTile, false, true);
+      tiles.insert(tiles.end(), t.begin(), t.end());
+    }
+  } else {
+    tiles = causal_tiles(seqs, n_seqs, kTile, !atomic, true);
+  }
+  if (sm90)
+    launch_grad_sm90(batch, tiles, stream);
+  else if (hd64)
     launch_grad_det<64, false, 32, 3>(batch, tiles, stream);
   else if (!atomic)
     launch_grad_det<128, false, 16, 1>(batch, tiles, stream);
@@ -117,15 +146,18 @@ bool aligned(const void* ptr, size_t a) {
   return reinterpret_cast<uintptr_t>(ptr) % a == 0;
 }
 
-// RCC_CUDA_ATTN_BWD: unset, "" or "auto" (tensor cores, atomic dQ for head_dim 128),
-// "deterministic" (tensor cores, dQ per query tile: bit-reproducible) or "fallback". Read on every
+// RCC_CUDA_ATTN_BWD: unset, "" or "auto" (the sm_90 kernel where it serves, else as "mma"),
+// "mma" (the mma.sync kernels: atomic dQ for head_dim 128, deterministic for 64),
+// "deterministic" (mma.sync, dQ per query tile: bit-reproducible) or "fallback". Read on every
 // launch, so that a check program can switch between the paths.
 Mode mode_from_env() {
   const char* e = std::getenv("RCC_CUDA_ATTN_BWD");
-  if (!e || !*e || !std::strcmp(e, "auto")) return Mode::Atomic;
+  if (!e || !*e || !std::strcmp(e, "auto")) return Mode::Auto;
+  if (!std::strcmp(e, "mma")) return Mode::Mma;
   if (!std::strcmp(e, "deterministic")) return Mode::Deterministic;
   RCC_CHECK(!std::strcmp(e, "fallback"),
-            "RCC_CUDA_ATTN_BWD must be 'auto', 'deterministic' or 'fallback' (got '", e, "')");
+            "RCC_CUDA_ATTN_BWD must be 'auto', 'mma', 'deterministic' or 'fallback' (got '", e,
+            "')");
   return Mode::Fallback;
 }
 
@@ -138,11 +170,16 @@ size_t dq_acc_offset(int64_t n, int heads) {
 }  // namespace
 }  // namespace attn_bwd
 
+bool attention_backward_uses_sm90(int hd) {
+  return attn_bwd::use_sm90(hd);
+}
+
 size_t attention_backward_workspace(int64_t rows, int heads, int hd) {
   if (rows <= 0 || heads <= 0) return 0;
   size_t bytes = attn_bwd::dq_acc_offset(rows, heads);
-  // The f32 dQ accumulators: only the atomic scheme (head_dim 128) uses them.
-  if (hd == 128) bytes += size_t(rows) * size_t(heads) * size_t(hd) * sizeof(float);
+  // The f32 dQ accumulators: only the atomic schemes (head_dim 128; 64 on sm_90) use them.
+  if (hd == 128 || attn_bwd::use_sm90(hd))
+    bytes += size_t(rows) * size_t(heads) * size_t(hd) * sizeof(float);
   return bytes;
 }
 
@@ -184,7 +221,8 @@ void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, cons
                       aligned(v, 16) && aligned(out, 16) && aligned(dout, 16) && aligned(dq, 4) &&
                       aligned(dk, 4) && aligned(dv, 4);
   if (!mma_ok) mode = Mode::Fallback;
-  if (mode == Mode::Atomic && !aligned(dq, 8)) mode = Mode::Deterministic;  // dq_convert stores
+  if ((mode == Mode::Auto || mode == Mode::Mma) && !aligned(dq, 8))
+    mode = Mode::Deterministic;  // dq_convert stores 8 bytes
   if (mode == Mode::Fallback) {
     for (int64_t s = 0; s < n_seqs; ++s)
       launch_fallback(for_sequence(p, seqs[s].begin, seqs[s].n), stream);

@@ -289,19 +289,6 @@ __global__ void __launch_bounds__(kThreads* KG, MINB)
   }
 }
 
-// dq = bf16(scale · dQ) over the whole [ld, heads·hd] f32 accumulator, 4 elements per thread.
-__global__ void __launch_bounds__(256)
-    dq_convert_kernel(const float* acc, bf16* dq, int64_t count4, float scale) {
-  const int64_t step = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count4; i += step) {
-    const float4 v = reinterpret_cast<const float4*>(acc)[i];
-    uint2 o;
-    o.x = pack_bf16(v.x * scale, v.y * scale);
-    o.y = pack_bf16(v.z * scale, v.w * scale);
-    reinterpret_cast<uint2*>(dq)[i] = o;
-  }
-}
-
 }  // namespace
 
 template <int HD, int QSUB, int KG, int MINB>
@@ -317,6 +304,26 @@ void launch_grad_atomic(const BwdParams& p, const std::vector<AttnTile>& tiles,
     kernel<<<grid, kThreads * KG, smem, stream>>>(p, tile_chunk(tiles, first, count));
     RCC_CUDA_LAUNCH_CHECK();
   }
+  launch_dq_convert(p, stream);
+}
+
+namespace {
+// dq = bf16(scale · dQ) over the whole [ld, heads·hd] f32 accumulator, 4 elements per thread.
+__global__ void __launch_bounds__(256)
+    dq_convert_kernel(const float* acc, bf16* dq, int64_t count4, float scale) {
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count4; i += step) {
+    const float4 v = reinterpret_cast<const float4*>(acc)[i];
+    uint2 o;
+    o.x = pack_bf16(v.x * scale, v.y * scale);
+    o.y = pack_bf16(v.z * scale, v.w * scale);
+    reinterpret_cast<uint2*>(dq)[i] = o;
+  }
+}
+
+}  // namespace
+
+void launch_dq_convert(const BwdParams& p, cudaStream_t stream) {
   const int64_t count4 = p.ld * p.stride / 4;  // every row of the batch; stride a multiple of 64
   const int64_t blocks = std::min<int64_t>((count4 + 255) / 256, 4096);
   dq_convert_kernel<<<unsigned(blocks), 256, 0, stream>>>(p.dqacc, p.dq, count4, p.scale);

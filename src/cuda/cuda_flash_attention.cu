@@ -31,6 +31,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "cuda/cuda_kernels.h"
@@ -470,10 +472,35 @@ bool flash_supported(const AttentionArgs& a) {
   return a.rows < (int64_t(1) << 30) && a.heads < 65536;
 }
 
+namespace {
+
+// Whether the batched forward takes the wgmma kernel (cuda_flash_attention_sm90.cu): head_dim 64,
+// 16-byte aligned q/k/v rows, an H100-class GPU, and RCC_CUDA_ATTN_FWD not "mma" (which keeps
+// the mma.sync kernel below; read on every launch so that checks can compare the two).
+bool use_sm90_tiles(const AttentionArgs& a) {
+  auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  if (a.hd != 64 || !a16(a.q) || !a16(a.k) || !a16(a.v) || a.q_stride % 8 || a.kv_stride % 8 ||
+      reinterpret_cast<uintptr_t>(a.out) % 4 || a.out_stride % 2)
+    return false;
+  const char* e = std::getenv("RCC_CUDA_ATTN_FWD");
+  if (e && *e) {
+    RCC_CHECK(!std::strcmp(e, "auto") || !std::strcmp(e, "mma"),
+              "RCC_CUDA_ATTN_FWD must be 'auto' or 'mma' (got '", e, "')");
+    if (!std::strcmp(e, "mma")) return false;
+  }
+  return sm90_available();
+}
+
+}  // namespace
+
 void launch_flash_attention_tiles(const AttentionArgs& a, const std::vector<AttnTile>& tiles,
                                   cudaStream_t stream) {
   RCC_CHECK(!a.int8 && a.past == 0 && (a.hd == 64 || a.hd == 128),
             "CUDA batched attention: bf16 k, v from position 0 and head_dim 64 or 128 required");
+  if (use_sm90_tiles(a)) {
+    launch_flash_attention_tiles_sm90(a, tiles, stream);
+    return;
+  }
   for (size_t first = 0; first < tiles.size(); first += kTilesPerLaunch) {
     const size_t count = std::min(tiles.size() - first, size_t(kTilesPerLaunch));
     const TileChunk chunk = tile_chunk(tiles, first, count);

@@ -132,6 +132,13 @@ void launch_decode_attention(const AttentionArgs& a, int splits, int64_t chunk, 
                              cudaStream_t stream);
 void launch_fallback_attention(const AttentionArgs& a, cudaStream_t stream);
 bool flash_supported(const AttentionArgs& a);
+// Hopper kernels (*_sm90.cu, built for sm_90a alone when the build has them: RCC_HAS_SM90): true
+// when the current device runs them (compute capability 9.0) and the build has them.
+bool sm90_available();
+// launch_flash_attention_tiles on wgmma (cuda_flash_attention_sm90.cu): head_dim 64, bf16 k/v
+// from position 0, 16-byte aligned q/k/v rows; only where sm90_available().
+void launch_flash_attention_tiles_sm90(const AttentionArgs& a, const std::vector<AttnTile>& tiles,
+                                       cudaStream_t stream);
 bool decode_supported(const AttentionArgs& a);
 // Batched self-attention through the flash kernel: `tiles` = causal_tiles(seqs, kFlashTileRows,
 // query tiles) of the batch's sequences; a block per tile (and head), every tile's sequence

@@ -95,6 +95,9 @@ void launch_rotary_split_rows_backward(const bf16* dq, const bf16* dk, const bf1
 // D = rowsum(dout ∘ out), f32 dq accumulators, as the kernels need). `lse`: the forward's
 // AttentionArgs::lse output (f32 [rows, heads], log2 domain), or null to recompute it.
 size_t attention_backward_workspace(int64_t rows, int heads, int hd);
+// Whether the default path (RCC_CUDA_ATTN_BWD unset) takes the Hopper wgmma kernel for head_dim hd
+// on the current device (cuda_attention_backward_sm90.cu).
+bool attention_backward_uses_sm90(int hd);
 void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, const bf16* out,
                                const float* lse, const bf16* dout, const SeqRows* seqs,
                                int64_t n_seqs, int64_t rows, int heads, int hd, bf16* dq, bf16* dk,

@@ -29,8 +29,10 @@
 // error max |gpu − ref| / max(1, |ref|) ≤ 1e-3 (f32 scores from the same bf16 inputs: ~1e-6
 // expected). The backward then runs with that LSE and with lse = null (recomputed): on the default
 // path
-// ("auto": head_dim 64 deterministic dQ, 128 atomic dQ), on RCC_CUDA_ATTN_BWD=deterministic (also
-// checked bit-identical over two runs), and on the forced fallback.
+// ("auto": head_dim 64 the wgmma kernel on compute capability 9.0, else as "mma"), on "mma" (the
+// mma.sync kernels: head_dim 64 deterministic dQ, 128 atomic dQ), on
+// RCC_CUDA_ATTN_BWD=deterministic (also checked bit-identical over two runs), and on the forced
+// fallback.
 // Then a line per timing: "TIME name median_ms ms TFLOP/s" (median of 10 runs after warm-up, CUDA
 // events), counting 5·n²·hd·heads FLOPs = 2.5 × the causal forward's 2·n²·hd·heads; the forward
 // (with LSE) and the backward in each mode, with the forward's LSE and recomputing it; then a
@@ -252,6 +254,33 @@ void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads
       report(fname + "_out", rel_err(download_bf16(gfo, N), out), 2e-2);
       report(fname + "_lse", lerr, 1e-3);
     }
+    // The batched forward (the training path) on both of its kernels, every shape it takes:
+    // RCC_CUDA_ATTN_FWD unset (the wgmma kernel for head_dim 64 on compute capability 9.0) and
+    // "mma"; same tolerances as above. Outputs NaN-filled first: a row never written fails.
+    if (!force_fallback && cuda::flash_supported(fa)) {
+      const std::vector<cuda::AttnTile> ftiles =
+          cuda::causal_tiles(seqs.data(), int64_t(seqs.size()), cuda::kFlashTileRows, true, false);
+      for (const char* fmode : {"", "mma"}) {
+        CK(cudaMemsetAsync(glse.p, 0xFF, glse.bytes, stream));
+        CK(cudaMemsetAsync(gfo.p, 0xFF, gfo.bytes, stream));
+        if (*fmode) setenv("RCC_CUDA_ATTN_FWD", fmode, 1);
+        cuda::launch_flash_attention_tiles(fa, ftiles, stream);
+        unsetenv("RCC_CUDA_ATTN_FWD");
+        CK(cudaStreamSynchronize(stream));
+        CK(cudaMemcpy(glse_h.data(), glse.p, glse.bytes, cudaMemcpyDeviceToHost));
+        double e2 = 0;
+        for (size_t i = 0; i < glse_h.size(); ++i) {
+          const double e =
+              std::fabs(double(glse_h[i]) - rlse[i]) / std::max(1.0, std::fabs(rlse[i]));
+          e2 = std::isnan(e) ? NAN : std::max(e2, e);
+          if (std::isnan(e2)) break;
+        }
+        const std::string bn = str_cat("attn_fwd_batched_", *fmode ? fmode : "auto", "_n", shape,
+                                       "_h", heads, "_hd", hd);
+        report(bn + "_out", rel_err(download_bf16(gfo, N), out), 2e-2);
+        report(bn + "_lse", e2, 1e-3);
+      }
+    }
 
     auto run = [&](const char* mode, bool with_lse, Dev& a, Dev& b, Dev& cc) {
       for (Dev* d : {&a, &b, &cc}) CK(cudaMemsetAsync(d->p, 0xFF, d->bytes, stream));
@@ -272,11 +301,12 @@ void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads
       const char* env;
       const char* tag;
     };
-    // auto: head_dim 64 deterministic scheme, 128 atomic.
-    const Mode modes_mma[] = {{"", "auto"}, {"deterministic", "det"}};
+    // auto: head_dim 64 the wgmma kernel on compute capability 9.0 (else as mma); mma: the
+    // mma.sync kernels (head_dim 64 deterministic scheme, 128 atomic).
+    const Mode modes_mma[] = {{"", "auto"}, {"mma", "mma"}, {"deterministic", "det"}};
     const Mode modes_fb[] = {{"fallback", "fb"}};
     const Mode* modes = mma ? modes_mma : modes_fb;
-    const int nmodes = mma ? 2 : 1;
+    const int nmodes = mma ? 3 : 1;
     for (int mi = 0; mi < nmodes; ++mi) {
       for (int wl = 1; wl >= 0; --wl) {
         const std::string nm = str_cat(name, "_", modes[mi].tag, wl ? "_lse" : "_nolse");
@@ -393,8 +423,9 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
     const char* env;
     const char* tag;
   };
-  // auto: the default (head_dim 64: the deterministic scheme; 128: atomic dQ).
-  const Variant vars[] = {{"", "auto"}, {"deterministic", "det"}};
+  // auto: the default (head_dim 64: the wgmma kernel on an H100, else as mma); mma: the mma.sync
+  // kernels (head_dim 64: the deterministic scheme; 128: atomic dQ).
+  const Variant vars[] = {{"", "auto"}, {"mma", "mma"}, {"deterministic", "det"}};
   for (const Variant& var : vars) {
     for (int wl = 1; wl >= 0; --wl) {
       PathScope path(var.env);
@@ -444,6 +475,10 @@ void bench_batch(cudaStream_t stream, int count, int64_t n, int heads, int hd) {
     for (const cuda::SeqRows& sq : seqs) fwd_one(sq);
   });
   const double f_batch = time_it([&] { cuda::launch_flash_attention_tiles(ab, tiles, stream); });
+  setenv("RCC_CUDA_ATTN_FWD", "mma", 1);
+  const double f_batch_mma =
+      time_it([&] { cuda::launch_flash_attention_tiles(ab, tiles, stream); });
+  unsetenv("RCC_CUDA_ATTN_FWD");
   // Per sequence: each call sees its window as a batch of its own.
   const cuda::SeqRows whole = {0, n};
   const double b_each = time_it([&] {
@@ -455,12 +490,17 @@ void bench_batch(cudaStream_t stream, int count, int64_t n, int heads, int hd) {
                                       dv.bf(o), ws.p, stream);
     }
   });
-  const double b_batch = time_it([&] {
-    cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(),
-                                    static_cast<const float*>(glse.p), gdo.bf(), seqs.data(),
-                                    int64_t(seqs.size()), rows, heads, hd, dq.bf(), dk.bf(),
-                                    dv.bf(), ws.p, stream);
-  });
+  auto b_batched = [&](const char* mode) {
+    PathScope path(mode);
+    return time_it([&] {
+      cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(),
+                                      static_cast<const float*>(glse.p), gdo.bf(), seqs.data(),
+                                      int64_t(seqs.size()), rows, heads, hd, dq.bf(), dk.bf(),
+                                      dv.bf(), ws.p, stream);
+    });
+  };
+  const double b_batch = b_batched("");
+  const double b_batch_mma = b_batched("mma");
   const std::string tag = str_cat(count, "x", n, "_h", heads, "_hd", hd);
   auto line = [&](const char* what, double ms, double flops) {
     std::printf("TIME attn_%s_%s %.4f ms %.1f TFLOP/s\n", what, tag.c_str(), ms,
@@ -468,8 +508,14 @@ void bench_batch(cudaStream_t stream, int count, int64_t n, int heads, int hd) {
   };
   line("fwd_per_sequence", f_each, fwd_flops);
   line("fwd_batched", f_batch, fwd_flops);
+  line("fwd_batched_mma", f_batch_mma, fwd_flops);
+  std::printf("RATIO attn_fwd_batched_auto_over_mma_%s %.3fx\n", tag.c_str(),
+              f_batch_mma / f_batch);
   line("bwd_per_sequence", b_each, bwd_flops);
   line("bwd_batched", b_batch, bwd_flops);
+  line("bwd_batched_mma", b_batch_mma, bwd_flops);
+  std::printf("RATIO attn_bwd_batched_auto_over_mma_%s %.3fx\n", tag.c_str(),
+              b_batch_mma / b_batch);
   std::printf("RATIO attn_batched_over_per_sequence_%s fwd %.3fx bwd %.3fx fwd+bwd %.3fx\n",
               tag.c_str(), f_each / f_batch, b_each / b_batch,
               (f_each + b_each) / (f_batch + b_batch));
@@ -498,7 +544,9 @@ int main(int argc, char** argv) {
     CK(cudaSetDevice(dev));
     cudaDeviceProp prop{};
     CK(cudaGetDeviceProperties(&prop, dev));
-    std::printf("device: %s\n", prop.name);
+    std::printf(
+        "device: %s (compute capability %d.%d); default attention kernels for head_dim 64: %s\n",
+        prop.name, prop.major, prop.minor, cuda::sm90_available() ? "wgmma (sm_90a)" : "mma.sync");
     cudaStream_t stream;
     CK(cudaStreamCreate(&stream));
     if (run_checks) {
@@ -533,6 +581,13 @@ int main(int argc, char** argv) {
       for (const Case& c : cases)
         if (has_mma_path(c.hd)) check_case(stream, c.lens, c.heads, c.hd, true);
       check_errors(stream);
+      // On compute capability 9.0 the checks above must have run the wgmma kernel (built for
+      // sm_90a): a build or dispatch that silently lost it fails here.
+      if (prop.major == 9 && prop.minor == 0) {
+        report("attn_bwd_auto_takes_wgmma_on_sm90",
+               cuda::attention_backward_uses_sm90(64) ? 0.0 : 1.0, 0);
+        report("attn_fwd_batched_auto_takes_wgmma_on_sm90", cuda::sm90_available() ? 0.0 : 1.0, 0);
+      }
       std::printf("SUMMARY %d/%d checks passed\n", g_total - g_fail, g_total);
     }
     if (run_bench) {
