@@ -118,23 +118,12 @@ void launch_mma(const BwdParams& batch, const SeqRows* seqs, int64_t n_seqs, Mod
       RCC_CUDA_CHECK(cudaMemsetAsync(
           batch.dqacc, 0, size_t(batch.ld) * size_t(batch.stride) * sizeof(float), stream));
   }
-  std::vector<AttnTile> tiles;
   if (sm90) {
-    // Sequence by sequence (each longest-first), not longest-first over the batch: the blocks in
-    // flight then add into the dQ accumulators of one or two sequences, which stay in L2 (6 MB
-    // for a 2048-row window of 768 columns; 100 MB for the 16 windows of a 2×160m step). Measured
-    // on 16 such windows: 2.13 ms longest-first over the batch, 1.14 ms sequence by sequence
-    // (bench/results/raw/h100_sm90_attn/attempt1, attempt2).
-    for (int64_t s = 0; s < n_seqs; ++s) {
-      const std::vector<AttnTile> t = causal_tiles(seqs + s, 1, kTile, false, true);
-      tiles.insert(tiles.end(), t.begin(), t.end());
-    }
-  } else {
-    tiles = causal_tiles(seqs, n_seqs, kTile, !atomic, true);
+    launch_grad_sm90(batch, seqs, n_seqs, stream);
+    return;
   }
-  if (sm90)
-    launch_grad_sm90(batch, tiles, stream);
-  else if (hd64)
+  const std::vector<AttnTile> tiles = causal_tiles(seqs, n_seqs, kTile, !atomic, true);
+  if (hd64)
     launch_grad_det<64, false, 32, 3>(batch, tiles, stream);
   else if (!atomic)
     launch_grad_det<128, false, 16, 1>(batch, tiles, stream);

@@ -232,7 +232,8 @@ void launch_grad_atomic(const BwdParams& p, const std::vector<AttnTile>& tiles,
 void launch_dq_convert(const BwdParams& p, cudaStream_t stream);
 // cuda_attention_backward_sm90.cu (built for sm_90a): the atomic scheme on wgmma, head_dim 64;
 // then launch_dq_convert. Only where cuda::sm90_available().
-void launch_grad_sm90(const BwdParams& p, const std::vector<AttnTile>& tiles, cudaStream_t stream);
+// Builds its own tile table (sequence by sequence).
+void launch_grad_sm90(const BwdParams& p, const SeqRows* seqs, int64_t n_seqs, cudaStream_t stream);
 // cuda_attention_backward_fallback.cu: the scalar kernels (any head_dim 1..256, any alignment).
 void launch_fallback(const BwdParams& p, cudaStream_t stream);
 
