@@ -1,6 +1,7 @@
 // Attention dispatch (flash prefill / split-K decode / simple fallback), the combine kernel of
 // split partials, and the fallback kernel for head dims without a specialised kernel.
 #include <algorithm>
+#include <atomic>
 
 #include "cuda/cuda_kernels.h"
 
@@ -141,11 +142,22 @@ std::vector<AttnTile> causal_tiles(const SeqRows* seqs, int64_t n_seqs, int tile
 
 bool sm90_available() {
 #ifdef RCC_HAS_SM90
-  int dev = 0, major = 0, minor = 0;
+  // Asked before every training attention launch: the answer is kept per device (0 not yet
+  // known, 1 no, 2 yes; devices 0..63, others queried every time).
+  static std::atomic<uint8_t> known[64];
+  int dev = 0;
   RCC_CUDA_CHECK(cudaGetDevice(&dev));
+  const bool cached = dev >= 0 && dev < 64;
+  if (cached) {
+    const uint8_t k = known[dev].load(std::memory_order_relaxed);
+    if (k) return k == 2;
+  }
+  int major = 0, minor = 0;
   RCC_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
   RCC_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-  return major == 9 && minor == 0;  // sm_90a code runs on compute capability 9.0 only
+  const bool ok = major == 9 && minor == 0;  // sm_90a code runs on compute capability 9.0 only
+  if (cached) known[dev].store(ok ? 2 : 1, std::memory_order_relaxed);
+  return ok;
 #else
   return false;
 #endif

@@ -38,9 +38,10 @@
 //     (red.global.add.v2.f32): 5 tile products; then dq_convert_kernel writes
 //     dq = bf16(scale · dQ). Not bit-reproducible (addition order).
 //     Hopper scheme (cuda_attention_backward_sm90.cu; the default for head_dim 64 on compute
-//     capability 9.0, built for sm_90a): the atomic scheme's 5 products issued by one warpgroup
-//     as wgmma.mma_async on 64×64 tiles straight from 128-byte-swizzled shared memory; atomic
-//     dQ (not bit-reproducible; RCC_CUDA_ATTN_BWD=deterministic or mma takes the mma.sync kernels).
+//     capability 9.0, built for sm_90a): the atomic scheme's 5 products issued as
+//     wgmma.mma_async on 64×64 tiles straight from 128-byte-swizzled shared memory, two
+//     warpgroups per 128-key block (their dQ shares summed before the reductions); atomic dQ
+//     (not bit-reproducible; RCC_CUDA_ATTN_BWD=deterministic or mma takes the mma.sync kernels).
 //  (c = scale·log2 e.) Masking: only on the diagonal tile (key > query) and, in dk/dv blocks, the
 //  last partial query tile (query ≥ n); masked probabilities are set to 0 (never the exp of a
 //  masked score). Rows ≥ n read as zeros and are never written. On the diagonal tile, 16-row
