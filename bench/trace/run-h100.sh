@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A CUPTI timeline of 6 training steps (2x160m and 2x410m) on the GPU machine, summarised by
-# timeline.py; the raw traces come back compressed.
+# timeline.py; the raw traces come back compressed. BUNDLE: the bundle archive to unpack; RCC: the
+# binary to trace (default the bundle's); TAG: a suffix for the output names.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-tar -xJf .carry/gpu-bundle-full.tar.xz
+[ -x gpu-bundle/rcc ] || tar -xJf ${BUNDLE:-.carry/gpu-bundle-full.tar.xz}
 export LD_LIBRARY_PATH=$PWD/gpu-bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 mkdir -p $OUT
 CUPTI=$(dirname "$(find / -name 'libcupti.so*' 2>/dev/null | head -1)")
@@ -17,8 +18,8 @@ json.dump(c, open(sys.argv[2], "w"))
 PY
   d=$(mktemp -d)
   CUDA_INJECTION64_PATH=/tmp/libcupti_trace.so RCC_TRACE_OUT=/tmp/trace-$m.tsv \
-    ${RCC:-gpu-bundle/rcc} train --config /tmp/cfg-$m.json --out $d --device cuda --quiet > /dev/null 2> $OUT/err-$m.txt
+    ${RCC:-gpu-bundle/rcc} train --config /tmp/cfg-$m.json --out $d --device cuda --quiet > /dev/null 2> $OUT/err-$m${TAG:-}.txt
   echo "$m rc=$? records $(wc -l < /tmp/trace-$m.tsv)"
-  python3 bench/trace/timeline.py /tmp/trace-$m.tsv 3 | tee $OUT/timeline-$m.txt
-  xz -6 < /tmp/trace-$m.tsv > $OUT/trace-$m.tsv.xz
+  python3 bench/trace/timeline.py /tmp/trace-$m.tsv 3 | tee $OUT/timeline-$m${TAG:-}.txt
+  xz -6 < /tmp/trace-$m.tsv > $OUT/trace-$m${TAG:-}.tsv.xz
 done

@@ -78,6 +78,13 @@ class Backend {
   // y = LayerNorm(x) · w + b over rows of H (x, y may alias); w, b prepared f32 [H].
   virtual void layer_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, const Tensor& b,
                           float eps, void* y) = 0;
+  // Both layer norms of a parallel-residual layer (GPT-NeoX: ln1 and ln2 read the same input):
+  // y1 = LayerNorm(x)·w1 + b1, y2 = LayerNorm(x)·w2 + b2, and x copied to x_copy unless null (the
+  // training forward records the layer input). No output may alias x or another output. The
+  // default runs copy_device and layer_norm; a backend may read x once (backend_composed.cpp).
+  virtual void layer_norm_pair(const void* x, int64_t rows, int64_t H, const Tensor& w1,
+                               const Tensor& b1, const Tensor& w2, const Tensor& b2, float eps,
+                               void* y1, void* y2, void* x_copy);
   // y[rows, N] = x[rows, K] · W[N, K]^T (+ bias) (+ y when accumulate).
   virtual void linear(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
                       bool accumulate) = 0;
@@ -134,11 +141,21 @@ class Backend {
   // null skips); dW [N, K] f32 += dy^T · x; db [N] f32 += Σ_rows dy (null skips).
   virtual void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,
                                void* dx, bool accumulate_dx, float* dW, float* db) = 0;
-  // dx = dy · GELU'(pre) (exact GELU); dx may alias dy.
-  virtual void gelu_backward(const void* pre, const void* dy, void* dx, int64_t n) = 0;
+  // dx = dy · GELU'(pre) (exact GELU) over [rows, width]; dx may alias dy. db [width] f32 += Σ_rows
+  // dx unless null: the bias gradient of the product that made pre (a backend may take the sums
+  // while it writes dx).
+  virtual void gelu_backward(const void* pre, const void* dy, void* dx, int64_t rows, int64_t width,
+                             float* db) = 0;
   // Backward of layer_norm with input x [rows, H]: dx += ..., dw, db [H] f32 +=.
   virtual void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w,
                                    float eps, const void* dy, void* dx, float* dw, float* db) = 0;
+  // Backward of layer_norm_pair: dx += LN2'(dy2) + LN1'(dy1) (the ln2 term first, as two
+  // layer_norm_backward calls would add them); dw1, db1, dw2, db2 [H] f32 +=. dx aliases none of
+  // x, dy1, dy2. The default runs layer_norm_backward twice; a backend may read x and dx once.
+  virtual void layer_norm_pair_backward(const void* x, int64_t rows, int64_t H, const Tensor& w1,
+                                        const Tensor& w2, float eps, const void* dy1,
+                                        const void* dy2, void* dx, float* dw1, float* db1,
+                                        float* dw2, float* db2);
   // dst[idx[i]·width ...] += src[i·width ...] for rows i < n; idx on the host, distinct.
   virtual void scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n, int64_t width,
                                 void* dst) = 0;

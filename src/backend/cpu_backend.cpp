@@ -162,8 +162,15 @@ class CpuBackend final : public Backend {
     if (dx && !accumulate_dx) std::memset(dx, 0, size_t(rows * W.dim(1)) * 4);
     ops::linear_backward(f(x), rows, W, f(dy), f(dx), dW, db);
   }
-  void gelu_backward(const void* pre, const void* dy, void* dx, int64_t n) override {
-    ops::gelu_backward(f(pre), f(dy), f(dx), n);
+  void gelu_backward(const void* pre, const void* dy, void* dx, int64_t rows, int64_t width,
+                     float* db) override {
+    ops::gelu_backward(f(pre), f(dy), f(dx), rows * width);
+    if (!db) return;
+    for (int64_t r = 0; r < rows; ++r) {  // row order, as ops::linear_backward's bias sums
+      const float* g = f(dx) + r * width;
+#pragma omp simd
+      for (int64_t n = 0; n < width; ++n) db[n] += g[n];
+    }
   }
   void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
                            const void* dy, void* dx, float* dw, float* db) override {
@@ -256,8 +263,12 @@ class CpuBackend final : public Backend {
         },
         4096);
   }
-  static float* f(void* p) { return static_cast<float*>(p); }
-  static const float* f(const void* p) { return static_cast<const float*>(p); }
+  static float* f(void* p) {
+    return static_cast<float*>(p);
+  }
+  static const float* f(const void* p) {
+    return static_cast<const float*>(p);
+  }
   static void split_heads(const float* qkv, int64_t rows, int64_t nh, int64_t hd, float* q,
                           float* k, float* v) {
     const int64_t H = nh * hd;

@@ -64,6 +64,8 @@ CudaBackend::CudaBackend(int device) : dev_(device) {
 
   const char* g = std::getenv("RCC_CUDA_GEMM");
   gemm_ = std::make_unique<cuda::Gemm>(stream_, !(g && std::strcmp(g, "cublas") == 0));
+  const char* f = std::getenv("RCC_CUDA_FUSED");
+  fused_ = !(f && std::strcmp(f, "0") == 0);
 }
 
 CudaBackend::~CudaBackend() {
@@ -72,7 +74,7 @@ CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
   gemm_.reset();
   for (void* p : {idx_dev_, static_cast<void*>(inv_freq_dev_), attn_ws_, f32_out_, attn_bwd_ws_,
-                  ln_bwd_ws_, ce_buf_, ss_ws_, ones_, static_cast<void*>(rope_dev_),
+                  ln_bwd_ws_, ce_buf_, ss_ws_, ones_, col_ws_, static_cast<void*>(rope_dev_),
                   static_cast<void*>(pos_cache_[0].dev), static_cast<void*>(pos_cache_[1].dev),
                   adamw_table_}) {
     if (p) release(p);
@@ -273,6 +275,24 @@ void CudaBackend::layer_norm(const void* x, int64_t rows, int64_t H, const Tenso
   use();
   cuda::launch_layer_norm(static_cast<const bf16*>(x), rows, H, static_cast<const float*>(w.raw()),
                           static_cast<const float*>(b.raw()), eps, static_cast<bf16*>(y), stream_);
+}
+
+void CudaBackend::layer_norm_pair(const void* x, int64_t rows, int64_t H, const Tensor& w1,
+                                  const Tensor& b1, const Tensor& w2, const Tensor& b2, float eps,
+                                  void* y1, void* y2, void* x_copy) {
+  if (!fused_) {
+    Backend::layer_norm_pair(x, rows, H, w1, b1, w2, b2, eps, y1, y2, x_copy);
+    return;
+  }
+  check_vector(w1, H, "layer_norm weight");
+  check_vector(b1, H, "layer_norm bias");
+  check_vector(w2, H, "layer_norm weight");
+  check_vector(b2, H, "layer_norm bias");
+  use();
+  auto f = [](const Tensor& t) { return static_cast<const float*>(t.raw()); };
+  cuda::launch_layer_norm_pair(static_cast<const bf16*>(x), rows, H, f(w1), f(b1), f(w2), f(b2),
+                               eps, static_cast<bf16*>(y1), static_cast<bf16*>(y2),
+                               static_cast<bf16*>(x_copy), stream_);
 }
 
 void CudaBackend::linear(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,

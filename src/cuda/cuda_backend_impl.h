@@ -77,6 +77,9 @@ class CudaBackend final : public Backend {
 
   void layer_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, const Tensor& b,
                   float eps, void* y) override;
+  void layer_norm_pair(const void* x, int64_t rows, int64_t H, const Tensor& w1, const Tensor& b1,
+                       const Tensor& w2, const Tensor& b2, float eps, void* y1, void* y2,
+                       void* x_copy) override;
 
   void linear(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
               bool accumulate) override;
@@ -111,9 +114,13 @@ class CudaBackend final : public Backend {
   void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
                        bool accumulate_dx, float* dW, float* db) override;
 
-  void gelu_backward(const void* pre, const void* dy, void* dx, int64_t n) override;
+  void gelu_backward(const void* pre, const void* dy, void* dx, int64_t rows, int64_t width,
+                     float* db) override;
   void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
                            const void* dy, void* dx, float* dw, float* db) override;
+  void layer_norm_pair_backward(const void* x, int64_t rows, int64_t H, const Tensor& w1,
+                                const Tensor& w2, float eps, const void* dy1, const void* dy2,
+                                void* dx, float* dw1, float* db1, float* dw2, float* db2) override;
 
   void scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n, int64_t width,
                         void* dst) override;
@@ -199,6 +206,10 @@ class CudaBackend final : public Backend {
   std::mutex mu_;
   std::unordered_map<void*, size_t> sizes_;
   std::unique_ptr<cuda::Gemm> gemm_;
+  // RCC_CUDA_FUSED=0 turns off the training passes' fusions (layer_norm_pair and its backward run
+  // as Backend's compositions; gelu_backward's bias gradient as a separate product): the unfused
+  // baseline of A/B measurements and checks.
+  bool fused_ = true;
 
   void* stage_ = nullptr;
   size_t stage_cap_ = 0, stage_off_ = 0;
@@ -221,6 +232,8 @@ class CudaBackend final : public Backend {
   size_t attn_bwd_ws_bytes_ = 0;
   void* ln_bwd_ws_ = nullptr;
   size_t ln_bwd_ws_bytes_ = 0;
+  void* col_ws_ = nullptr;  // column-sum partials (gelu_backward's bias gradient)
+  size_t col_ws_bytes_ = 0;
   void* ce_buf_ = nullptr;
   size_t ce_buf_bytes_ = 0;
   void* ss_ws_ = nullptr;

@@ -165,10 +165,22 @@ void CudaBackend::linear_backward(const void* x, int64_t rows, const Tensor& W, 
   if (db) gemm_->run_general(false, false, N, 1, rows, g, N, ones(rows), rows, db, N, true, true);
 }
 
-void CudaBackend::gelu_backward(const void* pre, const void* dy, void* dx, int64_t n) {
+void CudaBackend::gelu_backward(const void* pre, const void* dy, void* dx, int64_t rows,
+                                int64_t width, float* db) {
+  if (rows <= 0 || width <= 0) return;
   use();
-  cuda::launch_gelu_backward(static_cast<const bf16*>(pre), static_cast<const bf16*>(dy),
-                             static_cast<bf16*>(dx), n, stream_);
+  const bf16 *p = static_cast<const bf16*>(pre), *g = static_cast<const bf16*>(dy);
+  bf16* d = static_cast<bf16*>(dx);
+  if (db && fused_) {  // the column sums taken while dx is written
+    ensure(&col_ws_, &col_ws_bytes_, cuda::gelu_backward_bias_workspace(rows, width));
+    cuda::launch_gelu_backward_bias(p, g, d, rows, width, db, col_ws_, stream_);
+    return;
+  }
+  cuda::launch_gelu_backward(p, g, d, rows * width, stream_);
+  // db [width] += dx^T [width, rows] · 1 [rows], as linear_backward's bias gradient.
+  if (db)
+    gemm_->run_general(false, false, width, 1, rows, d, width, ones(rows), rows, db, width, true,
+                       true);
 }
 
 void CudaBackend::layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w,
@@ -181,6 +193,27 @@ void CudaBackend::layer_norm_backward(const void* x, int64_t rows, int64_t H, co
   cuda::launch_layer_norm_backward(
       static_cast<const bf16*>(x), rows, H, static_cast<const float*>(w.raw()), eps,
       static_cast<const bf16*>(dy), static_cast<bf16*>(dx), dw, db, ln_bwd_ws_, stream_);
+}
+
+void CudaBackend::layer_norm_pair_backward(const void* x, int64_t rows, int64_t H, const Tensor& w1,
+                                           const Tensor& w2, float eps, const void* dy1,
+                                           const void* dy2, void* dx, float* dw1, float* db1,
+                                           float* dw2, float* db2) {
+  if (!fused_) {
+    Backend::layer_norm_pair_backward(x, rows, H, w1, w2, eps, dy1, dy2, dx, dw1, db1, dw2, db2);
+    return;
+  }
+  check_vector(w1, H, "layer_norm weight");
+  check_vector(w2, H, "layer_norm weight");
+  if (rows <= 0) return;
+  use();
+  const size_t ws = cuda::layer_norm_backward_workspace(rows, H, 2);
+  if (ws) ensure(&ln_bwd_ws_, &ln_bwd_ws_bytes_, ws);
+  cuda::launch_layer_norm_pair_backward(
+      static_cast<const bf16*>(x), rows, H, static_cast<const float*>(w1.raw()),
+      static_cast<const float*>(w2.raw()), eps, static_cast<const bf16*>(dy1),
+      static_cast<const bf16*>(dy2), static_cast<bf16*>(dx), dw1, db1, dw2, db2, ln_bwd_ws_,
+      stream_);
 }
 
 void CudaBackend::scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n,

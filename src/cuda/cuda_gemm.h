@@ -22,6 +22,7 @@ struct BlasApi {
   RCC_BLAS_FN(cublasLtMatmulDescSetAttribute)
   RCC_BLAS_FN(cublasLtMatrixLayoutCreate)
   RCC_BLAS_FN(cublasLtMatrixLayoutDestroy)
+  RCC_BLAS_FN(cublasLtMatrixLayoutSetAttribute)
   RCC_BLAS_FN(cublasLtMatmulPreferenceCreate)
   RCC_BLAS_FN(cublasLtMatmulPreferenceSetAttribute)
   RCC_BLAS_FN(cublasLtMatmulPreferenceDestroy)
@@ -72,6 +73,7 @@ class Gemm {
     cublasLtMatmulAlgo_t algo{};
     bool lt = false;             // a cuBLASLt algorithm was found
     bool bias_epilogue = false;  // the bias is added by the epilogue (else by a kernel)
+    int64_t rows = 0;            // the row count the layouts b and c describe now
     // RCC_CUDA_GEMM_TUNE=1: the heuristic's other candidates, timed on the first product of the
     // shape (then cleared); `algo` becomes the fastest.
     static constexpr int kMaxCandidates = 8;
@@ -84,6 +86,7 @@ class Gemm {
   Plan& plan(const Key& key, const void* bias);
   bool make_lt(Plan& p, const Key& key, bool with_bias, const void* bias);
   static constexpr int64_t kFusedBiasMinRows = 256;
+  static constexpr int64_t kPlanRowBucket = 128;  // from kFusedBiasMinRows rows on (see run())
   void destroy(Plan& p);
 
   const BlasApi& api = blas();  // first member: loaded before anything below is used

@@ -31,6 +31,11 @@ void launch_gather_rows(const bf16* src, int64_t src_stride, const int64_t* idx,
 // y = (x - mean) / sqrt(var + eps) · w + b per row of H (biased variance); x and y may alias.
 void launch_layer_norm(const bf16* x, int64_t rows, int64_t H, const float* w, const float* b,
                        float eps, bf16* y, cudaStream_t stream);
+// Both norms of a parallel-residual layer from one read of x: y1 = LN(x)·w1 + b1, y2 =
+// LN(x)·w2 + b2, and x_copy = x unless null. Nothing aliases.
+void launch_layer_norm_pair(const bf16* x, int64_t rows, int64_t H, const float* w1,
+                            const float* b1, const float* w2, const float* b2, float eps, bf16* y1,
+                            bf16* y2, bf16* x_copy, cudaStream_t stream);
 
 // ---- cuda_rotary.cu ----
 struct QkvToCacheArgs {

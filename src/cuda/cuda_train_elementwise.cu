@@ -1,4 +1,4 @@
-// Training kernels of the element-wise kind: GELU backward, bias gradient (column sums), row
+// Training kernels of the element-wise kind: GELU backward (with its bias gradient), row
 // scatter-add, embedding backward, cross-entropy (loss and dlogits), sum of squares, scaling and
 // AdamW. bf16 storage with f32 math; f32 weight gradients, master weights and optimizer moments.
 //
@@ -64,6 +64,112 @@ __global__ void gelu_backward_kernel(const bf16* pre, const bf16* dy, bf16* dx, 
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
     dx[i] = __float2bfloat16_rn(__bfloat162float(dy[i]) * gelu_grad_f(__bfloat162float(pre[i])));
+}
+
+// gelu_backward with the column sums of dx (the bias gradient): grid (column tiles of 32·V, row
+// chunks), block (32, kColLanes); thread (x, y) owns columns x·V .. x·V + V − 1 of its tile and
+// rows y, y + kColLanes, ... of its chunk; the lanes' sums are added in lane order through shared
+// memory into the chunk's partial row [chunks, width]. V = 8 (16-byte accesses) or 1.
+constexpr int kColLanes = 8;
+constexpr int64_t kColChunkRows = 128;
+constexpr int64_t kColMaxChunks = 65535;  // gridDim.y
+
+struct ColChunks {
+  int64_t rows_per_chunk, chunks;
+};
+ColChunks col_chunks(int64_t rows) {
+  ColChunks c{kColChunkRows, (rows + kColChunkRows - 1) / kColChunkRows};
+  if (c.chunks > kColMaxChunks) {
+    c.rows_per_chunk = (rows + kColMaxChunks - 1) / kColMaxChunks;
+    c.chunks = (rows + c.rows_per_chunk - 1) / c.rows_per_chunk;
+  }
+  return c;
+}
+
+template <int V>
+__global__ void __launch_bounds__(32 * kColLanes)
+    gelu_backward_bias_kernel(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows,
+                              int64_t width, int64_t rows_per_chunk, float* part) {
+  constexpr int kTile = 32 * V;
+  __shared__ float sp[kColLanes][kTile];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c0 = int64_t(blockIdx.x) * kTile + int64_t(tx) * V;
+  const int64_t chunk = blockIdx.y;
+  const int64_t r0 = chunk * rows_per_chunk;
+  const int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+  float acc[V];
+#pragma unroll
+  for (int k = 0; k < V; ++k) acc[k] = 0.0f;
+  if (c0 < width) {  // width % V == 0 here
+    // kRowsInFlight rows' loads issued before their math: the loop is memory-bound.
+    constexpr int kRowsInFlight = 4;
+    for (int64_t rb = r0 + ty; rb < r1; rb += kRowsInFlight * kColLanes) {
+      if constexpr (V == 8) {
+        Pack8 x[kRowsInFlight], g[kRowsInFlight];
+#pragma unroll
+        for (int u = 0; u < kRowsInFlight; ++u) {
+          const int64_t r = rb + u * kColLanes;
+          if (r < r1) {
+            x[u].u = *reinterpret_cast<const uint4*>(pre + r * width + c0);
+            g[u].u = *reinterpret_cast<const uint4*>(dy + r * width + c0);
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < kRowsInFlight; ++u) {
+          const int64_t r = rb + u * kColLanes;
+          if (r >= r1) break;
+#pragma unroll
+          for (int k = 0; k < 8; ++k) {
+            g[u].h[k] = __float2bfloat16_rn(__bfloat162float(g[u].h[k]) *
+                                            gelu_grad_f(__bfloat162float(x[u].h[k])));
+            acc[k] += __bfloat162float(g[u].h[k]);
+          }
+          *reinterpret_cast<uint4*>(dx + r * width + c0) = g[u].u;
+        }
+      } else {
+        for (int u = 0; u < kRowsInFlight; ++u) {
+          const int64_t r = rb + u * kColLanes;
+          if (r >= r1) break;
+          const int64_t i = r * width + c0;
+          const bf16 d =
+              __float2bfloat16_rn(__bfloat162float(dy[i]) * gelu_grad_f(__bfloat162float(pre[i])));
+          dx[i] = d;
+          acc[0] += __bfloat162float(d);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < V; ++k) sp[ty][tx * V + k] = acc[k];
+  __syncthreads();
+  for (int o = ty * 32 + tx; o < kTile; o += 32 * kColLanes) {
+    const int64_t c = int64_t(blockIdx.x) * kTile + o;
+    if (c >= width) continue;
+    float t = 0.0f;
+#pragma unroll
+    for (int y = 0; y < kColLanes; ++y) t += sp[y][o];
+    part[chunk * width + c] = t;
+  }
+}
+
+// out[c] += Σ_k part[k·width + c] over the chunks: grid (column tiles of 32); block (32,
+// kRedLanes): lane y adds chunks y, y + kRedLanes, ... in order, then the lanes in order.
+constexpr int kRedLanes = 32;
+__global__ void __launch_bounds__(32 * kRedLanes)
+    column_partials_reduce_kernel(const float* part, int64_t chunks, int64_t width, float* out) {
+  __shared__ float sp[kRedLanes][33];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = int64_t(blockIdx.x) * 32 + tx;
+  float a = 0.0f;
+  if (c < width)
+    for (int64_t k = ty; k < chunks; k += kRedLanes) a += part[k * width + c];
+  sp[ty][tx] = a;
+  __syncthreads();
+  if (ty == 0 && c < width) {
+    float t = 0.0f;
+    for (int y = 0; y < kRedLanes; ++y) t += sp[y][tx];
+    out[c] += t;
+  }
 }
 
 // ---- scatter_add_rows ----
@@ -317,6 +423,35 @@ void launch_gelu_backward(const bf16* pre, const bf16* dy, bf16* dx, int64_t n,
   } else {
     gelu_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(pre, dy, dx, n);
   }
+  RCC_CUDA_LAUNCH_CHECK();
+}
+
+size_t gelu_backward_bias_workspace(int64_t rows, int64_t width) {
+  if (rows <= 0 || width <= 0) return 0;
+  return size_t(col_chunks(rows).chunks) * size_t(width) * sizeof(float);
+}
+
+void launch_gelu_backward_bias(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows,
+                               int64_t width, float* db, void* partials, cudaStream_t stream) {
+  if (rows <= 0 || width <= 0) return;
+  RCC_CHECK(partials != nullptr, "CUDA gelu_backward_bias: no workspace");
+  const ColChunks cc = col_chunks(rows);
+  float* part = static_cast<float*>(partials);
+  const dim3 block(32, kColLanes);
+  if (width % 8 == 0 && aligned(pre, 16) && aligned(dy, 16) && aligned(dx, 16)) {
+    const int64_t tiles = (width + 255) / 256;
+    RCC_CHECK(tiles < (int64_t(1) << 31), "CUDA gelu_backward_bias: width too large");
+    gelu_backward_bias_kernel<8><<<dim3(unsigned(tiles), unsigned(cc.chunks)), block, 0, stream>>>(
+        pre, dy, dx, rows, width, cc.rows_per_chunk, part);
+  } else {
+    const int64_t tiles = (width + 31) / 32;
+    RCC_CHECK(tiles < (int64_t(1) << 31), "CUDA gelu_backward_bias: width too large");
+    gelu_backward_bias_kernel<1><<<dim3(unsigned(tiles), unsigned(cc.chunks)), block, 0, stream>>>(
+        pre, dy, dx, rows, width, cc.rows_per_chunk, part);
+  }
+  RCC_CUDA_LAUNCH_CHECK();
+  column_partials_reduce_kernel<<<unsigned((width + 31) / 32), dim3(32, kRedLanes), 0, stream>>>(
+      part, cc.chunks, width, db);
   RCC_CUDA_LAUNCH_CHECK();
 }
 

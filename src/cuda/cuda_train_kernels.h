@@ -15,6 +15,12 @@ namespace rcc::cuda {
 // dx[i] = dy[i] · GELU'(pre[i]), GELU'(x) = Φ(x) + x·φ(x) (exact erf form); dx may alias dy.
 void launch_gelu_backward(const bf16* pre, const bf16* dy, bf16* dx, int64_t n,
                           cudaStream_t stream);
+// The same over [rows, width] with the bias gradient of the product that made pre: db [width]
+// f32 += Σ_rows dx (of the bf16 dx written), from per-chunk column partials in `partials`
+// (gelu_backward_bias_workspace(rows, width) bytes) reduced in a fixed order: deterministic.
+size_t gelu_backward_bias_workspace(int64_t rows, int64_t width);
+void launch_gelu_backward_bias(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows,
+                               int64_t width, float* db, void* partials, cudaStream_t stream);
 // dst[idx[i]·width + c] += src[i·width + c] (idx distinct, so no two rows collide).
 void launch_scatter_add_rows(const bf16* src, const int64_t* idx, int64_t n, int64_t width,
                              bf16* dst, cudaStream_t stream);
@@ -64,10 +70,17 @@ void launch_adamw_tensors(float* p, const float* g, float* m, float* v, const Ad
 // dx[r, :] += (w·dy − mean(w·dy) − x̂ · mean(w·dy·x̂)) · rstd;  dw += Σ_r dy·x̂;  db += Σ_r dy.
 // dw, db f32 (db may be null). `partials`: workspace of layer_norm_backward_workspace(rows, H)
 // bytes for per-block column partial sums (deterministic: no atomics).
-size_t layer_norm_backward_workspace(int64_t rows, int64_t H);
+// `norms`: 1, or 2 for launch_layer_norm_pair_backward.
+size_t layer_norm_backward_workspace(int64_t rows, int64_t H, int norms = 1);
 void launch_layer_norm_backward(const bf16* x, int64_t rows, int64_t H, const float* w, float eps,
                                 const bf16* dy, bf16* dx, float* dw, float* db, void* partials,
                                 cudaStream_t stream);
+// Both norms of launch_layer_norm_pair (x read once): dx += LN2'(dy2) + LN1'(dy1), summed in f32
+// and rounded once; dw1, db1, dw2, db2 +=. Workspace: layer_norm_backward_workspace(rows, H, 2).
+void launch_layer_norm_pair_backward(const bf16* x, int64_t rows, int64_t H, const float* w1,
+                                     const float* w2, float eps, const bf16* dy1, const bf16* dy2,
+                                     bf16* dx, float* dw1, float* db1, float* dw2, float* db2,
+                                     void* partials, cudaStream_t stream);
 
 // ---- cuda_rotary_split.cu ----
 // The training forward's rotary split over every row of a batch: qkv [rows, heads, 3, hd] -> q, k,

@@ -55,12 +55,19 @@ void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice>
   b.act = b.mlp;  // GELU output (in place unless recording)
   const LayerActivations* a = acts ? &acts->layer(li) : nullptr;
   if (a) {  // training: intermediate results go to the activation store
-    be.copy_device(a->x_in, x, xbytes);
     b.ln = a->ln1;
     b.attn = a->attn;
     b.ln2 = a->ln2;
     b.mlp = a->pre;
     b.act = a->act;
+    if (cfg_.use_parallel_residual) {  // both norms of x and its record in one pass
+      const LayerWeights& l = dw_.layers[size_t(li)];
+      be.layer_norm_pair(x, rows, H, l.ln1_w, l.ln1_b, l.ln2_w, l.ln2_b, float(cfg_.layer_norm_eps),
+                         b.ln, b.ln2, a->x_in);
+      b.normed = true;
+    } else {
+      be.copy_device(a->x_in, x, xbytes);
+    }
   }
   attention_part(li, x, rows, seqs, b, acts);
   output_part(li, x, rows, b, a);
@@ -74,7 +81,7 @@ void GPTNeoX::attention_part(int64_t li, const void* x, int64_t rows,
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
   const int64_t H = cfg_.hidden_size, nh = cfg_.num_heads, hd = cfg_.head_dim();
-  be.layer_norm(x, rows, H, l.ln1_w, l.ln1_b, float(cfg_.layer_norm_eps), b.ln);
+  if (!b.normed) be.layer_norm(x, rows, H, l.ln1_w, l.ln1_b, float(cfg_.layer_norm_eps), b.ln);
   be.linear(b.ln, rows, l.qkv_w, l.qkv_b.defined() ? &l.qkv_b : nullptr, b.qkv, false);
   if (acts) {
     const LayerActivations& a = acts->layer(li);
@@ -107,7 +114,7 @@ void GPTNeoX::output_part(int64_t li, void* x, int64_t rows, const LayerBuffers&
   // pass). Parallel: ln2 reads x before either lands (b.ln2 may alias ln1's output, which the
   // fused qkv product has consumed). Serial: ln2 reads x + attn.
   if (cfg_.use_parallel_residual) {
-    be.layer_norm(x, rows, H, l.ln2_w, l.ln2_b, eps, b.ln2);
+    if (!b.normed) be.layer_norm(x, rows, H, l.ln2_w, l.ln2_b, eps, b.ln2);
     be.linear(b.attn, rows, l.dense_w, dense_b, x, /*accumulate=*/true);
   } else {
     be.linear(b.attn, rows, l.dense_w, dense_b, x, /*accumulate=*/true);

@@ -122,6 +122,7 @@ class GPTNeoX {
     void* ln2 = nullptr;   // ln2 output [H]
     void* mlp = nullptr;   // fc_in output [I]
     void* act = nullptr;   // GELU output [I] (== mlp unless recording)
+    bool normed = false;   // ln and ln2 already hold both norms of x (layer_norm_pair)
   };
   void check_seqs(int64_t rows, std::span<const SeqSlice> seqs) const;
   void attention_part(int64_t i, const void* x, int64_t rows, std::span<const SeqSlice> seqs,
@@ -134,15 +135,19 @@ class GPTNeoX {
              const Activations* acts) const;
   void layer_backward(int64_t i, const Activations& acts, void* dx, const LayerWeights& grads,
                       void* work) const;
-  // The parts of layer_backward. output_part_backward: rows of dx (the layer output's gradient)
-  // -> d_attn (the attention output's gradient, written) and d_res (the gradient w.r.t. the
-  // layer input through the residual and ln2, written); x_ln2 is ln2's input, attn the dense
-  // projection's input, a the MLP's recorded activations, all at those rows.
-  // attention_part_backward: d_attn [all rows] -> d_res += through ln1, qkv and attention.
+  // The parts of layer_backward. output_part_backward: dx [rows, H], the layer output's gradient
+  // -> d_attn (the attention output's gradient, written). When d_ln2 is null, ln2's backward is
+  // added to dx, which leaves as the gradient w.r.t. ln2's input plus the residual's: the layer
+  // input's without ln1 (parallel residual) or x_mid's (serial). Otherwise ln2's output gradient
+  // is written to d_ln2 and dx is left alone (layer_norm_pair_backward takes it from there).
+  // x_ln2 is ln2's input, attn the dense projection's input, a the MLP's recorded activations,
+  // all at those rows. Workspace per row: d_act [I] | d_ln [H].
   void output_part_backward(int64_t i, int64_t rows, const void* x_ln2, const void* attn,
-                            const LayerActivations& a, const void* dx, void* d_attn, void* d_res,
+                            const LayerActivations& a, void* dx, void* d_attn, void* d_ln2,
                             const LayerWeights& grads, void* work) const;
-  void attention_part_backward(int64_t i, const Activations& acts, const void* d_attn, void* d_res,
+  // attention_part_backward: d_attn [all rows] -> ln1's output gradient, written to the first
+  // [rows, H] of `work` (ln1's own backward is the caller's). Workspace per row: 7H.
+  void attention_part_backward(int64_t i, const Activations& acts, const void* d_attn,
                                const LayerWeights& grads, void* work) const;
 
   GPTNeoXConfig cfg_;

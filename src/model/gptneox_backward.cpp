@@ -103,32 +103,39 @@ void GPTNeoX::forward_train_rows(void* x, std::span<const std::pair<int64_t, int
   be.layer_norm(out, n, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.layer_norm_eps), out);
 }
 
-// Workspace per row: d_act [I] | d_ln [H] (output part); d_ln [H] | dqkv [3H] | dq, dk, dv [3H]
-// (attention part).
+// Residual gradients (RCC_SPEC §1 layer): dx accumulates in place, layer by layer, with no
+// separate [rows, H] sum buffer. Parallel residual, y = x + attn(ln1 x) + mlp(ln2 x): the dense
+// and MLP products read dx as it enters; dx += LN2'(d ln2) + LN1'(d ln1) at the end (one fused
+// pass, layer_norm_pair_backward). Serial, y = m + mlp(ln2 m), m = x + attn(ln1 x): dx += LN2'
+// first (dx is then d m, which the dense product reads), dx += LN1' at the end.
 void GPTNeoX::output_part_backward(int64_t li, int64_t rows, const void* x_ln2, const void* attn,
-                                   const LayerActivations& a, const void* dx, void* d_attn,
-                                   void* d_res, const LayerWeights& g, void* work) const {
+                                   const LayerActivations& a, void* dx, void* d_attn, void* d_ln2,
+                                   const LayerWeights& g, void* work) const {
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
-  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
-  const float eps = float(cfg_.layer_norm_eps);
+  const int64_t I = cfg_.intermediate_size;
   void* d_act = work;
-  void* d_ln = act_at(be, d_act, rows * I);
+  void* d_ln = d_ln2 ? d_ln2 : act_at(be, d_act, rows * I);
   // MLP: out = fc_out(gelu(fc_in(ln2(x_ln2)))); its output gradient is dx in both residual styles.
   be.linear_backward(a.act, rows, l.fc_out_w, dx, d_act, false, g.fc_out_w.f32(), g.fc_out_b.f32());
-  be.gelu_backward(a.pre, d_act, d_act, rows * I);
-  be.linear_backward(a.ln2, rows, l.fc_in_w, d_act, d_ln, false, g.fc_in_w.f32(), g.fc_in_b.f32());
-  // d_res: the residual stream's gradient. Parallel: d x_in = dx + LN2' (+ LN1' later). Serial:
-  // d x_mid = dx + LN2', the attention output's gradient is d x_mid, d x_in = d x_mid + LN1'.
-  be.copy_device(d_res, dx, be.act_bytes(rows * H));
-  be.layer_norm_backward(x_ln2, rows, H, l.ln2_w, eps, d_ln, d_res, g.ln2_w.f32(), g.ln2_b.f32());
-  const void* d_proj = cfg_.use_parallel_residual ? dx : d_res;
-  be.linear_backward(attn, rows, l.dense_w, d_proj, d_attn, false, g.dense_w.f32(),
+  // fc_in's bias gradient comes with GELU's backward (the column sums of d_act).
+  be.gelu_backward(a.pre, d_act, d_act, rows, I, g.fc_in_b.f32());
+  be.linear_backward(a.ln2, rows, l.fc_in_w, d_act, d_ln, false, g.fc_in_w.f32(), nullptr);
+  const bool parallel = cfg_.use_parallel_residual;
+  auto ln2_backward = [&] {
+    if (!d_ln2)
+      be.layer_norm_backward(x_ln2, rows, cfg_.hidden_size, l.ln2_w, float(cfg_.layer_norm_eps),
+                             d_ln, dx, g.ln2_w.f32(), g.ln2_b.f32());
+  };
+  RCC_CHECK(parallel || !d_ln2, "output_part_backward: a serial layer's ln2 is not deferred");
+  if (!parallel) ln2_backward();  // the dense projection's output gradient is d x_mid
+  be.linear_backward(attn, rows, l.dense_w, dx, d_attn, false, g.dense_w.f32(),
                      f32_or_null(g.dense_b));
+  if (parallel) ln2_backward();
 }
 
 void GPTNeoX::attention_part_backward(int64_t li, const Activations& acts, const void* d_attn,
-                                      void* d_res, const LayerWeights& g, void* work) const {
+                                      const LayerWeights& g, void* work) const {
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
   const LayerActivations& a = acts.layer(li);
@@ -144,25 +151,31 @@ void GPTNeoX::attention_part_backward(int64_t li, const Activations& acts, const
   be.rotary_split_backward(dq, dk, dv, acts.seqs, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base,
                            dqkv);
   be.linear_backward(a.ln1, rows, l.qkv_w, dqkv, d_ln, false, g.qkv_w.f32(), f32_or_null(g.qkv_b));
-  be.layer_norm_backward(a.x_in, rows, H, l.ln1_w, float(cfg_.layer_norm_eps), d_ln, d_res,
-                         g.ln1_w.f32(), g.ln1_b.f32());
 }
 
-// Workspace per row: d_res [H] | d_attn [H] | scratch [max(I + H, 7H)] (<= I + 10H). On entry dx
+// Workspace per row: d_ln2 [H] | d_attn [H] | scratch [max(I + H, 7H)] (<= I + 10H). On entry dx
 // is the gradient w.r.t. the layer's output (after its forward hook already propagated); on exit
 // the gradient w.r.t. its input.
 void GPTNeoX::layer_backward(int64_t li, const Activations& acts, void* dx, const LayerWeights& g,
                              void* work) const {
   Backend& be = *be_;
+  const LayerWeights& l = dw_.layers[size_t(li)];
   const LayerActivations& a = acts.layer(li);
   const int64_t rows = acts.rows(), H = cfg_.hidden_size;
-  void* d_res = work;
-  void* d_attn = act_at(be, d_res, rows * H);
+  const float eps = float(cfg_.layer_norm_eps);
+  const bool parallel = cfg_.use_parallel_residual;
+  void* d_ln2 = work;
+  void* d_attn = act_at(be, d_ln2, rows * H);
   void* scratch = act_at(be, d_attn, rows * H);
-  const void* ln2_in = cfg_.use_parallel_residual ? a.x_in : a.x_mid;
-  output_part_backward(li, rows, ln2_in, a.attn, a, dx, d_attn, d_res, g, scratch);
-  attention_part_backward(li, acts, d_attn, d_res, g, scratch);
-  be.copy_device(dx, d_res, be.act_bytes(rows * H));
+  output_part_backward(li, rows, parallel ? a.x_in : a.x_mid, a.attn, a, dx, d_attn,
+                       parallel ? d_ln2 : nullptr, g, scratch);
+  attention_part_backward(li, acts, d_attn, g, scratch);
+  const void* d_ln1 = scratch;
+  if (parallel)
+    be.layer_norm_pair_backward(a.x_in, rows, H, l.ln1_w, l.ln2_w, eps, d_ln1, d_ln2, dx,
+                                g.ln1_w.f32(), g.ln1_b.f32(), g.ln2_w.f32(), g.ln2_b.f32());
+  else
+    be.layer_norm_backward(a.x_in, rows, H, l.ln1_w, eps, d_ln1, dx, g.ln1_w.f32(), g.ln1_b.f32());
 }
 
 void GPTNeoX::backward(const Activations& acts, void* dx, const GPTNeoXWeights& grads,
@@ -199,17 +212,20 @@ void GPTNeoX::backward_rows(const Activations& acts, const void* dout, void* dx,
   const int64_t rows = acts.rows(), n = acts.kept(), L = cfg_.num_layers;
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
   DeviceBuffer work(be, be.act_bytes(rows * (I + 10 * H)));
-  void* d_res = work.get();
-  void* d_attn = act_at(be, d_res, rows * H);
+  void* d_attn = work.get();
   void* scratch = act_at(be, d_attn, rows * H);
-  be.zero(d_res, be.act_bytes(2 * rows * H));  // d_res, d_attn: zero off the kept rows
+  be.zero(d_attn, be.act_bytes(rows * H));  // zero off the kept rows
+  // dx [rows, H] accumulates the last layer's input gradient: the kept rows' residual and ln2
+  // part, then ln1's for every row. dout is read (by the final norm's backward) before dx is
+  // cleared.
+  DeviceBuffer kept;
+  void* dk = nullptr;
   if (n > 0) {
     // The kept rows: final layer norm, then the last layer's output part; their gradients enter
     // the attention part (every row) at the kept rows.
-    DeviceBuffer kept(be, be.act_bytes(n * (4 * H + I)));
-    void* dk = kept.get();
-    void* dk_res = act_at(be, dk, n * H);
-    void* dk_attn = act_at(be, dk_res, n * H);
+    kept = DeviceBuffer(be, be.act_bytes(n * (3 * H + I)));
+    dk = kept.get();
+    void* dk_attn = act_at(be, dk, n * H);
     void* kscratch = act_at(be, dk_attn, n * H);  // d_act [I] | d_ln [H]
     be.zero(dk, be.act_bytes(n * H));
     be.layer_norm_backward(acts.final_in(), n, H, dw_.final_ln_w, float(cfg_.layer_norm_eps), dout,
@@ -217,12 +233,17 @@ void GPTNeoX::backward_rows(const Activations& acts, const void* dout, void* dx,
     if (hooks && hooks->after_layer) hooks->after_layer(L - 1, dk, n);
     const LayerActivations& a = acts.layer(L - 1);
     output_part_backward(L - 1, n, cfg_.use_parallel_residual ? a.kx_in : a.x_mid, a.kattn, a, dk,
-                         dk_attn, dk_res, grads.layers[size_t(L - 1)], kscratch);
+                         dk_attn, nullptr, grads.layers[size_t(L - 1)], kscratch);
     be.scatter_add_rows(dk_attn, acts.keep.data(), n, H, d_attn);
-    be.scatter_add_rows(dk_res, acts.keep.data(), n, H, d_res);
   }
-  attention_part_backward(L - 1, acts, d_attn, d_res, grads.layers[size_t(L - 1)], scratch);
-  be.copy_device(dx, d_res, be.act_bytes(rows * H));
+  be.zero(dx, be.act_bytes(rows * H));
+  if (n > 0) be.scatter_add_rows(dk, acts.keep.data(), n, H, dx);
+  kept.reset();
+  attention_part_backward(L - 1, acts, d_attn, grads.layers[size_t(L - 1)], scratch);
+  be.layer_norm_backward(acts.layer(L - 1).x_in, rows, H, dw_.layers[size_t(L - 1)].ln1_w,
+                         float(cfg_.layer_norm_eps), scratch, dx,
+                         grads.layers[size_t(L - 1)].ln1_w.f32(),
+                         grads.layers[size_t(L - 1)].ln1_b.f32());
   for (int64_t i = L - 2; i >= 0; --i) {
     if (hooks && hooks->after_layer) hooks->after_layer(i, dx, rows);
     layer_backward(i, acts, dx, grads.layers[size_t(i)], work.get());

@@ -24,7 +24,8 @@
 //   0     exact by construction: scatter_add_rows (bf16(a + b), the same single rounding on both
 //         sides), adamw against the same f32 loop fed the same f32 constants (every operation is
 //         IEEE-rounded on its own on both sides), run-to-run determinism of the kernels that
-//         claim it.
+//         claim it, layer_norm_pair's copy of x and its outputs against the single-norm launch
+//         (the same kernel arithmetic).
 // Exit status 1 when any check fails.
 #include <cuda_runtime.h>
 
@@ -44,6 +45,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "cuda/cuda_backend.h"
 #include "cuda/cuda_train_kernels.h"
 #include "ops/activation.h"
 #include "ops/cross_entropy.h"
@@ -133,6 +135,45 @@ void check_gelu_backward() {
       report(str_cat("gelu_backward_", n, tags[mode]), rel_err(get_bf16(out, size_t(n)), ref),
              1e-2);
     }
+  }
+}
+
+// The backend's gelu_backward over [rows, width] with the bias gradient (fused: column partials
+// taken while dx is written; unfused, RCC_CUDA_FUSED=0: a separate product) against the CPU's
+// ops::gelu_backward, db against the row sums of the CPU's dx rounded to bf16 (the values the GPU
+// sums) added to a random accumulator; in place (dx = dy) and out of place, on the 16-byte path and
+// the scalar one (width % 8 != 0). Tolerances: dx 1e-2 (bf16 output), db 1e-3 (f32 sums).
+void check_gelu_backward_bias(Backend& be, const std::string& label) {
+  struct Case {
+    int64_t rows, width;
+    bool in_place;
+  };
+  for (const Case& c : {Case{1, 8, false}, Case{7, 3072, true}, Case{130, 3072, false},
+                        Case{4099, 3072, true}, Case{33, 100, false}, Case{20000, 768, true}}) {
+    const size_t n = size_t(c.rows * c.width);
+    const std::vector<float> pre = round_bf16(randn(g_rng, n, 1.5f));
+    const std::vector<float> dy = round_bf16(randn(g_rng, n));
+    const std::vector<float> db0 = randn(g_rng, size_t(c.width));
+    std::vector<float> dx(n), db = db0;
+    ops::gelu_backward(pre.data(), dy.data(), dx.data(), int64_t(n));
+    const std::vector<float> dx16 = round_bf16(dx);
+    for (int64_t r = 0; r < c.rows; ++r)
+      for (int64_t k = 0; k < c.width; ++k) db[size_t(k)] += dx16[size_t(r * c.width + k)];
+    DeviceBuffer gpre(be, be.act_bytes(int64_t(n))), gdy(be, be.act_bytes(int64_t(n))),
+        gdx(be, be.act_bytes(int64_t(n))), gdb(be, db0.size() * 4);
+    be.upload_f32(pre.data(), int64_t(n), gpre.get());
+    be.upload_f32(dy.data(), int64_t(n), gdy.get());
+    RCC_CUDA_CHECK(cudaMemset(gdx.get(), 0xFF, gdx.bytes()));  // NaN: must be overwritten
+    RCC_CUDA_CHECK(cudaDeviceSynchronize());
+    be.copy_to_device(gdb.get(), db0.data(), gdb.bytes());
+    void* out = c.in_place ? gdy.get() : gdx.get();
+    be.gelu_backward(gpre.get(), gdy.get(), out, c.rows, c.width, static_cast<float*>(gdb.get()));
+    std::vector<float> got_dx(n), got_db(db.size());
+    be.download_f32(out, int64_t(n), got_dx.data());
+    be.copy_to_host(got_db.data(), gdb.get(), gdb.bytes());
+    const std::string tag = str_cat(label, c.rows, "x", c.width, c.in_place ? "_in_place" : "");
+    report("gelu_backward_bias_dx_" + tag, rel_err(got_dx, dx), 1e-2);
+    report("gelu_backward_bias_db_" + tag, rel_err(got_db, db), 1e-3);
   }
 }
 
@@ -588,6 +629,129 @@ void check_layer_norm_backward() {
   }
 }
 
+// The parallel-residual pair of layer norms (launch_layer_norm_pair: two norms and a copy of x
+// from one read) against the CPU's ops::layer_norm of the same bf16-rounded x; the copy must be x
+// bit for bit, and each output must equal launch_layer_norm's (the single-norm path of the same
+// kernel, which inference uses) bit for bit. "_offset": buffers one element off 16-byte alignment
+// (the scalar path).
+void check_layer_norm_pair() {
+  struct Case {
+    int64_t rows, H;
+    int64_t off;
+  };
+  for (const Case& c : {Case{1, 64, 0}, Case{7, 100, 0}, Case{130, 768, 0}, Case{130, 768, 1},
+                        Case{5000, 768, 0}, Case{3, 2051, 0}, Case{9, 2048, 0}}) {
+    const size_t n = size_t(c.rows * c.H);
+    const std::vector<float> x = round_bf16(randn(g_rng, n, 2.0f, 0.5f));
+    const std::vector<float> w1 = randn(g_rng, size_t(c.H), 0.2f, 1.0f),
+                             b1 = randn(g_rng, size_t(c.H), 0.1f),
+                             w2 = randn(g_rng, size_t(c.H), 0.2f, 1.0f),
+                             b2 = randn(g_rng, size_t(c.H), 0.1f);
+    const float eps = 1e-5f;
+    std::vector<float> r1(n), r2(n);
+    ops::layer_norm(x.data(), c.rows, c.H, w1.data(), b1.data(), eps, r1.data());
+    ops::layer_norm(x.data(), c.rows, c.H, w2.data(), b2.data(), eps, r2.data());
+    const int64_t o = c.off;
+    Dev dx(2 * (n + 1)), dy1(2 * (n + 1)), dy2(2 * (n + 1)), dcopy(2 * (n + 1)),
+        dsingle(2 * (n + 1)), dw1(size_t(c.H) * 4), db1(size_t(c.H) * 4), dw2(size_t(c.H) * 4),
+        db2(size_t(c.H) * 4);
+    put_bf16(dx.bf(o), x);
+    put_f32(dw1.p, w1);
+    put_f32(db1.p, b1);
+    put_f32(dw2.p, w2);
+    put_f32(db2.p, b2);
+    for (Dev* d : {&dy1, &dy2, &dcopy, &dsingle}) d->poison(g_stream);
+    cuda::launch_layer_norm_pair(dx.bf(o), c.rows, c.H, dw1.as<float>(), db1.as<float>(),
+                                 dw2.as<float>(), db2.as<float>(), eps, dy1.bf(o), dy2.bf(o),
+                                 dcopy.bf(o), g_stream);
+    const std::string tag = str_cat(c.rows, "x", c.H, o ? "_offset" : "");
+    const std::vector<float> g1 = get_bf16(dy1.bf(o), n), g2 = get_bf16(dy2.bf(o), n);
+    report("layer_norm_pair_y1_" + tag, rel_err(g1, r1), 1e-2);
+    report("layer_norm_pair_y2_" + tag, rel_err(g2, r2), 1e-2);
+    report("layer_norm_pair_copy_" + tag, mismatch(get_bf16(dcopy.bf(o), n), x), 0);
+    cuda::launch_layer_norm(dx.bf(o), c.rows, c.H, dw2.as<float>(), db2.as<float>(), eps,
+                            dsingle.bf(o), g_stream);
+    report("layer_norm_pair_equals_single_" + tag, mismatch(get_bf16(dsingle.bf(o), n), g2), 0);
+  }
+}
+
+// The pair's backward (launch_layer_norm_pair_backward: x, the statistics and dx read once) against
+// the CPU's two ops::layer_norm_backward calls (ln2's term, then ln1's) on the same bf16-rounded
+// inputs, dx and the four gradient sums accumulated onto random values; db null in one case.
+// Tolerances as check_layer_norm_backward.
+void check_layer_norm_pair_backward() {
+  struct Case {
+    int64_t rows, H;
+    bool with_db;
+  };
+  for (const Case& c :
+       {Case{1, 64, true}, Case{7, 100, true}, Case{130, 768, true}, Case{130, 768, false},
+        Case{1000, 64, true}, Case{5000, 768, true}, Case{3, 2051, true}}) {
+    const size_t n = size_t(c.rows * c.H), h = size_t(c.H);
+    const std::vector<float> x = round_bf16(randn(g_rng, n, 2.0f, 0.5f));
+    const std::vector<float> dy1 = round_bf16(randn(g_rng, n)), dy2 = round_bf16(randn(g_rng, n));
+    const std::vector<float> w1 = randn(g_rng, h, 0.2f, 1.0f), w2 = randn(g_rng, h, 0.2f, 1.0f);
+    const std::vector<float> dx0 = round_bf16(randn(g_rng, n, 0.5f));
+    const std::vector<float> dw10 = randn(g_rng, h), db10 = randn(g_rng, h), dw20 = randn(g_rng, h),
+                             db20 = randn(g_rng, h);
+    const float eps = 1e-5f;
+    std::vector<float> rdx = dx0, rdw1 = dw10, rdb1 = db10, rdw2 = dw20, rdb2 = db20;
+    ops::layer_norm_backward(x.data(), c.rows, c.H, w2.data(), eps, dy2.data(), rdx.data(),
+                             rdw2.data(), c.with_db ? rdb2.data() : nullptr);
+    ops::layer_norm_backward(x.data(), c.rows, c.H, w1.data(), eps, dy1.data(), rdx.data(),
+                             rdw1.data(), c.with_db ? rdb1.data() : nullptr);
+    Dev dx(n * 2), ddy1(n * 2), ddy2(n * 2), dwt1(h * 4), dwt2(h * 4), ddx(n * 2), ddw1(h * 4),
+        ddb1(h * 4), ddw2(h * 4), ddb2(h * 4),
+        ws(cuda::layer_norm_backward_workspace(c.rows, c.H, 2));
+    put_bf16(dx.p, x);
+    put_bf16(ddy1.p, dy1);
+    put_bf16(ddy2.p, dy2);
+    put_f32(dwt1.p, w1);
+    put_f32(dwt2.p, w2);
+    auto reset = [&] {
+      put_bf16(ddx.p, dx0);
+      put_f32(ddw1.p, dw10);
+      put_f32(ddb1.p, db10);
+      put_f32(ddw2.p, dw20);
+      put_f32(ddb2.p, db20);
+    };
+    reset();
+    ws.poison(g_stream);
+    auto run = [&] {
+      cuda::launch_layer_norm_pair_backward(
+          dx.bf(), c.rows, c.H, dwt1.as<float>(), dwt2.as<float>(), eps, ddy1.bf(), ddy2.bf(),
+          ddx.bf(), ddw1.as<float>(), c.with_db ? ddb1.as<float>() : nullptr, ddw2.as<float>(),
+          c.with_db ? ddb2.as<float>() : nullptr, ws.p, g_stream);
+    };
+    run();
+    const std::string tag = str_cat(c.rows, "x", c.H, c.with_db ? "" : "_nodb");
+    std::vector<float> got = get_bf16(ddx.p, n);
+    report("layer_norm_pair_backward_dx_" + tag, rel_err(got, rdx), 1e-2);
+    std::vector<float> inc_gpu(n), inc_ref(n);
+    for (size_t i = 0; i < n; ++i) {
+      inc_gpu[i] = got[i] - dx0[i];
+      inc_ref[i] = rdx[i] - dx0[i];
+    }
+    report("layer_norm_pair_backward_dx_increment_" + tag, rel_err(inc_gpu, inc_ref), 1e-2);
+    const std::vector<float> g[4] = {get_f32(ddw1.p, h), get_f32(ddb1.p, h), get_f32(ddw2.p, h),
+                                     get_f32(ddb2.p, h)};
+    report("layer_norm_pair_backward_dw1_" + tag, rel_err(g[0], rdw1), 1e-3);
+    report("layer_norm_pair_backward_db1_" + tag, rel_err(g[1], rdb1), c.with_db ? 1e-3 : 0);
+    report("layer_norm_pair_backward_dw2_" + tag, rel_err(g[2], rdw2), 1e-3);
+    report("layer_norm_pair_backward_db2_" + tag, rel_err(g[3], rdb2), c.with_db ? 1e-3 : 0);
+    // Determinism: again from the same accumulators, bit for bit.
+    reset();
+    run();
+    std::vector<float> again = get_bf16(ddx.p, n);
+    for (Dev* d : {&ddw1, &ddb1, &ddw2, &ddb2}) {
+      const std::vector<float> v = get_f32(d->p, h);
+      again.insert(again.end(), v.begin(), v.end());
+    }
+    for (const std::vector<float>& v : g) got.insert(got.end(), v.begin(), v.end());
+    report("layer_norm_pair_backward_deterministic_" + tag, mismatch(again, got), 0);
+  }
+}
+
 // The batched rotary split (training forward) and its backward against the CPU ops, one
 // sequence at a time (positions from 0 in each), over batches of uneven sequences with rows
 // outside every sequence (position −1: must stay untouched), on the 16-byte vector path (hd and
@@ -759,6 +923,13 @@ int main(int argc, char** argv) {
     check_empty();
     check_gelu_backward();
     check_linear_backward(backend_for("cuda:" + std::to_string(dev)));
+    check_gelu_backward_bias(backend_for("cuda:" + std::to_string(dev)), "");
+    {
+      setenv("RCC_CUDA_FUSED", "0", 1);  // read when a backend is made
+      const std::unique_ptr<Backend> unfused = make_cuda_backend(dev);
+      unsetenv("RCC_CUDA_FUSED");
+      check_gelu_backward_bias(*unfused, "unfused_");
+    }
     check_scatter_add_rows();
     check_embedding_backward();
     check_cross_entropy();
@@ -766,6 +937,8 @@ int main(int argc, char** argv) {
     check_adamw(backend_for("cuda:" + std::to_string(dev)));
     check_adamw_tensors(backend_for("cuda:" + std::to_string(dev)));
     check_layer_norm_backward();
+    check_layer_norm_pair();
+    check_layer_norm_pair_backward();
     check_rotary_split_rows();
     check_cross_entropy_bad_target();
     sync_stream();
