@@ -155,14 +155,19 @@ void CudaBackend::linear_backward(const void* x, int64_t rows, const Tensor& W, 
   // Column-major views of the row-major buffers (cuda_gemm.h): a row-major [r, c] matrix is a
   // column-major [c, r] one with leading dimension c.
   // dx^T [K, rows] = W^T [K, N] · dy^T [N, rows]
-  if (dx) gemm_->run_general(false, false, K, rows, N, w, K, g, N, dx, K, false, accumulate_dx);
+  using Vary = cuda::Gemm::Vary;
+  if (dx)
+    gemm_->run_general(false, false, K, rows, N, w, K, g, N, dx, K, false, accumulate_dx, Vary::N);
   // dW^T [K, N] += x^T [K, rows] · dy [rows, N]   (dy^T stored [N, rows], used transposed)
   if (dW)
     gemm_->run_general(false, true, K, N, rows, static_cast<const bf16*>(x), K, g, N, dW, K, true,
-                       true);
+                       true, Vary::K);
   // db [N] += dy^T [N, rows] · 1 [rows]: a matrix-vector product reads dy once at full
   // bandwidth (a column-sum kernel has only N / 64 blocks of work at N = 768).
-  if (db) gemm_->run_general(false, false, N, 1, rows, g, N, ones(rows), rows, db, N, true, true);
+  // (The ones vector's leading dimension is the bucket's, so that it stays fixed within it.)
+  const int64_t ld1 = cuda::Gemm::plan_rows(rows);
+  if (db)
+    gemm_->run_general(false, false, N, 1, rows, g, N, ones(ld1), ld1, db, N, true, true, Vary::K);
 }
 
 void CudaBackend::gelu_backward(const void* pre, const void* dy, void* dx, int64_t rows,
@@ -178,9 +183,10 @@ void CudaBackend::gelu_backward(const void* pre, const void* dy, void* dx, int64
   }
   cuda::launch_gelu_backward(p, g, d, rows * width, stream_);
   // db [width] += dx^T [width, rows] · 1 [rows], as linear_backward's bias gradient.
+  const int64_t ld1 = cuda::Gemm::plan_rows(rows);
   if (db)
-    gemm_->run_general(false, false, width, 1, rows, d, width, ones(rows), rows, db, width, true,
-                       true);
+    gemm_->run_general(false, false, width, 1, rows, d, width, ones(ld1), ld1, db, width, true,
+                       true, cuda::Gemm::Vary::K);
 }
 
 void CudaBackend::layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w,

@@ -131,10 +131,24 @@ Gemm::Gemm(cudaStream_t stream, bool use_lt) : stream_(stream), use_lt_(use_lt) 
 
 Gemm::~Gemm() {
   for (auto& kv : plans_) destroy(kv.second);
+  for (auto& kv : general_plans_) destroy(kv.second);
   if (blas_) api.p_cublasDestroy(blas_);
   if (lt_) api.p_cublasLtDestroy(lt_);
   if (workspace_) cudaFree(workspace_);
   if (bias_scratch_) cudaFree(bias_scratch_);
+}
+
+void Gemm::destroy(GeneralPlan& p) {
+  if (p.a) api.p_cublasLtMatrixLayoutDestroy(p.a);
+  if (p.b) api.p_cublasLtMatrixLayoutDestroy(p.b);
+  if (p.c) api.p_cublasLtMatrixLayoutDestroy(p.c);
+  if (p.op) api.p_cublasLtMatmulDescDestroy(p.op);
+  p = GeneralPlan{};
+}
+
+int64_t Gemm::plan_rows(int64_t rows) {
+  return rows < kFusedBiasMinRows ? rows
+                                  : (rows + kPlanRowBucket - 1) / kPlanRowBucket * kPlanRowBucket;
 }
 
 void Gemm::destroy(Plan& p) {
@@ -277,10 +291,8 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
   // changes every training step; a heuristic query costs ~0.1 ms of host time, the launch ~5 µs):
   // the bucket's algorithm runs on the actual shape, whose row count is set on the layouts. An
   // algorithm that cuBLASLt refuses for the actual shape falls back to that shape's own plan.
-  const int64_t plan_rows = rows < kFusedBiasMinRows
-                                ? rows
-                                : (rows + kPlanRowBucket - 1) / kPlanRowBucket * kPlanRowBucket;
-  const Key key{plan_rows,
+  const int64_t bucket = plan_rows(rows);
+  const Key key{bucket,
                 K,
                 N,
                 fuse_bias,
@@ -310,7 +322,7 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
   };
   if (pp->lt) {
     cublasStatus_t st = launch(*pp);
-    if (st != CUBLAS_STATUS_SUCCESS && plan_rows != rows) {  // the bucket's algorithm refused
+    if (st != CUBLAS_STATUS_SUCCESS && bucket != rows) {  // the bucket's algorithm refused
       Key exact = key;
       std::get<0>(exact) = rows;
       pp = &plan(exact, bias16);
@@ -369,9 +381,91 @@ void Gemm::tune(Plan& p, const bf16* x, int64_t rows, const bf16* W, int64_t N, 
   RCC_CUDA_CHECK(cudaFree(scratch));
 }
 
+void Gemm::reshape(GeneralPlan& p, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
+  if (p.m == m && p.n == n && p.k == k) return;
+  // A is stored m×k (k×m when transposed), B k×n (n×k), C m×n: rows then columns.
+  auto set = [&](cublasLtMatrixLayout_t l, int64_t rows, int64_t cols) {
+    const uint64_t r = uint64_t(rows), c = uint64_t(cols);
+    RCC_CUBLAS_CHECK(
+        api.p_cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_ROWS, &r, sizeof(r)));
+    RCC_CUBLAS_CHECK(
+        api.p_cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_COLS, &c, sizeof(c)));
+  };
+  set(p.a, trans_a ? k : m, trans_a ? m : k);
+  set(p.b, trans_b ? n : k, trans_b ? k : n);
+  set(p.c, m, n);
+  p.m = m;
+  p.n = n;
+  p.k = k;
+}
+
+Gemm::GeneralPlan& Gemm::general_plan(const GeneralKey& key) {
+  auto it = general_plans_.find(key);
+  if (it != general_plans_.end()) return it->second;
+  if (general_plans_.size() >= kMaxPlans) {
+    for (auto& kv : general_plans_) destroy(kv.second);
+    general_plans_.clear();
+  }
+  const auto [ta, tb, m, n, k, lda, ldb, ldc, c_f32, al_a, al_b, al_c] = key;
+  GeneralPlan p;
+  const auto t0 = std::chrono::steady_clock::now();
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                          opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  RCC_CUBLAS_CHECK(
+      api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
+  RCC_CUBLAS_CHECK(
+      api.p_cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, uint64_t(ta ? k : m),
+                                                    uint64_t(ta ? m : k), lda));
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, uint64_t(tb ? n : k),
+                                                    uint64_t(tb ? k : n), ldb));
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutCreate(&p.c, c_f32 ? CUDA_R_32F : CUDA_R_16BF,
+                                                    uint64_t(m), uint64_t(n), ldc));
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  cublasLtMatmulPreference_t pref = nullptr;
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulPreferenceCreate(&pref));
+  const uint64_t ws = workspace_bytes_;
+  const uint32_t aa = uint32_t(al_a), ab = uint32_t(al_b), ac = uint32_t(al_c);
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                             sizeof(ws));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa,
+                                             sizeof(aa));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab,
+                                             sizeof(ab));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac,
+                                             sizeof(ac));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac,
+                                             sizeof(ac));
+  cublasLtMatmulHeuristicResult_t res{};
+  int found = 0;
+  const cublasStatus_t st =
+      api.p_cublasLtMatmulAlgoGetHeuristic(lt_, p.op, p.a, p.b, p.c, p.c, pref, 1, &res, &found);
+  api.p_cublasLtMatmulPreferenceDestroy(pref);
+  if (st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS) {
+    p.algo = res.algo;
+    p.lt = true;
+  } else {
+    destroy(p);  // cublasGemmEx serves the shape
+  }
+  if (gemm_logging()) {
+    const double us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr,
+                 "general gemm %c%c m %lld n %lld k %lld ld %lld %lld %lld f32 %d: %s (planned in "
+                 "%.0f us)\n",
+                 ta ? 'T' : 'N', tb ? 'T' : 'N', (long long)m, (long long)n, (long long)k,
+                 (long long)lda, (long long)ldb, (long long)ldc, int(c_f32),
+                 p.lt ? "cuBLASLt" : "cublasGemmEx", us);
+  }
+  return general_plans_.emplace(key, p).first->second;
+}
+
 void Gemm::run_general(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const bf16* A,
                        int64_t lda, const bf16* B, int64_t ldb, void* C, int64_t ldc, bool c_f32,
-                       bool accumulate) {
+                       bool accumulate, Vary vary) {
   if (m <= 0 || n <= 0) return;
   RCC_CHECK(m < (int64_t(1) << 31) && n < (int64_t(1) << 31) && k < (int64_t(1) << 31) &&
                 lda < (int64_t(1) << 31) && ldb < (int64_t(1) << 31) && ldc < (int64_t(1) << 31),
@@ -384,6 +478,30 @@ void Gemm::run_general(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
     return;
   }
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  if (use_lt_) {
+    // The plan of the bucketed shape (cublasGemmEx would run its own heuristic, ~1–2 ms of host
+    // time, for every new shape: training's row counts change every step).
+    const int64_t bm = vary == Vary::M ? plan_rows(m) : m;
+    const int64_t bn = vary == Vary::N ? plan_rows(n) : n;
+    const int64_t bk = vary == Vary::K ? plan_rows(k) : k;
+    GeneralKey key{
+        trans_a,         trans_b,        bm, bn, bk, lda, ldb, ldc, c_f32, alignment_of(A),
+        alignment_of(B), alignment_of(C)};
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      GeneralPlan& p = general_plan(key);
+      if (!p.lt) break;
+      reshape(p, trans_a, trans_b, m, n, k);
+      const cublasStatus_t st =
+          api.p_cublasLtMatmul(lt_, p.op, &alpha, A, p.a, B, p.b, &beta, C, p.c, C, p.c, &p.algo,
+                               workspace_, workspace_bytes_, stream_);
+      if (st == CUBLAS_STATUS_SUCCESS) return;
+      const bool exact = std::get<2>(key) == m && std::get<3>(key) == n && std::get<4>(key) == k;
+      if (exact) RCC_CUBLAS_CHECK(st);
+      std::get<2>(key) = m;  // the bucket's algorithm refused this shape: the shape's own plan
+      std::get<3>(key) = n;
+      std::get<4>(key) = k;
+    }
+  }
   RCC_CUBLAS_CHECK(api.p_cublasGemmEx(
       blas_, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, int(m),
       int(n), int(k), &alpha, A, CUDA_R_16BF, int(lda), B, CUDA_R_16BF, int(ldb), &beta, C,

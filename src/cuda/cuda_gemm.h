@@ -59,11 +59,17 @@ class Gemm {
   // kFusedBiasMinRows rows on it is added in the epilogue from a bf16 copy (see run()).
   void run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N, const float* bias,
            void* y, bool y_f32, bool accumulate);
+  // Which dimension of a general product is the batch's row count (it changes from call to call;
+  // see plan buckets in run()). Leading dimensions must not depend on it.
+  enum class Vary { None, M, N, K };
   // Column-major C[m, n] = op(A) · op(B) (+ C when accumulate), A and B bf16, f32 accumulation, C
-  // bf16 or f32 (c_f32): the general product the backward passes need (cublasGemmEx).
+  // bf16 or f32 (c_f32): the general product the backward passes need. cuBLASLt with a plan per
+  // shape (the `vary` dimension bucketed as run()'s rows), cublasGemmEx when it has no algorithm.
   void run_general(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const bf16* A,
                    int64_t lda, const bf16* B, int64_t ldb, void* C, int64_t ldc, bool c_f32,
-                   bool accumulate);
+                   bool accumulate, Vary vary = Vary::None);
+  // The bucket of a row count that plans are shared over (rows themselves below 256).
+  static int64_t plan_rows(int64_t rows);
 
  private:
   // Column-major view: D[N, rows] = op_T(W as [K, N]) · x^T as [K, rows] (+ bias per row of D).
@@ -83,6 +89,23 @@ class Gemm {
   // Times every candidate of `p` on this product (into a scratch output) and keeps the fastest.
   void tune(Plan& p, const bf16* x, int64_t rows, const bf16* W, int64_t N, bool y_f32);
   using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, int, int, int>;
+  // run_general's plans: trans_a, trans_b, m, n, k (the varying one bucketed), lda, ldb, ldc,
+  // c_f32, alignments of A, B, C. Plan::rows holds the actual m, n, k as dims[].
+  using GeneralKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                bool, int, int, int>;
+  struct GeneralPlan {
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+    bool lt = false;
+    int64_t m = 0, n = 0, k = 0;  // the shape the layouts describe now
+  };
+  GeneralPlan& general_plan(const GeneralKey& key);
+  void destroy(GeneralPlan& p);
+  // Sets the layouts of p to the product's actual shape (rows and columns; the leading dimensions
+  // are the key's).
+  void reshape(GeneralPlan& p, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k);
+  std::map<GeneralKey, GeneralPlan> general_plans_;
   Plan& plan(const Key& key, const void* bias);
   bool make_lt(Plan& p, const Key& key, bool with_bias, const void* bias);
   static constexpr int64_t kFusedBiasMinRows = 256;

@@ -46,6 +46,7 @@ throughput)
       train base "$BASE" $cfg X=1
       train unfused "$NEW" $cfg RCC_CUDA_FUSED=0
       train fused "$NEW" $cfg X=1
+      [ -n "${TUNE:-}" ] && train fused-tune "$NEW" $cfg RCC_CUDA_GEMM_TUNE=1
     done
   done
   ;;
