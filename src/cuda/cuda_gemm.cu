@@ -159,6 +159,32 @@ void Gemm::destroy(Plan& p) {
   p = Plan{};
 }
 
+int Gemm::heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                    cublasLtMatrixLayout_t c, int al_a, int al_b, int al_c,
+                    cublasLtMatmulHeuristicResult_t* res, int max_results) {
+  cublasLtMatmulPreference_t pref = nullptr;
+  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulPreferenceCreate(&pref));
+  const uint64_t ws = workspace_bytes_;
+  const uint32_t aa = uint32_t(al_a), ab = uint32_t(al_b), ac = uint32_t(al_c);
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                             sizeof(ws));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa,
+                                             sizeof(aa));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab,
+                                             sizeof(ab));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac,
+                                             sizeof(ac));
+  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac,
+                                             sizeof(ac));
+  std::memset(res, 0, sizeof(*res) * size_t(max_results));
+  int found = 0;
+  const cublasStatus_t st =
+      api.p_cublasLtMatmulAlgoGetHeuristic(lt_, op, a, b, c, c, pref, max_results, res, &found);
+  api.p_cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || found == 0 || res[0].state != CUBLAS_STATUS_SUCCESS) return 0;
+  return found;
+}
+
 // Builds the cuBLASLt descriptors for one shape and asks the heuristic for the best algorithm.
 // Returns false (descriptors destroyed) when cuBLASLt has none for it.
 bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const void* bias) {
@@ -191,28 +217,11 @@ bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const void* bias) {
       api.p_cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, uint64_t(K), uint64_t(rows), K));
   RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutCreate(&p.c, yt, uint64_t(N), uint64_t(rows), N));
 
-  cublasLtMatmulPreference_t pref = nullptr;
-  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulPreferenceCreate(&pref));
-  const uint64_t ws = workspace_bytes_;
-  const uint32_t aa = uint32_t(al_w), ab = uint32_t(al_x), ac = uint32_t(al_y);
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                             sizeof(ws));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa,
-                                             sizeof(aa));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab,
-                                             sizeof(ab));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac,
-                                             sizeof(ac));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac,
-                                             sizeof(ac));
   (void)al_bias;  // the bias pointer itself is passed above: the heuristic reads its alignment
   cublasLtMatmulHeuristicResult_t res[Plan::kMaxCandidates];
-  std::memset(res, 0, sizeof res);
-  int found = 0;
-  const cublasStatus_t st = api.p_cublasLtMatmulAlgoGetHeuristic(
-      lt_, p.op, p.a, p.b, p.c, p.c, pref, gemm_tuning() ? Plan::kMaxCandidates : 1, res, &found);
-  api.p_cublasLtMatmulPreferenceDestroy(pref);
-  if (st != CUBLAS_STATUS_SUCCESS || found == 0 || res[0].state != CUBLAS_STATUS_SUCCESS) {
+  const int found = heuristic(p.op, p.a, p.b, p.c, al_w, al_x, al_y, res,
+                              gemm_tuning() ? Plan::kMaxCandidates : 1);
+  if (found == 0) {
     destroy(p);
     return false;
   }
@@ -425,26 +434,9 @@ Gemm::GeneralPlan& Gemm::general_plan(const GeneralKey& key) {
   p.m = m;
   p.n = n;
   p.k = k;
-  cublasLtMatmulPreference_t pref = nullptr;
-  RCC_CUBLAS_CHECK(api.p_cublasLtMatmulPreferenceCreate(&pref));
-  const uint64_t ws = workspace_bytes_;
-  const uint32_t aa = uint32_t(al_a), ab = uint32_t(al_b), ac = uint32_t(al_c);
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                             sizeof(ws));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa,
-                                             sizeof(aa));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab,
-                                             sizeof(ab));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac,
-                                             sizeof(ac));
-  api.p_cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac,
-                                             sizeof(ac));
-  cublasLtMatmulHeuristicResult_t res{};
-  int found = 0;
-  const cublasStatus_t st =
-      api.p_cublasLtMatmulAlgoGetHeuristic(lt_, p.op, p.a, p.b, p.c, p.c, pref, 1, &res, &found);
-  api.p_cublasLtMatmulPreferenceDestroy(pref);
-  if (st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS) {
+  cublasLtMatmulHeuristicResult_t res;
+  const int found = heuristic(p.op, p.a, p.b, p.c, al_a, al_b, al_c, &res, 1);
+  if (found > 0) {
     p.algo = res.algo;
     p.lt = true;
   } else {

@@ -108,6 +108,11 @@ class Gemm {
   std::map<GeneralKey, GeneralPlan> general_plans_;
   Plan& plan(const Key& key, const void* bias);
   bool make_lt(Plan& p, const Key& key, bool with_bias, const void* bias);
+  // cuBLASLt's heuristic for op on layouts a, b, c = d (operand alignments in bytes, the shared
+  // workspace): up to max_results algorithms into res, best first; how many (0: none).
+  int heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                cublasLtMatrixLayout_t c, int al_a, int al_b, int al_c,
+                cublasLtMatmulHeuristicResult_t* res, int max_results);
   static constexpr int64_t kFusedBiasMinRows = 256;
   static constexpr int64_t kPlanRowBucket = 128;  // from kFusedBiasMinRows rows on (see run())
   void destroy(Plan& p);

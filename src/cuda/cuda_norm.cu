@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "cuda/cuda_kernels.h"
-#include "cuda/cuda_vec.cuh"
+#include "cuda/cuda_norm_stats.cuh"
 
 namespace rcc::cuda {
 namespace {
@@ -34,26 +34,8 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
   if (row >= rows) return;  // the whole warp: only warp-level collectives below
   const int64_t HV = H / V;
   const bf16* xr = x + row * H;
-  float s = 0.0f;
-  for (int64_t j = lane; j < HV; j += 32) {
-    float f[V];
-    load_v<V>(xr + j * V, f);
-#pragma unroll
-    for (int k = 0; k < V; ++k) s += f[k];
-  }
-  const float mean = warp_sum(s) / float(H);
-  float q = 0.0f;
-  for (int64_t j = lane; j < HV; j += 32) {
-    float f[V];
-    load_v<V>(xr + j * V, f);
-#pragma unroll
-    for (int k = 0; k < V; ++k) {
-      const float d = f[k] - mean;
-      q += d * d;
-    }
-  }
-  const float var = warp_sum(q) / float(H);
-  const float inv = 1.0f / sqrtf(var + eps);
+  float mean, inv;
+  row_stats<V>(xr, H, eps, lane, mean, inv);
   for (int64_t j = lane; j < HV; j += 32) {
     float xf[V];
     load_v<V>(xr + j * V, xf);
