@@ -116,13 +116,9 @@ __global__ void __launch_bounds__(kThreads* KG, MINB)
 
   for (int i = i0, step = 0; i < nqt; i += KG, ++step) {
     const int buf = step & 1;
-    if (i + KG < nqt) {
+    cp_async_prefetch_or_drain(i + KG < nqt, [&] {
       load_q(i + KG, buf ^ 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    });
     group_sync<KG>(grp);
     const bf16* Qb = Qs + buf * L::tile;
     const bf16* dOb = dOs + buf * L::tile;

@@ -65,15 +65,11 @@ __device__ __forceinline__ void dq_block(const BwdParams& p, const BlockTile& bt
   for (int d = 0; d < NT; ++d) acc[d][0] = acc[d][1] = acc[d][2] = acc[d][3] = 0.0f;
   for (int t = 0; t <= qt; ++t) {
     const int buf = t & 1;
-    if (t < qt) {
+    cp_async_prefetch_or_drain(t < qt, [&] {
       const int64_t r0 = int64_t(t + 1) * kTile;
       load_tile_async<HD>(Ks + (buf ^ 1) * kTile * LD, p.k + hoff, r0, n, stride, tid);
       load_tile_async<HD>(Vs + (buf ^ 1) * kTile * LD, p.v + hoff, r0, n, stride, tid);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    });
     __syncthreads();
     const bf16* Kb = Ks + buf * kTile * LD;
     const bool diag = t == qt;
@@ -199,13 +195,9 @@ __device__ __forceinline__ void dkdv_block(const BwdParams& p, const BlockTile& 
 
   for (int i = kt, step = 0; i < nqt; ++i, ++step) {
     const int buf = step & 1;
-    if (i + 1 < nqt) {
+    cp_async_prefetch_or_drain(i + 1 < nqt, [&] {
       load_q(i + 1, buf ^ 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    });
     __syncthreads();
     const bf16* Qb = Qs + buf * kTile * LD;
     const bf16* dOb = dOs + buf * kTile * LD;

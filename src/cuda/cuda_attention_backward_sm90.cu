@@ -125,13 +125,9 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
 
   for (int i = i0, step = 0; i < nqt; ++i, ++step) {
     const int buf = step & 1;
-    if (i + 1 < nqt) {
+    cp_async_prefetch_or_drain(i + 1 < nqt, [&] {
       load_q(i + 1, buf ^ 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    });
     fence_async_smem();
     __syncthreads();
     const uint32_t q_addr = smem_addr(Qs + buf * kTileBytes);

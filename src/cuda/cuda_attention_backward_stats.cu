@@ -86,14 +86,10 @@ __global__ void __launch_bounds__(kThreads* NGRP) stats_kernel(BwdParams p, int 
   float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
   for (int t = grp, step = 0; t <= qt; t += NGRP, ++step) {
     const int buf = step & 1;
-    if (t + NGRP <= qt) {
+    cp_async_prefetch_or_drain(t + NGRP <= qt, [&] {
       load_tile_async<HD>(Ks + (buf ^ 1) * kTile * LD, p.k + hoff, int64_t(t + NGRP) * kTile, n,
                           stride, tid);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    });
     group_sync<NGRP>(grp);
     const bool diag = t == qt;
     float s[SN][4], unused[SN][4];

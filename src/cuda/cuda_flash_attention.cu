@@ -223,13 +223,9 @@ __global__ void __launch_bounds__(kThreads* KG)
 
     for (int t = t_begin + kgrp, step = 0; t < t_end; t += KG, ++step) {
       const int buf = step & 1;
-      if (t + KG < t_end) {
+      cp_async_prefetch_or_drain(t + KG < t_end, [&] {
         load_kv(t + KG, buf ^ 1);
-        cp_async_commit();
-        cp_async_wait<1>();
-      } else {
-        cp_async_wait<0>();
-      }
+      });
       group_sync();
       const bf16* Kb = Ks + buf * BN * LD;
       const bf16* Vb = Vs + buf * BN * LD;

@@ -72,16 +72,12 @@ __global__ void __launch_bounds__(kThreadsFwd, MINB)
 
   for (int kt = 0; kt < nkt; ++kt) {
     const int buf = kt & 1;
-    if (kt + 1 < nkt) {
+    cp_async_prefetch_or_drain(kt + 1 < nkt, [&] {
       load_tile_sw<kKeys, kThreadsFwd>(Ks + (buf ^ 1) * kTileBytes, kh, int64_t(kt + 1) * kKeys, n,
                                        args.kv_stride, tid);
       load_tile_sw<kKeys, kThreadsFwd>(Vs + (buf ^ 1) * kTileBytes, vh, int64_t(kt + 1) * kKeys, n,
                                        args.kv_stride, tid);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    });
     fence_async_smem();
     __syncthreads();
     const int64_t k0 = int64_t(kt) * kKeys;

@@ -40,6 +40,19 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
+// One step of a double-buffered cp.async pipeline: when `more`, start loading the next tile
+// (load() issues its copies into the other buffer) and wait for every group but that one, so the
+// current tile has landed; otherwise wait for everything. The caller's barrier follows.
+template <class Load>
+__device__ __forceinline__ void cp_async_prefetch_or_drain(bool more, Load&& load) {
+  if (more) {
+    load();
+    cp_async_commit();
+    cp_async_wait<1>();
+  } else {
+    cp_async_wait<0>();
+  }
+}
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
