@@ -132,10 +132,6 @@ void launch_mma(const BwdParams& batch, const SeqRows* seqs, int64_t n_seqs, Mod
     launch_grad_atomic<128, 16, 1, 2>(batch, tiles, stream);
 }
 
-bool aligned(const void* ptr, size_t a) {
-  return reinterpret_cast<uintptr_t>(ptr) % a == 0;
-}
-
 // RCC_CUDA_ATTN_BWD: unset, "" or "auto" (the sm_90 kernel where it serves, else as "mma"),
 // "mma" (the mma.sync kernels: atomic dQ for head_dim 128, deterministic for 64),
 // "deterministic" (mma.sync, dQ per query tile: bit-reproducible) or "fallback". Read on every

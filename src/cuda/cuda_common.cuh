@@ -22,6 +22,11 @@ inline unsigned ceil_div_u(int64_t a, int64_t b) {
   return unsigned((a + b - 1) / b);
 }
 
+// Whether p is a multiple of `a` bytes (the vector paths' 8- and 16-byte accesses).
+inline bool aligned(const void* p, size_t a) {
+  return reinterpret_cast<uintptr_t>(p) % a == 0;
+}
+
 }  // namespace rcc::cuda
 
 // Every CUDA runtime / cuBLAS call goes through one of these: failure throws rcc::Error naming the

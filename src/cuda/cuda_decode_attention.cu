@@ -195,10 +195,6 @@ void launch_decode(const AttentionArgs& a, int splits, int chunk, Partials part,
   RCC_CUDA_LAUNCH_CHECK();
 }
 
-bool aligned(const void* p, size_t n) {
-  return (reinterpret_cast<uintptr_t>(p) % n) == 0;
-}
-
 }  // namespace
 
 bool decode_supported(const AttentionArgs& a) {

@@ -16,10 +16,6 @@ unsigned grid_for(int64_t n) {
   return unsigned(std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, 65536)));
 }
 
-bool aligned16(const void* p) {
-  return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
-}
-
 __device__ __forceinline__ float gelu_f(float x) {
   return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
 }
@@ -111,7 +107,7 @@ __global__ void gather_kernel(const T* src, int64_t src_stride, const int64_t* i
 
 void launch_gelu(const bf16* x, bf16* y, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  if (aligned16(x) && aligned16(y) && n % 8 == 0) {
+  if (aligned(x, 16) && aligned(y, 16) && n % 8 == 0) {
     gelu_vec_kernel<<<grid_for(n / 8), kThreads, 0, stream>>>(reinterpret_cast<const uint4*>(x),
                                                               reinterpret_cast<uint4*>(y), n / 8);
   } else {
@@ -122,7 +118,7 @@ void launch_gelu(const bf16* x, bf16* y, int64_t n, cudaStream_t stream) {
 
 void launch_add(bf16* y, const bf16* x, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  if (aligned16(x) && aligned16(y) && n % 8 == 0) {
+  if (aligned(x, 16) && aligned(y, 16) && n % 8 == 0) {
     add_vec_kernel<<<grid_for(n / 8), kThreads, 0, stream>>>(
         reinterpret_cast<uint4*>(y), reinterpret_cast<const uint4*>(x), n / 8);
   } else {
@@ -162,7 +158,7 @@ void launch_embed(const bf16* table, int64_t H, const int32_t* ids, int64_t n, b
                   cudaStream_t stream) {
   if (n <= 0 || H <= 0) return;
   RCC_CHECK(n < (int64_t(1) << 31), "CUDA embed: too many rows (", n, ")");
-  if (H % 8 == 0 && aligned16(table) && aligned16(out)) {
+  if (H % 8 == 0 && aligned(table, 16) && aligned(out, 16)) {
     const int64_t w8 = H / 8;
     embed_vec_kernel<<<unsigned(n), unsigned(std::min<int64_t>(256, (w8 + 31) / 32 * 32)), 0,
                        stream>>>(reinterpret_cast<const uint4*>(table), w8, ids,
@@ -178,8 +174,8 @@ void launch_gather_rows(const bf16* src, int64_t src_stride, const int64_t* idx,
                         int64_t width, bf16* dst, int64_t dst_stride, cudaStream_t stream) {
   if (n <= 0 || width <= 0) return;
   RCC_CHECK(n < (int64_t(1) << 31), "CUDA gather_rows: too many rows (", n, ")");
-  if (width % 8 == 0 && src_stride % 8 == 0 && dst_stride % 8 == 0 && aligned16(src) &&
-      aligned16(dst)) {
+  if (width % 8 == 0 && src_stride % 8 == 0 && dst_stride % 8 == 0 && aligned(src, 16) &&
+      aligned(dst, 16)) {
     const int64_t w8 = width / 8;
     gather_kernel<uint4>
         <<<unsigned(n), unsigned(std::min<int64_t>(256, (w8 + 31) / 32 * 32)), 0, stream>>>(

@@ -223,9 +223,7 @@ __global__ void __launch_bounds__(kThreads* KG)
 
     for (int t = t_begin + kgrp, step = 0; t < t_end; t += KG, ++step) {
       const int buf = step & 1;
-      cp_async_prefetch_or_drain(t + KG < t_end, [&] {
-        load_kv(t + KG, buf ^ 1);
-      });
+      cp_async_prefetch_or_drain(t + KG < t_end, [&] { load_kv(t + KG, buf ^ 1); });
       group_sync();
       const bf16* Kb = Ks + buf * BN * LD;
       const bf16* Vb = Vs + buf * BN * LD;
@@ -453,10 +451,6 @@ void launch_flash_any(const AttentionArgs& a, int splits, int tps, Partials part
   launch_flash<HD, kInt8, 2, 64, HD == 64, 2, Tiles>(a, splits, tps, part, tiles, count, stream);
 }
 
-bool aligned(const void* p, size_t n) {
-  return (reinterpret_cast<uintptr_t>(p) % n) == 0;
-}
-
 }  // namespace
 
 bool flash_supported(const AttentionArgs& a) {
@@ -474,9 +468,8 @@ namespace {
 // 16-byte aligned q/k/v rows, an H100-class GPU, and RCC_CUDA_ATTN_FWD not "mma" (which keeps
 // the mma.sync kernel below; read on every launch so that checks can compare the two).
 bool use_sm90_tiles(const AttentionArgs& a) {
-  auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  if (a.hd != 64 || !a16(a.q) || !a16(a.k) || !a16(a.v) || a.q_stride % 8 || a.kv_stride % 8 ||
-      reinterpret_cast<uintptr_t>(a.out) % 4 || a.out_stride % 2)
+  if (a.hd != 64 || !aligned(a.q, 16) || !aligned(a.k, 16) || !aligned(a.v, 16) || a.q_stride % 8 ||
+      a.kv_stride % 8 || !aligned(a.out, 4) || a.out_stride % 2)
     return false;
   const char* e = std::getenv("RCC_CUDA_ATTN_FWD");
   if (e && *e) {

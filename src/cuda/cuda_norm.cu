@@ -18,10 +18,6 @@ struct NormOut {
 
 constexpr int kRowsPerBlock = 8;  // warps (rows) per block
 
-bool aligned(const void* p, uintptr_t a) {
-  return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0;
-}
-
 // x and o0.y may alias (a single norm in place): each lane writes only the elements it read, after
 // the statistics passes (whose warp sums order every read before the writes). The pair's outputs
 // and the copy alias nothing.

@@ -57,10 +57,6 @@ LnbLayout lnb_layout(int64_t rows, int64_t H, int norms) {
   return l;
 }
 
-bool aligned(const void* p, uintptr_t a) {
-  return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0;
-}
-
 // The norms of one backward: norm n has weight w[n], output gradient dy[n], and gradient sums
 // dw[n], db[n] (db[n] may be null).
 template <int N>

@@ -93,10 +93,9 @@ void launch_rotary_rows(const bf16* fused, const bf16* q, const bf16* k, const b
   const int half = rot / 2;
   RCC_CHECK(pos && (half == 0 || rope), what, ": positions or the rotary table missing");
   RCC_CHECK(rows * heads * 3 * hd / kThreads < (int64_t(1) << 31), what, ": too many rows");
-  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  const bool vec = hd % 8 == 0 && half % 8 == 0 && aligned(fused ? fused : fused_out) &&
-                   aligned(kBackward ? q : q_out) && aligned(kBackward ? k : k_out) &&
-                   aligned(kBackward ? v : v_out);
+  const bool vec = hd % 8 == 0 && half % 8 == 0 && aligned(fused ? fused : fused_out, 16) &&
+                   aligned(kBackward ? q : q_out, 16) && aligned(kBackward ? k : k_out, 16) &&
+                   aligned(kBackward ? v : v_out, 16);
   const int64_t threads = rows * heads * 3 * hd / (vec ? 8 : 1);
   const unsigned blocks = unsigned((threads + kThreads - 1) / kThreads);
   if (vec)
