@@ -110,37 +110,35 @@ class Backend {
   // device f32 (master weights, weight gradients, optimizer moments, logits). Gradient outputs
   // named "+=" accumulate; the others overwrite.
   virtual void zero(void* p, size_t bytes) = 0;
-  // Fused qkv [rows, heads, 3, hd] -> q, k, v [rows, heads·hd] each, for every sequence of a
-  // batch (sequence (begin, n): rows [begin, begin + n), positions 0..n-1; disjoint), the first
-  // `rot` dims of q and k rotated as qkv_to_cache does (RCC_SPEC §1). Rows outside every
-  // sequence are left alone.
-  virtual void rotary_split(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
-                            int64_t heads, int64_t hd, int64_t rot, double base, void* q, void* k,
-                            void* v) = 0;
-  // Its backward: dqkv [rows, heads, 3, hd] = (rotated back dq, rotated back dk, dv) at the
-  // sequences' rows.
-  virtual void rotary_split_backward(const void* dq, const void* dk, const void* dv,
-                                     std::span<const std::pair<int64_t, int64_t>> seqs,
-                                     int64_t heads, int64_t hd, int64_t rot, double base,
-                                     void* dqkv) = 0;
-  // Causal self-attention of every sequence of a batch: sequence (begin, n) is rows
-  // [begin, begin + n) of q, k, v, out [rows, heads·hd], positions 0..n-1, scale 1/sqrt(hd)
-  // (the sequences are disjoint; one call lets a backend run them all in one launch). `lse` (f32
+  // The training pass's attention works on the fused qkv [rows, heads, 3, hd] (GPT-NeoX layout:
+  // head h's q, k, v at h·3hd, h·3hd + hd, h·3hd + 2hd) as the qkv product writes it, every
+  // sequence of a batch at once (sequence (begin, n): rows [begin, begin + n), positions 0..n-1;
+  // disjoint; rows outside every sequence are left alone).
+  // In place: the first `rot` dims of q and k of every head rotated as qkv_to_cache does
+  // (RCC_SPEC §1); `inverse` rotates by the negative angle — the backward, applied to dqkv (the
+  // rotation's transpose). v is untouched.
+  virtual void rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
+                          int64_t heads, int64_t hd, int64_t rot, double base, bool inverse) = 0;
+  // Causal self-attention of each sequence on the (rotated) fused qkv: out [rows, heads·hd],
+  // scale 1/sqrt(hd) (one call lets a backend run every sequence in one launch). `lse` (f32
   // [rows, heads], may be null): the rows' log-sum-exps of the scaled scores, in the backend's
   // own convention, for its self_attention_backward (the CPU leaves it alone).
-  virtual void self_attention(const void* q, const void* k, const void* v,
-                              std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
-                              int64_t hd, void* out, float* lse) = 0;
+  virtual void self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
+                              int64_t heads, int64_t hd, void* out, float* lse) = 0;
   // Its backward, given the forward's output `out` (and its `lse`, or null to recompute) and
-  // dout: dq, dk, dv [rows, heads·hd] at the sequences' rows (other rows untouched).
-  virtual void self_attention_backward(const void* q, const void* k, const void* v, const void* out,
-                                       const float* lse, const void* dout,
+  // dout: dqkv [rows, heads, 3, hd] (the gradients of the rotated q, k and of v) at the
+  // sequences' rows (other rows: k and v parts untouched, the q part may be zeroed).
+  virtual void self_attention_backward(const void* qkv, const void* out, const float* lse,
+                                       const void* dout,
                                        std::span<const std::pair<int64_t, int64_t>> seqs,
-                                       int64_t heads, int64_t hd, void* dq, void* dk, void* dv) = 0;
+                                       int64_t heads, int64_t hd, void* dqkv) = 0;
   // Gradients of y = x · W^T + b, dy [rows, N]: dx [rows, K] = dy · W (+= when accumulate_dx;
   // null skips); dW [N, K] f32 += dy^T · x; db [N] f32 += Σ_rows dy (null skips).
   virtual void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,
                                void* dx, bool accumulate_dx, float* dW, float* db) = 0;
+  // A bias gradient alone: db [N] f32 += Σ_rows dy [rows, N], and db2 += the same sums unless null
+  // (GPT-NeoX's parallel residual: the dense and fc_out products see the same output gradient).
+  virtual void bias_backward(const void* dy, int64_t rows, int64_t N, float* db, float* db2) = 0;
   // dx = dy · GELU'(pre) (exact GELU) over [rows, width]; dx may alias dy. db [width] f32 += Σ_rows
   // dx unless null: the bias gradient of the product that made pre (a backend may take the sums
   // while it writes dx).

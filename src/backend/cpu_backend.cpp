@@ -111,50 +111,46 @@ class CpuBackend final : public Backend {
   void zero(void* p, size_t bytes) override {
     if (bytes) std::memset(p, 0, bytes);
   }
-  // One sequence at a time (positions from 0 in each).
-  void rotary_split(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
-                    int64_t hd, int64_t rot, double base, void* q, void* k, void* v) override {
+  // One sequence at a time (positions from 0 in each), on f32 copies of q, k, v split out of
+  // the fused rows (ops::causal_attention* take [rows, heads·hd] operands).
+  void rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
+                  int64_t hd, int64_t rot, double base, bool inverse) override {
     const int64_t H = nh * hd;
     for (const auto& [begin, rows] : seqs) {
-      std::vector<float> t(f(qkv) + begin * 3 * H, f(qkv) + (begin + rows) * 3 * H);
-      ops::rotary_qkv(t.data(), rows, nh, hd, rot, 0, base);
-      split_heads(t.data(), rows, nh, hd, f(q) + begin * H, f(k) + begin * H, f(v) + begin * H);
+      float* t = f(qkv) + begin * 3 * H;
+      if (inverse)
+        ops::rotary_qkv_backward(t, rows, nh, hd, rot, 0, base);
+      else
+        ops::rotary_qkv(t, rows, nh, hd, rot, 0, base);
     }
   }
-  void rotary_split_backward(const void* dq, const void* dk, const void* dv,
-                             std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
-                             int64_t hd, int64_t rot, double base, void* dqkv) override {
-    const int64_t H = nh * hd;
-    for (const auto& [begin, rows] : seqs) {
-      float* d = f(dqkv) + begin * 3 * H;
-      for (int64_t r = begin; r < begin + rows; ++r)
-        for (int64_t h = 0; h < nh; ++h) {
-          float* dst = f(dqkv) + r * 3 * H + h * 3 * hd;
-          std::memcpy(dst, f(dq) + r * H + h * hd, size_t(hd) * 4);
-          std::memcpy(dst + hd, f(dk) + r * H + h * hd, size_t(hd) * 4);
-          std::memcpy(dst + 2 * hd, f(dv) + r * H + h * hd, size_t(hd) * 4);
-        }
-      ops::rotary_qkv_backward(d, rows, nh, hd, rot, 0, base);
-    }
-  }
-  void self_attention(const void* q, const void* k, const void* v,
-                      std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh, int64_t hd,
-                      void* out, float*) override {
-    const int64_t H = nh * hd;
-    for (const auto& [b, n] : seqs)
-      ops::causal_attention(f(q) + b * H, H, f(k) + b * H, f(v) + b * H, H, n, 0, nh, hd,
-                            f(out) + b * H);
-  }
-  void self_attention_backward(const void* q, const void* k, const void* v, const void*,
-                               const float*, const void* dout,
-                               std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
-                               int64_t hd, void* dq, void* dk, void* dv) override {
+  void self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
+                      int64_t nh, int64_t hd, void* out, float*) override {
     const int64_t H = nh * hd;
     for (const auto& [b, n] : seqs) {
-      const size_t bytes = size_t(n * H) * 4;
-      for (void* p : {dq, dk, dv}) std::memset(f(p) + b * H, 0, bytes);
-      ops::causal_attention_backward(f(q) + b * H, f(k) + b * H, f(v) + b * H, f(dout) + b * H, n,
-                                     nh, hd, f(dq) + b * H, f(dk) + b * H, f(dv) + b * H);
+      std::vector<float> q(size_t(n * H)), k(q.size()), v(q.size());
+      split_heads(f(qkv) + b * 3 * H, n, nh, hd, q.data(), k.data(), v.data());
+      ops::causal_attention(q.data(), H, k.data(), v.data(), H, n, 0, nh, hd, f(out) + b * H);
+    }
+  }
+  void self_attention_backward(const void* qkv, const void*, const float*, const void* dout,
+                               std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
+                               int64_t hd, void* dqkv) override {
+    const int64_t H = nh * hd;
+    for (const auto& [b, n] : seqs) {
+      const size_t m = size_t(n * H);
+      std::vector<float> q(m), k(m), v(m), dq(m, 0.0f), dk(m, 0.0f), dv(m, 0.0f);
+      split_heads(f(qkv) + b * 3 * H, n, nh, hd, q.data(), k.data(), v.data());
+      ops::causal_attention_backward(q.data(), k.data(), v.data(), f(dout) + b * H, n, nh, hd,
+                                     dq.data(), dk.data(), dv.data());
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t h = 0; h < nh; ++h) {
+          float* dst = f(dqkv) + (b + r) * 3 * H + h * 3 * hd;
+          const size_t at = size_t(r * H + h * hd), bytes = size_t(hd) * 4;
+          std::memcpy(dst, dq.data() + at, bytes);
+          std::memcpy(dst + hd, dk.data() + at, bytes);
+          std::memcpy(dst + 2 * hd, dv.data() + at, bytes);
+        }
     }
   }
   void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
@@ -162,15 +158,20 @@ class CpuBackend final : public Backend {
     if (dx && !accumulate_dx) std::memset(dx, 0, size_t(rows * W.dim(1)) * 4);
     ops::linear_backward(f(x), rows, W, f(dy), f(dx), dW, db);
   }
+  void bias_backward(const void* dy, int64_t rows, int64_t N, float* db, float* db2) override {
+    for (float* d : {db, db2}) {
+      if (!d) continue;
+      for (int64_t r = 0; r < rows; ++r) {  // row order, as ops::linear_backward's bias sums
+        const float* g = f(dy) + r * N;
+#pragma omp simd
+        for (int64_t n = 0; n < N; ++n) d[n] += g[n];
+      }
+    }
+  }
   void gelu_backward(const void* pre, const void* dy, void* dx, int64_t rows, int64_t width,
                      float* db) override {
     ops::gelu_backward(f(pre), f(dy), f(dx), rows * width);
-    if (!db) return;
-    for (int64_t r = 0; r < rows; ++r) {  // row order, as ops::linear_backward's bias sums
-      const float* g = f(dx) + r * width;
-#pragma omp simd
-      for (int64_t n = 0; n < width; ++n) db[n] += g[n];
-    }
+    bias_backward(dx, rows, width, db, nullptr);
   }
   void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
                            const void* dy, void* dx, float* dw, float* db) override {

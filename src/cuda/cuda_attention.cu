@@ -24,11 +24,11 @@ __global__ void __launch_bounds__(kFbWarps * 32) fallback_attention_kernel(Atten
   if (r >= a.rows) return;  // warp-uniform; no block barrier below
   float* qw = qs + warp * hd;
   for (int d = lane; d < hd; d += 32)
-    qw[d] = __bfloat162float(a.q[r * a.q_stride + int64_t(h) * hd + d]) * a.scale_log2;
+    qw[d] = __bfloat162float(a.q[r * a.q_stride + int64_t(h) * a.q_head + d]) * a.scale_log2;
   __syncwarp();
 
   const int64_t nk = a.past + r + 1;  // keys 0..past+r
-  const int64_t hoff = int64_t(h) * hd;
+  const int64_t hoff = int64_t(h) * a.kv_head;
   float m = -INFINITY, l = 0.0f;
   float acc[8];
 #pragma unroll
@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(kFbWarps * 32) fallback_attention_kernel(Atten
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const int d = lane + 32 * i;
-    if (d < hd) a.out[r * a.out_stride + hoff + d] = __float2bfloat16_rn(acc[i] * inv);
+    if (d < hd) a.out[r * a.out_stride + int64_t(h) * hd + d] = __float2bfloat16_rn(acc[i] * inv);
   }
 }
 
@@ -194,7 +194,17 @@ void launch_fallback_attention(const AttentionArgs& a, cudaStream_t stream) {
   RCC_CUDA_LAUNCH_CHECK();
 }
 
+void check_head_layout(const AttentionArgs& a) {
+  RCC_CHECK(a.hd >= 1 && a.heads >= 1 && a.q_head >= a.hd && a.kv_head >= a.hd &&
+                a.q_stride >= a.q_head * (a.heads - 1) + a.hd &&
+                a.kv_stride >= a.kv_head * (a.heads - 1) + a.hd,
+            "CUDA attention: ", a.heads, " heads of ", a.hd, " do not fit q rows (stride ",
+            a.q_stride, ", head ", a.q_head, ") or k/v rows (stride ", a.kv_stride, ", head ",
+            a.kv_head, ")");
+}
+
 AttentionPlan plan_attention(const AttentionArgs& a, int num_sms) {
+  check_head_layout(a);
   AttentionPlan p;
   const int64_t n_keys = a.past + a.rows;
   if (decode_supported(a)) {

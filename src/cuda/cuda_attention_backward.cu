@@ -169,10 +169,10 @@ size_t attention_backward_workspace(int64_t rows, int heads, int hd) {
   return bytes;
 }
 
-void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, const bf16* out,
-                               const float* lse, const bf16* dout, const SeqRows* seqs,
-                               int64_t n_seqs, int64_t rows, int heads, int hd, bf16* dq, bf16* dk,
-                               bf16* dv, void* workspace, cudaStream_t stream) {
+void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, QkvLayout layout,
+                               const bf16* out, const float* lse, const bf16* dout,
+                               const SeqRows* seqs, int64_t n_seqs, int64_t rows, int heads, int hd,
+                               bf16* dq, bf16* dk, bf16* dv, void* workspace, cudaStream_t stream) {
   using namespace attn_bwd;
   if (n_seqs <= 0) return;
   RCC_CHECK(heads >= 1 && heads <= 65535, "CUDA attention backward: heads ", heads,
@@ -187,6 +187,11 @@ void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, cons
   RCC_CHECK(q && k && v && out && dout && dq && dk && dv && workspace,
             "CUDA attention backward: null buffer");
   RCC_CHECK(aligned(workspace, 16), "CUDA attention backward: workspace not 16-byte aligned");
+  RCC_CHECK(layout.head_stride >= hd &&
+                layout.row_stride >= layout.head_stride * (heads - 1) + hd &&
+                layout.row_stride < (int64_t(1) << 31),
+            "CUDA attention backward: q/k/v layout (row stride ", layout.row_stride,
+            ", head stride ", layout.head_stride, ") does not hold ", heads, " heads of ", hd);
   BwdParams p{};
   p.q = q, p.k = k, p.v = v, p.o = out, p.dout = dout;
   p.dq = dq, p.dk = dk, p.dv = dv;
@@ -197,15 +202,20 @@ void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, cons
       reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) + dq_acc_offset(rows, heads));
   p.n = int32_t(rows);  // rows < 2^31 checked above
   p.ld = int32_t(rows);
-  p.stride = int64_t(heads) * hd;
-  p.heads = heads, p.hd = hd;
+  p.stride = heads * hd;
+  p.qkv_stride = int32_t(layout.row_stride);
+  p.qkv_head = int32_t(layout.head_stride);
+  p.heads = uint16_t(heads), p.hd = uint16_t(hd);
   p.scale = 1.0f / std::sqrt(float(hd));
   p.scale_log2 = p.scale * 1.4426950408889634f;
 
   Mode mode = mode_from_env();
+  // The tensor-core kernels load q/k/v rows 16 bytes at a time and store dq/dk/dv 4 (the atomic
+  // schemes' dq_convert 8) bytes at a time.
+  const int64_t rs = layout.row_stride, hs = layout.head_stride;
   const bool mma_ok = (hd == 64 || hd == 128) && aligned(q, 16) && aligned(k, 16) &&
-                      aligned(v, 16) && aligned(out, 16) && aligned(dout, 16) && aligned(dq, 4) &&
-                      aligned(dk, 4) && aligned(dv, 4);
+                      aligned(v, 16) && rs % 8 == 0 && hs % 8 == 0 && aligned(out, 16) &&
+                      aligned(dout, 16) && aligned(dq, 4) && aligned(dk, 4) && aligned(dv, 4);
   if (!mma_ok) mode = Mode::Fallback;
   if ((mode == Mode::Auto || mode == Mode::Mma) && !aligned(dq, 8))
     mode = Mode::Deterministic;  // dq_convert stores 8 bytes

@@ -17,6 +17,9 @@ constexpr int kTile = 64;      // queries per query tile = keys per key tile
 constexpr int kThreads = 128;  // 4 warps × 16 rows
 
 struct BwdParams {  // 128 bytes (see n, ld)
+  // q, k, v and dq, dk, dv: row r, head h at r·qkv_stride + h·qkv_head (separate [rows, heads·hd]
+  // buffers, or the fused qkv [rows, heads, 3, hd] and its gradient); o, dout and the dQ
+  // accumulators: [rows, heads·hd] (r·stride + h·hd).
   const bf16* q;
   const bf16* k;
   const bf16* v;
@@ -31,10 +34,13 @@ struct BwdParams {  // 128 bytes (see n, ld)
   float* dqacc;         // atomic path: f32 dQ accumulators [n][heads·hd] (unscaled)
   // n: rows of the sequence (of the batch before for_sequence); ld: row count of the batch, the
   // stats' leading dimension. 32-bit (rows < 2^31 is checked), which keeps the struct at 128
-  // bytes: at 136 nvcc addressed the kernel parameter through a computed pointer.
+  // bytes: at 136 nvcc addressed the kernel parameter through a computed pointer. Products of a
+  // row index and a stride are formed in 64 bits (the row indices are int64_t).
   int32_t n, ld;
-  int64_t stride;  // heads · hd
-  int heads, hd;
+  int32_t stride;      // heads · hd
+  int32_t qkv_stride;  // the q/k/v rows' stride
+  uint16_t heads, hd;
+  int32_t qkv_head;  // the q/k/v heads' offset
   float scale;       // 1/sqrt(hd)
   float scale_log2;  // scale · log2(e)
 };
@@ -47,14 +53,22 @@ static_assert(sizeof(BwdParams) == 128, "BwdParams: keep the kernel parameter at
 // into their offsets instead (a copy of the struct in registers measured 23% slower).
 inline BwdParams for_sequence(const BwdParams& b, int64_t begin, int64_t n) {
   BwdParams p = b;
-  const int64_t off = begin * b.stride;
-  p.q += off, p.k += off, p.v += off, p.o += off, p.dout += off;
-  p.dq += off, p.dk += off, p.dv += off;
+  const int64_t off = begin * b.stride, qoff = begin * b.qkv_stride;
+  p.q += qoff, p.k += qoff, p.v += qoff, p.o += off, p.dout += off;
+  p.dq += qoff, p.dk += qoff, p.dv += qoff;
   p.lse += begin, p.dd += begin;
   if (p.lse_in) p.lse_in += begin * b.heads;
   if (p.dqacc) p.dqacc += off;
   p.n = int32_t(n);
   return p;
+}
+// Offsets of head h at row 0 of the sequence that starts at batch row `begin`: `o` for o, dout
+// (and the dQ accumulators, at head 0), `qkv` for q, k, v, dq, dk, dv.
+struct HeadOffsets {
+  int64_t o, qkv;
+};
+__device__ __forceinline__ HeadOffsets head_offsets(const BwdParams& p, int64_t begin, int h) {
+  return {begin * p.stride + int64_t(h) * p.hd, begin * p.qkv_stride + int64_t(h) * p.qkv_head};
 }
 // A grad block's work: tile `tile` (of kind 0: queries, 1: keys) of the sequence at rows
 // [begin, begin + n), head h. Grid (heads, tiles of the launch's chunk): the heads along x, so

@@ -77,20 +77,20 @@ __global__ void __launch_bounds__(kThreads* KG, MINB)
   // One block row per key tile of the chunk (causal_tiles of every sequence, key tiles only).
   const BlockTile bt = block_tile(tiles);
   const int kt = bt.tile, h = bt.h;
-  const int64_t n = bt.n, stride = p.stride;
+  const int64_t n = bt.n, stride = p.stride, qs = p.qkv_stride;
   const int64_t k0 = int64_t(kt) * kTile;
   const int64_t wk0 = k0 + warp * 16;  // this warp's first key row
   const int nqt = int((n + kTile - 1) / kTile);
-  const int64_t hoff = bt.begin * stride + int64_t(h) * HD;  // row 0 of the sequence, head h
+  const HeadOffsets off = head_offsets(p, bt.begin, h);  // row 0 of the sequence, head h
   const float c = p.scale_log2;
   const float* lse_h = p.lse + int64_t(h) * p.ld + bt.begin;
   const float* dd_h = p.dd + int64_t(h) * p.ld + bt.begin;
-  float* dqacc = p.dqacc + hoff;
+  float* dqacc = p.dqacc + off.o;
 
   auto load_q = [&](int i, int buf) {  // query tile i: Q, dO, LSE, D (this group's threads)
     const int64_t r0 = int64_t(i) * kTile;
-    load_tile_async<HD>(Qs + buf * L::tile, p.q + hoff, r0, n, stride, tid);
-    load_tile_async<HD>(dOs + buf * L::tile, p.dout + hoff, r0, n, stride, tid);
+    load_tile_async<HD>(Qs + buf * L::tile, p.q + off.qkv, r0, n, qs, tid);
+    load_tile_async<HD>(dOs + buf * L::tile, p.dout + off.o, r0, n, stride, tid);
     const int r = tid & (kTile - 1);
     const int64_t row = r0 + r;
     const bool valid = row < n;
@@ -100,8 +100,8 @@ __global__ void __launch_bounds__(kThreads* KG, MINB)
       cp_async4(Dsm + buf * kTile + r, dd_h + (valid ? row : 0), valid);
   };
 
-  load_tile_async<HD, NTHR>(Ks, p.k + hoff, k0, n, stride, btid);
-  load_tile_async<HD, NTHR>(Vs, p.v + hoff, k0, n, stride, btid);
+  load_tile_async<HD, NTHR>(Ks, p.k + off.qkv, k0, n, qs, btid);
+  load_tile_async<HD, NTHR>(Vs, p.v + off.qkv, k0, n, qs, btid);
   const int i0 = kt + grp;
   if (i0 < nqt) load_q(i0, 0);
   cp_async_commit();
@@ -116,9 +116,7 @@ __global__ void __launch_bounds__(kThreads* KG, MINB)
 
   for (int i = i0, step = 0; i < nqt; i += KG, ++step) {
     const int buf = step & 1;
-    cp_async_prefetch_or_drain(i + KG < nqt, [&] {
-      load_q(i + KG, buf ^ 1);
-    });
+    cp_async_prefetch_or_drain(i + KG < nqt, [&] { load_q(i + KG, buf ^ 1); });
     group_sync<KG>(grp);
     const bf16* Qb = Qs + buf * L::tile;
     const bf16* dOb = dOs + buf * L::tile;
@@ -273,8 +271,8 @@ __global__ void __launch_bounds__(kThreads* KG, MINB)
   for (int hh = 0; hh < 2; ++hh) {
     const int64_t row = wk0 + g + hh * 8;
     if (row >= n) continue;
-    bf16* kdst = p.dk + row * stride + hoff + 2 * tq;
-    bf16* vdst = p.dv + row * stride + hoff + 2 * tq;
+    bf16* kdst = p.dk + row * qs + off.qkv + 2 * tq;
+    bf16* vdst = p.dv + row * qs + off.qkv + 2 * tq;
 #pragma unroll
     for (int d = 0; d < NT; ++d) {
       *reinterpret_cast<__nv_bfloat162*>(kdst + d * 8) =
@@ -304,25 +302,33 @@ void launch_grad_atomic(const BwdParams& p, const std::vector<AttnTile>& tiles,
 }
 
 namespace {
-// dq = bf16(scale · dQ) over the whole [ld, heads·hd] f32 accumulator, 4 elements per thread.
+// dq = bf16(scale · dQ) from the [ld, heads·hd] f32 accumulators (every row of the batch) into
+// dq's layout (row r, head h at r·qkv_stride + h·qkv_head), 4 elements per thread (hd % 4 == 0).
 __global__ void __launch_bounds__(256)
-    dq_convert_kernel(const float* acc, bf16* dq, int64_t count4, float scale) {
+    dq_convert_kernel(const float* acc, bf16* dq, int64_t count4, int stride4, int hd4,
+                      int64_t qkv_stride, int qkv_head, float scale) {
   const int64_t step = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count4; i += step) {
     const float4 v = reinterpret_cast<const float4*>(acc)[i];
+    const int64_t row = i / stride4;
+    const int col4 = int(i - row * stride4), h = col4 / hd4;
     uint2 o;
     o.x = pack_bf16(v.x * scale, v.y * scale);
     o.y = pack_bf16(v.z * scale, v.w * scale);
-    reinterpret_cast<uint2*>(dq)[i] = o;
+    *reinterpret_cast<uint2*>(dq + row * qkv_stride + int64_t(h) * qkv_head +
+                              4 * (col4 - h * hd4)) = o;
   }
 }
 
 }  // namespace
 
 void launch_dq_convert(const BwdParams& p, cudaStream_t stream) {
-  const int64_t count4 = p.ld * p.stride / 4;  // every row of the batch; stride a multiple of 64
+  // Every row of the batch; stride a multiple of 64, the dq rows 8-byte aligned (checked by the
+  // caller).
+  const int64_t count4 = int64_t(p.ld) * p.stride / 4;
   const int64_t blocks = std::min<int64_t>((count4 + 255) / 256, 4096);
-  dq_convert_kernel<<<unsigned(blocks), 256, 0, stream>>>(p.dqacc, p.dq, count4, p.scale);
+  dq_convert_kernel<<<unsigned(blocks), 256, 0, stream>>>(
+      p.dqacc, p.dq, count4, p.stride / 4, p.hd / 4, p.qkv_stride, p.qkv_head, p.scale);
   RCC_CUDA_LAUNCH_CHECK();
 }
 

@@ -29,17 +29,17 @@ __device__ __forceinline__ void dq_block(const BwdParams& p, const BlockTile& bt
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, tq = lane & 3;
   const int qt = bt.tile, h = bt.h;
-  const int64_t n = bt.n, stride = p.stride;
+  const int64_t n = bt.n, stride = p.stride, qs = p.qkv_stride;
   const int64_t q0 = int64_t(qt) * kTile;
   const int64_t wq0 = q0 + warp * 16;
-  const int64_t hoff = bt.begin * stride + int64_t(h) * HD;  // row 0 of the sequence, head h
-  const int64_t soff = int64_t(h) * p.ld + bt.begin;         // its stats
+  const HeadOffsets off = head_offsets(p, bt.begin, h);  // row 0 of the sequence, head h
+  const int64_t soff = int64_t(h) * p.ld + bt.begin;     // its stats
   const float c = p.scale_log2;
 
-  load_tile_async<HD>(Qs, p.q + hoff, q0, n, stride, tid);
-  load_tile_async<HD>(dOs, p.dout + hoff, q0, n, stride, tid);
-  load_tile_async<HD>(Ks, p.k + hoff, 0, n, stride, tid);
-  load_tile_async<HD>(Vs, p.v + hoff, 0, n, stride, tid);
+  load_tile_async<HD>(Qs, p.q + off.qkv, q0, n, qs, tid);
+  load_tile_async<HD>(dOs, p.dout + off.o, q0, n, stride, tid);
+  load_tile_async<HD>(Ks, p.k + off.qkv, 0, n, qs, tid);
+  load_tile_async<HD>(Vs, p.v + off.qkv, 0, n, qs, tid);
   cp_async_commit();
   // LSE and D of rows g, g + 8 of this warp (rows ≥ n: 0; their results are never stored).
   float lse[2], drow[2];
@@ -67,8 +67,8 @@ __device__ __forceinline__ void dq_block(const BwdParams& p, const BlockTile& bt
     const int buf = t & 1;
     cp_async_prefetch_or_drain(t < qt, [&] {
       const int64_t r0 = int64_t(t + 1) * kTile;
-      load_tile_async<HD>(Ks + (buf ^ 1) * kTile * LD, p.k + hoff, r0, n, stride, tid);
-      load_tile_async<HD>(Vs + (buf ^ 1) * kTile * LD, p.v + hoff, r0, n, stride, tid);
+      load_tile_async<HD>(Ks + (buf ^ 1) * kTile * LD, p.k + off.qkv, r0, n, qs, tid);
+      load_tile_async<HD>(Vs + (buf ^ 1) * kTile * LD, p.v + off.qkv, r0, n, qs, tid);
     });
     __syncthreads();
     const bf16* Kb = Ks + buf * kTile * LD;
@@ -123,7 +123,7 @@ __device__ __forceinline__ void dq_block(const BwdParams& p, const BlockTile& bt
   for (int hh = 0; hh < 2; ++hh) {
     const int64_t row = wq0 + g + hh * 8;
     if (row >= n) continue;
-    bf16* dst = p.dq + row * stride + hoff + 2 * tq;
+    bf16* dst = p.dq + row * qs + off.qkv + 2 * tq;
 #pragma unroll
     for (int d = 0; d < NT; ++d)
       *reinterpret_cast<__nv_bfloat162*>(dst + d * 8) =
@@ -158,19 +158,19 @@ __device__ __forceinline__ void dkdv_block(const BwdParams& p, const BlockTile& 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, tq = lane & 3;
   const int kt = bt.tile, h = bt.h;
-  const int64_t n = bt.n, stride = p.stride;
+  const int64_t n = bt.n, stride = p.stride, qs = p.qkv_stride;
   const int64_t k0 = int64_t(kt) * kTile;
   const int64_t wk0 = k0 + warp * 16;  // this warp's first key row
   const int nqt = int((n + kTile - 1) / kTile);
-  const int64_t hoff = bt.begin * stride + int64_t(h) * HD;  // row 0 of the sequence, head h
+  const HeadOffsets off = head_offsets(p, bt.begin, h);  // row 0 of the sequence, head h
   const float c = p.scale_log2;
   const float* lse_h = p.lse + int64_t(h) * p.ld + bt.begin;
   const float* dd_h = p.dd + int64_t(h) * p.ld + bt.begin;
 
   auto load_q = [&](int i, int buf) {  // query tile i: Q, dO, LSE, D
     const int64_t r0 = int64_t(i) * kTile;
-    load_tile_async<HD>(Qs + buf * kTile * LD, p.q + hoff, r0, n, stride, tid);
-    load_tile_async<HD>(dOs + buf * kTile * LD, p.dout + hoff, r0, n, stride, tid);
+    load_tile_async<HD>(Qs + buf * kTile * LD, p.q + off.qkv, r0, n, qs, tid);
+    load_tile_async<HD>(dOs + buf * kTile * LD, p.dout + off.o, r0, n, stride, tid);
     const int r = tid & (kTile - 1);
     const int64_t row = r0 + r;
     const bool valid = row < n;
@@ -180,8 +180,8 @@ __device__ __forceinline__ void dkdv_block(const BwdParams& p, const BlockTile& 
       cp_async4(Dsm + buf * kTile + r, dd_h + (valid ? row : 0), valid);
   };
 
-  load_tile_async<HD>(Ks, p.k + hoff, k0, n, stride, tid);
-  load_tile_async<HD>(Vs, p.v + hoff, k0, n, stride, tid);
+  load_tile_async<HD>(Ks, p.k + off.qkv, k0, n, qs, tid);
+  load_tile_async<HD>(Vs, p.v + off.qkv, k0, n, qs, tid);
   load_q(kt, 0);
   cp_async_commit();
   cp_async_wait<0>();
@@ -195,9 +195,7 @@ __device__ __forceinline__ void dkdv_block(const BwdParams& p, const BlockTile& 
 
   for (int i = kt, step = 0; i < nqt; ++i, ++step) {
     const int buf = step & 1;
-    cp_async_prefetch_or_drain(i + 1 < nqt, [&] {
-      load_q(i + 1, buf ^ 1);
-    });
+    cp_async_prefetch_or_drain(i + 1 < nqt, [&] { load_q(i + 1, buf ^ 1); });
     __syncthreads();
     const bf16* Qb = Qs + buf * kTile * LD;
     const bf16* dOb = dOs + buf * kTile * LD;
@@ -281,8 +279,8 @@ __device__ __forceinline__ void dkdv_block(const BwdParams& p, const BlockTile& 
   for (int hh = 0; hh < 2; ++hh) {
     const int64_t row = wk0 + g + hh * 8;
     if (row >= n) continue;
-    bf16* kdst = p.dk + row * stride + hoff + 2 * tq;
-    bf16* vdst = p.dv + row * stride + hoff + 2 * tq;
+    bf16* kdst = p.dk + row * qs + off.qkv + 2 * tq;
+    bf16* vdst = p.dv + row * qs + off.qkv + 2 * tq;
 #pragma unroll
     for (int d = 0; d < NT; ++d) {
       *reinterpret_cast<__nv_bfloat162*>(kdst + d * 8) =

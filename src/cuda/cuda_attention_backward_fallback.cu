@@ -27,13 +27,13 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_stats_kernel(BwdParams p) {
   const int64_t r = int64_t(blockIdx.x) * kFbWarps + warp;
   const int h = blockIdx.y, hd = p.hd;
   if (r >= p.n) return;  // warp-uniform; no block barrier below
-  const int64_t hoff = int64_t(h) * hd;
+  const HeadOffsets off = head_offsets(p, 0, h);
   float* qw = fsh + warp * hd;
   float dsum = 0.0f;
   for (int d = lane; d < hd; d += 32) {
-    qw[d] = __bfloat162float(p.q[r * p.stride + hoff + d]);
-    dsum = fmaf(__bfloat162float(p.dout[r * p.stride + hoff + d]),
-                __bfloat162float(p.o[r * p.stride + hoff + d]), dsum);
+    qw[d] = __bfloat162float(p.q[r * p.qkv_stride + off.qkv + d]);
+    dsum = fmaf(__bfloat162float(p.dout[r * p.stride + off.o + d]),
+                __bfloat162float(p.o[r * p.stride + off.o + d]), dsum);
   }
   dsum = warp_sum(dsum);
   if (p.lse_in) {  // the forward's LSE: D only
@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_stats_kernel(BwdParams p) {
   for (int64_t kb = 0; kb < nk; kb += 32) {
     const int64_t key = kb + lane;
     const float s =
-        key < nk ? fb_dot(qw, p.k + key * p.stride + hoff, hd) * p.scale_log2 : -INFINITY;
+        key < nk ? fb_dot(qw, p.k + key * p.qkv_stride + off.qkv, hd) * p.scale_log2 : -INFINITY;
     const float m_new = fmaxf(m, warp_max(s));  // finite: key kb is visible
     l = l * exp2f(m - m_new) + warp_sum(exp2f(s - m_new));
     m = m_new;
@@ -67,12 +67,12 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_dq_kernel(BwdParams p) {
   const int64_t r = int64_t(blockIdx.x) * kFbWarps + warp;
   const int h = blockIdx.y, hd = p.hd;
   if (r >= p.n) return;
-  const int64_t hoff = int64_t(h) * hd;
+  const HeadOffsets off = head_offsets(p, 0, h);
   float* qw = fsh + warp * 2 * hd;
   float* gw = qw + hd;
   for (int d = lane; d < hd; d += 32) {
-    qw[d] = __bfloat162float(p.q[r * p.stride + hoff + d]);
-    gw[d] = __bfloat162float(p.dout[r * p.stride + hoff + d]);
+    qw[d] = __bfloat162float(p.q[r * p.qkv_stride + off.qkv + d]);
+    gw[d] = __bfloat162float(p.dout[r * p.stride + off.o + d]);
   }
   __syncwarp();
   const float lse = p.lse[int64_t(h) * p.ld + r], D = p.dd[int64_t(h) * p.ld + r];
@@ -84,15 +84,15 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_dq_kernel(BwdParams p) {
     const int64_t key = kb + lane;
     float ds = 0.0f;
     if (key < nk) {
-      const float s = fb_dot(qw, p.k + key * p.stride + hoff, hd) * p.scale_log2;
+      const float s = fb_dot(qw, p.k + key * p.qkv_stride + off.qkv, hd) * p.scale_log2;
       const float pr = exp2f(s - lse);
-      const float dpv = fb_dot(gw, p.v + key * p.stride + hoff, hd);
+      const float dpv = fb_dot(gw, p.v + key * p.qkv_stride + off.qkv, hd);
       ds = pr * (dpv - D);
     }
     const int cnt = nk - kb < 32 ? int(nk - kb) : 32;
     for (int j = 0; j < cnt; ++j) {
       const float dsj = __shfl_sync(0xffffffffu, ds, j);
-      const bf16* krow = p.k + (kb + j) * p.stride + hoff;
+      const bf16* krow = p.k + (kb + j) * p.qkv_stride + off.qkv;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         const int d = lane + 32 * i;
@@ -103,7 +103,7 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_dq_kernel(BwdParams p) {
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const int d = lane + 32 * i;
-    if (d < hd) p.dq[r * p.stride + hoff + d] = __float2bfloat16_rn(acc[i] * p.scale);
+    if (d < hd) p.dq[r * p.qkv_stride + off.qkv + d] = __float2bfloat16_rn(acc[i] * p.scale);
   }
 }
 
@@ -114,12 +114,12 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_dkdv_kernel(BwdParams p) {
   const int64_t kj = int64_t(blockIdx.x) * kFbWarps + warp;
   const int h = blockIdx.y, hd = p.hd;
   if (kj >= p.n) return;
-  const int64_t hoff = int64_t(h) * hd;
+  const HeadOffsets off = head_offsets(p, 0, h);
   float* kw = fsh + warp * 2 * hd;
   float* vw = kw + hd;
   for (int d = lane; d < hd; d += 32) {
-    kw[d] = __bfloat162float(p.k[kj * p.stride + hoff + d]);
-    vw[d] = __bfloat162float(p.v[kj * p.stride + hoff + d]);
+    kw[d] = __bfloat162float(p.k[kj * p.qkv_stride + off.qkv + d]);
+    vw[d] = __bfloat162float(p.v[kj * p.qkv_stride + off.qkv + d]);
   }
   __syncwarp();
   float ak[8], av[8];
@@ -129,8 +129,8 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_dkdv_kernel(BwdParams p) {
     const int64_t qi = qb + lane;
     float pr = 0.0f, ds = 0.0f;
     if (qi < p.n) {
-      const bf16* qrow = p.q + qi * p.stride + hoff;
-      const bf16* grow = p.dout + qi * p.stride + hoff;
+      const bf16* qrow = p.q + qi * p.qkv_stride + off.qkv;
+      const bf16* grow = p.dout + qi * p.stride + off.o;
       // Same operand order as the other kernels: q row (in fb_stats/fb_dq from shared memory)
       // times k row, sequential over d.
       float s = 0.0f, dpv = 0.0f;
@@ -145,8 +145,8 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_dkdv_kernel(BwdParams p) {
     for (int j = 0; j < cnt; ++j) {
       const float pj = __shfl_sync(0xffffffffu, pr, j);
       const float dsj = __shfl_sync(0xffffffffu, ds, j);
-      const bf16* qrow = p.q + (qb + j) * p.stride + hoff;
-      const bf16* grow = p.dout + (qb + j) * p.stride + hoff;
+      const bf16* qrow = p.q + (qb + j) * p.qkv_stride + off.qkv;
+      const bf16* grow = p.dout + (qb + j) * p.stride + off.o;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         const int d = lane + 32 * i;
@@ -161,8 +161,8 @@ __global__ void __launch_bounds__(kFbWarps * 32) fb_dkdv_kernel(BwdParams p) {
   for (int i = 0; i < 8; ++i) {
     const int d = lane + 32 * i;
     if (d < hd) {
-      p.dk[kj * p.stride + hoff + d] = __float2bfloat16_rn(ak[i] * p.scale);
-      p.dv[kj * p.stride + hoff + d] = __float2bfloat16_rn(av[i]);
+      p.dk[kj * p.qkv_stride + off.qkv + d] = __float2bfloat16_rn(ak[i] * p.scale);
+      p.dv[kj * p.qkv_stride + off.qkv + d] = __float2bfloat16_rn(av[i]);
     }
   }
 }

@@ -80,22 +80,22 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   const int warp = wtid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
   const BlockTile bt = block_tile(tiles);
   const int kb = bt.tile, h = bt.h;  // 128-key block kb
-  const int64_t n = bt.n, stride = p.stride;
+  const int64_t n = bt.n, stride = p.stride, qs = p.qkv_stride;
   const int64_t k0 = int64_t(kb) * 2 * kTile;
   const int64_t kw0 = k0 + wg * kTile;  // this warpgroup's first key
   const int64_t wk0 = kw0 + warp * 16;  // this warp's first key row
   const int nqt = int((n + kTile - 1) / kTile);
   const int i0 = 2 * kb;  // the first query tile that sees a key of the block
-  const int64_t hoff = bt.begin * stride + int64_t(h) * kHd;
+  const HeadOffsets off = head_offsets(p, bt.begin, h);  // row 0 of the sequence, head h
   const float c = p.scale_log2;
   const float* lse_h = p.lse + int64_t(h) * p.ld + bt.begin;
   const float* dd_h = p.dd + int64_t(h) * p.ld + bt.begin;
-  float* dqacc = p.dqacc + hoff;
+  float* dqacc = p.dqacc + off.o;
 
   auto load_q = [&](int i, int buf) {
     const int64_t r0 = int64_t(i) * kTile;
-    load_tile_sw<kTile, kBlockThreads>(Qs + buf * kTileBytes, p.q + hoff, r0, n, stride, tid);
-    load_tile_sw<kTile, kBlockThreads>(dOs + buf * kTileBytes, p.dout + hoff, r0, n, stride, tid);
+    load_tile_sw<kTile, kBlockThreads>(Qs + buf * kTileBytes, p.q + off.qkv, r0, n, qs, tid);
+    load_tile_sw<kTile, kBlockThreads>(dOs + buf * kTileBytes, p.dout + off.o, r0, n, stride, tid);
     if (tid < 2 * kTile) {
       const int r = tid & (kTile - 1);
       const int64_t row = r0 + r;
@@ -106,8 +106,8 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
         cp_async4(Dsm + buf * kTile + r, dd_h + (valid ? row : 0), valid);
     }
   };
-  load_tile_sw<2 * kTile, kBlockThreads>(Ks, p.k + hoff, k0, n, stride, tid);
-  load_tile_sw<2 * kTile, kBlockThreads>(Vs, p.v + hoff, k0, n, stride, tid);
+  load_tile_sw<2 * kTile, kBlockThreads>(Ks, p.k + off.qkv, k0, n, qs, tid);
+  load_tile_sw<2 * kTile, kBlockThreads>(Vs, p.v + off.qkv, k0, n, qs, tid);
   load_q(i0, 0);
   cp_async_commit();
 
@@ -125,9 +125,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
 
   for (int i = i0, step = 0; i < nqt; ++i, ++step) {
     const int buf = step & 1;
-    cp_async_prefetch_or_drain(i + 1 < nqt, [&] {
-      load_q(i + 1, buf ^ 1);
-    });
+    cp_async_prefetch_or_drain(i + 1 < nqt, [&] { load_q(i + 1, buf ^ 1); });
     fence_async_smem();
     __syncthreads();
     const uint32_t q_addr = smem_addr(Qs + buf * kTileBytes);
@@ -239,8 +237,8 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   for (int hh = 0; hh < 2; ++hh) {
     const int64_t row = wk0 + g + hh * 8;
     if (row >= n) continue;
-    bf16* kdst = p.dk + row * stride + hoff + 2 * tq;
-    bf16* vdst = p.dv + row * stride + hoff + 2 * tq;
+    bf16* kdst = p.dk + row * qs + off.qkv + 2 * tq;
+    bf16* vdst = p.dv + row * qs + off.qkv + 2 * tq;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       *reinterpret_cast<__nv_bfloat162*>(kdst + j * 8) =

@@ -34,14 +34,14 @@ __global__ void __launch_bounds__(kThreads* NGRP) stats_kernel(BwdParams p, int 
   const int qt = int(head_major ? gridDim.y : gridDim.x) - 1 - bp.y, h = bp.h;
   const int tid = btid & (kThreads - 1), warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, tq = lane & 3;
-  const int64_t n = p.n, stride = p.stride;
+  const int64_t n = p.n, stride = p.stride, qs = p.qkv_stride;
   const int64_t q0 = int64_t(qt) * kTile;
   const int64_t wq0 = q0 + warp * 16;
-  const int64_t hoff = int64_t(h) * HD;
+  const HeadOffsets off = head_offsets(p, 0, h);
   const float c = p.scale_log2;
 
-  load_tile_async<HD, NTHR>(Qs, p.q + hoff, q0, n, stride, btid);
-  if (grp <= qt) load_tile_async<HD>(Ks, p.k + hoff, int64_t(grp) * kTile, n, stride, tid);
+  load_tile_async<HD, NTHR>(Qs, p.q + off.qkv, q0, n, qs, btid);
+  if (grp <= qt) load_tile_async<HD>(Ks, p.k + off.qkv, int64_t(grp) * kTile, n, qs, tid);
   cp_async_commit();
 
   // D while the tiles are in flight: TPR consecutive threads per row, 16-byte loads.
@@ -52,8 +52,8 @@ __global__ void __launch_bounds__(kThreads* NGRP) stats_kernel(BwdParams p, int 
     const int64_t row = q0 + r;
     float d = 0.0f;
     if (row < n) {
-      const bf16* orow = p.o + row * stride + hoff;
-      const bf16* grow = p.dout + row * stride + hoff;
+      const bf16* orow = p.o + row * stride + off.o;
+      const bf16* grow = p.dout + row * stride + off.o;
 #pragma unroll
       for (int ch = part; ch < HD / 8; ch += TPR) {
         const uint4 ov = *reinterpret_cast<const uint4*>(orow + ch * 8);
@@ -87,8 +87,8 @@ __global__ void __launch_bounds__(kThreads* NGRP) stats_kernel(BwdParams p, int 
   for (int t = grp, step = 0; t <= qt; t += NGRP, ++step) {
     const int buf = step & 1;
     cp_async_prefetch_or_drain(t + NGRP <= qt, [&] {
-      load_tile_async<HD>(Ks + (buf ^ 1) * kTile * LD, p.k + hoff, int64_t(t + NGRP) * kTile, n,
-                          stride, tid);
+      load_tile_async<HD>(Ks + (buf ^ 1) * kTile * LD, p.k + off.qkv, int64_t(t + NGRP) * kTile, n,
+                          qs, tid);
     });
     group_sync<NGRP>(grp);
     const bool diag = t == qt;
@@ -165,7 +165,7 @@ __global__ void __launch_bounds__(kThreads) prep_kernel(BwdParams p, int head_ma
   const int qt = bp.y, h = bp.h;
   const int64_t n = p.n, stride = p.stride;
   const int64_t q0 = int64_t(qt) * kTile;
-  const int64_t hoff = int64_t(h) * HD;
+  const int64_t hoff = int64_t(h) * HD;  // o, dout and the dQ accumulators
   constexpr int TPR = kThreads / kTile;
   static_assert(TPR >= 2 && (HD / 8) % TPR == 0, "threads per row");
   const int r = threadIdx.x / TPR, part = threadIdx.x % TPR;

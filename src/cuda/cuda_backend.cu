@@ -382,6 +382,7 @@ cuda::AttentionArgs CudaBackend::attention_args(const void* q, int64_t q_stride,
   a.kv_stride = kv_stride;
   a.heads = int(heads);
   a.hd = int(hd);
+  a.q_head = a.kv_head = hd;  // heads side by side (the fused qkv sets 3·hd)
   a.rows = rows;
   a.past = past;
   a.out = static_cast<bf16*>(out);

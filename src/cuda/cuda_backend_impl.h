@@ -95,24 +95,17 @@ class CudaBackend final : public Backend {
 
   // ---- training ----
   void zero(void* p, size_t bytes) override;
-  void rotary_split(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
-                    int64_t heads, int64_t hd, int64_t rot, double base, void* q, void* k,
-                    void* v) override;
-  void rotary_split_backward(const void* dq, const void* dk, const void* dv,
-                             std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
-                             int64_t hd, int64_t rot, double base, void* dqkv) override;
-
-  void self_attention(const void* q, const void* k, const void* v,
-                      std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads, int64_t hd,
-                      void* out, float* lse) override;
-
-  void self_attention_backward(const void* q, const void* k, const void* v, const void* out,
-                               const float* lse, const void* dout,
+  void rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
+                  int64_t hd, int64_t rot, double base, bool inverse) override;
+  void self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
+                      int64_t heads, int64_t hd, void* out, float* lse) override;
+  void self_attention_backward(const void* qkv, const void* out, const float* lse, const void* dout,
                                std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
-                               int64_t hd, void* dq, void* dk, void* dv) override;
+                               int64_t hd, void* dqkv) override;
 
   void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
                        bool accumulate_dx, float* dW, float* db) override;
+  void bias_backward(const void* dy, int64_t rows, int64_t N, float* db, float* db2) override;
 
   void gelu_backward(const void* pre, const void* dy, void* dx, int64_t rows, int64_t width,
                      float* db) override;
@@ -207,9 +200,11 @@ class CudaBackend final : public Backend {
   std::unordered_map<void*, size_t> sizes_;
   std::unique_ptr<cuda::Gemm> gemm_;
   // RCC_CUDA_FUSED=0 turns off the training passes' fusions (layer_norm_pair and its backward run
-  // as Backend's compositions; gelu_backward's bias gradient as a separate product): the unfused
-  // baseline of A/B measurements and checks.
+  // as Backend's compositions; bias gradients, gelu_backward's included, as separate
+  // matrix-vector products): the unfused baseline of A/B measurements and checks.
   bool fused_ = true;
+  // Bias gradients (linear_backward, bias_backward, unfused gelu_backward): db, db2 += Σ_rows dy.
+  void bias_sums(const cuda::bf16* dy, int64_t rows, int64_t N, float* db, float* db2);
 
   void* stage_ = nullptr;
   size_t stage_cap_ = 0, stage_off_ = 0;
@@ -232,7 +227,7 @@ class CudaBackend final : public Backend {
   size_t attn_bwd_ws_bytes_ = 0;
   void* ln_bwd_ws_ = nullptr;
   size_t ln_bwd_ws_bytes_ = 0;
-  void* col_ws_ = nullptr;  // column-sum partials (gelu_backward's bias gradient)
+  void* col_ws_ = nullptr;  // column-sum partials (the bias gradients)
   size_t col_ws_bytes_ = 0;
   void* ce_buf_ = nullptr;
   size_t ce_buf_bytes_ = 0;

@@ -1,4 +1,4 @@
-// CudaBackend's training ops (backend/backend.h, "training"): rotary split and its backward,
+// CudaBackend's training ops (backend/backend.h, "training"): rotary on the fused qkv (both ways),
 // self-attention with log-sum-exps and its backward, the backward passes of linear, GELU, layer
 // norm and the embedding, cross-entropy, sums of squares and the AdamW update. The class and the
 // rest of its methods: cuda_backend_impl.h, cuda_backend.cu.
@@ -21,30 +21,13 @@ void CudaBackend::zero(void* p, size_t bytes) {
 }
 
 // Both directions: one launch over every row of the batch, positions from the cached per-row table.
-void CudaBackend::rotary_split(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
-                               int64_t heads, int64_t hd, int64_t rot, double base, void* q,
-                               void* k, void* v) {
-  RCC_CHECK(rot >= 0 && rot <= hd, "CUDA rotary_split: rotary dims ", rot, " exceed head_dim ", hd);
+void CudaBackend::rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
+                             int64_t heads, int64_t hd, int64_t rot, double base, bool inverse) {
+  RCC_CHECK(rot >= 0 && rot <= hd, "CUDA rotary_qkv: rotary dims ", rot, " exceed head_dim ", hd);
   const RowPositions rp = row_positions(seqs);
-  if (rp.rows == 0) return;
-  cuda::launch_rotary_split_rows(static_cast<const bf16*>(qkv), rp.rows, int(heads), int(hd),
-                                 int(rot), rp.pos, rope_table(rp.longest, rot, base),
-                                 static_cast<bf16*>(q), static_cast<bf16*>(k),
-                                 static_cast<bf16*>(v), stream_);
-}
-
-void CudaBackend::rotary_split_backward(const void* dq, const void* dk, const void* dv,
-                                        std::span<const std::pair<int64_t, int64_t>> seqs,
-                                        int64_t heads, int64_t hd, int64_t rot, double base,
-                                        void* dqkv) {
-  RCC_CHECK(rot >= 0 && rot <= hd, "CUDA rotary_split_backward: rotary dims ", rot,
-            " exceed head_dim ", hd);
-  const RowPositions rp = row_positions(seqs);
-  if (rp.rows == 0) return;
-  cuda::launch_rotary_split_rows_backward(
-      static_cast<const bf16*>(dq), static_cast<const bf16*>(dk), static_cast<const bf16*>(dv),
-      rp.rows, int(heads), int(hd), int(rot), rp.pos, rope_table(rp.longest, rot, base),
-      static_cast<bf16*>(dqkv), stream_);
+  if (rp.rows == 0 || rot < 2) return;
+  cuda::launch_rotary_qkv_rows(static_cast<bf16*>(qkv), rp.rows, int(heads), int(hd), int(rot),
+                               rp.pos, rope_table(rp.longest, rot, base), inverse, stream_);
 }
 
 CudaBackend::RowPositions CudaBackend::row_positions(
@@ -100,36 +83,38 @@ Batch batch_of(std::span<const std::pair<int64_t, int64_t>> seqs) {
 }  // namespace
 
 // Every sequence in one launch of the flash kernel (a block per 128-query tile of any sequence,
-// the longest first) when it applies; otherwise one run_attention per sequence.
-void CudaBackend::self_attention(const void* q, const void* k, const void* v,
-                                 std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
-                                 int64_t hd, void* out, float* lse) {
+// the longest first) when it applies; otherwise one run_attention per sequence. q, k and v are
+// read in place from the fused qkv rows (row stride 3·heads·hd, head stride 3·hd).
+void CudaBackend::self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
+                                 int64_t heads, int64_t hd, void* out, float* lse) {
   const Batch batch = batch_of(seqs);
   const std::vector<cuda::SeqRows>& s = batch.seqs;
   if (s.empty()) return;
   use();
   const int64_t H = heads * hd;
-  cuda::AttentionArgs a = attention_args(q, H, k, v, H, heads, hd, batch.rows, 0, out, H);
-  a.lse = lse;
+  auto args = [&](int64_t begin, int64_t rows) {
+    const void* q = act_at(*this, qkv, begin * 3 * H);
+    cuda::AttentionArgs a =
+        attention_args(q, 3 * H, act_at(*this, q, hd), act_at(*this, q, 2 * hd), 3 * H, heads, hd,
+                       rows, 0, act_at(*this, out, begin * H), H);
+    a.q_head = a.kv_head = 3 * hd;
+    a.lse = lse ? lse + begin * heads : nullptr;
+    return a;
+  };
+  const cuda::AttentionArgs a = args(0, batch.rows);
   if (cuda::flash_supported(a)) {
     cuda::launch_flash_attention_tiles(
         a, cuda::causal_tiles(s.data(), int64_t(s.size()), cuda::kFlashTileRows, true, false),
         stream_);
     return;
   }
-  for (const cuda::SeqRows& r : s) {
-    cuda::AttentionArgs one = attention_args(
-        act_at(*this, q, r.begin * H), H, act_at(*this, k, r.begin * H),
-        act_at(*this, v, r.begin * H), H, heads, hd, r.n, 0, act_at(*this, out, r.begin * H), H);
-    one.lse = lse ? lse + r.begin * heads : nullptr;
-    run_attention(one);
-  }
+  for (const cuda::SeqRows& r : s) run_attention(args(r.begin, r.n));
 }
 
-void CudaBackend::self_attention_backward(const void* q, const void* k, const void* v,
-                                          const void* out, const float* lse, const void* dout,
+void CudaBackend::self_attention_backward(const void* qkv, const void* out, const float* lse,
+                                          const void* dout,
                                           std::span<const std::pair<int64_t, int64_t>> seqs,
-                                          int64_t heads, int64_t hd, void* dq, void* dk, void* dv) {
+                                          int64_t heads, int64_t hd, void* dqkv) {
   const Batch batch = batch_of(seqs);
   const std::vector<cuda::SeqRows>& s = batch.seqs;
   if (s.empty()) return;
@@ -137,11 +122,13 @@ void CudaBackend::self_attention_backward(const void* q, const void* k, const vo
   const int64_t rows = batch.rows;
   const size_t ws = cuda::attention_backward_workspace(rows, int(heads), int(hd));
   if (ws) ensure(&attn_bwd_ws_, &attn_bwd_ws_bytes_, ws);
-  cuda::launch_attention_backward(
-      static_cast<const bf16*>(q), static_cast<const bf16*>(k), static_cast<const bf16*>(v),
-      static_cast<const bf16*>(out), lse, static_cast<const bf16*>(dout), s.data(),
-      int64_t(s.size()), rows, int(heads), int(hd), static_cast<bf16*>(dq), static_cast<bf16*>(dk),
-      static_cast<bf16*>(dv), attn_bwd_ws_, stream_);
+  const bf16* q = static_cast<const bf16*>(qkv);
+  bf16* dq = static_cast<bf16*>(dqkv);
+  const cuda::QkvLayout fused{3 * heads * hd, 3 * hd};
+  cuda::launch_attention_backward(q, q + hd, q + 2 * hd, fused, static_cast<const bf16*>(out), lse,
+                                  static_cast<const bf16*>(dout), s.data(), int64_t(s.size()), rows,
+                                  int(heads), int(hd), dq, dq + hd, dq + 2 * hd, attn_bwd_ws_,
+                                  stream_);
 }
 
 void CudaBackend::linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,
@@ -162,12 +149,32 @@ void CudaBackend::linear_backward(const void* x, int64_t rows, const Tensor& W, 
   if (dW)
     gemm_->run_general(false, true, K, N, rows, static_cast<const bf16*>(x), K, g, N, dW, K, true,
                        true, Vary::K);
-  // db [N] += dy^T [N, rows] · 1 [rows]: a matrix-vector product reads dy once at full
-  // bandwidth (a column-sum kernel has only N / 64 blocks of work at N = 768).
-  // (The ones vector's leading dimension is the bucket's, so that it stays fixed within it.)
+  if (db) bias_sums(g, rows, N, db, nullptr);
+}
+
+void CudaBackend::bias_backward(const void* dy, int64_t rows, int64_t N, float* db, float* db2) {
+  if (rows <= 0 || N <= 0) return;
+  use();
+  bias_sums(static_cast<const bf16*>(dy), rows, N, db, db2);
+}
+
+// db (and db2) [N] += dy^T [N, rows] · 1 [rows]. Fused: the column-sum kernel (row chunks of 128
+// across the grid, then a fixed-order reduction into both outputs: dy read once); else
+// (RCC_CUDA_FUSED=0) a matrix-vector product per output, the ones vector's leading dimension the
+// bucket's so that it stays fixed within it.
+void CudaBackend::bias_sums(const bf16* dy, int64_t rows, int64_t N, float* db, float* db2) {
+  if (!db) std::swap(db, db2);
+  if (!db) return;
+  if (fused_) {
+    ensure(&col_ws_, &col_ws_bytes_, cuda::column_sums_workspace(rows, N));
+    cuda::launch_column_sums(dy, rows, N, db, db2, col_ws_, stream_);
+    return;
+  }
   const int64_t ld1 = cuda::Gemm::plan_rows(rows);
-  if (db)
-    gemm_->run_general(false, false, N, 1, rows, g, N, ones(ld1), ld1, db, N, true, true, Vary::K);
+  for (float* d : {db, db2})
+    if (d)
+      gemm_->run_general(false, false, N, 1, rows, dy, N, ones(ld1), ld1, d, N, true, true,
+                         cuda::Gemm::Vary::K);
 }
 
 void CudaBackend::gelu_backward(const void* pre, const void* dy, void* dx, int64_t rows,
@@ -177,16 +184,12 @@ void CudaBackend::gelu_backward(const void* pre, const void* dy, void* dx, int64
   const bf16 *p = static_cast<const bf16*>(pre), *g = static_cast<const bf16*>(dy);
   bf16* d = static_cast<bf16*>(dx);
   if (db && fused_) {  // the column sums taken while dx is written
-    ensure(&col_ws_, &col_ws_bytes_, cuda::gelu_backward_bias_workspace(rows, width));
+    ensure(&col_ws_, &col_ws_bytes_, cuda::column_sums_workspace(rows, width));
     cuda::launch_gelu_backward_bias(p, g, d, rows, width, db, col_ws_, stream_);
     return;
   }
   cuda::launch_gelu_backward(p, g, d, rows * width, stream_);
-  // db [width] += dx^T [width, rows] · 1 [rows], as linear_backward's bias gradient.
-  const int64_t ld1 = cuda::Gemm::plan_rows(rows);
-  if (db)
-    gemm_->run_general(false, false, width, 1, rows, d, width, ones(ld1), ld1, db, width, true,
-                       true, cuda::Gemm::Vary::K);
+  if (db) bias_sums(d, rows, width, db, nullptr);
 }
 
 void CudaBackend::layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w,

@@ -63,7 +63,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int r = 0; r < R; ++r) {
     if (r < rows) {
       const uint4 raw =
-          *reinterpret_cast<const uint4*>(a.q + r * a.q_stride + int64_t(h) * HD + c * 8);
+          *reinterpret_cast<const uint4*>(a.q + r * a.q_stride + int64_t(h) * a.q_head + c * 8);
       const bf16* hq = reinterpret_cast<const bf16*>(&raw);
 #pragma unroll
       for (int i = 0; i < 8; ++i) q[r][i] = __bfloat162float(hq[i]) * a.scale_log2;
@@ -73,7 +73,7 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
 
-  const int64_t head_off = int64_t(h) * HD + c * 8;
+  const int64_t head_off = int64_t(h) * a.kv_head + c * 8;
   // 1. scores. The loop bounds are block-uniform so that whole warps shuffle together.
   for (int base = 0; base < n; base += kUnroll * KPI) {
     float kf[kUnroll][8];
@@ -200,9 +200,11 @@ void launch_decode(const AttentionArgs& a, int splits, int chunk, Partials part,
 bool decode_supported(const AttentionArgs& a) {
   if (a.hd != 64 && a.hd != 128 && a.hd != 256) return false;
   if (a.rows < 1 || a.rows > kDecodeMaxRows) return false;
-  if (!aligned(a.q, 16) || a.q_stride % 8 != 0) return false;
+  if (!aligned(a.q, 16) || a.q_stride % 8 != 0 || a.q_head % 8 != 0) return false;
   const size_t kv_bytes = a.int8 ? 8 : 16;  // bytes of 8 elements
-  if (!aligned(a.k, kv_bytes) || !aligned(a.v, kv_bytes) || a.kv_stride % 8 != 0) return false;
+  if (!aligned(a.k, kv_bytes) || !aligned(a.v, kv_bytes) || a.kv_stride % 8 != 0 ||
+      a.kv_head % 8 != 0)
+    return false;
   return a.heads < 65536;
 }
 

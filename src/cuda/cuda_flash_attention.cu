@@ -159,8 +159,8 @@ __global__ void __launch_bounds__(kThreads* KG)
     bf16* kd = Ks + buf * BN * LD;
     bf16* vd = Vs + buf * BN * LD;
     if constexpr (!kInt8) {
-      const bf16* kg = static_cast<const bf16*>(a.k) + int64_t(h) * HD;
-      const bf16* vg = static_cast<const bf16*>(a.v) + int64_t(h) * HD;
+      const bf16* kg = static_cast<const bf16*>(a.k) + int64_t(h) * a.kv_head;
+      const bf16* vg = static_cast<const bf16*>(a.v) + int64_t(h) * a.kv_head;
 #pragma unroll 2
       for (int it = 0; it < BN * CHUNKS / kThreads; ++it) {
         const int i = tid + it * kThreads;
@@ -173,8 +173,8 @@ __global__ void __launch_bounds__(kThreads* KG)
       }
     } else {
       constexpr int C16 = HD / 16;
-      const int8_t* kg = static_cast<const int8_t*>(a.k) + int64_t(h) * HD;
-      const int8_t* vg = static_cast<const int8_t*>(a.v) + int64_t(h) * HD;
+      const int8_t* kg = static_cast<const int8_t*>(a.k) + int64_t(h) * a.kv_head;
+      const int8_t* vg = static_cast<const int8_t*>(a.v) + int64_t(h) * a.kv_head;
 #pragma unroll 2
       for (int it = 0; it < BN * C16 / kThreads; ++it) {
         const int i = tid + it * kThreads;
@@ -202,8 +202,8 @@ __global__ void __launch_bounds__(kThreads* KG)
       const int r = i / CHUNKS, c = i % CHUNKS;
       const int64_t qr = m0 + r;
       const bool valid = qr < rows;
-      cp_async16(Qs + r * LD + c * 8, a.q + (valid ? qr : 0) * a.q_stride + int64_t(h) * HD + c * 8,
-                 valid);
+      cp_async16(Qs + r * LD + c * 8,
+                 a.q + (valid ? qr : 0) * a.q_stride + int64_t(h) * a.q_head + c * 8, valid);
     }
     cp_async_commit();
     if (t_begin + kgrp < t_end) load_kv(t_begin + kgrp, 0);
@@ -455,10 +455,12 @@ void launch_flash_any(const AttentionArgs& a, int splits, int tps, Partials part
 
 bool flash_supported(const AttentionArgs& a) {
   if (a.hd != 64 && a.hd != 128) return false;
-  if (!aligned(a.q, 16) || a.q_stride % 8 != 0) return false;
+  if (!aligned(a.q, 16) || a.q_stride % 8 != 0 || a.q_head % 8 != 0) return false;
   if (!aligned(a.out, 4) || a.out_stride % 2 != 0) return false;
   const int kv_align = a.int8 ? 16 : 8;  // elements per 16-byte load
-  if (!aligned(a.k, 16) || !aligned(a.v, 16) || a.kv_stride % kv_align != 0) return false;
+  if (!aligned(a.k, 16) || !aligned(a.v, 16) || a.kv_stride % kv_align != 0 ||
+      a.kv_head % kv_align != 0)
+    return false;
   return a.rows < (int64_t(1) << 30) && a.heads < 65536;
 }
 
@@ -469,7 +471,7 @@ namespace {
 // the mma.sync kernel below; read on every launch so that checks can compare the two).
 bool use_sm90_tiles(const AttentionArgs& a) {
   if (a.hd != 64 || !aligned(a.q, 16) || !aligned(a.k, 16) || !aligned(a.v, 16) || a.q_stride % 8 ||
-      a.kv_stride % 8 || !aligned(a.out, 4) || a.out_stride % 2)
+      a.q_head % 8 || a.kv_stride % 8 || a.kv_head % 8 || !aligned(a.out, 4) || a.out_stride % 2)
     return false;
   const char* e = std::getenv("RCC_CUDA_ATTN_FWD");
   if (e && *e) {
@@ -486,6 +488,7 @@ void launch_flash_attention_tiles(const AttentionArgs& a, const std::vector<Attn
                                   cudaStream_t stream) {
   RCC_CHECK(!a.int8 && a.past == 0 && (a.hd == 64 || a.hd == 128),
             "CUDA batched attention: bf16 k, v from position 0 and head_dim 64 or 128 required");
+  check_head_layout(a);
   if (use_sm90_tiles(a)) {
     launch_flash_attention_tiles_sm90(a, tiles, stream);
     return;

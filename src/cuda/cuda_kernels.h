@@ -89,13 +89,15 @@ TileChunk tile_chunk(const std::vector<AttnTile>& tiles, size_t first, size_t co
 // ---- attention (cuda_attention.cu: dispatch, combine and the fallback kernel;
 //      cuda_flash_attention.cu, cuda_decode_attention.cu) ----
 struct AttentionArgs {
-  const bf16* q = nullptr;  // [rows, q_stride], head h at h·hd
-  int64_t q_stride = 0;
-  const void* k = nullptr;  // cache of one layer [capacity, kv_stride], head h at h·hd
+  const bf16* q = nullptr;  // [rows, q_stride], head h at h·q_head
+  int64_t q_stride = 0, q_head = 0;
+  // Keys and values [capacity, kv_stride], head h at h·kv_head: a cache of one layer (kv_head =
+  // hd), or (training) the k and v parts of the fused qkv (kv_stride 3·heads·hd, kv_head 3·hd).
+  const void* k = nullptr;
   const void* v = nullptr;
   const float* k_scale = nullptr;  // int8: [capacity, heads]
   const float* v_scale = nullptr;
-  int64_t kv_stride = 0;
+  int64_t kv_stride = 0, kv_head = 0;
   bool int8 = false;
   int heads = 0, hd = 0;
   int64_t rows = 0, past = 0;  // query r at position past + r sees keys [0, past + r]
@@ -115,6 +117,8 @@ struct AttentionPlan {
   size_t workspace_bytes = 0;  // f32 partial outputs and log-sum-exps when splits > 1
 };
 AttentionPlan plan_attention(const AttentionArgs& a, int num_sms);
+// Fails unless a.heads heads of a.hd fit the q and k/v rows as the strides describe.
+void check_head_layout(const AttentionArgs& a);
 // Runs the plan; `workspace` holds plan.workspace_bytes (device).
 void run_attention(const AttentionArgs& a, const AttentionPlan& plan, void* workspace,
                    cudaStream_t stream);

@@ -62,10 +62,13 @@ __global__ void gelu_backward_kernel(const bf16* pre, const bf16* dy, bf16* dx, 
     dx[i] = __float2bfloat16_rn(__bfloat162float(dy[i]) * gelu_grad_f(__bfloat162float(pre[i])));
 }
 
-// gelu_backward with the column sums of dx (the bias gradient): grid (column tiles of 32·V, row
-// chunks), block (32, kColLanes); thread (x, y) owns columns x·V .. x·V + V − 1 of its tile and
-// rows y, y + kColLanes, ... of its chunk; the lanes' sums are added in lane order through shared
-// memory into the chunk's partial row [chunks, width]. V = 8 (16-byte accesses) or 1.
+// Column sums of a [rows, width] bf16 matrix (a bias gradient) in two deterministic steps: per
+// chunk of rows a partial row [chunks, width], then the chunks in order (column_partials_reduce).
+// column_sums_kernel: grid (column tiles of 32·V, row chunks), block (32, kColLanes); thread
+// (x, y) owns columns x·V .. x·V + V − 1 of its tile and rows y, y + kColLanes, ... of its chunk;
+// the lanes' sums are added in lane order through shared memory into the chunk's partial row.
+// V = 8 (16-byte accesses) or 1. kGelu: gelu_backward with the column sums of its output
+// (dx = dy · GELU'(pre) written, then summed); else the sums of dy itself (pre, dx unused).
 constexpr int kColLanes = 8;
 constexpr int64_t kColChunkRows = 128;
 constexpr int64_t kColMaxChunks = 65535;  // gridDim.y
@@ -82,10 +85,10 @@ ColChunks col_chunks(int64_t rows) {
   return c;
 }
 
-template <int V>
+template <int V, bool kGelu>
 __global__ void __launch_bounds__(32 * kColLanes)
-    gelu_backward_bias_kernel(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows,
-                              int64_t width, int64_t rows_per_chunk, float* part) {
+    column_sums_kernel(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows, int64_t width,
+                       int64_t rows_per_chunk, float* part) {
   constexpr int kTile = 32 * V;
   __shared__ float sp[kColLanes][kTile];
   const int tx = threadIdx.x, ty = threadIdx.y;
@@ -106,7 +109,7 @@ __global__ void __launch_bounds__(32 * kColLanes)
         for (int u = 0; u < kRowsInFlight; ++u) {
           const int64_t r = rb + u * kColLanes;
           if (r < r1) {
-            x[u].u = *reinterpret_cast<const uint4*>(pre + r * width + c0);
+            if constexpr (kGelu) x[u].u = *reinterpret_cast<const uint4*>(pre + r * width + c0);
             g[u].u = *reinterpret_cast<const uint4*>(dy + r * width + c0);
           }
         }
@@ -116,21 +119,26 @@ __global__ void __launch_bounds__(32 * kColLanes)
           if (r >= r1) break;
 #pragma unroll
           for (int k = 0; k < 8; ++k) {
-            g[u].h[k] = __float2bfloat16_rn(__bfloat162float(g[u].h[k]) *
-                                            gelu_grad_f(__bfloat162float(x[u].h[k])));
+            if constexpr (kGelu)
+              g[u].h[k] = __float2bfloat16_rn(__bfloat162float(g[u].h[k]) *
+                                              gelu_grad_f(__bfloat162float(x[u].h[k])));
             acc[k] += __bfloat162float(g[u].h[k]);
           }
-          *reinterpret_cast<uint4*>(dx + r * width + c0) = g[u].u;
+          if constexpr (kGelu) *reinterpret_cast<uint4*>(dx + r * width + c0) = g[u].u;
         }
       } else {
         for (int u = 0; u < kRowsInFlight; ++u) {
           const int64_t r = rb + u * kColLanes;
           if (r >= r1) break;
           const int64_t i = r * width + c0;
-          const bf16 d =
-              __float2bfloat16_rn(__bfloat162float(dy[i]) * gelu_grad_f(__bfloat162float(pre[i])));
-          dx[i] = d;
-          acc[0] += __bfloat162float(d);
+          if constexpr (kGelu) {
+            const bf16 d = __float2bfloat16_rn(__bfloat162float(dy[i]) *
+                                               gelu_grad_f(__bfloat162float(pre[i])));
+            dx[i] = d;
+            acc[0] += __bfloat162float(d);
+          } else {
+            acc[0] += __bfloat162float(dy[i]);
+          }
         }
       }
     }
@@ -148,11 +156,13 @@ __global__ void __launch_bounds__(32 * kColLanes)
   }
 }
 
-// out[c] += Σ_k part[k·width + c] over the chunks: grid (column tiles of 32); block (32,
-// kRedLanes): lane y adds chunks y, y + kRedLanes, ... in order, then the lanes in order.
+// out[c] += Σ_k part[k·width + c] over the chunks (and out2[c] += the same sum unless null): grid
+// (column tiles of 32); block (32, kRedLanes): lane y adds chunks y, y + kRedLanes, ... in order,
+// then the lanes in order.
 constexpr int kRedLanes = 32;
 __global__ void __launch_bounds__(32 * kRedLanes)
-    column_partials_reduce_kernel(const float* part, int64_t chunks, int64_t width, float* out) {
+    column_partials_reduce_kernel(const float* part, int64_t chunks, int64_t width, float* out,
+                                  float* out2) {
   __shared__ float sp[kRedLanes][33];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t c = int64_t(blockIdx.x) * 32 + tx;
@@ -165,6 +175,7 @@ __global__ void __launch_bounds__(32 * kRedLanes)
     float t = 0.0f;
     for (int y = 0; y < kRedLanes; ++y) t += sp[y][tx];
     out[c] += t;
+    if (out2) out2[c] += t;
   }
 }
 
@@ -422,33 +433,50 @@ void launch_gelu_backward(const bf16* pre, const bf16* dy, bf16* dx, int64_t n,
   RCC_CUDA_LAUNCH_CHECK();
 }
 
-size_t gelu_backward_bias_workspace(int64_t rows, int64_t width) {
+size_t column_sums_workspace(int64_t rows, int64_t width) {
   if (rows <= 0 || width <= 0) return 0;
   return size_t(col_chunks(rows).chunks) * size_t(width) * sizeof(float);
 }
 
-void launch_gelu_backward_bias(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows,
-                               int64_t width, float* db, void* partials, cudaStream_t stream) {
+namespace {
+// Both column-sum launches: the chunk partials (with GELU's backward when kGelu), then the
+// fixed-order reduction into db (and db2).
+template <bool kGelu>
+void launch_columns(const char* what, const bf16* pre, const bf16* dy, bf16* dx, int64_t rows,
+                    int64_t width, float* db, float* db2, void* partials, cudaStream_t stream) {
   if (rows <= 0 || width <= 0) return;
-  RCC_CHECK(partials != nullptr, "CUDA gelu_backward_bias: no workspace");
+  RCC_CHECK(partials != nullptr && db != nullptr, what, ": no workspace or no output");
   const ColChunks cc = col_chunks(rows);
   float* part = static_cast<float*>(partials);
   const dim3 block(32, kColLanes);
-  if (width % 8 == 0 && aligned(pre, 16) && aligned(dy, 16) && aligned(dx, 16)) {
-    const int64_t tiles = (width + 255) / 256;
-    RCC_CHECK(tiles < (int64_t(1) << 31), "CUDA gelu_backward_bias: width too large");
-    gelu_backward_bias_kernel<8><<<dim3(unsigned(tiles), unsigned(cc.chunks)), block, 0, stream>>>(
-        pre, dy, dx, rows, width, cc.rows_per_chunk, part);
-  } else {
-    const int64_t tiles = (width + 31) / 32;
-    RCC_CHECK(tiles < (int64_t(1) << 31), "CUDA gelu_backward_bias: width too large");
-    gelu_backward_bias_kernel<1><<<dim3(unsigned(tiles), unsigned(cc.chunks)), block, 0, stream>>>(
-        pre, dy, dx, rows, width, cc.rows_per_chunk, part);
-  }
+  const bool vec =
+      width % 8 == 0 && aligned(dy, 16) && (!kGelu || (aligned(pre, 16) && aligned(dx, 16)));
+  const int64_t tiles = vec ? (width + 255) / 256 : (width + 31) / 32;
+  RCC_CHECK(tiles < (int64_t(1) << 31), what, ": width too large");
+  const dim3 grid(unsigned(tiles), unsigned(cc.chunks));
+  if (vec)
+    column_sums_kernel<8, kGelu>
+        <<<grid, block, 0, stream>>>(pre, dy, dx, rows, width, cc.rows_per_chunk, part);
+  else
+    column_sums_kernel<1, kGelu>
+        <<<grid, block, 0, stream>>>(pre, dy, dx, rows, width, cc.rows_per_chunk, part);
   RCC_CUDA_LAUNCH_CHECK();
   column_partials_reduce_kernel<<<unsigned((width + 31) / 32), dim3(32, kRedLanes), 0, stream>>>(
-      part, cc.chunks, width, db);
+      part, cc.chunks, width, db, db2);
   RCC_CUDA_LAUNCH_CHECK();
+}
+}  // namespace
+
+void launch_gelu_backward_bias(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows,
+                               int64_t width, float* db, void* partials, cudaStream_t stream) {
+  launch_columns<true>("CUDA gelu_backward_bias", pre, dy, dx, rows, width, db, nullptr, partials,
+                       stream);
+}
+
+void launch_column_sums(const bf16* dy, int64_t rows, int64_t width, float* db, float* db2,
+                        void* partials, cudaStream_t stream) {
+  launch_columns<false>("CUDA column_sums", nullptr, dy, nullptr, rows, width, db, db2, partials,
+                        stream);
 }
 
 void launch_scatter_add_rows(const bf16* src, const int64_t* idx, int64_t n, int64_t width,

@@ -15,10 +15,15 @@ namespace rcc::cuda {
 // dx[i] = dy[i] · GELU'(pre[i]), GELU'(x) = Φ(x) + x·φ(x) (exact erf form); dx may alias dy.
 void launch_gelu_backward(const bf16* pre, const bf16* dy, bf16* dx, int64_t n,
                           cudaStream_t stream);
-// The same over [rows, width] with the bias gradient of the product that made pre: db [width]
-// f32 += Σ_rows dx (of the bf16 dx written), from per-chunk column partials in `partials`
-// (gelu_backward_bias_workspace(rows, width) bytes) reduced in a fixed order: deterministic.
-size_t gelu_backward_bias_workspace(int64_t rows, int64_t width);
+// Column sums of a [rows, width] bf16 matrix (a bias gradient): db [width] f32 += Σ_rows dy, and
+// db2 += the same sums unless null, from per-chunk column partials in `partials`
+// (column_sums_workspace(rows, width) bytes) reduced in a fixed order: deterministic.
+size_t column_sums_workspace(int64_t rows, int64_t width);
+void launch_column_sums(const bf16* dy, int64_t rows, int64_t width, float* db, float* db2,
+                        void* partials, cudaStream_t stream);
+// GELU's backward over [rows, width] with the bias gradient of the product that made pre:
+// db [width] f32 += Σ_rows dx (of the bf16 dx written), the column sums taken while dx is written
+// (partials: column_sums_workspace(rows, width) bytes).
 void launch_gelu_backward_bias(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows,
                                int64_t width, float* db, void* partials, cudaStream_t stream);
 // dst[idx[i]·width + c] += src[i·width + c] (idx distinct, so no two rows collide).
@@ -82,38 +87,40 @@ void launch_layer_norm_pair_backward(const bf16* x, int64_t rows, int64_t H, con
                                      bf16* dx, float* dw1, float* db1, float* dw2, float* db2,
                                      void* partials, cudaStream_t stream);
 
-// ---- cuda_rotary_split.cu ----
-// The training forward's rotary split over every row of a batch: qkv [rows, heads, 3, hd] -> q, k,
-// v [rows, heads·hd], the first 2·(rot/2) dims of q and k of row r rotated by the angles of
-// position pos[r] (device int32 [rows]; −1: the row is left alone); `rope`: the (cos, sin) table
+// ---- cuda_rotary_rows.cu ----
+// The training pass's rotary embedding over every row of a batch, in place on the fused qkv
+// [rows, heads, 3, hd]: the first 2·(rot/2) dims of q and k of row r rotated by the angles of
+// position pos[r] (device int32 [rows]; −1: the row is left alone), by −angle when `inverse`
+// (the backward, on dqkv: the transpose of the rotation); v untouched. `rope`: the (cos, sin) table
 // of QkvToCacheArgs::rope covering every position used (may be null when rot < 2).
-void launch_rotary_split_rows(const bf16* qkv, int64_t rows, int heads, int hd, int rot,
-                              const int32_t* pos, const float* rope, bf16* q, bf16* k, bf16* v,
-                              cudaStream_t stream);
-// Its backward: dqkv [rows, heads, 3, hd] from dq, dk, dv [rows, heads·hd], dq and dk rotated
-// by −angle (the transpose of the forward rotation), dv copied.
-void launch_rotary_split_rows_backward(const bf16* dq, const bf16* dk, const bf16* dv, int64_t rows,
-                                       int heads, int hd, int rot, const int32_t* pos,
-                                       const float* rope, bf16* dqkv, cudaStream_t stream);
+void launch_rotary_qkv_rows(bf16* qkv, int64_t rows, int heads, int hd, int rot, const int32_t* pos,
+                            const float* rope, bool inverse, cudaStream_t stream);
 
 // ---- cuda_attention_backward.cu ----
+// Where the attention backward's q, k, v rows (and dq, dk, dv) live: row r, head h at
+// r·row_stride + h·head_stride elements. Separate [rows, heads·hd] buffers: {heads·hd, hd}; the
+// training pass's fused qkv [rows, heads, 3, hd] (q = qkv, k = qkv + hd, v = qkv + 2·hd) and its
+// gradient: {3·heads·hd, 3·hd}.
+struct QkvLayout {
+  int64_t row_stride = 0, head_stride = 0;
+};
 // Backward of causal self-attention of every sequence of a batch (sequence s: rows
-// [seqs[s].begin, + seqs[s].n) of the buffers, positions from 0; the training forward runs the
-// batched flash attention on separate q, k, v [rows, heads·hd] buffers), without the n×n
-// matrix: scores are recomputed tile by tile (FlashAttention-2 backward), the tiles of every
-// sequence in one launch. Inputs q, k, v, out, dout [rows, heads·hd] bf16 (seqs on the host);
-// outputs dq, dk, dv [rows, heads·hd] bf16, overwritten at the sequences' rows (rows outside
-// every sequence: dq may be overwritten with zeros, dk and dv are left alone). scale =
-// 1/sqrt(hd). `workspace`: attention_backward_workspace(rows, heads, hd) bytes (row log-sum-exps,
-// D = rowsum(dout ∘ out), f32 dq accumulators, as the kernels need). `lse`: the forward's
-// AttentionArgs::lse output (f32 [rows, heads], log2 domain), or null to recompute it.
+// [seqs[s].begin, + seqs[s].n) of the buffers, positions from 0), without the n×n matrix: scores
+// are recomputed tile by tile (FlashAttention-2 backward), the tiles of every sequence in one
+// launch. Inputs q, k, v (bf16, `layout`), out, dout [rows, heads·hd] bf16 (seqs on the host);
+// outputs dq, dk, dv (bf16, `layout`: the fused layout writes all of dqkv's row), overwritten at
+// the sequences' rows (rows outside every sequence: dq may be overwritten with zeros, dk and dv
+// are left alone). scale = 1/sqrt(hd). `workspace`: attention_backward_workspace(rows, heads,
+// hd) bytes (row log-sum-exps, D = rowsum(dout ∘ out), f32 dq accumulators, as the kernels
+// need). `lse`: the forward's AttentionArgs::lse output (f32 [rows, heads], log2 domain), or null
+// to recompute it.
 size_t attention_backward_workspace(int64_t rows, int heads, int hd);
 // Whether the default path (RCC_CUDA_ATTN_BWD unset) takes the Hopper wgmma kernel for head_dim hd
 // on the current device (cuda_attention_backward_sm90.cu).
 bool attention_backward_uses_sm90(int hd);
-void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, const bf16* out,
-                               const float* lse, const bf16* dout, const SeqRows* seqs,
-                               int64_t n_seqs, int64_t rows, int heads, int hd, bf16* dq, bf16* dk,
-                               bf16* dv, void* workspace, cudaStream_t stream);
+void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, QkvLayout layout,
+                               const bf16* out, const float* lse, const bf16* dout,
+                               const SeqRows* seqs, int64_t n_seqs, int64_t rows, int heads, int hd,
+                               bf16* dq, bf16* dk, bf16* dv, void* workspace, cudaStream_t stream);
 
 }  // namespace rcc::cuda

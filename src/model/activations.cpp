@@ -5,7 +5,7 @@ namespace rcc {
 void Activations::reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows, int64_t kept) {
   const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, L = cfg.num_layers;
   const bool serial = !cfg.use_parallel_residual;
-  // Per row: the attention part (x_in, ln1, q, k, v, attn) and the output part (x_mid, ln2, pre,
+  // Per row: the attention part (x_in, ln1, qkv, attn) and the output part (x_mid, ln2, pre,
   // act); the last layer's output part has `kept` rows when kept >= 0, plus kx_in and kattn.
   const int64_t attn_part = 6 * H, out_part = (serial ? H : 0) + H + 2 * I;
   const int64_t out_rows = kept >= 0 ? kept : rows;
@@ -26,9 +26,7 @@ void Activations::reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows, int
     const int64_t n = i == L - 1 ? out_rows : rows;
     l.x_in = take(rows, H);
     l.ln1 = take(rows, H);
-    l.q = take(rows, H);
-    l.k = take(rows, H);
-    l.v = take(rows, H);
+    l.qkv = take(rows, 3 * H);
     l.attn = take(rows, H);
     l.x_mid = serial ? take(n, H) : nullptr;
     l.ln2 = take(n, H);

@@ -1,6 +1,7 @@
 // What a GPT-NeoX training forward keeps for its backward pass. Per layer, per row:
 //   x_in [H]   the layer's input            ln1 [H]  input_layernorm output
-//   q, k, v [H] each: the heads' queries, keys (both after rotary) and values, [heads·hd]
+//   qkv [3H]   the fused qkv product [heads, 3, hd], q and k rotated in place (what attention
+//              and its backward read)
 //   attn [H]   attention output before the dense projection
 //   x_mid [H]  serial residual only: x_in + attention (the input of post_attention_layernorm)
 //   ln2 [H]    post_attention_layernorm output
@@ -23,8 +24,8 @@
 namespace rcc {
 
 struct LayerActivations {
-  void *x_in = nullptr, *ln1 = nullptr, *q = nullptr, *k = nullptr, *v = nullptr, *attn = nullptr,
-       *x_mid = nullptr, *ln2 = nullptr, *pre = nullptr, *act = nullptr;
+  void *x_in = nullptr, *ln1 = nullptr, *qkv = nullptr, *attn = nullptr, *x_mid = nullptr,
+       *ln2 = nullptr, *pre = nullptr, *act = nullptr;
   float* lse = nullptr;  // f32 [rows, heads]: the attention rows' log-sum-exps (backend.h)
   void *kx_in = nullptr, *kattn = nullptr;  // kept-rows forward, last layer only: [n, H] each
 };

@@ -56,6 +56,7 @@ void GPTNeoX::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSlice>
   const LayerActivations* a = acts ? &acts->layer(li) : nullptr;
   if (a) {  // training: intermediate results go to the activation store
     b.ln = a->ln1;
+    b.qkv = a->qkv;
     b.attn = a->attn;
     b.ln2 = a->ln2;
     b.mlp = a->pre;
@@ -85,9 +86,10 @@ void GPTNeoX::attention_part(int64_t li, const void* x, int64_t rows,
   be.linear(b.ln, rows, l.qkv_w, l.qkv_b.defined() ? &l.qkv_b : nullptr, b.qkv, false);
   if (acts) {
     const LayerActivations& a = acts->layer(li);
-    // Every sequence of the batch at once (positions from 0 in each).
-    be.rotary_split(b.qkv, acts->seqs, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base, a.q, a.k, a.v);
-    be.self_attention(a.q, a.k, a.v, acts->seqs, nh, hd, b.attn, a.lse);
+    // Every sequence of the batch at once (positions from 0 in each), on the qkv product as it
+    // lies (b.qkv is the activation store's a.qkv): rotated in place, then attention.
+    be.rotary_qkv(b.qkv, acts->seqs, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base, false);
+    be.self_attention(b.qkv, acts->seqs, nh, hd, b.attn, a.lse);
   } else {
     for (const SeqSlice& s : seqs) {
       KVCache& c = *s.cache;

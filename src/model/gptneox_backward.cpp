@@ -15,6 +15,13 @@ float* f32_or_null(const Tensor& t) {
   return t.defined() ? t.f32() : nullptr;
 }
 
+// layer_backward's workspace per row: d_ln2 [H] | d_attn [H] | scratch [max(I + H, 4H)]
+// (output_part_backward: d_act [I] | d_ln [H]; attention_part_backward: d_ln [H] | dqkv [3H]).
+int64_t layer_work_per_row(const GPTNeoXConfig& cfg) {
+  const int64_t H = cfg.hidden_size, I = cfg.intermediate_size;
+  return 2 * H + std::max(I + H, 4 * H);
+}
+
 // Gradients are f32 everywhere; the CPU computes with the f32 masters themselves.
 void check_training_dtypes(const GPTNeoXWeights& w, const GPTNeoXWeights& grads, Backend& be) {
   GPTNeoXWeights copy = grads;
@@ -85,7 +92,7 @@ void GPTNeoX::forward_train_rows(void* x, std::span<const std::pair<int64_t, int
   be.copy_device(a.x_in, x, be.act_bytes(rows * H));
   LayerBuffers b;
   b.ln = a.ln1;
-  b.qkv = work.get();
+  b.qkv = a.qkv;  // rotated in place: the backward reads it
   b.attn = a.attn;
   attention_part(L - 1, x, rows, {}, b, &acts);
   if (n == 0) return;
@@ -116,12 +123,17 @@ void GPTNeoX::output_part_backward(int64_t li, int64_t rows, const void* x_ln2, 
   const int64_t I = cfg_.intermediate_size;
   void* d_act = work;
   void* d_ln = d_ln2 ? d_ln2 : act_at(be, d_act, rows * I);
+  const bool parallel = cfg_.use_parallel_residual;
   // MLP: out = fc_out(gelu(fc_in(ln2(x_ln2)))); its output gradient is dx in both residual styles.
-  be.linear_backward(a.act, rows, l.fc_out_w, dx, d_act, false, g.fc_out_w.f32(), g.fc_out_b.f32());
+  // Parallel residual: the dense projection's output gradient is dx too (ln2's backward, which
+  // changes dx, comes last), so both bias gradients are the same column sums, taken once.
+  if (parallel)
+    be.bias_backward(dx, rows, cfg_.hidden_size, g.fc_out_b.f32(), f32_or_null(g.dense_b));
+  be.linear_backward(a.act, rows, l.fc_out_w, dx, d_act, false, g.fc_out_w.f32(),
+                     parallel ? nullptr : g.fc_out_b.f32());
   // fc_in's bias gradient comes with GELU's backward (the column sums of d_act).
   be.gelu_backward(a.pre, d_act, d_act, rows, I, g.fc_in_b.f32());
   be.linear_backward(a.ln2, rows, l.fc_in_w, d_act, d_ln, false, g.fc_in_w.f32(), nullptr);
-  const bool parallel = cfg_.use_parallel_residual;
   auto ln2_backward = [&] {
     if (!d_ln2)
       be.layer_norm_backward(x_ln2, rows, cfg_.hidden_size, l.ln2_w, float(cfg_.layer_norm_eps),
@@ -130,7 +142,7 @@ void GPTNeoX::output_part_backward(int64_t li, int64_t rows, const void* x_ln2, 
   RCC_CHECK(parallel || !d_ln2, "output_part_backward: a serial layer's ln2 is not deferred");
   if (!parallel) ln2_backward();  // the dense projection's output gradient is d x_mid
   be.linear_backward(attn, rows, l.dense_w, dx, d_attn, false, g.dense_w.f32(),
-                     f32_or_null(g.dense_b));
+                     parallel ? nullptr : f32_or_null(g.dense_b));
   if (parallel) ln2_backward();
 }
 
@@ -143,17 +155,13 @@ void GPTNeoX::attention_part_backward(int64_t li, const Activations& acts, const
   const int64_t nh = cfg_.num_heads, hd = cfg_.head_dim();
   void* d_ln = work;
   void* dqkv = act_at(be, d_ln, rows * H);
-  void* dq = act_at(be, dqkv, rows * 3 * H);
-  void* dk = act_at(be, dq, rows * H);
-  void* dv = act_at(be, dk, rows * H);
-  // proj = dense(attention(rotary(qkv(ln1(x_in))))).
-  be.self_attention_backward(a.q, a.k, a.v, a.attn, a.lse, d_attn, acts.seqs, nh, hd, dq, dk, dv);
-  be.rotary_split_backward(dq, dk, dv, acts.seqs, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base,
-                           dqkv);
+  // proj = dense(attention(rotary(qkv(ln1(x_in))))); a.qkv holds the rotated q, k.
+  be.self_attention_backward(a.qkv, a.attn, a.lse, d_attn, acts.seqs, nh, hd, dqkv);
+  be.rotary_qkv(dqkv, acts.seqs, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base, /*inverse=*/true);
   be.linear_backward(a.ln1, rows, l.qkv_w, dqkv, d_ln, false, g.qkv_w.f32(), f32_or_null(g.qkv_b));
 }
 
-// Workspace per row: d_ln2 [H] | d_attn [H] | scratch [max(I + H, 7H)] (<= I + 10H). On entry dx
+// Workspace per row: layer_work_per_row (d_ln2 [H] | d_attn [H] | scratch). On entry dx
 // is the gradient w.r.t. the layer's output (after its forward hook already propagated); on exit
 // the gradient w.r.t. its input.
 void GPTNeoX::layer_backward(int64_t li, const Activations& acts, void* dx, const LayerWeights& g,
@@ -185,7 +193,7 @@ void GPTNeoX::backward(const Activations& acts, void* dx, const GPTNeoXWeights& 
   RCC_CHECK(grads.layers.size() == dw_.layers.size(), "backward: gradients for ",
             grads.layers.size(), " layers, model has ", dw_.layers.size());
   Backend& be = *be_;
-  const int64_t rows = acts.rows(), H = cfg_.hidden_size, I = cfg_.intermediate_size;
+  const int64_t rows = acts.rows(), H = cfg_.hidden_size;
   const size_t xbytes = be.act_bytes(rows * H);
   // Final layer norm.
   DeviceBuffer d(be, xbytes);
@@ -195,7 +203,7 @@ void GPTNeoX::backward(const Activations& acts, void* dx, const GPTNeoXWeights& 
   be.copy_device(dx, d.get(), xbytes);
   d.reset();
   // Every part of the workspace is written before it is read (layer_backward): no zero fill.
-  DeviceBuffer work(be, be.act_bytes(rows * (I + 10 * H)));
+  DeviceBuffer work(be, be.act_bytes(rows * layer_work_per_row(cfg_)));
   for (int64_t i = cfg_.num_layers - 1; i >= 0; --i) {
     if (hooks && hooks->after_layer) hooks->after_layer(i, dx, rows);
     layer_backward(i, acts, dx, grads.layers[size_t(i)], work.get());
@@ -211,7 +219,7 @@ void GPTNeoX::backward_rows(const Activations& acts, const void* dout, void* dx,
   Backend& be = *be_;
   const int64_t rows = acts.rows(), n = acts.kept(), L = cfg_.num_layers;
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
-  DeviceBuffer work(be, be.act_bytes(rows * (I + 10 * H)));
+  DeviceBuffer work(be, be.act_bytes(rows * layer_work_per_row(cfg_)));
   void* d_attn = work.get();
   void* scratch = act_at(be, d_attn, rows * H);
   be.zero(d_attn, be.act_bytes(rows * H));  // zero off the kept rows

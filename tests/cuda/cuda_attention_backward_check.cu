@@ -100,36 +100,77 @@ struct PathScope {
   ~PathScope() { unsetenv("RCC_CUDA_ATTN_BWD"); }
 };
 
-cuda::AttentionArgs forward_args(const Dev& q, const Dev& k, const Dev& v, Dev& out, float* lse,
-                                 int64_t n, int heads, int hd) {
-  const int64_t H = int64_t(heads) * hd;
+// q, k, v (or dq, dk, dv) of a batch of n rows on the device, in one of the two layouts the
+// kernels take (cuda::QkvLayout): three [n, heads·hd] blocks one after the other, or the
+// training pass's fused qkv [n, heads, 3, hd].
+struct QkvBufs {
+  bool fused;
+  int64_t n;
+  int heads, hd;
+  Dev mem;
+  QkvBufs(bool fused_, int64_t n_, int heads_, int hd_)
+      : fused(fused_), n(n_), heads(heads_), hd(hd_), mem(size_t(3 * n_ * heads_ * hd_) * 2) {}
+  int64_t H() const { return int64_t(heads) * hd; }
+  cuda::QkvLayout layout() const {
+    return fused ? cuda::QkvLayout{3 * H(), 3 * int64_t(hd)} : cuda::QkvLayout{H(), hd};
+  }
+  // Part i (0: q, 1: k, 2: v) at row 0.
+  cuda::bf16* part(int i) const { return fused ? mem.bf(i * hd) : mem.bf(i * n * H()); }
+  // Element (row r, column c of [n, heads·hd]) of part i.
+  size_t at(int i, int64_t r, int64_t c) const {
+    return fused ? size_t(r * 3 * H() + (c / hd) * 3 * hd + i * hd + c % hd)
+                 : size_t(i * n * H() + r * H() + c);
+  }
+  void upload(const std::vector<float>& q, const std::vector<float>& k,
+              const std::vector<float>& v) {
+    std::vector<float> all(size_t(3 * n * H()));
+    const std::vector<float>* src[3] = {&q, &k, &v};
+    for (int i = 0; i < 3; ++i)
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t c = 0; c < H(); ++c) all[at(i, r, c)] = (*src[i])[size_t(r * H() + c)];
+    upload_bf16(mem, all);
+  }
+  std::vector<float> download(int i) const {
+    const std::vector<float> all = download_bf16(mem, size_t(3 * n * H()));
+    std::vector<float> out(size_t(n * H()));
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < H(); ++c) out[size_t(r * H() + c)] = all[at(i, r, c)];
+    return out;
+  }
+  std::vector<uint16_t> raw() const { return download_raw(mem, size_t(3 * n * H())); }
+};
+
+cuda::AttentionArgs forward_args(const QkvBufs& qkv, Dev& out, float* lse, int64_t n) {
+  const int64_t H = qkv.H();
+  const cuda::QkvLayout l = qkv.layout();
   cuda::AttentionArgs a;
-  a.q = q.bf();
-  a.q_stride = H;
-  a.k = k.p;
-  a.v = v.p;
-  a.kv_stride = H;
-  a.heads = heads;
-  a.hd = hd;
+  a.q = qkv.part(0);
+  a.q_stride = l.row_stride;
+  a.q_head = l.head_stride;
+  a.k = qkv.part(1);
+  a.v = qkv.part(2);
+  a.kv_stride = l.row_stride;
+  a.kv_head = l.head_stride;
+  a.heads = qkv.heads;
+  a.hd = qkv.hd;
   a.rows = n;
   a.past = 0;
   a.out = out.bf();
   a.out_stride = H;
   a.lse = lse;
-  a.scale_log2 = float(1.0 / std::sqrt(double(hd)) * 1.4426950408889634);
+  a.scale_log2 = float(1.0 / std::sqrt(double(qkv.hd)) * 1.4426950408889634);
   return a;
 }
 
 // The forward arguments of one sequence of a batch: rows [sq.begin, + sq.n) of the buffers.
-cuda::AttentionArgs sequence_args(const Dev& q, const Dev& k, const Dev& v, Dev& out, Dev& lse,
-                                  const cuda::SeqRows& sq, int heads, int hd) {
-  const int64_t o = sq.begin * int64_t(heads) * hd;
-  cuda::AttentionArgs a = forward_args(q, k, v, out, nullptr, sq.n, heads, hd);
-  a.q = q.bf(o);
-  a.k = k.bf(o);
-  a.v = v.bf(o);
-  a.out = out.bf(o);
-  a.lse = lse.as<float>() + sq.begin * heads;
+cuda::AttentionArgs sequence_args(const QkvBufs& qkv, Dev& out, Dev& lse, const cuda::SeqRows& sq) {
+  const int64_t qo = sq.begin * qkv.layout().row_stride;
+  cuda::AttentionArgs a = forward_args(qkv, out, nullptr, sq.n);
+  a.q += qo;
+  a.k = qkv.part(1) + qo;
+  a.v = qkv.part(2) + qo;
+  a.out = out.bf(sq.begin * qkv.H());
+  a.lse = lse.as<float>() + sq.begin * qkv.heads;
   return a;
 }
 
@@ -152,15 +193,15 @@ std::vector<cuda::SeqRows> seq_rows(const std::vector<int64_t>& lens) {
 }
 
 void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads, int hd,
-                bool force_fallback) {
+                bool force_fallback, bool fused) {
   const bool mma = has_mma_path(hd) && !force_fallback;
   const std::vector<cuda::SeqRows> seqs = seq_rows(lens);
   int64_t n = 0;  // rows of the batch
   std::string shape;
   for (int64_t l : lens) n += l, shape += str_cat(shape.empty() ? "" : "+", l);
   if (lens.size() > 8) shape = str_cat(lens.size(), "seqs_", n, "rows");
-  const std::string name =
-      str_cat("attn_bwd_", mma ? "mma" : "fallback", "_n", shape, "_h", heads, "_hd", hd);
+  const std::string name = str_cat("attn_bwd_", mma ? "mma" : "fallback", fused ? "_fused" : "",
+                                   "_n", shape, "_h", heads, "_hd", hd);
   const int64_t H = int64_t(heads) * hd;
   const size_t N = size_t(n * H);
   std::vector<float> q = round_bf16(randn(g_rng, N)), k = round_bf16(randn(g_rng, N)),
@@ -199,12 +240,10 @@ void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads
       }
   }
 
-  Dev dq_(N * 2), dk_(N * 2), dv_(N * 2), dq2(N * 2), dk2(N * 2), dv2(N * 2);
-  Dev gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), gfo(N * 2);
+  QkvBufs gqkv(fused, n, heads, hd), grad(fused, n, heads, hd), grad2(fused, n, heads, hd);
+  Dev go(N * 2), gdo(N * 2), gfo(N * 2);
   Dev glse(size_t(n) * heads * sizeof(float));
-  upload_bf16(gq, q);
-  upload_bf16(gk, k);
-  upload_bf16(gv, v);
+  gqkv.upload(q, k, v);
   upload_bf16(go, out);
   upload_bf16(gdo, dout);
   Dev ws(cuda::attention_backward_workspace(n, heads, hd));
@@ -212,8 +251,7 @@ void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads
     // GPU forward with LSE.
     CK(cudaMemsetAsync(glse.p, 0xFF, glse.bytes, stream));
     CK(cudaMemsetAsync(gfo.p, 0xFF, gfo.bytes, stream));
-    cuda::AttentionArgs fa =
-        forward_args(gq, gk, gv, gfo, static_cast<float*>(glse.p), n, heads, hd);
+    cuda::AttentionArgs fa = forward_args(gqkv, gfo, static_cast<float*>(glse.p), n);
     std::string path;
     if (seqs.size() == 1) {
       const cuda::AttentionPlan plan = cuda::plan_attention(fa, num_sms());
@@ -233,7 +271,7 @@ void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads
       path = "flash_batched";
     } else {
       for (const cuda::SeqRows& sq : seqs) {
-        const cuda::AttentionArgs one = sequence_args(gq, gk, gv, gfo, glse, sq, heads, hd);
+        const cuda::AttentionArgs one = sequence_args(gqkv, gfo, glse, sq);
         const cuda::AttentionPlan plan = cuda::plan_attention(one, num_sms());
         Dev fws(plan.workspace_bytes);
         cuda::run_attention(one, plan, fws.p, stream);
@@ -241,7 +279,8 @@ void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads
       }
       path = "per_sequence";
     }
-    const std::string fname = str_cat("attn_fwd_", path, "_n", shape, "_h", heads, "_hd", hd);
+    const std::string fname =
+        str_cat("attn_fwd_", path, fused ? "_fused" : "", "_n", shape, "_h", heads, "_hd", hd);
     std::vector<float> glse_h(size_t(n) * heads);
     CK(cudaMemcpy(glse_h.data(), glse.p, glse.bytes, cudaMemcpyDeviceToHost));
     double lerr = 0;
@@ -275,27 +314,27 @@ void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads
           e2 = std::isnan(e) ? NAN : std::max(e2, e);
           if (std::isnan(e2)) break;
         }
-        const std::string bn = str_cat("attn_fwd_batched_", *fmode ? fmode : "auto", "_n", shape,
-                                       "_h", heads, "_hd", hd);
+        const std::string bn = str_cat("attn_fwd_batched_", *fmode ? fmode : "auto",
+                                       fused ? "_fused" : "", "_n", shape, "_h", heads, "_hd", hd);
         report(bn + "_out", rel_err(download_bf16(gfo, N), out), 2e-2);
         report(bn + "_lse", e2, 1e-3);
       }
     }
 
-    auto run = [&](const char* mode, bool with_lse, Dev& a, Dev& b, Dev& cc) {
-      for (Dev* d : {&a, &b, &cc}) CK(cudaMemsetAsync(d->p, 0xFF, d->bytes, stream));
+    auto run = [&](const char* mode, bool with_lse, QkvBufs& g) {
+      g.mem.poison(stream);
       CK(cudaMemsetAsync(ws.p, 0xFF, ws.bytes, stream));
       PathScope ps(mode);
-      cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(),
-                                      with_lse ? static_cast<const float*>(glse.p) : nullptr,
-                                      gdo.bf(), seqs.data(), int64_t(seqs.size()), n, heads, hd,
-                                      a.bf(), b.bf(), cc.bf(), ws.p, stream);
+      cuda::launch_attention_backward(
+          gqkv.part(0), gqkv.part(1), gqkv.part(2), gqkv.layout(), go.bf(),
+          with_lse ? static_cast<const float*>(glse.p) : nullptr, gdo.bf(), seqs.data(),
+          int64_t(seqs.size()), n, heads, hd, g.part(0), g.part(1), g.part(2), ws.p, stream);
       CK(cudaStreamSynchronize(stream));
     };
     auto check = [&](const std::string& nm) {
-      report(nm + "_dq", rel_err(download_bf16(dq_, N), rdq), 2e-2);
-      report(nm + "_dk", rel_err(download_bf16(dk_, N), rdk), 2e-2);
-      report(nm + "_dv", rel_err(download_bf16(dv_, N), rdv), 2e-2);
+      report(nm + "_dq", rel_err(grad.download(0), rdq), 2e-2);
+      report(nm + "_dk", rel_err(grad.download(1), rdk), 2e-2);
+      report(nm + "_dv", rel_err(grad.download(2), rdv), 2e-2);
     };
     struct Mode {
       const char* env;
@@ -310,14 +349,11 @@ void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads
     for (int mi = 0; mi < nmodes; ++mi) {
       for (int wl = 1; wl >= 0; --wl) {
         const std::string nm = str_cat(name, "_", modes[mi].tag, wl ? "_lse" : "_nolse");
-        run(modes[mi].env, wl != 0, dq_, dk_, dv_);
+        run(modes[mi].env, wl != 0, grad);
         check(nm);
         if (mma && !std::strcmp(modes[mi].tag, "det") && wl) {
-          run(modes[mi].env, true, dq2, dk2, dv2);
-          const bool same = download_raw(dq_, N) == download_raw(dq2, N) &&
-                            download_raw(dk_, N) == download_raw(dk2, N) &&
-                            download_raw(dv_, N) == download_raw(dv2, N);
-          report(nm + "_deterministic", same ? 0.0 : 1.0, 0);
+          run(modes[mi].env, true, grad2);
+          report(nm + "_deterministic", grad.raw() == grad2.raw() ? 0.0 : 1.0, 0);
         }
       }
     }
@@ -332,12 +368,13 @@ void check_case(cudaStream_t stream, const std::vector<int64_t>& lens, int heads
 void check_errors(cudaStream_t stream) {
   Dev b(1 << 20);
   auto expect_throw = [&](const char* name, std::vector<cuda::SeqRows> seqs, int64_t rows,
-                          int heads, int hd) {
+                          int heads, int hd, cuda::QkvLayout layout = {}) {
+    if (layout.row_stride == 0) layout = {int64_t(heads) * hd, hd};
     bool threw = false;
     try {
-      cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), nullptr, b.bf(), seqs.data(),
-                                      int64_t(seqs.size()), rows, heads, hd, b.bf(), b.bf(), b.bf(),
-                                      b.p, stream);
+      cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), layout, b.bf(), nullptr, b.bf(),
+                                      seqs.data(), int64_t(seqs.size()), rows, heads, hd, b.bf(),
+                                      b.bf(), b.bf(), b.p, stream);
     } catch (const Error&) {
       threw = true;
     }
@@ -349,10 +386,12 @@ void check_errors(cudaStream_t stream) {
   expect_throw("empty_sequence", {{0, 4}, {4, 0}}, 4, 1, 64);
   expect_throw("sequence_past_the_batch", {{0, 4}, {4, 8}}, 8, 1, 64);
   expect_throw("negative_begin", {{-1, 4}}, 4, 1, 64);
+  expect_throw("head_stride_below_hd", {{0, 4}}, 4, 2, 64, {192, 32});
+  expect_throw("row_stride_below_the_heads", {{0, 4}}, 4, 2, 64, {200, 192});
   bool ok = true;
   try {
-    cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), b.bf(), nullptr, b.bf(), nullptr, 0, 0,
-                                    2, 64, b.bf(), b.bf(), b.bf(), nullptr, stream);
+    cuda::launch_attention_backward(b.bf(), b.bf(), b.bf(), {128, 64}, b.bf(), nullptr, b.bf(),
+                                    nullptr, 0, 0, 2, 64, b.bf(), b.bf(), b.bf(), nullptr, stream);
     CK(cudaStreamSynchronize(stream));
   } catch (const std::exception&) {
     ok = false;
@@ -394,15 +433,13 @@ struct Timer {
 void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
   const int64_t H = int64_t(heads) * hd;
   const size_t N = size_t(n * H);
-  Dev gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), dq(N * 2), dk(N * 2), dv(N * 2);
+  QkvBufs gqkv(false, n, heads, hd), grad(false, n, heads, hd);
+  Dev go(N * 2), gdo(N * 2);
   Dev glse(size_t(n) * heads * sizeof(float));
-  upload_bf16(gq, randn(g_rng, N));
-  upload_bf16(gk, randn(g_rng, N));
-  upload_bf16(gv, randn(g_rng, N));
+  gqkv.upload(randn(g_rng, N), randn(g_rng, N), randn(g_rng, N));
   upload_bf16(gdo, randn(g_rng, N));
   // A consistent forward output (and LSE) from the GPU's own flash attention.
-  const cuda::AttentionArgs a =
-      forward_args(gq, gk, gv, go, static_cast<float*>(glse.p), n, heads, hd);
+  const cuda::AttentionArgs a = forward_args(gqkv, go, static_cast<float*>(glse.p), n);
   const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms());
   Dev fws(plan.workspace_bytes);
   Dev ws(cuda::attention_backward_workspace(n, heads, hd));
@@ -431,9 +468,9 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
       PathScope path(var.env);
       const float* lse = wl ? static_cast<const float*>(glse.p) : nullptr;
       const double tb = time_it([&] {
-        cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(), lse, gdo.bf(),
-                                        one.data(), 1, n, heads, hd, dq.bf(), dk.bf(), dv.bf(),
-                                        ws.p, stream);
+        cuda::launch_attention_backward(gqkv.part(0), gqkv.part(1), gqkv.part(2), gqkv.layout(),
+                                        go.bf(), lse, gdo.bf(), one.data(), 1, n, heads, hd,
+                                        grad.part(0), grad.part(1), grad.part(2), ws.p, stream);
       });
       std::printf("TIME attn_bwd_%s_%s_n%lld_h%d_hd%d %.4f ms %.1f TFLOP/s (5*n^2*hd*heads)\n",
                   var.tag, wl ? "lse" : "nolse", (long long)n, heads, hd, tb,
@@ -445,26 +482,26 @@ void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
 
 // A batch of `count` sequences of n rows (the trainer's encoder windows): one launch per
 // sequence (as before batching) against one launch for the batch, forward (with LSE) and backward
-// (default path, the forward's LSE), same inputs, same stream.
-void bench_batch(cudaStream_t stream, int count, int64_t n, int heads, int hd) {
+// (default path, the forward's LSE), same inputs, same stream; q, k, v in separate buffers or
+// (fused) in the training pass's fused qkv layout.
+void bench_batch(cudaStream_t stream, int count, int64_t n, int heads, int hd, bool fused) {
   const int64_t H = int64_t(heads) * hd, rows = count * n;
   const size_t N = size_t(rows * H);
-  Dev gq(N * 2), gk(N * 2), gv(N * 2), go(N * 2), gdo(N * 2), dq(N * 2), dk(N * 2), dv(N * 2);
+  QkvBufs gqkv(fused, rows, heads, hd), grad(fused, rows, heads, hd);
+  Dev go(N * 2), gdo(N * 2);
   Dev glse(size_t(rows) * heads * sizeof(float));
-  upload_bf16(gq, randn(g_rng, N));
-  upload_bf16(gk, randn(g_rng, N));
-  upload_bf16(gv, randn(g_rng, N));
+  gqkv.upload(randn(g_rng, N), randn(g_rng, N), randn(g_rng, N));
   upload_bf16(gdo, randn(g_rng, N));
+  const cuda::QkvLayout layout = gqkv.layout();
   Dev ws(cuda::attention_backward_workspace(rows, heads, hd));
   const std::vector<cuda::SeqRows> seqs = seq_rows(std::vector<int64_t>(size_t(count), n));
   auto fwd_one = [&](const cuda::SeqRows& sq) {
-    const cuda::AttentionArgs a = sequence_args(gq, gk, gv, go, glse, sq, heads, hd);
+    const cuda::AttentionArgs a = sequence_args(gqkv, go, glse, sq);
     const cuda::AttentionPlan plan = cuda::plan_attention(a, num_sms());
     RCC_CHECK(plan.workspace_bytes == 0, "bench: a key split needs a workspace");
     cuda::run_attention(a, plan, nullptr, stream);
   };
-  cuda::AttentionArgs ab =
-      forward_args(gq, gk, gv, go, static_cast<float*>(glse.p), rows, heads, hd);
+  cuda::AttentionArgs ab = forward_args(gqkv, go, static_cast<float*>(glse.p), rows);
   const std::vector<cuda::AttnTile> tiles =
       cuda::causal_tiles(seqs.data(), int64_t(seqs.size()), cuda::kFlashTileRows, true, false);
 
@@ -483,25 +520,25 @@ void bench_batch(cudaStream_t stream, int count, int64_t n, int heads, int hd) {
   const cuda::SeqRows whole = {0, n};
   const double b_each = time_it([&] {
     for (const cuda::SeqRows& sq : seqs) {
-      const int64_t o = sq.begin * H;
-      cuda::launch_attention_backward(gq.bf(o), gk.bf(o), gv.bf(o), go.bf(o),
-                                      static_cast<const float*>(glse.p) + sq.begin * heads,
-                                      gdo.bf(o), &whole, 1, n, heads, hd, dq.bf(o), dk.bf(o),
-                                      dv.bf(o), ws.p, stream);
+      const int64_t o = sq.begin * H, qo = sq.begin * layout.row_stride;
+      cuda::launch_attention_backward(
+          gqkv.part(0) + qo, gqkv.part(1) + qo, gqkv.part(2) + qo, layout, go.bf(o),
+          static_cast<const float*>(glse.p) + sq.begin * heads, gdo.bf(o), &whole, 1, n, heads, hd,
+          grad.part(0) + qo, grad.part(1) + qo, grad.part(2) + qo, ws.p, stream);
     }
   });
   auto b_batched = [&](const char* mode) {
     PathScope path(mode);
     return time_it([&] {
-      cuda::launch_attention_backward(gq.bf(), gk.bf(), gv.bf(), go.bf(),
+      cuda::launch_attention_backward(gqkv.part(0), gqkv.part(1), gqkv.part(2), layout, go.bf(),
                                       static_cast<const float*>(glse.p), gdo.bf(), seqs.data(),
-                                      int64_t(seqs.size()), rows, heads, hd, dq.bf(), dk.bf(),
-                                      dv.bf(), ws.p, stream);
+                                      int64_t(seqs.size()), rows, heads, hd, grad.part(0),
+                                      grad.part(1), grad.part(2), ws.p, stream);
     });
   };
   const double b_batch = b_batched("");
   const double b_batch_mma = b_batched("mma");
-  const std::string tag = str_cat(count, "x", n, "_h", heads, "_hd", hd);
+  const std::string tag = str_cat(count, "x", n, "_h", heads, "_hd", hd, fused ? "_fused" : "");
   auto line = [&](const char* what, double ms, double flops) {
     std::printf("TIME attn_%s_%s %.4f ms %.1f TFLOP/s\n", what, tag.c_str(), ms,
                 flops / (ms * 1e-3) / 1e12);
@@ -571,15 +608,19 @@ int main(int argc, char** argv) {
                             {{70, 200, 5}, 2, 128},
                             {{33, 150, 64}, 2, 80},
                             {{640, 64, 129}, 1, 64}};
-      for (const Case& c : cases) check_case(stream, c.lens, c.heads, c.hd, false);
-      // More tiles than one launch takes (cuda::kTilesPerLaunch): 1100 short sequences.
-      std::vector<int64_t> many;
-      for (int i = 0; i < 1100; ++i) many.push_back(1 + i % 3);
-      check_case(stream, many, 2, 64, false);
-      check_case(stream, many, 1, 128, false);
-      // The tensor-core cases once more on the forced fallback.
-      for (const Case& c : cases)
-        if (has_mma_path(c.hd)) check_case(stream, c.lens, c.heads, c.hd, true);
+      // Every case in both layouts: separate q, k, v buffers and the training pass's fused qkv
+      // (q, k, v and dq, dk, dv read and written in place in [rows, heads, 3, hd]).
+      for (const bool fused : {false, true}) {
+        for (const Case& c : cases) check_case(stream, c.lens, c.heads, c.hd, false, fused);
+        // More tiles than one launch takes (cuda::kTilesPerLaunch): 1100 short sequences.
+        std::vector<int64_t> many;
+        for (int i = 0; i < 1100; ++i) many.push_back(1 + i % 3);
+        check_case(stream, many, 2, 64, false, fused);
+        check_case(stream, many, 1, 128, false, fused);
+        // The tensor-core cases once more on the forced fallback.
+        for (const Case& c : cases)
+          if (has_mma_path(c.hd)) check_case(stream, c.lens, c.heads, c.hd, true, fused);
+      }
       check_errors(stream);
       // On compute capability 9.0 the checks above must have run the wgmma kernel (built for
       // sm_90a): a build or dispatch that silently lost it fails here.
@@ -593,9 +634,11 @@ int main(int argc, char** argv) {
     if (run_bench) {
       bench(stream, 2048, 12, 64);
       bench(stream, 2048, 16, 128);
-      bench_batch(stream, 16, 2048, 12, 64);  // 2×160m's encoder windows per step
-      bench_batch(stream, 8, 2048, 16, 64);   // 2×410m's
-      bench_batch(stream, 4, 2048, 16, 128);
+      for (const bool fused : {false, true}) {  // separate q, k, v; the training pass's layout
+        bench_batch(stream, 16, 2048, 12, 64, fused);  // 2×160m's encoder windows per step
+        bench_batch(stream, 8, 2048, 16, 64, fused);   // 2×410m's
+        bench_batch(stream, 4, 2048, 16, 128, fused);
+      }
     }
     CK(cudaStreamDestroy(stream));
   } catch (const std::exception& e) {

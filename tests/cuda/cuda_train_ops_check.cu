@@ -125,10 +125,52 @@ void check_gelu_backward_bias(Backend& be, const std::string& label) {
   }
 }
 
+// The backend's bias_backward (fused: the column-sum kernel, both outputs from one read; unfused,
+// RCC_CUDA_FUSED=0: a matrix-vector product per output) against row sums on the host of the same
+// bf16 values, added to random accumulators; with and without the second output, on the 16-byte
+// path and the scalar one (width % 8 != 0), over more rows than one chunk of the column kernel.
+// Tolerance 1e-3: f32 sums in a different order.
+void check_bias_backward(Backend& be, const std::string& label) {
+  struct Case {
+    int64_t rows, width;
+    bool second;
+  };
+  for (const Case& c : {Case{1, 8, true}, Case{7, 100, false}, Case{130, 768, true},
+                        Case{4099, 2304, false}, Case{20000, 768, true}, Case{33, 3072, true}}) {
+    const size_t n = size_t(c.rows * c.width);
+    const std::vector<float> dy = round_bf16(randn(g_rng, n));
+    const std::vector<float> db0 = randn(g_rng, size_t(c.width)),
+                             db20 = randn(g_rng, size_t(c.width));
+    std::vector<float> db = db0, db2 = db20;
+    for (int64_t r = 0; r < c.rows; ++r)
+      for (int64_t k = 0; k < c.width; ++k) {
+        db[size_t(k)] += dy[size_t(r * c.width + k)];
+        db2[size_t(k)] += dy[size_t(r * c.width + k)];
+      }
+    DeviceBuffer gdy(be, be.act_bytes(int64_t(n))), gdb(be, db0.size() * 4),
+        gdb2(be, db20.size() * 4);
+    be.upload_f32(dy.data(), int64_t(n), gdy.get());
+    be.copy_to_device(gdb.get(), db0.data(), gdb.bytes());
+    be.copy_to_device(gdb2.get(), db20.data(), gdb2.bytes());
+    be.bias_backward(gdy.get(), c.rows, c.width, static_cast<float*>(gdb.get()),
+                     c.second ? static_cast<float*>(gdb2.get()) : nullptr);
+    std::vector<float> got(db.size()), got2(db2.size());
+    be.copy_to_host(got.data(), gdb.get(), gdb.bytes());
+    be.copy_to_host(got2.data(), gdb2.get(), gdb2.bytes());
+    const std::string tag = str_cat(label, c.rows, "x", c.width, c.second ? "_two" : "");
+    report("bias_backward_db_" + tag, rel_err(got, db), 1e-3);
+    if (c.second)
+      report("bias_backward_db2_" + tag, rel_err(got2, db2), 1e-3);
+    else
+      report("bias_backward_db2_untouched_" + tag,
+             std::memcmp(got2.data(), db20.data(), got2.size() * 4) == 0 ? 0.0 : 1.0, 0);
+  }
+}
+
 // The backend's linear_backward (cuBLAS: dX = dY·W, dW += dYᵀ·X into f32, db += dYᵀ·1) against
 // the CPU's ops::linear_backward on the same bf16-rounded inputs, dX both overwritten and
 // accumulated, dW and db accumulated onto random non-zero values.
-void check_linear_backward(Backend& be) {
+void check_linear_backward(Backend& be, const std::string& label) {
   struct Case {
     int64_t rows, K, N;
   };
@@ -164,7 +206,7 @@ void check_linear_backward(Backend& be) {
       be.download_f32(gdx.get(), c.rows * c.K, got_dx.data());
       be.copy_to_host(got_dw.data(), gdw.get(), gdw.bytes());
       be.copy_to_host(got_db.data(), gdb.get(), gdb.bytes());
-      const std::string tag = str_cat(c.rows, "x", c.K, "x", c.N, acc ? "_acc" : "");
+      const std::string tag = str_cat(label, c.rows, "x", c.K, "x", c.N, acc ? "_acc" : "");
       report("linear_backward_dx_" + tag, rel_err(got_dx, dx), 1e-2);
       report("linear_backward_dW_" + tag, rel_err(got_dw, dw), 1e-3);
       report("linear_backward_db_" + tag, rel_err(got_db, db), 1e-3);
@@ -509,16 +551,17 @@ void check_adamw_tensors(Backend& be) {
   }
 }
 
-// The batched rotary split (training forward) and its backward against the CPU ops, one
-// sequence at a time (positions from 0 in each), over batches of uneven sequences with rows
-// outside every sequence (position −1: must stay untouched), on the 16-byte vector path (hd and
-// rot/2 multiples of 8, aligned buffers) and the per-element path (other shapes, a misaligned
-// buffer). Tolerance 1e-2: bf16 outputs of f32 math (one rounding each).
-void check_rotary_split_rows() {
+// The batched in-place rotary embedding of the fused qkv (training forward) and its inverse (the
+// backward) against the CPU ops, one sequence at a time (positions from 0 in each), over batches
+// of uneven sequences with rows outside every sequence (position −1: their NaN input must stay
+// NaN), on the 16-byte vector path (hd and rot/2 multiples of 8, aligned buffer) and the
+// per-element path (other shapes, a misaligned buffer). v and the dims past the rotated region
+// must come back bit for bit. Tolerance 1e-2: bf16 outputs of f32 math (one rounding each).
+void check_rotary_qkv_rows() {
   struct Case {
     std::vector<std::pair<int64_t, int64_t>> seqs;  // (begin, n)
     int heads, hd, rot;
-    bool misalign = false;  // q/dq buffers one element off 16-byte alignment
+    bool misalign = false;  // the qkv buffer one element off 16-byte alignment
   };
   const double base = 10000.0;
   const std::vector<Case> cases = {
@@ -536,7 +579,7 @@ void check_rotary_split_rows() {
   for (const Case& c : cases) {
     int64_t rows = 0, longest = 0;
     for (const auto& [b, n] : c.seqs) rows = std::max(rows, b + n), longest = std::max(longest, n);
-    const int64_t W = int64_t(c.heads) * c.hd;
+    const int64_t W = 3 * int64_t(c.heads) * c.hd;  // a fused row
     const size_t n = size_t(rows * W);
     std::vector<int32_t> pos(size_t(rows), -1);
     for (const auto& [b, m] : c.seqs)
@@ -551,86 +594,64 @@ void check_rotary_split_rows() {
         rope[size_t((p * half + i) * 2)] = float(std::cos(double(ang)));
         rope[size_t((p * half + i) * 2 + 1)] = float(std::sin(double(ang)));
       }
-    const std::vector<float> fused = round_bf16(randn(g_rng, 3 * n));
-    const std::vector<float> g[3] = {round_bf16(randn(g_rng, n)), round_bf16(randn(g_rng, n)),
-                                     round_bf16(randn(g_rng, n))};
-    // CPU references, per sequence: forward split of the rotated fused rows; backward rotation of
-    // the interleaved gradient.
-    std::vector<float> ref_split[3] = {std::vector<float>(n), std::vector<float>(n),
-                                       std::vector<float>(n)};
-    std::vector<float> ref_fused(3 * n);
+    std::vector<float> fused = round_bf16(randn(g_rng, n));
+    for (int64_t r = 0; r < rows; ++r)  // rows outside every sequence: NaN, must stay NaN
+      if (pos[size_t(r)] < 0)
+        std::fill(fused.begin() + r * W, fused.begin() + (r + 1) * W, std::nanf(""));
+    // CPU references, per sequence: the rotation and its inverse (the gradient's backward).
+    std::vector<float> ref_fwd = fused, ref_inv = fused;
     std::vector<char> inside(size_t(rows), 0);
     for (const auto& [b, m] : c.seqs) {
-      std::vector<float> t(fused.begin() + b * 3 * W, fused.begin() + (b + m) * 3 * W);
-      ops::rotary_qkv(t.data(), m, c.heads, c.hd, c.rot, 0, base);
-      std::vector<float> d(size_t(m * 3 * W));
-      for (int64_t r = 0; r < m; ++r) {
-        inside[size_t(b + r)] = 1;
-        for (int h = 0; h < c.heads; ++h)
-          for (int part = 0; part < 3; ++part)
-            for (int e = 0; e < c.hd; ++e) {
-              const size_t f = size_t(((r * c.heads + h) * 3 + part) * c.hd + e);
-              const size_t sp = size_t((b + r) * W + int64_t(h) * c.hd + e);
-              ref_split[part][sp] = t[f];
-              d[f] = g[part][sp];
-            }
-      }
-      ops::rotary_qkv_backward(d.data(), m, c.heads, c.hd, c.rot, 0, base);
-      std::copy(d.begin(), d.end(), ref_fused.begin() + b * 3 * W);
+      ops::rotary_qkv(ref_fwd.data() + b * W, m, c.heads, c.hd, c.rot, 0, base);
+      ops::rotary_qkv_backward(ref_inv.data() + b * W, m, c.heads, c.hd, c.rot, 0, base);
+      for (int64_t r = 0; r < m; ++r) inside[size_t(b + r)] = 1;
     }
-    // Compares rows inside the sequences (rel_err) and checks that the others kept the poison.
+    // Rows inside the sequences against the reference (rel_err; elements the rotation leaves
+    // alone bit for bit), the others still NaN.
     auto compare = [&](const std::string& name, const std::vector<float>& out,
-                       const std::vector<float>& ref, int64_t width) {
+                       const std::vector<float>& ref) {
       std::vector<float> o, r;
-      size_t touched = 0;
+      size_t touched = 0, copies_changed = 0;
       for (int64_t row = 0; row < rows; ++row)
-        for (int64_t e = 0; e < width; ++e) {
-          const size_t i = size_t(row * width + e);
-          if (inside[size_t(row)]) {
+        for (int64_t e = 0; e < W; ++e) {
+          const size_t i = size_t(row * W + e);
+          if (!inside[size_t(row)]) {
+            touched += !std::isnan(out[i]);
+            continue;
+          }
+          const int64_t t = e % c.hd, part = (e / c.hd) % 3;
+          if (part == 2 || t >= 2 * half) {
+            copies_changed += std::memcmp(&out[i], &fused[i], 4) != 0;
+          } else {
             o.push_back(out[i]);
             r.push_back(round_bf16({ref[i]})[0]);
-          } else if (!std::isnan(out[i])) {
-            ++touched;
           }
         }
-      report(name, rel_err(o, r), 1e-2);
+      report(name, o.empty() ? 0.0 : rel_err(o, r), 1e-2);
+      report(name + "_others_bitwise", double(copies_changed), 0);
       report(name + "_outside_untouched", double(touched), 0);
     };
     const std::string tag = str_cat(rows, "x", c.heads, "x", c.hd, "_rot", c.rot, "_seqs",
                                     c.seqs.size(), c.misalign ? "_misaligned" : "");
     const int64_t off = c.misalign ? 1 : 0;
-    Dev dfused(3 * n * 2), dq((n + 1) * 2), dk(n * 2), dv(n * 2), dpos(pos.size() * 4 + 4),
-        drope(rope.size() * 4);
+    Dev dfused((n + 1) * 2), dpos(pos.size() * 4 + 4), drope(rope.size() * 4);
     put(dpos.p, pos);
     put_f32(drope.p, rope);
-    // Forward.
-    put_bf16(dfused.p, fused);
-    dq.poison(g_stream);
-    dk.poison(g_stream);
-    dv.poison(g_stream);
-    cuda::launch_rotary_split_rows(dfused.bf(), rows, c.heads, c.hd, c.rot, dpos.as<int32_t>(),
-                                   drope.as<float>(), dq.bf(off), dk.bf(), dv.bf(), g_stream);
-    compare("rotary_split_rows_q_" + tag, get_bf16(dq.bf(off), n), ref_split[0], W);
-    compare("rotary_split_rows_k_" + tag, get_bf16(dk.p, n), ref_split[1], W);
-    compare("rotary_split_rows_v_" + tag, get_bf16(dv.p, n), ref_split[2], W);
-    // Backward.
-    put_bf16(dq.bf(off), g[0]);
-    put_bf16(dk.p, g[1]);
-    put_bf16(dv.p, g[2]);
-    dfused.poison(g_stream);
-    cuda::launch_rotary_split_rows_backward(dq.bf(off), dk.bf(), dv.bf(), rows, c.heads, c.hd,
-                                            c.rot, dpos.as<int32_t>(), drope.as<float>(),
-                                            dfused.bf(), g_stream);
-    const std::vector<float> got = get_bf16(dfused.p, 3 * n);
-    compare("rotary_split_rows_backward_" + tag, got, ref_fused, 3 * W);
-    // Deterministic: a second run gives the same bits (the untouched NaN rows included).
-    dfused.poison(g_stream);
-    cuda::launch_rotary_split_rows_backward(dq.bf(off), dk.bf(), dv.bf(), rows, c.heads, c.hd,
-                                            c.rot, dpos.as<int32_t>(), drope.as<float>(),
-                                            dfused.bf(), g_stream);
-    const std::vector<float> again = get_bf16(dfused.p, 3 * n);
-    report("rotary_split_rows_backward_rerun_" + tag,
-           std::memcmp(again.data(), got.data(), got.size() * 4) == 0 ? 0.0 : 1.0, 0);
+    for (const bool inverse : {false, true}) {
+      const std::string name = str_cat("rotary_qkv_rows_", inverse ? "inverse_" : "", tag);
+      put_bf16(dfused.bf(off), fused);
+      cuda::launch_rotary_qkv_rows(dfused.bf(off), rows, c.heads, c.hd, c.rot, dpos.as<int32_t>(),
+                                   drope.as<float>(), inverse, g_stream);
+      const std::vector<float> got = get_bf16(dfused.bf(off), n);
+      compare(name, got, inverse ? ref_inv : ref_fwd);
+      // Deterministic: a second run from the same input gives the same bits.
+      put_bf16(dfused.bf(off), fused);
+      cuda::launch_rotary_qkv_rows(dfused.bf(off), rows, c.heads, c.hd, c.rot, dpos.as<int32_t>(),
+                                   drope.as<float>(), inverse, g_stream);
+      const std::vector<float> again = get_bf16(dfused.bf(off), n);
+      report(name + "_rerun",
+             std::memcmp(again.data(), got.data(), got.size() * 4) == 0 ? 0.0 : 1.0, 0);
+    }
   }
 }
 
@@ -647,10 +668,7 @@ void check_empty() {
                                0.95f, 0.05f, 1e-8f, 1e-3f, 1, 1, g_stream);
     cuda::launch_layer_norm_backward(nullptr, 0, 8, nullptr, 1e-5f, nullptr, nullptr, nullptr,
                                      nullptr, nullptr, g_stream);
-    cuda::launch_rotary_split_rows(nullptr, 0, 2, 64, 64, nullptr, nullptr, nullptr, nullptr,
-                                   nullptr, g_stream);
-    cuda::launch_rotary_split_rows_backward(nullptr, nullptr, nullptr, 0, 2, 64, 64, nullptr,
-                                            nullptr, nullptr, g_stream);
+    cuda::launch_rotary_qkv_rows(nullptr, 0, 2, 64, 64, nullptr, nullptr, false, g_stream);
     sync_stream();
   } catch (const std::exception& e) {
     std::printf("exception: %s\n", e.what());
@@ -679,13 +697,16 @@ int main(int argc, char** argv) {
     RCC_CUDA_CHECK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
     check_empty();
     check_gelu_backward();
-    check_linear_backward(backend_for("cuda:" + std::to_string(dev)));
+    check_linear_backward(backend_for("cuda:" + std::to_string(dev)), "");
     check_gelu_backward_bias(backend_for("cuda:" + std::to_string(dev)), "");
+    check_bias_backward(backend_for("cuda:" + std::to_string(dev)), "");
     {
       setenv("RCC_CUDA_FUSED", "0", 1);  // read when a backend is made
       const std::unique_ptr<Backend> unfused = make_cuda_backend(dev);
       unsetenv("RCC_CUDA_FUSED");
       check_gelu_backward_bias(*unfused, "unfused_");
+      check_bias_backward(*unfused, "unfused_");
+      check_linear_backward(*unfused, "unfused_");
     }
     check_scatter_add_rows();
     check_embedding_backward();
@@ -696,7 +717,7 @@ int main(int argc, char** argv) {
     check_layer_norm_backward();
     check_layer_norm_pair();
     check_layer_norm_pair_backward();
-    check_rotary_split_rows();
+    check_rotary_qkv_rows();
     check_cross_entropy_bad_target();
     sync_stream();
     std::printf("SUMMARY %d/%d checks passed\n", g_total - g_fail, g_total);
