@@ -205,6 +205,8 @@ class CudaBackend final : public Backend {
   bool fused_ = true;
   // Bias gradients (linear_backward, bias_backward, unfused gelu_backward): db, db2 += Σ_rows dy.
   void bias_sums(const cuda::bf16* dy, int64_t rows, int64_t N, float* db, float* db2);
+  // The column-sum kernels' workspace for [rows, width] (zeroed when newly allocated).
+  void* column_workspace(int64_t rows, int64_t width);
 
   void* stage_ = nullptr;
   size_t stage_cap_ = 0, stage_off_ = 0;
@@ -227,7 +229,7 @@ class CudaBackend final : public Backend {
   size_t attn_bwd_ws_bytes_ = 0;
   void* ln_bwd_ws_ = nullptr;
   size_t ln_bwd_ws_bytes_ = 0;
-  void* col_ws_ = nullptr;  // column-sum partials (the bias gradients)
+  void* col_ws_ = nullptr;  // column-sum counters and partials (the bias gradients)
   size_t col_ws_bytes_ = 0;
   void* ce_buf_ = nullptr;
   size_t ce_buf_bytes_ = 0;

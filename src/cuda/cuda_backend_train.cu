@@ -152,6 +152,14 @@ void CudaBackend::linear_backward(const void* x, int64_t rows, const Tensor& W, 
   if (db) bias_sums(g, rows, N, db, nullptr);
 }
 
+void* CudaBackend::column_workspace(int64_t rows, int64_t width) {
+  const size_t cap = col_ws_bytes_;
+  ensure(&col_ws_, &col_ws_bytes_, cuda::column_sums_workspace(rows, width));
+  if (col_ws_bytes_ != cap)  // a new allocation: its counters start at zero
+    RCC_CUDA_CHECK(cudaMemsetAsync(col_ws_, 0, col_ws_bytes_, stream_));
+  return col_ws_;
+}
+
 void CudaBackend::bias_backward(const void* dy, int64_t rows, int64_t N, float* db, float* db2) {
   if (rows <= 0 || N <= 0) return;
   use();
@@ -166,8 +174,7 @@ void CudaBackend::bias_sums(const bf16* dy, int64_t rows, int64_t N, float* db, 
   if (!db) std::swap(db, db2);
   if (!db) return;
   if (fused_) {
-    ensure(&col_ws_, &col_ws_bytes_, cuda::column_sums_workspace(rows, N));
-    cuda::launch_column_sums(dy, rows, N, db, db2, col_ws_, stream_);
+    cuda::launch_column_sums(dy, rows, N, db, db2, column_workspace(rows, N), stream_);
     return;
   }
   const int64_t ld1 = cuda::Gemm::plan_rows(rows);
@@ -184,8 +191,8 @@ void CudaBackend::gelu_backward(const void* pre, const void* dy, void* dx, int64
   const bf16 *p = static_cast<const bf16*>(pre), *g = static_cast<const bf16*>(dy);
   bf16* d = static_cast<bf16*>(dx);
   if (db && fused_) {  // the column sums taken while dx is written
-    ensure(&col_ws_, &col_ws_bytes_, cuda::column_sums_workspace(rows, width));
-    cuda::launch_gelu_backward_bias(p, g, d, rows, width, db, col_ws_, stream_);
+    cuda::launch_gelu_backward_bias(p, g, d, rows, width, db, column_workspace(rows, width),
+                                    stream_);
     return;
   }
   cuda::launch_gelu_backward(p, g, d, rows * width, stream_);

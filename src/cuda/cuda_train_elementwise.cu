@@ -62,11 +62,13 @@ __global__ void gelu_backward_kernel(const bf16* pre, const bf16* dy, bf16* dx, 
     dx[i] = __float2bfloat16_rn(__bfloat162float(dy[i]) * gelu_grad_f(__bfloat162float(pre[i])));
 }
 
-// Column sums of a [rows, width] bf16 matrix (a bias gradient) in two deterministic steps: per
-// chunk of rows a partial row [chunks, width], then the chunks in order (column_partials_reduce).
-// column_sums_kernel: grid (column tiles of 32·V, row chunks), block (32, kColLanes); thread
-// (x, y) owns columns x·V .. x·V + V − 1 of its tile and rows y, y + kColLanes, ... of its chunk;
-// the lanes' sums are added in lane order through shared memory into the chunk's partial row.
+// Column sums of a [rows, width] bf16 matrix (a bias gradient), deterministic, in one launch:
+// grid (column tiles of 32·V, row chunks), block (32, kColLanes); thread (x, y) owns columns
+// x·V .. x·V + V − 1 of its tile and rows y, y + kColLanes, ... of its chunk; the lanes' sums are
+// added in lane order through shared memory into the chunk's partial row [chunks, width]. The
+// last block of a column tile to finish (a per-tile counter, reset by that block) adds the
+// tile's partial rows in a fixed order (thread (x, y): chunks y, y + kColLanes, ..., then the
+// lanes in order) into db (and db2): which block does it varies, the order never does.
 // V = 8 (16-byte accesses) or 1. kGelu: gelu_backward with the column sums of its output
 // (dx = dy · GELU'(pre) written, then summed); else the sums of dy itself (pre, dx unused).
 constexpr int kColLanes = 8;
@@ -88,7 +90,7 @@ ColChunks col_chunks(int64_t rows) {
 template <int V, bool kGelu>
 __global__ void __launch_bounds__(32 * kColLanes)
     column_sums_kernel(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows, int64_t width,
-                       int64_t rows_per_chunk, float* part) {
+                       int64_t rows_per_chunk, float* part, unsigned* done, float* db, float* db2) {
   constexpr int kTile = 32 * V;
   __shared__ float sp[kColLanes][kTile];
   const int tx = threadIdx.x, ty = threadIdx.y;
@@ -154,29 +156,43 @@ __global__ void __launch_bounds__(32 * kColLanes)
     for (int y = 0; y < kColLanes; ++y) t += sp[y][o];
     part[chunk * width + c] = t;
   }
-}
-
-// out[c] += Σ_k part[k·width + c] over the chunks (and out2[c] += the same sum unless null): grid
-// (column tiles of 32); block (32, kRedLanes): lane y adds chunks y, y + kRedLanes, ... in order,
-// then the lanes in order.
-constexpr int kRedLanes = 32;
-__global__ void __launch_bounds__(32 * kRedLanes)
-    column_partials_reduce_kernel(const float* part, int64_t chunks, int64_t width, float* out,
-                                  float* out2) {
-  __shared__ float sp[kRedLanes][33];
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const int64_t c = int64_t(blockIdx.x) * 32 + tx;
-  float a = 0.0f;
-  if (c < width)
-    for (int64_t k = ty; k < chunks; k += kRedLanes) a += part[k * width + c];
-  sp[ty][tx] = a;
+  // The tile's last block adds its partial rows (the other blocks' writes made visible by the
+  // fences around the counter).
+  __shared__ bool last;
+  __threadfence();
   __syncthreads();
-  if (ty == 0 && c < width) {
+  if (tx == 0 && ty == 0) last = atomicAdd(&done[blockIdx.x], 1u) == gridDim.y - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const int64_t chunks = gridDim.y;
+#pragma unroll
+  for (int k = 0; k < V; ++k) acc[k] = 0.0f;
+  if (c0 < width)
+    for (int64_t q = ty; q < chunks; q += kColLanes) {
+      const float* pr = part + q * width + c0;
+      if constexpr (V == 8) {
+        const float4 a = __ldcg(reinterpret_cast<const float4*>(pr));
+        const float4 b = __ldcg(reinterpret_cast<const float4*>(pr) + 1);
+        acc[0] += a.x, acc[1] += a.y, acc[2] += a.z, acc[3] += a.w;
+        acc[4] += b.x, acc[5] += b.y, acc[6] += b.z, acc[7] += b.w;
+      } else {
+        acc[0] += __ldcg(pr);
+      }
+    }
+#pragma unroll
+  for (int k = 0; k < V; ++k) sp[ty][tx * V + k] = acc[k];
+  __syncthreads();
+  for (int o = ty * 32 + tx; o < kTile; o += 32 * kColLanes) {
+    const int64_t c = int64_t(blockIdx.x) * kTile + o;
+    if (c >= width) continue;
     float t = 0.0f;
-    for (int y = 0; y < kRedLanes; ++y) t += sp[y][tx];
-    out[c] += t;
-    if (out2) out2[c] += t;
+#pragma unroll
+    for (int y = 0; y < kColLanes; ++y) t += sp[y][o];
+    db[c] += t;
+    if (db2) db2[c] += t;
   }
+  if (tx == 0 && ty == 0) done[blockIdx.x] = 0;  // ready for the next launch
 }
 
 // ---- scatter_add_rows ----
@@ -433,21 +449,28 @@ void launch_gelu_backward(const bf16* pre, const bf16* dy, bf16* dx, int64_t n,
   RCC_CUDA_LAUNCH_CHECK();
 }
 
+// Workspace: the per-tile counters (zero between launches: the caller zeroes a new workspace,
+// each launch's last blocks reset theirs), then the partial rows [chunks, width].
+size_t column_counters_bytes(int64_t width) {
+  return size_t((width + 31) / 32 * sizeof(unsigned) + 255) / 256 * 256;
+}
+
 size_t column_sums_workspace(int64_t rows, int64_t width) {
   if (rows <= 0 || width <= 0) return 0;
-  return size_t(col_chunks(rows).chunks) * size_t(width) * sizeof(float);
+  return column_counters_bytes(width) +
+         size_t(col_chunks(rows).chunks) * size_t(width) * sizeof(float);
 }
 
 namespace {
-// Both column-sum launches: the chunk partials (with GELU's backward when kGelu), then the
-// fixed-order reduction into db (and db2).
 template <bool kGelu>
 void launch_columns(const char* what, const bf16* pre, const bf16* dy, bf16* dx, int64_t rows,
-                    int64_t width, float* db, float* db2, void* partials, cudaStream_t stream) {
+                    int64_t width, float* db, float* db2, void* workspace, cudaStream_t stream) {
   if (rows <= 0 || width <= 0) return;
-  RCC_CHECK(partials != nullptr && db != nullptr, what, ": no workspace or no output");
+  RCC_CHECK(workspace != nullptr && db != nullptr, what, ": no workspace or no output");
   const ColChunks cc = col_chunks(rows);
-  float* part = static_cast<float*>(partials);
+  unsigned* done = static_cast<unsigned*>(workspace);
+  float* part = reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) +
+                                         column_counters_bytes(width));
   const dim3 block(32, kColLanes);
   const bool vec =
       width % 8 == 0 && aligned(dy, 16) && (!kGelu || (aligned(pre, 16) && aligned(dx, 16)));
@@ -455,14 +478,11 @@ void launch_columns(const char* what, const bf16* pre, const bf16* dy, bf16* dx,
   RCC_CHECK(tiles < (int64_t(1) << 31), what, ": width too large");
   const dim3 grid(unsigned(tiles), unsigned(cc.chunks));
   if (vec)
-    column_sums_kernel<8, kGelu>
-        <<<grid, block, 0, stream>>>(pre, dy, dx, rows, width, cc.rows_per_chunk, part);
+    column_sums_kernel<8, kGelu><<<grid, block, 0, stream>>>(
+        pre, dy, dx, rows, width, cc.rows_per_chunk, part, done, db, db2);
   else
-    column_sums_kernel<1, kGelu>
-        <<<grid, block, 0, stream>>>(pre, dy, dx, rows, width, cc.rows_per_chunk, part);
-  RCC_CUDA_LAUNCH_CHECK();
-  column_partials_reduce_kernel<<<unsigned((width + 31) / 32), dim3(32, kRedLanes), 0, stream>>>(
-      part, cc.chunks, width, db, db2);
+    column_sums_kernel<1, kGelu><<<grid, block, 0, stream>>>(
+        pre, dy, dx, rows, width, cc.rows_per_chunk, part, done, db, db2);
   RCC_CUDA_LAUNCH_CHECK();
 }
 }  // namespace

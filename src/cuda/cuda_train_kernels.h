@@ -15,17 +15,18 @@ namespace rcc::cuda {
 // dx[i] = dy[i] · GELU'(pre[i]), GELU'(x) = Φ(x) + x·φ(x) (exact erf form); dx may alias dy.
 void launch_gelu_backward(const bf16* pre, const bf16* dy, bf16* dx, int64_t n,
                           cudaStream_t stream);
-// Column sums of a [rows, width] bf16 matrix (a bias gradient): db [width] f32 += Σ_rows dy, and
-// db2 += the same sums unless null, from per-chunk column partials in `partials`
-// (column_sums_workspace(rows, width) bytes) reduced in a fixed order: deterministic.
+// Column sums of a [rows, width] bf16 matrix (a bias gradient) in one launch: db [width] f32 +=
+// Σ_rows dy, and db2 += the same sums unless null; per-chunk column partials added in a fixed
+// order (deterministic). `workspace`: column_sums_workspace(rows, width) bytes, zeroed when first
+// allocated (its counters return to zero after every launch; one launch at a time per workspace).
 size_t column_sums_workspace(int64_t rows, int64_t width);
 void launch_column_sums(const bf16* dy, int64_t rows, int64_t width, float* db, float* db2,
-                        void* partials, cudaStream_t stream);
+                        void* workspace, cudaStream_t stream);
 // GELU's backward over [rows, width] with the bias gradient of the product that made pre:
 // db [width] f32 += Σ_rows dx (of the bf16 dx written), the column sums taken while dx is written
-// (partials: column_sums_workspace(rows, width) bytes).
+// (workspace as launch_column_sums').
 void launch_gelu_backward_bias(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows,
-                               int64_t width, float* db, void* partials, cudaStream_t stream);
+                               int64_t width, float* db, void* workspace, cudaStream_t stream);
 // dst[idx[i]·width + c] += src[i·width + c] (idx distinct, so no two rows collide).
 void launch_scatter_add_rows(const bf16* src, const int64_t* idx, int64_t n, int64_t width,
                              bf16* dst, cudaStream_t stream);

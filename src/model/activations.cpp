@@ -11,7 +11,10 @@ void Activations::reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows, int
   const int64_t out_rows = kept >= 0 ? kept : rows;
   const int64_t elems = rows * (attn_part * L + out_part * (L - 1)) + out_rows * (out_part + H) +
                         (kept >= 0 ? 2 * kept * H : 0);
-  buf_.ensure(be, be.act_bytes(elems));
+  // Grown with 1/16 of headroom (kept between steps, a store then absorbs the batches' small
+  // variations in size instead of being reallocated for each slightly larger one).
+  const size_t need = be.act_bytes(elems);
+  if (buf_.backend() != &be || buf_.bytes() < need) buf_.ensure(be, need + need / 16);
   rows_ = rows;
   kept_ = kept;
   layers_.assign(size_t(L), {});
@@ -38,7 +41,9 @@ void Activations::reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows, int
     }
   }
   final_in_ = take(out_rows, H);
-  lse_buf_.ensure(be, size_t(rows * cfg.num_heads * cfg.num_layers) * 4);
+  const size_t lse_need = size_t(rows * cfg.num_heads * cfg.num_layers) * 4;
+  if (lse_buf_.backend() != &be || lse_buf_.bytes() < lse_need)
+    lse_buf_.ensure(be, lse_need + lse_need / 16);
   for (size_t i = 0; i < layers_.size(); ++i)
     layers_[i].lse = static_cast<float*>(lse_buf_.get()) + int64_t(i) * rows * cfg.num_heads;
   seqs.clear();

@@ -98,7 +98,7 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
   DeviceBuffer slots(be, be.act_bytes((L + 1) * P * H));
   auto level = [&](const DeviceBuffer& v, int64_t k) { return act_at(be, v.get(), k * P * H); };
   DeviceBuffer x_enc(be, be.act_bytes(N_enc * H));
-  Activations enc_acts;
+  Activations& enc_acts = tm.encoder_acts;
   if (P > 0) {
     m.encoder.embed(enc_ids.data(), N_enc, x_enc.get());
     gather(x_enc.get(), slot_rows, level(slots, 0));  // s_0: embeddings
@@ -129,7 +129,7 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
     be.linear(level(slots, i + 1), P, m.layer_proj_dev[size_t(i)], nullptr, tmp.get(), false);
     scatter_add(tmp.get(), mem_rows, x);
   };
-  Activations dec_acts;
+  Activations& dec_acts = tm.decoder_acts;
   m.decoder.forward_train(x_dec.get(), dec_seqs, &dec_hooks, dec_acts);
   if (opt.all_logits) {
     opt.all_logits->resize(size_t(dec_rows * V));

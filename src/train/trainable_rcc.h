@@ -11,6 +11,7 @@
 #pragma once
 #include <vector>
 
+#include "model/activations.h"
 #include "rcc/rcc_model.h"
 #include "train/param_arena.h"
 
@@ -57,6 +58,11 @@ class TrainableRCC {
   void upload_from_host();
   // Recomputes the encoder fingerprint (after sync_to_host on a device; before compressing).
   void refresh_fingerprint();
+
+  // The training pass's activation stores (rcc_step.cpp), kept from step to step: a store of
+  // several GB allocated afresh at every step made the device's memory pool map new memory
+  // (~10 ms with the GPU idle) whenever a batch was a little larger than the one before.
+  Activations encoder_acts, decoder_acts;
 
  private:
   Backend* be_;

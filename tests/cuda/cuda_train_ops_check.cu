@@ -128,8 +128,8 @@ void check_gelu_backward_bias(Backend& be, const std::string& label) {
 // The backend's bias_backward (fused: the column-sum kernel, both outputs from one read; unfused,
 // RCC_CUDA_FUSED=0: a matrix-vector product per output) against row sums on the host of the same
 // bf16 values, added to random accumulators; with and without the second output, on the 16-byte
-// path and the scalar one (width % 8 != 0), over more rows than one chunk of the column kernel.
-// Tolerance 1e-3: f32 sums in a different order.
+// path and the scalar one (width % 8 != 0), over more rows than one chunk of the column kernel;
+// a rerun from the same start gives the same bits. Tolerance 1e-3: f32 sums in a different order.
 void check_bias_backward(Backend& be, const std::string& label) {
   struct Case {
     int64_t rows, width;
@@ -159,6 +159,13 @@ void check_bias_backward(Backend& be, const std::string& label) {
     be.copy_to_host(got2.data(), gdb2.get(), gdb2.bytes());
     const std::string tag = str_cat(label, c.rows, "x", c.width, c.second ? "_two" : "");
     report("bias_backward_db_" + tag, rel_err(got, db), 1e-3);
+    // Deterministic: the same sums, bit for bit, from the same start.
+    std::vector<float> again(db.size());
+    be.copy_to_device(gdb.get(), db0.data(), gdb.bytes());
+    be.bias_backward(gdy.get(), c.rows, c.width, static_cast<float*>(gdb.get()), nullptr);
+    be.copy_to_host(again.data(), gdb.get(), gdb.bytes());
+    report("bias_backward_rerun_bitwise_" + tag,
+           std::memcmp(again.data(), got.data(), got.size() * 4) == 0 ? 0.0 : 1.0, 0);
     if (c.second)
       report("bias_backward_db2_" + tag, rel_err(got2, db2), 1e-3);
     else

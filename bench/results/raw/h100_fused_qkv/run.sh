@@ -2,7 +2,7 @@
 # Attention on the fused qkv layout (no rotary split / merge passes): `check` runs every CUDA check
 # (scripts/gpu-check.sh); `throughput` trains 2x160m and 2x410m with the binary before the change
 # (.carry/prev/rcc, commit ba0cb7c) and this build, alternating, REPS (default 2) times each;
-# `accum` the same for 2x160m at 4 micro-batches per optimizer step; `trace` records a CUPTI timeline of 2x160m with both (bench/trace/run-h100.sh). Every output file
+# `ab` both binaries with RCC_CUDA_FUSED=0 and without; `accum` the same for 2x160m at 4 micro-batches per optimizer step; `trace` records a CUPTI timeline of 2x160m with both (bench/trace/run-h100.sh). Every output file
 # goes into one archive at the end (the device returns a limited number of files).
 set -uo pipefail
 cd "$(dirname "$0")/../../../.."
@@ -40,6 +40,17 @@ throughput)
     done
   done
   ;;
+ab)  # 2x2: both binaries with their fusions on and off (RCC_CUDA_FUSED=0: no layer-norm pair,
+  # GELU bias or column-sum kernels; the fused-qkv attention stays), alternating
+  for cfg in bench/configs/train-2x160m.json bench/configs/train-2x410m.json; do
+    for rep in $(seq ${REPS:-2}); do
+      train prev "$BASE" $cfg X=1
+      train new "$NEW" $cfg X=1
+      train prev-unfused "$BASE" $cfg RCC_CUDA_FUSED=0
+      train new-unfused "$NEW" $cfg RCC_CUDA_FUSED=0
+    done
+  done
+  ;;
 accum)  # 2x160m with 4 micro-batches per optimizer step (128k tokens a step), 12 steps
   python3 - <<'PY'
 import json
@@ -53,14 +64,16 @@ PY
     train new "$NEW" /tmp/train-2x160m-accum4.json X=1
   done
   ;;
-trace)  # CUPTI timelines of 2x160m (6 steps, the last 3 summarised), both binaries
-  export MODELS=160m
+trace)  # CUPTI timelines (6 steps, the last 3 summarised) of MODELS (default 160m), both binaries
+  export MODELS=${MODELS:-160m}
   RCC=$BASE TAG=-prev bash bench/trace/run-h100.sh > /dev/null
   RCC=$NEW TAG=-new bash bench/trace/run-h100.sh > /dev/null
-  for t in prev new; do
-    xz -dc $OUT/trace-160m-$t.tsv.xz > /tmp/t.tsv
-    python3 bench/trace/kernels.py /tmp/t.tsv 3 > $OUT/kernels-160m-$t.txt
-    echo "== 160m $t"; head -1 $OUT/kernels-160m-$t.txt; head -1 $OUT/timeline-160m-$t.txt
+  for m in $MODELS; do
+    for t in prev new; do
+      xz -dc $OUT/trace-$m-$t.tsv.xz > /tmp/t.tsv
+      python3 bench/trace/kernels.py /tmp/t.tsv 3 > $OUT/kernels-$m-$t.txt
+      echo "== $m $t"; head -1 $OUT/kernels-$m-$t.txt; head -1 $OUT/timeline-$m-$t.txt
+    done
   done
   ;;
 esac
