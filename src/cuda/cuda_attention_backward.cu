@@ -3,7 +3,10 @@
 // The tiles of every sequence go into one launch (causal_tiles: the longest work first, a
 // launch per cuda::kTilesPerLaunch tiles, passed as kernel parameters), so that the sequences
 // fill each other's tails; a block works on its tile's sequence (rows [begin, begin + n)) as on
-// a batch of its own. The stats ([heads][rows]) are indexed by batch row.
+// a batch of its own. The stats ([heads][rows]) are indexed by batch row. q, k, v and dq, dk, dv
+// are read and written in either layout of QkvLayout (separate [rows, heads·hd] buffers, or the
+// training pass's fused qkv [rows, heads, 3, hd] and its gradient); o, dout and the atomic
+// schemes' f32 dQ accumulators are [rows, heads·hd].
 //
 // Tensor-core path (head_dim 64 and 128, 16-byte aligned inputs): tiles of 64 queries × 64 keys,
 // groups of 4 warps (warp w owns 16 rows of a tile), mma.sync m16n8k16 (bf16 in, f32

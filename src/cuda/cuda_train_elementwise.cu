@@ -87,6 +87,26 @@ ColChunks col_chunks(int64_t rows) {
   return c;
 }
 
+// The kColLanes lane sums `acc` of each column of the block's tile added in lane order through
+// shared memory: out(c, Σ) for every column c < width of the tile (a barrier inside; the caller
+// synchronises before sp is written again).
+template <int V, class Out>
+__device__ __forceinline__ void add_lanes(float (&sp)[kColLanes][32 * V], const float (&acc)[V],
+                                          int64_t width, Out&& out) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+#pragma unroll
+  for (int k = 0; k < V; ++k) sp[ty][tx * V + k] = acc[k];
+  __syncthreads();
+  for (int o = ty * 32 + tx; o < 32 * V; o += 32 * kColLanes) {
+    const int64_t c = int64_t(blockIdx.x) * 32 * V + o;
+    if (c >= width) continue;
+    float t = 0.0f;
+#pragma unroll
+    for (int y = 0; y < kColLanes; ++y) t += sp[y][o];
+    out(c, t);
+  }
+}
+
 template <int V, bool kGelu>
 __global__ void __launch_bounds__(32 * kColLanes)
     column_sums_kernel(const bf16* pre, const bf16* dy, bf16* dx, int64_t rows, int64_t width,
@@ -145,17 +165,7 @@ __global__ void __launch_bounds__(32 * kColLanes)
       }
     }
   }
-#pragma unroll
-  for (int k = 0; k < V; ++k) sp[ty][tx * V + k] = acc[k];
-  __syncthreads();
-  for (int o = ty * 32 + tx; o < kTile; o += 32 * kColLanes) {
-    const int64_t c = int64_t(blockIdx.x) * kTile + o;
-    if (c >= width) continue;
-    float t = 0.0f;
-#pragma unroll
-    for (int y = 0; y < kColLanes; ++y) t += sp[y][o];
-    part[chunk * width + c] = t;
-  }
+  add_lanes<V>(sp, acc, width, [&](int64_t c, float t) { part[chunk * width + c] = t; });
   // The tile's last block adds its partial rows (the other blocks' writes made visible by the
   // fences around the counter).
   __shared__ bool last;
@@ -180,18 +190,10 @@ __global__ void __launch_bounds__(32 * kColLanes)
         acc[0] += __ldcg(pr);
       }
     }
-#pragma unroll
-  for (int k = 0; k < V; ++k) sp[ty][tx * V + k] = acc[k];
-  __syncthreads();
-  for (int o = ty * 32 + tx; o < kTile; o += 32 * kColLanes) {
-    const int64_t c = int64_t(blockIdx.x) * kTile + o;
-    if (c >= width) continue;
-    float t = 0.0f;
-#pragma unroll
-    for (int y = 0; y < kColLanes; ++y) t += sp[y][o];
+  add_lanes<V>(sp, acc, width, [&](int64_t c, float t) {
     db[c] += t;
     if (db2) db2[c] += t;
-  }
+  });
   if (tx == 0 && ty == 0) done[blockIdx.x] = 0;  // ready for the next launch
 }
 
