@@ -138,25 +138,19 @@ Gemm::~Gemm() {
   if (bias_scratch_) cudaFree(bias_scratch_);
 }
 
-void Gemm::destroy(GeneralPlan& p) {
+// Both plan kinds hold the same cuBLASLt objects: the three layouts and the operation.
+template <class P>
+void Gemm::destroy(P& p) {
   if (p.a) api.p_cublasLtMatrixLayoutDestroy(p.a);
   if (p.b) api.p_cublasLtMatrixLayoutDestroy(p.b);
   if (p.c) api.p_cublasLtMatrixLayoutDestroy(p.c);
   if (p.op) api.p_cublasLtMatmulDescDestroy(p.op);
-  p = GeneralPlan{};
+  p = P{};
 }
 
 int64_t Gemm::plan_rows(int64_t rows) {
   return rows < kFusedBiasMinRows ? rows
                                   : (rows + kPlanRowBucket - 1) / kPlanRowBucket * kPlanRowBucket;
-}
-
-void Gemm::destroy(Plan& p) {
-  if (p.a) api.p_cublasLtMatrixLayoutDestroy(p.a);
-  if (p.b) api.p_cublasLtMatrixLayoutDestroy(p.b);
-  if (p.c) api.p_cublasLtMatrixLayoutDestroy(p.c);
-  if (p.op) api.p_cublasLtMatmulDescDestroy(p.op);
-  p = Plan{};
 }
 
 int Gemm::heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,

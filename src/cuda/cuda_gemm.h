@@ -101,7 +101,6 @@ class Gemm {
     int64_t m = 0, n = 0, k = 0;  // the shape the layouts describe now
   };
   GeneralPlan& general_plan(const GeneralKey& key);
-  void destroy(GeneralPlan& p);
   // Sets the layouts of p to the product's actual shape (rows and columns; the leading dimensions
   // are the key's).
   void reshape(GeneralPlan& p, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k);
@@ -115,7 +114,9 @@ class Gemm {
                 cublasLtMatmulHeuristicResult_t* res, int max_results);
   static constexpr int64_t kFusedBiasMinRows = 256;
   static constexpr int64_t kPlanRowBucket = 128;  // from kFusedBiasMinRows rows on (see run())
-  void destroy(Plan& p);
+  // Releases a Plan's or a GeneralPlan's cuBLASLt objects and clears it.
+  template <class P>
+  void destroy(P& p);
 
   const BlasApi& api = blas();  // first member: loaded before anything below is used
   cudaStream_t stream_;

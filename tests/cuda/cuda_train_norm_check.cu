@@ -58,12 +58,7 @@ void check_layer_norm_backward() {
     if (c.with_dx) {
       report("layer_norm_backward_dx_" + tag, rel_err(gdx, rdx), 1e-2);
       // The increment alone (dx − dx0), which the accumulator could hide.
-      std::vector<float> inc_gpu(n), inc_ref(n);
-      for (size_t i = 0; i < n; ++i) {
-        inc_gpu[i] = gdx[i] - dx0[i];
-        inc_ref[i] = rdx[i] - dx0[i];
-      }
-      report("layer_norm_backward_dx_increment_" + tag, rel_err(inc_gpu, inc_ref), 1e-2);
+      report("layer_norm_backward_dx_increment_" + tag, increment_err(gdx, rdx, dx0), 1e-2);
     } else {
       report("layer_norm_backward_dx_untouched_" + tag, mismatch(gdx, dx0), 0);
     }
@@ -182,12 +177,7 @@ void check_layer_norm_pair_backward() {
     const std::string tag = str_cat(c.rows, "x", c.H, c.with_db ? "" : "_nodb");
     std::vector<float> got = get_bf16(ddx.p, n);
     report("layer_norm_pair_backward_dx_" + tag, rel_err(got, rdx), 1e-2);
-    std::vector<float> inc_gpu(n), inc_ref(n);
-    for (size_t i = 0; i < n; ++i) {
-      inc_gpu[i] = got[i] - dx0[i];
-      inc_ref[i] = rdx[i] - dx0[i];
-    }
-    report("layer_norm_pair_backward_dx_increment_" + tag, rel_err(inc_gpu, inc_ref), 1e-2);
+    report("layer_norm_pair_backward_dx_increment_" + tag, increment_err(got, rdx, dx0), 1e-2);
     const std::vector<float> g[4] = {get_f32(ddw1.p, h), get_f32(ddb1.p, h), get_f32(ddw2.p, h),
                                      get_f32(ddb2.p, h)};
     report("layer_norm_pair_backward_dw1_" + tag, rel_err(g[0], rdw1), 1e-3);

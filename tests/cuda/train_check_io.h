@@ -31,6 +31,16 @@ inline double mismatch(const std::vector<float>& out, const std::vector<float>& 
 }
 
 // Transfers to and from the device, all on g_stream.
+// rel_err of the increments alone, out − base against ref − base (an accumulated output whose
+// starting value could hide a wrong increment).
+inline double increment_err(const std::vector<float>& out, const std::vector<float>& ref,
+                            const std::vector<float>& base) {
+  std::vector<float> o(out.size()), r(ref.size());
+  for (size_t i = 0; i < o.size() && i < base.size(); ++i) o[i] = out[i] - base[i];
+  for (size_t i = 0; i < r.size() && i < base.size(); ++i) r[i] = ref[i] - base[i];
+  return rel_err(o, r);
+}
+
 inline void sync_stream() {
   RCC_CUDA_CHECK(cudaStreamSynchronize(g_stream));
 }
