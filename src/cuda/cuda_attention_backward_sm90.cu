@@ -6,17 +6,20 @@
 // ldmatrix loads and the tensor cores see 64×64×16 products.
 //
 // One block per (128-key block, head), two warpgroups: warpgroup w owns keys k0 + 64w .. + 63.
-// For the query tiles (64 rows) that see a key of its half, each warpgroup computes
+// For every query tile (64 rows) from the block's diagonal on, each warpgroup computes (a tile
+// wholly before its keys, warpgroup 1's first, comes out fully masked: no branch around wgmma)
 //   Sᵀ  = K·Qᵀ            A = K [key][d] (smem),            B = Q [query][d] (smem)
 //   dPᵀ = V·dOᵀ           A = V [key][d] (smem),            B = dO [query][d] (smem)
 //   Pᵀ  = 2^(Sᵀ·c − LSE), dSᵀ = Pᵀ ⊙ (dPᵀ − D)   in registers (transposed_probabilities)
 //   dV += Pᵀ·dO           A = Pᵀ (registers, bf16),        B = dO read transposed (MN-major)
 //   dK += dSᵀ·Q           A = dSᵀ (registers, bf16),       B = Q read transposed
 //   dQ_i share = dS·K     A = dSᵀ [key][query] (smem) read transposed, B = K read transposed
-// Q, dO, LSE, D of each query tile are loaded once for both warpgroups; the two dQ shares are
-// summed through shared memory (each warpgroup finishes 32 of the 64 columns) and added to the f32
-// accumulators with red.global.add.v4 (unscaled): one reduction per 128 keys, which measured 3–5%
-// faster than 64-key blocks of one warpgroup (bench/results/raw/h100_sm90_attn/pair/).
+// Q, dO, LSE, D of each query tile are loaded once for both warpgroups; the two dQ shares meet
+// in shared memory (row-major f32) and all 256 threads add their sum to the f32 accumulators with
+// red.global.add.v4 (unscaled), a warp covering whole rows: one reduction per 128 keys, which
+// measured 3–5% faster than 64-key blocks of one warpgroup (bench/results/raw/h100_sm90_attn/
+// pair/). The loop is software-pipelined: tile i + 1's Sᵀ and dPᵀ run on the tensor cores while
+// tile i's dQ is exchanged and added (bench/results/raw/h100_bwd_pipeline/).
 // Then dk = scale·dK, dv = dV, and dq = bf16(scale · dQ) by dq_convert_kernel over the batch.
 // Warp w of a warpgroup owns accumulator rows 16w..16w+15 (keys for Sᵀ, dPᵀ, dK, dV; queries
 // for dQ) with the register layout of mma.sync's C fragments repeated over 8-column groups
@@ -25,7 +28,7 @@
 //
 // Shared memory: 64 × 64 bf16 tiles in wgmma's 128-byte swizzle (layout and descriptors:
 // cuda/cuda_wgmma.cuh): K, V (two halves each), Q[2], dO[2] (cp.async double buffer), dSᵀ per
-// warpgroup; then LSE, D [2][64] f32 and the dQ exchange.
+// warpgroup; then LSE, D [2][64] f32 and the dQ exchange ([2][64][72] f32).
 // head_dim 64 only (a row of a tile is one 128-byte swizzle row); other head dims and other GPUs
 // take the mma.sync kernels. Numerics as the atomic scheme: P, dS rounded to bf16 as operands,
 // f32 accumulation, not bit-reproducible (order of the dQ additions).
@@ -44,15 +47,19 @@ using namespace sm90;
 constexpr int kHd = 64;                     // head_dim of this kernel
 constexpr int kStatsBytes = 4 * kTile * 4;  // LSE, D [2][kTile] f32
 
-// p[0..3] += v: one fire-and-forget vector reduction (sm_90), p 16-byte aligned.
-__device__ __forceinline__ void red_add4(float* p, float4 v) {
-  asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "f"(v.x), "f"(v.y),
-               "f"(v.z), "f"(v.w)
-               : "memory");
+// p[0..3] += v where `pred`: one fire-and-forget vector reduction (sm_90), p 16-byte aligned;
+// the condition is a predicate in the instruction, not a branch.
+__device__ __forceinline__ void red_add4_if(bool pred, float* p, float4 v) {
+  asm volatile(
+      "{\n.reg .pred q;\nsetp.ne.b32 q, %5, 0;\n"
+      "@q red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n}\n" ::"l"(p),
+      "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w), "r"(int(pred))
+      : "memory");
 }
 
 constexpr int kBlockThreads = 2 * kThreads;     // two warpgroups
-constexpr int kXBytes = 2 * 16 * kThreads * 4;  // exchange: [2 warpgroups][16 values][128 threads]
+constexpr int kXRow = 64 + 8;                   // an exchange row: 64 f32 + padding
+constexpr int kXBytes = 2 * kTile * kXRow * 4;  // exchange: [2 warpgroups][64 rows][kXRow]
 constexpr size_t kSmemBytes =
     4 * kTileBytes /* K, V: 2 halves each */ + 4 * kTileBytes /* Q, dO: 2 buffers each */ +
     2 * kTileBytes /* dSᵀ per warpgroup */ + kStatsBytes + kXBytes + 1024 /* alignment slack */;
@@ -74,7 +81,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   unsigned char* dSs = dOs + 2 * kTileBytes;  // [2 warpgroups]
   float* Ls = reinterpret_cast<float*>(dSs + 2 * kTileBytes);  // [2][kTile]
   float* Dsm = Ls + 2 * kTile;                                 // [2][kTile]
-  float* X = Dsm + 2 * kTile;                                  // [2][16][kThreads]
+  float* X = Dsm + 2 * kTile;                                  // [2][kTile][kXRow]
 
   const int tid = threadIdx.x, wg = tid >> 7, wtid = tid & 127;
   const int warp = wtid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
@@ -106,54 +113,62 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
         cp_async4(Dsm + buf * kTile + r, dd_h + (valid ? row : 0), valid);
     }
   };
-  load_tile_sw<2 * kTile, kBlockThreads>(Ks, p.k + off.qkv, k0, n, qs, tid);
-  load_tile_sw<2 * kTile, kBlockThreads>(Vs, p.v + off.qkv, k0, n, qs, tid);
-  load_q(i0, 0);
-  cp_async_commit();
-
   unsigned char* myK = Ks + wg * kTileBytes;
   unsigned char* myV = Vs + wg * kTileBytes;
   unsigned char* mydS = dSs + wg * kTileBytes;
   const uint64_t dK_k = desc_k_major(smem_addr(myK)), dV_k = desc_k_major(smem_addr(myV));
   const uint64_t dK_mn = desc_mn_major(smem_addr(myK));
   const uint64_t dS_mn = desc_mn_major(smem_addr(mydS));
-  const bool any_key = kw0 < n;  // a last block of one half has no keys in its second half
+  // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ of the tile in buffer `buf`, issued as one wgmma group.
+  float st[8][4], dpt[8][4];
+  auto issue_s_dp = [&](int buf) {
+    const uint64_t dQ_k = desc_k_major(smem_addr(Qs + buf * kTileBytes));
+    const uint64_t dO_k = desc_k_major(smem_addr(dOs + buf * kTileBytes));
+    fence_operand(st);
+    fence_operand(dpt);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kHd / 16; ++kk)
+      wgmma_ss<0, 0>(st, dK_k + kk * kStepK, dQ_k + kk * kStepK, kk > 0);
+#pragma unroll
+    for (int kk = 0; kk < kHd / 16; ++kk)
+      wgmma_ss<0, 0>(dpt, dV_k + kk * kStepK, dO_k + kk * kStepK, kk > 0);
+    wgmma_commit();
+  };
+
+  // Prologue: K, V and the first query tile (one cp.async group), the second query tile (the
+  // next group), then the first tile's Sᵀ and dPᵀ.
+  load_tile_sw<2 * kTile, kBlockThreads>(Ks, p.k + off.qkv, k0, n, qs, tid);
+  load_tile_sw<2 * kTile, kBlockThreads>(Vs, p.v + off.qkv, k0, n, qs, tid);
+  load_q(i0, 0);
+  cp_async_commit();
+  cp_async_prefetch_or_drain(i0 + 1 < nqt, [&] { load_q(i0 + 1, 1); });
+  fence_async_smem();
+  __syncthreads();
+  issue_s_dp(0);
 
   float dk[8][4], dv[8][4];
   zero(dk);
   zero(dv);
 
+  // Software pipeline (per warpgroup, wgmma groups in issue order):
+  //   wait Sᵀ, dPᵀ of tile i → probabilities → issue dV, dK (group a) → issue dQ_i (group b) →
+  //   wait a → issue Sᵀ, dPᵀ of tile i + 1 (group c) → wait b → hand dQ_i over and add it.
+  // The tensor cores compute tile i + 1's Sᵀ and dPᵀ while dQ_i is exchanged and added.
+  // Query tiles rotate through two shared buffers: tile i + 2 is loaded into tile i's buffer
+  // once both warpgroups are past all products that read tile i (the exchange barrier).
   for (int i = i0, step = 0; i < nqt; ++i, ++step) {
     const int buf = step & 1;
-    cp_async_prefetch_or_drain(i + 1 < nqt, [&] { load_q(i + 1, buf ^ 1); });
-    fence_async_smem();
-    __syncthreads();
     const uint32_t q_addr = smem_addr(Qs + buf * kTileBytes);
     const uint32_t do_addr = smem_addr(dOs + buf * kTileBytes);
-    const float* Lb = Ls + buf * kTile;
-    const float* Db = Dsm + buf * kTile;
     const int64_t q0 = int64_t(i) * kTile;
-    // Warpgroup-uniform: whether some query of the tile sees a key of this half.
-    const bool active = any_key && q0 + kTile - 1 >= kw0;
     float dq[8][4];
-    if (active) {
-      float st[8][4], dpt[8][4];
-      const uint64_t dQ_k = desc_k_major(q_addr), dO_k = desc_k_major(do_addr);
-      fence_operand(st);
-      fence_operand(dpt);
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < kHd / 16; ++kk)
-        wgmma_ss<0, 0>(st, dK_k + kk * kStepK, dQ_k + kk * kStepK, kk > 0);
-#pragma unroll
-      for (int kk = 0; kk < kHd / 16; ++kk)
-        wgmma_ss<0, 0>(dpt, dV_k + kk * kStepK, dO_k + kk * kStepK, kk > 0);
-      wgmma_commit();
+    {
       wgmma_wait<0>();
       fence_operand(st);
       fence_operand(dpt);
-      transposed_probabilities(q0 == kw0 || q0 + kTile > n, st, dpt, Lb, Db, 0, q0, wk0, n, g, tq,
-                               c);
+      transposed_probabilities(q0 < kw0 + kTile || q0 + kTile > n, st, dpt, Ls + buf * kTile,
+                               Dsm + buf * kTile, 0, q0, wk0, n, g, tq, c);
       uint32_t pa[4][4], sa[4][4];
 #pragma unroll
       for (int ks = 0; ks < 4; ++ks) {
@@ -183,55 +198,54 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
       for (int ks = 0; ks < 4; ++ks)
         wgmma_ss<1, 1>(dq, dS_mn + ks * kStepMN, dK_mn + ks * kStepMN, ks > 0);
       wgmma_commit();
-      wgmma_wait<0>();
-      fence_operand(dq);
+      wgmma_wait<1>();  // dV, dK done: pa and sa are free for the next tile's products
       fence_operand(dk);
       fence_operand(dv);
-    } else {
-      zero(dq);
     }
-    // Exchange: warpgroup w reduces columns 32w..32w+31 (8-column groups j = 4w..4w+3) and hands
-    // the other group's columns to it; thread t of both warpgroups holds the same (row, column)
-    // positions, so the layout is [value][thread] (conflict-free).
-    // (Constant register indices per warpgroup: a runtime index would put dq in local memory.)
-    auto hand_over = [&](auto W) {
-      constexpr int jo = 4 * (1 - decltype(W)::value);  // the columns the other group reduces
-      float* mine = X + decltype(W)::value * 16 * kThreads;
-#pragma unroll
-      for (int jj = 0; jj < 4; ++jj)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) mine[(jj * 4 + e) * kThreads + wtid] = dq[jo + jj][e];
-    };
-    auto reduce = [&](auto W) {
-      constexpr int jm = 4 * decltype(W)::value;
-      const float* other = X + (1 - decltype(W)::value) * 16 * kThreads;
-      const bool odd = tq & 1;
-      const int64_t row = q0 + warp * 16 + g + (odd ? 8 : 0);
-      float* dst = dqacc + row * stride + 2 * (tq & 2);
-#pragma unroll
-      for (int jj = 0; jj < 4; ++jj) {
-        float d4[4];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) d4[e] = dq[jm + jj][e] + other[(jj * 4 + e) * kThreads + wtid];
-        const float s0 = odd ? d4[0] : d4[2], s1 = odd ? d4[1] : d4[3];
-        const float r0 = __shfl_xor_sync(0xffffffffu, s0, 1);
-        const float r1 = __shfl_xor_sync(0xffffffffu, s1, 1);
-        const float4 v =
-            odd ? make_float4(r0, r1, d4[2], d4[3]) : make_float4(d4[0], d4[1], r0, r1);
-        if (row < n) red_add4(dst + (jm + jj) * 8, v);
-      }
-    };
-    if (wg == 0)
-      hand_over(std::integral_constant<int, 0>{});
-    else
-      hand_over(std::integral_constant<int, 1>{});
+    // Tile i + 1 (loaded during tile i − 1's exchange) visible to both warpgroups.
+    cp_async_wait<0>();
+    fence_async_smem();
     __syncthreads();
-    if (wg == 0)
-      reduce(std::integral_constant<int, 0>{});
-    else
-      reduce(std::integral_constant<int, 1>{});
-    __syncthreads();  // dSᵀ, the exchange and this Q/dO buffer are rewritten next
+    issue_s_dp(buf ^ 1);
+    wgmma_wait<1>();  // dQ_i done; the next tile's Sᵀ, dPᵀ still running
+    fence_operand(dq);
+    // Exchange: each warpgroup writes its dQ_i share row-major into its own f32 tile (rows
+    // padded to kXRow floats: the float2 stores of a half-warp hit 32 distinct banks); after the
+    // barrier all 256 threads add the two shares and reduce them into the accumulators, each
+    // warp instruction covering two whole 256-byte rows (line-sized reductions at L2: adding
+    // the fragments' scattered 16-byte pieces directly cost ~20% of the kernel). The row bound
+    // is a predicate, not a branch: no divergent path while the next tile's products run
+    // (ptxas would serialise every wgmma of the kernel).
+    {
+      float* mine = X + wg * kTile * kXRow;
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh)
+          *reinterpret_cast<float2*>(mine + (warp * 16 + g + 8 * hh) * kXRow + 8 * j + 2 * tq) =
+              make_float2(dq[j][2 * hh], dq[j][2 * hh + 1]);
+    }
+    // Both warpgroups past every product that reads tile i (and its LSE, D): its buffer takes
+    // tile i + 2. The exchange tiles and dSᵀ are rewritten only after the next barrier above.
+    __syncthreads();
+    if (i + 2 < nqt) {
+      load_q(i + 2, buf);
+      cp_async_commit();
+    }
+#pragma unroll
+    for (int it = 0; it < kTile * 16 / kBlockThreads; ++it) {
+      const int idx = tid + it * kBlockThreads;
+      const int r = idx >> 4, c4 = (idx & 15) * 4;  // row, first column of 4
+      const float4 a = *reinterpret_cast<const float4*>(X + r * kXRow + c4);
+      const float4 b = *reinterpret_cast<const float4*>(X + (kTile + r) * kXRow + c4);
+      const int64_t row = q0 + r;
+      red_add4_if(row < n, dqacc + row * stride + c4,
+                  make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w));
+    }
   }
+  wgmma_wait<0>();  // the products issued for the tile after the last (never read)
+  fence_operand(st);
+  fence_operand(dpt);
 
 #pragma unroll
   for (int hh = 0; hh < 2; ++hh) {
