@@ -3,7 +3,8 @@
 # (scripts/gpu-check.sh); `attn` the attention benchmark of rcc_cuda_attn_bwd_check (16 and 8
 # windows of 2048 rows, as 2x160m and 2x410m train) with the build before the change
 # (.carry/head.tar.xz: rcc and rcc_cuda_attn_bwd_check of HEAD~) and this build, alternating
-# REPS (default 2) times; `throughput` trains 2x160m and 2x410m with both, alternating.
+# REPS (default 2) times; `throughput` trains 2x160m and 2x410m with both, alternating; `accum`
+# the same at 4 micro-batches per optimizer step.
 set -uo pipefail
 cd "$(dirname "$0")/../../../.."
 mkdir -p $OUT
@@ -45,6 +46,22 @@ throughput)
     for rep in $(seq ${REPS:-2}); do
       train head "$BASE/rcc" $cfg X=1
       train new "$NEW/rcc" $cfg X=1
+    done
+  done
+  ;;
+accum)  # both configs at 4 micro-batches per optimizer step (4x the tokens a step), 12 steps
+  for m in 160m 410m; do
+    python3 - $m <<'PY'
+import json, sys
+m = sys.argv[1]
+c = json.load(open(f"bench/configs/train-2x{m}.json"))
+c["train"]["grad_accum"] = 4; c["train"]["steps"] = 12; c["train"]["log_every"] = 3
+json.dump(c, open(f"/tmp/train-2x{m}-accum4.json", "w"), indent=1)
+PY
+    cp /tmp/train-2x$m-accum4.json $OUT/
+    for rep in $(seq ${REPS:-2}); do
+      train head "$BASE/rcc" /tmp/train-2x$m-accum4.json X=1
+      train new "$NEW/rcc" /tmp/train-2x$m-accum4.json X=1
     done
   done
   ;;
