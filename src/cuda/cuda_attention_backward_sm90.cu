@@ -163,7 +163,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     const uint32_t do_addr = smem_addr(dOs + buf * kTileBytes);
     const int64_t q0 = int64_t(i) * kTile;
     float dq[8][4];
-    {
+    {  // (the scope of pa, sa)
       wgmma_wait<0>();
       fence_operand(st);
       fence_operand(dpt);
@@ -206,6 +206,8 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     cp_async_wait<0>();
     fence_async_smem();
     __syncthreads();
+    // After the last tile these products read a stale buffer and are never used: issuing them
+    // unconditionally keeps the loop free of a branch around wgmma.
     issue_s_dp(buf ^ 1);
     wgmma_wait<1>();  // dQ_i done; the next tile's Sᵀ, dPᵀ still running
     fence_operand(dq);
