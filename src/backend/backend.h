@@ -126,12 +126,15 @@ class Backend {
   virtual void self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
                               int64_t heads, int64_t hd, void* out, float* lse) = 0;
   // Its backward, given the forward's output `out` (and its `lse`, or null to recompute) and
-  // dout: dqkv [rows, heads, 3, hd] (the gradients of the rotated q, k and of v) at the
-  // sequences' rows (other rows: k and v parts untouched, the q part may be zeroed).
+  // dout: dqkv [rows, heads, 3, hd] at the sequences' rows (other rows: k and v parts untouched,
+  // the q part may be zeroed) — the gradients of q and k before the rotary embedding of their
+  // first `rot` dims (rotary_qkv with `inverse` applied to the rotated ones: a backend may fold
+  // it into its kernels; rot 0: the gradients of the rotated q and k) and of v.
   virtual void self_attention_backward(const void* qkv, const void* out, const float* lse,
                                        const void* dout,
                                        std::span<const std::pair<int64_t, int64_t>> seqs,
-                                       int64_t heads, int64_t hd, void* dqkv) = 0;
+                                       int64_t heads, int64_t hd, int64_t rot, double base,
+                                       void* dqkv) = 0;
   // Gradients of y = x · W^T + b, dy [rows, N]: dx [rows, K] = dy · W (+= when accumulate_dx;
   // null skips); dW [N, K] f32 += dy^T · x; db [N] f32 += Σ_rows dy (null skips).
   virtual void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,

@@ -135,7 +135,7 @@ class CpuBackend final : public Backend {
   }
   void self_attention_backward(const void* qkv, const void*, const float*, const void* dout,
                                std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
-                               int64_t hd, void* dqkv) override {
+                               int64_t hd, int64_t rot, double base, void* dqkv) override {
     const int64_t H = nh * hd;
     for (const auto& [b, n] : seqs) {
       const size_t m = size_t(n * H);
@@ -152,6 +152,7 @@ class CpuBackend final : public Backend {
           std::memcpy(dst + 2 * hd, dv.data() + at, bytes);
         }
     }
+    if (rot >= 2) rotary_qkv(dqkv, seqs, nh, hd, rot, base, /*inverse=*/true);
   }
   void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
                        bool accumulate_dx, float* dW, float* db) override {

@@ -105,8 +105,8 @@ bool use_sm90(int hd) {
 // The tensor-core path over the batch: LSE and D for every row (prep_kernel from the forward's
 // LSE in one launch; else stats_kernel per sequence), then the grad kernel over the tiles of every
 // sequence in one launch.
-void launch_mma(const BwdParams& batch, const SeqRows* seqs, int64_t n_seqs, Mode mode,
-                cudaStream_t stream) {
+bool launch_mma(const BwdParams& batch, const SeqRows* seqs, int64_t n_seqs, Mode mode,
+                const RotaryGrad* fold, cudaStream_t stream) {
   const bool sm90 = mode == Mode::Auto && use_sm90(batch.hd);
   const bool atomic = sm90 || ((mode == Mode::Auto || mode == Mode::Mma) && batch.hd == 128);
   const bool hd64 = batch.hd == 64;
@@ -123,8 +123,8 @@ void launch_mma(const BwdParams& batch, const SeqRows* seqs, int64_t n_seqs, Mod
           batch.dqacc, 0, size_t(batch.ld) * size_t(batch.stride) * sizeof(float), stream));
   }
   if (sm90) {
-    launch_grad_sm90(batch, seqs, n_seqs, stream);
-    return;
+    launch_grad_sm90(batch, seqs, n_seqs, fold, stream);
+    return fold != nullptr;
   }
   const std::vector<AttnTile> tiles = causal_tiles(seqs, n_seqs, kTile, !atomic, true);
   if (hd64)
@@ -133,6 +133,7 @@ void launch_mma(const BwdParams& batch, const SeqRows* seqs, int64_t n_seqs, Mod
     launch_grad_det<128, false, 16, 1>(batch, tiles, stream);
   else
     launch_grad_atomic<128, 16, 1, 2>(batch, tiles, stream);
+  return false;
 }
 
 // RCC_CUDA_ATTN_BWD: unset, "" or "auto" (the sm_90 kernel where it serves, else as "mma"),
@@ -172,12 +173,13 @@ size_t attention_backward_workspace(int64_t rows, int heads, int hd) {
   return bytes;
 }
 
-void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, QkvLayout layout,
+bool launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, QkvLayout layout,
                                const bf16* out, const float* lse, const bf16* dout,
                                const SeqRows* seqs, int64_t n_seqs, int64_t rows, int heads, int hd,
-                               bf16* dq, bf16* dk, bf16* dv, void* workspace, cudaStream_t stream) {
+                               bf16* dq, bf16* dk, bf16* dv, void* workspace, cudaStream_t stream,
+                               const RotaryGrad* fold) {
   using namespace attn_bwd;
-  if (n_seqs <= 0) return;
+  if (n_seqs <= 0) return false;
   RCC_CHECK(heads >= 1 && heads <= 65535, "CUDA attention backward: heads ", heads,
             " is not in 1..65535");
   RCC_CHECK(hd >= 1 && hd <= 256, "CUDA attention backward: head_dim ", hd, " is not in 1..256");
@@ -225,9 +227,14 @@ void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, QkvL
   if (mode == Mode::Fallback) {
     for (int64_t s = 0; s < n_seqs; ++s)
       launch_fallback(for_sequence(p, seqs[s].begin, seqs[s].n), stream);
-  } else {
-    launch_mma(p, seqs, n_seqs, mode, stream);
+    return false;
   }
+  // The inverse rotary folds into the wgmma kernel's dk epilogue and the dQ conversion: there a
+  // thread holds both dims of a rotated pair when half is a multiple of 8.
+  const bool foldable = fold && fold->half > 0 &&
+                        (fold->half == 8 || fold->half == 16 || fold->half == 32) &&
+                        2 * fold->half <= hd && fold->pos && fold->rope;
+  return launch_mma(p, seqs, n_seqs, mode, foldable ? fold : nullptr, stream);
 }
 
 }  // namespace rcc::cuda

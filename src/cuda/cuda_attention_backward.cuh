@@ -243,11 +243,15 @@ void launch_grad_atomic(const BwdParams& p, const std::vector<AttnTile>& tiles,
                         cudaStream_t stream);
 // dq = bf16(scale · dQ) over every row of the batch from the f32 accumulators (after the atomic
 // schemes; cuda_attention_backward_atomic.cu).
-void launch_dq_convert(const BwdParams& p, cudaStream_t stream);
+// With `fold` (half 8, 16 or 32): the inverse rotary applied to each row's dq in f32 before the
+// rounding (rows with pos −1 unrotated).
+void launch_dq_convert(const BwdParams& p, cudaStream_t stream, const RotaryGrad* fold = nullptr);
 // cuda_attention_backward_sm90.cu (built for sm_90a): the atomic scheme on wgmma, head_dim 64;
 // then launch_dq_convert. Only where cuda::sm90_available().
 // Builds its own tile table (sequence by sequence).
-void launch_grad_sm90(const BwdParams& p, const SeqRows* seqs, int64_t n_seqs, cudaStream_t stream);
+// `fold` (or null): the inverse rotary folded into dk (the epilogue) and dq (the conversion).
+void launch_grad_sm90(const BwdParams& p, const SeqRows* seqs, int64_t n_seqs,
+                      const RotaryGrad* fold, cudaStream_t stream);
 // cuda_attention_backward_fallback.cu: the scalar kernels (any head_dim 1..256, any alignment).
 void launch_fallback(const BwdParams& p, cudaStream_t stream);
 

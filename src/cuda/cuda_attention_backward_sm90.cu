@@ -69,8 +69,11 @@ __device__ __forceinline__ void wg_sync(int wg) {  // barrier of one warpgroup (
   asm volatile("bar.sync %0, %1;\n" ::"r"(1 + wg), "n"(NTHR) : "memory");
 }
 
+// HALF > 0: dk comes out inverse-rotated (rotary_qkv's backward folded in: pairs (i, i + HALF),
+// i < HALF, by the angles of the key's position, rope = the (cos, sin) table [position][HALF]).
+template <int HALF>
 __global__ void __launch_bounds__(kBlockThreads, 1)
-    grad_sm90_kernel(BwdParams p, const __grid_constant__ TileChunk tiles) {
+    grad_sm90_kernel(BwdParams p, const __grid_constant__ TileChunk tiles, const float* rope) {
 #if RCC_SM90A_BODY
   extern __shared__ __align__(16) unsigned char smem_raw[];
   unsigned char* base = smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023);
@@ -255,10 +258,27 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     if (row >= n) continue;
     bf16* kdst = p.dk + row * qs + off.qkv + 2 * tq;
     bf16* vdst = p.dv + row * qs + off.qkv + 2 * tq;
+    float kv[8][2];  // dk of this row: columns 8j + 2tq + e
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      kv[j][0] = dk[j][2 * hh] * p.scale, kv[j][1] = dk[j][2 * hh + 1] * p.scale;
+    if constexpr (HALF > 0) {
+      // Column i < HALF pairs with i + HALF: group j with j + HALF/8, the same thread's values.
+      // The inverse rotation: x1·c + x2·s, x2·c − x1·s (the row is the key's position).
+      const float* cs = rope + row * HALF * 2;
+#pragma unroll
+      for (int j = 0; j < HALF / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float2 r = *reinterpret_cast<const float2*>(cs + 2 * (8 * j + 2 * tq + e));
+          const float x1 = kv[j][e], x2 = kv[j + HALF / 8][e];
+          kv[j][e] = x1 * r.x + x2 * r.y;
+          kv[j + HALF / 8][e] = x2 * r.x - x1 * r.y;
+        }
+    }
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      *reinterpret_cast<__nv_bfloat162*>(kdst + j * 8) =
-          __floats2bfloat162_rn(dk[j][2 * hh] * p.scale, dk[j][2 * hh + 1] * p.scale);
+      *reinterpret_cast<__nv_bfloat162*>(kdst + j * 8) = __floats2bfloat162_rn(kv[j][0], kv[j][1]);
       *reinterpret_cast<__nv_bfloat162*>(vdst + j * 8) =
           __floats2bfloat162_rn(dv[j][2 * hh], dv[j][2 * hh + 1]);
     }
@@ -268,10 +288,25 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
 #endif
 }
 
+template <int HALF>
+void launch_tiles(const BwdParams& p, const std::vector<AttnTile>& tiles, const float* rope,
+                  cudaStream_t stream) {
+  // One block of 8 warps per SM (229 registers a thread).
+  auto kernel = grad_sm90_kernel<HALF>;
+  static std::atomic<uint64_t> configured{0};
+  allow_dynamic_smem(kernel, kSmemBytes, configured);
+  for (size_t first = 0; first < tiles.size(); first += kTilesPerLaunch) {
+    const size_t count = std::min(tiles.size() - first, size_t(kTilesPerLaunch));
+    const dim3 grid(unsigned(p.heads), unsigned(count));  // block_tile's layout
+    kernel<<<grid, kBlockThreads, kSmemBytes, stream>>>(p, tile_chunk(tiles, first, count), rope);
+    RCC_CUDA_LAUNCH_CHECK();
+  }
+}
+
 }  // namespace
 
 void launch_grad_sm90(const BwdParams& p, const SeqRows* seqs, int64_t n_seqs,
-                      cudaStream_t stream) {
+                      const RotaryGrad* fold, cudaStream_t stream) {
   RCC_CHECK(p.hd == kHd, "attention backward (sm_90): head_dim ", p.hd, " is not ", kHd);
   // Sequence by sequence (each longest-first), not longest-first over the batch: the blocks in
   // flight then add into the dQ accumulators of one or two sequences, which stay in L2 (6 MB
@@ -284,17 +319,19 @@ void launch_grad_sm90(const BwdParams& p, const SeqRows* seqs, int64_t n_seqs,
     const std::vector<AttnTile> t = causal_tiles(seqs + s, 1, 2 * kTile, false, true);
     tiles.insert(tiles.end(), t.begin(), t.end());
   }
-  // One block of 8 warps per SM (202 registers a thread).
-  auto kernel = grad_sm90_kernel;
-  static std::atomic<uint64_t> configured{0};
-  allow_dynamic_smem(kernel, kSmemBytes, configured);
-  for (size_t first = 0; first < tiles.size(); first += kTilesPerLaunch) {
-    const size_t count = std::min(tiles.size() - first, size_t(kTilesPerLaunch));
-    const dim3 grid(unsigned(p.heads), unsigned(count));  // block_tile's layout
-    kernel<<<grid, kBlockThreads, kSmemBytes, stream>>>(p, tile_chunk(tiles, first, count));
-    RCC_CUDA_LAUNCH_CHECK();
-  }
-  launch_dq_convert(p, stream);
+  const int half = fold ? fold->half : 0;
+  const float* rope = fold ? fold->rope : nullptr;
+  RCC_CHECK(half == 0 || half == 8 || half == 16 || half == 32,
+            "attention backward (sm_90): cannot fold a rotary half of ", half);
+  if (half == 8)
+    launch_tiles<8>(p, tiles, rope, stream);
+  else if (half == 16)
+    launch_tiles<16>(p, tiles, rope, stream);
+  else if (half == 32)
+    launch_tiles<32>(p, tiles, rope, stream);
+  else
+    launch_tiles<0>(p, tiles, rope, stream);
+  launch_dq_convert(p, stream, fold);
 }
 
 }  // namespace rcc::cuda::attn_bwd

@@ -101,7 +101,7 @@ class CudaBackend final : public Backend {
                       int64_t heads, int64_t hd, void* out, float* lse) override;
   void self_attention_backward(const void* qkv, const void* out, const float* lse, const void* dout,
                                std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
-                               int64_t hd, void* dqkv) override;
+                               int64_t hd, int64_t rot, double base, void* dqkv) override;
 
   void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
                        bool accumulate_dx, float* dW, float* db) override;

@@ -111,10 +111,13 @@ void CudaBackend::self_attention(const void* qkv, std::span<const std::pair<int6
   for (const cuda::SeqRows& r : s) run_attention(args(r.begin, r.n));
 }
 
+// The inverse rotary of dq and dk folds into the attention backward where its kernels can take
+// it (the wgmma path); otherwise one rotary launch follows.
 void CudaBackend::self_attention_backward(const void* qkv, const void* out, const float* lse,
                                           const void* dout,
                                           std::span<const std::pair<int64_t, int64_t>> seqs,
-                                          int64_t heads, int64_t hd, void* dqkv) {
+                                          int64_t heads, int64_t hd, int64_t rot, double base,
+                                          void* dqkv) {
   const Batch batch = batch_of(seqs);
   const std::vector<cuda::SeqRows>& s = batch.seqs;
   if (s.empty()) return;
@@ -125,10 +128,18 @@ void CudaBackend::self_attention_backward(const void* qkv, const void* out, cons
   const bf16* q = static_cast<const bf16*>(qkv);
   bf16* dq = static_cast<bf16*>(dqkv);
   const cuda::QkvLayout fused{3 * heads * hd, 3 * hd};
-  cuda::launch_attention_backward(q, q + hd, q + 2 * hd, fused, static_cast<const bf16*>(out), lse,
-                                  static_cast<const bf16*>(dout), s.data(), int64_t(s.size()), rows,
-                                  int(heads), int(hd), dq, dq + hd, dq + 2 * hd, attn_bwd_ws_,
-                                  stream_);
+  RCC_CHECK(rot >= 0 && rot <= hd, "CUDA self_attention_backward: rotary dims ", rot,
+            " exceed head_dim ", hd);
+  cuda::RotaryGrad fold;
+  if (rot >= 2) {
+    const RowPositions rp = row_positions(seqs);
+    fold = {rp.pos, rope_table(rp.longest, rot, base), int(rot / 2)};
+  }
+  const bool folded = cuda::launch_attention_backward(
+      q, q + hd, q + 2 * hd, fused, static_cast<const bf16*>(out), lse,
+      static_cast<const bf16*>(dout), s.data(), int64_t(s.size()), rows, int(heads), int(hd), dq,
+      dq + hd, dq + 2 * hd, attn_bwd_ws_, stream_, rot >= 2 ? &fold : nullptr);
+  if (rot >= 2 && !folded) rotary_qkv(dqkv, seqs, heads, hd, rot, base, /*inverse=*/true);
 }
 
 void CudaBackend::linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,

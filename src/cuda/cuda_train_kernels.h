@@ -119,9 +119,21 @@ size_t attention_backward_workspace(int64_t rows, int heads, int hd);
 // Whether the default path (RCC_CUDA_ATTN_BWD unset) takes the Hopper wgmma kernel for head_dim hd
 // on the current device (cuda_attention_backward_sm90.cu).
 bool attention_backward_uses_sm90(int hd);
-void launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, QkvLayout layout,
+// The inverse rotary embedding (launch_rotary_qkv_rows with `inverse`) that the attention
+// backward may fold into its dq and dk outputs: pos[r] the position of batch row r (−1: in no
+// sequence), rope the (cos, sin) table, half = rot / 2.
+struct RotaryGrad {
+  const int32_t* pos = nullptr;
+  const float* rope = nullptr;
+  int half = 0;
+};
+// `fold` (may be null): returns true when dq and dk came out with the inverse rotation applied
+// (the gradients of the unrotated q and k; the wgmma path, half 8, 16 or 32: rotated in f32
+// before the one rounding), false when the caller must still rotate them.
+bool launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, QkvLayout layout,
                                const bf16* out, const float* lse, const bf16* dout,
                                const SeqRows* seqs, int64_t n_seqs, int64_t rows, int heads, int hd,
-                               bf16* dq, bf16* dk, bf16* dv, void* workspace, cudaStream_t stream);
+                               bf16* dq, bf16* dk, bf16* dv, void* workspace, cudaStream_t stream,
+                               const RotaryGrad* fold = nullptr);
 
 }  // namespace rcc::cuda

@@ -156,8 +156,9 @@ void GPTNeoX::attention_part_backward(int64_t li, const Activations& acts, const
   void* d_ln = work;
   void* dqkv = act_at(be, d_ln, rows * H);
   // proj = dense(attention(rotary(qkv(ln1(x_in))))); a.qkv holds the rotated q, k.
-  be.self_attention_backward(a.qkv, a.attn, a.lse, d_attn, acts.seqs, nh, hd, dqkv);
-  be.rotary_qkv(dqkv, acts.seqs, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base, /*inverse=*/true);
+  // dqkv: the gradients of the unrotated q and k (the rotary's backward included) and of v.
+  be.self_attention_backward(a.qkv, a.attn, a.lse, d_attn, acts.seqs, nh, hd, cfg_.rotary_dims(),
+                             cfg_.rotary_base, dqkv);
   be.linear_backward(a.ln1, rows, l.qkv_w, dqkv, d_ln, false, g.qkv_w.f32(), f32_or_null(g.qkv_b));
 }
 

@@ -430,6 +430,73 @@ struct Timer {
   }
 };
 
+// The inverse rotary folded into the backward (launch_attention_backward's `fold`: dk in the
+// wgmma kernel's epilogue, dq in the dQ conversion, rotated in f32 before the one rounding)
+// against the unfolded backward followed by the rotary kernel's inverse (launch_rotary_qkv_rows,
+// itself checked against the CPU ops by rcc_cuda_train_check), on the fused layout. dv is not
+// touched by the fold (the same products and stores: bit-identical, tolerance 0); dq and dk
+// differ by the second rounding of the unfolded side (bf16, ≤ 2^-8 of an element, ~2e-3 RMS
+// relative) and the order of the dQ additions: tolerance 1e-2. On compute capability 9.0 the
+// default path must fold (head_dim 64, half 8, 16 or 32); the mma.sync kernels never do.
+void check_rotary_fold(cudaStream_t stream, const std::vector<int64_t>& lens, int heads, int rot) {
+  const int hd = 64, half = rot / 2;
+  const std::vector<cuda::SeqRows> seqs = seq_rows(lens);
+  int64_t n = 0, longest = 0;
+  std::string shape;
+  for (int64_t l : lens)
+    n += l, longest = std::max(longest, l), shape += str_cat(shape.empty() ? "" : "+", l);
+  const std::string name = str_cat("attn_bwd_rotary_fold_n", shape, "_h", heads, "_rot", rot);
+  const int64_t H = int64_t(heads) * hd;
+  const size_t N = size_t(n * H);
+  QkvBufs qkv(true, n, heads, hd), plain(true, n, heads, hd), folded(true, n, heads, hd);
+  qkv.upload(randn(g_rng, N), randn(g_rng, N), randn(g_rng, N));
+  Dev out(N * 2), dout(N * 2);
+  upload_bf16(out, randn(g_rng, N));
+  upload_bf16(dout, randn(g_rng, N));
+  // Positions and the (cos, sin) table as the CUDA backend builds them (CudaBackend::rope_table).
+  std::vector<int32_t> pos(size_t(n), -1);
+  for (const cuda::SeqRows& sq : seqs)
+    for (int64_t i = 0; i < sq.n; ++i) pos[size_t(sq.begin + i)] = int32_t(i);
+  std::vector<float> table(size_t(longest * half * 2));
+  for (int64_t p = 0; p < longest; ++p)
+    for (int i = 0; i < half; ++i) {
+      const float inv = 1.0f / std::pow(10000.0f, float(2 * i) / float(rot));
+      const float ang = float(p) * inv;
+      table[size_t((p * half + i) * 2)] = float(std::cos(double(ang)));
+      table[size_t((p * half + i) * 2 + 1)] = float(std::sin(double(ang)));
+    }
+  Dev gpos(pos.size() * 4), grope(table.size() * 4);
+  CK(cudaMemcpy(gpos.p, pos.data(), pos.size() * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(grope.p, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+  const cuda::RotaryGrad fold{static_cast<const int32_t*>(gpos.p),
+                              static_cast<const float*>(grope.p), half};
+  Dev ws(cuda::attention_backward_workspace(n, heads, hd));
+  auto run = [&](QkvBufs& g, const cuda::RotaryGrad* f) {
+    return cuda::launch_attention_backward(qkv.part(0), qkv.part(1), qkv.part(2), qkv.layout(),
+                                           out.bf(), nullptr, dout.bf(), seqs.data(),
+                                           int64_t(seqs.size()), n, heads, hd, g.part(0), g.part(1),
+                                           g.part(2), ws.p, stream, f);
+  };
+  const bool did_fold = run(folded, &fold);
+  const bool plain_folded = run(plain, nullptr);
+  if (!did_fold)
+    cuda::launch_rotary_qkv_rows(folded.part(0), n, heads, hd, rot, fold.pos, fold.rope, true,
+                                 stream);
+  cuda::launch_rotary_qkv_rows(plain.part(0), n, heads, hd, rot, fold.pos, fold.rope, true, stream);
+  CK(cudaStreamSynchronize(stream));
+  const char* part[3] = {"dq", "dk", "dv"};
+  for (int i = 0; i < 3; ++i)
+    report(str_cat(name, "_", part[i]), rel_err(folded.download(i), plain.download(i)),
+           i == 2 ? 0.0 : 1e-2);
+  report(str_cat(name, "_no_fold_without_request"), plain_folded ? 1.0 : 0.0, 0);
+  if (cuda::attention_backward_uses_sm90(hd))
+    report(str_cat(name, "_folded_on_sm90"), did_fold ? 0.0 : 1.0, 0);
+  {
+    PathScope path("mma");
+    report(str_cat(name, "_mma_does_not_fold"), run(folded, &fold) ? 1.0 : 0.0, 0);
+  }
+}
+
 void bench(cudaStream_t stream, int64_t n, int heads, int hd) {
   const int64_t H = int64_t(heads) * hd;
   const size_t N = size_t(n * H);
@@ -621,6 +688,8 @@ int main(int argc, char** argv) {
         for (const Case& c : cases)
           if (has_mma_path(c.hd)) check_case(stream, c.lens, c.heads, c.hd, true, fused);
       }
+      for (const int rot : {16, 32, 64}) check_rotary_fold(stream, {300, 1, 65, 257}, 3, rot);
+      check_rotary_fold(stream, {1000}, 2, 16);
       check_errors(stream);
       // On compute capability 9.0 the checks above must have run the wgmma kernel (built for
       // sm_90a): a build or dispatch that silently lost it fails here.
