@@ -2,14 +2,15 @@
 # Software-pipelined wgmma attention backward. Modes: `check` runs every CUDA check
 # (scripts/gpu-check.sh); `attn` the attention benchmark of rcc_cuda_attn_bwd_check (16 and 8
 # windows of 2048 rows, as 2x160m and 2x410m train) with the build before the change
-# (.carry/head.tar.xz: rcc and rcc_cuda_attn_bwd_check of HEAD~) and this build, alternating
+# (.carry/head.tar.xz, or HEAD_TAR: rcc and rcc_cuda_attn_bwd_check of the commit before, in a
+# folder head/) and this build, alternating
 # REPS (default 2) times; `throughput` trains 2x160m and 2x410m with both, alternating; `accum`
 # the same at 4 micro-batches per optimizer step.
 set -uo pipefail
 cd "$(dirname "$0")/../../../.."
 mkdir -p $OUT
 tar -xJf .carry/gpu-bundle-new.tar.xz
-tar -xJf .carry/head.tar.xz -C /tmp
+tar -xJf ${HEAD_TAR:-.carry/head.tar.xz} -C /tmp
 export LD_LIBRARY_PATH=$PWD/gpu-bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $OUT/gpu.txt
 NEW=$PWD/gpu-bundle BASE=/tmp/head
