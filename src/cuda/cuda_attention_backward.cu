@@ -229,11 +229,8 @@ bool launch_attention_backward(const bf16* q, const bf16* k, const bf16* v, QkvL
       launch_fallback(for_sequence(p, seqs[s].begin, seqs[s].n), stream);
     return false;
   }
-  // The inverse rotary folds into the wgmma kernel's dk epilogue and the dQ conversion: there a
-  // thread holds both dims of a rotated pair when half is a multiple of 8.
-  const bool foldable = fold && fold->half > 0 &&
-                        (fold->half == 8 || fold->half == 16 || fold->half == 32) &&
-                        2 * fold->half <= hd && fold->pos && fold->rope;
+  // The inverse rotary folds into the wgmma kernel's dk epilogue and the dQ conversion.
+  const bool foldable = fold && fold->pos && fold->rope && rotary_foldable(fold->half, hd);
   return launch_mma(p, seqs, n_seqs, mode, foldable ? fold : nullptr, stream);
 }
 

@@ -249,6 +249,11 @@ void launch_dq_convert(const BwdParams& p, cudaStream_t stream, const RotaryGrad
 // cuda_attention_backward_sm90.cu (built for sm_90a): the atomic scheme on wgmma, head_dim 64;
 // then launch_dq_convert. Only where cuda::sm90_available().
 // Builds its own tile table (sequence by sequence).
+// Whether launch_grad_sm90 can fold an inverse rotary of `half` pairs per head: its dk epilogue
+// pairs 8-column groups of one thread, so half 8, 16 or 32 (within head_dim hd).
+inline bool rotary_foldable(int half, int hd) {
+  return (half == 8 || half == 16 || half == 32) && 2 * half <= hd;
+}
 // `fold` (or null): the inverse rotary folded into dk (the epilogue) and dq (the conversion).
 void launch_grad_sm90(const BwdParams& p, const SeqRows* seqs, int64_t n_seqs,
                       const RotaryGrad* fold, cudaStream_t stream);

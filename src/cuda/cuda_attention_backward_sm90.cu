@@ -321,7 +321,7 @@ void launch_grad_sm90(const BwdParams& p, const SeqRows* seqs, int64_t n_seqs,
   }
   const int half = fold ? fold->half : 0;
   const float* rope = fold ? fold->rope : nullptr;
-  RCC_CHECK(half == 0 || half == 8 || half == 16 || half == 32,
+  RCC_CHECK(half == 0 || rotary_foldable(half, kHd),
             "attention backward (sm_90): cannot fold a rotary half of ", half);
   if (half == 8)
     launch_tiles<8>(p, tiles, rope, stream);
