@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A CUPTI timeline of 6 training steps (2x160m and 2x410m) on the GPU machine, summarised by
 # timeline.py; the raw traces come back compressed. BUNDLE: the bundle archive to unpack; RCC: the
-# binary to trace (default the bundle's); TAG: a suffix for the output names.
+# binary to trace (default the bundle's); TAG: a suffix for the output names; MARKER: the kernel
+# that ends a step (timeline.py).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [ -x gpu-bundle/rcc ] || tar -xJf ${BUNDLE:-.carry/gpu-bundle-full.tar.xz}
@@ -20,6 +21,6 @@ PY
   CUDA_INJECTION64_PATH=/tmp/libcupti_trace.so RCC_TRACE_OUT=/tmp/trace-$m.tsv \
     ${RCC:-gpu-bundle/rcc} train --config /tmp/cfg-$m.json --out $d --device cuda --quiet > /dev/null 2> $OUT/err-$m${TAG:-}.txt
   echo "$m rc=$? records $(wc -l < /tmp/trace-$m.tsv)"
-  python3 bench/trace/timeline.py /tmp/trace-$m.tsv 3 | tee $OUT/timeline-$m${TAG:-}.txt
+  python3 bench/trace/timeline.py /tmp/trace-$m.tsv 3 ${MARKER:-adamw} | tee $OUT/timeline-$m${TAG:-}.txt
   xz -6 < /tmp/trace-$m.tsv > $OUT/trace-$m${TAG:-}.tsv.xz
 done

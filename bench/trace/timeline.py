@@ -1,8 +1,10 @@
 """Summarise a cupti_trace.tsv: per training step the GPU's busy and idle time, then the largest
 idle gaps with the GPU work around them and the host's runtime calls inside them.
 
-Usage: timeline.py trace.tsv [steps]   (steps: how many of the last whole steps; default 2)
-A step ends with the last optimizer kernel (name containing 'adamw') of a run of them."""
+Usage: timeline.py trace.tsv [steps [marker]]   (steps: how many of the last whole steps; default 2)
+A step ends with the last kernel whose name contains `marker` (default 'adamw': the optimizer) of a
+run of them; with the optimizer on a second stream, interleaved with the next step's kernels, pass
+'sum_squares' (the gradient norm, on the main stream). Busy time is the union over all streams."""
 import collections, sys
 
 gpu, host = [], []
@@ -12,7 +14,8 @@ for line in open(sys.argv[1]):
 gpu.sort()
 host.sort()
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 2
-opt = [i for i, g in enumerate(gpu) if g[2] == "K" and "adamw" in g[3]]
+marker = sys.argv[3] if len(sys.argv) > 3 else "adamw"
+opt = [i for i, g in enumerate(gpu) if g[2] == "K" and marker in g[3]]
 ends = [i for j, i in enumerate(opt) if j + 1 == len(opt) or opt[j + 1] != i + 1]
 lo, hi = ends[-steps - 1] + 1, ends[-1] + 1
 sel = gpu[lo:hi]
