@@ -94,47 +94,6 @@ TEST(TrainOptimizer, FusedClipStepMatchesClipThenStep) {
   EXPECT_EQ(clip_coefficient(5.0, 0.0), 1.0);  // no clipping
 }
 
-// Update groups (the trainer's order for the side queue): the same update bit for bit, each group
-// announced after its update, in order; groups that miss or repeat a tensor are rejected.
-TEST(TrainOptimizer, UpdateGroupsGiveTheSameUpdate) {
-  ParamLayout layout;
-  layout.add("a", {4, 4});
-  layout.add("b", {5});
-  layout.add("c", {2, 3});
-  Tensor p1 = layout.new_buffer(), p2 = layout.new_buffer(), g = layout.new_buffer();
-  for (const ParamEntry& e : layout.entries())
-    for (int64_t i = e.offset; i < e.offset + e.numel; ++i) {
-      p1.f32()[i] = p2.f32()[i] = float(std::sin(double(i) * 0.3));
-      g.f32()[i] = float(std::cos(double(i) * 0.9));
-    }
-  AdamWConfig c;
-  AdamW whole(layout, c), grouped(layout, c);
-  grouped.set_groups({{2}, {0, 1}});
-  for (int t = 0; t < 3; ++t) {
-    whole.step(p1.f32(), g.f32(), 1e-2, 0.5f, {});
-    std::vector<size_t> announced;
-    std::vector<float> c_at_group0;
-    grouped.step(p2.f32(), g.f32(), 1e-2, 0.5f, {}, [&](size_t k) {
-      announced.push_back(k);
-      // After group 0 ({c}) only c has moved this step.
-      if (k == 0) {
-        for (int64_t i = 0; i < layout.total(); ++i) c_at_group0.push_back(p2.f32()[i]);
-      }
-    });
-    EXPECT_EQ(announced, (std::vector<size_t>{0, 1}));
-    const ParamEntry& ec = layout.entries()[2];
-    for (int64_t i = ec.offset; i < ec.offset + ec.numel; ++i)
-      EXPECT_EQ(c_at_group0[size_t(i)], p1.f32()[i]) << i;
-    const ParamEntry& ea = layout.entries()[0];
-    EXPECT_NE(c_at_group0[size_t(ea.offset)], p1.f32()[ea.offset]);  // a not yet updated
-    for (int64_t i = 0; i < layout.total(); ++i)
-      ASSERT_EQ(p1.f32()[i], p2.f32()[i]) << "step " << t << " element " << i;
-  }
-  EXPECT_THROW(grouped.set_groups({{0, 1}}), Error);          // c missing
-  EXPECT_THROW(grouped.set_groups({{0, 1}, {1, 2}}), Error);  // b twice
-  EXPECT_THROW(grouped.set_groups({{0, 1, 2, 3}}), Error);    // no tensor 3
-}
-
 TEST(TrainOptimizer, WarmupCosineSchedule) {
   LRSchedule s;
   s.lr = 1e-3, s.min_lr = 1e-4, s.warmup = 10, s.total = 110;

@@ -50,16 +50,7 @@ class Backend {
   // `rows` rows of `row_bytes` each: row r from src + r·src_pitch to dst + r·dst_pitch (device).
   virtual void copy_rows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
                          size_t row_bytes, int64_t rows) = 0;
-  virtual void synchronize() = 0;  // waits for every queued op (the side queue's too)
-  // ---- a side queue (training: the optimizer step overlapping the next step's forward) ----
-  // While side_queue(true), ops go to a second queue that runs independently of the main one
-  // (CUDA: a stream of lower priority); events order the two. Only element-wise work may go to
-  // the side queue: no matrix products, no allocations, no host copies. Backends that finish
-  // every op before returning (the CPU) ignore all of this.
-  virtual void side_queue(bool on) {}
-  virtual int new_event() { return -1; }   // an event owned by the backend
-  virtual void record_event(int event) {}  // marks the current queue's work so far
-  virtual void wait_event(int event) {}    // the current queue waits for that work
+  virtual void synchronize() = 0;
   // High-water mark of device memory in use since the last reset (0 where not tracked).
   virtual size_t peak_bytes() const { return 0; }
   virtual void reset_peak() {}
@@ -200,12 +191,10 @@ class Backend {
   // decay = 1 − lr · weight_decay; step_size = lr / (1 − β1^t); bc2_sqrt = sqrt(1 − β2^t). β1, β2
   // and eps are given in double: 1 − β1 and 1 − β2 are formed in double, then rounded to f32, as
   // torch does with its Python-float hyperparameters.
-  // Only tensors [first, last) of the list are updated (the list itself is what a backend may
-  // cache: pass the same list with different ranges).
   virtual void adamw_tensors(float* p, const float* g, float* m, float* v,
                              std::span<const AdamWTensor> tensors, float decay, double beta1,
                              double beta2, double eps, float step_size, float bc2_sqrt,
-                             float grad_scale, size_t first = 0, size_t last = SIZE_MAX) = 0;
+                             float grad_scale) = 0;
   // The matrix copy of f32 master weights: dst [n] (matrix dtype of prepare_weight) = src. The
   // CPU computes with the f32 masters and never calls it.
   virtual void master_to_matrix(const float* src, int64_t n, void* dst) = 0;

@@ -224,12 +224,9 @@ class CpuBackend final : public Backend {
   // Tensor by tensor; a clipped gradient is first stored scaled (the rounding scale_f32 gives).
   void adamw_tensors(float* p, const float* g, float* m, float* v,
                      std::span<const AdamWTensor> tensors, float decay, double beta1, double beta2,
-                     double eps, float step_size, float bc2_sqrt, float grad_scale, size_t first,
-                     size_t last) override {
-    last = std::min(last, tensors.size());
-    first = std::min(first, last);
+                     double eps, float step_size, float bc2_sqrt, float grad_scale) override {
     std::vector<float> scaled;
-    for (const AdamWTensor& t : tensors.subspan(first, last - first)) {
+    for (const AdamWTensor& t : tensors) {
       RCC_CHECK(t.offset >= 0 && t.numel >= 0, "adamw_tensors: tensor at ", t.offset, " of ",
                 t.numel);
       RCC_CHECK(!(t.compute && t.compute_matrix),

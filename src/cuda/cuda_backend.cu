@@ -4,12 +4,10 @@
 // device uploads go through a pinned staging ring so that the caller's buffer is free on return.
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -53,15 +51,7 @@ CudaBackend::CudaBackend(int device) : dev_(device) {
   RCC_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev_));
   name_ = str_cat("cuda:", dev_, " ", prop.name);
   num_sms_ = prop.multiProcessorCount;
-  // The main stream at the highest priority, so that the side queue's work (side_queue) fills
-  // what the main stream leaves of the GPU instead of delaying it (RCC_CUDA_PRIORITY=0: both at
-  // the default priority).
-  int least = 0, greatest = 0;
-  RCC_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-  const char* pr = std::getenv("RCC_CUDA_PRIORITY");
-  if (pr && std::strcmp(pr, "0") == 0) greatest = least;
-  RCC_CUDA_CHECK(cudaStreamCreateWithPriority(&main_stream_, cudaStreamNonBlocking, greatest));
-  stream_ = main_stream_;
+  RCC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   RCC_CUDA_CHECK(cudaEventCreateWithFlags(&stage_event_, cudaEventDisableTiming));
 
   cudaMemPoolProps props{};
@@ -81,8 +71,6 @@ CudaBackend::CudaBackend(int device) : dev_(device) {
 CudaBackend::~CudaBackend() {
   // Best effort: the process may be exiting with the runtime half torn down.
   cudaSetDevice(dev_);
-  if (side_stream_) cudaStreamSynchronize(side_stream_);
-  stream_ = main_stream_;
   cudaStreamSynchronize(stream_);
   gemm_.reset();
   for (void* p : {idx_dev_, static_cast<void*>(inv_freq_dev_), attn_ws_, f32_out_, attn_bwd_ws_,
@@ -96,10 +84,7 @@ CudaBackend::~CudaBackend() {
   cudaMemPoolTrimTo(pool_, 0);
   cudaMemPoolDestroy(pool_);  // released once outstanding blocks are freed
   cudaEventDestroy(stage_event_);
-  for (cudaEvent_t e : events_) cudaEventDestroy(e);
-  if (order_event_) cudaEventDestroy(order_event_);
-  if (side_stream_) cudaStreamDestroy(side_stream_);
-  cudaStreamDestroy(main_stream_);
+  cudaStreamDestroy(stream_);
 }
 
 // With round_allocations(true) (the trainer), sizes of 4 MiB and more are rounded up to one of 16
@@ -193,38 +178,7 @@ void CudaBackend::copy_rows(void* dst, size_t dst_pitch, const void* src, size_t
 
 void CudaBackend::synchronize() {
   use();
-  if (side_stream_) RCC_CUDA_CHECK(cudaStreamSynchronize(side_stream_));
-  RCC_CUDA_CHECK(cudaStreamSynchronize(main_stream_));
-}
-
-void CudaBackend::side_queue(bool on) {
-  use();
-  if (on && !side_stream_) {
-    int least = 0, greatest = 0;
-    RCC_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-    RCC_CUDA_CHECK(cudaStreamCreateWithPriority(&side_stream_, cudaStreamNonBlocking, least));
-  }
-  stream_ = on ? side_stream_ : main_stream_;
-}
-
-int CudaBackend::new_event() {
-  use();
-  cudaEvent_t e = nullptr;
-  RCC_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  events_.push_back(e);
-  return int(events_.size()) - 1;
-}
-
-void CudaBackend::record_event(int event) {
-  RCC_CHECK(event >= 0 && size_t(event) < events_.size(), "CUDA: no event ", event);
-  use();
-  RCC_CUDA_CHECK(cudaEventRecord(events_[size_t(event)], stream_));
-}
-
-void CudaBackend::wait_event(int event) {
-  RCC_CHECK(event >= 0 && size_t(event) < events_.size(), "CUDA: no event ", event);
-  use();
-  RCC_CUDA_CHECK(cudaStreamWaitEvent(stream_, events_[size_t(event)], 0));
+  RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 Tensor CudaBackend::prepare_weight(const Tensor& host) {
@@ -612,22 +566,6 @@ void* cuda_backend_stream(Backend& be) {
   auto* c = dynamic_cast<cuda::CudaBackend*>(&be);
   RCC_CHECK(c != nullptr, "cuda_backend_stream: ", be.name(), " is not a CUDA backend");
   return c->stream();
-}
-
-void cuda_backend_hold_queue(Backend& be, int64_t microseconds) {
-  auto* c = dynamic_cast<cuda::CudaBackend*>(&be);
-  RCC_CHECK(c != nullptr, "cuda_backend_hold_queue: ", be.name(), " is not a CUDA backend");
-  RCC_CHECK(microseconds >= 0, "cuda_backend_hold_queue: negative time");
-  auto* us = new int64_t(microseconds);
-  const cudaError_t e = cudaLaunchHostFunc(
-      c->stream(),
-      [](void* p) {
-        std::unique_ptr<int64_t> t(static_cast<int64_t*>(p));
-        std::this_thread::sleep_for(std::chrono::microseconds(*t));
-      },
-      us);
-  if (e != cudaSuccess) delete us;
-  RCC_CUDA_CHECK(e);
 }
 
 }  // namespace rcc

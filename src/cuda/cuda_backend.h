@@ -2,7 +2,6 @@
 // f32), KV caches in bf16 or int8 with per-(position, head) f32 scales. Compiled only when CMake
 // finds a CUDA compiler (RCC_HAS_CUDA); plain C++ interface, no CUDA headers.
 #pragma once
-#include <cstdint>
 #include <memory>
 
 #include "backend/backend.h"
@@ -15,10 +14,5 @@ std::unique_ptr<Backend> make_cuda_backend(int device_index);
 // The cudaStream_t (as void*) on which a CUDA backend enqueues all its work: for timing with CUDA
 // events in tests and benchmarks. Throws rcc::Error for a non-CUDA backend.
 void* cuda_backend_stream(Backend& be);
-
-// Holds the backend's current queue for `microseconds` (a host function in the stream) before
-// any later work on it: tests use it to make the side queue late, so that a missing wait between
-// the queues shows as a wrong result instead of depending on timing.
-void cuda_backend_hold_queue(Backend& be, int64_t microseconds);
 
 }  // namespace rcc

@@ -60,10 +60,6 @@ class CudaBackend final : public Backend {
                  int64_t rows) override;
 
   void synchronize() override;
-  void side_queue(bool on) override;
-  int new_event() override;
-  void record_event(int event) override;
-  void wait_event(int event) override;
   size_t peak_bytes() const override { return size_t(std::max<int64_t>(0, stats_->peak.load())); }
   void reset_peak() override { stats_->peak.store(stats_->live.load()); }
 
@@ -134,8 +130,7 @@ class CudaBackend final : public Backend {
 
   void adamw_tensors(float* p, const float* g, float* m, float* v,
                      std::span<const AdamWTensor> tensors, float decay, double beta1, double beta2,
-                     double eps, float step_size, float bc2_sqrt, float grad_scale, size_t first,
-                     size_t last) override;
+                     double eps, float step_size, float bc2_sqrt, float grad_scale) override;
   void master_to_matrix(const float* src, int64_t n, void* dst) override;
 
  private:
@@ -198,11 +193,7 @@ class CudaBackend final : public Backend {
   int dev_ = 0;
   std::string name_;
   int num_sms_ = 1;
-  cudaStream_t stream_ = nullptr;  // where ops go: main_stream_, or side_stream_ (side_queue)
-  cudaStream_t main_stream_ = nullptr;
-  cudaStream_t side_stream_ = nullptr;  // created by the first side_queue(true)
-  std::vector<cudaEvent_t> events_;     // new_event()'s, by index
-  cudaEvent_t order_event_ = nullptr;   // orders the main stream's table upload before side work
+  cudaStream_t stream_ = nullptr;
   cudaMemPool_t pool_ = nullptr;
   std::shared_ptr<MemStats> stats_ = std::make_shared<MemStats>();
   std::mutex mu_;
@@ -261,7 +252,6 @@ class CudaBackend final : public Backend {
   void* adamw_table_ = nullptr;
   size_t adamw_table_bytes_ = 0, adamw_tensor_bytes_ = 0;
   int64_t adamw_chunks_ = 0;
-  std::vector<int64_t> adamw_first_chunk_;  // [tensors + 1]: tensor i's chunks start here
   std::vector<AdamWTensor> adamw_key_;
   int pos_next_ = 0;
 };

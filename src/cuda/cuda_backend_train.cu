@@ -317,8 +317,7 @@ void CudaBackend::scale_f32(float* x, int64_t n, float s) {
 void CudaBackend::adamw_tensors(float* p, const float* g, float* m, float* v,
                                 std::span<const AdamWTensor> tensors, float decay, double beta1,
                                 double beta2, double eps, float step_size, float bc2_sqrt,
-                                float grad_scale, size_t first, size_t last) {
-  if (tensors.empty()) return;
+                                float grad_scale) {
   auto same = [](const AdamWTensor& a, const AdamWTensor& b) {
     return a.offset == b.offset && a.numel == b.numel && a.decayed == b.decayed &&
            a.compute == b.compute && a.compute_matrix == b.compute_matrix;
@@ -327,7 +326,6 @@ void CudaBackend::adamw_tensors(float* p, const float* g, float* m, float* v,
     std::vector<cuda::AdamWTensorDev> tdev;
     std::vector<cuda::AdamWChunk> chunks;
     tdev.reserve(tensors.size());
-    adamw_first_chunk_.assign(1, 0);
     for (size_t i = 0; i < tensors.size(); ++i) {
       const AdamWTensor& t = tensors[i];
       RCC_CHECK(t.offset >= 0 && t.numel >= 0, "CUDA adamw_tensors: tensor at ", t.offset, " of ",
@@ -336,15 +334,8 @@ void CudaBackend::adamw_tensors(float* p, const float* g, float* m, float* v,
       for (int64_t s = 0; s < t.numel; s += cuda::kAdamWChunk)
         chunks.push_back(
             {t.offset + s, s, int32_t(std::min(cuda::kAdamWChunk, t.numel - s)), int32_t(i)});
-      adamw_first_chunk_.push_back(int64_t(chunks.size()));
     }
     use();
-    // The table is (re)built and uploaded on the main stream, with nothing of the side queue in
-    // flight (an earlier step's update may still read the old table), and the current queue
-    // waits for the upload.
-    const cudaStream_t current = stream_;
-    if (side_stream_) RCC_CUDA_CHECK(cudaStreamSynchronize(side_stream_));
-    stream_ = main_stream_;
     adamw_key_.clear();  // until the upload below has been enqueued
     adamw_tensor_bytes_ = (tdev.size() * sizeof(cuda::AdamWTensorDev) + 15) / 16 * 16;
     adamw_chunks_ = int64_t(chunks.size());
@@ -357,23 +348,13 @@ void CudaBackend::adamw_tensors(float* p, const float* g, float* m, float* v,
       copy_to_device(adamw_table_, table.data(), table.size());
     }
     adamw_key_.assign(tensors.begin(), tensors.end());
-    stream_ = current;
-    if (current != main_stream_) {
-      if (!order_event_)
-        RCC_CUDA_CHECK(cudaEventCreateWithFlags(&order_event_, cudaEventDisableTiming));
-      RCC_CUDA_CHECK(cudaEventRecord(order_event_, main_stream_));
-      RCC_CUDA_CHECK(cudaStreamWaitEvent(current, order_event_, 0));
-    }
   }
-  last = std::min(last, tensors.size());
-  first = std::min(first, last);
-  const int64_t c0 = adamw_first_chunk_[first], c1 = adamw_first_chunk_[last];
-  if (c1 == c0) return;
+  if (adamw_chunks_ == 0) return;
   use();
   const char* base = static_cast<const char*>(adamw_table_);
   cuda::launch_adamw_tensors(
-      p, g, m, v, reinterpret_cast<const cuda::AdamWChunk*>(base + adamw_tensor_bytes_) + c0,
-      c1 - c0, reinterpret_cast<const cuda::AdamWTensorDev*>(base), decay, float(1.0 - beta1),
+      p, g, m, v, reinterpret_cast<const cuda::AdamWChunk*>(base + adamw_tensor_bytes_),
+      adamw_chunks_, reinterpret_cast<const cuda::AdamWTensorDev*>(base), decay, float(1.0 - beta1),
       float(beta2), float(1.0 - beta2), float(eps), step_size, bc2_sqrt, grad_scale, stream_);
 }
 

@@ -152,7 +152,6 @@ void GPTNeoX::forward(void* x, int64_t rows, std::span<const SeqSlice> seqs,
   // Every part of the workspace is written before it is read (layer()): no zero fill.
   DeviceBuffer work(*be_, be_->act_bytes(rows * (6 * H + cfg_.intermediate_size)));
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
-    if (hooks && hooks->before_layer) hooks->before_layer(i);
     layer(i, x, rows, seqs, work.get(), nullptr);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
   }
@@ -171,7 +170,6 @@ void GPTNeoX::forward_rows(void* x, int64_t rows, std::span<const SeqSlice> seqs
   check_seqs(rows, seqs);
   DeviceBuffer work(be, be.act_bytes(rows * (6 * H + I)));
   for (int64_t i = 0; i < L - 1; ++i) {
-    if (hooks && hooks->before_layer) hooks->before_layer(i);
     layer(i, x, rows, seqs, work.get(), nullptr);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
   }
@@ -183,7 +181,6 @@ void GPTNeoX::forward_rows(void* x, int64_t rows, std::span<const SeqSlice> seqs
   b.qkv = act_at(be, b.ln, rows * H);
   b.q = act_at(be, b.qkv, rows * 3 * H);
   b.attn = act_at(be, b.q, rows * H);
-  if (hooks && hooks->before_layer) hooks->before_layer(L - 1);
   attention_part(L - 1, x, rows, seqs, b, nullptr);
   for (const SeqSlice& s : seqs) s.cache->advance(s.count);
   if (n == 0) return;

@@ -33,9 +33,6 @@ struct SeqSlice {
 };
 
 struct ForwardHooks {
-  // Called before layer `layer` reads its weights (training: waits for the optimizer step that
-  // writes them, TrainableRCC::await_group).
-  std::function<void(int64_t layer)> before_layer;
   // Called after layer `layer` with the batch hidden states x [rows, H] (a device activation buffer
   // of the model's backend; host float* on the CPU). It may modify them.
   std::function<void(int64_t layer, void* x, int64_t rows)> after_layer;

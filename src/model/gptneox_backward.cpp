@@ -58,7 +58,6 @@ void GPTNeoX::forward_train(void* x, std::span<const std::pair<int64_t, int64_t>
   // Every part of the workspace is written before it is read (layer()): no zero fill.
   DeviceBuffer work(*be_, be_->act_bytes(rows * (6 * H + cfg_.intermediate_size)));
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
-    if (hooks && hooks->before_layer) hooks->before_layer(i);
     layer(i, x, rows, {}, work.get(), &acts);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
   }
@@ -84,7 +83,6 @@ void GPTNeoX::forward_train_rows(void* x, std::span<const std::pair<int64_t, int
   acts.keep.assign(keep.begin(), keep.end());
   DeviceBuffer work(be, be.act_bytes(rows * (6 * H + I)));
   for (int64_t i = 0; i < L - 1; ++i) {
-    if (hooks && hooks->before_layer) hooks->before_layer(i);
     layer(i, x, rows, {}, work.get(), &acts);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
   }
@@ -96,7 +94,6 @@ void GPTNeoX::forward_train_rows(void* x, std::span<const std::pair<int64_t, int
   b.ln = a.ln1;
   b.qkv = a.qkv;  // rotated in place: the backward reads it
   b.attn = a.attn;
-  if (hooks && hooks->before_layer) hooks->before_layer(L - 1);
   attention_part(L - 1, x, rows, {}, b, &acts);
   if (n == 0) return;
   be.gather_rows(x, H, keep.data(), n, H, a.kx_in, H);

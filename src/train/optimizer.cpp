@@ -16,26 +16,6 @@ AdamW::AdamW(const ParamLayout& layout, AdamWConfig cfg, Backend& be)
       v_(be, size_t(layout.total()) * 4) {
   be.zero(m_.get(), m_.bytes());
   be.zero(v_.get(), v_.bytes());
-  std::vector<size_t> all(layout.entries().size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-  set_groups({all});
-}
-
-void AdamW::set_groups(std::vector<std::vector<size_t>> groups) {
-  const size_t n = layout_.entries().size();
-  std::vector<bool> seen(n, false);
-  order_.clear();
-  group_ends_.clear();
-  for (const auto& g : groups) {
-    for (size_t i : g) {
-      RCC_CHECK(i < n && !seen[i], "AdamW: update groups must list every tensor once (", i, ")");
-      seen[i] = true;
-      order_.push_back(i);
-    }
-    group_ends_.push_back(order_.size());
-  }
-  RCC_CHECK(order_.size() == n, "AdamW: update groups list ", order_.size(), " of ", n, " tensors");
-  tensors_.clear();  // rebuilt in the new order by step()
 }
 
 void AdamW::set_state(int64_t t, const Tensor& m, const Tensor& v) {
@@ -72,7 +52,7 @@ void AdamW::step(float* p, const float* g, double lr) {
 }
 
 void AdamW::step(float* p, const float* g, double lr, float grad_scale,
-                 std::span<void* const> compute, const std::function<void(size_t)>& after_group) {
+                 std::span<void* const> compute) {
   const auto& entries = layout_.entries();
   RCC_CHECK(compute.empty() || compute.size() == entries.size(), "AdamW: ", compute.size(),
             " compute copies for ", entries.size(), " tensors");
@@ -86,32 +66,23 @@ void AdamW::step(float* p, const float* g, double lr, float grad_scale,
   float* v = static_cast<float*>(v_.get());
   // The layout and config never change; only the compute copies can (a new span each step).
   auto compute_at = [&](size_t i) { return compute.empty() ? nullptr : compute[i]; };
-  // The list, in update order, is what the backend caches; each group is a range of it.
   bool rebuild = tensors_.size() != entries.size();
   for (size_t i = 0; i < entries.size() && !rebuild; ++i)
-    rebuild = tensors_[i].compute != compute_at(order_[i]);
+    rebuild = tensors_[i].compute != compute_at(i);
   if (rebuild) {
     tensors_.resize(entries.size());
     for (size_t i = 0; i < entries.size(); ++i) {
-      const ParamEntry& e = entries[order_[i]];
+      const ParamEntry& e = entries[i];
       Backend::AdamWTensor& t = tensors_[i];
       t.offset = e.offset;
       t.numel = e.numel;
       t.decayed = cfg_.weight_decay != 0 && (cfg_.decay_vectors || e.shape.size() >= 2);
-      t.compute = compute_at(order_[i]);
+      t.compute = compute_at(i);
       t.compute_matrix = e.shape.size() >= 2;
     }
   }
-  if (!after_group) {  // nothing to mark between groups: one pass over the whole list
-    be_->adamw_tensors(p, g, m, v, tensors_, decay, cfg_.beta1, cfg_.beta2, cfg_.eps, step_size,
-                       bc2_sqrt, grad_scale);
-    return;
-  }
-  for (size_t k = 0; k < group_ends_.size(); ++k) {
-    be_->adamw_tensors(p, g, m, v, tensors_, decay, cfg_.beta1, cfg_.beta2, cfg_.eps, step_size,
-                       bc2_sqrt, grad_scale, k == 0 ? 0 : group_ends_[k - 1], group_ends_[k]);
-    after_group(k);
-  }
+  be_->adamw_tensors(p, g, m, v, tensors_, decay, cfg_.beta1, cfg_.beta2, cfg_.eps, step_size,
+                     bc2_sqrt, grad_scale);
 }
 
 double clip_coefficient(double norm, double max_norm) {

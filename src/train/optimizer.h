@@ -3,7 +3,6 @@
 // norm as torch.nn.utils.clip_grad_norm_.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <span>
 #include <vector>
 
@@ -36,13 +35,8 @@ class AdamW {
   // grad_scale (clipping: clip_coefficient) and left unchanged; when `compute` is not empty,
   // tensor i's updated parameters are also written to compute[i] (null: none), matrices (2+
   // dimensions) in the backend's matrix dtype, vectors f32 (TrainableRCC::compute_targets()).
-  // after_group(k), when given, is called once update group k (set_groups) has been enqueued.
   void step(float* params, const float* grads, double lr, float grad_scale,
-            std::span<void* const> compute,
-            const std::function<void(size_t)>& after_group = nullptr);
-  // The order of step()'s updates: groups of layout indices, each index in exactly one group
-  // (TrainableRCC::update_groups). By default one group of every tensor in layout order.
-  void set_groups(std::vector<std::vector<size_t>> groups);
+            std::span<void* const> compute);
   // Host tensors of the layout (the CPU backend).
   void step(const Tensor& params, const Tensor& grads, double lr);
 
@@ -65,8 +59,6 @@ class AdamW {
   // step()'s table (the layout's tensors, decay flags, compute copies), rebuilt only when step()
   // is given other compute copies.
   std::vector<Backend::AdamWTensor> tensors_;
-  std::vector<size_t> order_;       // layout index of tensors_[i]
-  std::vector<size_t> group_ends_;  // group k is tensors_[group_ends_[k-1], group_ends_[k])
 };
 
 // Global L2 norm of the f32 gradients [n] on `be` (padding is zero); when it exceeds max_norm,

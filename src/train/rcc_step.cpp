@@ -99,14 +99,10 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
   auto level = [&](const DeviceBuffer& v, int64_t k) { return act_at(be, v.get(), k * P * H); };
   DeviceBuffer x_enc(be, be.act_bytes(N_enc * H));
   Activations& enc_acts = tm.encoder_acts;
-  // Each part of the model is read only once the optimizer step before has written it (an
-  // update still running on the backend's side queue: TrainableRCC::await_group).
   if (P > 0) {
-    tm.await_group(TrainableRCC::kEncoderOwnGroup);
     m.encoder.embed(enc_ids.data(), N_enc, x_enc.get());
     gather(x_enc.get(), slot_rows, level(slots, 0));  // s_0: embeddings
     ForwardHooks hooks;
-    hooks.before_layer = [&](int64_t i) { tm.await_group(tm.encoder_layer_group(i)); };
     hooks.after_layer = [&](int64_t i, void* x, int64_t) {
       if (i < L - 1) gather(x, slot_rows, level(slots, i + 1));  // s_{i+1}
     };
@@ -118,7 +114,6 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
 
   // ---- decoder: memory rows E·s_0 (+ A_i·s_{i+1} after layer i), then the tokens ----
   phase("encoder forward");
-  tm.await_group(tm.rest_group());
   // Memory rows are zero before E·s_0 is added: the scatter-add then equals a copy.
   DeviceBuffer x_dec = zeroed(dec_rows), tmp(be, be.act_bytes(P * H));
   if (P > 0) {
@@ -199,7 +194,6 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
   if (!opt.backward) return st;
 
   // ---- backward: LM head, decoder (with the injection's gradients), E, embeddings ----
-  tm.await_update();  // the gradients' zeroing, if still on the side queue
   DeviceBuffer dh = zeroed(NT), dx_dec = zeroed(dec_rows);
   m.decoder.logits_backward(h_t.get(), NT, dlogits.get(), dh.get(), g.decoder);
   dlogits.reset();

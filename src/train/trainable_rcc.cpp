@@ -101,20 +101,6 @@ TrainableRCC::TrainableRCC(const RCCModel& init, Backend& be)
     });
   }
   zero_grad();
-  // Update groups by checkpoint name: the encoder's layers, the encoder's other tensors, the rest.
-  const std::string enc_layers = std::string(kEncoderPrefix) + "gpt_neox.layers.";
-  const size_t enc_L = size_t(init.encoder.config().num_layers);
-  groups_.assign(enc_L + 2, {});
-  for (size_t k = 0; k < entries.size(); ++k) {
-    const std::string& name = entries[k].name;
-    size_t g = enc_L + 1;
-    if (name.rfind(enc_layers, 0) == 0)
-      g = 1 + std::stoul(name.substr(enc_layers.size()));
-    else if (name.rfind(kEncoderPrefix, 0) == 0)
-      g = kEncoderOwnGroup;
-    RCC_CHECK(g < groups_.size(), "training: encoder tensor ", name, " beyond its layers");
-    groups_[g].push_back(k);
-  }
   const GPTNeoXConfig &ecfg = init.encoder.config(), &dcfg = init.decoder.config();
   if (be.is_host()) {
     model_ =
@@ -134,7 +120,6 @@ TrainableRCC::TrainableRCC(const RCCModel& init, Backend& be)
 }
 
 Tensor TrainableRCC::gradients() const {
-  await_update();
   if (be_->is_host()) return host_grad_;
   Tensor g = layout_.new_buffer();
   be_->copy_to_host(g.raw(), grad_, g.nbytes());
@@ -142,46 +127,10 @@ Tensor TrainableRCC::gradients() const {
 }
 
 void TrainableRCC::zero_grad() {
-  if (zero_pending_) return;
   be_->zero(grad_, size_t(layout_.total()) * 4);
-}
-
-// Events: [0, groups) the groups, groups the zeroing, groups + 1 the main queue's work before.
-void TrainableRCC::begin_side_update() {
-  await_update();  // an earlier side update is complete for the main queue
-  if (events_.empty())
-    for (size_t k = 0; k < groups_.size() + 2; ++k) events_.push_back(be_->new_event());
-  be_->record_event(events_.back());
-  be_->side_queue(true);
-  be_->wait_event(events_.back());
-}
-
-void TrainableRCC::group_updated(size_t k) {
-  RCC_CHECK(k < groups_.size(), "training: no update group ", k);
-  be_->record_event(events_[k]);
-}
-
-void TrainableRCC::end_side_update() {
-  be_->zero(grad_, size_t(layout_.total()) * 4);
-  be_->record_event(events_[groups_.size()]);
-  be_->side_queue(false);
-  pending_.assign(groups_.size() + 1, true);
-  zero_pending_ = true;
-}
-
-void TrainableRCC::await_group(size_t k) const {
-  if (k >= pending_.size() || !pending_[k]) return;
-  be_->wait_event(events_[k]);
-  pending_[k] = false;
-}
-
-void TrainableRCC::await_update() const {
-  for (size_t k = 0; k < pending_.size(); ++k) await_group(k);
-  zero_pending_ = false;
 }
 
 void TrainableRCC::after_update() {
-  await_update();
   if (be_->is_host()) return;
   const auto& entries = layout_.entries();
   char* base = static_cast<char*>(dev_compute_.get());
@@ -203,12 +152,10 @@ std::vector<void*> TrainableRCC::compute_targets() const {
 }
 
 void TrainableRCC::sync_to_host() {
-  await_update();
   if (!be_->is_host()) be_->copy_to_host(values_.raw(), master_, values_.nbytes());
 }
 
 void TrainableRCC::upload_from_host() {
-  await_update();
   if (be_->is_host()) return;
   be_->copy_to_device(master_, values_.raw(), values_.nbytes());
   after_update();

@@ -47,8 +47,6 @@ class TrainableRCC {
   // Host gradients: on the CPU the gradient buffer itself; on a device a download.
   Tensor gradients() const;
 
-  // Zeroes the gradients (a no-op while end_side_update()'s zeroing is pending: it is ordered
-  // before every later write by await_update()).
   void zero_grad();
   // After the masters changed on the backend outside an optimizer step (upload_from_host):
   // refresh the compute copy. AdamW::step writes it itself (compute_targets()).
@@ -60,25 +58,6 @@ class TrainableRCC {
   void upload_from_host();
   // Recomputes the encoder fingerprint (after sync_to_host on a device; before compressing).
   void refresh_fingerprint();
-
-  // ---- the optimizer step on the backend's side queue, overlapping the next step's forward ----
-  // The tensors (layout indices) in the order a training pass first reads them: the encoder's
-  // own (embedding, final norm), each encoder layer, then the rest (E, A_i, the decoder).
-  const std::vector<std::vector<size_t>>& update_groups() const { return groups_; }
-  static constexpr size_t kEncoderOwnGroup = 0;
-  size_t encoder_layer_group(int64_t layer) const { return 1 + size_t(layer); }
-  size_t rest_group() const { return groups_.size() - 1; }
-  // begin_side_update() sends the backend's ops to its side queue, after everything already
-  // queued; group_updated(k) marks update group k as written; end_side_update() zeroes the
-  // gradients there too and returns to the main queue. From then on the main queue must
-  // await_group(k) before it reads group k's parameters, and await_update() before it touches
-  // anything else of the parameters, gradients or optimizer state (the training pass does both;
-  // sync_to_host, upload_from_host, gradients and after_update call await_update themselves).
-  void begin_side_update();
-  void group_updated(size_t k);
-  void end_side_update();
-  void await_group(size_t k) const;
-  void await_update() const;
 
   // The training pass's activation stores (rcc_step.cpp), kept from step to step: a store of
   // several GB allocated afresh at every step made the device's memory pool map new memory
@@ -96,13 +75,6 @@ class TrainableRCC {
   float* grad_ = nullptr;
   RCCModel model_;
   RCCGrads grads_;
-  std::vector<std::vector<size_t>> groups_;  // update_groups()
-  // Side-queue update: one backend event per group, then one after the gradients' zeroing and
-  // one before the update (the main queue's backward done); which of them the main queue has
-  // still to wait for.
-  std::vector<int> events_;
-  mutable std::vector<bool> pending_;  // (awaiting changes no value: const)
-  mutable bool zero_pending_ = false;
 };
 
 }  // namespace rcc

@@ -206,22 +206,6 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
             "the model's vocabulary (", tm.model().decoder.config().vocab_size,
             ") is smaller than the codec's (", codec.vocab_size(), ")");
   AdamW adam(tm.layout(), loop.adam, be);
-  // The optimizer step overlaps the next step's forward (the backend's side queue) unless
-  // RCC_TRAIN_OVERLAP=0; the results are the same either way.
-  const char* overlap_env = std::getenv("RCC_TRAIN_OVERLAP");
-  const bool overlap_update = !(overlap_env && std::string(overlap_env) == "0");
-  if (overlap_update) adam.set_groups(tm.update_groups());
-  // However the loop ends, nothing of an update is left running when `adam` and `tm` free
-  // their buffers (frees are ordered on the main queue only).
-  struct AwaitUpdate {
-    const TrainableRCC& tm;
-    ~AwaitUpdate() {
-      try {
-        tm.await_update();
-      } catch (...) {
-      }
-    }
-  } await_at_exit{tm};
   TrainState state;
   Rng rng(loop.seed);
   if (resuming) {
@@ -244,7 +228,6 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   int64_t win_tokens = 0, run_tokens = 0, last_eval = -1;
   auto checkpoint = [&](int64_t step) {
     if (!lead) return;
-    tm.await_update();  // the optimizer state is read below
     state.step = step;
     state.adam_t = adam.t();
     state.rng = rng.state();
@@ -337,17 +320,8 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
     // Clipping folded into the update, which also refreshes the compute copy (one pass).
     const double gnorm = grad_norm(be, tm.gradient_data(), tm.layout().total());
     const double lr = loop.schedule.at(step);
-    const float coef = float(clip_coefficient(gnorm, loop.clip));
-    if (overlap_update) {
-      // On the side queue, group by group in the order the next step's forward reads them, then
-      // the gradients' zeroing: the next step starts while the update runs.
-      tm.begin_side_update();
-      adam.step(tm.master(), tm.gradient_data(), lr, coef, tm.compute_targets(),
-                [&](size_t k) { tm.group_updated(k); });
-      tm.end_side_update();
-    } else {
-      adam.step(tm.master(), tm.gradient_data(), lr, coef, tm.compute_targets());
-    }
+    adam.step(tm.master(), tm.gradient_data(), lr, float(clip_coefficient(gnorm, loop.clip)),
+              tm.compute_targets());
     phase("optimizer");
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
