@@ -73,8 +73,10 @@ CudaBackend::~CudaBackend() {
   cudaSetDevice(dev_);
   cudaStreamSynchronize(stream_);
   gemm_.reset();
-  for (void* p : {idx_dev_, static_cast<void*>(inv_freq_dev_), attn_ws_, f32_out_, attn_bwd_ws_,
-                  ln_bwd_ws_, ce_buf_, ss_ws_, ones_, col_ws_, static_cast<void*>(rope_dev_),
+  for (IndexUpload& u : index_uploads_)
+    if (u.dev) release(u.dev);
+  for (void* p : {static_cast<void*>(inv_freq_dev_), attn_ws_, f32_out_, attn_bwd_ws_, ln_bwd_ws_,
+                  ce_buf_, ss_ws_, ones_, col_ws_, static_cast<void*>(rope_dev_),
                   static_cast<void*>(pos_cache_[0].dev), static_cast<void*>(pos_cache_[1].dev),
                   adamw_table_}) {
     if (p) release(p);
@@ -480,12 +482,28 @@ const bf16* CudaBackend::ones(int64_t n) {
   return static_cast<const bf16*>(ones_);
 }
 
+// The device buffers are only ever written here, in stream order: an array found in the cache is
+// on the device for every later kernel, and a replaced entry is overwritten after every earlier
+// kernel that read it.
 void* CudaBackend::upload_index(const void* host, size_t bytes) {
-  ensure(&idx_dev_, &idx_bytes_, bytes);
+  ++index_clock_;
+  IndexUpload* lru = &index_uploads_[0];
+  for (IndexUpload& u : index_uploads_) {
+    if (u.dev && u.host.size() == bytes && std::memcmp(u.host.data(), host, bytes) == 0) {
+      u.last_use = index_clock_;
+      return u.dev;
+    }
+    if (u.last_use < lru->last_use) lru = &u;
+  }
+  lru->host.clear();  // invalid until the upload below has been enqueued
+  ensure(&lru->dev, &lru->cap, bytes);
   void* st = stage(bytes);
   std::memcpy(st, host, bytes);
-  staged_copy(idx_dev_, st, bytes);
-  return idx_dev_;
+  staged_copy(lru->dev, st, bytes);
+  const char* h = static_cast<const char*>(host);
+  lru->host.assign(h, h + bytes);
+  lru->last_use = index_clock_;
+  return lru->dev;
 }
 
 const float* CudaBackend::inv_freq(int64_t rot, double base) {

@@ -155,8 +155,9 @@ class CudaBackend final : public Backend {
   // A device vector of at least n bf16 ones (the bias-gradient products).
   const bf16* ones(int64_t n);
 
-  // Index arrays (embed ids, gather rows) in a device scratch buffer; the stream orders the
-  // upload after earlier kernels that read the previous contents.
+  // Index arrays (embed ids, gather rows) on the device: one of the last kIndexUploads arrays
+  // when the contents are the same, else uploaded into the least recently used buffer (the
+  // stream orders the upload after earlier kernels that read its previous contents).
   void* upload_index(const void* host, size_t bytes);
 
   // inv_freq[i] = 1 / base^(2i/rot) exactly as ops/rotary_cpu.cpp computes it (float32, as the
@@ -213,8 +214,18 @@ class CudaBackend final : public Backend {
   cudaEvent_t stage_event_ = nullptr;
   bool stage_pending_ = false;
 
-  void* idx_dev_ = nullptr;
-  size_t idx_bytes_ = 0;
+  // upload_index's device copies of the last few index arrays: a training pass gathers and
+  // scatters the same rows at every layer (one host-to-device copy and launch gap each, 114 a
+  // step for 2×410m), so an array already on the device is reused instead of uploaded again.
+  struct IndexUpload {
+    std::vector<char> host;  // the contents of `dev`
+    void* dev = nullptr;
+    size_t cap = 0;
+    uint64_t last_use = 0;
+  };
+  static constexpr int kIndexUploads = 8;
+  IndexUpload index_uploads_[kIndexUploads];
+  uint64_t index_clock_ = 0;
   float* inv_freq_dev_ = nullptr;
   size_t inv_freq_bytes_ = 0;
   int64_t inv_rot_ = -1;

@@ -1,5 +1,7 @@
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -148,9 +150,36 @@ void Gemm::destroy(P& p) {
   p = P{};
 }
 
+// Buckets of 1/16 of the row count's power of two (128 rows up to 4095, 1024 rows at 16k): a
+// training run's row counts drift within a few percent from step to step, and each new bucket
+// costs a heuristic query plus, at its first product, possibly a kernel cuBLAS has not loaded
+// yet (1–3 ms of host time with the GPU idle, measured on 2×410m). RCC_CUDA_GEMM_ROW_BUCKET=N:
+// buckets of N rows instead.
+// RCC_CUDA_GEMM_LOG=1: the host time of a plan's first product (cuBLAS may load its kernel then).
+template <class F>
+cublasStatus_t Gemm::log_first_launch(bool& launched, int64_t a, int64_t b, int64_t c, F&& f) {
+  if (launched || !gemm_logging()) return f();
+  launched = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  const cublasStatus_t st = f();
+  const double us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "gemm %lld x %lld x %lld: first product %.0f us of host time\n",
+               (long long)a, (long long)b, (long long)c, us);
+  return st;
+}
+
 int64_t Gemm::plan_rows(int64_t rows) {
-  return rows < kFusedBiasMinRows ? rows
-                                  : (rows + kPlanRowBucket - 1) / kPlanRowBucket * kPlanRowBucket;
+  if (rows < kFusedBiasMinRows) return rows;
+  static const int64_t fixed = [] {
+    const char* e = std::getenv("RCC_CUDA_GEMM_ROW_BUCKET");
+    const long long v = e ? std::atoll(e) : 0;
+    return v > 0 ? int64_t(v) : int64_t(0);
+  }();
+  const int64_t bucket =
+      fixed > 0 ? fixed
+                : std::max<int64_t>(kPlanRowBucket, int64_t(std::bit_floor(uint64_t(rows))) / 16);
+  return (rows + bucket - 1) / bucket * bucket;
 }
 
 int Gemm::heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
@@ -320,8 +349,10 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
       p.rows = rows;
     }
     if (p.n_candidates > 0) tune(p, x, rows, W, N, y_f32);
-    return api.p_cublasLtMatmul(lt_, p.op, &alpha, W, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.algo,
-                                workspace_, workspace_bytes_, stream_);
+    return log_first_launch(p.launched, rows, K, N, [&] {
+      return api.p_cublasLtMatmul(lt_, p.op, &alpha, W, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.algo,
+                                  workspace_, workspace_bytes_, stream_);
+    });
   };
   if (pp->lt) {
     cublasStatus_t st = launch(*pp);
@@ -477,9 +508,10 @@ void Gemm::run_general(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
       GeneralPlan& p = general_plan(key);
       if (!p.lt) break;
       reshape(p, trans_a, trans_b, m, n, k);
-      const cublasStatus_t st =
-          api.p_cublasLtMatmul(lt_, p.op, &alpha, A, p.a, B, p.b, &beta, C, p.c, C, p.c, &p.algo,
-                               workspace_, workspace_bytes_, stream_);
+      const cublasStatus_t st = log_first_launch(p.launched, m, n, k, [&] {
+        return api.p_cublasLtMatmul(lt_, p.op, &alpha, A, p.a, B, p.b, &beta, C, p.c, C, p.c,
+                                    &p.algo, workspace_, workspace_bytes_, stream_);
+      });
       if (st == CUBLAS_STATUS_SUCCESS) return;
       const bool exact = std::get<2>(key) == m && std::get<3>(key) == n && std::get<4>(key) == k;
       if (exact) RCC_CUBLAS_CHECK(st);

@@ -68,7 +68,8 @@ class Gemm {
   void run_general(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const bf16* A,
                    int64_t lda, const bf16* B, int64_t ldb, void* C, int64_t ldc, bool c_f32,
                    bool accumulate, Vary vary = Vary::None);
-  // The bucket of a row count that plans are shared over (rows themselves below 256).
+  // The bucket of a row count that plans are shared over (rows themselves below 256; then 1/16
+  // of the row count's power of two, at least 128).
   static int64_t plan_rows(int64_t rows);
 
  private:
@@ -85,6 +86,7 @@ class Gemm {
     static constexpr int kMaxCandidates = 8;
     cublasLtMatmulAlgo_t candidates[kMaxCandidates]{};
     int n_candidates = 0;
+    bool launched = false;  // RCC_CUDA_GEMM_LOG: the first product was timed
   };
   // Times every candidate of `p` on this product (into a scratch output) and keeps the fastest.
   void tune(Plan& p, const bf16* x, int64_t rows, const bf16* W, int64_t N, bool y_f32);
@@ -99,6 +101,7 @@ class Gemm {
     cublasLtMatmulAlgo_t algo{};
     bool lt = false;
     int64_t m = 0, n = 0, k = 0;  // the shape the layouts describe now
+    bool launched = false;        // RCC_CUDA_GEMM_LOG: the first product was timed
   };
   GeneralPlan& general_plan(const GeneralKey& key);
   // Sets the layouts of p to the product's actual shape (rows and columns; the leading dimensions
@@ -113,7 +116,9 @@ class Gemm {
                 cublasLtMatrixLayout_t c, int al_a, int al_b, int al_c,
                 cublasLtMatmulHeuristicResult_t* res, int max_results);
   static constexpr int64_t kFusedBiasMinRows = 256;
-  static constexpr int64_t kPlanRowBucket = 128;  // from kFusedBiasMinRows rows on (see run())
+  static constexpr int64_t kPlanRowBucket = 128;  // the smallest bucket (plan_rows)
+  template <class F>
+  cublasStatus_t log_first_launch(bool& launched, int64_t a, int64_t b, int64_t c, F&& f);
   // Releases a Plan's or a GeneralPlan's cuBLASLt objects and clears it.
   template <class P>
   void destroy(P& p);

@@ -188,6 +188,44 @@ void check_gather(Gpu& g) {
   }
 }
 
+// Index arrays are kept on the device and reused when the same contents come again
+// (CudaBackend::upload_index): a sequence of gathers that revisits arrays, rewrites one host
+// buffer in place (same pointer, other rows), and passes more distinct arrays than are kept, so
+// that evicted ones must be uploaded again. Every gather must equal the CPU's (exact: a copy).
+void check_index_uploads(Gpu& g) {
+  Backend& cpu = cpu_backend();
+  const int64_t rows = 64, width = 16;
+  std::vector<float> src = round_bf16(randn(g_rng, size_t(rows * width)));
+  Host hs(src);
+  DeviceBuffer ds = g.upload(src);
+  std::uniform_int_distribution<int64_t> pick(0, rows - 1);
+  auto random_rows = [&](size_t n) {
+    std::vector<int64_t> v(n);
+    for (auto& i : v) i = pick(g_rng);
+    return v;
+  };
+  std::vector<std::vector<int64_t>> arrays;
+  for (int i = 0; i < 12; ++i) arrays.push_back(random_rows(size_t(5 + i % 3)));
+  std::vector<int64_t> in_place = random_rows(7);
+  // Array indices to gather with, in order; -1: in_place, rewritten before each use.
+  const int order[] = {0, 1, 0, -1, 1, -1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 1, -1, 0};
+  double worst = 0;
+  for (int a : order) {
+    if (a < 0)
+      for (auto& i : in_place) i = pick(g_rng);  // same buffer, other rows
+    const std::vector<int64_t>& idx = a < 0 ? in_place : arrays[size_t(a)];
+    const int64_t n = int64_t(idx.size());
+    const size_t out_n = size_t(n * width);
+    Host ho(out_n);
+    std::fill_n(ho.f(), out_n, 0.0f);
+    cpu.gather_rows(hs.f(), width, idx.data(), n, width, ho.f(), width);
+    DeviceBuffer dout = g.upload(std::vector<float>(out_n, 0.0f));
+    g.be->gather_rows(ds.get(), width, idx.data(), n, width, dout.get(), width);
+    worst = std::max(worst, rel_err(g.download(dout.get(), out_n), ho.vec(out_n)));
+  }
+  report("gather_rows_reused_index_arrays", worst, 0);
+}
+
 void check_layer_norm(Gpu& g) {
   Backend& cpu = cpu_backend();
   for (auto [rows, H] : {std::pair<int64_t, int64_t>{3, 8}, {17, 40}, {64, 2048}, {5, 2051}}) {
@@ -566,6 +604,7 @@ int main(int argc, char** argv) {
       check_copies(g);
       check_weights_and_embed(g);
       check_gather(g);
+      check_index_uploads(g);
       check_layer_norm(g);
       check_elementwise(g);
       check_linear(g, "");
