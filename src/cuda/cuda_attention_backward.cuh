@@ -208,7 +208,7 @@ __device__ __forceinline__ void transposed_probabilities_as(float (&st)[SN][4], 
       const bool masked = kMask && (key > qry || qry >= n);
       const float lv = (e & 1) ? l2.y : l2.x;
       const float dv = (e & 1) ? d2.y : d2.x;
-      const float pv = masked ? 0.0f : exp2f(fmaf(st[j][e], c, -lv));
+      const float pv = masked ? 0.0f : exp2_ftz(fmaf(st[j][e], c, -lv));
       st[j][e] = pv;
       dpt[j][e] = pv * (dpt[j][e] - dv);
     }

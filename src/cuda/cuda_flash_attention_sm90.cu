@@ -6,11 +6,13 @@
 //
 // Block: 2 warpgroups (256 threads); warpgroup w owns query rows 64w..64w+63 of the tile (its Q
 // sub-tile stays in shared memory for the whole loop). Per 64-key tile (K, V double-buffered by
-// cp.async, shared by both warpgroups):
+// cp.async, shared by both warpgroups; tile kt + 1 is loaded right after the one barrier per
+// tile, which both publishes tile kt and frees the buffer tile kt − 1 used):
 //   S = Q·Kᵀ              A = Q [query][d] (smem, K-major), B = K [key][d] (smem, K-major)
 //   causal mask (only on tiles that reach past the warpgroup's first row; a warpgroup skips tiles
 //   wholly after its last row), online softmax in the log2 domain (running max and sum per row,
-//   the scale folded into exp2's FMA), O rescaled by 2^(m_old − m_new)
+//   the scale folded into exp2's FMA, subnormal results flushed: one SFU instruction each), O
+//   rescaled by 2^(m_old − m_new)
 //   O += P·V              A = P (registers, bf16), B = V [key][d] read transposed (MN-major)
 // then out = O / l (bf16) and lse = m + log2 l. Numerics as the mma.sync kernel: P rounded to
 // bf16 as the operand, f32 accumulation and softmax state.
@@ -33,7 +35,9 @@ constexpr int kRows = kFlashTileRows;  // 128 query rows per block: 2 warpgroups
 constexpr int kKeys = kFlashBlockN;    // 64 keys per tile
 constexpr int kThreadsFwd = 2 * 128;
 static_assert(kRows == 128 && kKeys == 64, "the sm_90 forward assumes 128-row, 64-key tiles");
-constexpr size_t kSmemBytes = 2 * kTileBytes + 4 * kTileBytes + 1024;  // Q[2], K[2], V[2] + slack
+constexpr int kStages = 2;  // K/V buffers
+constexpr size_t kSmemBytes =
+    (2 + 2 * kStages) * kTileBytes + 1024;  // Q[2], K[2], V[2] + alignment slack
 
 template <int MINB>
 __global__ void __launch_bounds__(kThreadsFwd, MINB)
@@ -41,9 +45,9 @@ __global__ void __launch_bounds__(kThreadsFwd, MINB)
 #if RCC_SM90A_BODY
   extern __shared__ __align__(16) unsigned char smem_raw[];
   unsigned char* base = smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023);
-  unsigned char* Qs = base;                 // [2] sub-tiles of 64 rows (warpgroup w: Qs[w])
-  unsigned char* Ks = Qs + 2 * kTileBytes;  // [2] buffers
-  unsigned char* Vs = Ks + 2 * kTileBytes;  // [2] buffers
+  unsigned char* Qs = base;                       // [2] sub-tiles of 64 rows (warpgroup w: Qs[w])
+  unsigned char* Ks = Qs + 2 * kTileBytes;        // [kStages] buffers
+  unsigned char* Vs = Ks + kStages * kTileBytes;  // [kStages] buffers
 
   const int tid = threadIdx.x, wg = tid >> 7, wtid = tid & 127;
   const int warp = wtid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
@@ -62,10 +66,17 @@ __global__ void __launch_bounds__(kThreadsFwd, MINB)
   const int64_t r0 = q0 + 64 * wg;     // this warpgroup's first query row
   const int64_t wr0 = r0 + warp * 16;  // this warp's first row
 
+  // One cp.async group per key tile (the first with Q), tile kt in buffer kt % kStages.
+  auto load_kv = [&](int kt) {
+    const int buf = kt % kStages;
+    load_tile_sw<kKeys, kThreadsFwd>(Ks + buf * kTileBytes, kh, int64_t(kt) * kKeys, n,
+                                     args.kv_stride, tid);
+    load_tile_sw<kKeys, kThreadsFwd>(Vs + buf * kTileBytes, vh, int64_t(kt) * kKeys, n,
+                                     args.kv_stride, tid);
+    cp_async_commit();
+  };
   load_tile_sw<kRows, kThreadsFwd>(Qs, qh, q0, n, args.q_stride, tid);
-  load_tile_sw<kKeys, kThreadsFwd>(Ks, kh, 0, n, args.kv_stride, tid);
-  load_tile_sw<kKeys, kThreadsFwd>(Vs, vh, 0, n, args.kv_stride, tid);
-  cp_async_commit();
+  load_kv(0);
 
   const uint64_t dq_k = desc_k_major(smem_addr(Qs + wg * kTileBytes));
   float o[8][4];
@@ -73,15 +84,14 @@ __global__ void __launch_bounds__(kThreadsFwd, MINB)
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g, g + 8 (this thread's part)
 
   for (int kt = 0; kt < nkt; ++kt) {
-    const int buf = kt & 1;
-    cp_async_prefetch_or_drain(kt + 1 < nkt, [&] {
-      load_tile_sw<kKeys, kThreadsFwd>(Ks + (buf ^ 1) * kTileBytes, kh, int64_t(kt + 1) * kKeys, n,
-                                       args.kv_stride, tid);
-      load_tile_sw<kKeys, kThreadsFwd>(Vs + (buf ^ 1) * kTileBytes, vh, int64_t(kt + 1) * kKeys, n,
-                                       args.kv_stride, tid);
-    });
+    const int buf = kt % kStages;
+    // Tile kt landed, visible to the async proxy and to both warpgroups; past this barrier every
+    // thread is done with tile kt − 1, so its buffer takes tile kt + 1 (loaded during this
+    // tile's products). A third buffer, to load two tiles ahead, measured 1% slower.
+    cp_async_wait<0>();
     fence_async_smem();
     __syncthreads();
+    if (kt + 1 < nkt) load_kv(kt + 1);
     const int64_t k0 = int64_t(kt) * kKeys;
     if (k0 <= r0 + 63) {  // warpgroup-uniform: some row of this warpgroup sees a key of the tile
       float s[8][4];
@@ -116,13 +126,13 @@ __global__ void __launch_bounds__(kThreadsFwd, MINB)
         // Every row saw key 0 in tile 0, so m is finite from then on; a row that sees no key of
         // this tile keeps its m (mx = −inf).
         const float m_new = fmaxf(m[hh], mx * c);
-        const float corr = exp2f(m[hh] - m_new);  // 0 on the first tile (m = −inf)
+        const float corr = exp2_ftz(m[hh] - m_new);  // 0 on the first tile (m = −inf)
         m[hh] = m_new;
         float sum = 0.0f;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-          const float p0 = exp2f(fmaf(s[j][2 * hh], c, -m_new));  // masked: 2^−inf = 0
-          const float p1 = exp2f(fmaf(s[j][2 * hh + 1], c, -m_new));
+          const float p0 = exp2_ftz(fmaf(s[j][2 * hh], c, -m_new));  // masked: 2^−inf = 0
+          const float p1 = exp2_ftz(fmaf(s[j][2 * hh + 1], c, -m_new));
           s[j][2 * hh] = p0, s[j][2 * hh + 1] = p1;
           sum += p0 + p1;
           o[j][2 * hh] *= corr, o[j][2 * hh + 1] *= corr;
@@ -141,7 +151,6 @@ __global__ void __launch_bounds__(kThreadsFwd, MINB)
       wgmma_wait<0>();
       fence_operand(o);
     }
-    __syncthreads();  // this K/V buffer is reloaded next
   }
 
 #pragma unroll

@@ -16,6 +16,13 @@
 
 namespace rcc::cuda {
 
+// 2^x on the special-function unit, subnormal results flushed to zero (one MUFU.EX2; exp2f's
+// non-flushing form adds a range check and two multiplies around it). 2^−inf = 0.
+__device__ __forceinline__ float exp2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return uint32_t(__cvta_generic_to_shared(p));
 }
