@@ -150,11 +150,6 @@ void Gemm::destroy(P& p) {
   p = P{};
 }
 
-// Buckets of 1/16 of the row count's power of two (128 rows up to 4095, 1024 rows at 16k): a
-// training run's row counts drift within a few percent from step to step, and each new bucket
-// costs a heuristic query plus, at its first product, possibly a kernel cuBLAS has not loaded
-// yet (1–3 ms of host time with the GPU idle, measured on 2×410m). RCC_CUDA_GEMM_ROW_BUCKET=N:
-// buckets of N rows instead.
 // RCC_CUDA_GEMM_LOG=1: the host time of a plan's first product (cuBLAS may load its kernel then).
 template <class F>
 cublasStatus_t Gemm::log_first_launch(bool& launched, int64_t a, int64_t b, int64_t c, F&& f) {
@@ -169,6 +164,11 @@ cublasStatus_t Gemm::log_first_launch(bool& launched, int64_t a, int64_t b, int6
   return st;
 }
 
+// Buckets of 1/16 of the row count's power of two (128 rows up to 4095, 1024 rows at 16k): a
+// training run's row counts drift within a few percent from step to step, and each new bucket
+// costs a heuristic query plus, at its first product, possibly a kernel cuBLAS has not loaded
+// yet (often 3–5 ms of host time with the GPU idle, measured on 2×410m).
+// RCC_CUDA_GEMM_ROW_BUCKET=N: buckets of N rows instead.
 int64_t Gemm::plan_rows(int64_t rows) {
   if (rows < kFusedBiasMinRows) return rows;
   static const int64_t fixed = [] {
