@@ -304,61 +304,48 @@ void launch_grad_atomic(const BwdParams& p, const std::vector<AttnTile>& tiles,
 namespace {
 // dq = bf16(scale · dQ) from the [ld, heads·hd] f32 accumulators (every row of the batch) into
 // dq's layout (row r, head h at r·qkv_stride + h·qkv_head), 4 elements per thread (hd % 4 == 0).
+// ROTARY: the inverse rotary folded in (rotary_qkv's backward, before the one rounding): for
+// c < half a thread also takes the partner columns c + half..c + half + 3 (x1 = dQ[i],
+// x2 = dQ[i + half]: x1·cos + x2·sin, x2·cos − x1·sin by the angles of the row's position); the
+// partners' own threads return; columns from 2·half on are converted as they are. Rows with
+// pos −1 (in no sequence) are not rotated.
+template <bool ROTARY>
 __global__ void __launch_bounds__(256)
     dq_convert_kernel(const float* acc, bf16* dq, int64_t count4, int stride4, int hd4,
-                      int64_t qkv_stride, int qkv_head, float scale) {
-  const int64_t step = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count4; i += step) {
-    const float4 v = reinterpret_cast<const float4*>(acc)[i];
-    const int64_t row = i / stride4;
-    const int col4 = int(i - row * stride4), h = col4 / hd4;
-    uint2 o;
-    o.x = pack_bf16(v.x * scale, v.y * scale);
-    o.y = pack_bf16(v.z * scale, v.w * scale);
-    *reinterpret_cast<uint2*>(dq + row * qkv_stride + int64_t(h) * qkv_head +
-                              4 * (col4 - h * hd4)) = o;
-  }
-}
-
-// The same with the inverse rotary folded in (rotary_qkv's backward, before the one rounding):
-// a thread per 4 columns c..c+3 of a head; for c < half it also takes the partner columns
-// c + half..c + half + 3 (x1 = dQ[i], x2 = dQ[i + half]: x1·cos + x2·sin, x2·cos − x1·sin by
-// the angles of the row's position); the partners' own threads return; columns from 2·half on
-// are converted as they are. Rows with pos −1 (in no sequence) are not rotated.
-__global__ void __launch_bounds__(256)
-    dq_convert_rotary_kernel(const float* acc, bf16* dq, int64_t count4, int stride4, int hd4,
-                             int64_t qkv_stride, int qkv_head, float scale, const int32_t* pos,
-                             const float* rope, int half) {
+                      int64_t qkv_stride, int qkv_head, float scale, const int32_t* pos,
+                      const float* rope, int half) {
   const int64_t step = int64_t(gridDim.x) * blockDim.x;
   const int half4 = half / 4;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count4; i += step) {
     const int64_t row = i / stride4;
     const int col4 = int(i - row * stride4), h = col4 / hd4, c4 = col4 - h * hd4;
-    const int position = pos[row];
-    const bool rotated = position >= 0 && c4 < 2 * half4;
-    if (rotated && c4 >= half4) continue;  // done by the partner's thread
     bf16* dst = dq + row * qkv_stride + int64_t(h) * qkv_head + 4 * c4;
     float4 v = reinterpret_cast<const float4*>(acc)[i];
     v = make_float4(v.x * scale, v.y * scale, v.z * scale, v.w * scale);
-    if (rotated) {
-      float4 w = reinterpret_cast<const float4*>(acc)[i + half4];
-      w = make_float4(w.x * scale, w.y * scale, w.z * scale, w.w * scale);
-      const float4* cs =
-          reinterpret_cast<const float4*>(rope + (int64_t(position) * half + 4 * c4) * 2);
-      const float4 a = cs[0], b = cs[1];  // (cos, sin) of pairs 4c4 .. 4c4 + 3
-      const float x[4] = {v.x, v.y, v.z, v.w}, y[4] = {w.x, w.y, w.z, w.w};
-      const float c[4] = {a.x, a.z, b.x, b.z}, sn[4] = {a.y, a.w, b.y, b.w};
-      float o1[4], o2[4];
+    if constexpr (ROTARY) {
+      const int position = pos[row];
+      const bool rotated = position >= 0 && c4 < 2 * half4;
+      if (rotated && c4 >= half4) continue;  // done by the partner's thread
+      if (rotated) {
+        float4 w = reinterpret_cast<const float4*>(acc)[i + half4];
+        w = make_float4(w.x * scale, w.y * scale, w.z * scale, w.w * scale);
+        const float4* cs =
+            reinterpret_cast<const float4*>(rope + (int64_t(position) * half + 4 * c4) * 2);
+        const float4 a = cs[0], b = cs[1];  // (cos, sin) of pairs 4c4 .. 4c4 + 3
+        const float x[4] = {v.x, v.y, v.z, v.w}, y[4] = {w.x, w.y, w.z, w.w};
+        const float c[4] = {a.x, a.z, b.x, b.z}, sn[4] = {a.y, a.w, b.y, b.w};
+        float o1[4], o2[4];
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        o1[u] = x[u] * c[u] + y[u] * sn[u];
-        o2[u] = y[u] * c[u] - x[u] * sn[u];
+        for (int u = 0; u < 4; ++u) {
+          o1[u] = x[u] * c[u] + y[u] * sn[u];
+          o2[u] = y[u] * c[u] - x[u] * sn[u];
+        }
+        uint2 hi;
+        hi.x = pack_bf16(o2[0], o2[1]);
+        hi.y = pack_bf16(o2[2], o2[3]);
+        *reinterpret_cast<uint2*>(dst + half) = hi;
+        v = make_float4(o1[0], o1[1], o1[2], o1[3]);
       }
-      uint2 hi;
-      hi.x = pack_bf16(o2[0], o2[1]);
-      hi.y = pack_bf16(o2[2], o2[3]);
-      *reinterpret_cast<uint2*>(dst + half) = hi;
-      v = make_float4(o1[0], o1[1], o1[2], o1[3]);
     }
     uint2 o;
     o.x = pack_bf16(v.x, v.y);
@@ -378,12 +365,13 @@ void launch_dq_convert(const BwdParams& p, cudaStream_t stream, const RotaryGrad
     RCC_CHECK(fold->half % 4 == 0 && 2 * fold->half <= p.hd && fold->pos && fold->rope,
               "attention backward: cannot fold a rotary half of ", fold->half, " into head_dim ",
               p.hd);
-    dq_convert_rotary_kernel<<<unsigned(blocks), 256, 0, stream>>>(
+    dq_convert_kernel<true><<<unsigned(blocks), 256, 0, stream>>>(
         p.dqacc, p.dq, count4, p.stride / 4, p.hd / 4, p.qkv_stride, p.qkv_head, p.scale, fold->pos,
         fold->rope, fold->half);
   } else {
-    dq_convert_kernel<<<unsigned(blocks), 256, 0, stream>>>(
-        p.dqacc, p.dq, count4, p.stride / 4, p.hd / 4, p.qkv_stride, p.qkv_head, p.scale);
+    dq_convert_kernel<false><<<unsigned(blocks), 256, 0, stream>>>(
+        p.dqacc, p.dq, count4, p.stride / 4, p.hd / 4, p.qkv_stride, p.qkv_head, p.scale, nullptr,
+        nullptr, 0);
   }
   RCC_CUDA_LAUNCH_CHECK();
 }
