@@ -18,6 +18,7 @@
 #include <random>
 #include <vector>
 
+#include "backend/backend.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "ops/activation.h"
@@ -400,6 +401,35 @@ TEST(TrainOpsGrad, CrossEntropyWithMask) {
   bad[0] = int32_t(V);
   EXPECT_THROW(ops::cross_entropy(logits.data(), rows, V, bad.data(), weights.data(), nullptr, 1),
                Error);
+}
+
+// The backend's per-part losses (one part per sample in a training step): each part's value is
+// the loss of its rows alone, empty parts give 0, the dlogits are those of one call over all
+// rows, and malformed part starts are refused.
+TEST(TrainOpsGrad, CrossEntropyParts) {
+  Backend& be = cpu_backend();
+  const int64_t rows = 6, V = 9;
+  auto logits = randn(size_t(rows * V), 67, 2.0f);
+  const std::vector<int32_t> targets = {0, 8, 4, 4, 1, 2};
+  const std::vector<float> weights = {1.0f, 0.5f, 0.0f, 1.0f, 2.0f, 1.0f};
+  const std::vector<int64_t> first = {0, 2, 2, 6};
+  std::vector<float> d(logits.size(), NAN), d_all(logits.size(), NAN);
+  const std::vector<double> parts = be.cross_entropy_parts(logits.data(), V, first, targets.data(),
+                                                           weights.data(), d.data(), 0.5f);
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[0],
+            ops::cross_entropy(logits.data(), 2, V, targets.data(), weights.data(), nullptr, 0.5f));
+  EXPECT_EQ(parts[1], 0.0);
+  EXPECT_EQ(parts[2], ops::cross_entropy(logits.data() + 2 * V, 4, V, targets.data() + 2,
+                                         weights.data() + 2, nullptr, 0.5f));
+  (void)ops::cross_entropy(logits.data(), rows, V, targets.data(), weights.data(), d_all.data(),
+                           0.5f);
+  EXPECT_EQ(d, d_all);
+  for (const std::vector<int64_t>& bad :
+       {std::vector<int64_t>{}, std::vector<int64_t>{1, 6}, std::vector<int64_t>{0, 4, 3}})
+    EXPECT_THROW(be.cross_entropy_parts(logits.data(), V, bad, targets.data(), weights.data(),
+                                        nullptr, 1.0f),
+                 Error);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/tensor.h"
@@ -171,6 +172,15 @@ class Backend {
   virtual double cross_entropy(const float* logits, int64_t rows, int64_t V,
                                const int32_t* targets_host, const float* weights_host,
                                void* dlogits, float scale) = 0;
+  // The same over consecutive parts of the rows: part k is rows [first[k], first[k + 1]) (first
+  // ascending from 0, first.back() the row count); returns each part's Σ w_r · CE_r in row order.
+  // The composed version calls cross_entropy per part; CUDA uploads, launches and synchronises
+  // once for all parts (a training step has one part per sample).
+  virtual std::vector<double> cross_entropy_parts(const float* logits, int64_t V,
+                                                  std::span<const int64_t> first,
+                                                  const int32_t* targets_host,
+                                                  const float* weights_host, void* dlogits,
+                                                  float scale);
   // Σ x² over f32 [n] (synchronises); x *= s.
   virtual double sum_squares(const float* x, int64_t n) = 0;
   virtual void scale_f32(float* x, int64_t n, float s) = 0;
@@ -261,5 +271,8 @@ inline void* act_at(const Backend& be, void* p, int64_t n) {
 inline const void* act_at(const Backend& be, const void* p, int64_t n) {
   return static_cast<const char*>(p) + be.act_bytes(n);
 }
+
+// Checks the part starts of cross_entropy_parts (from 0, ascending); throws naming the problem.
+void check_parts(std::span<const int64_t> first);
 
 }  // namespace rcc

@@ -1,6 +1,7 @@
 // The backend ops that a backend may fuse, composed from the primitive ones (the CPU backend uses
 // these; CUDA overrides them with single kernels, cuda_norm.cu and cuda_norm_backward.cu).
 #include "backend/backend.h"
+#include "core/error.h"
 
 namespace rcc {
 
@@ -18,6 +19,29 @@ void Backend::layer_norm_pair_backward(const void* x, int64_t rows, int64_t H, c
                                        float* dw2, float* db2) {
   layer_norm_backward(x, rows, H, w2, eps, dy2, dx, dw2, db2);
   layer_norm_backward(x, rows, H, w1, eps, dy1, dx, dw1, db1);
+}
+
+std::vector<double> Backend::cross_entropy_parts(const float* logits, int64_t V,
+                                                 std::span<const int64_t> first,
+                                                 const int32_t* targets_host,
+                                                 const float* weights_host, void* dlogits,
+                                                 float scale) {
+  check_parts(first);
+  std::vector<double> out(first.size() - 1, 0.0);
+  for (size_t k = 0; k + 1 < first.size(); ++k) {
+    const int64_t r0 = first[k], n = first[k + 1] - r0;
+    if (n == 0) continue;
+    out[k] = cross_entropy(logits + r0 * V, n, V, targets_host + r0, weights_host + r0,
+                           dlogits ? act_at(*this, dlogits, r0 * V) : nullptr, scale);
+  }
+  return out;
+}
+
+void check_parts(std::span<const int64_t> first) {
+  RCC_CHECK(!first.empty() && first[0] == 0, "cross_entropy_parts: the parts must start at row 0");
+  for (size_t k = 1; k < first.size(); ++k)
+    RCC_CHECK(first[k] >= first[k - 1], "cross_entropy_parts: part ", k - 1,
+              " ends before it starts");
 }
 
 }  // namespace rcc

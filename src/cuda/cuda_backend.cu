@@ -4,6 +4,7 @@
 // device uploads go through a pinned staging ring so that the caller's buffer is free on return.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -81,6 +82,7 @@ CudaBackend::~CudaBackend() {
                   adamw_table_}) {
     if (p) release(p);
   }
+  flush_block_cache();
   cudaStreamSynchronize(stream_);
   if (stage_) cudaFreeHost(stage_);
   cudaMemPoolTrimTo(pool_, 0);
@@ -99,10 +101,113 @@ CudaBackend::~CudaBackend() {
 size_t CudaBackend::pool_size(size_t bytes) {
   constexpr size_t kMin = size_t(4) << 20, kMaxStep = size_t(64) << 20;
   if (bytes < kMin || bytes > (size_t(1) << 60)) return bytes;  // absurd sizes fail as asked
+  static const size_t steps = [] {  // RCC_CUDA_POOL_STEPS: sizes per power of two (experiments)
+    const char* e = std::getenv("RCC_CUDA_POOL_STEPS");
+    const long v = e ? std::strtol(e, nullptr, 10) : 0;
+    return v >= 1 && v <= 1024 ? size_t(v) : size_t(16);
+  }();
   size_t pow2 = kMin;
   while (pow2 <= bytes / 2) pow2 *= 2;  // the largest power of two <= bytes
-  const size_t step = std::min(pow2 / 16, kMaxStep);
+  const size_t step = std::min(std::max<size_t>(pow2 / steps, 1), kMaxStep);
   return (bytes + step - 1) / step * step;
+}
+
+// RCC_CUDA_ALLOC_LOG=1: every pool allocation that took 50 us or more of host time (the pool
+// mapping new memory: the GPU drains meanwhile) on stderr, with the pool's reserved and used bytes
+// before and after.
+bool CudaBackend::alloc_logging() {
+  static const bool on = [] {
+    const char* e = std::getenv("RCC_CUDA_ALLOC_LOG");
+    return e && std::strcmp(e, "0") != 0;
+  }();
+  return on;
+}
+
+CudaBackend::PoolUse CudaBackend::pool_use() const {
+  PoolUse u;
+  uint64_t v = 0;  // the attributes are cuuint64_t (64-bit unsigned)
+  if (cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &v) == cudaSuccess)
+    u.reserved = v;
+  if (cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemCurrent, &v) == cudaSuccess) u.used = v;
+  return u;
+}
+
+void CudaBackend::log_slow_alloc(size_t requested, size_t bytes, const PoolUse& before,
+                                 std::chrono::steady_clock::time_point t0) const {
+  const double us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  if (us < 50) return;
+  const PoolUse after = pool_use();
+  std::fprintf(stderr,
+               "cuda alloc: %zu bytes (%zu requested) took %.0f us; pool reserved %.1f -> %.1f "
+               "MiB, used %.1f -> %.1f MiB\n",
+               bytes, requested, us, before.reserved / 1048576.0, after.reserved / 1048576.0,
+               before.used / 1048576.0, after.used / 1048576.0);
+}
+
+// Training's large blocks kept by size (round_allocations: the sizes are the rounded classes, so
+// a step's buffers recur exactly). Handing a freed large block back to the pool let the next
+// step's smaller requests split it, and the pool then served the large request by remapping
+// physical pages into a new address range: reserved memory constant, but 0.2-1.2 ms of host time
+// per allocation (~2.3 us per MiB), three such allocations a step on both bench configs
+// (RCC_CUDA_ALLOC_LOG=1; bench/results/raw/h100_step_syncs/). All work is on the backend's one
+// stream, so a block taken from the cache is used after everything its last owner enqueued, as
+// with the pool's own stream-ordered reuse. Bounded: at most kCachedBlocks blocks, and their total
+// at most a quarter of the bytes in use (at least kCacheFloor); the oldest go back to the pool
+// first, and all of them before an allocation is declared out of memory.
+void* CudaBackend::take_cached_block(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = block_cache_.begin(); it != block_cache_.end(); ++it)
+    if (it->bytes == bytes) {
+      void* p = it->p;
+      cached_bytes_ -= bytes;
+      block_cache_.erase(it);
+      sizes_[p] = bytes;
+      return p;
+    }
+  return nullptr;
+}
+
+bool CudaBackend::cache_block(void* p, size_t bytes) noexcept {
+  if (!round_allocations_ || bytes < kCacheMin) return false;
+  std::vector<void*> evicted;
+  try {
+    evicted.reserve(kCachedBlocks + 1);  // the evictions below then cannot throw
+    std::lock_guard<std::mutex> lock(mu_);
+    block_cache_.push_back({p, bytes});
+    cached_bytes_ += bytes;
+    const size_t limit =
+        std::max(kCacheFloor, size_t(std::max<int64_t>(0, stats_->live.load())) / 4);
+    while (!block_cache_.empty() &&
+           (block_cache_.size() > kCachedBlocks || cached_bytes_ > limit)) {
+      evicted.push_back(block_cache_.front().p);
+      cached_bytes_ -= block_cache_.front().bytes;
+      block_cache_.erase(block_cache_.begin());
+    }
+  } catch (...) {  // no memory for the bookkeeping: the block goes back to the pool
+    return false;
+  }
+  for (void* q : evicted)
+    if (cudaFreeAsync(q, stream_) != cudaSuccess) (void)cudaGetLastError();
+  return true;
+}
+
+void CudaBackend::flush_block_cache() noexcept {
+  std::vector<CachedBlock> blocks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    blocks.swap(block_cache_);
+    cached_bytes_ = 0;
+  }
+  if (blocks.empty()) return;
+  cudaSetDevice(dev_);
+  for (const CachedBlock& b : blocks)
+    if (cudaFreeAsync(b.p, stream_) != cudaSuccess) (void)cudaGetLastError();
+}
+
+void CudaBackend::round_allocations(bool on) {
+  round_allocations_ = on;
+  if (!on) flush_block_cache();
 }
 
 void* CudaBackend::alloc(size_t bytes) {
@@ -110,12 +215,22 @@ void* CudaBackend::alloc(size_t bytes) {
   use();
   const size_t requested = bytes;
   if (round_allocations_) bytes = pool_size(bytes);
+  if (round_allocations_ && bytes >= kCacheMin)
+    if (void* c = take_cached_block(bytes)) {
+      stats_->add(int64_t(bytes));
+      return c;
+    }
   void* p = nullptr;
+  const bool log = alloc_logging();
+  const PoolUse before = log ? pool_use() : PoolUse{};
+  const auto t0 = std::chrono::steady_clock::now();
   cudaError_t e = cudaMallocFromPoolAsync(&p, bytes, pool_, stream_);
+  if (log) log_slow_alloc(requested, bytes, before, t0);
   if (e == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
     // Blocks freed on the stream but not yet reusable, or memory cached by the pool that
-    // cudaMalloc'd weights could use: settle and retry once.
+    // cudaMalloc'd weights could use: settle and retry once (the cached blocks given back first).
+    flush_block_cache();
     cudaStreamSynchronize(stream_);
     e = cudaMallocFromPoolAsync(&p, bytes, pool_, stream_);
   }
@@ -140,8 +255,9 @@ void CudaBackend::release(void* p) noexcept {
     }
   }
   cudaSetDevice(dev_);
-  if (cudaFreeAsync(p, stream_) != cudaSuccess) (void)cudaGetLastError();
   stats_->sub(int64_t(bytes));
+  if (cache_block(p, bytes)) return;
+  if (cudaFreeAsync(p, stream_) != cudaSuccess) (void)cudaGetLastError();
 }
 
 void CudaBackend::copy_to_device(void* dst, const void* host_src, size_t bytes) {
@@ -416,6 +532,7 @@ std::pair<void*, std::shared_ptr<void>> CudaBackend::weight_alloc(size_t bytes) 
   cudaError_t e = cudaMalloc(&p, n);
   if (e == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
+    flush_block_cache();
     cudaStreamSynchronize(stream_);
     cudaMemPoolTrimTo(pool_, 0);  // return the pool's cached free blocks to the device
     e = cudaMalloc(&p, n);

@@ -3,6 +3,7 @@
 // training ops in cuda_backend_train.cu. Included only by those .cu files.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -51,7 +52,14 @@ class CudaBackend final : public Backend {
   void* alloc(size_t bytes) override;
   // The size alloc() takes from the pool for a request of `bytes` (cuda_backend.cu).
   static size_t pool_size(size_t bytes);
-  void round_allocations(bool on) override { round_allocations_ = on; }
+  void round_allocations(bool on) override;
+  struct PoolUse {
+    size_t reserved = 0, used = 0;
+  };
+  PoolUse pool_use() const;
+  static bool alloc_logging();
+  void log_slow_alloc(size_t requested, size_t bytes, const PoolUse& before,
+                      std::chrono::steady_clock::time_point t0) const;
   void release(void* p) noexcept override;
   void copy_to_device(void* dst, const void* host_src, size_t bytes) override;
   void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
@@ -124,6 +132,10 @@ class CudaBackend final : public Backend {
   void linear_f32(const void* x, int64_t rows, const Tensor& W, float* y) override;
   double cross_entropy(const float* logits, int64_t rows, int64_t V, const int32_t* targets_host,
                        const float* weights_host, void* dlogits, float scale) override;
+  std::vector<double> cross_entropy_parts(const float* logits, int64_t V,
+                                          std::span<const int64_t> first,
+                                          const int32_t* targets_host, const float* weights_host,
+                                          void* dlogits, float scale) override;
 
   double sum_squares(const float* x, int64_t n) override;
   void scale_f32(float* x, int64_t n, float s) override;
@@ -199,6 +211,19 @@ class CudaBackend final : public Backend {
   std::shared_ptr<MemStats> stats_ = std::make_shared<MemStats>();
   std::mutex mu_;
   std::unordered_map<void*, size_t> sizes_;
+  // Freed large blocks kept for reuse by size in training (alloc(); oldest first), under mu_.
+  struct CachedBlock {
+    void* p;
+    size_t bytes;
+  };
+  static constexpr size_t kCacheMin = size_t(16) << 20;   // blocks this large are cached
+  static constexpr size_t kCacheFloor = size_t(1) << 30;  // total allowed below 4x this in use
+  static constexpr size_t kCachedBlocks = 32;
+  std::vector<CachedBlock> block_cache_;
+  size_t cached_bytes_ = 0;
+  void* take_cached_block(size_t bytes);
+  bool cache_block(void* p, size_t bytes) noexcept;  // false: not cached (the caller frees it)
+  void flush_block_cache() noexcept;
   std::unique_ptr<cuda::Gemm> gemm_;
   // RCC_CUDA_FUSED=0 turns off the training passes' fusions (layer_norm_pair and its backward run
   // as Backend's compositions; bias gradients, gelu_backward's included, as separate

@@ -271,11 +271,26 @@ double CudaBackend::cross_entropy(const float* logits, int64_t rows, int64_t V,
                                   const int32_t* targets_host, const float* weights_host,
                                   void* dlogits, float scale) {
   if (rows <= 0) return 0.0;
+  const int64_t first[2] = {0, rows};
+  return cross_entropy_parts(logits, V, first, targets_host, weights_host, dlogits, scale)[0];
+}
+
+// One upload of targets | weights for every part, one launch over all rows (each row's loss is
+// its own: the same values as a launch per part), one read-back of the per-row losses, summed
+// per part in row order as the CPU sums.
+std::vector<double> CudaBackend::cross_entropy_parts(const float* logits, int64_t V,
+                                                     std::span<const int64_t> first,
+                                                     const int32_t* targets_host,
+                                                     const float* weights_host, void* dlogits,
+                                                     float scale) {
+  check_parts(first);
+  std::vector<double> out(first.size() - 1, 0.0);
+  const int64_t rows = first.back();
+  if (rows <= 0) return out;
   for (int64_t r = 0; r < rows; ++r)
     RCC_CHECK(targets_host[r] >= 0 && targets_host[r] < V, "cross_entropy: target ",
               targets_host[r], " of row ", r, " outside [0, ", V, ")");
   use();
-  // One upload of targets | weights, then the per-row losses back.
   const size_t tb = size_t(rows) * 4, bytes = 2 * tb + size_t(rows) * 4;
   ensure(&ce_buf_, &ce_buf_bytes_, bytes);
   char* base = static_cast<char*>(ce_buf_);
@@ -289,9 +304,9 @@ double CudaBackend::cross_entropy(const float* logits, int64_t rows, int64_t V,
                              static_cast<bf16*>(dlogits), stream_);
   std::vector<float> l(static_cast<size_t>(rows));
   copy_to_host(l.data(), loss, tb);
-  double sum = 0;
-  for (float x : l) sum += double(x);  // row order, as the CPU sums
-  return sum;
+  for (size_t k = 0; k + 1 < first.size(); ++k)
+    for (int64_t r = first[k]; r < first[k + 1]; ++r) out[k] += double(l[size_t(r)]);
+  return out;
 }
 
 double CudaBackend::sum_squares(const float* x, int64_t n) {

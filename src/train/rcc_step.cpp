@@ -177,18 +177,12 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
   {
     DeviceBuffer logits(be, size_t(NT * V) * 4);  // f32
     m.decoder.logits_device(h_t.get(), NT, static_cast<float*>(logits.get()));
-    // One call per sample (its target rows are contiguous) so that each sample's loss is known
-    // (per-task losses in the training log); the gradient rows are the same as in one call.
-    st.sample_loss.assign(B, 0.0);
-    for (size_t b = 0; b < B; ++b) {
-      const int64_t r0 = tgt_first[b], n = tgt_first[b + 1] - r0;
-      if (n == 0) continue;
-      st.sample_loss[b] = be.cross_entropy(
-          static_cast<const float*>(logits.get()) + r0 * V, n, V, tgt_ids.data() + r0,
-          tgt_w.data() + r0, opt.backward ? act_at(be, dlogits.get(), r0 * V) : nullptr,
-          opt.loss_scale);
-      st.loss_sum += st.sample_loss[b];
-    }
+    // Each sample's loss (its target rows are contiguous: one part each) for the per-task
+    // losses in the training log; one synchronisation for the batch.
+    st.sample_loss = be.cross_entropy_parts(static_cast<const float*>(logits.get()), V, tgt_first,
+                                            tgt_ids.data(), tgt_w.data(),
+                                            opt.backward ? dlogits.get() : nullptr, opt.loss_scale);
+    for (double l : st.sample_loss) st.loss_sum += l;
   }
   phase("loss");
   if (!opt.backward) return st;

@@ -192,6 +192,87 @@ void check_gather(Gpu& g) {
 // (CudaBackend::upload_index): a sequence of gathers that revisits arrays, rewrites one host
 // buffer in place (same pointer, other rows), and passes more distinct arrays than are kept, so
 // that evicted ones must be uploaded again. Every gather must equal the CPU's (exact: a copy).
+// cross_entropy_parts: one launch and one read-back for every part (a training step's samples)
+// against the CPU backend's composed version (cross_entropy per part): parts of 9, 0 and 21
+// rows, some weights 0. Tolerance 1e-5 relative: f32 softmax sums on the GPU against double on
+// the CPU (cuda_train_ops_check's per-row bound); then the same call with one part must give
+// cross_entropy's value exactly, and malformed parts must be refused.
+void check_cross_entropy_parts(Gpu& g) {
+  Backend& cpu = cpu_backend();
+  const int64_t rows = 30, V = 517;
+  const std::vector<int64_t> first = {0, 9, 9, 30};
+  std::vector<float> logits = randn(g_rng, size_t(rows * V), 2.0f);
+  std::vector<int32_t> targets(static_cast<size_t>(rows));
+  std::vector<float> weights(static_cast<size_t>(rows));
+  std::uniform_int_distribution<int32_t> pick(0, int32_t(V - 1));
+  for (int64_t r = 0; r < rows; ++r) {
+    targets[size_t(r)] = pick(g_rng);
+    weights[size_t(r)] = r % 4 == 3 ? 0.0f : (r % 2 ? 0.5f : 1.0f);
+  }
+  Host hl(logits), hd(size_t(rows * V));
+  const std::vector<double> ref =
+      cpu.cross_entropy_parts(hl.f(), V, first, targets.data(), weights.data(), hd.f(), 0.25f);
+  DeviceBuffer dl(*g.be, logits.size() * 4), dd(*g.be, logits.size() * 2);
+  g.be->copy_to_device(dl.get(), logits.data(), logits.size() * 4);
+  g.poison(dd.get(), dd.bytes());
+  const std::vector<double> got =
+      g.be->cross_entropy_parts(static_cast<const float*>(dl.get()), V, first, targets.data(),
+                                weights.data(), dd.get(), 0.25f);
+  double err = got.size() == ref.size() ? 0.0 : 1.0;
+  for (size_t k = 0; k < std::min(got.size(), ref.size()); ++k)
+    err = std::max(err, std::abs(got[k] - ref[k]) / std::max(1e-30, std::abs(ref[k])));
+  report("cross_entropy_parts_losses", ref.size() == 3 && ref[1] == 0.0 ? err : 1.0, 1e-5);
+  report("cross_entropy_parts_dlogits",
+         rel_err(g.download(dd.get(), logits.size()), hd.vec(logits.size())), 1e-2);
+  const int64_t all[2] = {0, rows};
+  const double whole = g.be->cross_entropy(static_cast<const float*>(dl.get()), rows, V,
+                                           targets.data(), weights.data(), nullptr, 0.25f);
+  const std::vector<double> one = g.be->cross_entropy_parts(
+      static_cast<const float*>(dl.get()), V, all, targets.data(), weights.data(), nullptr, 0.25f);
+  report("cross_entropy_parts_one_part_is_cross_entropy",
+         one.size() == 1 && one[0] == whole ? 0 : 1, 0);
+  int refused = 0;
+  for (const std::vector<int64_t>& bad :
+       {std::vector<int64_t>{}, std::vector<int64_t>{1, 30}, std::vector<int64_t>{0, 20, 10}}) {
+    try {
+      (void)g.be->cross_entropy_parts(static_cast<const float*>(dl.get()), V, bad, targets.data(),
+                                      weights.data(), nullptr, 1.0f);
+    } catch (const Error&) {
+      ++refused;
+    }
+  }
+  report("cross_entropy_parts_malformed_parts_refused", refused == 3 ? 0 : 1, 0);
+}
+
+// Training's large-block cache (CudaBackend::alloc): a freed block of 16 MiB or more comes back
+// for a request of its rounded size, is never handed out twice, keeps what is written to it, and
+// nothing is cached without round_allocations or below 16 MiB.
+void check_block_cache(int dev) {
+  std::unique_ptr<Backend> be = make_cuda_backend(dev);
+  const size_t big = size_t(40) << 20;
+  be->round_allocations(true);
+  void* a = be->alloc(big);
+  be->release(a);
+  void* b = be->alloc(big - 4096);  // the same size class
+  void* c = be->alloc(big);         // the cache held one block: this one is new
+  report("block_cache_reuses_a_freed_block", b == a ? 0 : 1, 0);
+  report("block_cache_never_hands_out_a_block_twice", c != b ? 0 : 1, 0);
+  std::vector<float> v = randn(g_rng, 1 << 20), back(v.size());
+  be->copy_to_device(b, v.data(), v.size() * 4);
+  be->copy_to_host(back.data(), b, v.size() * 4);
+  report("block_cache_block_keeps_its_contents", back == v ? 0 : 1, 0);
+  be->release(b);
+  void* d = be->alloc(size_t(100) << 20);  // another class: not the cached block
+  report("block_cache_other_size_is_another_block", d != b ? 0 : 1, 0);
+  be->release(c);
+  be->release(d);
+  void* small = be->alloc(size_t(8) << 20);
+  be->release(small);
+  be->round_allocations(false);  // gives the cached blocks back
+  be.reset();
+  report("block_cache_backend_released_cleanly", cudaGetLastError() == cudaSuccess ? 0 : 1, 0);
+}
+
 void check_index_uploads(Gpu& g) {
   Backend& cpu = cpu_backend();
   const int64_t rows = 64, width = 16;
@@ -605,6 +686,8 @@ int main(int argc, char** argv) {
       check_weights_and_embed(g);
       check_gather(g);
       check_index_uploads(g);
+      check_cross_entropy_parts(g);
+      check_block_cache(dev);
       check_layer_norm(g);
       check_elementwise(g);
       check_linear(g, "");
