@@ -7,6 +7,7 @@
 //        [--node-modules DIR]
 import { createRequire } from 'module';
 import fs from 'fs';
+import zlib from 'zlib';
 import path from 'path';
 
 const args = {};
@@ -33,7 +34,10 @@ for (let begin = 0; begin < buf.length; ) {
   begin = end;
 }
 
-const tok = Tokenizer.fromFile(args.tokenizer);
+// tokenizer.json, or gzip-compressed tokenizer.json.gz
+const tokBytes = fs.readFileSync(args.tokenizer);
+const tok = Tokenizer.fromString(
+  (args.tokenizer.endsWith('.gz') ? zlib.gunzipSync(tokBytes) : tokBytes).toString('utf8'));
 let first = 0, best = Infinity, tokens = 0;
 const passes = [];
 for (let r = 0; r < repeat; r++) {

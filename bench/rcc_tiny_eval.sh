@@ -8,8 +8,10 @@
 #
 #   bench/rcc_tiny_eval.sh [MODEL_DIR] [OUT.jsonl]
 # Environment: RCC (binary, default build/rcc), DEVICE (default cuda), SAMPLES_SCALE (multiplies
-# the sample counts, default 1), DATA (token shards, default data/rcc-tiny/tok: heldout*, train*,
-# wikitext* from scripts/train-rcc-tiny.sh data).
+# the sample counts, default 1), HELDOUT (held-out haystack text, default the bundled
+# data/text/rcc-tiny-heldout), DATA (token shards of the training text for the 1M-token pass keys,
+# default data/rcc-tiny/tok/train* from `scripts/train-rcc-tiny.sh data`: no bundled text is that
+# long).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/rcc-tiny}
@@ -17,6 +19,7 @@ OUT=${2:-bench/results/raw/rcc_tiny_eval.jsonl}
 RCC=${RCC:-build/rcc}
 DEVICE=${DEVICE:-cuda}
 DATA=${DATA:-data/rcc-tiny/tok}
+HELDOUT=${HELDOUT:-data/text/rcc-tiny-heldout}
 S=${SAMPLES_SCALE:-1}
 mkdir -p "$(dirname "$OUT")"
 : >"$OUT"
@@ -43,7 +46,7 @@ EOF
 
 for len in 4096 32768 131072; do
   run "passkey-$len" passkey --samples "$(n $((len > 32768 ? 50 : 200)))" --min-tokens $len \
-    --max-tokens $len --digits 5 --set "haystack=$DATA/heldout*"
+    --max-tokens $len --digits 5 --set "haystack=$HELDOUT"
 done
 run "passkey-1048576" passkey --samples "$(n 20)" --min-tokens 1048576 --max-tokens 1048576 \
   --digits 5 --set "haystack=$DATA/train*"
@@ -51,13 +54,13 @@ run "passkey-1048576" passkey --samples "$(n 20)" --min-tokens 1048576 --max-tok
 for task in qa1_single-supporting-fact qa2_two-supporting-facts; do
   for len in 8192 65536; do
     run "babi-${task%%_*}-$len" babi --samples "$(n $((len > 8192 ? 100 : 200)))" --mode manual \
-      --set "data=../shared/data/babi/${task}_test.txt,haystack=$DATA/heldout*,haystack_min_tokens=$len,haystack_max_tokens=$len"
+      --set "data=data/babi/${task}_test.txt.gz,haystack=$HELDOUT,haystack_min_tokens=$len,haystack_max_tokens=$len"
   done
 done
 
-run "reconstruct-wikitext" reconstruct --samples "$(n 200)" --cue 16 --data "$DATA/wikitext*"
+run "reconstruct-wikitext" reconstruct --samples "$(n 200)" --cue 16 --data data/text/wikitext-2-test.txt.gz
 
-# The reference's own example (RCC_SPEC §4), asked with instruction reconstruction.
+# The reference's own example (docs/spec.md §4.5), asked with instruction reconstruction.
 ctx=$(mktemp)
 python3 -c "import sys; sys.stdout.write('The cat sat on the sofa.' + 'The dog sat on the stool.' * 1000)" >"$ctx"
 echo "== cat-sofa ==" >&2

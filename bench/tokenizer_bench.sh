@@ -6,8 +6,7 @@
 # Usage: bench/tokenizer_bench.sh
 # Environment:
 #   RCC_BIN                 rcc binary (default build/rcc; build it first)
-#   TOKENIZER               tokenizer.json (default ../shared/data/tokenizers/gpt-neox-20b/...)
-#   SHARED                  the shared data folder (default ../shared)
+#   TOKENIZER               tokenizer.json (default data/tokenizers/gpt-neox-20b/tokenizer.json.gz)
 #   TOKENIZERS_NODE_MODULES node_modules holding `tokenizers` (default: npm-installs
 #                           tokenizers@$HF_VERSION into $BENCH_DIR/hftok, outside the repo)
 #   HF_VERSION              npm tokenizers version (default 0.23.2)
@@ -19,13 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RCC_BIN="${RCC_BIN:-build/rcc}"
-TOKENIZER="${TOKENIZER:-../shared/data/tokenizers/gpt-neox-20b/tokenizer.json}"
+TOKENIZER="${TOKENIZER:-data/tokenizers/gpt-neox-20b/tokenizer.json.gz}"
 HF_VERSION="${HF_VERSION:-0.23.2}"
 BENCH_DIR="${BENCH_DIR:-/tmp/rcc-tokenizer-bench}"
 REPEAT="${REPEAT:-3}"
 CHUNK_BYTES="${CHUNK_BYTES:-4096}"
 RESULTS="${RESULTS:-bench/results/tokenizer.md}"
-SHARED="${SHARED:-../shared}"  # the shared data folder (WikiText-2, bAbI)
 
 [ -x "$RCC_BIN" ] || { echo "tokenizer_bench: $RCC_BIN not found (build first)" >&2; exit 1; }
 mkdir -p "$BENCH_DIR"
@@ -36,8 +34,8 @@ mkdir -p "$BENCH_DIR"
 INPUT="$BENCH_DIR/input.txt"
 {
   gzip -dc tests/fixtures/tokenizer/corpus.txt.gz | tr '\036' '\n'
-  cat "$SHARED/data/text/wikitext-2-test.txt"
-  head -c 1000000 "$SHARED/data/babi/qa1_single-supporting-fact_train.txt"
+  gzip -dc data/text/wikitext-2-test.txt.gz
+  gzip -dc data/babi/qa1_single-supporting-fact_train.txt.gz | head -c 1000000
   cat /usr/share/common-licenses/*
   find /usr/include/c++ -name '*.h' | LC_ALL=C sort | xargs cat | head -c 4000000
   find /usr/share/doc -name 'changelog.Debian.gz' | LC_ALL=C sort | xargs gzip -dc | head -c 3000000

@@ -6,7 +6,7 @@
 //    follows Hugging Face's 16.0; tokenizer_unicode_test checks rcc's classes against HF itself);
 //  - decoding arbitrary ids (taken from the input bytes) gives valid UTF-8.
 // Built and run by scripts/fuzz.sh. Environment: RCC_FUZZ_TOKENIZER (GPT-NeoX tokenizer.json,
-// default ../shared/data/tokenizers/gpt-neox-20b/tokenizer.json), RCC_FUZZ_FIXTURES (default
+// default data/tokenizers/gpt-neox-20b/tokenizer.json.gz), RCC_FUZZ_FIXTURES (default
 // tests/fixtures/tokenizer).
 #include <cstdint>
 #include <cstdio>
@@ -84,7 +84,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const std::string fixtures = env_or("RCC_FUZZ_FIXTURES", "tests/fixtures/tokenizer");
   try {
     g->neox = rcc::Tokenizer::load(
-        env_or("RCC_FUZZ_TOKENIZER", "../shared/data/tokenizers/gpt-neox-20b/tokenizer.json"));
+        env_or("RCC_FUZZ_TOKENIZER", "data/tokenizers/gpt-neox-20b/tokenizer.json.gz"));
     g->prefix = rcc::Tokenizer::load(fixtures + "/variant_prefix.json");
     g->noregex = rcc::Tokenizer::load(fixtures + "/variant_noregex.json");
   } catch (const std::exception& e) {

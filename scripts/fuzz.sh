@@ -7,7 +7,7 @@
 #   FUZZ_BUILD_DIR   where objects, binaries and the growing corpora go (default build-fuzz)
 #   FUZZ_CXX         the compiler (default clang++)
 #   FUZZ_JOBS        parallel compile jobs (default: nproc)
-#   RCC_FUZZ_TOKENIZER  GPT-NeoX tokenizer.json (default ../shared/data/tokenizers/gpt-neox-20b/...)
+#   RCC_FUZZ_TOKENIZER  GPT-NeoX tokenizer.json (default data/tokenizers/gpt-neox-20b/tokenizer.json.gz)
 # A crash leaves its input in $FUZZ_BUILD_DIR (crash-*, leak-*, timeout-*) and fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,18 +16,19 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 OUT="${FUZZ_BUILD_DIR:-build-fuzz}"
 CXX="${FUZZ_CXX:-clang++}"
 JOBS="${FUZZ_JOBS:-$(nproc)}"
-export RCC_FUZZ_TOKENIZER="${RCC_FUZZ_TOKENIZER:-../shared/data/tokenizers/gpt-neox-20b/tokenizer.json}"
+export RCC_FUZZ_TOKENIZER="${RCC_FUZZ_TOKENIZER:-data/tokenizers/gpt-neox-20b/tokenizer.json.gz}"
 export RCC_FUZZ_FIXTURES="${RCC_FUZZ_FIXTURES:-tests/fixtures/tokenizer}"
 
 command -v "$CXX" >/dev/null || { echo "fuzz.sh: $CXX not found (apt-get install clang)" >&2; exit 1; }
 mkdir -p "$OUT/obj"
 CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer -Isrc -Wall -Wextra -Wno-unused-parameter
           -fsanitize=address,undefined -fno-sanitize-recover=undefined)
-LIBS=($(pkg-config --libs libutf8proc libpcre2-8))
+LIBS=($(pkg-config --libs libutf8proc libpcre2-8 zlib))
 
-# The tokenizer library, instrumented for coverage (fuzzer-no-link), compiled once for both targets.
-# The tokenizer trainer (bpe_trainer*, bpe_word_counts: it needs the thread pool) is not fuzzed here.
-srcs=()
+# The tokenizer library (with the text-file reader it loads tokenizer.json through), instrumented
+# for coverage (fuzzer-no-link), compiled once for both targets. The tokenizer trainer
+# (bpe_trainer*, bpe_word_counts: it needs the thread pool) is not fuzzed here.
+srcs=(src/core/text_file.cpp)
 for src in src/tokenizer/*.cpp; do
   case $(basename "$src") in bpe_trainer* | bpe_word_counts*) ;; *) srcs+=("$src") ;; esac
 done

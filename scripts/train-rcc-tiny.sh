@@ -26,7 +26,7 @@
 #   qa2     configs/rcc-tiny/qa2.json: facts and bAbI up to 16k/64k tokens, pass keys back in
 #   qa3     configs/rcc-tiny/qa3.json: the whole mix (reconstruction, pass keys up to 1M tokens)
 #   qa4     configs/rcc-tiny/qa4.json: more pass keys (up to 1M) at a lower rate, QA kept
-#   export  bf16, shards of at most 15 MiB, into models/rcc-tiny (the model card is kept)
+#   export  bf16, shards of at most 15 MiB, into models/rcc-tiny (MODEL_CARD.md and eval.json kept)
 #   eval    the model card's evaluation (bench/rcc_tiny_eval.sh; DEVICE=cpu without a GPU)
 #
 # Between stages the weights pass through the bf16 release format (`rcc export`) — except qa0 → qa1
@@ -69,7 +69,7 @@ for stage in "${stages[@]}"; do
       # shellcheck disable=SC2046
       tok quarter $(ls "$D"/corpus/train/*.txt | awk 'NR % 4 == 1')
       tok heldout "$D"/corpus/heldout/*.txt
-      tok wikitext ../shared/data/text/wikitext-2-test.txt
+      tok wikitext data/text/wikitext-2-test.txt.gz
       ;;
     base)
       cfg=configs/rcc-tiny/base.json
@@ -92,7 +92,9 @@ for stage in "${stages[@]}"; do
     export)
       rm -rf models/rcc-tiny.new
       cp -r "$R/qa4-bf16" models/rcc-tiny.new
-      [ -f models/rcc-tiny/MODEL_CARD.md ] && cp models/rcc-tiny/MODEL_CARD.md models/rcc-tiny.new/
+      for f in MODEL_CARD.md eval.json; do  # kept: the card and the evaluation defaults
+        [ -f "models/rcc-tiny/$f" ] && cp "models/rcc-tiny/$f" models/rcc-tiny.new/
+      done
       rm -rf models/rcc-tiny && mv models/rcc-tiny.new models/rcc-tiny
       ;;
     eval) bench/rcc_tiny_eval.sh models/rcc-tiny ;;

@@ -282,7 +282,7 @@ TEST(Checkpoint, BareShardsConcatenateBf16And1D) {
 }
 
 TEST(Checkpoint, ModelSplitAcrossBareShards) {
-  // The reference loader's layout (RCC_SPEC §5): embed_in and embed_out each cut in two row blocks
+  // The reference loader's layout (spec §5.3): embed_in and embed_out each cut in two row blocks
   // over two shards without an index.
   TempDir whole, split;
   GPTNeoXConfig cfg = tiny_config();

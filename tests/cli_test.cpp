@@ -80,7 +80,7 @@ json single_json(const RunResult& r) {
 
 // A copy of a fixture model (config.json and the weight files only) in a temporary directory, to
 // break or to inspect without the fixture's expected.safetensors, which sits in the same directory
-// and, since every *.safetensors file of a checkpoint directory is read (RCC_SPEC §5), counts as a
+// and, since every *.safetensors file of a checkpoint directory is read (spec §5.3), counts as a
 // shard there.
 struct ModelCopy {
   test::TempDir dir;

@@ -275,7 +275,7 @@ TEST(Ops, AddInplace) {
 // rotary
 
 // The angles of GPT-NeoX as transformers computes them in f32: inv_freq = 1 / base^(2i/rot),
-// angle = float(pos) · inv_freq (RCC_SPEC §1). Returned in double so that the rotation below is
+// angle = float(pos) · inv_freq (spec §1.4). Returned in double so that the rotation below is
 // done independently of the op.
 std::vector<double> torch_f32_angles(int64_t rot, int64_t pos, double base) {
   std::vector<double> a(size_t(rot / 2));

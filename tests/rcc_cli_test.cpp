@@ -27,8 +27,8 @@ class RCCCli : public ::testing::Test {
     init_random_rcc(cfg, s, DType::BF16, 1).save(model("a"), DType::BF16);
     init_random_rcc(cfg, s, DType::BF16, 2).save(model("b"), DType::BF16);
     for (const char* n : {"a", "b"})
-      std::filesystem::copy_file(test::shared("data/tokenizers/gpt-neox-20b/tokenizer.json"),
-                                 model(n) + "/tokenizer.json");
+      test::write_file(model(n) + "/tokenizer.json",
+                       test::read_text(test::data("tokenizers/gpt-neox-20b/tokenizer.json.gz")));
     test::write_file(file("ctx.txt"),
                      "The cat sat on the sofa. " + std::string() +
                          "The dog sat on the stool. The dog sat on the stool. The dog sat on the "
@@ -184,6 +184,28 @@ TEST_F(RCCCli, Refusals) {
 
 namespace rcc {
 namespace {
+
+// rcc eval's defaults: DIR/eval.json (data paths relative to DIR, so any working directory
+// works), text files as haystacks; missing data names the file, the settings file and a way out.
+TEST_F(RCCCli, EvalDefaultsFromEvalJson) {
+  const std::string m = model("a");
+  test::write_file(file("hay.txt"),
+                   test::read_text(test::data("text/wikitext-2-test.txt.gz")).substr(0, 20000));
+  test::write_file(m + "/eval.json",
+                   R"({"eval": [{"kind": "passkey", "min_tokens": 100, "max_tokens": 100,)"
+                   R"( "digits": 3, "mode": "ir", "haystack": "../hay.txt"},)"
+                   R"( {"kind": "babi", "data": "../missing-stories.txt.gz"}]})");
+  json r = run_json({"eval", "passkey", "--model", m, "--samples", "2", "--json", "--quiet"});
+  EXPECT_EQ(r["samples"], 2);
+  EXPECT_EQ(r["settings"]["haystack"],
+            std::filesystem::path(file("hay.txt")).lexically_normal().string());
+  EXPECT_EQ(r["settings"]["digits"], 3);
+  test::RunResult bad = test::run_rcc({"eval", "babi", "--model", m, "--samples", "1", "--quiet"});
+  EXPECT_EQ(bad.status, 1);
+  for (const char* part : {"missing-stories.txt.gz", "eval.json", "--data"})
+    EXPECT_NE(bad.err.find(part), std::string::npos) << part << " in " << bad.err;
+  std::filesystem::remove(m + "/eval.json");
+}
 
 TEST_F(RCCCli, ExportShardsDecoderAndDefaultModel) {
   // bf16 -> bf16 in shards of at most 1 MiB: the same weights, so the same greedy answer.

@@ -136,12 +136,18 @@ TEST(DecoderMemory, ChunkedPrefillEqualsOnePass) {
 
 TEST(DecoderMemory, StreamedCompressionEqualsMemoryThenPrefill) {
   // `rcc ask --context` streams each window's slots straight into the decoder prefill (push/flush,
-  // buffered into chunks) without keeping a memory. Same slots in, so the same keys/values up to
-  // the summation order of differently chunked attention (1e-5 relative), and the same greedy ids.
+  // buffered into chunks) without keeping a memory. The streamed slots are exactly those of a
+  // memory of the model's memory dtype (bf16 here: rounded as a stored memory is, spec §3.3), so
+  // the same keys/values up to the summation order of differently chunked attention (1e-5
+  // relative), and the same greedy ids.
   RCCModel& m = small_model();
+  ASSERT_EQ(m.settings.memory_dtype, DType::BF16);
   const auto ids = random_ids(1000, 21);  // 16 windows of 64, the last one partial
   Compressor comp(m);
-  Memory mem = comp.compress(ids, WindowMode::Aligned, DType::F32);
+  Memory mem = comp.compress(ids, WindowMode::Aligned);
+  ASSERT_EQ(mem.dtype, DType::BF16);
+  std::vector<float> stored(size_t(mem.slots() * 3 * 32)), streamed_slots;
+  mem.slots_f32(0, mem.slots(), stored.data());
   DecoderMemory whole(m), streamed(m);
   whole.extend(mem, 0, mem.slots());
   streamed.reserve(Compressor::slot_count(ids, 64, 8, WindowMode::Aligned) + 32);
@@ -149,12 +155,15 @@ TEST(DecoderMemory, StreamedCompressionEqualsMemoryThenPrefill) {
   int64_t windows = 0;
   const int64_t produced =
       comp.stream(ids, WindowMode::Aligned, [&](int64_t, int64_t, const void* slots, int64_t n) {
+        const float* f = static_cast<const float*>(slots);
+        streamed_slots.insert(streamed_slots.end(), f, f + n * 3 * 32);
         streamed.push(slots, n);
         ++windows;
       });
   streamed.flush();
   EXPECT_EQ(windows, 16);
   EXPECT_EQ(produced, mem.slots());
+  EXPECT_EQ(streamed_slots, stored);  // bit-identical: the same encoder pass, the same rounding
   ASSERT_EQ(streamed.length(), whole.length());
   const int64_t n = whole.length() * whole.cache().width();
   for (int64_t l = 0; l < whole.cache().layers(); ++l) {
@@ -171,7 +180,9 @@ TEST(DecoderMemory, StreamedCompressionEqualsMemoryThenPrefill) {
   EXPECT_EQ(whole.generate({1, 2, 3}, gp).ids, streamed.generate({1, 2, 3}, gp).ids);
   // Windows encoded in batches (one forward pass of several sequences) give the same slots up to
   // f32 summation order (OpenBLAS takes other kernel/edge paths for other row counts; elementwise
-  // relative error with a 1e-2 floor, 1e-4).
+  // relative error with a 1e-2 floor, 1e-4): compared unrounded (an f32 memory dtype), since a
+  // value next to a bf16 rounding boundary could land one bf16 step away.
+  m.settings.memory_dtype = DType::F32;
   Compressor batched(m);
   batched.set_batch_windows(3);
   std::vector<float> a, b;
@@ -185,6 +196,7 @@ TEST(DecoderMemory, StreamedCompressionEqualsMemoryThenPrefill) {
   });
   ASSERT_EQ(a.size(), size_t(mem.slots() * 3 * 32));
   EXPECT_LE(test::max_rel_error(b, a), 1e-4);
+  m.settings.memory_dtype = DType::BF16;
   // Generating with slots still pending is refused.
   DecoderMemory pending(m);
   comp.stream(ids, WindowMode::Aligned,

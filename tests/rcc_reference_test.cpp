@@ -1,5 +1,5 @@
 // RCC compression and injected decoding against the fixtures of
-// tests/reference/make_rcc_fixtures.py (Hugging Face GPT-NeoX modules assembled per RCC_SPEC
+// tests/reference/make_rcc_fixtures.py (Hugging Face GPT-NeoX modules assembled per spec
 // §2–§3), compat mode, W 2048, R 32. Tolerances: slots and logits max |rcc - ref| / max |ref| <=
 // 1e-4 (both f32 compute on identical weights; observed ~1e-6); greedy ids identical (the fixtures
 // record top-2 margins >= 3e-3).

@@ -13,6 +13,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/text_file.h"
+
 namespace rcc::test {
 
 namespace fs = std::filesystem;
@@ -40,8 +42,12 @@ std::string path_or_env(const char* env, const char* built_in) {
 std::string fixture(const std::string& rel) {
   return path_or_env("RCC_FIXTURES_DIR", RCC_FIXTURES_DIR) + "/" + rel;
 }
-std::string shared(const std::string& rel) {
-  return path_or_env("RCC_SHARED_DIR", RCC_SHARED_DIR) + "/" + rel;
+std::string data(const std::string& rel) {
+  return path_or_env("RCC_DATA_DIR", RCC_DATA_DIR) + "/" + rel;
+}
+
+std::string read_text(const std::string& path) {
+  return read_text_file(path);
 }
 
 std::string read_file(const std::string& path) {

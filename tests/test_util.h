@@ -17,9 +17,11 @@ class TempDir {
   std::string path_;
 };
 
-std::string fixture(const std::string& rel);  // tests/fixtures/<rel>
-std::string shared(const std::string& rel);   // ../shared/<rel>
-std::string read_file(const std::string& path);
+std::string fixture(const std::string& rel);     // tests/fixtures/<rel>
+std::string data(const std::string& rel);        // data/<rel>, the repository's bundled data
+std::string read_file(const std::string& path);  // raw bytes
+// Text: the file's bytes, decompressed when gzip (rcc::read_text_file, as rcc reads text).
+std::string read_text(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
 
 struct RunResult {

@@ -176,7 +176,7 @@ TEST(BpeTrainer, MergesAreWellFormed) {
 
 TEST(BpeTrainer, RoundTripsWikitextAndGoldenInputs) {
   const Tokenizer t = Tokenizer::from_json(tok::bpe_tokenizer_json(train_text(corpus(), 2000, 2)));
-  const std::string wiki = test::read_file(test::shared("data/text/wikitext-2-test.txt"));
+  const std::string wiki = test::read_text(test::data("text/wikitext-2-test.txt.gz"));
   size_t chunks = 0;
   for (size_t p = 0; p < wiki.size(); p += 7919, ++chunks) {
     const std::string s = wiki.substr(p, 7919);
@@ -184,7 +184,7 @@ TEST(BpeTrainer, RoundTripsWikitextAndGoldenInputs) {
     ASSERT_EQ(t.decode(t.encode(s)), nfc_normalize(s)) << "chunk at " << p;
   }
   EXPECT_GT(chunks, 150u);
-  const std::string inp = test::read_file(test::shared("data/tokenizers/gpt-neox-20b/golden.inp"));
+  const std::string inp = test::read_file(test::data("tokenizers/gpt-neox-20b/golden.inp"));
   const std::string sep = "\n__ggml_vocab_test__\n";
   size_t n = 0;
   for (size_t p = 0, e; (e = inp.find(sep, p)) != std::string::npos; p = e + sep.size(), ++n) {

@@ -81,7 +81,7 @@ TEST(TokenizerCli, Detokenize) {
 
 TEST(TokenizerCli, ModelDirAndErrors) {
   test::TempDir dir;
-  std::filesystem::copy_file(neox_path(), dir.file("tokenizer.json"));
+  test::write_file(dir.file("tokenizer.json"), test::read_text(neox_path()));
   RunResult r = run_rcc({"tokenize", "--model", dir.path()}, "Hello");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "12092\n");

@@ -22,7 +22,7 @@ using Ids = std::vector<int32_t>;
 const char* kRegen =
     "; regenerate with: node tests/reference/make_tokenizer_fixtures.mjs --corpus "
     "tests/fixtures/tokenizer/corpus.txt.gz --tokenizer "
-    "../shared/data/tokenizers/gpt-neox-20b/tokenizer.json --out tests/fixtures/tokenizer "
+    "data/tokenizers/gpt-neox-20b/tokenizer.json.gz --out tests/fixtures/tokenizer "
     "(or the .py twin, see tests/reference/README.md)";
 
 std::string fixture_path(const std::string& name) {

@@ -20,8 +20,8 @@ using Ids = std::vector<int32_t>;
 // golden.inp: strings each followed by "\n__ggml_vocab_test__\n"; golden.out: one line per string
 // with its ids, each preceded by a space (an empty line for the empty string).
 TEST(TokenizerTest, GoldenCasesFromLlamaCpp) {
-  const std::string inp = test::read_file(test::shared("data/tokenizers/gpt-neox-20b/golden.inp"));
-  const std::string out = test::read_file(test::shared("data/tokenizers/gpt-neox-20b/golden.out"));
+  const std::string inp = test::read_file(test::data("tokenizers/gpt-neox-20b/golden.inp"));
+  const std::string out = test::read_file(test::data("tokenizers/gpt-neox-20b/golden.out"));
   const std::string sep = "\n__ggml_vocab_test__\n";
   std::vector<std::string> texts;
   for (size_t p = 0;;) {
@@ -177,7 +177,7 @@ TEST(TokenizerTest, RoundTripIsNfc) {
 
 TEST(TokenizerTest, EncodeIsThreadSafe) {
   const Tokenizer& t = neox();
-  const std::string text = test::read_file(test::shared("data/tokenizers/gpt-neox-20b/golden.inp"));
+  const std::string text = test::read_file(test::data("tokenizers/gpt-neox-20b/golden.inp"));
   const Ids expected = t.encode(text);
   std::vector<Ids> got(4);
   std::vector<std::thread> threads;

@@ -14,7 +14,7 @@
 namespace rcc::test {
 
 inline std::string neox_tokenizer_path() {
-  return shared("data/tokenizers/gpt-neox-20b/tokenizer.json");
+  return data("tokenizers/gpt-neox-20b/tokenizer.json.gz");
 }
 
 // The GPT-NeoX-20B tokenizer, loaded once per test binary.

@@ -189,7 +189,7 @@ TEST(TrainTasks, BabiAnswersFollowTheStory) {
 TEST(TrainTasks, BabiQuestionsFromTaskFiles) {
   // The real bAbI test split (Weston et al.): 1000 questions per task (200 stories of 5).
   const std::vector<BabiQuestion> qa1 =
-      read_babi_file(test::shared("data/babi/qa1_single-supporting-fact_test.txt"));
+      read_babi_file(test::data("babi/qa1_single-supporting-fact_test.txt.gz"));
   ASSERT_EQ(qa1.size(), 1000u);
   // Its first story (lines 1-3): "John travelled to the hallway." "Mary journeyed to the
   // bathroom." "Where is John? \thallway\t1".
@@ -200,7 +200,7 @@ TEST(TrainTasks, BabiQuestionsFromTaskFiles) {
   EXPECT_EQ(qa1[1].statements.size(), 4u);  // statements accumulate through the story
   EXPECT_EQ(qa1[5].statements.size(), 2u);  // and restart with the next one
   const std::vector<BabiQuestion> qa2 =
-      read_babi_file(test::shared("data/babi/qa2_two-supporting-facts_test.txt"));
+      read_babi_file(test::data("babi/qa2_two-supporting-facts_test.txt.gz"));
   EXPECT_EQ(qa2.size(), 1000u);
 
   test::TempDir tmp;
@@ -225,7 +225,7 @@ TEST(TrainTasks, BabiQuestionsFromTaskFiles) {
   for (const auto& w : chat_words(ChatTemplate{})) words.push_back(w);
   const WordVocab v(words);
   const TaskSpec spec = parse_task(
-      {{"kind", "babi"}, {"data", test::shared("data/babi/qa1_single-supporting-fact_test.txt")}},
+      {{"kind", "babi"}, {"data", test::data("babi/qa1_single-supporting-fact_test.txt.gz")}},
       "babi");
   const TaskMixer mix({spec}, v, RCCSettings{});
   EXPECT_EQ(mix.rows(0), 1000);
@@ -289,7 +289,7 @@ TEST(TrainTasks, PlacementInRealText) {
 
 TEST(TrainTasks, InstructionRowsFromPwC) {
   const std::vector<InstructionRow> rows =
-      read_instruction_jsonl(test::shared("data/pwc/PWC_eval_data.jsonl"));
+      read_instruction_jsonl(test::data("pwc/PWC_eval_data.jsonl"));
   EXPECT_EQ(rows.size(), 19u);
   for (const auto& r : rows) EXPECT_FALSE(r.input.empty() || r.prompt.empty() || r.answer.empty());
   test::TempDir tmp;

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/thread_pool.h"
 #include "ops/linear.h"
 
@@ -29,7 +30,8 @@ Args::Args(int argc, char** argv, const std::set<std::string>& with_value,
         }
         if (values_.count(name)) throw UsageError("--" + name + " given twice");
         values_[name] = value;
-      } else if (switches.count(name) && !inline_value) {
+      } else if ((switches.count(name) || (name == "progress" && switches.count("quiet"))) &&
+                 !inline_value) {
         switches_set_.insert(name);
       } else {
         throw UsageError("unknown option --" + name);
@@ -136,6 +138,8 @@ Backend& device_backend(const Args& a) {
 
 void init_runtime(const Args& a) {
   ops::init_blas_single_threaded();
+  Progress::set_quiet_default(a.has("quiet"));
+  Progress::set_forced(a.has("progress"));
   if (a.has("threads")) set_num_threads(int(a.get_int("threads", 1, 1, 1024)));
 }
 

@@ -1,5 +1,6 @@
 // Minimal command-line parsing for the rcc subcommands: `--flag value`, `--flag=value`, `--switch`,
-// and positionals. Unknown flags and missing values are usage errors (exit status 2).
+// and positionals. Unknown flags and missing values are usage errors (exit status 2). Every command
+// that takes --quiet (it shows progress) also takes --progress; init_runtime applies both.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -37,7 +38,9 @@ class Args {
 // "1,2,3" -> ids; rejects anything that is not a non-negative 32-bit integer.
 std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag);
 
-// Applies --threads (default: all cores) and the BLAS set-up every subcommand shares.
+// Applies what every subcommand shares: the BLAS set-up, --threads (default: all cores), and
+// progress on stderr: --quiet (none) and --progress (plain lines even when stderr is not a
+// terminal; core/progress.h).
 void init_runtime(const Args& a);
 
 // --model, or the bundled default RCC model when it is absent: $RCC_MODEL if set, else

@@ -1,6 +1,10 @@
 // rcc ask --model DIR (--memory X.rccm | --context FILE | --context-ids FILE)
 //         [--question TEXT | --questions FILE] [--manual | --ir] [--prompt TEXT | --prompt-ids 1,2]
 //         [--mode compat|aligned] [--kv-cache FILE] [--max-new-tokens N] [sampling flags] [--json]
+// Answers on stdout (one JSON line per question with --json, with the time of each phase under
+// "timings"); progress on stderr.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -40,9 +44,22 @@ const char* kHelp =
     "  --stop-ids 0,5 | --no-stop\n"
     "  --device D              cpu (default), cuda or cuda:N (builds with CUDA)\n"
     "  --kv-8bit               (cuda) keep the memory prefix's keys/values in int8\n"
-    "  --threads N, --quiet, --json, --tokenizer FILE\n"
+    "  --threads N, --tokenizer FILE\n"
+    "  --quiet, --progress     no progress on stderr / progress even when it is not a terminal\n"
+    "  --json                  one JSON line per question: ids, text, answer, ... and the\n"
+    "                          \"timings\" in seconds: load_s, tokenize_s, memory_load_s,\n"
+    "                          compress_s, prefill_s (the memory's), kv_cache_load_s,\n"
+    "                          kv_cache_save_s, prompt_s (the decoder's pass over the\n"
+    "                          prompt, up to the first token), generated_tokens, decode_s\n"
+    "                          and decode_tokens (the one-token steps after the first),\n"
+    "                          decode_tokens_per_s, total_s\n"
     "With --context and no --kv-cache, each window's slots go straight into the decoder's memory\n"
     "prefill (nothing of the memory is kept beyond the decoder cache).\n";
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 struct Asked {
   std::vector<int32_t> prompt;
@@ -63,8 +80,8 @@ int cmd_ask(int argc, char** argv) {
     std::fputs(kHelp, stdout);
     return 0;
   }
+  const Clock::time_point start = Clock::now();
   init_runtime(a);
-  Progress::set_quiet_default(a.has("quiet"));
   const std::string dir = model_dir(a);
   const int sources = a.has("memory") + a.has("context") + a.has("context-ids");
   if (sources != 1) throw UsageError("give exactly one of --memory, --context and --context-ids");
@@ -81,11 +98,19 @@ int cmd_ask(int argc, char** argv) {
   gp.min_new_tokens = 1;  // as the reference: the first generated token is never tested for eos
   gp.sampling = sampling_from_flags(a);
 
+  // Seconds of each phase, reported under "timings" with --json. On a device each phase ends with
+  // a synchronisation so that its time is its own.
+  nlohmann::json timings = nlohmann::json::object();
   Progress load("loaded model " + dir, 1, "");
   RCCModel model = RCCModel::load(dir, device_backend(a));
   load.finish(1);
+  Backend& be = model.backend();
+  const auto sync = [&] {
+    if (!be.is_host()) be.synchronize();
+  };
   const ChatTemplate& chat = model.settings.chat;
   std::optional<Tokenizer> tok = model_tokenizer(dir, a.get("tokenizer"));
+  timings["load_s"] = seconds_since(start);
   const int64_t V = model.decoder.config().vocab_size;
   gp.stop_ids = a.has("no-stop")    ? std::vector<int32_t>{}
                 : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
@@ -121,16 +146,25 @@ int cmd_ask(int argc, char** argv) {
   int64_t context_tokens = 0;
   bool have_memory = false;  // `mem` holds the slots (else they were streamed)
   Progress prog("compressing", 0, "tokens");
+  double compress_s = 0, prefill_s = 0;
   if (auto path = a.get("memory")) {
+    Clock::time_point t = Clock::now();
     mem = load_memory_for(*path, model.encoder_fingerprint, model.settings.window,
                           model.settings.ratio);
+    timings["memory_load_s"] = seconds_since(t);
     if (ir) {
       RCC_CHECK(mem.mode == WindowMode::Aligned, *path,
                 ": --ir needs an aligned memory (compat memories cannot be extended)");
-      comp.append(mem, need_tok("--ir").encode(chat.context_question_separator + questions[0]));
+      const std::vector<int32_t> q =
+          need_tok("--ir").encode(chat.context_question_separator + questions[0]);
+      t = Clock::now();
+      comp.append(mem, q);  // the question's windows
+      sync();
+      compress_s = seconds_since(t);
     }
     have_memory = true;
   } else {
+    const Clock::time_point t_tok = Clock::now();
     std::vector<int32_t> ids;
     if (auto f = a.get("context")) {
       std::string text = read_text(*f);
@@ -141,22 +175,36 @@ int cmd_ask(int argc, char** argv) {
     }
     check_ids(ids, model.encoder.config().vocab_size, "context");
     RCC_CHECK(!ids.empty(), "the context is empty");
+    timings["tokenize_s"] = seconds_since(t_tok);
     const WindowMode mode = a.has("mode") ? parse_mode(a.require("mode")) : model.settings.mode;
     const int64_t n = int64_t(ids.size());
     prog = Progress("compressing", n, "tokens");
+    const Clock::time_point t = Clock::now();
     if (kv) {  // the saved decoder cache is keyed by the memory's identity: keep the memory
       mem = comp.compress(ids, mode, [&](int64_t i, int64_t c, const float*, int64_t) {
         prog.update(n * (i + 1) / c);
       });
+      sync();
+      compress_s = seconds_since(t);
       have_memory = true;
     } else {
+      // Streamed: the encoder's windows and the decoder's prefill alternate; the time spent
+      // pushing slots into the decoder (and the final flush) is prefill, the rest compression.
       dm.reserve(Compressor::slot_count(ids, model.settings.window, model.settings.ratio, mode) +
                  room);
       comp.stream(ids, mode, [&](int64_t i, int64_t c, const void* slots, int64_t s) {
+        sync();
+        const Clock::time_point p = Clock::now();
         dm.push(slots, s);
+        sync();
+        prefill_s += seconds_since(p);
         prog.update(n * (i + 1) / c);
       });
+      const Clock::time_point f = Clock::now();
       dm.flush();
+      sync();
+      prefill_s += seconds_since(f);
+      compress_s = seconds_since(t) - prefill_s;
     }
     prog.finish(n);
     context_tokens = n;
@@ -164,15 +212,26 @@ int cmd_ask(int argc, char** argv) {
   if (have_memory) {
     context_tokens = mem.token_count;
     Progress prefill("decoder memory prefill", mem.slots(), "slots");
+    const Clock::time_point t = Clock::now();
     if (kv && std::filesystem::exists(*kv)) {
       load_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
+      sync();
+      timings["kv_cache_load_s"] = seconds_since(t);
     } else {
       dm.reserve(mem.slots() + room);
       dm.extend(mem, 0, mem.slots());
-      if (kv) save_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
+      sync();
+      prefill_s = seconds_since(t);
+      if (kv) {
+        const Clock::time_point w = Clock::now();
+        save_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
+        timings["kv_cache_save_s"] = seconds_since(w);
+      }
     }
     prefill.finish(mem.slots());
   }
+  timings["compress_s"] = compress_s;
+  timings["prefill_s"] = prefill_s;
   const int64_t memory_slots = dm.length();
 
   // Prompts.
@@ -198,7 +257,10 @@ int cmd_ask(int argc, char** argv) {
 
   for (const Asked& x : asks) {
     Progress gen("generating", gp.max_new_tokens, "tokens");
+    const Clock::time_point t = Clock::now();
     GenerateResult r = dm.generate(x.prompt, gp);
+    sync();
+    const double decode_s = seconds_since(t);
     gen.finish(int64_t(r.ids.size()));
     nlohmann::json j;
     j["ids"] = r.ids;
@@ -208,6 +270,20 @@ int cmd_ask(int argc, char** argv) {
     j["context_tokens"] = context_tokens;
     j["prompt_tokens"] = x.prompt.size();
     j["stopped"] = r.stopped;
+    // generate() times its first step (the prompt's pass, which yields the first token) apart
+    // from the one-token steps after it; what remains of the wall time (a device's last sync) is
+    // counted with the decode steps.
+    const double prompt_s = std::min(r.prompt_seconds, decode_s);
+    const int64_t steps = std::max<int64_t>(0, int64_t(r.ids.size()) - 1);
+    nlohmann::json tj = timings;
+    tj["prompt_s"] = prompt_s;
+    tj["decode_s"] = decode_s - prompt_s;
+    tj["generated_tokens"] = r.ids.size();
+    tj["decode_tokens"] = steps;
+    tj["decode_tokens_per_s"] =
+        decode_s - prompt_s > 0 ? double(steps) / (decode_s - prompt_s) : 0.0;
+    tj["total_s"] = seconds_since(start);  // from the start of the command to this answer
+    j["timings"] = tj;
     std::string answer;
     if (tok) {
       const std::string text = tok->decode(r.ids, /*skip_special=*/true);

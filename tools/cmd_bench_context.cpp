@@ -5,7 +5,7 @@
 // One measurement of the RCC memory curve on one backend:
 //   rcc            compress N tokens with an RCC model (streamed window by window, slots kept);
 //   plain          prefill N tokens through the decoder alone (KV cache of all N);
-//   rcc-ask        the whole pipeline of RCC_SPEC §2–§3: encoder windows streamed straight into the
+//   rcc-ask        the whole pipeline of spec §2–§3: encoder windows streamed straight into the
 //                  decoder's memory prefill (E / A_i injection), then --new-tokens greedy tokens;
 //   plain-generate the decoder alone: prefill all N tokens, then --new-tokens greedy tokens;
 //   encode         the encoder alone (compat windows, slots dropped), with its model FLOPs.
@@ -56,13 +56,13 @@ int cmd_bench_context(int argc, char** argv) {
   Args a(argc, argv,
          {"kind", "tokens", "hidden", "layers", "heads", "vocab", "window", "ratio", "threads",
           "chunk", "model", "new-tokens", "device", "repeat", "encoder-batch"},
-         {"help", "kv-8bit"});
+         {"help", "kv-8bit", "quiet"});
   if (a.has("help")) {
     std::fputs(
         "usage: rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode --tokens N\n"
         "       [--model DIR | --hidden H --layers L --heads A --vocab V] [--window W\n"
         "       --ratio R] [--chunk C] [--new-tokens 32] [--device D] [--kv-8bit]\n"
-        "       [--encoder-batch B] [--repeat K] [--threads N]\n",
+        "       [--encoder-batch B] [--repeat K] [--threads N] [--quiet | --progress]\n",
         stdout);
     return 0;
   }

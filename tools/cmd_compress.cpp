@@ -27,6 +27,7 @@ const char* kHelp =
     "  --threads N             worker threads (default: all cores)\n"
     "  --device D              cpu (default), cuda or cuda:N (builds with CUDA)\n"
     "  --quiet                 no progress on stderr\n"
+    "  --progress              progress on stderr even when it is not a terminal (plain lines)\n"
     "  --json                  print a JSON summary on stdout\n";
 }
 

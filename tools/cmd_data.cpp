@@ -36,7 +36,9 @@ const char* kHelp =
     "train-tokenizer: trains a byte-level BPE tokenizer (GPT-NeoX layout: NFC, GPT-2 split,\n"
     "<|endoftext|> = 0, <|padding|> = 1, then 256 byte symbols, then merges) on the FILEs, read\n"
     "line by line, as Hugging Face's BpeTrainer does; --min-frequency default 2;\n"
-    "--max-input-bytes stops reading after B bytes in all.\n";
+    "--max-input-bytes stops reading after B bytes in all.\n"
+    "Input files may be gzip-compressed (.gz). --quiet: no progress on stderr; --progress:\n"
+    "progress even when stderr is not a terminal.\n";
 
 std::vector<std::string> split_documents(const std::string& text, const std::string& how) {
   std::vector<std::string> docs;

@@ -4,13 +4,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "args.h"
 #include "commands.h"
 #include "core/progress.h"
+#include "core/text_file.h"
 #include "train/evaluate.h"
 
 namespace rcc::cli {
@@ -20,12 +21,13 @@ const char* kHelp =
     "usage: rcc eval passkey|facts|babi|reconstruct|qa [--model DIR] [--samples N] [--seed S]\n"
     "                [--json] [settings]\n"
     "Scores a trained RCC model on held-out examples: the context is compressed, the decoder\n"
-    "answers greedily, the answer is compared with the truth. Task settings default to those the\n"
-    "model was trained with (DIR/train.json: its eval task of that kind, else its training task).\n"
+    "answers greedily, the answer is compared with the truth. Task settings default to the\n"
+    "model's DIR/eval.json (its task of that kind; data paths relative to DIR), else to those it\n"
+    "was trained with (DIR/train.json: its eval task of that kind, else its training task).\n"
     "  passkey      accuracy (the key's digits)\n"
     "  facts, babi  accuracy (normalised exact match), token F1, ROUGE-L\n"
     "  reconstruct  BLEU-4 and exact match of a window regenerated from its first --cue tokens\n"
-    "               (--data: token shards of held-out text)\n"
+    "               (--data: held-out text, token shards or .txt/.txt.gz files)\n"
     "  qa           --data FILE.jsonl rows {input, prompt, answer}: accuracy (exact match), token\n"
     "               F1, ROUGE-L; --mode manual|ir (default: the training task's, else manual)\n"
     "  --model DIR          default: $RCC_MODEL, else the bundled models/rcc-tiny\n"
@@ -35,29 +37,66 @@ const char* kHelp =
     "  --digits N           passkey length\n"
     "  --min-depth X, --max-depth X     needle depth range (0..1)\n"
     "  --mode manual|ir     how the question reaches the decoder (facts, babi, qa)\n"
-    "  --data PATH          qa: JSONL; reconstruct: token shards (file, directory or prefix*)\n"
+    "  --data PATH          qa: JSONL; babi: a bAbI story file; reconstruct: token shards or\n"
+    "                       .txt/.txt.gz text (file, directory or prefix*)\n"
     "  --cue N              reconstruct: tokens given to the decoder (default 16)\n"
     "  --set k=v[,k=v]      any other field of the task object (numbers, true/false, or text)\n"
     "  --device D           cpu (default), cuda or cuda:N (builds with CUDA)\n"
-    "  --json               one JSON object: accuracy, correct, samples, settings, examples\n";
+    "  --json               one JSON object: accuracy, correct, samples, settings, examples\n"
+    "  --quiet, --progress  no progress on stderr / progress even when it is not a terminal\n";
 
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return nlohmann::json::parse(ss.str());
-}
+// Where a task's default settings come from, and the settings themselves.
+struct Defaults {
+  nlohmann::json task;
+  std::string origin;  // the file they were read from, or "" for the task's built-in defaults
+};
 
-// The task object the model was trained with, or {"kind": kind}.
-nlohmann::json trained_settings(const std::string& dir, const std::string& kind) {
-  const std::string path = (std::filesystem::path(dir) / "train.json").string();
-  if (!std::filesystem::exists(path)) return {{"kind", kind}};
-  const nlohmann::json j = read_json(path);
-  for (const char* list : {"eval", "tasks"})
+// The first task object of `kind` in the lists `lists` of the JSON file `path`, if any.
+std::optional<nlohmann::json> task_in(const std::string& path, const std::string& kind,
+                                      std::initializer_list<const char*> lists) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": not valid JSON: ", e.what());
+  }
+  for (const char* list : lists)
     if (j.contains(list) && j[list].is_array())
       for (const auto& t : j[list])
         if (t.is_object() && t.value("kind", "") == kind) return t;
-  return {{"kind", kind}};
+  return std::nullopt;
+}
+
+// Relative data paths of an eval.json task resolved against the model directory, so that the
+// defaults work from any working directory.
+void resolve_paths(nlohmann::json& task, const std::filesystem::path& dir) {
+  auto resolve = [&](nlohmann::json& v) {
+    if (v.is_string() && !v.get<std::string>().empty() &&
+        std::filesystem::path(v.get<std::string>()).is_relative())
+      v = (dir / v.get<std::string>()).lexically_normal().string();
+  };
+  for (const char* key : {"data", "haystack"}) {
+    if (!task.contains(key)) continue;
+    if (task[key].is_array())
+      for (auto& v : task[key]) resolve(v);
+    else
+      resolve(task[key]);
+  }
+}
+
+// The model's evaluation defaults for `kind`: DIR/eval.json (paths relative to DIR), else the
+// task the model was trained with (DIR/train.json: its eval list, then its tasks; paths as the
+// training run saw them), else {"kind": kind}.
+Defaults default_settings(const std::string& dir, const std::string& kind) {
+  const std::filesystem::path d(dir);
+  if (const auto p = (d / "eval.json").string(); std::filesystem::exists(p))
+    if (auto t = task_in(p, kind, {"eval"})) {
+      resolve_paths(*t, d);
+      return {*t, p};
+    }
+  if (const auto p = (d / "train.json").string(); std::filesystem::exists(p))
+    if (auto t = task_in(p, kind, {"eval", "tasks"})) return {*t, p};
+  return {{{"kind", kind}}, ""};
 }
 
 nlohmann::json parse_value(const std::string& v) {
@@ -97,7 +136,8 @@ int cmd_eval(int argc, char** argv) {
   const int64_t samples = a.get_int("samples", 100, 1, 1 << 24);
   const uint64_t seed = uint64_t(a.get_int("seed", 20240607, 0, INT64_MAX));
 
-  nlohmann::json settings = trained_settings(dir, kind);
+  const Defaults defaults = default_settings(dir, kind);
+  nlohmann::json settings = defaults.task;
   settings.erase("weight");
   if (auto m = a.get("mode")) settings["mode"] = *m;
   if (kind == "instruction" && !settings.contains("mode")) settings["mode"] = "manual";
@@ -133,9 +173,19 @@ int cmd_eval(int argc, char** argv) {
   load.finish(1);
   std::unique_ptr<TextCodec> codec = load_codec(dir);
   RCC_CHECK(codec, dir, ": no vocab.json or tokenizer.json beside the model");
-  const TaskMixer tasks({spec}, *codec, model.settings);
+  // Task data (haystacks, story files, held-out text) is opened here: a missing file names the
+  // settings it came from and how to point elsewhere.
+  std::unique_ptr<TaskMixer> tasks;
+  try {
+    tasks = std::make_unique<TaskMixer>(std::vector<TaskSpec>{spec}, *codec, model.settings);
+  } catch (const Error& e) {
+    fail(e.what(),
+         defaults.origin.empty() ? std::string() : "; task settings from " + defaults.origin,
+         "; give other data with --data PATH or --set haystack=PATH (token shards from `rcc data "
+         "tokenize`, or .txt/.txt.gz text)");
+  }
   const EvalResult r =
-      evaluate_task(model, tasks, 0, samples, seed, a.get_int("cue", 16, 1, INT64_MAX));
+      evaluate_task(model, *tasks, 0, samples, seed, a.get_int("cue", 16, 1, INT64_MAX));
   if (a.has("json")) {
     nlohmann::json j = r.to_json();
     j["settings"] = settings;

@@ -8,6 +8,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "model/generate.h"
 #include "model/load.h"
 #include "sampling_flags.h"
@@ -27,6 +28,7 @@ const char* kHelp =
     "  --no-stop               never stop early\n"
     "  --threads N             worker threads (default: all cores)\n"
     "  --device D              cpu (default), cuda or cuda:N (builds with CUDA)\n"
+    "  --quiet, --progress     no progress on stderr / progress even when it is not a terminal\n"
     "  --json                  one JSON object on stdout: ids, text (with a tokenizer), timings\n";
 }
 
@@ -34,7 +36,7 @@ int cmd_generate(int argc, char** argv) {
   Args a(argc, argv,
          {"model", "prompt", "prompt-ids", "max-new-tokens", "temperature", "top-k", "top-p",
           "repetition-penalty", "seed", "stop-ids", "threads", "device"},
-         {"json", "no-stop", "help"});
+         {"json", "no-stop", "quiet", "help"});
   a.no_positionals();
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -51,7 +53,9 @@ int cmd_generate(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   std::optional<Tokenizer> tokenizer;  // DIR/tokenizer.json: encodes --prompt, decodes the output
   if (auto path = find_tokenizer(dir)) tokenizer = Tokenizer::load(*path);
+  Progress load("loaded model " + dir, 1, "");
   GPTNeoX model = load_gptneox(dir, device_backend(a));
+  load.finish(1);
   gp.stop_ids = a.has("no-stop")    ? std::vector<int32_t>{}
                 : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
                                     : model.config().eos_token_ids;
@@ -65,8 +69,10 @@ int cmd_generate(int argc, char** argv) {
     RCC_CHECK(!prompt.empty(), "--prompt is empty (it encodes to no tokens)");
   }
   auto t1 = std::chrono::steady_clock::now();
+  Progress gen("generating", gp.max_new_tokens, "tokens");
   GenerateResult r = generate(model, prompt, gp);
   auto t2 = std::chrono::steady_clock::now();
+  gen.finish(int64_t(r.ids.size()));
   const double load_s = std::chrono::duration<double>(t1 - t0).count();
   const double gen_s = std::chrono::duration<double>(t2 - t1).count();
   if (a.has("json")) {

@@ -11,6 +11,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "inputs.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rcc::cli {
@@ -46,20 +47,6 @@ Tokenizer tokenizer_from_flags(const Args& a) {
     return Tokenizer::load(*path);
   }
   throw UsageError("missing --tokenizer FILE (or --model DIR)");
-}
-
-std::string read_input(const std::string& name) {
-  std::ostringstream ss;
-  if (name == "-") {
-    ss << std::cin.rdbuf();
-    RCC_CHECK(!std::cin.bad(), "cannot read stdin");
-  } else {
-    std::ifstream in(name, std::ios::binary);
-    RCC_CHECK(in.good(), name, ": cannot open input file");
-    ss << in.rdbuf();
-    RCC_CHECK(!in.bad(), name, ": read error");
-  }
-  return ss.str();
 }
 
 void write_all(const std::string& s) {
@@ -171,7 +158,7 @@ int cmd_tokenize(int argc, char** argv) {
   const int64_t chunk_bytes = a.get_int("chunk-bytes", 4096, 1, int64_t{1} << 40);
   const Tokenizer t = tokenizer_from_flags(a);
   const std::string name = a.get_or("input", "-");
-  const std::string text = read_input(name);
+  const std::string text = read_text(name);
   if (a.has("jsonl")) {
     write_all(tokenize_jsonl(t, text, name == "-" ? "stdin" : name));
   } else if (a.has("bench")) {

@@ -1,5 +1,5 @@
 // rcc train --config FILE.json [--out DIR] [--resume] [--stop-after N] [--time-limit S]
-//           [--threads N] [--device D | --gpus N] [--quiet]
+//           [--threads N] [--device D | --gpus N] [--quiet | --progress]
 // Trains an RCC model (src/train/trainer.h); every hyper-parameter is in the JSON config (see
 // configs/ and docs/training.md). Prints a JSON summary on stdout; progress and log lines on
 // stderr. --gpus N starts N copies of itself (ranks of a data-parallel run, one per GPU, joined
@@ -25,7 +25,8 @@ namespace rcc::cli {
 namespace {
 const char* kHelp =
     "usage: rcc train --config FILE.json [--out DIR] [--resume] [--stop-after N]\n"
-    "                 [--time-limit S] [--threads N] [--device D | --gpus N] [--quiet]\n"
+    "                 [--time-limit S] [--threads N] [--device D | --gpus N]\n"
+    "                 [--quiet | --progress]\n"
     "Trains an RCC model. Every hyper-parameter is in the config (configs/*.json,\n"
     "docs/training.md). Writes DIR/model (an RCC checkpoint `rcc ask` and `rcc eval` load, with\n"
     "the optimizer state for --resume) and DIR/log.jsonl; prints a JSON summary.\n"
@@ -40,7 +41,9 @@ const char* kHelp =
     "  --gpus N         data parallelism over GPUs 0..N-1: one process per GPU, each\n"
     "                   computing the gradients of its share of every batch, summed\n"
     "                   through NCCL (the update equals the one-GPU update)\n"
-    "  --quiet          nothing on stderr\n";
+    "  --quiet          nothing on stderr\n"
+    "  --progress       accepted as by every command; the step lines are printed on stderr\n"
+    "                   whether or not it is a terminal (redrawn in place on a terminal)\n";
 
 // Starts rank r of `world` as `rcc train <args without --gpus> --device cuda:r --rank r ...` and
 // waits for all of them; the first failure stops the others. Returns the run's exit status.

@@ -17,5 +17,6 @@ int cmd_export(int argc, char** argv);
 int cmd_data(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);    // cmd_tokenize.cpp
 int cmd_detokenize(int argc, char** argv);  // cmd_tokenize.cpp
+int cmd_version(int argc, char** argv);
 
 }  // namespace rcc::cli

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text_file.h"
 
 namespace rcc::cli {
 
@@ -14,14 +15,10 @@ std::string read_text(const std::string& path) {
   if (path == "-") {
     std::ostringstream ss;
     ss << std::cin.rdbuf();
-    return ss.str();
+    RCC_CHECK(!std::cin.bad(), "cannot read stdin");
+    return is_gzip(ss.str()) ? gunzip(ss.str(), "stdin") : ss.str();
   }
-  std::ifstream in(path, std::ios::binary);
-  RCC_CHECK(in.good(), path, ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  RCC_CHECK(!in.bad(), path, ": read error");
-  return ss.str();
+  return read_text_file(path);
 }
 
 std::vector<int32_t> read_id_file(const std::string& path) {
@@ -36,9 +33,9 @@ std::vector<int32_t> read_id_file(const std::string& path) {
   std::vector<int32_t> ids;
   ids.reserve(j.size());
   for (size_t i = 0; i < j.size(); ++i) {
-    RCC_CHECK(j[i].is_number_integer() && j[i].get<int64_t>() >= 0 &&
-                  j[i].get<int64_t>() <= INT32_MAX,
-              path, ": element ", i, " is not a token id: ", j[i].dump());
+    RCC_CHECK(
+        j[i].is_number_integer() && j[i].get<int64_t>() >= 0 && j[i].get<int64_t>() <= INT32_MAX,
+        path, ": element ", i, " is not a token id: ", j[i].dump());
     ids.push_back(j[i].get<int32_t>());
   }
   return ids;

@@ -9,7 +9,8 @@
 
 namespace rcc::cli {
 
-// Whole file, or stdin for "-". Errors name the path.
+// Whole file, or stdin for "-" (gzip data is decompressed, core/text_file.h). Errors name the
+// path.
 std::string read_text(const std::string& path);
 // A JSON array of non-negative 32-bit integers.
 std::vector<int32_t> read_id_file(const std::string& path);

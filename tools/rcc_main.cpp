@@ -34,12 +34,17 @@ const Command kCommands[] = {
     {"bench", rcc::cli::cmd_bench, "measure prefill/decode speed and GEMM throughput"},
     {"bench-context", rcc::cli::cmd_bench_context,
      "one point of the memory curve: RCC compression vs plain prefill of N tokens"},
+    {"version", rcc::cli::cmd_version,
+     "show the version, git commit, CUDA and BLAS of this build (also: rcc --version)"},
 };
 
 void usage(FILE* f) {
   std::fprintf(f, "usage: rcc <command> [options]\n\ncommands:\n");
   for (const auto& c : kCommands) std::fprintf(f, "  %-12s %s\n", c.name, c.help);
-  std::fprintf(f, "\nRun 'rcc <command> --help' for a command's options.\n");
+  std::fprintf(f,
+               "\nRun 'rcc <command> --help' for a command's options. Commands that show progress\n"
+               "on a terminal take --quiet (none) and --progress (plain progress lines on stderr\n"
+               "even when it is not a terminal). 'rcc --version' describes this build.\n");
 }
 
 }  // namespace
@@ -54,6 +59,7 @@ int main(int argc, char** argv) {
     usage(stdout);
     return 0;
   }
+  if (name == "--version" || name == "-V") name = "version";
   for (const auto& c : kCommands) {
     if (name != c.name) continue;
     try {

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """The reference stack for the GPU benchmark: PyTorch + Hugging Face transformers, bf16, SDPA
-attention, running the RCC pipeline of RCC_SPEC §2–§3 on Pythia-1.4b-shaped random weights:
+attention, running the RCC pipeline of docs/spec.md §2–§3 on Pythia-1.4b-shaped random weights:
 encoder windows (W 2048) -> slots every R = 32 tokens at all L+1 levels -> decoder prefill of the
 memory with E / A_i injection -> 32 greedy tokens; and plain Pythia generation of the same contexts
 until it runs out of memory. Prints one JSON line per measurement (wall seconds, peak GiB).
 
 Usage (on the GPU host): python3 bench/reference/rcc_pytorch.py --tokens 8192,131072,1048576
 With --save-model DIR the random weights are also written in rcc's checkpoint layout (config.json,
-rcc.json, bf16 safetensors; RCC_SPEC §5 names) so that rcc runs the very same model.
+rcc.json, bf16 safetensors; docs/spec.md §5.2 names) so that rcc runs the very same model.
 """
 import argparse
 import json

@@ -95,8 +95,8 @@ class Backend {
   virtual void gelu(const void* x, void* y, int64_t n) = 0;
   virtual void add(void* y, const void* x, int64_t n) = 0;
   // qkv: [rows, heads, 3, hd] (GPT-NeoX fused layout), rows at positions pos0 + r. Rotates the
-  // first `rot` dims of q and k of every head (rotate-half, angle pos · base^(-2i/rot), RCC_SPEC
-  // §1), writes q to q_out [rows, heads·hd] and k, v to positions pos0.. of layer `layer` of
+  // first `rot` dims of q and k of every head (rotate-half, angle pos · base^(-2i/rot), spec
+  // §1.4), writes q to q_out [rows, heads·hd] and k, v to positions pos0.. of layer `layer` of
   // `cache` (which has room: the model reserves before the pass). qkv may be overwritten.
   virtual void qkv_to_cache(void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
                             double base, int64_t pos0, KVCache& cache, int64_t layer,
@@ -116,7 +116,7 @@ class Backend {
   // sequence of a batch at once (sequence (begin, n): rows [begin, begin + n), positions 0..n-1;
   // disjoint; rows outside every sequence are left alone).
   // In place: the first `rot` dims of q and k of every head rotated as qkv_to_cache does
-  // (RCC_SPEC §1); `inverse` rotates by the negative angle — the backward, applied to dqkv (the
+  // (spec §1.4); `inverse` rotates by the negative angle — the backward, applied to dqkv (the
   // rotation's transpose). v is untouched.
   virtual void rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
                           int64_t heads, int64_t hd, int64_t rot, double base, bool inverse) = 0;

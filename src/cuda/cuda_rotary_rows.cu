@@ -1,5 +1,5 @@
 // The training pass's rotary embedding over every row of a batch in one launch, in place on the
-// fused qkv [rows, heads, 3, hd] (RCC_SPEC §1, GPT-NeoX rotate-half): the first 2·(rot/2) dims of
+// fused qkv [rows, heads, 3, hd] (spec §1.4, GPT-NeoX rotate-half): the first 2·(rot/2) dims of
 // q and k of row r rotated by the angles of position pos[r] (pos[r] = r − the start of r's
 // sequence; rows with pos −1 belong to no sequence and are left alone); v and the dims past the
 // rotated region are never touched. The inverse (the backward, on dqkv) rotates by −angle: the

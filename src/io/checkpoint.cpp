@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/text_file.h"
 #include "io/atomic_file.h"
 
 namespace rcc {
@@ -19,10 +20,9 @@ void check_index(const std::string& dir, const std::vector<std::string>& shard_p
                  const std::vector<SafetensorsFile>& shards) {
   fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
   if (!fs::exists(index_path)) return;
-  std::ifstream in(index_path);
   json index;
   try {
-    index = json::parse(in);
+    index = json::parse(read_text_file(index_path.string()));
   } catch (const json::exception& e) {
     fail(index_path.string(), ": not valid JSON: ", e.what());
   }

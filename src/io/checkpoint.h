@@ -1,7 +1,7 @@
 // A checkpoint directory as Hugging Face writes it: config.json plus model.safetensors, or shards
 // with model.safetensors.index.json, or bare shards. Every *.safetensors file is read in file-name
 // order; a tensor name found in several shards is the concatenation of its pieces along dimension 0
-// (RCC_SPEC §5). An index, when present, is checked against the shards.
+// (spec §5.3). An index, when present, is checked against the shards.
 #pragma once
 #include <cstddef>
 #include <map>

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text_file.h"
 
 namespace rcc {
 
@@ -47,11 +48,12 @@ bool get_bool(const json& j, const std::string& key, const std::string& src, boo
 
 int64_t GPTNeoXConfig::parameter_count() const {
   int64_t H = hidden_size, I = intermediate_size;
-  int64_t per_layer = 4 * H                          // two layer norms
+  int64_t per_layer = 4 * H                                       // two layer norms
                       + 3 * H * H + (attention_bias ? 3 * H : 0)  // fused qkv
                       + H * H + (attention_bias ? H : 0)          // attention output
                       + I * H + I + H * I + H;                    // mlp
-  return vocab_size * H + num_layers * per_layer + 2 * H + (tie_word_embeddings ? 0 : vocab_size * H);
+  return vocab_size * H + num_layers * per_layer + 2 * H +
+         (tie_word_embeddings ? 0 : vocab_size * H);
 }
 
 GPTNeoXConfig GPTNeoXConfig::parse(const std::string& text, const std::string& src) {
@@ -140,11 +142,7 @@ GPTNeoXConfig GPTNeoXConfig::parse(const std::string& text, const std::string& s
 }
 
 GPTNeoXConfig GPTNeoXConfig::load(const std::string& path) {
-  std::ifstream in(path);
-  RCC_CHECK(in.good(), path, ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse(ss.str(), path);
+  return parse(read_text_file(path), path);
 }
 
 std::string GPTNeoXConfig::to_json() const {

@@ -1,4 +1,4 @@
-// GPT-NeoX hyper-parameters, read from a Hugging Face config.json (RCC_SPEC §1).
+// GPT-NeoX hyper-parameters, read from a Hugging Face config.json (spec §1.1).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -8,12 +8,12 @@ namespace rcc {
 
 struct GPTNeoXConfig {
   int64_t vocab_size = 0;
-  int64_t hidden_size = 0;           // H
-  int64_t num_layers = 0;            // L
+  int64_t hidden_size = 0;  // H
+  int64_t num_layers = 0;   // L
   int64_t num_heads = 0;
-  int64_t intermediate_size = 0;     // I (4H for Pythia)
-  double rotary_pct = 0.25;          // also `partial_rotary_factor`
-  double rotary_base = 10000.0;      // also `rope_theta`
+  int64_t intermediate_size = 0;  // I (4H for Pythia)
+  double rotary_pct = 0.25;       // also `partial_rotary_factor`
+  double rotary_base = 10000.0;   // also `rope_theta`
   double layer_norm_eps = 1e-5;
   bool use_parallel_residual = true;
   bool attention_bias = true;

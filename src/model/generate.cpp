@@ -1,6 +1,7 @@
 #include "model/generate.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace rcc {
 
@@ -27,6 +28,9 @@ std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*>
   Backend& be = model.backend();
   DeviceBuffer x, h_last;
   std::vector<float> logits;
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  Clock::time_point first_done = start;
   for (int64_t step = 0; !live.empty(); ++step) {
     std::vector<SeqSlice> seqs;
     std::vector<int32_t> ids;
@@ -44,7 +48,8 @@ std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*>
     h_last.ensure(be, be.act_bytes(int64_t(live.size()) * H));
     be.gather_rows(x.get(), H, last.data(), int64_t(live.size()), H, h_last.get(), H);
     logits.resize(live.size() * size_t(V));
-    model.logits(h_last.get(), int64_t(live.size()), logits.data());
+    model.logits(h_last.get(), int64_t(live.size()), logits.data());  // on the host: synchronous
+    if (step == 0) first_done = Clock::now();
     std::vector<size_t> next_live;
     for (size_t i = 0; i < live.size(); ++i) {
       const size_t b = live[i];
@@ -62,6 +67,11 @@ std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*>
       }
     }
     live.swap(next_live);
+  }
+  const Clock::time_point end = Clock::now();
+  for (GenerateResult& r : out) {
+    r.prompt_seconds = std::chrono::duration<double>(first_done - start).count();
+    r.decode_seconds = std::chrono::duration<double>(end - first_done).count();
   }
   return out;
 }

@@ -11,14 +11,17 @@ namespace rcc {
 
 struct GenerateParams {
   int64_t max_new_tokens = 16;
-  int64_t min_new_tokens = 0;      // stop ids are not tested before this many tokens
-  std::vector<int32_t> stop_ids;   // generation ends after emitting one of these (it is kept)
+  int64_t min_new_tokens = 0;     // stop ids are not tested before this many tokens
+  std::vector<int32_t> stop_ids;  // generation ends after emitting one of these (it is kept)
   SamplingParams sampling;
 };
 
 struct GenerateResult {
   std::vector<int32_t> ids;  // generated ids only
   bool stopped = false;      // ended on a stop id (false: hit max_new_tokens)
+  // Wall seconds of step 0 (the pass over the prompts, up to the first token's logits on the
+  // host) and of the later one-token steps; shared by every sequence of one call.
+  double prompt_seconds = 0, decode_seconds = 0;
 };
 
 // Continues each sequence from its cache (which may already hold a prefix, e.g. RCC memory) with

@@ -1,4 +1,4 @@
-// GPT-NeoX forward pass (RCC_SPEC §1) on f32 activations, with a KV cache per sequence.
+// GPT-NeoX forward pass (spec §1) on f32 activations, with a KV cache per sequence.
 //
 // A call processes a *batch* of independent sequences at once: their new rows are stacked into one
 // [rows, H] matrix, so every matrix product runs once for the whole batch; only attention is done

@@ -1,4 +1,4 @@
-// Training side of GPT-NeoX (RCC_SPEC §1): the recording forward and the backward pass, one layer
+// Training side of GPT-NeoX (spec §1): the recording forward and the backward pass, one layer
 // at a time in reverse, from the activations the forward stored (model/activations.h). Written
 // once against the backend's training ops (backend/backend.h): the CPU runs them in f32, CUDA in
 // bf16 with f32 weight gradients.
@@ -110,7 +110,7 @@ void GPTNeoX::forward_train_rows(void* x, std::span<const std::pair<int64_t, int
   be.layer_norm(out, n, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.layer_norm_eps), out);
 }
 
-// Residual gradients (RCC_SPEC §1 layer): dx accumulates in place, layer by layer, with no
+// Residual gradients (spec §1.3 layer): dx accumulates in place, layer by layer, with no
 // separate [rows, H] sum buffer. Parallel residual, y = x + attn(ln1 x) + mlp(ln2 x): the dense
 // and MLP products read dx as it enters; dx += LN2'(d ln2) + LN1'(d ln1) at the end (one fused
 // pass, layer_norm_pair_backward). Serial, y = m + mlp(ln2 m), m = x + attn(ln1 x): dx += LN2'

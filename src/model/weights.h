@@ -1,4 +1,4 @@
-// The parameters of one GPT-NeoX network (RCC_SPEC §1), loaded from a checkpoint under a name prefix
+// The parameters of one GPT-NeoX network (spec §1.2), loaded from a checkpoint under a name prefix
 // ("" for a plain model, "gpt_neox.rcc_encoder." for the RCC encoder). Matrices keep their stored
 // dtype (F32, BF16 or F16; often borrowed from the mapped file); vectors (norms, biases) are f32.
 #pragma once
@@ -14,19 +14,19 @@ namespace rcc {
 class Checkpoint;
 
 struct LayerWeights {
-  Tensor ln1_w, ln1_b;    // input_layernorm              [H]
-  Tensor qkv_w, qkv_b;    // attention.query_key_value    [3H, H], [3H]; rows = [heads, 3, hd]
-  Tensor dense_w, dense_b;  // attention.dense            [H, H], [H]
-  Tensor ln2_w, ln2_b;    // post_attention_layernorm     [H]
+  Tensor ln1_w, ln1_b;        // input_layernorm              [H]
+  Tensor qkv_w, qkv_b;        // attention.query_key_value    [3H, H], [3H]; rows = [heads, 3, hd]
+  Tensor dense_w, dense_b;    // attention.dense            [H, H], [H]
+  Tensor ln2_w, ln2_b;        // post_attention_layernorm     [H]
   Tensor fc_in_w, fc_in_b;    // mlp.dense_h_to_4h        [I, H], [I]
   Tensor fc_out_w, fc_out_b;  // mlp.dense_4h_to_h        [H, I], [H]
 };
 
 struct GPTNeoXWeights {
-  Tensor embed_in;                 // gpt_neox.embed_in.weight        [V, H]
+  Tensor embed_in;  // gpt_neox.embed_in.weight        [V, H]
   std::vector<LayerWeights> layers;
-  Tensor final_ln_w, final_ln_b;   // gpt_neox.final_layer_norm       [H]
-  Tensor embed_out;                // embed_out.weight                [V, H] (undefined: no head)
+  Tensor final_ln_w, final_ln_b;  // gpt_neox.final_layer_norm       [H]
+  Tensor embed_out;               // embed_out.weight                [V, H] (undefined: no head)
 
   // Loads and shape-checks every tensor; `with_head` = false skips embed_out (RCC encoder).
   static GPTNeoXWeights load(const Checkpoint& ckpt, const GPTNeoXConfig& cfg,

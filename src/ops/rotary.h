@@ -1,4 +1,4 @@
-// Rotary position embedding, GPT-NeoX "rotate half" convention (RCC_SPEC §1): within each head the
+// Rotary position embedding, GPT-NeoX "rotate half" convention (spec §1.4): within each head the
 // first `rot` dimensions rotate, pairs (i, i + rot/2) by angle pos · base^(-2i/rot).
 #pragma once
 #include <cstdint>

@@ -1,9 +1,10 @@
-// Prompts and answers of RCC question answering (RCC_SPEC §4).
+// Prompts and answers of RCC question answering (spec §4).
 //  - instruction reconstruction (IR): the question is compressed with the context
 //    (context + separator + question); the decoder prompt is the preamble alone; the model first
 //    regenerates the question, then "<|im_end|>\n<|im_start|>assistant\n", then the answer.
 //  - manual: the question goes, uncompressed, into the decoder prompt:
-//    preamble + question + "<|im_end|>\n<|im_start|>assistant\n"; everything generated is the answer.
+//    preamble + question + "<|im_end|>\n<|im_start|>assistant\n"; everything generated is the
+//    answer.
 #pragma once
 #include <string>
 
@@ -11,7 +12,8 @@
 
 namespace rcc {
 
-std::string ir_context(const std::string& context, const std::string& question, const ChatTemplate& t);
+std::string ir_context(const std::string& context, const std::string& question,
+                       const ChatTemplate& t);
 std::string ir_prompt(const ChatTemplate& t);
 std::string manual_prompt(const std::string& question, const ChatTemplate& t);
 

@@ -104,6 +104,10 @@ int64_t Compressor::stream(const std::vector<int32_t>& ids, WindowMode mode,
     for (int64_t i = b; i < b + nb; ++i) n += int64_t(windows[size_t(i)].slot_positions.size());
     slots_.ensure(be, be.act_bytes(std::max<int64_t>(n, 1) * (L + 1) * H));
     encode_windows_to(windows.data() + b, nb, slots_.get());
+    if (be.is_host() && s.memory_dtype == DType::BF16) {  // as a stored bf16 memory would read
+      float* x = static_cast<float*>(slots_.get());
+      for (int64_t i = 0, e = n * (L + 1) * H; i < e; ++i) x[i] = bf16_to_f32(f32_to_bf16(x[i]));
+    }
     // Hand the slots over window by window (they are consecutive in slots_).
     int64_t off = 0;
     for (int64_t i = b; i < b + nb; ++i) {

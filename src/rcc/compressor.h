@@ -1,4 +1,4 @@
-// Compression (RCC_SPEC §2): the encoder reads each window as a plain GPT-NeoX forward from
+// Compression (spec §2): the encoder reads each window as a plain GPT-NeoX forward from
 // position 0 and keeps, at the window's slot positions, the L+1 states s_0 (embeddings), s_i
 // (output of layer i-1), s_L (final layer norm). Windows are independent and processed one at a
 // time, so peak memory is weights + memory + one window's activations, whatever the context length.
@@ -37,7 +37,9 @@ class Compressor {
   // Slots a context of `ids` yields (the memory's P).
   static int64_t slot_count(const std::vector<int32_t>& ids, int64_t W, int64_t R, WindowMode mode);
   // Streams the windows of `ids` to `on_window` without keeping a memory (e.g. straight into the
-  // decoder's prefill); returns the number of slots produced.
+  // decoder's prefill); returns the number of slots produced. The slots are those a memory of the
+  // model's memory dtype would hold (spec §3.3): on the host they are rounded to bf16 when that is
+  // bf16 (device activations are bf16 already).
   int64_t stream(const std::vector<int32_t>& ids, WindowMode mode,
                  const DeviceWindowCallback& on_window);
 

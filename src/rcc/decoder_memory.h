@@ -1,4 +1,4 @@
-// The injecting decoder (RCC_SPEC §3). Memory positions enter the decoder as x = E · s_0 and after
+// The injecting decoder (spec §3). Memory positions enter the decoder as x = E · s_0 and after
 // decoder layer i receive x += A_i · s_{i+1}; prompt tokens follow at positions P, P+1, ... Memory
 // positions attend only to memory positions, so their keys/values are computed once (chunked causal
 // prefill, extendable as windows arrive) and reused for every question: after each answer the cache

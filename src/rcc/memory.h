@@ -1,4 +1,4 @@
-// A compressed context (RCC_SPEC §2): the slots of all windows in order, [P, L+1, H], plus what is
+// A compressed context (spec §2.6): the slots of all windows in order, [P, L+1, H], plus what is
 // needed to check compatibility (encoder fingerprint, W, R, mode) and to append to it later.
 #pragma once
 #include <cstdint>
@@ -10,16 +10,16 @@
 namespace rcc {
 
 struct Memory {
-  DType dtype = DType::BF16;    // storage of the slots: BF16 or F32
-  int64_t levels = 0;           // L + 1
-  int64_t hidden = 0;           // H
+  DType dtype = DType::BF16;        // storage of the slots: BF16 or F32
+  int64_t levels = 0;               // L + 1
+  int64_t hidden = 0;               // H
   std::vector<unsigned char> data;  // P · levels · hidden elements of `dtype`, slot-major
 
   int64_t window = 0, ratio = 0;
   WindowMode mode = WindowMode::Compat;
   uint64_t encoder_fingerprint = 0;
-  int64_t token_count = 0;      // tokens of the source context (before any compat padding)
-  uint64_t source_hash = 0;     // token_hash of the source ids
+  int64_t token_count = 0;   // tokens of the source context (before any compat padding)
+  uint64_t source_hash = 0;  // token_hash of the source ids
   // Aligned mode: ids of the last window when it is partial (< W tokens), so that an append can
   // re-encode it; `tail_slots` of the slots belong to it. Empty in compat mode.
   std::vector<int32_t> tail_ids;

@@ -1,4 +1,4 @@
-// An RCC model (RCC_SPEC §2, §3, §5): an encoder GPT-NeoX (no LM head) that compresses windows into
+// An RCC model (spec §2, §3, §5): an encoder GPT-NeoX (no LM head) that compresses windows into
 // slots, a decoder GPT-NeoX that generates from them, and the projections E and A_i that carry
 // encoder states into the decoder. Both networks run the one GPT-NeoX implementation (model/).
 #pragma once

@@ -2,17 +2,20 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/error.h"
+#include "core/text_file.h"
 #include "io/atomic_file.h"
 
 namespace rcc {
 
 using json = nlohmann::json;
 
-const char* mode_name(WindowMode m) { return m == WindowMode::Compat ? "compat" : "aligned"; }
+const char* mode_name(WindowMode m) {
+  return m == WindowMode::Compat ? "compat" : "aligned";
+}
 
 WindowMode parse_mode(const std::string& s) {
   if (s == "compat") return WindowMode::Compat;
@@ -89,10 +92,7 @@ std::string RCCSettings::to_json() const {
 RCCSettings load_rcc_settings(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "rcc.json").string();
   if (!std::filesystem::exists(path)) return RCCSettings{};
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return RCCSettings::parse(ss.str(), path);
+  return RCCSettings::parse(read_text_file(path), path);
 }
 
 }  // namespace rcc

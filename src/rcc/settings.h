@@ -1,7 +1,7 @@
 // RCC settings of a checkpoint: window W, ratio R, default alignment mode, memory dtype and chat
-// template. Stored in rcc.json beside config.json by checkpoints rcc writes; a checkpoint without it
-// (the released layout, RCC_SPEC §5) gets the reference's values: W 2048, R 32, compat, bf16 memory,
-// the §4 preamble.
+// template. Stored in rcc.json beside config.json by checkpoints rcc writes; a checkpoint without
+// it (the released layout, spec §5.5) gets the reference's values: W 2048, R 32, compat, bf16
+// memory, the §4 preamble.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -27,8 +27,8 @@ struct ChatTemplate {
 };
 
 struct RCCSettings {
-  int64_t window = 2048;   // W
-  int64_t ratio = 32;      // R; W must be a multiple of R
+  int64_t window = 2048;  // W
+  int64_t ratio = 32;     // R; W must be a multiple of R
   WindowMode mode = WindowMode::Compat;
   DType memory_dtype = DType::BF16;  // the reference casts the memory to bf16 before the decoder
   ChatTemplate chat;

@@ -1,7 +1,10 @@
 // BPE training from files and the tokenizer.json it writes.
+#include <zlib.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -19,7 +22,10 @@ constexpr size_t kBlockBytes = size_t(32) << 20;
 // budget stopped it.
 uint64_t read_blocks(const std::string& path, uint64_t budget, bool cut_line, bool* full,
                      const std::function<void(std::string_view)>& consume) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::error_code ec;
+  RCC_CHECK(!std::filesystem::is_directory(path, ec), path, ": is a directory, not a file");
+  // zlib reads plain files as they are and gzip files decompressed.
+  gzFile f = gzopen(path.c_str(), "rb");
   RCC_CHECK(f, path, ": cannot open: ", std::strerror(errno));
   std::string buf;
   uint64_t used = 0;
@@ -29,12 +35,15 @@ uint64_t read_blocks(const std::string& path, uint64_t budget, bool cut_line, bo
     while (!eof) {
       const size_t old = buf.size();
       buf.resize(old + kBlockBytes);
-      const size_t n = std::fread(buf.data() + old, 1, kBlockBytes, f);
-      buf.resize(old + n);
-      if (n < kBlockBytes) {
-        RCC_CHECK(!std::ferror(f), path, ": read error");
-        eof = true;
+      const int got = gzread(f, buf.data() + old, unsigned(kBlockBytes));
+      if (got < 0) {
+        int code = 0;
+        const char* why = gzerror(f, &code);
+        fail(path, ": read error (", why ? why : "unknown", ")");
       }
+      const size_t n = size_t(got);
+      buf.resize(old + n);
+      if (n < kBlockBytes) eof = true;
       size_t take = buf.size();
       if (used + take > budget) {
         const size_t room = size_t(budget - used);
@@ -52,10 +61,10 @@ uint64_t read_blocks(const std::string& path, uint64_t budget, bool cut_line, bo
       buf.erase(0, take);
     }
   } catch (...) {
-    std::fclose(f);
+    gzclose(f);
     throw;
   }
-  std::fclose(f);
+  gzclose(f);
   return used;
 }
 

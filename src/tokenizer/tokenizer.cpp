@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text_file.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
@@ -17,12 +18,7 @@ namespace rcc {
 using tok::WordCache;
 
 Tokenizer Tokenizer::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  RCC_CHECK(in.good(), path, ": cannot open tokenizer file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  RCC_CHECK(!in.bad(), path, ": read error");
-  return from_json(ss.str(), path);
+  return from_json(read_text_file(path), path);
 }
 
 Tokenizer Tokenizer::from_json(std::string_view json, const std::string& origin) {

@@ -1,10 +1,11 @@
 #include "train/babi.h"
 
-#include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
 
 #include "core/error.h"
+#include "core/text_file.h"
 #include "train/qa_format.h"
 
 namespace rcc {
@@ -28,8 +29,7 @@ std::string trim(const std::string& s) {
 }  // namespace
 
 std::vector<BabiQuestion> read_babi_file(const std::string& path) {
-  std::ifstream in(path);
-  RCC_CHECK(in.good(), path, ": cannot open bAbI file");
+  std::istringstream in(read_text_file(path));
   std::vector<BabiQuestion> out;
   std::vector<std::string> story;
   std::string line;

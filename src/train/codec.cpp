@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text_file.h"
 #include "io/atomic_file.h"
 
 namespace rcc {
@@ -34,13 +35,9 @@ WordVocab::WordVocab(const std::vector<std::string>& words) {
 }
 
 WordVocab WordVocab::load(const std::string& path) {
-  std::ifstream in(path);
-  RCC_CHECK(in.good(), path, ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(ss.str());
+    j = nlohmann::json::parse(read_text_file(path));
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": not valid JSON: ", e.what());
   }

@@ -1,4 +1,4 @@
-// Scoring a model on held-out examples, the way `rcc ask` answers (RCC_SPEC §2–§4): compress the
+// Scoring a model on held-out examples, the way `rcc ask` answers (spec §2–§4, §6.12): compress the
 // context (aligned windows, the model's memory dtype), prefill the decoder memory, generate
 // greedily from the prompt until eos, compare with the truth (metrics.h).
 //   passkey:                accuracy = the first run of digits in the output equals the key;

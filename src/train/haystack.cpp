@@ -12,7 +12,8 @@ std::vector<int32_t> place_in_haystack(const std::vector<int32_t>& piece, const 
             "haystack: min_tokens/min_depth must not exceed max_tokens/max_depth");
   const int64_t n = rng.range(h.min_tokens, h.max_tokens);
   RCC_CHECK(int64_t(h.text.size()) >= n, "haystack: ", h.text.size(),
-            " tokens of text, fewer than the ", n, " asked for");
+            " tokens of text, fewer than the ", n,
+            " asked for (give more text in the task's `haystack` setting)");
   const int64_t start = int64_t(rng.below(uint64_t(int64_t(h.text.size()) - n + 1)));
   const double depth = h.min_depth + (h.max_depth - h.min_depth) * rng.uniform();
   const int64_t at = std::min<int64_t>(n, int64_t(depth * double(n) + 0.5));

@@ -1,4 +1,4 @@
-// Placing a task's context at a chosen depth inside a haystack of real text (RCC_SPEC §6 long
+// Placing a task's context at a chosen depth inside a haystack of real text (spec §6.11, long
 // contexts): a span of [min_tokens, max_tokens] tokens of the haystack (token shards, read once by
 // the task mixture) with the piece inserted at a depth drawn from [min_depth, max_depth] (0 = at
 // the start, 1 = at the end). Used by facts and babi (`haystack` fields); passkey replaces its

@@ -1,16 +1,16 @@
 #include "train/instruction.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/error.h"
+#include "core/text_file.h"
 #include "train/qa_format.h"
 
 namespace rcc {
 
 std::vector<InstructionRow> read_instruction_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  RCC_CHECK(in.good(), path, ": cannot open");
+  std::istringstream in(read_text_file(path));
   std::vector<InstructionRow> rows;
   std::string line;
   for (int64_t no = 1; std::getline(in, line); ++no) {

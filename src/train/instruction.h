@@ -1,5 +1,5 @@
 // Instruction following on {"input", "prompt", "answer"} JSONL rows (the PwC format of the RCC
-// reference, ../shared/data/pwc): the input is compressed; the question (prompt) goes to the
+// reference, data/pwc): the input is compressed; the question (prompt) goes to the
 // decoder per qa_format.h: "manual", "ir" (instruction reconstruction) or "mixed" (either, at
 // random per sample). Inputs longer than max_context_tokens keep their first tokens.
 #pragma once

@@ -1,4 +1,4 @@
-// Where a training run's first weights come from (RCC_SPEC §6):
+// Where a training run's first weights come from (spec §6.1):
 // - a new model from a config: encoder and decoder GPT-NeoX with independent normal(0, init_std)
 //   matrices (layer norms 1/0, biases 0; model/init.h), projections by the rule below;
 // - encoder and decoder both from one GPT-NeoX checkpoint (the paper's setting: both start from the

@@ -11,7 +11,7 @@
 namespace rcc {
 
 struct ParamEntry {
-  std::string name;  // checkpoint name (RCC_SPEC §5)
+  std::string name;  // checkpoint name (spec §5.2)
   Shape shape;
   int64_t offset = 0;  // in floats, a multiple of 16
   int64_t numel = 0;

@@ -62,7 +62,8 @@ TaskExample make_passkey(const PasskeyConfig& c, const TextCodec& codec, Rng& rn
   std::vector<int32_t> hay;
   if (haystack_ids) {
     RCC_CHECK(int64_t(haystack_ids->size()) > hay_len, "passkey: haystack text of ",
-              haystack_ids->size(), " tokens is shorter than the ", hay_len, " needed");
+              haystack_ids->size(), " tokens is shorter than the ", hay_len,
+              " needed (give more text in the task's `haystack` setting)");
     const int64_t start = int64_t(rng.below(uint64_t(int64_t(haystack_ids->size()) - hay_len)));
     hay.assign(haystack_ids->begin() + start, haystack_ids->begin() + start + hay_len);
   } else {

@@ -1,4 +1,4 @@
-// How a question about a compressed context is put to the decoder (RCC_SPEC §4), shared by the
+// How a question about a compressed context is put to the decoder (spec §4, §6.6), shared by the
 // question-answering tasks (facts, babi, instruction):
 //   "manual": context compressed; decoder prompt = preamble + question + question_suffix; the loss
 //             on answer + eos;

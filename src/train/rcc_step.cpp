@@ -107,7 +107,7 @@ StepStats rcc_forward_backward(TrainableRCC& tm, std::span<const Sample> batch,
       if (i < L - 1) gather(x, slot_rows, level(slots, i + 1));  // s_{i+1}
     };
     // s_L: the final layer norm at the slot rows; the last layer's dense projection and MLP run
-    // on the slot rows only (RCC_SPEC §2 needs s_L nowhere else).
+    // on the slot rows only (spec §2.1 needs s_L nowhere else).
     m.encoder.forward_train_rows(x_enc.get(), enc_seqs, &hooks, slot_rows, enc_acts,
                                  level(slots, L));
   }

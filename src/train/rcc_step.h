@@ -1,4 +1,4 @@
-// The RCC training forward and backward over a batch of samples (RCC_SPEC §2, §3, §6), in the same
+// The RCC training forward and backward over a batch of samples (spec §2, §3, §6.2), in the same
 // model code as inference:
 //   encoder: every window of every sample is one sequence of one batched GPT-NeoX forward; slots
 //            s_0 (embedding), s_i (after layer i−1, i < L), s_L (final layer norm) at the aligned

@@ -1,4 +1,4 @@
-// One training example (RCC_SPEC §6). The encoder compresses `context` in aligned windows of W
+// One training example (spec §6.2). The encoder compresses `context` in aligned windows of W
 // tokens (none when it is empty: a plain language-model sample); the decoder reads the memory rows
 // and then `tokens`. weights[t] > 0 trains the decoder to predict tokens[t] from the row before it
 // (the last memory row for t = 0; with no memory, tokens[0] has nothing to be predicted from and

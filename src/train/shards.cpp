@@ -5,8 +5,11 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/text_file.h"
+#include "core/thread_pool.h"
 #include "io/container.h"
 #include "io/mapped_file.h"
+#include "train/codec.h"
 
 namespace rcc {
 
@@ -75,8 +78,24 @@ Shard Shard::open(const std::string& path) {
   return s;
 }
 
+Shard Shard::in_memory(const std::string& label, std::vector<int32_t> ids, int64_t vocab_size,
+                       int64_t documents) {
+  Shard s;
+  s.path_ = label;
+  s.info_.vocab_size = vocab_size;
+  s.info_.tokens = int64_t(ids.size());
+  s.info_.documents = documents;
+  s.info_.token_bytes = 4;
+  s.ids_ = std::make_shared<const std::vector<int32_t>>(std::move(ids));
+  return s;
+}
+
 void Shard::read(int64_t begin, int64_t n, int32_t* out) const {
   RCC_CHECK(begin >= 0 && n >= 0 && begin + n <= info_.tokens, path_, ": read past the end");
+  if (ids_) {
+    std::copy_n(ids_->begin() + begin, n, out);
+    return;
+  }
   const int b = info_.token_bytes;
   for (int64_t i = 0; i < n; ++i) {
     const unsigned char* p = data_ + size_t(begin + i) * size_t(b);
@@ -87,34 +106,90 @@ void Shard::read(int64_t begin, int64_t n, int32_t* out) const {
   }
 }
 
-TokenCorpus TokenCorpus::open(const std::vector<std::string>& patterns) {
-  std::vector<std::string> files;
+namespace {
+
+bool is_shard_name(const fs::path& p) {
+  return p.extension() == ".rcctok";
+}
+bool is_text_name(const fs::path& p) {
+  const std::string n = p.filename().string();
+  auto ends = [&](const std::string& suffix) {
+    return n.size() >= suffix.size() &&
+           n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends(".txt") || ends(".txt.gz");
+}
+
+const char* kMakeData =
+    " (token shards *.rcctok come from `rcc data tokenize`; text files *.txt or *.txt.gz are"
+    " tokenized when read)";
+
+// Text files tokenized with `codec`: one document per file, each followed by the end-of-text id.
+Shard tokenize_text_files(const std::vector<std::string>& files, const std::string& label,
+                          const TextCodec& codec) {
+  std::vector<std::vector<int32_t>> ids(files.size());
+  parallel_for(int64_t(files.size()), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) ids[size_t(i)] = codec.encode(read_text_file(files[size_t(i)]));
+  });
+  std::vector<int32_t> all;
+  for (auto& d : ids) {
+    all.insert(all.end(), d.begin(), d.end());
+    all.push_back(codec.eos());
+  }
+  return Shard::in_memory(label, std::move(all), codec.vocab_size(), int64_t(files.size()));
+}
+
+}  // namespace
+
+TokenCorpus TokenCorpus::open(const std::vector<std::string>& patterns, const TextCodec* codec) {
+  std::vector<std::string> shard_files, text_files;
+  auto add = [&](const fs::path& f, bool explicit_name) {
+    if (is_shard_name(f))
+      shard_files.push_back(f.string());
+    else if (explicit_name || is_text_name(f))
+      text_files.push_back(f.string());
+  };
   for (const std::string& p : patterns) {
     if (fs::is_directory(p)) {
       for (const auto& e : fs::directory_iterator(p))
-        if (e.path().extension() == ".rcctok") files.push_back(e.path().string());
+        if (e.is_regular_file()) add(e.path(), false);
     } else if (!p.empty() && p.back() == '*') {
       const fs::path prefix(p.substr(0, p.size() - 1));
       const fs::path dir = prefix.has_parent_path() ? prefix.parent_path() : fs::path(".");
       const std::string stem = prefix.filename().string();
-      RCC_CHECK(fs::is_directory(dir), p, ": no such directory");
+      RCC_CHECK(fs::is_directory(dir), p, ": no such directory ", dir.string(), kMakeData);
       for (const auto& e : fs::directory_iterator(dir))
-        if (e.path().filename().string().rfind(stem, 0) == 0 && e.path().extension() == ".rcctok")
-          files.push_back(e.path().string());
+        if (e.is_regular_file() && e.path().filename().string().rfind(stem, 0) == 0)
+          add(e.path(), false);
     } else {
-      files.push_back(p);
+      RCC_CHECK(fs::exists(p), p, ": no such file", kMakeData);
+      add(p, true);
     }
   }
-  std::sort(files.begin(), files.end());
-  RCC_CHECK(!files.empty(), "no token shards found in ",
-            patterns.empty() ? "(nothing)" : patterns[0]);
+  std::sort(shard_files.begin(), shard_files.end());
+  std::sort(text_files.begin(), text_files.end());
+  const std::string what = patterns.empty() ? "(nothing)" : patterns[0];
+  RCC_CHECK(!shard_files.empty() || !text_files.empty(), "no token shards or text files found in ",
+            what, kMakeData);
   TokenCorpus c;
-  for (const std::string& f : files) {
-    Shard s = Shard::open(f);
-    if (!c.shards_.empty())
-      RCC_CHECK(s.info().vocab_size == c.shards_[0].info().vocab_size &&
-                    s.info().codec_hash == c.shards_[0].info().codec_hash,
-                f, ": tokenized with another vocabulary than ", c.shards_[0].path());
+  std::vector<Shard> shards;
+  for (const std::string& f : shard_files) shards.push_back(Shard::open(f));
+  if (!text_files.empty()) {
+    RCC_CHECK(codec, text_files[0],
+              ": a text file, and no tokenizer to read it with (give token"
+              " shards *.rcctok from `rcc data tokenize`)");
+    shards.push_back(tokenize_text_files(
+        text_files, what + " (" + std::to_string(text_files.size()) + " text files)", *codec));
+  }
+  for (Shard& s : shards) {
+    if (!c.shards_.empty()) {
+      const ShardInfo& a = c.shards_[0].info();
+      const ShardInfo& b = s.info();
+      // Text read here has no tokenizer hash: its vocabulary size must still agree.
+      RCC_CHECK(a.vocab_size == b.vocab_size &&
+                    (a.codec_hash.empty() || b.codec_hash.empty() || a.codec_hash == b.codec_hash),
+                s.path(), ": tokenized with another vocabulary than ", c.shards_[0].path());
+    }
     c.start_.push_back(c.total_);
     c.total_ += s.info().tokens;
     c.shards_.push_back(std::move(s));

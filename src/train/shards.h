@@ -14,6 +14,7 @@
 namespace rcc {
 
 class MappedFile;
+class TextCodec;
 
 struct ShardInfo {
   int64_t vocab_size = 0, tokens = 0, documents = 0;
@@ -28,6 +29,9 @@ void write_shard(const std::string& path, const std::vector<int32_t>& ids, int64
 class Shard {
  public:
   static Shard open(const std::string& path);  // validates header, size and checksum
+  // Token ids held in memory (text tokenized when read); `label` names them in errors.
+  static Shard in_memory(const std::string& label, std::vector<int32_t> ids, int64_t vocab_size,
+                         int64_t documents);
   const ShardInfo& info() const { return info_; }
   const std::string& path() const { return path_; }
   // ids [begin, begin + n)
@@ -38,13 +42,20 @@ class Shard {
   ShardInfo info_;
   std::shared_ptr<MappedFile> file_;
   const unsigned char* data_ = nullptr;
+  std::shared_ptr<const std::vector<int32_t>> ids_;  // in-memory shards
 };
 
 // A set of shards read as one token stream; spans are drawn uniformly over all positions.
 class TokenCorpus {
  public:
-  // `patterns`: shard paths, directories (every *.rcctok inside) or `prefix*` globs.
-  static TokenCorpus open(const std::vector<std::string>& patterns);
+  // `patterns`: file paths, directories (every file inside) or `prefix*` globs (files whose name
+  // starts with prefix). Files named *.rcctok are token shards; *.txt and *.txt.gz files (plain
+  // or gzip text; any other name given explicitly) are text, tokenized with `codec` when opened:
+  // one document per file, each followed by the codec's end-of-text id, all text files joined
+  // into one in-memory shard in path order (as `rcc data tokenize --split file` would write it).
+  // Text needs a codec; errors name the pattern and say how to make the data.
+  static TokenCorpus open(const std::vector<std::string>& patterns,
+                          const TextCodec* codec = nullptr);
   int64_t tokens() const { return total_; }
   int64_t largest_shard() const;
   const ShardInfo& info() const { return shards_.at(0).info(); }

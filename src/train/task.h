@@ -1,4 +1,4 @@
-// A task example (RCC_SPEC §6): a context that the encoder compresses, a decoder prompt that
+// A task example (spec §6.6): a context that the encoder compresses, a decoder prompt that
 // carries no loss, and the answer the decoder is trained to produce (loss on it, usually ending
 // with eos).
 #pragma once

@@ -154,7 +154,7 @@ TaskMixer::TaskMixer(std::vector<TaskSpec> tasks, const TextCodec& codec,
     total_weight_ += t.weight;
     auto d = std::make_unique<Data>();
     auto open = [&](const std::vector<std::string>& paths) {
-      auto c = std::make_unique<TokenCorpus>(TokenCorpus::open(paths));
+      auto c = std::make_unique<TokenCorpus>(TokenCorpus::open(paths, &codec));
       RCC_CHECK(c->info().vocab_size <= codec.vocab_size(), "task '", t.kind,
                 "': shards of a vocabulary of ", c->info().vocab_size, " tokens, the model's has ",
                 codec.vocab_size());

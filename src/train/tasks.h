@@ -1,4 +1,4 @@
-// Training and evaluation tasks (RCC_SPEC §6), mixable by weight in one run. Each task turns a
+// Training and evaluation tasks (spec §6), mixable by weight in one run. Each task turns a
 // random draw into a sample (context to compress, decoder tokens, loss weights). Kinds and their
 // files:
 //   passkey          synthetic passkey retrieval; optional real-text haystack (passkey.h)

@@ -1,4 +1,4 @@
-// Objectives on real text (RCC_SPEC §6), drawn from token shards (shards.h):
+// Objectives on real text (spec §6.3–§6.5), drawn from token shards (shards.h):
 //   lm              plain language modelling, no memory: a span of `tokens` + 1 ids, loss on all
 //                   but the first (pretrains a base model from scratch);
 //   reconstruction  a context of `context_tokens` (default W) is compressed; the decoder reads the

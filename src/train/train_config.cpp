@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text_file.h"
 #include "train/json_fields.h"
 
 namespace rcc {
@@ -131,11 +132,7 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::string& src) 
 }
 
 TrainConfig TrainConfig::load(const std::string& path) {
-  std::ifstream in(path);
-  RCC_CHECK(in.good(), path, ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse(ss.str(), path);
+  return parse(read_text_file(path), path);
 }
 
 }  // namespace rcc

@@ -8,7 +8,7 @@
 //    an H100 (bench/results/rcc_tiny.md); 7/10 leaves room for sampling variation without
 //    letting a model that cannot retrieve pass (chance of guessing 5 digits: 1e-5 per sample).
 // And content questions: the reference's own example (the cat on the sofa among 1000 dogs on
-// stools, RCC_SPEC §4) must be answered exactly, and facts like it (2 animals, 2,048 tokens,
+// stools, spec §4.5) must be answered exactly, and facts like it (2 animals, 2,048 tokens,
 // instruction reconstruction, 20 fixed samples) >= 15/20: the model scored 92/100 at 8k tokens
 // on an H100; a model that only knew the answer format would pick among the 12 places (~8%), one
 // that could tell which places occur but not which animal sits where would score ~50%
@@ -60,7 +60,7 @@ TEST(BundledModel, IsTheDefaultAndFitsTheLimits) {
 // About 32k tokens of WikiText-2 test with "The pass key is 48613. Remember it. 48613 is the
 // pass key." at the middle.
 TEST(BundledModel, AnswersAPasskeyQuestionOver32kTokens) {
-  std::string text = test::read_file(test::shared("data/text/wikitext-2-test.txt"));
+  std::string text = test::read_text(test::data("text/wikitext-2-test.txt.gz"));
   text = text.substr(0, 135000);  // ~32k tokens of this tokenizer
   const std::string needle = " The pass key is 48613. Remember it. 48613 is the pass key. ";
   size_t mid = text.find(". ", text.size() / 2);
@@ -82,7 +82,7 @@ TEST(BundledModel, PasskeyAccuracyAt32kTokens) {
   test::TempDir tmp;
   test::RunResult tok =
       test::run_rcc({"data", "tokenize", "--tokenizer", kModel + "/tokenizer.json", "--out",
-                     tmp.file("wiki"), test::shared("data/text/wikitext-2-test.txt")});
+                     tmp.file("wiki"), test::data("text/wikitext-2-test.txt.gz")});
   ASSERT_EQ(tok.status, 0) << tok.err;
   const nlohmann::json r = eval_summary(
       {"eval", "passkey", "--samples", "10", "--min-tokens", "32768", "--max-tokens", "32768",
@@ -113,6 +113,36 @@ TEST(BundledModel, FactsAccuracyAt2kTokens) {
   ASSERT_TRUE(r.contains("samples"));
   EXPECT_EQ(r["samples"].get<int>(), 20);
   EXPECT_GE(r["correct"].get<int>(), 15) << r.dump().substr(0, 2000);
+}
+
+// `rcc eval TASK` with no flags but --samples: the default model, its eval.json, the repository's
+// data (held-out text of its corpus, the bAbI test stories, WikiText-2 test). Passkey at 4,096
+// tokens of held-out text: the model scored 97% on 200 samples (MODEL_CARD.md); >= 7/10 here, as
+// for 32k above. The others must run and score what they were asked to.
+TEST(BundledModel, EvalRunsOnTheRepositoryDataWithNoFlags) {
+  struct Case {
+    const char* task;
+    int samples;
+    const char* data_key;  // the setting that names repository data
+  };
+  for (const Case& c : {Case{"passkey", 10, "haystack"}, Case{"facts", 4, nullptr},
+                        Case{"babi", 4, "data"}, Case{"reconstruct", 2, "data"}}) {
+    test::RunResult ev = test::run_rcc(
+        {"eval", c.task, "--samples", std::to_string(c.samples), "--json", "--quiet"});
+    ASSERT_EQ(ev.status, 0) << c.task << ": " << ev.err;
+    const nlohmann::json r = nlohmann::json::parse(ev.out);
+    std::printf("eval %s (defaults): %d/%d\n", c.task, r["correct"].get<int>(),
+                r["samples"].get<int>());
+    EXPECT_EQ(r["samples"].get<int>(), c.samples) << c.task;
+    if (c.data_key) {
+      const std::string path = r["settings"][c.data_key].get<std::string>();
+      EXPECT_NE(path.find("/data/"), std::string::npos) << c.task << ": " << path;
+      EXPECT_TRUE(std::filesystem::exists(path)) << c.task << ": " << path;
+    }
+    if (std::string(c.task) == "passkey") {
+      EXPECT_GE(r["correct"].get<int>(), 7) << ev.out;
+    }
+  }
 }
 
 }  // namespace

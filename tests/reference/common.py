@@ -1,7 +1,7 @@
 """Helpers shared by the fixture scripts: tiny GPT-NeoX models built with Hugging Face transformers,
-Pythia-style config.json files, and an independent PyTorch transcription of RCC_SPEC §1 used only to
-cross-check that the Hugging Face configuration means what we intend (same rotary fraction, residual
-style, ...). The fixtures themselves always come from Hugging Face's GPTNeoXForCausalLM."""
+Pythia-style config.json files, and an independent PyTorch transcription of docs/spec.md §1, used
+only to cross-check that the Hugging Face configuration means what we intend (same rotary fraction,
+residual style, ...). The fixtures themselves always come from Hugging Face's GPTNeoXForCausalLM."""
 import json
 import math
 
@@ -80,7 +80,7 @@ def rotary_base_of(cfg):
     return getattr(cfg, "rotary_emb_base", getattr(cfg, "rope_theta", None))
 
 
-# ---- independent transcription of RCC_SPEC §1 (cross-check only) ----------------------------------
+# ---- independent transcription of docs/spec.md §1 (cross-check only) -----------------------------
 
 def spec_layer(p, x, cfg, pos0=0):
     H, nh = cfg.hidden_size, cfg.num_attention_heads

@@ -3,7 +3,7 @@
 // bindings over the Rust crate), for tests/tokenizer_bpe_trainer_test.cpp.
 //
 //   node tests/reference/make_bpe_trainer_fixtures.mjs \
-//     --wikitext ../shared/data/text/wikitext-2-test.txt \
+//     --wikitext data/text/wikitext-2-test.txt.gz \
 //     --extra tests/fixtures/tokenizer/corpus.txt.gz --out tests/fixtures/tokenizer \
 //     [--node-modules /tmp/hftok/node_modules] [--check-rcc DIR]
 //

@@ -36,7 +36,8 @@ CASES = [
 
 
 def spec_logits(model, case, ids):
-    """Logits by the independent transcription of RCC_SPEC §1, using the case's intended settings."""
+    """Logits by the independent transcription of docs/spec.md §1, using the case's intended
+    settings."""
     cfg = types.SimpleNamespace(hidden_size=case["hidden"], num_attention_heads=case["heads"],
                                 num_hidden_layers=case["layers"], rotary_pct=case["rot"],
                                 rotary_emb_base=10000.0, layer_norm_eps=1e-5,

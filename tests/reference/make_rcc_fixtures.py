@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Tiny random RCC checkpoints in the released layout (RCC_SPEC §5) and what RCC_SPEC §2–§3 computes
-with them, using Hugging Face GPT-NeoX modules for every transformer computation.
+"""Tiny random RCC checkpoints in the released layout (docs/spec.md §5) and what docs/spec.md §2–§3
+computes with them, using Hugging Face GPT-NeoX modules for every transformer computation.
 
 Checkpoints (tests/fixtures/rcc/<name>/, no rcc.json, so W = 2048, R = 32, compat mode):
   rcc-f32          f32, one model.safetensors
@@ -36,7 +36,7 @@ PROMPT_LEN = 12
 
 
 def compat_windows(ids, w):
-    """RCC_SPEC §2 compat alignment: every window full."""
+    """docs/spec.md §2.3 compat alignment: every window full."""
     n = len(ids)
     if n > w:
         ids = ids[n - (w - n % w):] + ids if n % w else ids[-w:] + ids

@@ -10,13 +10,13 @@ Writes, into --out (default tests/fixtures/tokenizer):
   variant_cases.txt.gz   inputs for the two variants, separated by U+001E
 
 Only the standard library is used; text comes from files on a Debian machine (licenses, package
-docs, C/C++ headers, the shared WikiText-2 and bAbI files) plus generated snippets (many scripts,
+docs, C/C++ headers, the bundled WikiText-2 and bAbI files (data/)) plus generated snippets (many scripts,
 emoji, whitespace runs, numbers, contractions, CRLF, combining marks, special-token spellings,
 control characters, very long words). The generator is deterministic for a given machine; the
 committed outputs are what the tests use. Run from the repository root:
 
   python3 tests/reference/make_tokenizer_corpus.py \
-      --tokenizer ../shared/data/tokenizers/gpt-neox-20b/tokenizer.json
+      --tokenizer data/tokenizers/gpt-neox-20b/tokenizer.json.gz
 """
 import argparse
 import glob
@@ -58,13 +58,13 @@ def crlf(chunk):
 # Text from files on this machine
 
 
-def file_chunks(rng, root_shared):
+def file_chunks(rng, data_dir):
     chunks = []
-    wiki = read_text(os.path.join(root_shared, "data/text/wikitext-2-test.txt"))
+    wiki = read_text(os.path.join(data_dir, "text/wikitext-2-test.txt.gz"))
     wiki_chunks = chunk_lines(wiki[:330_000], rng, 1, 6)
     for i, c in enumerate(wiki_chunks):
         chunks.append(crlf(c) if i % 9 == 4 else c)
-    babi = read_text(os.path.join(root_shared, "data/babi/qa2_two-supporting-facts_test.txt"))
+    babi = read_text(os.path.join(data_dir, "babi/qa2_two-supporting-facts_test.txt.gz"))
     chunks += chunk_lines(babi[:40_000], rng, 3, 20)
 
     for name in ["GPL-3", "Apache-2.0", "Artistic", "BSD", "MPL-2.0", "CC0-1.0", "LGPL-2.1"]:
@@ -359,8 +359,7 @@ def decode_cases(rng, vocab_size):
 
 
 def variant_tokenizers(base_path, n_merges=3000):
-    with open(base_path, encoding="utf-8") as f:
-        base = json.load(f)
+    base = json.loads(read_text(base_path))  # tokenizer.json or .json.gz
     bvocab = base["model"]["vocab"]
     merges = base["model"]["merges"][:n_merges]
     merges = [m.split(" ") if isinstance(m, str) else m for m in merges]
@@ -436,14 +435,14 @@ def variant_cases(rng, corpus_chunks):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokenizer", required=True, help="GPT-NeoX tokenizer.json (for the variants)")
-    ap.add_argument("--shared", default="../shared", help="the shared data folder")
+    ap.add_argument("--data", default="data", help="the repository's data folder")
     ap.add_argument("--out", default="tests/fixtures/tokenizer")
     ap.add_argument("--seed", type=int, default=20240601)
     args = ap.parse_args()
     rng = random.Random(args.seed)
     os.makedirs(args.out, exist_ok=True)
 
-    chunks = file_chunks(rng, args.shared) + generated_chunks(rng)
+    chunks = file_chunks(rng, args.data) + generated_chunks(rng)
     rng.shuffle(chunks)
     chunks = [c for c in chunks if c]
     corpus = SEP.join(chunks)

@@ -3,7 +3,7 @@
 // bindings over the Rust crate). Same inputs and outputs as make_tokenizer_fixtures.py.
 //
 //   node tests/reference/make_tokenizer_fixtures.mjs --corpus tests/fixtures/tokenizer/corpus.txt.gz \
-//     --tokenizer ../shared/data/tokenizers/gpt-neox-20b/tokenizer.json --out tests/fixtures/tokenizer \
+//     --tokenizer data/tokenizers/gpt-neox-20b/tokenizer.json.gz --out tests/fixtures/tokenizer \
 //     [--node-modules /tmp/hftok/node_modules]
 //
 // The package is found through --node-modules, $TOKENIZERS_NODE_MODULES, or normal resolution
@@ -21,7 +21,8 @@ import { loadTokenizers, parseArgs, readText, writeGz } from './node_common.mjs'
 
 const SEP = '\x1e';
 
-const sha256 = (p) => crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+// sha256 of a file's text (uncompressed when .gz), as recorded in the fixture meta.
+const sha256 = (p) => crypto.createHash('sha256').update(readText(p), 'utf8').digest('hex');
 
 async function encodeAll(tok, texts) {
   const lines = [];
@@ -40,7 +41,7 @@ async function main() {
   const { Tokenizer } = tk;
   const dir = path.dirname(args.corpus);
   fs.mkdirSync(args.out, { recursive: true });
-  const tok = Tokenizer.fromFile(args.tokenizer);
+  const tok = Tokenizer.fromString(readText(args.tokenizer));  // tokenizer.json or .json.gz
 
   const chunks = readText(args.corpus).split(SEP);
   writeGz(path.join(args.out, 'corpus_expected.jsonl.gz'), await encodeAll(tok, chunks));

@@ -6,7 +6,7 @@ the npm package of the same version); run either. From the repository root:
 
   python3 tests/reference/make_tokenizer_fixtures.py \
       --corpus tests/fixtures/tokenizer/corpus.txt.gz \
-      --tokenizer ../shared/data/tokenizers/gpt-neox-20b/tokenizer.json \
+      --tokenizer data/tokenizers/gpt-neox-20b/tokenizer.json.gz \
       --out tests/fixtures/tokenizer
 
 Inputs beside --corpus (written by make_tokenizer_corpus.py): decode_cases.txt,
@@ -37,8 +37,8 @@ def read_text(path):
 
 
 def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+    """sha256 of a file's text (uncompressed when .gz), as recorded in the fixture meta."""
+    return hashlib.sha256(read_text(path).encode("utf-8")).hexdigest()
 
 
 def dumps(obj):
@@ -69,7 +69,7 @@ def main():
 
     here = os.path.dirname(args.corpus)
     os.makedirs(args.out, exist_ok=True)
-    tok = Tokenizer.from_file(args.tokenizer)
+    tok = Tokenizer.from_str(read_text(args.tokenizer))  # tokenizer.json or .json.gz
 
     chunks = read_text(args.corpus).split(SEP)
     write_gz(os.path.join(args.out, "corpus_expected.jsonl.gz"), encode_all(tok, chunks))

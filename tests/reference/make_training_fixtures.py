@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Training fixtures for rcc (tests/train_reference_test.cpp): a tiny random RCC model in the released
-layout (RCC_SPEC §5) plus rcc.json, one batch of three samples, and what PyTorch + Hugging Face
+layout (docs/spec.md §5) plus rcc.json, one batch of three samples, and what PyTorch + Hugging Face
 GPT-NeoX compute with it, in f32:
 
   the decoder logits of every row, the loss, the gradient of every trained parameter, and the losses
   of 10 AdamW steps on the same batch (with gradient clipping), plus every parameter after them.
 
-RCC computation (RCC_SPEC §2–§3, aligned windows, f32 memory), using HF modules for every transformer
-computation (hooks on HF layers, as make_rcc_fixtures.py):
+RCC computation (docs/spec.md §2–§3, aligned windows, f32 memory), using HF modules for every
+transformer computation (hooks on HF layers, as make_rcc_fixtures.py):
   encoder: each aligned window of W tokens through the encoder GPTNeoXForCausalLM; slots at positions
            j·R + R − 1 < m, plus m − 1 for a partial window; s_0 = embed_in output, s_i = output of
            layer i−1 (i < L), s_L = final_layer_norm output;
@@ -50,7 +50,7 @@ ENC = "gpt_neox.rcc_encoder."
 
 
 def aligned_windows(ids):
-    """RCC_SPEC §2 aligned mode: windows from token 0, the last may be partial; its slots."""
+    """docs/spec.md §2.4 aligned mode: windows from token 0, the last may be partial; its slots."""
     out = []
     for s in range(0, len(ids), W):
         w = ids[s:s + W]
@@ -135,7 +135,8 @@ def spec_decoder_logits(params, cfg, memory, tokens):
 
 class TinyRCC:
     """Decoder and encoder GPTNeoXForCausalLM, E and A_i as parameters; `params` maps checkpoint
-    names (RCC_SPEC §5) to the trained tensors. The encoder's LM head is never used: not trained."""
+    names (docs/spec.md §5.2) to the trained tensors. The encoder's LM head is never used: not
+    trained."""
 
     def __init__(self, cfg, sd):
         self.dec = transformers.GPTNeoXForCausalLM(cfg).float().eval()

@@ -1,0 +1,64 @@
+// rcc version [--json] (also `rcc --version`): the version, the git commit this binary was built
+// from, whether the CUDA backend is compiled in, and the BLAS library with the CPU kernels it
+// picked at run time. Prints on stdout, exit status 0.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "commands.h"
+#include "core/build_info.h"
+
+namespace rcc::cli {
+
+namespace {
+const char* kHelp =
+    "usage: rcc --version [--json]   (or: rcc version [--json])\n"
+    "Shows the version, the git commit this binary was built from (\"unknown\" outside a git\n"
+    "checkout), whether the CUDA backend is compiled in and the BLAS library.\n"
+    "  --json                  one JSON object on stdout\n";
+}
+
+int cmd_version(int argc, char** argv) {
+  Args a(argc, argv, {}, {"json", "help"});
+  a.no_positionals();
+  if (a.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  const BuildInfo b = build_info();
+  if (a.has("json")) {
+    nlohmann::json cuda = {{"compiled", b.cuda}};
+    if (b.cuda) {
+      cuda["detail"] = b.cuda_detail;
+      cuda["driver_gpus"] = b.driver_gpus;
+    }
+    const nlohmann::json j = {{"version", b.version},
+                              {"commit", b.commit},
+                              {"build_type", b.build_type},
+                              {"compiler", b.compiler},
+                              {"cuda", cuda},
+                              {"blas",
+                               {{"name", b.blas.name},
+                                {"version", b.blas.version},
+                                {"core", b.blas.core},
+                                {"config", b.blas.config}}}};
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("rcc %s\n", b.version.c_str());
+  std::printf("commit    %s\n", b.commit.c_str());
+  std::printf("build     %s, %s\n", b.build_type.c_str(), b.compiler.c_str());
+  if (!b.cuda) {
+    std::printf("cuda      off (built without the CUDA backend; --device cpu only)\n");
+  } else if (b.driver_gpus < 0) {
+    std::printf("cuda      compiled in (%s); no NVIDIA driver loaded\n", b.cuda_detail.c_str());
+  } else {
+    std::printf("cuda      compiled in (%s); the NVIDIA driver lists %d GPU(s)\n",
+                b.cuda_detail.c_str(), b.driver_gpus);
+  }
+  std::printf("blas      %s %s, core %s (%s)\n", b.blas.name.c_str(), b.blas.version.c_str(),
+              b.blas.core.c_str(), b.blas.config.c_str());
+  return 0;
+}
+
+}  // namespace rcc::cli
