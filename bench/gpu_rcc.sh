@@ -6,12 +6,13 @@
 #      and plain generation;
 #   2. rcc bench-context --device cuda times the same pipeline (windows streamed into the decoder
 #      prefill) and plain generation on those weights, each length twice (the second is reported).
-# Output: JSON lines in $OUT_DIR (default bench/results/raw) and a table on stdout.
+# Output: JSON lines in $OUT_DIR (default /tmp/rcc-gpu-rcc: outside the repository) and a table on
+# stdout. Results: bench/results/gpu_cuda.md.
 # Usage on a GPU host: bench/gpu_rcc.sh   (TOKENS=..., PLAIN_TOKENS=..., KV8_TOKENS=... to change
 # the lengths; ~8 minutes on an H200 with the defaults)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT_DIR=${OUT_DIR:-bench/results/raw}
+OUT_DIR=${OUT_DIR:-/tmp/rcc-gpu-rcc}
 MODEL_DIR=${MODEL_DIR:-/tmp/rcc-pythia-1.4b-random}
 TOKENS=${TOKENS:-8192,131072,1048576,4194304}
 PLAIN_TOKENS=${PLAIN_TOKENS:-8192,131072,262144}

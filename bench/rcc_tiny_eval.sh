@@ -7,6 +7,8 @@
 #   haystacks of held-out text; reconstruction BLEU-4 at 32x on WikiText-2 test.
 #
 #   bench/rcc_tiny_eval.sh [MODEL_DIR] [OUT.jsonl]
+# MODEL_DIR defaults to models/rcc-tiny; OUT.jsonl (one JSON line per test) to
+# /tmp/rcc_tiny_eval.jsonl, outside the repository.
 # Environment: RCC (binary, default build/rcc), DEVICE (default cuda), SAMPLES_SCALE (multiplies
 # the sample counts, default 1), HELDOUT (held-out haystack text, default the bundled
 # data/text/rcc-tiny-heldout), DATA (token shards of the training text for the 1M-token pass keys,
@@ -15,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/rcc-tiny}
-OUT=${2:-bench/results/raw/rcc_tiny_eval.jsonl}
+OUT=${2:-/tmp/rcc_tiny_eval.jsonl}
 RCC=${RCC:-build/rcc}
 DEVICE=${DEVICE:-cuda}
 DATA=${DATA:-data/rcc-tiny/tok}

@@ -25,10 +25,10 @@ CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer -Isrc -Wall -Wextra -Wno-unu
           -fsanitize=address,undefined -fno-sanitize-recover=undefined)
 LIBS=($(pkg-config --libs libutf8proc libpcre2-8 zlib))
 
-# The tokenizer library (with the text-file reader it loads tokenizer.json through), instrumented
+# The tokenizer library (with the text-file and JSON readers it loads tokenizer.json through), instrumented
 # for coverage (fuzzer-no-link), compiled once for both targets. The tokenizer trainer
 # (bpe_trainer*, bpe_word_counts: it needs the thread pool) is not fuzzed here.
-srcs=(src/core/text_file.cpp)
+srcs=(src/core/text_file.cpp src/core/json_fields.cpp)
 for src in src/tokenizer/*.cpp; do
   case $(basename "$src") in bpe_trainer* | bpe_word_counts*) ;; *) srcs+=("$src") ;; esac
 done

@@ -10,8 +10,8 @@
 #include "core/error.h"
 #include "core/text_file.h"
 #include "test_util.h"
-#include "train/codec.h"
-#include "train/shards.h"
+#include "tasks/codec.h"
+#include "tasks/shards.h"
 
 namespace rcc {
 namespace {

@@ -7,10 +7,10 @@
 
 #include "core/error.h"
 #include "test_util.h"
-#include "train/passkey.h"
-#include "train/qa_format.h"
-#include "train/rng.h"
-#include "train/tasks.h"
+#include "tasks/passkey.h"
+#include "tasks/qa_format.h"
+#include "tasks/rng.h"
+#include "tasks/tasks.h"
 
 namespace rcc {
 namespace {

@@ -9,15 +9,15 @@
 
 #include "core/error.h"
 #include "test_util.h"
-#include "train/babi.h"
-#include "train/facts.h"
-#include "train/haystack.h"
-#include "train/instruction.h"
-#include "train/metrics.h"
-#include "train/qa_format.h"
-#include "train/shards.h"
-#include "train/tasks.h"
-#include "train/text_tasks.h"
+#include "tasks/babi.h"
+#include "tasks/facts.h"
+#include "tasks/haystack.h"
+#include "tasks/instruction.h"
+#include "tasks/metrics.h"
+#include "tasks/qa_format.h"
+#include "tasks/shards.h"
+#include "tasks/tasks.h"
+#include "tasks/text_tasks.h"
 
 namespace rcc {
 namespace {

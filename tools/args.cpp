@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/settings.h"
 #include "core/thread_pool.h"
 #include "ops/linear.h"
 
@@ -115,9 +116,9 @@ std::string model_dir(const Args& a) {
   if (auto m = a.get("model")) return *m;
   namespace fs = std::filesystem;
   std::vector<fs::path> tried;
-  if (const char* env = std::getenv("RCC_MODEL"); env && *env) {
+  if (const std::string& env = runtime_settings().model; !env.empty()) {
     if (fs::is_directory(env)) return env;
-    throw UsageError(std::string("RCC_MODEL=") + env + " is not a model directory");
+    throw UsageError("RCC_MODEL=" + env + " is not a model directory");
   }
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);

@@ -17,8 +17,8 @@
 #include "inputs.h"
 #include "io/atomic_file.h"
 #include "tokenizer/bpe_trainer.h"
-#include "train/codec.h"
-#include "train/shards.h"
+#include "tasks/codec.h"
+#include "tasks/shards.h"
 
 namespace rcc::cli {
 

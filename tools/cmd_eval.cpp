@@ -10,9 +10,10 @@
 
 #include "args.h"
 #include "commands.h"
+#include "core/json_fields.h"
 #include "core/progress.h"
 #include "core/text_file.h"
-#include "train/evaluate.h"
+#include "tasks/evaluate.h"
 
 namespace rcc::cli {
 
@@ -54,12 +55,7 @@ struct Defaults {
 // The first task object of `kind` in the lists `lists` of the JSON file `path`, if any.
 std::optional<nlohmann::json> task_in(const std::string& path, const std::string& kind,
                                       std::initializer_list<const char*> lists) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": not valid JSON: ", e.what());
-  }
+  const nlohmann::json j = read_json_file(path);
   for (const char* list : lists)
     if (j.contains(list) && j[list].is_array())
       for (const auto& t : j[list])
@@ -181,8 +177,7 @@ int cmd_eval(int argc, char** argv) {
   } catch (const Error& e) {
     fail(e.what(),
          defaults.origin.empty() ? std::string() : "; task settings from " + defaults.origin,
-         "; give other data with --data PATH or --set haystack=PATH (token shards from `rcc data "
-         "tokenize`, or .txt/.txt.gz text)");
+         " (override with --data PATH or --set haystack=PATH)");
   }
   const EvalResult r =
       evaluate_task(model, *tasks, 0, samples, seed, a.get_int("cue", 16, 1, INT64_MAX));

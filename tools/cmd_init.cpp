@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "core/json_fields.h"
 #include "inputs.h"
 #include "rcc/rcc_init.h"
 
@@ -15,9 +16,11 @@ namespace rcc::cli {
 int cmd_init(int argc, char** argv) {
   Args a(argc, argv, {"config", "out", "tokenizer", "seed", "dtype", "threads"}, {"help"});
   if (a.has("help")) {
-    std::fputs("usage: rcc init --config FILE.json --out DIR [--tokenizer FILE] [--seed S]\n"
-               "                [--dtype f32|bf16]\n"
-               "Writes a new RCC model with random weights (see configs/demo-random.json).\n", stdout);
+    std::fputs(
+        "usage: rcc init --config FILE.json --out DIR [--tokenizer FILE] [--seed S]\n"
+        "                [--dtype f32|bf16]\n"
+        "Writes a new RCC model with random weights (see configs/demo-random.json).\n",
+        stdout);
     return 0;
   }
   init_runtime(a);
@@ -25,7 +28,7 @@ int cmd_init(int argc, char** argv) {
   const std::string text = read_text(cfg_path);
   GPTNeoXConfig cfg = GPTNeoXConfig::parse(text, cfg_path);
   RCCSettings s;
-  nlohmann::json j = nlohmann::json::parse(text);
+  const nlohmann::json j = parse_json(text, cfg_path);
   if (j.contains("rcc")) s = RCCSettings::parse(j["rcc"].dump(), cfg_path + " (rcc)");
   const std::string dt = a.get_or("dtype", "f32");
   if (dt != "f32" && dt != "bf16") throw UsageError("--dtype must be f32 or bf16");

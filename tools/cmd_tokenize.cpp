@@ -11,6 +11,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "core/json_fields.h"
 #include "inputs.h"
 #include "tokenizer/tokenizer.h"
 
@@ -75,12 +76,7 @@ std::string tokenize_jsonl(const Tokenizer& t, const std::string& text, const st
     pos = end + 1;
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line.begin(), line.end());
-    } catch (const nlohmann::json::exception& e) {
-      fail(name, ":", line_no, ": not valid JSON (", e.what(), ")");
-    }
+    const nlohmann::json j = parse_json(line, name + ":" + std::to_string(line_no));
     if (!j.is_string()) fail(name, ":", line_no, ": expected a JSON string, got ", j.type_name());
     ids.clear();
     t.encode_append(j.get_ref<const std::string&>(), ids);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 #include "core/text_file.h"
 
 namespace rcc::cli {
@@ -23,12 +24,7 @@ std::string read_text(const std::string& path) {
 
 std::vector<int32_t> read_id_file(const std::string& path) {
   const std::string text = read_text(path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": not valid JSON (expected an array of token ids): ", e.what());
-  }
+  const nlohmann::json j = parse_json(text, path + " (a JSON array of token ids)");
   RCC_CHECK(j.is_array(), path, ": expected a JSON array of token ids");
   std::vector<int32_t> ids;
   ids.reserve(j.size());

@@ -1,5 +1,5 @@
 // The backend ops that a backend may fuse, composed from the primitive ones (the CPU backend uses
-// these; CUDA overrides them with single kernels, cuda_norm.cu and cuda_norm_backward.cu).
+// these; CUDA overrides them with single kernels, cuda/norm.cu and cuda/norm_backward.cu).
 #include "backend/backend.h"
 #include "core/error.h"
 

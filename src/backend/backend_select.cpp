@@ -7,7 +7,7 @@
 #include "backend/collective.h"
 #include "core/error.h"
 #ifdef RCC_HAS_CUDA
-#include "cuda/cuda_backend.h"
+#include "cuda/backend.h"
 #endif
 
 namespace rcc {

@@ -9,7 +9,7 @@
 #include "backend/backend.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "model/kv_cache.h"
+#include "backend/kv_cache.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/cross_entropy.h"

@@ -1,6 +1,6 @@
 // The NCCL implementation of backend/collective.h. libnccl.so.2 is loaded with dlopen on first use
-// (RCC_NCCL_LIB, then the loader's search path, then the CUDA toolkit's lib directories), so
-// single-GPU and CPU runs never need it.
+// (RCC_NCCL_LIB of core/settings.h, then the loader's search path, then the CUDA toolkit's lib
+// directories), so single-GPU and CPU runs never need it.
 #include <dlfcn.h>
 #include <nccl.h>
 
@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "backend/collective.h"
-#include "cuda/cuda_backend.h"
-#include "cuda/cuda_common.cuh"
+#include "core/settings.h"
+#include "cuda/backend.h"
+#include "cuda/common.cuh"
 
 namespace rcc {
 
@@ -34,7 +35,7 @@ const NcclApi& nccl() {
   std::vector<std::string> tried;
   void* h = nullptr;
   std::vector<std::string> names;
-  if (const char* env = std::getenv("RCC_NCCL_LIB")) names.push_back(env);
+  if (const std::string& lib = runtime_settings().nccl_lib; !lib.empty()) names.push_back(lib);
   names.push_back("libnccl.so.2");
 #ifdef RCC_CUDA_LIB_DIR
   names.push_back(std::string(RCC_CUDA_LIB_DIR) + "/libnccl.so.2");

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/json_fields.h"
 #include "core/text_file.h"
 #include "io/atomic_file.h"
 
@@ -20,12 +21,7 @@ void check_index(const std::string& dir, const std::vector<std::string>& shard_p
                  const std::vector<SafetensorsFile>& shards) {
   fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
   if (!fs::exists(index_path)) return;
-  json index;
-  try {
-    index = json::parse(read_text_file(index_path.string()));
-  } catch (const json::exception& e) {
-    fail(index_path.string(), ": not valid JSON: ", e.what());
-  }
+  const json index = read_json_file(index_path.string());
   RCC_CHECK(index.is_object() && index.contains("weight_map") && index["weight_map"].is_object(),
             index_path.string(), ": missing object 'weight_map'");
   for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {

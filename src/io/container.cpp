@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/json_fields.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 
@@ -31,9 +32,9 @@ uint32_t get_u32(const unsigned char* p) {
 }
 }  // namespace
 
-void write_container(const std::string& path, const char magic[8], uint32_t version,
-                     const nlohmann::json& header,
-                     const std::function<void(const std::function<void(const void*, size_t)>&)>& payload) {
+void write_container(
+    const std::string& path, const char magic[8], uint32_t version, const nlohmann::json& header,
+    const std::function<void(const std::function<void(const void*, size_t)>&)>& payload) {
   const std::string h = header.dump();
   write_file_atomic(path, [&](const auto& out) {
     Xxh64 sum;
@@ -72,11 +73,8 @@ ContainerView read_container(const std::string& path, const char magic[8], uint3
   const uint64_t stored = get_u64(d + size - 8);
   RCC_CHECK(xxh64(d, size - 8) == stored, path, ": ", kind,
             " is corrupt or truncated (checksum mismatch)");
-  try {
-    v.header = nlohmann::json::parse(d + kFixed, d + kFixed + hlen);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": ", kind, " header is not valid JSON: ", e.what());
-  }
+  v.header = parse_json(std::string_view(reinterpret_cast<const char*>(d + kFixed), size_t(hlen)),
+                        path + " (" + kind + " header)");
   RCC_CHECK(v.header.is_object(), path, ": ", kind, " header is not a JSON object");
   v.payload = d + kFixed + hlen;
   v.payload_bytes = size - 8 - kFixed - size_t(hlen);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "core/json_fields.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 
@@ -27,13 +28,12 @@ TensorInfo parse_entry(const std::string& path, const std::string& name, const j
   RCC_CHECK(e.is_object(), where(), ": header entry is not an object");
   RCC_CHECK(e.contains("dtype") && e["dtype"].is_string(), where(), ": missing string 'dtype'");
   RCC_CHECK(e.contains("shape") && e["shape"].is_array(), where(), ": missing array 'shape'");
-  RCC_CHECK(e.contains("data_offsets") && e["data_offsets"].is_array() &&
-                e["data_offsets"].size() == 2,
-            where(), ": missing 'data_offsets' [begin, end]");
+  RCC_CHECK(
+      e.contains("data_offsets") && e["data_offsets"].is_array() && e["data_offsets"].size() == 2,
+      where(), ": missing 'data_offsets' [begin, end]");
   TensorInfo info;
   std::string dt = e["dtype"].get<std::string>();
-  RCC_CHECK(dtype_from_name(dt, &info.dtype), where(), ": unknown dtype '", dt,
-            "'");
+  RCC_CHECK(dtype_from_name(dt, &info.dtype), where(), ": unknown dtype '", dt, "'");
   for (const auto& d : e["shape"]) {
     RCC_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), where(),
               ": shape entries must be non-negative integers");
@@ -77,12 +77,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   f.data_start_ = 8 + size_t(n);
   size_t data_size = size - f.data_start_;
   const char* hp = reinterpret_cast<const char*>(f.file_->data() + 8);
-  json header;
-  try {
-    header = json::parse(hp, hp + n);
-  } catch (const json::exception& e) {
-    fail(path, ": header is not valid JSON: ", e.what());
-  }
+  const json header = parse_json(std::string_view(hp, size_t(n)), path + " (header)");
   RCC_CHECK(header.is_object(), path, ": header is not a JSON object");
   std::vector<std::pair<size_t, size_t>> ranges;
   for (auto it = header.begin(); it != header.end(); ++it) {

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 #include "core/text_file.h"
 
 namespace rcc {
@@ -57,12 +58,7 @@ int64_t GPTNeoXConfig::parameter_count() const {
 }
 
 GPTNeoXConfig GPTNeoXConfig::parse(const std::string& text, const std::string& src) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    fail(src, ": not valid JSON: ", e.what());
-  }
+  const json j = parse_json(text, src);
   RCC_CHECK(j.is_object(), src, ": expected a JSON object");
   if (j.contains("model_type") && !j["model_type"].is_null()) {
     RCC_CHECK(j["model_type"].is_string(), src, ": model_type must be a string, got ",

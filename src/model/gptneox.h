@@ -20,7 +20,7 @@
 #include "backend/backend.h"
 #include "model/activations.h"
 #include "model/config.h"
-#include "model/kv_cache.h"
+#include "backend/kv_cache.h"
 #include "model/weights.h"
 
 namespace rcc {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 #include "core/text_file.h"
 #include "io/atomic_file.h"
 
@@ -33,12 +34,7 @@ void RCCSettings::validate(const std::string& src) const {
 }
 
 RCCSettings RCCSettings::parse(const std::string& text, const std::string& src) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    fail(src, ": not valid JSON: ", e.what());
-  }
+  const json j = parse_json(text, src);
   RCC_CHECK(j.is_object(), src, ": expected a JSON object");
   RCCSettings s;
   auto int_field = [&](const char* k, int64_t* out) {

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
@@ -24,12 +25,7 @@ class Loader {
   explicit Loader(const std::string& origin) : origin_(origin) {}
 
   std::shared_ptr<const Tokenizer::Impl> run(std::string_view text) {
-    json root;
-    try {
-      root = json::parse(text.begin(), text.end());
-    } catch (const json::exception& e) {
-      fail(origin_, ": not valid JSON (", e.what(), ")");
-    }
+    const json root = parse_json(text, origin_);
     RCC_CHECK(root.is_object(), origin_, ": expected a JSON object at the top level");
     auto impl = std::make_shared<Tokenizer::Impl>();
     static std::atomic<uint64_t> next_serial{1};

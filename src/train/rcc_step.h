@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "train/sample.h"
+#include "tasks/sample.h"
 #include "train/trainable_rcc.h"
 
 namespace rcc {

@@ -4,8 +4,8 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 #include "core/text_file.h"
-#include "train/json_fields.h"
 
 namespace rcc {
 
@@ -97,12 +97,7 @@ std::vector<TaskSpec> parse_tasks(const json& j, const std::string& where) {
 }  // namespace
 
 TrainConfig TrainConfig::parse(const std::string& text, const std::string& src) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    fail(src, ": not valid JSON: ", e.what());
-  }
+  const json j = parse_json(text, src);
   JsonFields f(j, src);
   TrainConfig c;
   c.source = j;

@@ -11,7 +11,7 @@
 #include "rcc/settings.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
-#include "train/tasks.h"
+#include "tasks/tasks.h"
 
 namespace rcc {
 

@@ -14,9 +14,11 @@
 #include <sstream>
 
 #include "backend/collective.h"
+#include "core/json_fields.h"
+#include "core/settings.h"
 #include "core/thread_pool.h"
 #include "io/atomic_file.h"
-#include "train/evaluate.h"
+#include "tasks/evaluate.h"
 #include "train/model_init.h"
 #include "train/optimizer.h"
 #include "train/rcc_step.h"
@@ -89,8 +91,8 @@ void trim_log(const std::string& path, int64_t step) {
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     try {
-      if (json::parse(line).value("step", int64_t(0)) > step) continue;
-    } catch (const json::exception&) {
+      if (parse_json(line, path).value("step", int64_t(0)) > step) continue;
+    } catch (const std::exception&) {
       continue;  // a half-written last line
     }
     kept += line + "\n";
@@ -250,9 +252,8 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   };
 
   // RCC_TRAIN_PROFILE=1: wall time per phase of every step, printed at the end (synchronises).
-  const char* prof_env = std::getenv("RCC_TRAIN_PROFILE");
   StepProfile profile;
-  StepProfile* prof = prof_env && std::string(prof_env) == "1" ? &profile : nullptr;
+  StepProfile* prof = runtime_settings().train_profile ? &profile : nullptr;
   auto clock = std::chrono::steady_clock::now();
   auto phase = [&](const char* name) {
     if (!prof) return;

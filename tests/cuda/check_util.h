@@ -1,6 +1,7 @@
-// Helpers shared by the GPU check programs (cuda_ops_check.cu, cuda_train_ops_check.cu,
-// cuda_attention_backward_check.cu): the PASS/FAIL line of a check and its tally, random inputs,
-// bf16 rounding, the relative error of an output against its reference, and a device allocation.
+// Helpers shared by the GPU check programs (ops_check.cu, train_ops_check.cu,
+// attention_backward_check.cu): the PASS/FAIL line of a check and its tally, random inputs,
+// bf16 rounding, the relative error of an output against its reference, a device allocation, and
+// a scope that switches runtime settings (the paths the checks compare).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -15,7 +16,8 @@
 #include <vector>
 
 #include "core/dtype.h"
-#include "cuda/cuda_common.cuh"
+#include "core/settings.h"
+#include "cuda/common.cuh"
 
 namespace rcc::gpu_check {
 
@@ -80,6 +82,25 @@ struct Dev {
   // Fills the buffer with 0xFF bytes on stream: bf16 and f32 NaNs, so an element a kernel never
   // writes fails its check.
   void poison(cudaStream_t stream) { RCC_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, bytes, stream)); }
+};
+
+// The runtime settings (core/settings.h) changed by `change` for the life of the scope, the old
+// ones restored at its end: RCC_CUDA_ATTN_BWD and RCC_CUDA_ATTN_FWD take effect at the next
+// launch, RCC_CUDA_GEMM and RCC_CUDA_FUSED in the backends made meanwhile.
+class SettingsScope {
+ public:
+  template <class F>
+  explicit SettingsScope(F&& change) {
+    RuntimeSettings s = runtime_settings();
+    change(s);
+    old_ = set_runtime_settings(s);
+  }
+  SettingsScope(const SettingsScope&) = delete;
+  SettingsScope& operator=(const SettingsScope&) = delete;
+  ~SettingsScope() { set_runtime_settings(old_); }
+
+ private:
+  RuntimeSettings old_;
 };
 
 }  // namespace rcc::gpu_check

@@ -1,4 +1,4 @@
-// Shared by the files of rcc_cuda_train_check (cuda_train_ops_check.cu, cuda_train_norm_check.cu):
+// Shared by the files of rcc_cuda_train_check (train_ops_check.cu, train_norm_check.cu):
 // the check stream, the inputs' random source, bit-exact comparison and transfers on the stream.
 #pragma once
 
@@ -79,7 +79,7 @@ inline void put(void* dst, const std::vector<T>& v) {
   to_dev(dst, v.data(), v.size() * sizeof(T));
 }
 
-// The layer-norm checks (cuda_train_norm_check.cu).
+// The layer-norm checks (train_norm_check.cu).
 void check_layer_norm_backward();
 void check_layer_norm_pair();
 void check_layer_norm_pair_backward();
