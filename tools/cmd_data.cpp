@@ -3,7 +3,7 @@
 // rcc data info SHARD.rcctok [--json]
 // rcc data train-tokenizer --vocab-size N [--min-frequency F] [--max-input-bytes B]
 //                          --out tokenizer.json FILE...
-// Token shards for training (src/train/shards.h): text corpora tokenized once, documents joined by
+// Token shards for training (src/tasks/shards.h): text corpora tokenized once, documents joined by
 // the end-of-text id (0).
 #include <cstdio>
 #include <filesystem>

@@ -1,5 +1,5 @@
 // rcc eval passkey|facts|babi|reconstruct|qa --model DIR [--samples N] [--seed S] [--json] [...]
-// Scores a trained RCC model on held-out examples of a task (src/train/evaluate.h), with the task
+// Scores a trained RCC model on held-out examples of a task (src/tasks/evaluate.h), with the task
 // settings the model was trained with (DIR/train.json) unless overridden.
 #include <algorithm>
 #include <cstdio>
