@@ -61,11 +61,320 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// One decoder prompt to answer.
 struct Asked {
   std::vector<int32_t> prompt;
-  bool manual = false;
-  std::string question;
+  bool manual = false;   // the question is in the prompt (else compressed with the context)
+  std::string question;  // "" for a --prompt / --prompt-ids
 };
+
+// Checks the flags against each other (UsageError on a conflict or on nothing to ask). Returns
+// whether --prompt or --prompt-ids replaces the decoder prompt.
+bool check_request(const Args& a) {
+  const int sources = a.has("memory") + a.has("context") + a.has("context-ids");
+  if (sources != 1) throw UsageError("give exactly one of --memory, --context and --context-ids");
+  if (a.has("manual") && a.has("ir")) throw UsageError("--manual and --ir exclude each other");
+  if (a.has("prompt") && a.has("prompt-ids"))
+    throw UsageError("give at most one of --prompt and --prompt-ids");
+  if (a.has("question") && a.has("questions"))
+    throw UsageError("give --question or --questions, not both");
+  const bool override_prompt = a.has("prompt") || a.has("prompt-ids");
+  if (!a.has("question") && !a.has("questions") && !override_prompt)
+    throw UsageError("nothing to ask: give --question, --questions or --prompt");
+  return override_prompt;
+}
+
+// The generation settings of the flags; the stop ids come with the model (stop_ids).
+GenerateParams generation_params(const Args& a) {
+  GenerateParams gp;
+  gp.max_new_tokens = a.get_int("max-new-tokens", 128, 0, 1 << 24);
+  gp.min_new_tokens = 1;  // as the reference: the first generated token is never tested for eos
+  gp.sampling = sampling_from_flags(a);
+  return gp;
+}
+
+// The model of DIR on the --device backend, with its progress line.
+RCCModel load_model(const std::string& dir, const Args& a) {
+  Progress load("loaded model " + dir, 1, "");
+  RCCModel model = RCCModel::load(dir, device_backend(a));
+  load.finish(1);
+  return model;
+}
+
+// --no-stop: none; --stop-ids: those; else the model's eos ids.
+std::vector<int32_t> stop_ids(const Args& a, const RCCModel& model) {
+  return a.has("no-stop")    ? std::vector<int32_t>{}
+         : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
+                             : model.decoder.config().eos_token_ids;
+}
+
+// What the phases of one request share: the flags, the model and its tokenizer, and the seconds
+// of each phase so far (reported under "timings" with --json).
+struct AskSession {
+  const Args& a;
+  const std::string& dir;  // the model directory
+  const RCCModel& model;
+  const std::optional<Tokenizer>& tok;
+  nlohmann::json& timings;
+
+  // The tokenizer; throws, naming `why`, when the model has none and --tokenizer gave none.
+  const Tokenizer& need_tok(const char* why) const {
+    RCC_CHECK(tok, dir, ": no tokenizer.json, needed for ", why, " (give --tokenizer FILE)");
+    return *tok;
+  }
+  // On a device, waits for the enqueued work, so that each phase's time is its own.
+  void sync() const {
+    Backend& be = model.backend();
+    if (!be.is_host()) be.synchronize();
+  }
+};
+
+// The questions: --question, or the non-empty lines of the --questions file (at least one).
+std::vector<std::string> read_questions(const Args& a) {
+  std::vector<std::string> questions;
+  if (auto q = a.get("question")) questions.push_back(*q);
+  if (auto f = a.get("questions")) {
+    std::istringstream in(read_text(*f));
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) questions.push_back(line);
+    RCC_CHECK(!questions.empty(), *f, ": no questions");
+  }
+  return questions;
+}
+
+// Whether the question is compressed with the context (instruction reconstruction) rather than
+// put in the decoder prompt (manual): one question, no prompt override, not --manual, and --ir
+// or --context. Throws when --ir comes with other than one question.
+bool choose_ir(const Args& a, const std::vector<std::string>& questions, bool override_prompt) {
+  const bool ir = !override_prompt && questions.size() == 1 && !a.has("manual") &&
+                  (a.has("ir") || a.has("context"));
+  RCC_CHECK(!(a.has("ir") && questions.size() != 1), "--ir needs exactly one --question");
+  return ir;
+}
+
+// --memory PATH into `mem` (timings.memory_load_s); with `ir`, the question's windows appended
+// to it (an aligned memory only), their time added to `compress_s`.
+void load_memory_file(const AskSession& s, const std::string& path, const std::string& question,
+                      bool ir, Compressor& comp, Memory& mem, double& compress_s) {
+  Clock::time_point t = Clock::now();
+  mem = load_memory_for(path, s.model.encoder_fingerprint, s.model.settings.window,
+                        s.model.settings.ratio);
+  s.timings["memory_load_s"] = seconds_since(t);
+  if (!ir) return;
+  RCC_CHECK(mem.mode == WindowMode::Aligned, path,
+            ": --ir needs an aligned memory (compat memories cannot be extended)");
+  const std::vector<int32_t> q =
+      s.need_tok("--ir").encode(s.model.settings.chat.context_question_separator + question);
+  t = Clock::now();
+  comp.append(mem, q);  // the question's windows
+  s.sync();
+  compress_s = seconds_since(t);
+}
+
+// The encoder's input ids: the tokenized --context (with `ir`, in the instruction-reconstruction
+// form with the question) or the ids of --context-ids (with `ir`, the separator and question
+// appended); checked against the encoder's vocabulary, not empty (timings.tokenize_s).
+std::vector<int32_t> context_ids(const AskSession& s, const std::string& question, bool ir) {
+  const ChatTemplate& chat = s.model.settings.chat;
+  const Clock::time_point t_tok = Clock::now();
+  std::vector<int32_t> ids;
+  if (auto f = s.a.get("context")) {
+    std::string text = read_text(*f);
+    ids = s.need_tok("--context").encode(ir ? ir_context(text, question, chat) : text);
+  } else {
+    ids = read_id_file(s.a.require("context-ids"));
+    if (ir) s.need_tok("--ir").encode_append(chat.context_question_separator + question, ids);
+  }
+  check_ids(ids, s.model.encoder.config().vocab_size, "context");
+  RCC_CHECK(!ids.empty(), "the context is empty");
+  s.timings["tokenize_s"] = seconds_since(t_tok);
+  return ids;
+}
+
+// Compresses `ids` (windows per --mode, default the model's). With `keep` (a --kv-cache, whose
+// saved cache is keyed by the memory's identity) into `mem`; else streamed: each window's slots
+// pushed straight into dm's prefill (reserved for the slots + `room`), nothing of the memory
+// kept. Sets compress_s and (streamed) prefill_s, the time spent pushing slots into the decoder
+// and the final flush; compress_s is the rest.
+void compress_context(const AskSession& s, const std::vector<int32_t>& ids, bool keep, int64_t room,
+                      Compressor& comp, DecoderMemory& dm, Memory& mem, double& compress_s,
+                      double& prefill_s) {
+  const RCCModel& model = s.model;
+  const WindowMode mode = s.a.has("mode") ? parse_mode(s.a.require("mode")) : model.settings.mode;
+  const int64_t n = int64_t(ids.size());
+  Progress prog("compressing", n, "tokens");
+  const Clock::time_point t = Clock::now();
+  if (keep) {
+    mem = comp.compress(ids, mode, [&](int64_t i, int64_t c, const float*, int64_t) {
+      prog.update(n * (i + 1) / c);
+    });
+    s.sync();
+    compress_s = seconds_since(t);
+  } else {
+    // Streamed: the encoder's windows and the decoder's prefill alternate.
+    dm.reserve(Compressor::slot_count(ids, model.settings.window, model.settings.ratio, mode) +
+               room);
+    comp.stream(ids, mode, [&](int64_t i, int64_t c, const void* slots, int64_t sn) {
+      s.sync();
+      const Clock::time_point p = Clock::now();
+      dm.push(slots, sn);
+      s.sync();
+      prefill_s += seconds_since(p);
+      prog.update(n * (i + 1) / c);
+    });
+    const Clock::time_point f = Clock::now();
+    dm.flush();
+    s.sync();
+    prefill_s += seconds_since(f);
+    compress_s = seconds_since(t) - prefill_s;
+  }
+  prog.finish(n);
+}
+
+// The decoder's cache of a kept memory in `dm`: loaded from the --kv-cache file `kv` when it
+// exists (timings.kv_cache_load_s), else prefilled from `mem` (reserved for its slots + `room`;
+// its time into prefill_s) and saved to `kv` when given (timings.kv_cache_save_s).
+void prefill_memory(const AskSession& s, const Memory& mem, const std::optional<std::string>& kv,
+                    int64_t room, DecoderMemory& dm, double& prefill_s) {
+  Progress prefill("decoder memory prefill", mem.slots(), "slots");
+  const Clock::time_point t = Clock::now();
+  if (kv && std::filesystem::exists(*kv)) {
+    load_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(s.model));
+    s.sync();
+    s.timings["kv_cache_load_s"] = seconds_since(t);
+  } else {
+    dm.reserve(mem.slots() + room);
+    dm.extend(mem, 0, mem.slots());
+    s.sync();
+    prefill_s = seconds_since(t);
+    if (kv) {
+      const Clock::time_point w = Clock::now();
+      save_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(s.model));
+      s.timings["kv_cache_save_s"] = seconds_since(w);
+    }
+  }
+  prefill.finish(mem.slots());
+}
+
+// The memory and the decoder's cache of the memory prefix in `dm`, from --memory, --context or
+// --context-ids: loaded, computed once (and saved when asked), or streamed window by window
+// straight from the encoder into the decoder prefill (--context or --context-ids without
+// --kv-cache; then `mem` stays empty). `questions[0]` joins the context when `ir`. Sets
+// timings.compress_s and timings.prefill_s (with the phase times named above); returns the
+// context's token count.
+int64_t build_memory(const AskSession& s, const std::vector<std::string>& questions, bool ir,
+                     int64_t max_new_tokens, Compressor& comp, DecoderMemory& dm, Memory& mem) {
+  const auto kv = s.a.get("kv-cache");
+  RCC_CHECK(!(kv && s.a.has("kv-8bit")),
+            "--kv-cache and --kv-8bit exclude each other (saved decoder "
+            "caches are f32)");
+  const int64_t room = 1024 + max_new_tokens;  // cache positions beyond the memory (prompts)
+  const std::string question = ir ? questions[0] : std::string();
+  int64_t context_tokens = 0;
+  bool have_memory = false;  // `mem` holds the slots (else they were streamed)
+  double compress_s = 0, prefill_s = 0;
+  if (auto path = s.a.get("memory")) {
+    load_memory_file(s, *path, question, ir, comp, mem, compress_s);
+    have_memory = true;
+  } else {
+    const std::vector<int32_t> ids = context_ids(s, question, ir);
+    compress_context(s, ids, kv.has_value(), room, comp, dm, mem, compress_s, prefill_s);
+    have_memory = kv.has_value();
+    context_tokens = int64_t(ids.size());
+  }
+  if (have_memory) {
+    context_tokens = mem.token_count;
+    prefill_memory(s, mem, kv, room, dm, prefill_s);
+  }
+  s.timings["compress_s"] = compress_s;
+  s.timings["prefill_s"] = prefill_s;
+  return context_tokens;
+}
+
+// The decoder prompt of each question (the chat template's, manual or instruction
+// reconstruction), or the one --prompt / --prompt-ids; each checked against the decoder's
+// vocabulary and not empty.
+std::vector<Asked> prepare_prompts(const AskSession& s, const std::vector<std::string>& questions,
+                                   bool ir, bool override_prompt) {
+  const ChatTemplate& chat = s.model.settings.chat;
+  std::vector<Asked> asks;
+  if (override_prompt) {
+    Asked x;
+    x.prompt = s.a.has("prompt-ids") ? parse_id_list(s.a.require("prompt-ids"), "prompt-ids")
+                                     : s.need_tok("--prompt").encode(s.a.require("prompt"));
+    asks.push_back(x);
+  } else {
+    for (const auto& q : questions) {
+      Asked x;
+      x.question = q;
+      x.manual = !ir;
+      x.prompt = s.need_tok("questions").encode(ir ? ir_prompt(chat) : manual_prompt(q, chat));
+      asks.push_back(x);
+    }
+  }
+  for (auto& x : asks) {
+    check_ids(x.prompt, s.model.decoder.config().vocab_size, "prompt");
+    RCC_CHECK(!x.prompt.empty(), "the decoder prompt is empty");
+  }
+  return asks;
+}
+
+// What every answer reports beside its own generation.
+struct AnswerContext {
+  bool override_prompt = false;
+  int64_t memory_slots = 0, context_tokens = 0;
+  Clock::time_point start;  // of the command (timings.total_s)
+};
+
+// Generates the answer to `x` after the memory prefix in `dm` and prints it on stdout: with
+// --json one JSON line (ids, question, mode, counts, stopped, timings and, with a tokenizer,
+// text and answer), else the answer (or, without a tokenizer, the generated ids).
+void answer(const AskSession& s, DecoderMemory& dm, const Asked& x, const GenerateParams& gp,
+            const AnswerContext& ctx) {
+  Progress gen("generating", gp.max_new_tokens, "tokens");
+  const Clock::time_point t = Clock::now();
+  GenerateResult r = dm.generate(x.prompt, gp);
+  s.sync();
+  const double decode_s = seconds_since(t);
+  gen.finish(int64_t(r.ids.size()));
+  nlohmann::json j;
+  j["ids"] = r.ids;
+  if (!x.question.empty()) j["question"] = x.question;
+  j["mode"] = ctx.override_prompt ? "prompt" : x.manual ? "manual" : "instruction-reconstruction";
+  j["memory_slots"] = ctx.memory_slots;
+  j["context_tokens"] = ctx.context_tokens;
+  j["prompt_tokens"] = x.prompt.size();
+  j["stopped"] = r.stopped;
+  // generate() times its first step (the prompt's pass, which yields the first token) apart
+  // from the one-token steps after it; what remains of the wall time (a device's last sync) is
+  // counted with the decode steps.
+  const double prompt_s = std::min(r.prompt_seconds, decode_s);
+  const int64_t steps = std::max<int64_t>(0, int64_t(r.ids.size()) - 1);
+  nlohmann::json tj = s.timings;
+  tj["prompt_s"] = prompt_s;
+  tj["decode_s"] = decode_s - prompt_s;
+  tj["generated_tokens"] = r.ids.size();
+  tj["decode_tokens"] = steps;
+  tj["decode_tokens_per_s"] = decode_s - prompt_s > 0 ? double(steps) / (decode_s - prompt_s) : 0.0;
+  tj["total_s"] = seconds_since(ctx.start);  // from the start of the command to this answer
+  j["timings"] = tj;
+  std::string answer;
+  if (s.tok) {
+    const std::string text = s.tok->decode(r.ids, /*skip_special=*/true);
+    answer = extract_answer(text, s.model.settings.chat, x.manual);
+    j["text"] = text;
+    j["answer"] = answer;
+  }
+  if (s.a.has("json")) {
+    std::printf("%s\n", j.dump().c_str());
+  } else if (s.tok) {
+    std::printf("%s\n", answer.c_str());
+  } else {
+    for (size_t i = 0; i < r.ids.size(); ++i) std::printf("%s%d", i ? "," : "", r.ids[i]);
+    std::printf("\n");
+  }
+  std::fflush(stdout);
+}
 
 }  // namespace
 
@@ -83,224 +392,32 @@ int cmd_ask(int argc, char** argv) {
   const Clock::time_point start = Clock::now();
   init_runtime(a);
   const std::string dir = model_dir(a);
-  const int sources = a.has("memory") + a.has("context") + a.has("context-ids");
-  if (sources != 1) throw UsageError("give exactly one of --memory, --context and --context-ids");
-  if (a.has("manual") && a.has("ir")) throw UsageError("--manual and --ir exclude each other");
-  if (a.has("prompt") && a.has("prompt-ids"))
-    throw UsageError("give at most one of --prompt and --prompt-ids");
-  if (a.has("question") && a.has("questions"))
-    throw UsageError("give --question or --questions, not both");
-  const bool override_prompt = a.has("prompt") || a.has("prompt-ids");
-  if (!a.has("question") && !a.has("questions") && !override_prompt)
-    throw UsageError("nothing to ask: give --question, --questions or --prompt");
-  GenerateParams gp;
-  gp.max_new_tokens = a.get_int("max-new-tokens", 128, 0, 1 << 24);
-  gp.min_new_tokens = 1;  // as the reference: the first generated token is never tested for eos
-  gp.sampling = sampling_from_flags(a);
+  const bool override_prompt = check_request(a);
+  GenerateParams gp = generation_params(a);
 
   // Seconds of each phase, reported under "timings" with --json. On a device each phase ends with
   // a synchronisation so that its time is its own.
   nlohmann::json timings = nlohmann::json::object();
-  Progress load("loaded model " + dir, 1, "");
-  RCCModel model = RCCModel::load(dir, device_backend(a));
-  load.finish(1);
-  Backend& be = model.backend();
-  const auto sync = [&] {
-    if (!be.is_host()) be.synchronize();
-  };
-  const ChatTemplate& chat = model.settings.chat;
-  std::optional<Tokenizer> tok = model_tokenizer(dir, a.get("tokenizer"));
+  const RCCModel model = load_model(dir, a);
+  const std::optional<Tokenizer> tok = model_tokenizer(dir, a.get("tokenizer"));
   timings["load_s"] = seconds_since(start);
-  const int64_t V = model.decoder.config().vocab_size;
-  gp.stop_ids = a.has("no-stop")    ? std::vector<int32_t>{}
-                : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
-                                    : model.decoder.config().eos_token_ids;
-  auto need_tok = [&](const char* why) -> const Tokenizer& {
-    RCC_CHECK(tok, dir, ": no tokenizer.json, needed for ", why, " (give --tokenizer FILE)");
-    return *tok;
-  };
+  const AskSession s{a, dir, model, tok, timings};
+  gp.stop_ids = stop_ids(a, model);
 
-  // Which questions, and is each compressed with the context (IR) or put in the prompt (manual)?
-  std::vector<std::string> questions;
-  if (auto q = a.get("question")) questions.push_back(*q);
-  if (auto f = a.get("questions")) {
-    std::istringstream in(read_text(*f));
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty()) questions.push_back(line);
-    RCC_CHECK(!questions.empty(), *f, ": no questions");
-  }
-  const bool ir = !override_prompt && questions.size() == 1 && !a.has("manual") &&
-                  (a.has("ir") || a.has("context"));
-  RCC_CHECK(!(a.has("ir") && questions.size() != 1), "--ir needs exactly one --question");
-
-  // The memory, and the decoder's cache of the memory prefix: loaded, computed once (and saved
-  // when asked), or streamed window by window straight from the encoder into the decoder prefill.
+  const std::vector<std::string> questions = read_questions(a);
+  const bool ir = choose_ir(a, questions, override_prompt);
+  // The memory, the compressor and the decoder's cache of the memory prefix: until the last answer.
   Memory mem;
   Compressor comp(model);
   DecoderMemory dm(model, a.has("kv-8bit"));
-  const auto kv = a.get("kv-cache");
-  RCC_CHECK(!(kv && a.has("kv-8bit")),
-            "--kv-cache and --kv-8bit exclude each other (saved decoder "
-            "caches are f32)");
-  const int64_t room = 1024 + gp.max_new_tokens;  // cache positions beyond the memory (prompts)
-  int64_t context_tokens = 0;
-  bool have_memory = false;  // `mem` holds the slots (else they were streamed)
-  Progress prog("compressing", 0, "tokens");
-  double compress_s = 0, prefill_s = 0;
-  if (auto path = a.get("memory")) {
-    Clock::time_point t = Clock::now();
-    mem = load_memory_for(*path, model.encoder_fingerprint, model.settings.window,
-                          model.settings.ratio);
-    timings["memory_load_s"] = seconds_since(t);
-    if (ir) {
-      RCC_CHECK(mem.mode == WindowMode::Aligned, *path,
-                ": --ir needs an aligned memory (compat memories cannot be extended)");
-      const std::vector<int32_t> q =
-          need_tok("--ir").encode(chat.context_question_separator + questions[0]);
-      t = Clock::now();
-      comp.append(mem, q);  // the question's windows
-      sync();
-      compress_s = seconds_since(t);
-    }
-    have_memory = true;
-  } else {
-    const Clock::time_point t_tok = Clock::now();
-    std::vector<int32_t> ids;
-    if (auto f = a.get("context")) {
-      std::string text = read_text(*f);
-      ids = need_tok("--context").encode(ir ? ir_context(text, questions[0], chat) : text);
-    } else {
-      ids = read_id_file(a.require("context-ids"));
-      if (ir) need_tok("--ir").encode_append(chat.context_question_separator + questions[0], ids);
-    }
-    check_ids(ids, model.encoder.config().vocab_size, "context");
-    RCC_CHECK(!ids.empty(), "the context is empty");
-    timings["tokenize_s"] = seconds_since(t_tok);
-    const WindowMode mode = a.has("mode") ? parse_mode(a.require("mode")) : model.settings.mode;
-    const int64_t n = int64_t(ids.size());
-    prog = Progress("compressing", n, "tokens");
-    const Clock::time_point t = Clock::now();
-    if (kv) {  // the saved decoder cache is keyed by the memory's identity: keep the memory
-      mem = comp.compress(ids, mode, [&](int64_t i, int64_t c, const float*, int64_t) {
-        prog.update(n * (i + 1) / c);
-      });
-      sync();
-      compress_s = seconds_since(t);
-      have_memory = true;
-    } else {
-      // Streamed: the encoder's windows and the decoder's prefill alternate; the time spent
-      // pushing slots into the decoder (and the final flush) is prefill, the rest compression.
-      dm.reserve(Compressor::slot_count(ids, model.settings.window, model.settings.ratio, mode) +
-                 room);
-      comp.stream(ids, mode, [&](int64_t i, int64_t c, const void* slots, int64_t s) {
-        sync();
-        const Clock::time_point p = Clock::now();
-        dm.push(slots, s);
-        sync();
-        prefill_s += seconds_since(p);
-        prog.update(n * (i + 1) / c);
-      });
-      const Clock::time_point f = Clock::now();
-      dm.flush();
-      sync();
-      prefill_s += seconds_since(f);
-      compress_s = seconds_since(t) - prefill_s;
-    }
-    prog.finish(n);
-    context_tokens = n;
-  }
-  if (have_memory) {
-    context_tokens = mem.token_count;
-    Progress prefill("decoder memory prefill", mem.slots(), "slots");
-    const Clock::time_point t = Clock::now();
-    if (kv && std::filesystem::exists(*kv)) {
-      load_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
-      sync();
-      timings["kv_cache_load_s"] = seconds_since(t);
-    } else {
-      dm.reserve(mem.slots() + room);
-      dm.extend(mem, 0, mem.slots());
-      sync();
-      prefill_s = seconds_since(t);
-      if (kv) {
-        const Clock::time_point w = Clock::now();
-        save_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(model));
-        timings["kv_cache_save_s"] = seconds_since(w);
-      }
-    }
-    prefill.finish(mem.slots());
-  }
-  timings["compress_s"] = compress_s;
-  timings["prefill_s"] = prefill_s;
-  const int64_t memory_slots = dm.length();
+  AnswerContext ctx;
+  ctx.override_prompt = override_prompt;
+  ctx.context_tokens = build_memory(s, questions, ir, gp.max_new_tokens, comp, dm, mem);
+  ctx.memory_slots = dm.length();
+  ctx.start = start;
 
-  // Prompts.
-  std::vector<Asked> asks;
-  if (override_prompt) {
-    Asked x;
-    x.prompt = a.has("prompt-ids") ? parse_id_list(a.require("prompt-ids"), "prompt-ids")
-                                   : need_tok("--prompt").encode(a.require("prompt"));
-    asks.push_back(x);
-  } else {
-    for (const auto& q : questions) {
-      Asked x;
-      x.question = q;
-      x.manual = !ir;
-      x.prompt = need_tok("questions").encode(ir ? ir_prompt(chat) : manual_prompt(q, chat));
-      asks.push_back(x);
-    }
-  }
-  for (auto& x : asks) {
-    check_ids(x.prompt, V, "prompt");
-    RCC_CHECK(!x.prompt.empty(), "the decoder prompt is empty");
-  }
-
-  for (const Asked& x : asks) {
-    Progress gen("generating", gp.max_new_tokens, "tokens");
-    const Clock::time_point t = Clock::now();
-    GenerateResult r = dm.generate(x.prompt, gp);
-    sync();
-    const double decode_s = seconds_since(t);
-    gen.finish(int64_t(r.ids.size()));
-    nlohmann::json j;
-    j["ids"] = r.ids;
-    if (!x.question.empty()) j["question"] = x.question;
-    j["mode"] = override_prompt ? "prompt" : x.manual ? "manual" : "instruction-reconstruction";
-    j["memory_slots"] = memory_slots;
-    j["context_tokens"] = context_tokens;
-    j["prompt_tokens"] = x.prompt.size();
-    j["stopped"] = r.stopped;
-    // generate() times its first step (the prompt's pass, which yields the first token) apart
-    // from the one-token steps after it; what remains of the wall time (a device's last sync) is
-    // counted with the decode steps.
-    const double prompt_s = std::min(r.prompt_seconds, decode_s);
-    const int64_t steps = std::max<int64_t>(0, int64_t(r.ids.size()) - 1);
-    nlohmann::json tj = timings;
-    tj["prompt_s"] = prompt_s;
-    tj["decode_s"] = decode_s - prompt_s;
-    tj["generated_tokens"] = r.ids.size();
-    tj["decode_tokens"] = steps;
-    tj["decode_tokens_per_s"] =
-        decode_s - prompt_s > 0 ? double(steps) / (decode_s - prompt_s) : 0.0;
-    tj["total_s"] = seconds_since(start);  // from the start of the command to this answer
-    j["timings"] = tj;
-    std::string answer;
-    if (tok) {
-      const std::string text = tok->decode(r.ids, /*skip_special=*/true);
-      answer = extract_answer(text, chat, x.manual);
-      j["text"] = text;
-      j["answer"] = answer;
-    }
-    if (a.has("json")) {
-      std::printf("%s\n", j.dump().c_str());
-    } else if (tok) {
-      std::printf("%s\n", answer.c_str());
-    } else {
-      for (size_t i = 0; i < r.ids.size(); ++i) std::printf("%s%d", i ? "," : "", r.ids[i]);
-      std::printf("\n");
-    }
-    std::fflush(stdout);
-  }
+  for (const Asked& x : prepare_prompts(s, questions, ir, override_prompt))
+    answer(s, dm, x, gp, ctx);
   return 0;
 }
 

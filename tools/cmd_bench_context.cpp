@@ -1,7 +1,7 @@
-// rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode --tokens N [--model DIR |
-// --hidden 256
-//                   --layers 4 --heads 4 --vocab V] [--window 2048 --ratio 32] [--new-tokens 32]
-//                   [--device cpu|cuda] [--kv-8bit] [--repeat K] [--threads N]
+// rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode --tokens N
+//                   [--model DIR | --hidden 256 --layers 4 --heads 4 --vocab V]
+//                   [--window 2048 --ratio 32] [--new-tokens 32] [--device cpu|cuda] [--kv-8bit]
+//                   [--repeat K] [--threads N]
 // One measurement of the RCC memory curve on one backend:
 //   rcc            compress N tokens with an RCC model (streamed window by window, slots kept);
 //   plain          prefill N tokens through the decoder alone (KV cache of all N);
@@ -50,6 +50,214 @@ void prefill(const GPTNeoX& model, const std::vector<int32_t>& ids, int64_t chun
     p.update(b + c);
   }
 }
+
+using Clock = std::chrono::steady_clock;
+
+// --kind, checked.
+std::string bench_kind(const Args& a) {
+  const std::string kind = a.require("kind");
+  if (kind != "rcc" && kind != "plain" && kind != "rcc-ask" && kind != "plain-generate" &&
+      kind != "encode")
+    throw UsageError("--kind must be rcc, plain, rcc-ask, plain-generate or encode");
+  return kind;
+}
+
+// --tokens: one length or a comma-separated list, measured in order in this process (each with
+// its own peak: everything of one measurement is freed before the next).
+std::vector<int64_t> bench_lengths(const Args& a) {
+  std::vector<int64_t> lengths;
+  for (int32_t v : parse_id_list(a.get_or("tokens", "8192"), "tokens")) {
+    if (v < 1) throw UsageError("--tokens: lengths must be >= 1");
+    lengths.push_back(v);
+  }
+  return lengths;
+}
+
+// The model: --model DIR, else a random one of the flags' shape (f32 on the host, bf16 on a
+// device) rebuilt on `be`.
+RCCModel bench_model(const Args& a, Backend& be) {
+  if (auto dir = a.get("model")) return RCCModel::load(*dir, be);
+  GPTNeoXConfig cfg;
+  cfg.hidden_size = a.get_int("hidden", 256, 8, 8192);
+  cfg.num_layers = a.get_int("layers", 4, 1, 128);
+  cfg.num_heads = a.get_int("heads", 4, 1, 128);
+  cfg.vocab_size = a.get_int("vocab", 50304, 2, 1 << 20);
+  cfg.intermediate_size = 4 * cfg.hidden_size;
+  RCCSettings s;
+  s.window = a.get_int("window", 2048, 1, 1 << 20);
+  s.ratio = a.get_int("ratio", 32, 1, 1 << 20);
+  s.validate("bench");
+  RCCModel r = init_random_rcc(cfg, s, be.is_host() ? DType::F32 : DType::BF16, 1);
+  if (be.is_host()) return r;
+  // Rebuild on the device backend (the random weights are host tensors).
+  RCCModel d{GPTNeoX(cfg, r.encoder.weights(), be),
+             GPTNeoX(cfg, r.decoder.weights(), be),
+             r.embed_proj,
+             r.layer_proj,
+             r.settings,
+             r.encoder_fingerprint};
+  d.prepare();
+  return d;
+}
+
+// n deterministic token ids below `vocab` (a multiplicative hash of the position).
+std::vector<int32_t> bench_ids(int64_t n, int64_t vocab) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 2654435761ull) % uint64_t(vocab));
+  return ids;
+}
+
+// What every measurement of the process shares.
+struct Bench {
+  const Args& a;
+  const std::string& kind;
+  Backend& be;
+  const RCCModel& m;
+  const GenerateParams& gp;  // --new-tokens greedy tokens, never stopping early
+  const std::vector<int32_t>& prompt;
+  int64_t new_tokens;
+  double load_s, rss_before;  // the model's load time; peak RSS before it
+};
+
+// kind rcc: compresses `ids` into a kept memory (aligned windows, bf16). Adds slots, memory_mib.
+void measure_rcc(const Bench& b, const std::vector<int32_t>& ids, nlohmann::json& j) {
+  const int64_t n = int64_t(ids.size());
+  Progress p("compressing", n, "tokens");
+  Memory mem = Compressor(b.m).compress(
+      ids, WindowMode::Aligned, DType::BF16,
+      [&](int64_t i, int64_t c, const float*, int64_t) { p.update(n * (i + 1) / c); });
+  p.finish(n);
+  j["slots"] = mem.slots();
+  j["memory_mib"] = double(mem.data.size()) / (1 << 20);
+}
+
+// kind encode: the encoder alone, windows streamed (compat), slots dropped. Adds slots,
+// encoder_gflop and encoder_gflop_all_rows.
+void measure_encode(const Bench& b, const std::vector<int32_t>& ids, nlohmann::json& j) {
+  const int64_t n = int64_t(ids.size());
+  const GPTNeoXConfig& cfg = b.m.decoder.config();
+  Compressor comp(b.m);
+  if (b.a.has("encoder-batch")) comp.set_batch_windows(b.a.get_int("encoder-batch", 1, 1, 1024));
+  Progress p("encoding", n, "tokens");
+  j["slots"] =
+      comp.stream(ids, WindowMode::Compat,
+                  [&](int64_t i, int64_t c, const void*, int64_t) { p.update(n * (i + 1) / c); });
+  p.finish(n);
+  // FLOPs of the encoder as it runs: 2 per multiply-add of every matrix product (the LM
+  // head excluded) and of causal attention within each window; the last layer's dense
+  // projection and MLP only at the S = W/R slot rows (GPTNeoX::forward_rows).
+  // encoder_gflop_all_rows: the same with the last layer on every row.
+  const double H = double(cfg.hidden_size), I = double(cfg.intermediate_size);
+  const double Lyr = double(cfg.num_layers), W = double(b.m.settings.window);
+  const double S = W / double(b.m.settings.ratio);
+  const double windows = std::ceil(double(n) / W);
+  const double layer_rows = 2.0 * (4 * H * H + 2 * H * I);  // per row of a whole layer
+  const double attention = 2.0 * Lyr * W * W * H * windows;
+  j["encoder_gflop"] = ((Lyr - 1) * layer_rows * W * windows + 2.0 * 3 * H * H * W * windows +
+                        2.0 * (H * H + 2 * H * I) * S * windows + attention) /
+                       1e9;
+  j["encoder_gflop_all_rows"] = (Lyr * layer_rows * W * windows + attention) / 1e9;
+}
+
+// kind rcc-ask: the encoder's windows (compat) streamed into the decoder's memory prefill, then
+// the prompt and --new-tokens greedy tokens. Adds encoder_batch, compress_prefill_seconds (since
+// t0), slots, generated, kv_cache_mib.
+void measure_rcc_ask(const Bench& b, const std::vector<int32_t>& ids, Clock::time_point t0,
+                     nlohmann::json& j) {
+  const int64_t n = int64_t(ids.size());
+  const RCCModel& m = b.m;
+  Compressor comp(m);
+  if (b.a.has("encoder-batch")) comp.set_batch_windows(b.a.get_int("encoder-batch", 1, 1, 1024));
+  j["encoder_batch"] = b.a.get_int("encoder-batch", b.be.is_host() ? 1 : 4, 1, 1024);
+  DecoderMemory dm(m, b.a.has("kv-8bit"));
+  dm.reserve(Compressor::slot_count(ids, m.settings.window, m.settings.ratio, WindowMode::Compat) +
+             int64_t(b.prompt.size()) + b.new_tokens);
+  Progress p("compressing + memory prefill", n, "tokens");
+  comp.stream(ids, WindowMode::Compat, [&](int64_t i, int64_t c, const void* slots, int64_t s) {
+    dm.push(slots, s);
+    p.update(n * (i + 1) / c);
+  });
+  dm.flush();
+  p.finish(n);
+  b.be.synchronize();
+  j["compress_prefill_seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
+  GenerateResult r = dm.generate(b.prompt, b.gp);
+  j["slots"] = dm.length();
+  j["generated"] = r.ids.size();
+  j["kv_cache_mib"] = double(dm.cache().bytes()) / (1 << 20);
+}
+
+// kinds plain and plain-generate: the decoder alone prefills `ids` in chunks of --chunk rows
+// (plain-generate: all but the last, which generate() feeds before --new-tokens greedy tokens).
+// Adds kv_cache_mib (and generated).
+void measure_plain(const Bench& b, const std::vector<int32_t>& ids, nlohmann::json& j) {
+  const int64_t n = int64_t(ids.size());
+  const RCCModel& m = b.m;
+  const int64_t chunk = b.a.get_int("chunk", b.be.is_host() ? n : 8192, 1, n);
+  KVCache cache = m.decoder.new_cache(b.a.has("kv-8bit"));
+  cache.reserve(n + (b.kind == "plain-generate" ? b.new_tokens : 0));
+  Progress p("prefilling", n, "tokens");
+  if (b.kind == "plain") {
+    prefill(m.decoder, ids, chunk, cache, p);
+  } else {  // all but the last token prefilled in chunks; generate() feeds the last one
+    std::vector<int32_t> head(ids.begin(), ids.end() - 1);
+    if (!head.empty()) prefill(m.decoder, head, chunk, cache, p);
+    GenerateResult r = generate(m.decoder, {&cache}, {{ids.back()}}, b.gp)[0];
+    j["generated"] = r.ids.size();
+  }
+  p.finish(n);
+  j["kv_cache_mib"] = double(cache.bytes()) / (1 << 20);
+}
+
+// One measurement of b.kind on `ids`, printed as one JSON line: the common fields, the kind's,
+// then seconds, tokens_per_s, peak_rss_mib, rss_before_mib and (devices) peak_device_gib. Out of
+// (device) memory, prints the line with oom, error and peak_device_gib instead and returns false;
+// other errors propagate.
+bool measure(const Bench& b, const std::vector<int32_t>& ids) {
+  const int64_t n = int64_t(ids.size());
+  const GPTNeoXConfig& cfg = b.m.decoder.config();
+  nlohmann::json j;
+  j["kind"] = b.kind;
+  j["tokens"] = n;
+  j["hidden"] = cfg.hidden_size;
+  j["layers"] = cfg.num_layers;
+  j["device"] = b.be.name();
+  j["load_seconds"] = b.load_s;
+  b.be.synchronize();
+  b.be.reset_peak();
+  auto t0 = Clock::now();
+  try {
+    if (b.kind == "rcc") {
+      measure_rcc(b, ids, j);
+    } else if (b.kind == "encode") {
+      measure_encode(b, ids, j);
+    } else if (b.kind == "rcc-ask") {
+      measure_rcc_ask(b, ids, t0, j);
+    } else {
+      measure_plain(b, ids, j);
+    }
+    b.be.synchronize();
+  } catch (const Error& e) {
+    // Out of (device) memory at this length: report it and go on with the next length.
+    const std::string what = e.what();
+    if (what.find("out of") == std::string::npos && what.find("memory") == std::string::npos) throw;
+    j["oom"] = true;
+    j["error"] = what;
+    j["peak_device_gib"] = double(b.be.peak_bytes()) / double(1 << 30);
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+    return false;
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  j["seconds"] = secs;
+  j["tokens_per_s"] = double(n) / secs;
+  j["peak_rss_mib"] = peak_rss_mib();
+  j["rss_before_mib"] = b.rss_before;
+  if (!b.be.is_host()) j["peak_device_gib"] = double(b.be.peak_bytes()) / double(1 << 30);
+  std::printf("%s\n", j.dump().c_str());
+  std::fflush(stdout);
+  return true;
+}
 }  // namespace
 
 int cmd_bench_context(int argc, char** argv) {
@@ -67,167 +275,25 @@ int cmd_bench_context(int argc, char** argv) {
     return 0;
   }
   init_runtime(a);
-  const std::string kind = a.require("kind");
-  if (kind != "rcc" && kind != "plain" && kind != "rcc-ask" && kind != "plain-generate" &&
-      kind != "encode")
-    throw UsageError("--kind must be rcc, plain, rcc-ask, plain-generate or encode");
+  const std::string kind = bench_kind(a);
   Backend& be = device_backend(a);
-  // --tokens: one length or a comma-separated list, measured in order in this process (each with
-  // its own peak: everything of one measurement is freed before the next).
-  std::vector<int64_t> lengths;
-  for (int32_t v : parse_id_list(a.get_or("tokens", "8192"), "tokens")) {
-    if (v < 1) throw UsageError("--tokens: lengths must be >= 1");
-    lengths.push_back(v);
-  }
+  const std::vector<int64_t> lengths = bench_lengths(a);
   const int64_t new_tokens = a.get_int("new-tokens", 32, 1, 1 << 20);
   const int64_t repeat = a.get_int("repeat", 1, 1, 1000);
   const double rss_before = peak_rss_mib();
-  auto l0 = std::chrono::steady_clock::now();
-  RCCModel m = [&] {
-    if (auto dir = a.get("model")) return RCCModel::load(*dir, be);
-    GPTNeoXConfig cfg;
-    cfg.hidden_size = a.get_int("hidden", 256, 8, 8192);
-    cfg.num_layers = a.get_int("layers", 4, 1, 128);
-    cfg.num_heads = a.get_int("heads", 4, 1, 128);
-    cfg.vocab_size = a.get_int("vocab", 50304, 2, 1 << 20);
-    cfg.intermediate_size = 4 * cfg.hidden_size;
-    RCCSettings s;
-    s.window = a.get_int("window", 2048, 1, 1 << 20);
-    s.ratio = a.get_int("ratio", 32, 1, 1 << 20);
-    s.validate("bench");
-    RCCModel r = init_random_rcc(cfg, s, be.is_host() ? DType::F32 : DType::BF16, 1);
-    if (be.is_host()) return r;
-    // Rebuild on the device backend (the random weights are host tensors).
-    RCCModel d{GPTNeoX(cfg, r.encoder.weights(), be),
-               GPTNeoX(cfg, r.decoder.weights(), be),
-               r.embed_proj,
-               r.layer_proj,
-               r.settings,
-               r.encoder_fingerprint};
-    d.prepare();
-    return d;
-  }();
-  const double load_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - l0).count();
-  const GPTNeoXConfig& cfg = m.decoder.config();
+  const auto l0 = Clock::now();
+  const RCCModel m = bench_model(a, be);
+  const double load_s = std::chrono::duration<double>(Clock::now() - l0).count();
   GenerateParams gp;
   gp.max_new_tokens = new_tokens;
   gp.min_new_tokens = new_tokens;  // fixed work: never stop early
   const std::vector<int32_t> prompt = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+  const Bench b{a, kind, be, m, gp, prompt, new_tokens, load_s, rss_before};
 
   for (const int64_t n : lengths) {
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i)
-      ids[size_t(i)] = int32_t((i * 2654435761ull) % uint64_t(cfg.vocab_size));
-    bool out_of_memory = false;
-    for (int64_t rep = 0; rep < repeat && !out_of_memory; ++rep) {
-      nlohmann::json j;
-      j["kind"] = kind;
-      j["tokens"] = n;
-      j["hidden"] = cfg.hidden_size;
-      j["layers"] = cfg.num_layers;
-      j["device"] = be.name();
-      j["load_seconds"] = load_s;
-      be.synchronize();
-      be.reset_peak();
-      auto t0 = std::chrono::steady_clock::now();
-      try {
-        if (kind == "rcc") {
-          Progress p("compressing", n, "tokens");
-          Memory mem = Compressor(m).compress(
-              ids, WindowMode::Aligned, DType::BF16,
-              [&](int64_t i, int64_t c, const float*, int64_t) { p.update(n * (i + 1) / c); });
-          p.finish(n);
-          j["slots"] = mem.slots();
-          j["memory_mib"] = double(mem.data.size()) / (1 << 20);
-        } else if (kind == "encode") {  // the encoder alone: windows streamed, slots dropped
-          Compressor comp(m);
-          if (a.has("encoder-batch"))
-            comp.set_batch_windows(a.get_int("encoder-batch", 1, 1, 1024));
-          Progress p("encoding", n, "tokens");
-          j["slots"] = comp.stream(
-              ids, WindowMode::Compat,
-              [&](int64_t i, int64_t c, const void*, int64_t) { p.update(n * (i + 1) / c); });
-          p.finish(n);
-          // FLOPs of the encoder as it runs: 2 per multiply-add of every matrix product (the LM
-          // head excluded) and of causal attention within each window; the last layer's dense
-          // projection and MLP only at the S = W/R slot rows (GPTNeoX::forward_rows).
-          // encoder_gflop_all_rows: the same with the last layer on every row (before that).
-          const double H = double(cfg.hidden_size), I = double(cfg.intermediate_size);
-          const double Lyr = double(cfg.num_layers), W = double(m.settings.window);
-          const double S = W / double(m.settings.ratio);
-          const double windows = std::ceil(double(n) / W);
-          const double layer_rows = 2.0 * (4 * H * H + 2 * H * I);  // per row of a whole layer
-          const double attention = 2.0 * Lyr * W * W * H * windows;
-          j["encoder_gflop"] =
-              ((Lyr - 1) * layer_rows * W * windows + 2.0 * 3 * H * H * W * windows +
-               2.0 * (H * H + 2 * H * I) * S * windows + attention) /
-              1e9;
-          j["encoder_gflop_all_rows"] = (Lyr * layer_rows * W * windows + attention) / 1e9;
-        } else if (kind == "rcc-ask") {
-          Compressor comp(m);
-          if (a.has("encoder-batch"))
-            comp.set_batch_windows(a.get_int("encoder-batch", 1, 1, 1024));
-          j["encoder_batch"] = a.get_int("encoder-batch", be.is_host() ? 1 : 4, 1, 1024);
-          DecoderMemory dm(m, a.has("kv-8bit"));
-          dm.reserve(
-              Compressor::slot_count(ids, m.settings.window, m.settings.ratio, WindowMode::Compat) +
-              int64_t(prompt.size()) + new_tokens);
-          Progress p("compressing + memory prefill", n, "tokens");
-          comp.stream(ids, WindowMode::Compat,
-                      [&](int64_t i, int64_t c, const void* slots, int64_t s) {
-                        dm.push(slots, s);
-                        p.update(n * (i + 1) / c);
-                      });
-          dm.flush();
-          p.finish(n);
-          be.synchronize();
-          j["compress_prefill_seconds"] =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          GenerateResult r = dm.generate(prompt, gp);
-          j["slots"] = dm.length();
-          j["generated"] = r.ids.size();
-          j["kv_cache_mib"] = double(dm.cache().bytes()) / (1 << 20);
-        } else {
-          const int64_t chunk = a.get_int("chunk", be.is_host() ? n : 8192, 1, n);
-          KVCache cache = m.decoder.new_cache(a.has("kv-8bit"));
-          cache.reserve(n + (kind == "plain-generate" ? new_tokens : 0));
-          Progress p("prefilling", n, "tokens");
-          if (kind == "plain") {
-            prefill(m.decoder, ids, chunk, cache, p);
-          } else {  // all but the last token prefilled in chunks; generate() feeds the last one
-            std::vector<int32_t> head(ids.begin(), ids.end() - 1);
-            if (!head.empty()) prefill(m.decoder, head, chunk, cache, p);
-            GenerateResult r = generate(m.decoder, {&cache}, {{ids.back()}}, gp)[0];
-            j["generated"] = r.ids.size();
-          }
-          p.finish(n);
-          j["kv_cache_mib"] = double(cache.bytes()) / (1 << 20);
-        }
-        be.synchronize();
-      } catch (const Error& e) {
-        // Out of (device) memory at this length: report it and go on with the next length.
-        const std::string what = e.what();
-        if (what.find("out of") == std::string::npos && what.find("memory") == std::string::npos)
-          throw;
-        j["oom"] = true;
-        j["error"] = what;
-        j["peak_device_gib"] = double(be.peak_bytes()) / double(1 << 30);
-        std::printf("%s\n", j.dump().c_str());
-        std::fflush(stdout);
-        out_of_memory = true;
-        continue;
-      }
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      j["seconds"] = secs;
-      j["tokens_per_s"] = double(n) / secs;
-      j["peak_rss_mib"] = peak_rss_mib();
-      j["rss_before_mib"] = rss_before;
-      if (!be.is_host()) j["peak_device_gib"] = double(be.peak_bytes()) / double(1 << 30);
-      std::printf("%s\n", j.dump().c_str());
-      std::fflush(stdout);
-    }
+    const std::vector<int32_t> ids = bench_ids(n, m.decoder.config().vocab_size);
+    for (int64_t rep = 0; rep < repeat; ++rep)
+      if (!measure(b, ids)) break;  // out of memory: the next length
   }
   return 0;
 }

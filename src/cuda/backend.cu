@@ -87,10 +87,10 @@ CudaBackend::~CudaBackend() {
 // With round_allocations(true) (the trainer), sizes of 4 MiB and more are rounded up to one of 16
 // steps per power of two, steps of at most 64 MiB (at most 6.25% and 64 MiB more): a training
 // step's buffers change size slightly with every batch (window and answer lengths), and a request
-// that no freed block of the pool fits makes it map new memory, which measured 0.2-13 ms of host
-// time per allocation with the GPU idle (bench/results/training_gpu.md). Rounded sizes recur, so
-// the pool's freed blocks serve them. Inference leaves it off: at 1M tokens the rounding cost 0.36
-// GiB of peak memory (3%).
+// that no freed block of the pool fits makes it map new memory, which stalls the host for
+// milliseconds per allocation with the GPU idle (bench/results/training_gpu.md). Rounded sizes
+// recur, so the pool's freed blocks serve them. Inference leaves it off, because the rounding
+// raises its peak memory at long contexts (bench/experiments/pool-size-classes-everywhere.md).
 size_t CudaBackend::pool_size(size_t bytes) {
   constexpr size_t kMin = size_t(4) << 20, kMaxStep = size_t(64) << 20;
   constexpr size_t kSteps = 16;                                 // sizes per power of two

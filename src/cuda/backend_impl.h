@@ -240,8 +240,9 @@ class CudaBackend final : public Backend {
   bool stage_pending_ = false;
 
   // upload_index's device copies of the last few index arrays: a training pass gathers and
-  // scatters the same rows at every layer (one host-to-device copy and launch gap each, 114 a
-  // step for 2×410m), so an array already on the device is reused instead of uploaded again.
+  // scatters the same rows at every layer (a host-to-device copy and a launch gap each, over a
+  // hundred a step for 2×410m), so an array already on the device is reused instead of uploaded
+  // again (bench/results/training_gpu.md).
   struct IndexUpload {
     std::vector<char> host;  // the contents of `dev`
     DeviceBuffer dev;

@@ -327,8 +327,9 @@ void CudaBackend::scale_f32(float* x, int64_t n, float s) {
 }
 
 // The chunk table ([tensors | chunks] in one device buffer) is built and uploaded only when the
-// tensor list changes (a training run's layout and compute copies never move): rebuilding it
-// every step cost 1.5 ms of host time per step for 2×410m (75k chunks) with the GPU idle.
+// tensor list changes (a training run's layout and compute copies never move), because
+// rebuilding its tens of thousands of chunks costs host time at every step with the GPU idle
+// (bench/results/training_gpu.md).
 void CudaBackend::adamw_tensors(float* p, const float* g, float* m, float* v,
                                 std::span<const AdamWTensor> tensors, float decay, double beta1,
                                 double beta2, double eps, float step_size, float bc2_sqrt,

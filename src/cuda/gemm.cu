@@ -158,7 +158,7 @@ cublasStatus_t Gemm::log_first_launch(bool& launched, int64_t a, int64_t b, int6
 // Buckets of 1/16 of the row count's power of two (128 rows up to 4095, 1024 rows at 16k): a
 // training run's row counts drift within a few percent from step to step, and each new bucket
 // costs a heuristic query plus, at its first product, possibly a kernel cuBLAS has not loaded
-// yet (often 3–5 ms of host time with the GPU idle, measured on 2×410m).
+// yet (milliseconds of host time with the GPU idle; bench/results/training_gpu.md).
 int64_t Gemm::plan_rows(int64_t rows) {
   if (rows < kFusedBiasMinRows) return rows;
   const int64_t bucket =
@@ -304,7 +304,7 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
     bias16 = bias_scratch_;
   }
   // Products of many rows share a plan per bucket of kPlanRowBucket rows (the decoder's row count
-  // changes every training step; a heuristic query costs ~0.1 ms of host time, the launch ~5 µs):
+  // changes every training step, and a heuristic query costs many launches' worth of host time):
   // the bucket's algorithm runs on the actual shape, whose row count is set on the layouts. An
   // algorithm that cuBLASLt refuses for the actual shape falls back to that shape's own plan.
   const int64_t bucket = plan_rows(rows);
@@ -480,8 +480,8 @@ void Gemm::run_general(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
   }
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   if (use_lt_) {
-    // The plan of the bucketed shape (cublasGemmEx would run its own heuristic, ~1–2 ms of host
-    // time, for every new shape: training's row counts change every step).
+    // The plan of the bucketed shape (cublasGemmEx would run its own heuristic, milliseconds of
+    // host time, for every new shape: training's row counts change every step).
     const int64_t bm = vary == Vary::M ? plan_rows(m) : m;
     const int64_t bn = vary == Vary::N ? plan_rows(n) : n;
     const int64_t bk = vary == Vary::K ? plan_rows(k) : k;

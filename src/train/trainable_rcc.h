@@ -59,9 +59,10 @@ class TrainableRCC {
   // Recomputes the encoder fingerprint (after sync_to_host on a device; before compressing).
   void refresh_fingerprint();
 
-  // The training pass's activation stores (rcc_step.cpp), kept from step to step: a store of
-  // several GB allocated afresh at every step made the device's memory pool map new memory
-  // (~10 ms with the GPU idle) whenever a batch was a little larger than the one before.
+  // The training pass's activation stores (rcc_step.cpp), kept from step to step, because a
+  // store of several GB allocated afresh at every step makes the device's memory pool map new
+  // memory, with the GPU idle, whenever a batch is a little larger than the one before
+  // (bench/results/training_gpu.md).
   Activations encoder_acts, decoder_acts;
 
  private:

@@ -162,6 +162,357 @@ json task_losses(const TaskMixer& mixer, const std::vector<double>& sums) {
   return j;
 }
 
+// Where a run writes and whether it continues a checkpoint.
+struct RunDir {
+  std::string model_dir;  // OUT/model
+  std::string log_path;   // OUT/log.jsonl
+  bool resuming = false;  // OUT/model holds a checkpoint to continue
+};
+
+// Checks OUT against --resume and creates it. --resume continues OUT/model; with nothing there
+// yet it starts the run (so one command line serves both). A model directory without training
+// state is never overwritten.
+RunDir open_run_dir(const TrainOptions& opt) {
+  RunDir d;
+  d.model_dir = (fs::path(opt.out_dir) / "model").string();
+  d.log_path = (fs::path(opt.out_dir) / "log.jsonl").string();
+  d.resuming = opt.resume && fs::exists(d.model_dir);
+  RCC_CHECK(opt.resume || !fs::exists(d.model_dir), d.model_dir,
+            " already exists: pass --resume to continue it, or choose another --out");
+  RCC_CHECK(!d.resuming || fs::exists(fs::path(d.model_dir) / "state.rcct"), d.model_dir,
+            ": no state.rcct (not a training checkpoint), cannot resume");
+  fs::create_directories(opt.out_dir);
+  return d;
+}
+
+// The directory whose vocabulary the run uses: the checkpoint it resumes, the RCC checkpoint it
+// continues (model kind "rcc"), or "" (the vocabulary comes from cfg.vocab or the tasks).
+std::string codec_dir(const TrainConfig& cfg, const RunDir& dir) {
+  return dir.resuming ? dir.model_dir : cfg.model.kind == "rcc" ? cfg.model.from : std::string();
+}
+
+// The data-parallel collective on `be` (null for a single rank), after checking rank < world.
+std::unique_ptr<Collective> join_ranks(Backend& be, const TrainOptions& opt) {
+  RCC_CHECK(opt.world >= 1 && opt.rank >= 0 && opt.rank < opt.world, "train: rank ", opt.rank,
+            " of a world of ", opt.world);
+  std::unique_ptr<Collective> comm;
+  if (opt.world > 1) comm = nccl_collective(be, opt.nccl_id, opt.rank, opt.world);
+  return comm;
+}
+
+// Throws unless the model has an embedding row for every id of the codec.
+void check_vocabulary(const TrainableRCC& tm, const TextCodec& codec) {
+  RCC_CHECK(tm.model().decoder.config().vocab_size >= codec.vocab_size(),
+            "the model's vocabulary (", tm.model().decoder.config().vocab_size,
+            ") is smaller than the codec's (", codec.vocab_size(), ")");
+}
+
+// The training state to start from: when resuming, OUT/model/state.rcct, with its optimizer
+// moments and step count put into `adam` and its data-generator state into `rng`; else a fresh
+// state (step 0). The lead rank also prepares the log: trimmed to the resumed step, or emptied.
+TrainState restore_state(const RunDir& dir, const TrainableRCC& tm, AdamW& adam, Rng& rng,
+                         bool lead) {
+  TrainState state;
+  if (dir.resuming) {
+    state = load_train_state((fs::path(dir.model_dir) / "state.rcct").string(), tm.layout());
+    adam.set_state(state.adam_t, state.m, state.v);
+    rng.set_state(state.rng);
+    if (lead) trim_log(dir.log_path, state.step);
+  } else if (lead) {
+    std::ofstream(dir.log_path, std::ios::trunc);
+  }
+  return state;
+}
+
+// RCC_TRAIN_PROFILE=1: wall time per phase of every step (the backend synchronised at each mark),
+// printed at the end. mark(name) charges the time since the last mark or restart to `name`; a
+// no-op when profiling is off.
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(Backend& be)
+      : be_(be), prof_(runtime_settings().train_profile ? &profile_ : nullptr) {}
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+  StepProfile* profile() const { return prof_; }  // null when off (StepOptions::profile)
+  void restart(std::chrono::steady_clock::time_point t) { clock_ = t; }
+  void mark(const char* name) {
+    if (!prof_) return;
+    be_.synchronize();
+    const auto now = std::chrono::steady_clock::now();
+    prof_->add(name, std::chrono::duration<double>(now - clock_).count());
+    clock_ = now;
+  }
+
+ private:
+  Backend& be_;
+  StepProfile profile_;
+  StepProfile* prof_;
+  std::chrono::steady_clock::time_point clock_ = std::chrono::steady_clock::now();
+};
+
+// The objects of a run, set up by train() before the first step.
+struct RunParts {
+  const TrainConfig& cfg;
+  const TrainOptions& opt;
+  const RunDir& dir;
+  const Vocabulary& vocab;
+  Backend& be;
+  Collective* comm;  // null: a single rank
+  TrainableRCC& tm;
+  AdamW& adam;
+  TrainState& state;
+  Rng& rng;
+  const TaskMixer& mixer;  // the training tasks
+  const TaskMixer& evals;  // the evaluation tasks
+  Log& log;
+  bool lead;  // this rank logs, evaluates and checkpoints
+};
+
+// The optimisation steps of a run and what they report: the logging window, this run's totals,
+// periodic evaluations and checkpoints, the summary.
+class StepLoop {
+ public:
+  explicit StepLoop(const RunParts& r)
+      : r_(r),
+        loop_(r.cfg.train),
+        end_(r.opt.stop_after >= 0 ? std::min(loop_.steps, r.opt.stop_after) : loop_.steps),
+        tty_(isatty(STDERR_FILENO) != 0),
+        timer_(r.be),
+        stats_(3 + 2 * r.mixer.tasks().size()),
+        win_task_(2 * r.mixer.tasks().size(), 0.0) {
+    sum_.model_dir = r.dir.model_dir;
+  }
+
+  // Steps state.step .. end-1 (end: the config's steps, or --stop-after), each logged, evaluated
+  // and checkpointed at its intervals; stops early after the step that reaches --time-limit.
+  // Returns the last step done by this run (the resumed step when there was none to do).
+  int64_t run() {
+    int64_t stopped_at = r_.state.step;
+    for (int64_t step = r_.state.step; step < end_; ++step) {
+      const auto t0 = std::chrono::steady_clock::now();
+      timer_.restart(t0);
+      r_.tm.zero_grad();
+      const Batch batch = draw_batch(step);
+      timer_.mark("data");
+      compute_gradients(batch);
+      timer_.restart(std::chrono::steady_clock::now());  // the step's phases were timed inside
+      reduce_across_ranks();
+      const Update u = apply_update(step);
+      timer_.mark("optimizer");
+      add_to_window(batch,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      const int64_t done = step + 1;
+      stopped_at = done;
+      const bool out_of_time = ranks_out_of_time();
+      if (done % loop_.log_every == 0 || done == end_ || out_of_time) log_window(done, u);
+      if (loop_.eval_every > 0 && done % loop_.eval_every == 0 && done < end_) evaluate(done);
+      if (out_of_time && done < end_) {
+        if (r_.lead && !r_.opt.quiet)
+          std::fprintf(stderr, "%sstopping after step %lld: --time-limit %.0f s reached\n",
+                       tty_ ? "\n" : "", (long long)done, r_.opt.time_limit);
+        break;
+      }
+      if (loop_.checkpoint_every > 0 && done % loop_.checkpoint_every == 0 && done < end_)
+        checkpoint(done);
+    }
+    return stopped_at;
+  }
+
+  // Ends the progress output on stderr: the terminal's updating line, the RCC_TRAIN_PROFILE table.
+  void end_output() const {
+    if (tty_ && !r_.opt.quiet && r_.lead) std::fprintf(stderr, "\n");
+    if (timer_.profile() && r_.lead)
+      std::fprintf(stderr, "time per phase (RCC_TRAIN_PROFILE):\n%s",
+                   timer_.profile()->table().c_str());
+  }
+
+  // The lead rank writes OUT/model at `step` (weights, vocabulary, config, training state).
+  void checkpoint(int64_t step) {
+    if (!r_.lead) return;
+    r_.state.step = step;
+    r_.state.adam_t = r_.adam.t();
+    r_.state.rng = r_.rng.state();
+    r_.state.m = r_.adam.m();
+    r_.state.v = r_.adam.v();
+    r_.tm.sync_to_host();
+    write_checkpoint(r_.opt.out_dir, r_.tm, r_.vocab, r_.cfg, r_.state);
+  }
+
+  // The lead rank evaluates every eval task at `step` (once per step) and logs the accuracies;
+  // the results become the summary's "eval".
+  void evaluate(int64_t step) {
+    if (!r_.lead || r_.evals.tasks().empty() || loop_.eval_samples == 0 || last_eval_ == step)
+      return;
+    r_.tm.sync_to_host();
+    r_.tm.refresh_fingerprint();
+    sum_.eval = run_evals(r_.tm, r_.evals, loop_);
+    last_eval_ = step;
+    std::ostringstream h;
+    h << "step " << step << " eval:";
+    for (auto it = sum_.eval.begin(); it != sum_.eval.end(); ++it)
+      h << " " << it.key() << " accuracy " << it.value()["accuracy"].get<double>();
+    r_.log.write({{"step", step}, {"eval", sum_.eval}}, tty_ ? "\r" + h.str() : h.str());
+  }
+
+  // The run's summary: steps and training time of the whole training (with resumed runs), rates
+  // of this run, the last logged loss and the last evaluation.
+  TrainSummary summary() const {
+    TrainSummary sum = sum_;
+    sum.step = r_.state.step;
+    sum.seconds = r_.state.seconds;
+    sum.tokens_per_s = run_secs_ > 0 ? double(run_tokens_) / run_secs_ : 0;
+    sum.gflops_per_s = run_secs_ > 0 ? run_flops_ / run_secs_ / 1e9 : 0;
+    return sum;
+  }
+
+ private:
+  // One step's global batch: grad_accum micro-batches of batch_size samples, and their total
+  // target weight (> 0). Every rank draws the same batch.
+  struct Batch {
+    std::vector<std::vector<Sample>> micro;
+    double total_w = 0;
+  };
+  struct Update {
+    double lr = 0, gnorm = 0;  // the step's learning rate and gradient norm (before clipping)
+  };
+
+  Batch draw_batch(int64_t step) {
+    Batch batch;
+    batch.micro.resize(size_t(loop_.grad_accum));
+    for (auto& mb : batch.micro)
+      for (int64_t b = 0; b < loop_.batch_size; ++b) {
+        mb.push_back(r_.mixer.sample(r_.rng));
+        batch.total_w += mb.back().target_weight();
+      }
+    RCC_CHECK(batch.total_w > 0, "step ", step + 1, ": the batch has no target tokens");
+    return batch;
+  }
+
+  // Adds the gradients of this rank's share of `batch` (sample i of the step, counted across
+  // micro-batches, when i mod world == rank), scaled by 1 / total_w, into tm's gradients, in
+  // passes of at most max_pass_tokens context tokens. stats_ = {Σ w·CE, tokens, FLOPs, then Σ w·CE
+  // and Σ w of every task} of the share.
+  void compute_gradients(const Batch& batch) {
+    StepOptions so;
+    so.loss_scale = float(1.0 / batch.total_w);
+    so.profile = timer_.profile();
+    std::fill(stats_.begin(), stats_.end(), 0.0);
+    int64_t index = 0;
+    for (const auto& mb : batch.micro) {
+      std::vector<Sample> share;
+      for (const Sample& s : mb)
+        if (index++ % r_.opt.world == r_.opt.rank) share.push_back(s);
+      for (const std::span<const Sample> pass : split_passes(share, loop_.max_pass_tokens)) {
+        const StepStats st = rcc_forward_backward(r_.tm, pass, so);
+        stats_[0] += st.loss_sum;
+        stats_[1] += double(st.encoder_tokens + st.decoder_rows);
+        stats_[2] += st.flops;
+        for (size_t b = 0; b < pass.size(); ++b) {
+          const size_t k = 3 + 2 * size_t(pass[b].task);
+          stats_[k] += st.sample_loss[b];
+          stats_[k + 1] += pass[b].target_weight();
+        }
+      }
+    }
+  }
+
+  // With several ranks: the gradients and stats_ summed over them.
+  void reduce_across_ranks() {
+    if (!r_.comm) return;
+    r_.comm->all_reduce_sum(r_.tm.gradient_data(), r_.tm.layout().total());
+    r_.comm->all_reduce_sum_host(stats_.data(), int(stats_.size()));
+    timer_.mark("all-reduce");
+  }
+
+  // Checks that the step's loss is finite, then one AdamW step at the scheduled learning rate,
+  // with clipping folded into the update, which also refreshes the compute copy (one pass).
+  Update apply_update(int64_t step) {
+    const double loss_sum = stats_[0];
+    RCC_CHECK(std::isfinite(loss_sum), "step ", step + 1, ": the loss is not finite (", loss_sum,
+              "); lower the learning rate");
+    Update u;
+    u.gnorm = grad_norm(r_.be, r_.tm.gradient_data(), r_.tm.layout().total());
+    u.lr = loop_.schedule.at(step);
+    r_.adam.step(r_.tm.master(), r_.tm.gradient_data(), u.lr,
+                 float(clip_coefficient(u.gnorm, loop_.clip)), r_.tm.compute_targets());
+    return u;
+  }
+
+  // Adds the step (stats_, its weight and `secs` of wall time) to the logging window, this run's
+  // totals and the training state's token and time counts.
+  void add_to_window(const Batch& batch, double secs) {
+    for (size_t k = 3; k < stats_.size(); ++k) win_task_[k - 3] += stats_[k];
+    win_tokens_ += int64_t(stats_[1]);
+    run_tokens_ += int64_t(stats_[1]);
+    r_.state.tokens += int64_t(stats_[1]);
+    win_flops_ += stats_[2];
+    run_flops_ += stats_[2];
+    win_secs_ += secs;
+    run_secs_ += secs;
+    r_.state.seconds += secs;
+    win_loss_ += stats_[0];
+    win_w_ += batch.total_w;
+  }
+
+  // --time-limit: whether this run's training time has reached it. Every rank must stop after the
+  // same step, so rank 0's clock decides.
+  bool ranks_out_of_time() {
+    bool out_of_time = r_.opt.time_limit > 0 && run_secs_ >= r_.opt.time_limit;
+    if (r_.opt.time_limit > 0 && r_.comm) {
+      double flag = r_.opt.rank == 0 && out_of_time ? 1.0 : 0.0;
+      r_.comm->all_reduce_sum_host(&flag, 1);
+      out_of_time = flag > 0;
+    }
+    return out_of_time;
+  }
+
+  // Logs the window that ends at step `done` (JSONL entry and human line; on a terminal one
+  // updating line) and starts a new window. The window's mean loss becomes the summary's loss.
+  void log_window(int64_t done, const Update& u) {
+    sum_.loss = win_loss_ / win_w_;
+    const json j = {{"step", done},
+                    {"loss", sum_.loss},
+                    {"lr", u.lr},
+                    {"grad_norm", u.gnorm},
+                    {"tokens", r_.state.tokens},
+                    {"tokens_per_s", double(win_tokens_) / win_secs_},
+                    {"gflops", win_flops_ / win_secs_ / 1e9},
+                    {"elapsed_s", r_.state.seconds},
+                    {"task_loss", task_losses(r_.mixer, win_task_)}};
+    char h[256];
+    std::snprintf(h, sizeof h, "%sstep %lld/%lld loss %.4f lr %.2e |g| %.3f %.0f tok/s %.1fs%s",
+                  tty_ ? "\r" : "", (long long)done, (long long)loop_.steps, sum_.loss, u.lr,
+                  u.gnorm, double(win_tokens_) / win_secs_, r_.state.seconds, tty_ ? "   " : "");
+    // One updating line on a terminal; the JSONL keeps every entry.
+    if (tty_ && !r_.opt.quiet && r_.lead) {
+      r_.log.write(j, "");
+      std::fprintf(stderr, "%s", h);
+      std::fflush(stderr);
+    } else {
+      r_.log.write(j, h);
+    }
+    win_loss_ = win_w_ = win_secs_ = win_flops_ = 0;
+    win_tokens_ = 0;
+    std::fill(win_task_.begin(), win_task_.end(), 0.0);
+  }
+
+  RunParts r_;
+  const TrainLoop& loop_;
+  const int64_t end_;  // the step after the last one this run may do
+  const bool tty_;     // stderr is a terminal
+  PhaseTimer timer_;
+  std::vector<double> stats_;  // the current step's, as compute_gradients describes
+  // The logging window: Σ loss, Σ weight, seconds, FLOPs, tokens, and per task Σ w·CE and Σ w.
+  double win_loss_ = 0, win_w_ = 0, win_secs_ = 0, win_flops_ = 0;
+  int64_t win_tokens_ = 0;
+  std::vector<double> win_task_;
+  // This run's totals (a resumed training's earlier runs excluded).
+  double run_secs_ = 0, run_flops_ = 0;
+  int64_t run_tokens_ = 0;
+  int64_t last_eval_ = -1;  // the step of the last evaluation
+  TrainSummary sum_;        // model_dir, loss and eval as the run goes
+};
+
 }  // namespace
 
 json TrainSummary::to_json() const {
@@ -178,215 +529,31 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   RCC_CHECK(!opt.out_dir.empty(), "train: no output directory");
   const TrainLoop& loop = cfg.train;
   if (loop.threads > 0) set_num_threads(loop.threads);
-  const std::string model_dir = (fs::path(opt.out_dir) / "model").string();
-  const std::string log_path = (fs::path(opt.out_dir) / "log.jsonl").string();
-  // --resume continues OUT/model; with nothing there yet it starts the run (so one command line
-  // serves both). A model directory without training state is never overwritten.
-  const bool resuming = opt.resume && fs::exists(model_dir);
-  RCC_CHECK(opt.resume || !fs::exists(model_dir), model_dir,
-            " already exists: pass --resume to continue it, or choose another --out");
-  RCC_CHECK(!resuming || fs::exists(fs::path(model_dir) / "state.rcct"), model_dir,
-            ": no state.rcct (not a training checkpoint), cannot resume");
-  fs::create_directories(opt.out_dir);
-
-  const std::string codec_dir = resuming                  ? model_dir
-                                : cfg.model.kind == "rcc" ? cfg.model.from
-                                                          : std::string();
-  const Vocabulary vocab = make_vocabulary(cfg, codec_dir, cfg.model.rcc.chat);
+  const RunDir dir = open_run_dir(opt);
+  const Vocabulary vocab = make_vocabulary(cfg, codec_dir(cfg, dir), cfg.model.rcc.chat);
   const TextCodec& codec = *vocab.codec;
   Backend& be = backend_for(opt.device);
   be.round_allocations(true);  // batch-dependent buffer sizes: let the allocator reuse blocks
-  RCC_CHECK(opt.world >= 1 && opt.rank >= 0 && opt.rank < opt.world, "train: rank ", opt.rank,
-            " of a world of ", opt.world);
-  std::unique_ptr<Collective> comm;
-  if (opt.world > 1) comm = nccl_collective(be, opt.nccl_id, opt.rank, opt.world);
+  const std::unique_ptr<Collective> comm = join_ranks(be, opt);
   const bool lead = opt.rank == 0;  // logs, evaluates and checkpoints
-  TrainableRCC tm(
-      resuming ? RCCModel::load(model_dir) : init_training_model(cfg.model, codec.vocab_size()),
-      be);
-  RCC_CHECK(tm.model().decoder.config().vocab_size >= codec.vocab_size(),
-            "the model's vocabulary (", tm.model().decoder.config().vocab_size,
-            ") is smaller than the codec's (", codec.vocab_size(), ")");
+  TrainableRCC tm(dir.resuming ? RCCModel::load(dir.model_dir)
+                               : init_training_model(cfg.model, codec.vocab_size()),
+                  be);
+  check_vocabulary(tm, codec);
   AdamW adam(tm.layout(), loop.adam, be);
-  TrainState state;
   Rng rng(loop.seed);
-  if (resuming) {
-    state = load_train_state((fs::path(model_dir) / "state.rcct").string(), tm.layout());
-    adam.set_state(state.adam_t, state.m, state.v);
-    rng.set_state(state.rng);
-    if (lead) trim_log(log_path, state.step);
-  } else if (lead) {
-    std::ofstream(log_path, std::ios::trunc);
-  }
+  TrainState state = restore_state(dir, tm, adam, rng, lead);
   const TaskMixer mixer(cfg.tasks, codec, tm.model().settings),
       evals(cfg.eval, codec, tm.model().settings);
-  Log log(log_path, opt.quiet, lead);
-  const int64_t end = opt.stop_after >= 0 ? std::min(loop.steps, opt.stop_after) : loop.steps;
-  const bool tty = isatty(STDERR_FILENO) != 0;
+  Log log(dir.log_path, opt.quiet, lead);
 
-  TrainSummary sum;
-  sum.model_dir = model_dir;
-  double win_loss = 0, win_w = 0, win_secs = 0, win_flops = 0, run_secs = 0, run_flops = 0;
-  int64_t win_tokens = 0, run_tokens = 0, last_eval = -1;
-  auto checkpoint = [&](int64_t step) {
-    if (!lead) return;
-    state.step = step;
-    state.adam_t = adam.t();
-    state.rng = rng.state();
-    state.m = adam.m();
-    state.v = adam.v();
-    tm.sync_to_host();
-    write_checkpoint(opt.out_dir, tm, vocab, cfg, state);
-  };
-  auto evaluate = [&](int64_t step) {
-    if (!lead || evals.tasks().empty() || loop.eval_samples == 0 || last_eval == step) return;
-    tm.sync_to_host();
-    tm.refresh_fingerprint();
-    sum.eval = run_evals(tm, evals, loop);
-    last_eval = step;
-    std::ostringstream h;
-    h << "step " << step << " eval:";
-    for (auto it = sum.eval.begin(); it != sum.eval.end(); ++it)
-      h << " " << it.key() << " accuracy " << it.value()["accuracy"].get<double>();
-    log.write({{"step", step}, {"eval", sum.eval}}, tty ? "\r" + h.str() : h.str());
-  };
-
-  // RCC_TRAIN_PROFILE=1: wall time per phase of every step, printed at the end (synchronises).
-  StepProfile profile;
-  StepProfile* prof = runtime_settings().train_profile ? &profile : nullptr;
-  auto clock = std::chrono::steady_clock::now();
-  auto phase = [&](const char* name) {
-    if (!prof) return;
-    be.synchronize();
-    const auto now = std::chrono::steady_clock::now();
-    prof->add(name, std::chrono::duration<double>(now - clock).count());
-    clock = now;
-  };
-  // Per task: Σ w·CE and Σ w over the logging window (task_loss in the log).
-  const size_t n_tasks = mixer.tasks().size();
-  std::vector<double> stats(3 + 2 * n_tasks), win_task(2 * n_tasks, 0.0);
-  int64_t stopped_at = state.step;  // the last step done by this run (or the resumed step)
-  for (int64_t step = state.step; step < end; ++step) {
-    const auto t0 = std::chrono::steady_clock::now();
-    clock = t0;
-    tm.zero_grad();
-    std::vector<std::vector<Sample>> micro(size_t(loop.grad_accum));
-    double total_w = 0;
-    for (auto& mb : micro)
-      for (int64_t b = 0; b < loop.batch_size; ++b) {
-        mb.push_back(mixer.sample(rng));
-        total_w += mb.back().target_weight();
-      }
-    RCC_CHECK(total_w > 0, "step ", step + 1, ": the batch has no target tokens");
-    phase("data");
-    StepOptions so;
-    so.loss_scale = float(1.0 / total_w);
-    so.profile = prof;
-    // This rank's share: sample i of the step (counted across micro-batches) when i mod world ==
-    // rank. stats = {loss, tokens, flops, then Σ w·CE and Σ w of every task}, summed over the
-    // ranks below.
-    std::fill(stats.begin(), stats.end(), 0.0);
-    int64_t index = 0;
-    for (const auto& mb : micro) {
-      std::vector<Sample> share;
-      for (const Sample& s : mb)
-        if (index++ % opt.world == opt.rank) share.push_back(s);
-      for (const std::span<const Sample> pass : split_passes(share, loop.max_pass_tokens)) {
-        const StepStats st = rcc_forward_backward(tm, pass, so);
-        stats[0] += st.loss_sum;
-        stats[1] += double(st.encoder_tokens + st.decoder_rows);
-        stats[2] += st.flops;
-        for (size_t b = 0; b < pass.size(); ++b) {
-          const size_t k = 3 + 2 * size_t(pass[b].task);
-          stats[k] += st.sample_loss[b];
-          stats[k + 1] += pass[b].target_weight();
-        }
-      }
-    }
-    clock = std::chrono::steady_clock::now();  // the step's phases were timed inside
-    if (comm) {
-      comm->all_reduce_sum(tm.gradient_data(), tm.layout().total());
-      comm->all_reduce_sum_host(stats.data(), int(stats.size()));
-      phase("all-reduce");
-    }
-    for (size_t k = 3; k < stats.size(); ++k) win_task[k - 3] += stats[k];
-    const double loss_sum = stats[0];
-    win_tokens += int64_t(stats[1]);
-    run_tokens += int64_t(stats[1]);
-    state.tokens += int64_t(stats[1]);
-    win_flops += stats[2];
-    run_flops += stats[2];
-    RCC_CHECK(std::isfinite(loss_sum), "step ", step + 1, ": the loss is not finite (", loss_sum,
-              "); lower the learning rate");
-    // Clipping folded into the update, which also refreshes the compute copy (one pass).
-    const double gnorm = grad_norm(be, tm.gradient_data(), tm.layout().total());
-    const double lr = loop.schedule.at(step);
-    adam.step(tm.master(), tm.gradient_data(), lr, float(clip_coefficient(gnorm, loop.clip)),
-              tm.compute_targets());
-    phase("optimizer");
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    win_secs += secs;
-    run_secs += secs;
-    state.seconds += secs;
-    win_loss += loss_sum;
-    win_w += total_w;
-    const int64_t done = step + 1;
-    stopped_at = done;
-    // --time-limit: every rank must stop after the same step (rank 0's clock decides).
-    bool out_of_time = opt.time_limit > 0 && run_secs >= opt.time_limit;
-    if (opt.time_limit > 0 && comm) {
-      double flag = opt.rank == 0 && out_of_time ? 1.0 : 0.0;
-      comm->all_reduce_sum_host(&flag, 1);
-      out_of_time = flag > 0;
-    }
-    if (done % loop.log_every == 0 || done == end || out_of_time) {
-      sum.loss = win_loss / win_w;
-      const json j = {{"step", done},
-                      {"loss", sum.loss},
-                      {"lr", lr},
-                      {"grad_norm", gnorm},
-                      {"tokens", state.tokens},
-                      {"tokens_per_s", double(win_tokens) / win_secs},
-                      {"gflops", win_flops / win_secs / 1e9},
-                      {"elapsed_s", state.seconds},
-                      {"task_loss", task_losses(mixer, win_task)}};
-      char h[256];
-      std::snprintf(h, sizeof h, "%sstep %lld/%lld loss %.4f lr %.2e |g| %.3f %.0f tok/s %.1fs%s",
-                    tty ? "\r" : "", (long long)done, (long long)loop.steps, sum.loss, lr, gnorm,
-                    double(win_tokens) / win_secs, state.seconds, tty ? "   " : "");
-      if (tty && !opt.quiet &&
-          lead) {  // one updating line on a terminal; the JSONL keeps every entry
-        log.write(j, "");
-        std::fprintf(stderr, "%s", h);
-        std::fflush(stderr);
-      } else {
-        log.write(j, h);
-      }
-      win_loss = win_w = win_secs = win_flops = 0;
-      win_tokens = 0;
-      std::fill(win_task.begin(), win_task.end(), 0.0);
-    }
-    if (loop.eval_every > 0 && done % loop.eval_every == 0 && done < end) evaluate(done);
-    if (out_of_time && done < end) {
-      if (lead && !opt.quiet)
-        std::fprintf(stderr, "%sstopping after step %lld: --time-limit %.0f s reached\n",
-                     tty ? "\n" : "", (long long)done, opt.time_limit);
-      break;
-    }
-    if (loop.checkpoint_every > 0 && done % loop.checkpoint_every == 0 && done < end)
-      checkpoint(done);
-  }
-  if (tty && !opt.quiet && lead) std::fprintf(stderr, "\n");
-  if (prof && lead)
-    std::fprintf(stderr, "time per phase (RCC_TRAIN_PROFILE):\n%s", prof->table().c_str());
-  checkpoint(stopped_at);
-  if (stopped_at == loop.steps) evaluate(stopped_at);
-  sum.step = state.step;
-  sum.seconds = state.seconds;
-  sum.tokens_per_s = run_secs > 0 ? double(run_tokens) / run_secs : 0;
-  sum.gflops_per_s = run_secs > 0 ? run_flops / run_secs / 1e9 : 0;
-  return sum;
+  StepLoop steps(
+      {cfg, opt, dir, vocab, be, comm.get(), tm, adam, state, rng, mixer, evals, log, lead});
+  const int64_t stopped_at = steps.run();
+  steps.end_output();
+  steps.checkpoint(stopped_at);
+  if (stopped_at == loop.steps) steps.evaluate(stopped_at);
+  return steps.summary();
 }
 
 }  // namespace rcc

@@ -23,10 +23,10 @@
 //       sum in the log2 domain, the two groups' (max, sum) merged in a fixed order →
 //       LSE_i = log2 Σ_j 2^(s_ij·scale·log2 e) (+ a memset of the dQ accumulators if atomic).
 //  2. Deterministic scheme (backward_deterministic.cu; RCC_CUDA_ATTN_BWD=deterministic;
-//     the default for head_dim 64, where it measured faster): grad_kernel, dq blocks and dk/dv
-//     blocks in ONE grid (both need only LSE and D, so their tails overlap), interleaved
-//     longest-first: per sequence dk/dv of key tile j next to dq of query tile T-1-j (both T-j
-//     tiles of work). 7 tile products per tile pair.
+//     the mma.sync default for head_dim 64, the faster scheme there: launch_mma): grad_kernel,
+//     dq blocks and dk/dv blocks in ONE grid (both need only LSE and D, so their tails overlap),
+//     interleaved longest-first: per sequence dk/dv of key tile j next to dq of query tile T-1-j
+//     (both T-j tiles of work). 7 tile products per tile pair.
 //     - dq block (query tile, head), warp rows = queries. dQ is deterministic (no atomics): every
 //       dq row is owned by exactly one warp. For key tiles 0..diagonal: S = Q·Kᵀ,
 //       P = 2^(S·c − LSE), dP = dO·Vᵀ, dS = P ⊙ (dP − D), dQ += dS·K; dq = scale·dQ.
@@ -88,22 +88,17 @@ bool use_sm90(int hd) {
   return hd == 64 && sm90_available();
 }
 
-// Configuration per head_dim (measured on an H200, n = 2048..4096):
+// Configuration per head_dim (chosen for windows of n = 2048..4096 rows):
 //   stats: 2 groups of 4 warps; Q fragments in registers for head_dim 64.
 //   grad:  Q/dO and K/V fragments re-read from shared memory; head_dim 64: 32-query sub-blocks,
 //          at most 168 registers (3 blocks of 4 warps per SM); head_dim 128: 16-query
 //          sub-blocks, 2 blocks per SM (shared memory).
 //
-// Default variants. Measured on an H200, n = 2048, total backward with the forward's LSE
-// (without: +25..50 us for stats_kernel):
-//   head_dim 64, 12 heads:  deterministic scheme 116-121 us; atomic KG 2 / KG 4: 128-131 us,
-//                           KG 1: 158 us (also tried: 128 keys per block, half the dQ
-//                           reductions: 132 us, so the reductions are not the limit);
-//   head_dim 128, 16 heads: atomic KG 1 270 us; deterministic 303 us; atomic KG 2: 305 us.
-// So the mma.sync kernels (Mode::Mma, and Mode::Auto off Hopper) take the deterministic scheme for
-// head_dim 64 and the atomic one (KG 1) for 128. On an H100 (compute capability 9.0) head_dim 64
-// takes the wgmma kernel of backward_sm90.cu (Mode::Auto; bench/results/
-// training_gpu.md has the timings).
+// Default variants: the mma.sync kernels (Mode::Mma, and Mode::Auto off Hopper) take the
+// deterministic scheme for head_dim 64 and the atomic one with one key group per block (KG 1) for
+// 128, the fastest scheme and key-group count at each head_dim (the dQ reductions are not what
+// limits the atomic scheme at head_dim 64). On compute capability 9.0 head_dim 64 takes the
+// wgmma kernel of backward_sm90.cu (Mode::Auto). Timings: bench/results/training_gpu.md.
 // The tensor-core path over the batch: LSE and D for every row (prep_kernel from the forward's
 // LSE in one launch; else stats_kernel per sequence), then the grad kernel over the tiles of every
 // sequence in one launch.

@@ -50,7 +50,7 @@ static_assert(sizeof(BwdParams) == 128, "BwdParams: keep the kernel parameter at
 // The parameters of one sequence of the batch, rows [begin, begin + n): every row-indexed
 // pointer moved to row `begin` (the stats by `begin` within each head's row of ld). Host side
 // (the per-sequence launches); the grad kernels keep the batch's parameters and fold `begin`
-// into their offsets instead (a copy of the struct in registers measured 23% slower).
+// into their offsets instead, because a modified copy of the struct in registers slows them.
 inline BwdParams for_sequence(const BwdParams& b, int64_t begin, int64_t n) {
   BwdParams p = b;
   const int64_t off = begin * b.stride, qoff = begin * b.qkv_stride;
@@ -188,9 +188,9 @@ __device__ __forceinline__ void qk_scores(const bf16* Qs, const bf16* dOs,
 // key > query, or query ≥ n); dpt holds dPᵀ on entry, dSᵀ = Pᵀ ⊙ (dPᵀ − D_col) on return.
 // Element (j, e): key wk0 + g + (e>>1)·8, query q0 + col0 + 8j + 2tq + (e&1); Lb, Db: the query
 // tile's LSE and D in shared memory. The mask is a compile-time choice (transposed_probabilities
-// picks it per tile), so the common unmasked tile carries no mask arithmetic: left to itself,
-// nvcc stopped unswitching this loop once the tile came from a table, and the backward kernel
-// ran ~20% slower (bench/results/training_gpu.md).
+// picks it per tile), so the common unmasked tile carries no mask arithmetic: with a run-time
+// mask nvcc does not unswitch this loop when the tile comes from a table, and the backward kernel
+// is markedly slower (bench/experiments/attention-batched-tile-table.md).
 template <bool kMask, int SN>
 __device__ __forceinline__ void transposed_probabilities_as(float (&st)[SN][4], float (&dpt)[SN][4],
                                                             const float* Lb, const float* Db,

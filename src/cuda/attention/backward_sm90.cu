@@ -216,8 +216,9 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     // Exchange: each warpgroup writes its dQ_i share row-major into its own f32 tile (rows
     // padded to kXRow floats: the float2 stores of a half-warp hit 32 distinct banks); after the
     // barrier all 256 threads add the two shares and reduce them into the accumulators, each
-    // warp instruction covering two whole 256-byte rows (line-sized reductions at L2: adding
-    // the fragments' scattered 16-byte pieces directly cost ~20% of the kernel). The row bound
+    // warp instruction covering two whole 256-byte rows, because line-sized reductions at L2
+    // cost far less than adding the fragments' scattered 16-byte pieces directly
+    // (bench/results/training_gpu.md). The row bound
     // is a predicate, not a branch: no divergent path while the next tile's products run
     // (ptxas would serialise every wgmma of the kernel).
     {
@@ -309,7 +310,8 @@ void launch_grad_sm90(const BwdParams& p, const SeqRows* seqs, int64_t n_seqs,
   RCC_CHECK(p.hd == kHd, "attention backward (sm_90): head_dim ", p.hd, " is not ", kHd);
   // Sequence by sequence (each longest-first), not longest-first over the batch: the blocks in
   // flight then add into the dQ accumulators of one or two sequences, which stay in L2 (6 MB
-  // for a 2048-row window of 768 columns, against 100 MB for the 16 windows of a 2×160m step).
+  // for a 2048-row window of 768 columns, against 100 MB for the 16 windows of a 2×160m step;
+  // bench/experiments/attention-bwd-batch-wide-tile-order.md).
   std::vector<AttnTile> tiles;
   for (int64_t s = 0; s < n_seqs; ++s) {
     const std::vector<AttnTile> t = causal_tiles(seqs + s, 1, 2 * kTile, false, true);

@@ -208,7 +208,8 @@ __global__ void __launch_bounds__(kThreads) prep_kernel(BwdParams p, int head_ma
 
 }  // namespace
 
-// Groups of 4 warps per stats_kernel block (measured: see launch_mma, backward.cu).
+// Groups of 4 warps per stats_kernel block (the configuration per head_dim: launch_mma,
+// backward.cu).
 constexpr int kStatsGroups = 2;
 
 // LSE and D into the workspace ([heads][n] each): from the forward's LSE (prep_kernel, which also

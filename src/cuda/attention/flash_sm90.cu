@@ -87,7 +87,8 @@ __global__ void __launch_bounds__(kThreadsFwd, MINB)
     const int buf = kt % kStages;
     // Tile kt landed, visible to the async proxy and to both warpgroups; past this barrier every
     // thread is done with tile kt − 1, so its buffer takes tile kt + 1 (loaded during this
-    // tile's products). A third buffer, to load two tiles ahead, measured 1% slower.
+    // tile's products). Two buffers, not three: loading two tiles ahead does not pay
+    // (bench/experiments/attention-fwd-three-kv-buffers.md).
     cp_async_wait<0>();
     fence_async_smem();
     __syncthreads();
