@@ -1,10 +1,12 @@
 // Memory semantics beyond the reference fixtures: window alignment rules, aligned append equal to
 // recomputing everything, chunked/reused decoder caches equal to one-pass prefill, and memory and
-// decoder-cache files (round trip, refusal of corrupt, truncated and foreign files).
+// decoder-cache files (round trip, refusal of corrupt, truncated, foreign and hostile files).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <random>
 
 #include "core/hash.h"
@@ -33,6 +35,21 @@ RCCModel& small_model(uint64_t seed = 1) {
     m = std::make_unique<RCCModel>(init_random_rcc(cfg, s, DType::F32, seed));
   }
   return *m;
+}
+
+constexpr char kMemoryMagic[8] = {'R', 'C', 'C', 'M', 'E', 'M', 0, 0};
+constexpr char kCacheMagic[8] = {'R', 'C', 'C', 'K', 'V', 0, 0, 0};
+
+// Expects `f` to throw an rcc::Error whose message contains every one of `needles`.
+template <class F>
+void expect_error_naming(F&& f, const std::vector<std::string>& needles) {
+  try {
+    f();
+    ADD_FAILURE() << "accepted a hostile file; expected an error naming " << needles.back();
+  } catch (const Error& e) {
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+  }
 }
 
 std::vector<int32_t> random_ids(size_t n, uint64_t seed, int32_t vocab = 97) {
@@ -286,6 +303,110 @@ TEST(DecoderCacheFile, RoundTripEqualsRecompute) {
   EXPECT_THROW(
       load_decoder_cache(d.file("x.rcckv"), other2, id, decoder_fingerprint(small_model(2))),
       Error);
+}
+
+TEST(MemoryFile, RefusesSlotCountsThatOverflowOrExceedThePayload) {
+  // Issue "hostile files": the payload size slots x levels x hidden x dtype size, computed from
+  // header fields, wrapped modulo 2^64, so `rcc inspect` accepted a memory claiming 2^40 slots of
+  // [4096, 2^20] f32 (2^74 bytes, 0 modulo 2^64) with an empty payload. The product must be checked
+  // and the claim refused, naming the file and the field.
+  test::TempDir d;
+  RCCModel& m = small_model();
+  Memory mem = Compressor(m).compress(random_ids(150, 4), WindowMode::Aligned);
+  save_memory(d.file("x.rccm"), mem);
+  const std::string bad = d.file("bad.rccm");
+  test::rewrite_container(
+      d.file("x.rccm"), bad, kMemoryMagic,
+      [](nlohmann::json& h) {
+        h["slots"] = int64_t(1) << 40;
+        h["levels"] = 4096;
+        h["hidden"] = 1 << 20;
+        h["dtype"] = "F32";
+        h["token_count"] = int64_t(1) << 43;  // 2^40 slots of whole windows: otherwise consistent
+        h["tail_ids"] = nlohmann::json::array();
+        h["tail_slots"] = 0;
+      },
+      std::string());
+  expect_error_naming([&] { load_memory(bad); }, {bad, "'slots'"});
+  // Not overflowing, but more slots than the payload holds: refused before any allocation.
+  test::rewrite_container(d.file("x.rccm"), bad, kMemoryMagic,
+                          [&](nlohmann::json& h) { h["slots"] = mem.slots() + 1; });
+  expect_error_naming([&] { load_memory(bad); }, {bad, "'slots'"});
+}
+
+TEST(MemoryFile, RefusesTailsThatDisagreeWithTheirIds) {
+  // Issue "hostile files": a memory whose tail slots disagree with its tail ids was accepted, and
+  // `rcc compress --append` then dropped the wrong number of slots silently (spec §2.4, §2.7: the
+  // partial last window of m ids has exactly the slots aligned_slot_positions(m, R) gives, and
+  // holds the last token_count mod W ids).
+  test::TempDir d;
+  RCCModel& m = small_model();
+  Memory mem = Compressor(m).compress(random_ids(150, 4), WindowMode::Aligned);
+  ASSERT_EQ(mem.tail_ids.size(), 22u);  // W 64, R 8: 150 = 2·64 + 22, slots at 7, 15 and 21
+  ASSERT_EQ(mem.tail_slots, 3);
+  save_memory(d.file("x.rccm"), mem);
+  const std::string bad = d.file("bad.rccm");
+  auto refused = [&](const std::function<void(nlohmann::json&)>& edit, const std::string& field,
+                     const std::optional<std::string>& payload = std::nullopt) {
+    test::rewrite_container(d.file("x.rccm"), bad, kMemoryMagic, edit, payload);
+    expect_error_naming([&] { load_memory(bad); }, {bad, field});
+  };
+  refused([](nlohmann::json& h) { h["tail_slots"] = 1; }, "'tail_slots'");
+  refused([](nlohmann::json& h) { h["tail_slots"] = 4; }, "'tail_slots'");
+  refused([](nlohmann::json& h) { h["tail_ids"].erase(h["tail_ids"].size() - 1); }, "'tail_ids'");
+  refused([](nlohmann::json& h) { h["token_count"] = 151; }, "'tail_ids'");
+  // One slot fewer than 150 tokens make (with a payload to match).
+  const std::string bytes(reinterpret_cast<const char*>(mem.data.data()),
+                          mem.data.size() - size_t(mem.slot_bytes()));
+  refused([&](nlohmann::json& h) { h["slots"] = mem.slots() - 1; }, "'slots'", bytes);
+  // Compat memories have no tail.
+  Memory compat = Compressor(m).compress(random_ids(150, 4), WindowMode::Compat);
+  save_memory(d.file("x.rccm"), compat);
+  refused(
+      [](nlohmann::json& h) {
+        h["tail_ids"] = {1, 2};
+        h["tail_slots"] = 1;
+      },
+      "'tail_ids'");
+}
+
+TEST(MemoryFile, UnknownModeNamesTheFileAndField) {
+  // Issue "hostile files": "unknown window mode" did not name the memory file it came from.
+  test::TempDir d;
+  Memory mem = Compressor(small_model()).compress(random_ids(100, 4), WindowMode::Aligned);
+  save_memory(d.file("x.rccm"), mem);
+  const std::string bad = d.file("bad.rccm");
+  test::rewrite_container(d.file("x.rccm"), bad, kMemoryMagic,
+                          [](nlohmann::json& h) { h["mode"] = "sideways"; });
+  expect_error_naming([&] { load_memory(bad); }, {bad, "'mode'", "sideways"});
+}
+
+TEST(DecoderCacheFile, RefusesPositionCountsThatOverflowOrExceedThePayload) {
+  // Issue "hostile files": layers x 2 x positions x width x 4, from the header, wrapped modulo
+  // 2^64, so a cache claiming 2^62 positions passed the payload check, reserved a cache of a
+  // wrapped size and the prefill wrote out of bounds (SIGSEGV). It must be refused before the cache
+  // is touched, naming the file and the field.
+  test::TempDir d;
+  RCCModel& m = small_model();
+  Memory mem = Compressor(m).compress(random_ids(200, 8), WindowMode::Aligned);
+  DecoderMemory dm(m);
+  dm.extend(mem, 0, mem.slots());
+  const uint64_t id = memory_identity(mem), fp = decoder_fingerprint(m);
+  save_decoder_cache(d.file("x.rcckv"), dm, id, fp);
+  const std::string bad = d.file("bad.rcckv");
+  auto refused = [&](int64_t positions, const std::optional<std::string>& payload) {
+    test::rewrite_container(
+        d.file("x.rcckv"), bad, kCacheMagic, [&](nlohmann::json& h) { h["positions"] = positions; },
+        payload);
+    DecoderMemory loaded(m);
+    expect_error_naming([&] { load_decoder_cache(bad, loaded, id, fp); }, {bad, "'positions'"});
+    EXPECT_EQ(loaded.length(), 0);
+  };
+  const int64_t P = mem.slots(), big = int64_t(1) << 62;
+  refused(big, std::string());     // 2 layers x 2 x 2^62 x 32 x 4 bytes: 0 modulo 2^64
+  refused(big + P, std::nullopt);  // wraps to exactly the real payload's size
+  refused(P + 1, std::nullopt);    // no overflow, more than the payload holds
+  refused(int64_t(1) << 40, std::nullopt);
 }
 
 TEST(Hash, Xxh64KnownValues) {

@@ -1,10 +1,11 @@
 // safetensors reader/writer: round trips, and every malformed-file case gives a clear error.
+#include "io/safetensors.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
 
-#include "io/safetensors.h"
 #include "test_util.h"
 
 namespace rcc {
@@ -12,7 +13,8 @@ namespace {
 
 using test::TempDir;
 
-std::string header_file(const std::string& header, size_t data_bytes, uint64_t claimed = UINT64_MAX) {
+std::string header_file(const std::string& header, size_t data_bytes,
+                        uint64_t claimed = UINT64_MAX) {
   uint64_t n = claimed == UINT64_MAX ? header.size() : claimed;
   std::string s(8, '\0');
   for (int i = 0; i < 8; ++i) s[size_t(i)] = char((n >> (8 * i)) & 0xff);
@@ -62,7 +64,9 @@ TEST(Safetensors, EmptyTensorAndNoTensors) {
   EXPECT_TRUE(SafetensorsFile::open(d.file("n.safetensors")).tensors().empty());
 }
 
-TEST(Safetensors, TruncatedFile) { expect_error("\x10\x00\x00", "truncated"); }
+TEST(Safetensors, TruncatedFile) {
+  expect_error("\x10\x00\x00", "truncated");
+}
 
 TEST(Safetensors, HeaderLengthPastEnd) {
   expect_error(header_file("{}", 0, 1000), "runs past the end of the file");
@@ -93,17 +97,42 @@ TEST(Safetensors, OffsetsOutOfRange) {
 
 TEST(Safetensors, OverlappingRanges) {
   expect_error(header_file(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-                               "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})", 12),
+                               "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                           12),
                "overlap");
 }
 
 TEST(Safetensors, SizeShapeMismatch) {
   expect_error(header_file(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8),
                "needs 12 bytes but data_offsets give 8");
-  expect_error(header_file(R"({"a": {"dtype": "BF16", "shape": [1099511627776, 1099511627776], "data_offsets": [0, 8]}})", 8),
-               "too large");
+  expect_error(
+      header_file(
+          R"({"a": {"dtype": "BF16", "shape": [1099511627776, 1099511627776], "data_offsets": [0, 8]}})",
+          8),
+      "too large");
   expect_error(header_file(R"({"a": {"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]}})", 8),
                "non-negative integers");
+}
+
+TEST(Safetensors, ShapeTooLargeNamesTheFileAndTensor) {
+  // Issue "hostile files": a shape whose element count overflows was refused by the tensor code
+  // with "shape [...] is too large", naming neither the file nor the tensor.
+  TempDir d;
+  const std::vector<std::string> headers = {
+      R"({"w": {"dtype": "BF16", "shape": [1099511627776, 1099511627776], "data_offsets": [0, 8]}})",
+      R"({"w": {"dtype": "U8", "shape": [4, 140737488355327, 140737488355327], "data_offsets": [0, 8]}})",
+      R"({"w": {"dtype": "F64", "shape": [140737488355328, 32768], "data_offsets": [0, 8]}})"};
+  for (const std::string& h : headers) {
+    test::write_file(d.file("x.safetensors"), header_file(h, 8));
+    try {
+      SafetensorsFile::open(d.file("x.safetensors"));
+      ADD_FAILURE() << "accepted " << h;
+    } catch (const Error& e) {
+      for (const std::string& needle : {d.file("x.safetensors"), std::string("tensor 'w'"),
+                                        std::string("shape"), std::string("too large")})
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Safetensors, MissingTensorNamed) {

@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "core/text_file.h"
+#include "io/container.h"
 
 namespace rcc::test {
 
@@ -62,6 +63,18 @@ void write_file(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
   out << content;
   if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+void rewrite_container(const std::string& src, const std::string& dst, const char magic[8],
+                       const std::function<void(nlohmann::json&)>& edit,
+                       const std::optional<std::string>& payload) {
+  ContainerView v = read_container(src, magic, UINT32_MAX, "container");
+  nlohmann::json h = v.header;
+  edit(h);
+  const std::string body =
+      payload ? *payload : std::string(reinterpret_cast<const char*>(v.payload), v.payload_bytes);
+  write_container(dst, magic, v.version, h,
+                  [&](const auto& out) { out(body.data(), body.size()); });
 }
 
 namespace {

@@ -1,5 +1,8 @@
 // Helpers shared by the tests: temporary directories, fixture paths, running the CLI.
 #pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +26,12 @@ std::string read_file(const std::string& path);  // raw bytes
 // Text: the file's bytes, decompressed when gzip (rcc::read_text_file, as rcc reads text).
 std::string read_text(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
+// Hostile-file tests: the rcc container (io/container.h) at `src` rewritten to `dst` with its
+// header changed by `edit` and, when given, its payload replaced; the checksum is recomputed, so a
+// reader gets past it to the header fields.
+void rewrite_container(const std::string& src, const std::string& dst, const char magic[8],
+                       const std::function<void(nlohmann::json&)>& edit,
+                       const std::optional<std::string>& payload = std::nullopt);
 
 struct RunResult {
   int status = -1;  // exit status

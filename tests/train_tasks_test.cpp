@@ -6,9 +6,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "core/error.h"
-#include "test_util.h"
 #include "tasks/babi.h"
 #include "tasks/facts.h"
 #include "tasks/haystack.h"
@@ -18,6 +18,7 @@
 #include "tasks/shards.h"
 #include "tasks/tasks.h"
 #include "tasks/text_tasks.h"
+#include "test_util.h"
 
 namespace rcc {
 namespace {
@@ -64,6 +65,35 @@ TEST(TrainTasks, ShardsRoundTripAndValidate) {
   bytes[bytes.size() - 12] ^= 1;
   test::write_file(tmp.file("m.rcctok"), bytes);
   EXPECT_THROW(Shard::open(tmp.file("m.rcctok")), Error);
+}
+
+TEST(TrainTasks, ShardsRefuseTokenCountsThatOverflowOrExceedThePayload) {
+  // Issue "hostile files": Shard::open checked payload_bytes == tokens x token_bytes with a product
+  // that wraps modulo 2^64, so a shard claiming 2^62 u32 tokens (an empty payload) was accepted:
+  // `rcc data info` reported 4.6e18 tokens and `rcc train` read out of bounds. The claim must be
+  // refused, naming the file and the field.
+  test::TempDir tmp;
+  const char magic[8] = {'R', 'C', 'C', 'T', 'O', 'K', 'S', '\0'};
+  write_shard(tmp.file("b.rcctok"), {0, 70000, 3}, 70001, 1, "abc", "src");  // u32 ids
+  const std::string bad = tmp.file("bad.rcctok");
+  auto refused = [&](const nlohmann::json& tokens, const std::optional<std::string>& payload) {
+    test::rewrite_container(
+        tmp.file("b.rcctok"), bad, magic, [&](nlohmann::json& h) { h["tokens"] = tokens; },
+        payload);
+    try {
+      Shard::open(bad);
+      ADD_FAILURE() << "accepted a shard claiming " << tokens.dump() << " tokens";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("'tokens'"), std::string::npos) << e.what();
+    }
+  };
+  const int64_t big = int64_t(1) << 62;
+  refused(big, std::string());     // 2^62 x 4 bytes: 0 modulo 2^64
+  refused(big + 3, std::nullopt);  // wraps to the real payload's 12 bytes
+  refused(4, std::nullopt);        // no overflow, more than the payload holds
+  refused(-1, std::nullopt);
+  refused(1.5, std::nullopt);
 }
 
 TEST(TrainTasks, CorpusSpansStayInsideShards) {

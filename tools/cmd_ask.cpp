@@ -4,9 +4,12 @@
 // Answers on stdout (one JSON line per question with --json, with the time of each phase under
 // "timings"); progress on stderr.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -14,6 +17,8 @@
 #include "commands.h"
 #include "core/progress.h"
 #include "inputs.h"
+#include "output.h"
+#include "paths.h"
 #include "rcc/chat.h"
 #include "rcc/compressor.h"
 #include "rcc/decoder_memory.h"
@@ -37,8 +42,10 @@ const char* kHelp =
     "                          question is appended to it in-process)\n"
     "  --prompt TEXT, --prompt-ids 1,2,3   replace the decoder prompt (the chat preamble)\n"
     "  --mode compat|aligned   window alignment for --context (default: the model's)\n"
-    "  --kv-cache FILE         reuse the decoder cache of the memory from FILE (written when "
-    "absent)\n"
+    "  --kv-cache FILE         reuse the decoder cache of the memory from FILE; written when\n"
+    "                          absent, recomputed and rewritten when it belongs to another\n"
+    "                          memory or model (a note on stderr); never an input of the\n"
+    "                          command nor a file that is not a decoder cache\n"
     "  --max-new-tokens N      default 128; generation stops at eos\n"
     "  --temperature, --top-k, --top-p, --repetition-penalty, --seed   sampling (default greedy)\n"
     "  --stop-ids 0,5 | --no-stop\n"
@@ -101,11 +108,56 @@ RCCModel load_model(const std::string& dir, const Args& a) {
   return model;
 }
 
-// --no-stop: none; --stop-ids: those; else the model's eos ids.
+// --no-stop: none; --stop-ids: those (each in the decoder's vocabulary: another could never
+// stop the answer); else the model's eos ids.
 std::vector<int32_t> stop_ids(const Args& a, const RCCModel& model) {
-  return a.has("no-stop")    ? std::vector<int32_t>{}
-         : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
-                             : model.decoder.config().eos_token_ids;
+  if (a.has("no-stop")) return {};
+  if (!a.has("stop-ids")) return model.decoder.config().eos_token_ids;
+  const std::vector<int32_t> ids = parse_id_list(a.require("stop-ids"), "stop-ids");
+  check_ids(ids, model.decoder.config().vocab_size, "--stop-ids");
+  return ids;
+}
+
+// The --kv-cache file: as given (for messages), where it is read and written (a symbolic link
+// followed), and the command's inputs it must never overwrite.
+struct KvCachePlan {
+  std::string given, path;
+  std::vector<InputPath> inputs;
+};
+
+// The magic bytes that open a decoder cache (docs/formats.md).
+constexpr char kDecoderCacheMagic[8] = {'R', 'C', 'C', 'K', 'V', 0, 0, 0};
+
+bool is_decoder_cache(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[8] = {};
+  return in.read(head, 8) && std::equal(head, head + 8, kDecoderCacheMagic);
+}
+
+// --kv-cache, checked before any work: not an input of the command (the memory, the context, a
+// file of the model, ...) nor a directory; an existing file must be a decoder cache (anything
+// else is never overwritten); a new one must go into an existing, writable directory. A cache
+// that turns out stale is checked for writing again before it is recomputed (prefill_memory).
+std::optional<KvCachePlan> plan_kv_cache(const Args& a, const std::string& dir) {
+  const auto given = a.get("kv-cache");
+  if (!given) return std::nullopt;
+  RCC_CHECK(!a.has("kv-8bit"),
+            "--kv-cache and --kv-8bit exclude each other (saved decoder caches are f32)");
+  KvCachePlan p;
+  p.given = *given;
+  p.inputs = given_inputs({{"--memory", a.get_or("memory", "")},
+                           {"--context", a.get_or("context", "")},
+                           {"--context-ids", a.get_or("context-ids", "")},
+                           {"--questions", a.get_or("questions", "")},
+                           {"--tokenizer", a.get_or("tokenizer", "")},
+                           {"--model", dir}});
+  std::error_code ec;
+  OutputFileRules rules;
+  rules.writable = !std::filesystem::exists(*given, ec);  // an existing cache may only be read
+  p.path = check_output_file(*given, "--kv-cache", p.inputs, rules);
+  RCC_CHECK(!std::filesystem::exists(p.path, ec) || is_decoder_cache(p.path), "--kv-cache ", *given,
+            ": exists and is not a decoder cache (.rcckv); refusing to overwrite it");
+  return p;
 }
 
 // What the phases of one request share: the flags, the model and its tokenizer, and the seconds
@@ -179,10 +231,10 @@ std::vector<int32_t> context_ids(const AskSession& s, const std::string& questio
   const Clock::time_point t_tok = Clock::now();
   std::vector<int32_t> ids;
   if (auto f = s.a.get("context")) {
-    std::string text = read_text(*f);
+    std::string text = read_context_text(*f, "--context");
     ids = s.need_tok("--context").encode(ir ? ir_context(text, question, chat) : text);
   } else {
-    ids = read_id_file(s.a.require("context-ids"));
+    ids = read_context_ids(s.a.require("context-ids"), "--context-ids");
     if (ir) s.need_tok("--ir").encode_append(chat.context_question_separator + question, ids);
   }
   check_ids(ids, s.model.encoder.config().vocab_size, "context");
@@ -232,26 +284,35 @@ void compress_context(const AskSession& s, const std::vector<int32_t>& ids, bool
 }
 
 // The decoder's cache of a kept memory in `dm`: loaded from the --kv-cache file `kv` when it
-// exists (timings.kv_cache_load_s), else prefilled from `mem` (reserved for its slots + `room`;
-// its time into prefill_s) and saved to `kv` when given (timings.kv_cache_save_s).
-void prefill_memory(const AskSession& s, const Memory& mem, const std::optional<std::string>& kv,
+// exists and matches this memory and model (timings.kv_cache_load_s), else prefilled from `mem`
+// (reserved for its slots + `room`; its time into prefill_s) and saved to `kv` when given
+// (timings.kv_cache_save_s). A cache of another memory or model (or a damaged one) is recomputed
+// and rewritten, with a note on stderr; its path is checked for writing before the prefill.
+void prefill_memory(const AskSession& s, const Memory& mem, const std::optional<KvCachePlan>& kv,
                     int64_t room, DecoderMemory& dm, double& prefill_s) {
   Progress prefill("decoder memory prefill", mem.slots(), "slots");
   const Clock::time_point t = Clock::now();
-  if (kv && std::filesystem::exists(*kv)) {
-    load_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(s.model));
-    s.sync();
-    s.timings["kv_cache_load_s"] = seconds_since(t);
-  } else {
-    dm.reserve(mem.slots() + room);
-    dm.extend(mem, 0, mem.slots());
-    s.sync();
-    prefill_s = seconds_since(t);
-    if (kv) {
-      const Clock::time_point w = Clock::now();
-      save_decoder_cache(*kv, dm, memory_identity(mem), decoder_fingerprint(s.model));
-      s.timings["kv_cache_save_s"] = seconds_since(w);
+  if (kv && std::filesystem::exists(kv->path)) {
+    try {
+      load_decoder_cache(kv->path, dm, memory_identity(mem), decoder_fingerprint(s.model));
+      s.sync();
+      s.timings["kv_cache_load_s"] = seconds_since(t);
+      prefill.finish(mem.slots());
+      return;
+    } catch (const Error& e) {  // checked before `dm` is touched: it is still empty
+      std::fprintf(stderr, "note: %s; recomputing the decoder cache and rewriting %s\n", e.what(),
+                   kv->given.c_str());
+      check_output_file(kv->given, "--kv-cache", kv->inputs);  // writable, before the prefill
     }
+  }
+  dm.reserve(mem.slots() + room);
+  dm.extend(mem, 0, mem.slots());
+  s.sync();
+  prefill_s = seconds_since(t);
+  if (kv) {
+    const Clock::time_point w = Clock::now();
+    save_decoder_cache(kv->path, dm, memory_identity(mem), decoder_fingerprint(s.model));
+    s.timings["kv_cache_save_s"] = seconds_since(w);
   }
   prefill.finish(mem.slots());
 }
@@ -263,11 +324,8 @@ void prefill_memory(const AskSession& s, const Memory& mem, const std::optional<
 // timings.compress_s and timings.prefill_s (with the phase times named above); returns the
 // context's token count.
 int64_t build_memory(const AskSession& s, const std::vector<std::string>& questions, bool ir,
-                     int64_t max_new_tokens, Compressor& comp, DecoderMemory& dm, Memory& mem) {
-  const auto kv = s.a.get("kv-cache");
-  RCC_CHECK(!(kv && s.a.has("kv-8bit")),
-            "--kv-cache and --kv-8bit exclude each other (saved decoder "
-            "caches are f32)");
+                     int64_t max_new_tokens, const std::optional<KvCachePlan>& kv, Compressor& comp,
+                     DecoderMemory& dm, Memory& mem) {
   const int64_t room = 1024 + max_new_tokens;  // cache positions beyond the memory (prompts)
   const std::string question = ir ? questions[0] : std::string();
   int64_t context_tokens = 0;
@@ -293,7 +351,7 @@ int64_t build_memory(const AskSession& s, const std::vector<std::string>& questi
 
 // The decoder prompt of each question (the chat template's, manual or instruction
 // reconstruction), or the one --prompt / --prompt-ids; each checked against the decoder's
-// vocabulary and not empty.
+// vocabulary and max_position_embeddings, and not empty.
 std::vector<Asked> prepare_prompts(const AskSession& s, const std::vector<std::string>& questions,
                                    bool ir, bool override_prompt) {
   const ChatTemplate& chat = s.model.settings.chat;
@@ -315,6 +373,7 @@ std::vector<Asked> prepare_prompts(const AskSession& s, const std::vector<std::s
   for (auto& x : asks) {
     check_ids(x.prompt, s.model.decoder.config().vocab_size, "prompt");
     RCC_CHECK(!x.prompt.empty(), "the decoder prompt is empty");
+    check_prompt_length(int64_t(x.prompt.size()), s.model.decoder.config(), "the decoder prompt");
   }
   return asks;
 }
@@ -366,14 +425,16 @@ void answer(const AskSession& s, DecoderMemory& dm, const Asked& x, const Genera
     j["answer"] = answer;
   }
   if (s.a.has("json")) {
-    std::printf("%s\n", j.dump().c_str());
+    print_json(j);
   } else if (s.tok) {
     std::printf("%s\n", answer.c_str());
   } else {
     for (size_t i = 0; i < r.ids.size(); ++i) std::printf("%s%d", i ? "," : "", r.ids[i]);
     std::printf("\n");
   }
-  std::fflush(stdout);
+  // Each answer is out before the next is generated; a lost one stops the command.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    fail("cannot write to stdout: ", std::strerror(errno));
 }
 
 }  // namespace
@@ -394,6 +455,7 @@ int cmd_ask(int argc, char** argv) {
   const std::string dir = model_dir(a);
   const bool override_prompt = check_request(a);
   GenerateParams gp = generation_params(a);
+  const std::optional<KvCachePlan> kv = plan_kv_cache(a, dir);  // before any work
 
   // Seconds of each phase, reported under "timings" with --json. On a device each phase ends with
   // a synchronisation so that its time is its own.
@@ -406,18 +468,19 @@ int cmd_ask(int argc, char** argv) {
 
   const std::vector<std::string> questions = read_questions(a);
   const bool ir = choose_ir(a, questions, override_prompt);
+  // The prompts are checked before the memory is built.
+  const std::vector<Asked> asks = prepare_prompts(s, questions, ir, override_prompt);
   // The memory, the compressor and the decoder's cache of the memory prefix: until the last answer.
   Memory mem;
   Compressor comp(model);
   DecoderMemory dm(model, a.has("kv-8bit"));
   AnswerContext ctx;
   ctx.override_prompt = override_prompt;
-  ctx.context_tokens = build_memory(s, questions, ir, gp.max_new_tokens, comp, dm, mem);
+  ctx.context_tokens = build_memory(s, questions, ir, gp.max_new_tokens, kv, comp, dm, mem);
   ctx.memory_slots = dm.length();
   ctx.start = start;
 
-  for (const Asked& x : prepare_prompts(s, questions, ir, override_prompt))
-    answer(s, dm, x, gp, ctx);
+  for (const Asked& x : asks) answer(s, dm, x, gp, ctx);
   return 0;
 }
 

@@ -1,4 +1,5 @@
-// rcc bench [--shapes 160m,1.4b] [--dtype f32|bf16] [--prompt N] [--decode N] [--threads N] [--json]
+// rcc bench [--shapes 160m,1.4b] [--dtype f32|bf16] [--prompt N] [--decode N] [--threads N]
+//           [--json]
 // Prefill and decode tokens/s of random GPT-NeoX models of Pythia shapes, and the GEMM rate our
 // linear op reaches beside OpenBLAS's own multi-threaded sgemm, all in one run.
 #include <cblas.h>
@@ -15,6 +16,7 @@
 #include "model/generate.h"
 #include "model/init.h"
 #include "ops/linear.h"
+#include "output.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -126,9 +128,11 @@ int cmd_bench(int argc, char** argv) {
     out["gemm"]["rcc_linear_gflops"] = flops / t_rcc / 1e9;
     out["gemm"]["openblas_threaded_gflops"] = flops / t_blas / 1e9;
     out["gemm"]["openblas_sgemm_2048_gflops"] = 2.0 * S * S * S / t_sq / 1e9;
-    std::fprintf(stderr, "gemm %lldx%lldx%lld: rcc linear %.1f GFLOP/s, OpenBLAS threaded %.1f; "
-                 "OpenBLAS 2048^3 %.1f GFLOP/s\n", (long long)M, (long long)N, (long long)K,
-                 flops / t_rcc / 1e9, flops / t_blas / 1e9, 2.0 * S * S * S / t_sq / 1e9);
+    std::fprintf(stderr,
+                 "gemm %lldx%lldx%lld: rcc linear %.1f GFLOP/s, OpenBLAS threaded %.1f; "
+                 "OpenBLAS 2048^3 %.1f GFLOP/s\n",
+                 (long long)M, (long long)N, (long long)K, flops / t_rcc / 1e9,
+                 flops / t_blas / 1e9, 2.0 * S * S * S / t_sq / 1e9);
   }
 
   std::stringstream ss(shapes);
@@ -143,13 +147,15 @@ int cmd_bench(int argc, char** argv) {
     // Prefill: one pass over the prompt (logits of the last row only, as generation does).
     GenerateParams gp;
     gp.max_new_tokens = 1;
-    generate(model, std::vector<int32_t>(ids.begin(), ids.begin() + std::min<int64_t>(prompt, 16)), gp);
+    generate(model, std::vector<int32_t>(ids.begin(), ids.begin() + std::min<int64_t>(prompt, 16)),
+             gp);
     double t_prefill = best_time(2, [&] { generate(model, ids, gp); });
     // Decode: generate `decode` tokens after the prompt; subtract the prefill.
     gp.max_new_tokens = decode + 1;
     double t_total = best_time(1, [&] { generate(model, ids, gp); });
     double t_decode = std::max(1e-9, t_total - t_prefill);
-    const double flops_per_token = 2.0 * double(cfg.parameter_count() - cfg.vocab_size * cfg.hidden_size);
+    const double flops_per_token =
+        2.0 * double(cfg.parameter_count() - cfg.vocab_size * cfg.hidden_size);
     nlohmann::json r;
     r["shape"] = shape;
     r["parameters"] = cfg.parameter_count();
@@ -157,15 +163,12 @@ int cmd_bench(int argc, char** argv) {
     r["prefill_gflops"] = flops_per_token * double(prompt) / t_prefill / 1e9;
     r["decode_tokens_per_s"] = double(decode) / t_decode;
     out["models"].push_back(r);
-    std::fprintf(stderr, "bench %s: prefill %lld tokens %.1f tok/s (%.1f GFLOP/s), decode %.2f tok/s\n",
+    std::fprintf(stderr,
+                 "bench %s: prefill %lld tokens %.1f tok/s (%.1f GFLOP/s), decode %.2f tok/s\n",
                  shape.c_str(), (long long)prompt, double(prompt) / t_prefill,
                  flops_per_token * double(prompt) / t_prefill / 1e9, double(decode) / t_decode);
   }
-  if (a.has("json")) {
-    std::printf("%s\n", out.dump(2).c_str());
-  } else {
-    std::printf("%s\n", out.dump(2).c_str());
-  }
+  print_json(out, 2);  // with or without --json
   return 0;
 }
 

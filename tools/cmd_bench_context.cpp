@@ -23,6 +23,7 @@
 #include "commands.h"
 #include "core/progress.h"
 #include "model/generate.h"
+#include "output.h"
 #include "rcc/compressor.h"
 #include "rcc/decoder_memory.h"
 #include "rcc/rcc_init.h"
@@ -244,7 +245,7 @@ bool measure(const Bench& b, const std::vector<int32_t>& ids) {
     j["oom"] = true;
     j["error"] = what;
     j["peak_device_gib"] = double(b.be.peak_bytes()) / double(1 << 30);
-    std::printf("%s\n", j.dump().c_str());
+    print_json(j);
     std::fflush(stdout);
     return false;
   }
@@ -254,7 +255,7 @@ bool measure(const Bench& b, const std::vector<int32_t>& ids) {
   j["peak_rss_mib"] = peak_rss_mib();
   j["rss_before_mib"] = b.rss_before;
   if (!b.be.is_host()) j["peak_device_gib"] = double(b.be.peak_bytes()) / double(1 << 30);
-  std::printf("%s\n", j.dump().c_str());
+  print_json(j);
   std::fflush(stdout);
   return true;
 }

@@ -9,6 +9,8 @@
 #include "core/hash.h"
 #include "core/progress.h"
 #include "inputs.h"
+#include "output.h"
+#include "paths.h"
 #include "rcc/compressor.h"
 #include "rcc/memory_file.h"
 
@@ -17,7 +19,8 @@ namespace rcc::cli {
 namespace {
 const char* kHelp =
     "usage: rcc compress [--model DIR] (--input FILE|- | --input-ids FILE) --out X.rccm [options]\n"
-    "Compresses a context into a memory file (one vector per R tokens per layer).\n"
+    "Compresses a context into a memory file (one vector per R tokens per layer). --out must not\n"
+    "be an input (the text, the ids, a file of the model); a symbolic link is written through.\n"
     "  --model DIR             default: $RCC_MODEL, else the bundled models/rcc-tiny\n"
     "  --mode compat|aligned   window alignment (default: the model's, from rcc.json; else "
     "compat)\n"
@@ -42,19 +45,27 @@ int cmd_compress(int argc, char** argv) {
   }
   init_runtime(a);
   Progress::set_quiet_default(a.has("quiet"));
-  const std::string dir = model_dir(a), out = a.require("out");
+  const std::string dir = model_dir(a);
   if (a.has("input") == a.has("input-ids"))
     throw UsageError("give exactly one of --input and --input-ids");
+  // The memory is written over neither the text, nor the ids, nor the model (--append reads and
+  // rewrites --out itself); a symbolic link --out is written through. Checked before any work.
+  const std::string out =
+      check_output_file(a.require("out"), "--out",
+                        given_inputs({{"--input", a.get_or("input", "")},
+                                      {"--input-ids", a.get_or("input-ids", "")},
+                                      {"--tokenizer", a.get_or("tokenizer", "")},
+                                      {"--model", dir}}));
   Progress load("loaded model " + dir, 1, "");
   RCCModel model = RCCModel::load(dir, device_backend(a));
   load.finish(1);
   std::vector<int32_t> ids;
   if (a.has("input-ids")) {
-    ids = read_id_file(a.require("input-ids"));
+    ids = read_context_ids(a.require("input-ids"), "--input-ids");
   } else {
     auto tok = model_tokenizer(dir, a.get("tokenizer"));
     RCC_CHECK(tok, dir, ": no tokenizer.json (give --tokenizer FILE or use --input-ids)");
-    ids = tok->encode(read_text(a.require("input")));
+    ids = tok->encode(read_context_text(a.require("input"), "--input"));
   }
   check_ids(ids, model.encoder.config().vocab_size, "input");
   RCC_CHECK(!ids.empty(), "the input is empty: nothing to compress");
@@ -84,7 +95,7 @@ int cmd_compress(int argc, char** argv) {
   prog.finish(int64_t(ids.size()));
   save_memory(out, mem);
   nlohmann::json j;
-  j["out"] = out;
+  j["out"] = a.require("out");
   j["tokens_added"] = ids.size();
   j["token_count"] = mem.token_count;
   j["slots"] = mem.slots();
@@ -94,9 +105,9 @@ int cmd_compress(int argc, char** argv) {
   j["seconds"] = prog.seconds();
   j["bytes"] = std::filesystem::file_size(out);
   if (a.has("json"))
-    std::printf("%s\n", j.dump().c_str());
+    print_json(j);
   else
-    std::fprintf(stderr, "wrote %s: %lld tokens -> %lld slots (%s, %s)\n", out.c_str(),
+    std::fprintf(stderr, "wrote %s: %lld tokens -> %lld slots (%s, %s)\n", a.require("out").c_str(),
                  (long long)mem.token_count, (long long)mem.slots(), mode_name(mem.mode),
                  dtype_name(mem.dtype));
   return 0;

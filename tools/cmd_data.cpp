@@ -16,9 +16,11 @@
 #include "core/thread_pool.h"
 #include "inputs.h"
 #include "io/atomic_file.h"
-#include "tokenizer/bpe_trainer.h"
+#include "output.h"
+#include "paths.h"
 #include "tasks/codec.h"
 #include "tasks/shards.h"
+#include "tokenizer/bpe_trainer.h"
 
 namespace rcc::cli {
 
@@ -70,6 +72,27 @@ std::vector<std::string> split_documents(const std::string& text, const std::str
   return docs;
 }
 
+// The shards PREFIX-NNNNN.rcctok overwrite neither an input file nor the codec, and their
+// directory can be created and written; checked before any file is read.
+void check_shard_outputs(const std::string& prefix, const std::string& codec_path,
+                         const std::string& codec_flag, const std::vector<std::string>& files) {
+  std::vector<InputPath> inputs = {{codec_flag, codec_path}};
+  for (const std::string& f : files) inputs.push_back({"input", f});
+  OutputFileRules rules;
+  rules.create_parents = true;
+  check_output_file(prefix + "-00000.rcctok", "--out", inputs, rules);
+  // Any later shard: an input named like one, in the shards' directory, would be overwritten.
+  const std::filesystem::path dir = std::filesystem::path(prefix).parent_path();
+  const std::string stem = std::filesystem::path(prefix).filename().string() + "-";
+  for (const InputPath& in : inputs) {
+    const std::string name = std::filesystem::path(in.path).filename().string();
+    if (name.size() == stem.size() + 12 && name.rfind(stem, 0) == 0 &&
+        name.find_first_not_of("0123456789", stem.size()) == stem.size() + 5 &&
+        name.compare(stem.size() + 5, std::string::npos, ".rcctok") == 0)
+      check_output_file((dir / name).string(), "--out", inputs, rules);
+  }
+}
+
 int tokenize(const Args& a) {
   if (a.has("tokenizer") == a.has("vocab")) throw UsageError("give one of --tokenizer and --vocab");
   const std::string codec_path = a.has("tokenizer") ? a.require("tokenizer") : a.require("vocab");
@@ -84,6 +107,7 @@ int tokenize(const Args& a) {
   const int64_t shard_tokens = a.get_int("shard-tokens", 100000000, 1, INT64_MAX);
   std::vector<std::string> inputs(a.positional().begin() + 1, a.positional().end());
   if (inputs.empty()) throw UsageError("no input files");
+  check_shard_outputs(prefix, codec_path, a.has("tokenizer") ? "--tokenizer" : "--vocab", inputs);
   if (auto dir = std::filesystem::path(prefix).parent_path(); !dir.empty())
     std::filesystem::create_directories(dir);
   const std::string hash = file_hash(codec_path);
@@ -126,7 +150,7 @@ int tokenize(const Args& a) {
                       {"tokens", total},
                       {"documents", total_docs},
                       {"vocab_size", codec->vocab_size()}};
-  std::printf("%s\n", j.dump().c_str());
+  print_json(j);
   return 0;
 }
 
@@ -143,6 +167,13 @@ int train_tokenizer(const Args& a) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(f, ec)) fail(f, ": no such file");
   }
+  // The tokenizer is written over none of its training files; a symbolic link is written
+  // through. Checked before the (long) training.
+  std::vector<InputPath> corpus;
+  for (const std::string& f : inputs) corpus.push_back({"input", f});
+  OutputFileRules rules;
+  rules.create_parents = true;
+  const std::string target = check_output_file(out, "--out", corpus, rules);
   Progress read_prog("read", int64_t(inputs.size()), "files");
   uint64_t bytes_read = 0;
   std::unique_ptr<Progress> merge_prog;
@@ -162,9 +193,9 @@ int train_tokenizer(const Args& a) {
       });
   read_prog.finish(int64_t(inputs.size()));
   if (merge_prog) merge_prog->finish(int64_t(r.merges.size()));
-  if (auto dir = std::filesystem::path(out).parent_path(); !dir.empty())
+  if (auto dir = std::filesystem::path(target).parent_path(); !dir.empty())
     std::filesystem::create_directories(dir);
-  write_string_atomic(out, tok::bpe_tokenizer_json(r));
+  write_string_atomic(target, tok::bpe_tokenizer_json(r));
   const bool reached = int64_t(r.vocab.size()) == o.vocab_size;
   if (a.has("json")) {
     nlohmann::json j = {{"out", out},
@@ -177,7 +208,7 @@ int train_tokenizer(const Args& a) {
                         {"words", r.words},
                         {"distinct_words", r.distinct_words},
                         {"files", inputs.size()}};
-    std::printf("%s\n", j.dump().c_str());
+    print_json(j);
   } else {
     std::printf("%s: %zu tokens (%zu merges)%s from %llu bytes, %llu words (%llu distinct)\n",
                 out.c_str(), r.vocab.size(), r.merges.size(),
@@ -199,7 +230,7 @@ int info(const Args& a) {
                         {"vocab_size", i.vocab_size},
                         {"dtype", i.token_bytes == 2 ? "u16" : "u32"},
                         {"codec_hash", i.codec_hash}};
-    std::printf("%s\n", j.dump().c_str());
+    print_json(j);
   } else {
     std::printf("%s: %lld tokens, %lld documents, vocabulary %lld (%s), codec %s\n",
                 s.path().c_str(), (long long)i.tokens, (long long)i.documents,

@@ -13,6 +13,7 @@
 #include "core/json_fields.h"
 #include "core/progress.h"
 #include "core/text_file.h"
+#include "output.h"
 #include "tasks/evaluate.h"
 
 namespace rcc::cli {
@@ -186,7 +187,7 @@ int cmd_eval(int argc, char** argv) {
     j["settings"] = settings;
     j["seed"] = seed;
     j["model"] = dir;
-    std::printf("%s\n", j.dump().c_str());
+    print_json(j);
   } else {
     std::printf("%s: accuracy %.4f (%lld/%lld)", name.c_str(), r.accuracy, (long long)r.correct,
                 (long long)r.samples);

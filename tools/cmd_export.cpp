@@ -15,6 +15,7 @@
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "model/load.h"
+#include "paths.h"
 #include "rcc/rcc_model.h"
 
 namespace rcc::cli {
@@ -50,7 +51,9 @@ int cmd_export(int argc, char** argv) {
   const DType dtype = dt == "f32" ? DType::F32 : DType::BF16;
   const size_t shard = size_t(a.get_int("max-shard-mb", 2048, 1, 1 << 20)) << 20;
   RCC_CHECK(fs::is_directory(dir), dir, ": model directory not found");
-  RCC_CHECK(!fs::exists(out), out, ": already exists (export writes a new directory)");
+  OutputDirRules new_dir;
+  new_dir.must_not_exist = true;  // export writes a new directory (renamed into place when done)
+  check_output_dir(out, "--out", {{"--model", dir}}, new_dir);
   const bool decoder_only = a.has("decoder");
   RCC_CHECK(!decoder_only || is_rcc_dir(dir), dir, ": --decoder needs an RCC model (no rcc.json)");
 

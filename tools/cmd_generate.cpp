@@ -9,8 +9,10 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "inputs.h"
 #include "model/generate.h"
 #include "model/load.h"
+#include "output.h"
 #include "sampling_flags.h"
 #include "tokenizer/tokenizer.h"
 
@@ -59,15 +61,18 @@ int cmd_generate(int argc, char** argv) {
   gp.stop_ids = a.has("no-stop")    ? std::vector<int32_t>{}
                 : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")
                                     : model.config().eos_token_ids;
+  check_ids(gp.stop_ids, model.config().vocab_size, "--stop-ids");
   std::vector<int32_t> prompt;
   if (a.has("prompt-ids")) {
     prompt = parse_id_list(a.require("prompt-ids"), "prompt-ids");
+    check_ids(prompt, model.config().vocab_size, "--prompt-ids");
   } else {
     if (!tokenizer)
       fail("--prompt needs a tokenizer.json beside config.json in ", dir, " (use --prompt-ids)");
     prompt = tokenizer->encode(a.require("prompt"));
     RCC_CHECK(!prompt.empty(), "--prompt is empty (it encodes to no tokens)");
   }
+  check_prompt_length(int64_t(prompt.size()), model.config(), "the prompt");
   auto t1 = std::chrono::steady_clock::now();
   Progress gen("generating", gp.max_new_tokens, "tokens");
   GenerateResult r = generate(model, prompt, gp);
@@ -83,7 +88,7 @@ int cmd_generate(int argc, char** argv) {
     j["stopped"] = r.stopped;
     j["load_seconds"] = load_s;
     j["generate_seconds"] = gen_s;
-    std::printf("%s\n", j.dump().c_str());
+    print_json(j);
   } else if (tokenizer) {
     const std::string text = tokenizer->decode(r.ids);
     std::fwrite(text.data(), 1, text.size(), stdout);

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "io/checkpoint.h"
 #include "model/config.h"
+#include "output.h"
 #include "rcc/settings.h"
 
 namespace rcc::cli {
@@ -162,7 +163,7 @@ int cmd_info(int argc, char** argv) {
   const bool is_rcc = ckpt.contains("gpt_neox.rcc_encoder2gpt_embed.weight");
   if (is_rcc) j["rcc"] = rcc_info(dir, cfg, ckpt);
   if (a.has("json")) {
-    std::printf("%s\n", j.dump().c_str());
+    print_json(j);
     return 0;
   }
   std::printf("model          %s\n", dir.c_str());

@@ -1,6 +1,7 @@
 // rcc init --config FILE.json --out DIR [--tokenizer FILE] [--seed S] [--dtype f32|bf16]
-// Writes a new RCC model with random weights (rcc/rcc_init.h) in the layout `rcc ask` loads. The
-// config holds config.json's GPT-NeoX fields, optionally an "rcc" object with rcc.json's fields.
+// Writes a new RCC model with random weights (rcc/rcc_init.h) in the layout `rcc ask` loads, into
+// a new or empty DIR. The config holds config.json's GPT-NeoX fields, optionally an "rcc" object
+// with rcc.json's fields.
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include "commands.h"
 #include "core/json_fields.h"
 #include "inputs.h"
+#include "paths.h"
 #include "rcc/rcc_init.h"
 
 namespace rcc::cli {
@@ -19,12 +21,18 @@ int cmd_init(int argc, char** argv) {
     std::fputs(
         "usage: rcc init --config FILE.json --out DIR [--tokenizer FILE] [--seed S]\n"
         "                [--dtype f32|bf16]\n"
-        "Writes a new RCC model with random weights (see configs/demo-random.json).\n",
+        "Writes a new RCC model with random weights (see configs/demo-random.json) into DIR,\n"
+        "which must be new or empty.\n",
         stdout);
     return 0;
   }
   init_runtime(a);
   const std::string cfg_path = a.require("config"), out = a.require("out");
+  // A new model goes into a new or empty directory: written over an existing model it would
+  // leave a mix of old and new files that no longer loads.
+  check_output_dir(
+      out, "--out",
+      given_inputs({{"--config", cfg_path}, {"--tokenizer", a.get_or("tokenizer", "")}}));
   const std::string text = read_text(cfg_path);
   GPTNeoXConfig cfg = GPTNeoXConfig::parse(text, cfg_path);
   RCCSettings s;

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/json_fields.h"
 #include "inputs.h"
+#include "output.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rcc::cli {
@@ -80,7 +81,7 @@ std::string tokenize_jsonl(const Tokenizer& t, const std::string& text, const st
     if (!j.is_string()) fail(name, ":", line_no, ": expected a JSON string, got ", j.type_name());
     ids.clear();
     t.encode_append(j.get_ref<const std::string&>(), ids);
-    out += nlohmann::json(ids).dump();
+    out += json_text(nlohmann::json(ids));
     out += '\n';
   }
   return out;
@@ -135,7 +136,7 @@ std::string bench(const Tokenizer& t, const std::string& text, int64_t repeat, s
   j["best_seconds"] = best;
   j["first_mb_per_s"] = text.size() / 1e6 / first;
   j["best_mb_per_s"] = text.size() / 1e6 / best;
-  return j.dump() + "\n";
+  return json_text(j) + "\n";
 }
 
 }  // namespace
@@ -165,7 +166,7 @@ int cmd_tokenize(int argc, char** argv) {
       nlohmann::json j;
       j["ids"] = ids;
       j["count"] = ids.size();
-      write_all(j.dump() + "\n");
+      write_all(json_text(j) + "\n");
     } else {
       write_all(ids_csv(ids) + "\n");
     }

@@ -18,6 +18,8 @@
 #include "backend/collective.h"
 #include "commands.h"
 #include "core/progress.h"
+#include "output.h"
+#include "paths.h"
 #include "train/trainer.h"
 
 namespace rcc::cli {
@@ -114,6 +116,11 @@ int cmd_train(int argc, char** argv) {
   TrainConfig cfg = TrainConfig::load(cfg_path);
   TrainOptions opt;
   opt.out_dir = a.get_or("out", "runs/" + std::filesystem::path(cfg_path).stem().string());
+  // The run directory may hold an earlier run (the trainer refuses to overwrite its model without
+  // --resume) but must be a directory that can be created and written; checked before training.
+  OutputDirRules run_dir;
+  run_dir.may_exist_non_empty = true;
+  check_output_dir(opt.out_dir, "--out", {{"--config", cfg_path}}, run_dir);
   opt.resume = a.has("resume");
   opt.quiet = a.has("quiet");
   opt.stop_after = a.get_int("stop-after", -1, 0, INT64_MAX);
@@ -134,7 +141,7 @@ int cmd_train(int argc, char** argv) {
     opt.nccl_id = a.require("nccl-id");
   }
   const TrainSummary s = train(cfg, opt);
-  if (opt.rank == 0) std::printf("%s\n", s.to_json().dump().c_str());
+  if (opt.rank == 0) print_json(s.to_json());
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/build_info.h"
+#include "output.h"
 
 namespace rcc::cli {
 
@@ -42,7 +43,7 @@ int cmd_version(int argc, char** argv) {
                                 {"version", b.blas.version},
                                 {"core", b.blas.core},
                                 {"config", b.blas.config}}}};
-    std::printf("%s\n", j.dump().c_str());
+    print_json(j);
     return 0;
   }
   std::printf("rcc %s\n", b.version.c_str());

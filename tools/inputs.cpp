@@ -22,6 +22,20 @@ std::string read_text(const std::string& path) {
   return read_text_file(path);
 }
 
+std::string read_context_text(const std::string& path, const std::string& flag) {
+  std::string text = read_text(path);
+  RCC_CHECK(!text.empty(), flag, " ", path, ": ", path == "-" ? "stdin " : "",
+            "is empty (nothing to compress)");
+  return text;
+}
+
+std::vector<int32_t> read_context_ids(const std::string& path, const std::string& flag) {
+  std::vector<int32_t> ids = read_id_file(path);
+  RCC_CHECK(!ids.empty(), flag, " ", path, ": ", path == "-" ? "stdin " : "",
+            "is empty (no token ids, nothing to compress)");
+  return ids;
+}
+
 std::vector<int32_t> read_id_file(const std::string& path) {
   const std::string text = read_text(path);
   const nlohmann::json j = parse_json(text, path + " (a JSON array of token ids)");
@@ -48,6 +62,12 @@ void check_ids(const std::vector<int32_t>& ids, int64_t vocab, const std::string
   for (size_t i = 0; i < ids.size(); ++i)
     RCC_CHECK(ids[i] >= 0 && ids[i] < vocab, what, ": token id ", ids[i], " at index ", i,
               " is outside the vocabulary [0, ", vocab, ")");
+}
+
+void check_prompt_length(int64_t tokens, const GPTNeoXConfig& cfg, const std::string& what) {
+  RCC_CHECK(tokens <= cfg.max_position_embeddings, what, " has ", tokens,
+            " tokens, more than the model's max_position_embeddings (", cfg.max_position_embeddings,
+            ")");
 }
 
 }  // namespace rcc::cli

@@ -1,5 +1,8 @@
 // rcc command-line entry point: dispatches to a subcommand; turns every error into one `error:`
-// line on stderr with exit status 1 (2 for usage errors).
+// line on stderr with exit status 1 (2 for usage errors). Whatever the command, its output must
+// have reached stdout: a write error there (a full disk, a closed pipe, /dev/full) is one
+// `error: cannot write to stdout: ...` line and exit status 1.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -47,19 +50,8 @@ void usage(FILE* f) {
                "even when it is not a terminal). 'rcc --version' describes this build.\n");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return 2;
-  }
-  std::string name = argv[1];
-  if (name == "--help" || name == "-h" || name == "help") {
-    usage(stdout);
-    return 0;
-  }
-  if (name == "--version" || name == "-V") name = "version";
+// Runs the command `name` (its help, usage and errors included); returns its exit status.
+int run(const std::string& name, int argc, char** argv) {
   for (const auto& c : kCommands) {
     if (name != c.name) continue;
     try {
@@ -78,4 +70,34 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "error: unknown command '%s'\n", name.c_str());
   usage(stderr);
   return 2;
+}
+
+// `status`, or 1 with one error line when stdout could not be written (an earlier failed write
+// leaves its error flag; the final flush reports what is still buffered). A command that already
+// failed keeps its own status and error line.
+int check_stdout(int status) {
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  const int err = errno;
+  if (flushed && !std::ferror(stdout)) return status;
+  if (status != 0) return status;
+  std::fprintf(stderr, "error: cannot write to stdout: %s\n",
+               err != 0 ? std::strerror(err) : "a write failed");
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    usage(stdout);
+    return check_stdout(0);
+  }
+  if (name == "--version" || name == "-V") name = "version";
+  return check_stdout(run(name, argc, argv));
 }

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/checked.h"
 #include "core/json_fields.h"
 #include "core/text_file.h"
 #include "io/atomic_file.h"
@@ -66,6 +67,13 @@ Checkpoint Checkpoint::open(const std::string& dir) {
           " vs ", dtype_name(p.info.dtype), shape_str(p.info.shape), " in ",
           c.shard_paths_[p.shard], ")");
     }
+    // The joined tensor's rows and bytes, checked (each piece's were, against its file).
+    const Shape joined = c.shape(name);
+    int64_t bytes = int64_t(dtype_size(first.dtype));
+    for (int64_t d : joined)
+      bytes = checked_mul(
+          bytes, d,
+          str_cat(dir, ": tensor '", name, "' joined from shards: shape ", shape_str(joined)));
   }
   check_index(dir, c.shard_paths_, c.shards_);
   return c;
@@ -87,7 +95,9 @@ Shape Checkpoint::shape(const std::string& name) const {
   auto it = pieces_.find(name);
   RCC_CHECK(it != pieces_.end(), dir_, ": missing tensor '", name, "'");
   Shape s = it->second[0].info.shape;
-  for (size_t i = 1; i < it->second.size(); ++i) s[0] += it->second[i].info.shape[0];
+  for (size_t i = 1; i < it->second.size(); ++i)  // rows of a tensor split across shards
+    s[0] = checked_add(s[0], it->second[i].info.shape[0],
+                       str_cat(dir_, ": tensor '", name, "' split across shards: its rows"));
   return s;
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/checked.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/json_fields.h"
@@ -68,8 +69,12 @@ ContainerView read_container(const std::string& path, const char magic[8], uint3
   RCC_CHECK(v.version >= 1 && v.version <= max_version, path, ": ", kind, " format version ",
             v.version, " is not supported (this rcc reads up to ", max_version, ")");
   const uint64_t hlen = get_u64(d + 16);
-  RCC_CHECK(hlen <= kMaxHeader && hlen <= size - kFixed - 8, path, ": ", kind,
-            " is truncated or corrupt (header length ", hlen, " exceeds the file)");
+  RCC_CHECK(hlen <= kMaxHeader, path, ": ", kind, " is corrupt (header length ", hlen,
+            " exceeds the limit of ", kMaxHeader, ")");
+  const int64_t framed =
+      checked_add(int64_t(kFixed + 8), int64_t(hlen), str_cat(path, ": ", kind, " header length"));
+  RCC_CHECK(uint64_t(framed) <= size, path, ": ", kind, " is truncated or corrupt (header length ",
+            hlen, " exceeds the file)");
   const uint64_t stored = get_u64(d + size - 8);
   RCC_CHECK(xxh64(d, size - 8) == stored, path, ": ", kind,
             " is corrupt or truncated (checksum mismatch)");
@@ -77,7 +82,7 @@ ContainerView read_container(const std::string& path, const char magic[8], uint3
                         path + " (" + kind + " header)");
   RCC_CHECK(v.header.is_object(), path, ": ", kind, " header is not a JSON object");
   v.payload = d + kFixed + hlen;
-  v.payload_bytes = size - 8 - kFixed - size_t(hlen);
+  v.payload_bytes = size - size_t(framed);
   return v;
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "core/checked.h"
 #include "core/json_fields.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
@@ -49,12 +50,12 @@ TensorInfo parse_entry(const std::string& path, const std::string& name, const j
   RCC_CHECK(b <= en, where(), ": data_offsets [", b, ", ", en, "] are reversed");
   RCC_CHECK(en <= data_size, where(), ": data_offsets [", b, ", ", en,
             "] run past the end of the data (", data_size, " bytes)");
-  int64_t numel = shape_numel(info.shape);
-  RCC_CHECK(uint64_t(numel) <= (uint64_t(1) << 60) / dtype_size(info.dtype), where(), ": shape ",
-            shape_str(info.shape), " is too large");
-  uint64_t want = uint64_t(numel) * dtype_size(info.dtype);
-  RCC_CHECK(en - b == want, where(), ": shape ", shape_str(info.shape), " of ", dt, " needs ", want,
-            " bytes but data_offsets give ", en - b);
+  // shape x dtype size, checked: a shape whose size wraps modulo 2^64 must not match the offsets.
+  const std::string shape_what = str_cat(where(), ": shape ", shape_str(info.shape), " of ", dt);
+  int64_t want = int64_t(dtype_size(info.dtype));
+  for (int64_t d : info.shape) want = checked_mul(want, d, shape_what);
+  RCC_CHECK(en - b == uint64_t(want), shape_what, " needs ", want, " bytes but data_offsets give ",
+            en - b);
   info.begin = size_t(b);
   info.end = size_t(en);
   return info;

@@ -120,14 +120,19 @@ GPTNeoXConfig GPTNeoXConfig::parse(const std::string& text, const std::string& s
     }
   if (j.contains("eos_token_id")) {
     const json& e = j["eos_token_id"];
+    // An end-of-sequence id outside the vocabulary could never be generated: generation would
+    // never stop where the model means to.
+    auto eos_id = [&](const json& x) {
+      RCC_CHECK(x.is_number_integer(), src, ": eos_token_id entries must be integers");
+      RCC_CHECK(x.get<int64_t>() >= 0 && x.get<int64_t>() < c.vocab_size, src, ": eos_token_id ",
+                x.dump(), " is outside the vocabulary [0, ", c.vocab_size, ")");
+      return x.get<int32_t>();
+    };
     if (e.is_number_integer()) {
-      c.eos_token_ids = {e.get<int32_t>()};
+      c.eos_token_ids = {eos_id(e)};
     } else if (e.is_array()) {
       c.eos_token_ids.clear();
-      for (const auto& x : e) {
-        RCC_CHECK(x.is_number_integer(), src, ": eos_token_id entries must be integers");
-        c.eos_token_ids.push_back(x.get<int32_t>());
-      }
+      for (const auto& x : e) c.eos_token_ids.push_back(eos_id(x));
     } else if (e.is_null()) {
       c.eos_token_ids.clear();  // no end-of-sequence token
     } else {

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/checked.h"
 #include "core/hash.h"
 #include "io/container.h"
 
@@ -80,12 +81,16 @@ void load_decoder_cache(const std::string& path, DecoderMemory& dm, uint64_t mem
   const int64_t P = num("positions"), layers = num("layers"), width = num("width");
   RCC_CHECK(layers == dm.cache().layers() && width == dm.cache().width(), path,
             ": decoder cache shape does not match the model");
-  RCC_CHECK(v.payload_bytes == size_t(layers * 2 * P * width) * 4, path,
-            ": decoder cache payload has the wrong size");
+  // layers x (K, V) x P x width f32, checked against the payload before the cache is reserved.
+  const std::string field = str_cat(path, ": decoder cache field 'positions' = ", P);
+  const int64_t half = checked_product(field, P, width, 4);  // K (or V) of one layer
+  const int64_t want = checked_product(field, layers, 2, half);
+  RCC_CHECK(v.payload_bytes == uint64_t(want), field, " needs ", want,
+            " bytes of payload but the file holds ", v.payload_bytes);
   dm.restore(P, [&](int64_t l, float* k, float* val) {
-    const unsigned char* base = v.payload + size_t(l * 2 * P * width) * 4;
-    std::memcpy(k, base, size_t(P * width) * 4);
-    std::memcpy(val, base + size_t(P * width) * 4, size_t(P * width) * 4);
+    const unsigned char* base = v.payload + size_t(l) * 2 * size_t(half);
+    std::memcpy(k, base, size_t(half));
+    std::memcpy(val, base + half, size_t(half));
   });
 }
 

@@ -2,9 +2,11 @@
 
 #include <cstring>
 
+#include "core/checked.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "io/container.h"
+#include "rcc/windows.h"
 
 namespace rcc {
 
@@ -32,6 +34,31 @@ int64_t get_int(const nlohmann::json& j, const char* key, const std::string& pat
   int64_t v = j[key].get<int64_t>();
   RCC_CHECK(v >= lo && v <= hi, path, ": memory file field '", key, "' = ", v, " out of range");
   return v;
+}
+
+// The slots and tail that `token_count` source tokens give in the memory's mode (spec §2.4, §2.5):
+// a tail that disagrees with its ids would make an append drop the wrong slots (§2.7).
+void check_window_layout(const Memory& m, int64_t P, const std::string& path) {
+  const int64_t W = m.window, R = m.ratio, n = m.token_count, S = W / R;
+  const int64_t tail = int64_t(m.tail_ids.size());
+  const std::string where = str_cat(path, ": memory file field ");
+  int64_t want_tail = 0, want_tail_slots = 0, want_slots = 0;
+  if (m.mode == WindowMode::Compat) {
+    RCC_CHECK(tail == 0, where, "'tail_ids' holds ", tail, " ids; a compat memory has no tail");
+    RCC_CHECK(m.tail_slots == 0, where, "'tail_slots' = ", m.tail_slots,
+              "; a compat memory has no tail");
+    want_slots = n <= W ? S : S * (n / W + 1);
+  } else {
+    want_tail = n % W;  // the ids of the partial last window
+    RCC_CHECK(tail == want_tail, where, "'tail_ids' holds ", tail, " ids, but 'token_count' = ", n,
+              " leaves ", want_tail, " in a partial last window of W = ", W);
+    want_tail_slots = int64_t(aligned_slot_positions(tail, R).size());
+    RCC_CHECK(m.tail_slots == want_tail_slots, where, "'tail_slots' = ", m.tail_slots, ", but its ",
+              tail, " tail ids give ", want_tail_slots, " slots (R = ", R, ")");
+    want_slots = S * (n / W) + want_tail_slots;
+  }
+  RCC_CHECK(P == want_slots, where, "'slots' = ", P, ", but 'token_count' = ", n, " gives ",
+            want_slots, " slots in ", mode_name(m.mode), " mode (W = ", W, ", R = ", R, ")");
 }
 }  // namespace
 
@@ -80,20 +107,32 @@ Memory load_memory(const std::string& path) {
   m.ratio = get_int(h, "ratio", path, 1, 1 << 20);
   m.token_count = get_int(h, "token_count", path, 0, int64_t(1) << 50);
   m.tail_slots = get_int(h, "tail_slots", path, 0, P);
+  RCC_CHECK(m.window % m.ratio == 0, path, ": memory file field 'ratio' = ", m.ratio,
+            " does not divide 'window' = ", m.window);
   RCC_CHECK(h.contains("mode") && h["mode"].is_string(), path, ": memory file has no mode");
-  m.mode = parse_mode(h["mode"].get<std::string>());
+  try {
+    m.mode = parse_mode(h["mode"].get<std::string>());
+  } catch (const Error& e) {
+    fail(path, ": memory file field 'mode': ", e.what());
+  }
   m.encoder_fingerprint = parse_hex(h, "encoder_fingerprint", path);
   m.source_hash = parse_hex(h, "source_hash", path);
-  RCC_CHECK(h.contains("tail_ids") && h["tail_ids"].is_array(), path, ": memory file has no tail_ids");
+  RCC_CHECK(h.contains("tail_ids") && h["tail_ids"].is_array(), path,
+            ": memory file has no tail_ids");
+  RCC_CHECK(int64_t(h["tail_ids"].size()) < m.window, path, ": memory file field 'tail_ids' holds ",
+            h["tail_ids"].size(), " ids, a whole window or more");
   for (const auto& x : h["tail_ids"]) {
-    RCC_CHECK(x.is_number_integer() && x.get<int64_t>() >= 0 && x.get<int64_t>() <= INT32_MAX,
-              path, ": memory file tail_ids must be token ids");
+    RCC_CHECK(x.is_number_integer() && x.get<int64_t>() >= 0 && x.get<int64_t>() <= INT32_MAX, path,
+              ": memory file tail_ids must be token ids");
     m.tail_ids.push_back(x.get<int32_t>());
   }
-  RCC_CHECK(int64_t(m.tail_ids.size()) < m.window, path, ": memory file tail longer than a window");
-  const uint64_t want = uint64_t(P) * uint64_t(m.slot_bytes());
-  RCC_CHECK(v.payload_bytes == want, path, ": memory file holds ", v.payload_bytes,
-            " bytes of slots, expected ", want, " for [", P, ", ", m.levels, ", ", m.hidden, "] ", dt);
+  // The payload holds exactly the slots the header claims: a checked product, so that a claim that
+  // wraps modulo 2^64 cannot match, compared with the payload before anything is allocated.
+  const std::string slots_field = str_cat(path, ": memory file field 'slots' = ", P);
+  const int64_t want = checked_product(slots_field, P, m.levels, m.hidden, dtype_size(m.dtype));
+  RCC_CHECK(v.payload_bytes == uint64_t(want), slots_field, " of [", m.levels, ", ", m.hidden, "] ",
+            dt, " needs ", want, " bytes but the payload holds ", v.payload_bytes);
+  check_window_layout(m, P, path);
   m.data.assign(v.payload, v.payload + v.payload_bytes);
   return m;
 }

@@ -55,7 +55,7 @@ RCCSettings RCCSettings::parse(const std::string& text, const std::string& src) 
   try {
     s.mode = parse_mode(mode);
   } catch (const Error& e) {
-    fail(src, ": ", e.what());
+    fail(src, ": 'mode': ", e.what());
   }
   RCC_CHECK(mdt == "bf16" || mdt == "f32", src, ": memory_dtype must be \"bf16\" or \"f32\"");
   s.memory_dtype = mdt == "f32" ? DType::F32 : DType::BF16;

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 
+#include "core/checked.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/json_fields.h"
 #include "core/text_file.h"
 #include "core/thread_pool.h"
 #include "io/container.h"
@@ -56,23 +59,24 @@ Shard Shard::open(const std::string& path) {
   ContainerView c = read_container(path, kMagic, 1, "token shard");
   Shard s;
   s.path_ = path;
-  try {
-    const auto& h = c.header;
-    RCC_CHECK(h.at("format") == "rcc-tokens", path, ": not a token shard");
-    s.info_.vocab_size = h.at("vocab_size").get<int64_t>();
-    s.info_.tokens = h.at("tokens").get<int64_t>();
-    s.info_.documents = h.at("documents").get<int64_t>();
-    s.info_.codec_hash = h.at("codec_hash").get<std::string>();
-    const std::string dt = h.at("dtype").get<std::string>();
-    RCC_CHECK(dt == "u16" || dt == "u32", path, ": dtype must be u16 or u32");
-    s.info_.token_bytes = dt == "u16" ? 2 : 4;
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": bad token shard header: ", e.what());
-  }
-  RCC_CHECK(s.info_.tokens >= 0 &&
-                c.payload_bytes == size_t(s.info_.tokens) * size_t(s.info_.token_bytes),
-            path, ": payload of ", c.payload_bytes, " bytes does not hold ", s.info_.tokens,
-            " tokens");
+  const JsonFields f(c.header, path + " (token shard header)");
+  RCC_CHECK(f.get("format") == "rcc-tokens", path, ": not a token shard");
+  for (const char* k : {"vocab_size", "tokens", "documents", "codec_hash", "dtype"})
+    RCC_CHECK(f.has(k), f.where(), ": missing field '", k, "'");
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  f.get_int("vocab_size", &s.info_.vocab_size, 1, int64_t(1) << 31);  // ids are int32
+  f.get_int("tokens", &s.info_.tokens, 0, kMax);
+  f.get_int("documents", &s.info_.documents, 0, kMax);
+  f.get_string("codec_hash", &s.info_.codec_hash);
+  std::string dt;
+  f.get_string("dtype", &dt);
+  RCC_CHECK(dt == "u16" || dt == "u32", path, ": dtype must be u16 or u32");
+  s.info_.token_bytes = dt == "u16" ? 2 : 4;
+  // A checked product, so that a token count that wraps modulo 2^64 cannot match the payload.
+  const std::string tokens_field = str_cat(path, ": token shard field 'tokens' = ", s.info_.tokens);
+  const int64_t want = checked_mul(s.info_.tokens, s.info_.token_bytes, tokens_field);
+  RCC_CHECK(c.payload_bytes == uint64_t(want), tokens_field, " of ", dt, " needs ", want,
+            " bytes but the payload holds ", c.payload_bytes);
   s.file_ = c.file;
   s.data_ = c.payload;
   return s;
@@ -191,7 +195,7 @@ TokenCorpus TokenCorpus::open(const std::vector<std::string>& patterns, const Te
                 s.path(), ": tokenized with another vocabulary than ", c.shards_[0].path());
     }
     c.start_.push_back(c.total_);
-    c.total_ += s.info().tokens;
+    c.total_ = checked_add(c.total_, s.info().tokens, s.path() + ": the corpus's token count");
     c.shards_.push_back(std::move(s));
   }
   return c;

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/checked.h"
 #include "core/hash.h"
 #include "io/container.h"
 #include "io/mapped_file.h"
@@ -51,10 +52,13 @@ TrainState load_train_state(const std::string& path, const ParamLayout& layout) 
   const size_t n = size_t(layout.new_buffer().numel());
   try {
     RCC_CHECK(h.at("layout_hash").get<std::string>() == std::to_string(layout_hash(layout)) &&
-                  h.at("floats").get<size_t>() == n,
+                  h.at("floats").is_number_unsigned() && h.at("floats").get<uint64_t>() == n,
               path, ": the training state belongs to a model with other parameters");
-    RCC_CHECK(c.payload_bytes == 2 * n * 4, path, ": payload of ", c.payload_bytes,
-              " bytes, expected ", 2 * n * 4);
+    // m and v, f32: checked before anything is allocated for them.
+    const int64_t want =
+        checked_product(str_cat(path, ": training state field 'floats' = ", n), 2, int64_t(n), 4);
+    RCC_CHECK(c.payload_bytes == uint64_t(want), path, ": payload of ", c.payload_bytes,
+              " bytes, expected ", want);
     TrainState s;
     s.step = h.at("step").get<int64_t>();
     s.adam_t = h.at("adam_t").get<int64_t>();
