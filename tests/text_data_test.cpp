@@ -9,9 +9,9 @@
 
 #include "core/error.h"
 #include "core/text_file.h"
-#include "test_util.h"
 #include "tasks/codec.h"
 #include "tasks/shards.h"
+#include "test_util.h"
 
 namespace rcc {
 namespace {

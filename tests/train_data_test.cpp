@@ -6,11 +6,11 @@
 #include <set>
 
 #include "core/error.h"
-#include "test_util.h"
 #include "tasks/passkey.h"
 #include "tasks/qa_format.h"
 #include "tasks/rng.h"
 #include "tasks/tasks.h"
+#include "test_util.h"
 
 namespace rcc {
 namespace {

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/kv_cache.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "backend/kv_cache.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/cross_entropy.h"

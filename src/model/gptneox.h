@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/kv_cache.h"
 #include "model/activations.h"
 #include "model/config.h"
-#include "backend/kv_cache.h"
 #include "model/weights.h"
 
 namespace rcc {

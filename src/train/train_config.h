@@ -9,9 +9,9 @@
 
 #include "model/config.h"
 #include "rcc/settings.h"
+#include "tasks/tasks.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
-#include "tasks/tasks.h"
 
 namespace rcc {
 
