@@ -5,6 +5,7 @@
 // were. Runs build/rcc on a small random RCC model with the real GPT-NeoX tokenizer (its answers
 // are noise; the tests check what is refused, written and kept).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,7 +13,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
+#include "io/file_lock.h"
 #include "rcc/rcc_init.h"
 #include "test_util.h"
 
@@ -339,6 +342,68 @@ TEST_F(CarelessCli, OtherWritersRefuseTheirInputs) {
   expect_refused({"export", "--model", model(), "--out", file("ctx.txt/x")}, 1,
                  {"--out", "ctx.txt/x", "not a directory"});
   EXPECT_TRUE(same_bytes(file("ctx.txt"), text));
+}
+
+// An rcc.json window far beyond what the encoder's positions cover (2^20 tokens, ratio 1) used to
+// allocate gigabytes before failing; it is refused at load, naming rcc.json and the limit.
+TEST_F(CarelessCli, WindowBeyondTheEncoderPositionsIsRefusedAtOnce) {
+  fs::create_directories(file("huge-window"));
+  for (const char* f : {"model.safetensors", "config.json", "tokenizer.json"})
+    fs::create_symlink(model() + "/" + f, file("huge-window") + "/" + f);
+  json s = json::parse(test::read_file(model() + "/rcc.json"));
+  s["window"] = 1 << 20;
+  s["ratio"] = 1;
+  test::write_file(file("huge-window/rcc.json"), s.dump());
+  expect_refused({"compress", "--model", file("huge-window"), "--input", file("ctx.txt"), "--out",
+                  file("huge.rccm"), "--quiet"},
+                 1, {"rcc.json", "window 1048576", "max_position_embeddings"});
+  EXPECT_FALSE(fs::exists(file("huge.rccm")));
+}
+
+// The inode of `path` as /proc/locks writes it (after "maj:min:").
+std::string inode_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return std::to_string(st.st_ino);
+}
+
+// How many processes wait for a flock on the file with inode `ino` (lines "-> FLOCK ... :ino ").
+int flock_waiters(const std::string& ino) {
+  std::istringstream in(test::read_file("/proc/locks"));
+  int n = 0;
+  for (std::string l; std::getline(in, l);)
+    if (l.find("-> FLOCK") != std::string::npos && l.find(":" + ino + " ") != std::string::npos)
+      ++n;
+  return n;
+}
+
+// Two `compress --append` on one memory at once: both used to report success while one append was
+// lost. They now take turns (a lock on the memory), and the memory holds both appends.
+TEST_F(CarelessCli, ConcurrentAppendsBothLand) {
+  const std::string mem = file("shared.rccm");
+  fs::copy_file(file("ctx.rccm"), mem);
+  const int64_t before = json::parse(test::run_rcc({"inspect", mem, "--json"}).out)["token_count"];
+  // Hold the memory's lock here so that both appends are started and waiting before either runs.
+  FileLock held = FileLock::exclusive(mem, FileLock::Wait::Refuse, "test");
+  test::RunResult r1, r2;
+  auto append = [&](const std::string& in, test::RunResult* r) {
+    *r = test::run_rcc({"compress", "--model", model(), "--input", file(in), "--out", mem,
+                        "--append", "--json", "--quiet"});
+  };
+  std::thread t1(append, "ctx.txt", &r1), t2(append, "other.txt", &r2);
+  const std::string ino = inode_of(mem);
+  for (int i = 0; i < 1200 && flock_waiters(ino) < 2; ++i) usleep(100 * 1000);
+  EXPECT_EQ(flock_waiters(ino), 2) << "both appends wait for the memory's lock";
+  held = FileLock();
+  t1.join();
+  t2.join();
+  ASSERT_EQ(r1.status, 0) << r1.err;
+  ASSERT_EQ(r2.status, 0) << r2.err;
+  const int64_t added = json::parse(r1.out)["tokens_added"].get<int64_t>() +
+                        json::parse(r2.out)["tokens_added"].get<int64_t>();
+  EXPECT_EQ(json::parse(test::run_rcc({"inspect", mem, "--json"}).out)["token_count"],
+            before + added)
+      << "an append was lost";
 }
 
 }  // namespace

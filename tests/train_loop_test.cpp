@@ -119,6 +119,43 @@ TEST(TrainLoop, ResumeIsExact) {
   EXPECT_FALSE(fs::exists(a.out_dir + "/model.tmp"));
 }
 
+// A crash between the two renames that replace OUT/model (model -> model.old done, model.tmp ->
+// model not yet): --resume continues from the newer, complete checkpoint, keeps both until then,
+// and ends bit-identical to a straight run.
+TEST(TrainLoop, CrashBetweenCheckpointRenamesResumesFromTheNewest) {
+  test::TempDir tmp;
+  const TrainConfig cfg = TrainConfig::parse(kTinyConfig, "tiny");
+  TrainOptions a;
+  a.out_dir = tmp.file("straight");
+  a.quiet = true;
+  train(cfg, a);
+
+  TrainOptions b = a;
+  b.out_dir = tmp.file("crashed");
+  b.stop_after = 3;
+  train(cfg, b);
+  fs::copy(b.out_dir + "/model", tmp.file("step3"), fs::copy_options::recursive);
+  b.resume = true;
+  b.stop_after = 4;
+  EXPECT_EQ(train(cfg, b).step, 4);
+  // The state a crash between the renames of the step-4 checkpoint leaves.
+  fs::rename(b.out_dir + "/model", b.out_dir + "/model.tmp");
+  fs::copy(tmp.file("step3"), b.out_dir + "/model.old", fs::copy_options::recursive);
+  // The log of steps 1-4 (with their wall-clock timings, which a run started over would not
+  // reproduce) must survive as it is: the run continues, it does not start again.
+  const std::string log4 = file_bytes(b.out_dir + "/log.jsonl");
+  b.stop_after = 4;  // nothing left to do at step 4
+  EXPECT_EQ(train(cfg, b).step, 4);
+  EXPECT_EQ(file_bytes(b.out_dir + "/log.jsonl").substr(0, log4.size()), log4)
+      << "the run started over instead of resuming the recovered step-4 checkpoint";
+  EXPECT_FALSE(fs::exists(b.out_dir + "/model.old"));
+  EXPECT_FALSE(fs::exists(b.out_dir + "/model.tmp"));
+  b.stop_after = -1;
+  EXPECT_EQ(train(cfg, b).step, 6);
+  EXPECT_EQ(file_bytes(a.out_dir + "/model/model.safetensors"),
+            file_bytes(b.out_dir + "/model/model.safetensors"))
+      << "weights after 6 steps differ between the straight and the recovered run";
+}
 TEST(TrainLoop, PassesOfBoundedTokensGiveTheSameUpdate) {
   test::TempDir tmp;
   TrainConfig cfg = TrainConfig::parse(kTinyConfig, "tiny");

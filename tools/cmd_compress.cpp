@@ -9,6 +9,7 @@
 #include "core/hash.h"
 #include "core/progress.h"
 #include "inputs.h"
+#include "io/file_lock.h"
 #include "output.h"
 #include "paths.h"
 #include "rcc/compressor.h"
@@ -82,8 +83,12 @@ int cmd_compress(int argc, char** argv) {
     recomputed_windows = n;
     prog.update(int64_t(ids.size()) * (i + 1) / n);
   };
+  // Writers of one memory take turns: an append reads, extends and replaces the file under the
+  // lock, so two appends both land; a full compression takes it only to replace the file.
+  FileLock lock;
   if (a.has("append")) {
     RCC_CHECK(std::filesystem::exists(out), out, ": --append needs an existing memory file");
+    lock = FileLock::exclusive(out, FileLock::Wait::Block, "compress --append");
     mem = load_memory_for(out, model.encoder_fingerprint, model.settings.window,
                           model.settings.ratio);
     RCC_CHECK(!a.has("mode") || mode == mem.mode, "--mode ", mode_name(mode),
@@ -93,7 +98,10 @@ int cmd_compress(int argc, char** argv) {
     mem = Compressor(model).compress(ids, mode, mdt, on_window);
   }
   prog.finish(int64_t(ids.size()));
+  if (!lock.held() && std::filesystem::exists(out))
+    lock = FileLock::exclusive(out, FileLock::Wait::Block, "compress");
   save_memory(out, mem);
+  lock = FileLock();
   nlohmann::json j;
   j["out"] = a.require("out");
   j["tokens_added"] = ids.size();

@@ -5,7 +5,6 @@
 // `"init": "gpt_neox"` starts both networks of a new RCC model from it). The tokenizer or word
 // vocabulary, rcc.json and train.json go along. The output is assembled in a temporary directory
 // beside OUT and renamed into place, so OUT is either complete or absent.
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -57,8 +56,8 @@ int cmd_export(int argc, char** argv) {
   const bool decoder_only = a.has("decoder");
   RCC_CHECK(!decoder_only || is_rcc_dir(dir), dir, ": --decoder needs an RCC model (no rcc.json)");
 
-  const fs::path tmp = fs::path(out).parent_path() /
-                       (fs::path(out).filename().string() + ".tmp-" + std::to_string(getpid()));
+  remove_stale_temporaries(out);
+  const fs::path tmp = temporary_path(out);
   fs::remove_all(tmp);
   try {
     std::vector<const char*> extras = {"tokenizer.json", "vocab.json"};
@@ -81,6 +80,7 @@ int cmd_export(int argc, char** argv) {
     for (const char* f : extras)
       if (fs::exists(fs::path(dir) / f)) fs::copy_file(fs::path(dir) / f, tmp / f);
     fs::rename(tmp, out);
+    sync_parent_dir(out);
   } catch (...) {
     std::error_code ec;
     fs::remove_all(tmp, ec);

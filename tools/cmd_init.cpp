@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "core/json_fields.h"
 #include "inputs.h"
+#include "io/atomic_file.h"
 #include "paths.h"
 #include "rcc/rcc_init.h"
 
@@ -38,15 +39,27 @@ int cmd_init(int argc, char** argv) {
   RCCSettings s;
   const nlohmann::json j = parse_json(text, cfg_path);
   if (j.contains("rcc")) s = RCCSettings::parse(j["rcc"].dump(), cfg_path + " (rcc)");
+  s.check_window_fits(cfg.max_position_embeddings, cfg_path + " (rcc)");
   const std::string dt = a.get_or("dtype", "f32");
   if (dt != "f32" && dt != "bf16") throw UsageError("--dtype must be f32 or bf16");
   const DType dtype = dt == "f32" ? DType::F32 : DType::BF16;
+  if (auto t = a.get("tokenizer")) Tokenizer::load(*t);  // validate before any work
   RCCModel m = init_random_rcc(cfg, s, dtype, uint64_t(a.get_int("seed", 1, 0, INT64_MAX)));
-  m.save(out, dtype);
-  if (auto t = a.get("tokenizer")) {
-    Tokenizer::load(*t);  // validate before copying
-    std::filesystem::copy_file(*t, std::filesystem::path(out) / "tokenizer.json",
-                               std::filesystem::copy_options::overwrite_existing);
+  // Built beside OUT and renamed into place (over an empty OUT): OUT is complete or as it was.
+  remove_stale_temporaries(out);
+  const std::filesystem::path tmp = temporary_path(out);
+  std::filesystem::remove_all(tmp);
+  try {
+    m.save(tmp.string(), dtype);
+    if (auto t = a.get("tokenizer"))
+      std::filesystem::copy_file(*t, tmp / "tokenizer.json",
+                                 std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::rename(tmp, out);
+    sync_parent_dir(out);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove_all(tmp, ec);
+    throw;
   }
   std::fprintf(stderr, "wrote a random RCC model (%.1f M parameters per network) to %s\n",
                double(cfg.parameter_count()) / 1e6, out.c_str());

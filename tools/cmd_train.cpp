@@ -20,6 +20,7 @@
 #include "core/progress.h"
 #include "output.h"
 #include "paths.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 namespace rcc::cli {
@@ -133,6 +134,8 @@ int cmd_train(int argc, char** argv) {
   const int gpus = int(a.get_int("gpus", 1, 1, 1024));
   if (gpus > 1) {
     if (a.has("device") || a.has("rank")) throw UsageError("--gpus chooses the devices itself");
+    // Before the ranks start, so that all of them see the same OUT/model.
+    if (std::filesystem::is_directory(opt.out_dir)) recover_checkpoint(opt.out_dir);
     return launch_ranks(argc, argv, gpus);
   }
   if (a.has("rank")) {  // one rank of a --gpus run

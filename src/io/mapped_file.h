@@ -1,4 +1,6 @@
 // A read-only memory mapping of a whole file (RAII). Tensors borrowed from it hold a shared_ptr.
+// If another program shortens the file while it is mapped, the next read past the new end ends the
+// process with one `error:` line naming the file (exit status 1), not a crash (SIGBUS handler).
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -22,6 +24,7 @@ class MappedFile {
   std::string path_;
   unsigned char* data_ = nullptr;
   size_t size_ = 0;
+  int slot_ = -1;  // in the SIGBUS handler's table of mappings
 };
 
 }  // namespace rcc

@@ -9,6 +9,7 @@ namespace rcc {
 RCCModel init_random_rcc(const GPTNeoXConfig& cfg, const RCCSettings& settings, DType dtype,
                          uint64_t seed) {
   settings.validate("settings");
+  settings.check_window_fits(cfg.max_position_embeddings, "settings");
   const int64_t H = cfg.hidden_size;
   auto proj = [&](uint64_t s) {
     Tensor t = Tensor::empty(DType::F32, {H, H});

@@ -67,6 +67,11 @@ RCCModel RCCModel::load(const std::string& dir, Backend& be) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   RCC_CHECK(fs::exists(cfg_path), dir, ": no config.json");
   GPTNeoXConfig cfg = GPTNeoXConfig::load(cfg_path);
+  const RCCSettings settings = load_rcc_settings(dir);
+  const fs::path rcc_json = fs::path(dir) / "rcc.json";
+  settings.check_window_fits(
+      cfg.max_position_embeddings,
+      fs::exists(rcc_json) ? rcc_json.string() : dir + " (no rcc.json: the default window)");
   Checkpoint ckpt = Checkpoint::open(dir);
   RCC_CHECK(ckpt.contains(kEmbedProj), dir, ": not an RCC checkpoint (no '", kEmbedProj,
             "'); for a plain GPT-NeoX model use `rcc generate`");
@@ -74,7 +79,7 @@ RCCModel RCCModel::load(const std::string& dir, Backend& be) {
              GPTNeoX(cfg, GPTNeoXWeights::load(ckpt, cfg), be),
              projection(ckpt, kEmbedProj, cfg.hidden_size),
              {},
-             load_rcc_settings(dir)};
+             settings};
   for (int64_t i = 0; i < cfg.num_layers; ++i)
     m.layer_proj.push_back(projection(ckpt, layer_proj_name(i), cfg.hidden_size));
   m.encoder_fingerprint = rcc::encoder_fingerprint(m.encoder, m.settings);

@@ -24,6 +24,12 @@ WindowMode parse_mode(const std::string& s) {
   fail("unknown window mode '", s, "' (compat or aligned)");
 }
 
+void RCCSettings::check_window_fits(int64_t max_positions, const std::string& src) const {
+  RCC_CHECK(window <= max_positions, src, ": window ", window,
+            " exceeds the encoder's max_position_embeddings (", max_positions,
+            "): a window is encoded at positions 0..window-1");
+}
+
 void RCCSettings::validate(const std::string& src) const {
   RCC_CHECK(window >= 1 && window <= (int64_t(1) << 20), src, ": window ", window,
             " out of range [1, 1048576]");

@@ -35,6 +35,9 @@ struct RCCSettings {
 
   int64_t slots_per_window() const { return window / ratio; }
   void validate(const std::string& source) const;
+  // The encoder reads a window at positions 0..W-1: W must not exceed its max_position_embeddings
+  // (checked before any work, so a huge window fails at once instead of after gigabytes).
+  void check_window_fits(int64_t max_position_embeddings, const std::string& source) const;
   // rcc.json text; `source` names the file in errors.
   static RCCSettings parse(const std::string& json_text, const std::string& source);
   std::string to_json() const;

@@ -53,6 +53,7 @@ RCCModel init_training_model(const ModelInit& m, int64_t vocab_size) {
   }
   enc.embed_out = Tensor();  // the encoder never needs an LM head
   m.rcc.validate("model.rcc");
+  m.rcc.check_window_fits(cfg.max_position_embeddings, "model.rcc");
   const int64_t H = cfg.hidden_size;
   RCCModel r{GPTNeoX(cfg, std::move(enc)),
              GPTNeoX(cfg, std::move(dec)),

@@ -22,6 +22,7 @@
 #include "train/model_init.h"
 #include "train/optimizer.h"
 #include "train/rcc_step.h"
+#include "train/run_dir.h"
 #include "train/train_state.h"
 #include "train/trainable_rcc.h"
 
@@ -63,24 +64,20 @@ Vocabulary make_vocabulary(const TrainConfig& cfg, const std::string& model_dir,
 }
 
 // Writes OUT/model from the host copy of the weights (sync_to_host() first).
-void write_checkpoint(const std::string& out, const TrainableRCC& tm, const Vocabulary& vocab,
+void write_checkpoint(const RunDir& dir, const TrainableRCC& tm, const Vocabulary& vocab,
                       const TrainConfig& cfg, const TrainState& state) {
-  const fs::path final_dir = fs::path(out) / "model", tmp = fs::path(out) / "model.tmp",
-                 old = fs::path(out) / "model.old";
-  fs::remove_all(tmp);
-  tm.model().save(tmp.string(), DType::F32);
-  const std::string vocab_name =
-      vocab.copy_from.empty() ? "vocab.json" : fs::path(vocab.copy_from).filename().string();
-  if (vocab.copy_from.empty())
-    static_cast<const WordVocab&>(*vocab.codec).save((tmp / "vocab.json").string());
-  else
-    fs::copy_file(vocab.copy_from, tmp / vocab_name, fs::copy_options::overwrite_existing);
-  write_string_atomic((tmp / "train.json").string(), cfg.source.dump(2) + "\n");
-  save_train_state((tmp / "state.rcct").string(), state, tm.layout());
-  fs::remove_all(old);
-  if (fs::exists(final_dir)) fs::rename(final_dir, old);
-  fs::rename(tmp, final_dir);
-  fs::remove_all(old);
+  replace_checkpoint(dir, [&](const std::string& tmp_dir) {
+    const fs::path tmp(tmp_dir);
+    tm.model().save(tmp_dir, DType::F32);
+    const std::string vocab_name =
+        vocab.copy_from.empty() ? "vocab.json" : fs::path(vocab.copy_from).filename().string();
+    if (vocab.copy_from.empty())
+      static_cast<const WordVocab&>(*vocab.codec).save((tmp / "vocab.json").string());
+    else
+      fs::copy_file(vocab.copy_from, tmp / vocab_name, fs::copy_options::overwrite_existing);
+    write_string_atomic((tmp / "train.json").string(), cfg.source.dump(2) + "\n");
+    save_train_state((tmp / "state.rcct").string(), state, tm.layout());  // last: marks it complete
+  });
 }
 
 // Keeps the log lines of steps <= `step` (a resumed run rewrites what followed its checkpoint).
@@ -160,29 +157,6 @@ json task_losses(const TaskMixer& mixer, const std::vector<double>& sums) {
     if (sums[2 * i + 1] > 0)
       j[std::to_string(i) + ":" + mixer.tasks()[i].kind] = sums[2 * i] / sums[2 * i + 1];
   return j;
-}
-
-// Where a run writes and whether it continues a checkpoint.
-struct RunDir {
-  std::string model_dir;  // OUT/model
-  std::string log_path;   // OUT/log.jsonl
-  bool resuming = false;  // OUT/model holds a checkpoint to continue
-};
-
-// Checks OUT against --resume and creates it. --resume continues OUT/model; with nothing there
-// yet it starts the run (so one command line serves both). A model directory without training
-// state is never overwritten.
-RunDir open_run_dir(const TrainOptions& opt) {
-  RunDir d;
-  d.model_dir = (fs::path(opt.out_dir) / "model").string();
-  d.log_path = (fs::path(opt.out_dir) / "log.jsonl").string();
-  d.resuming = opt.resume && fs::exists(d.model_dir);
-  RCC_CHECK(opt.resume || !fs::exists(d.model_dir), d.model_dir,
-            " already exists: pass --resume to continue it, or choose another --out");
-  RCC_CHECK(!d.resuming || fs::exists(fs::path(d.model_dir) / "state.rcct"), d.model_dir,
-            ": no state.rcct (not a training checkpoint), cannot resume");
-  fs::create_directories(opt.out_dir);
-  return d;
 }
 
 // The directory whose vocabulary the run uses: the checkpoint it resumes, the RCC checkpoint it
@@ -335,7 +309,7 @@ class StepLoop {
     r_.state.m = r_.adam.m();
     r_.state.v = r_.adam.v();
     r_.tm.sync_to_host();
-    write_checkpoint(r_.opt.out_dir, r_.tm, r_.vocab, r_.cfg, r_.state);
+    write_checkpoint(r_.dir, r_.tm, r_.vocab, r_.cfg, r_.state);
   }
 
   // The lead rank evaluates every eval task at `step` (once per step) and logs the accuracies;
@@ -529,7 +503,7 @@ TrainSummary train(const TrainConfig& cfg, const TrainOptions& opt) {
   RCC_CHECK(!opt.out_dir.empty(), "train: no output directory");
   const TrainLoop& loop = cfg.train;
   if (loop.threads > 0) set_num_threads(loop.threads);
-  const RunDir dir = open_run_dir(opt);
+  const RunDir dir = open_run_dir(opt.out_dir, opt.resume, /*lead=*/opt.rank == 0);
   const Vocabulary vocab = make_vocabulary(cfg, codec_dir(cfg, dir), cfg.model.rcc.chat);
   const TextCodec& codec = *vocab.codec;
   Backend& be = backend_for(opt.device);
