@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config libopenblas-dev nlohmann-json3-dev libgtest-dev
-          libutf8proc-dev libpcre2-dev clang zlib1g-dev)
+          libutf8proc-dev libpcre2-dev clang zlib1g-dev libcpp-httplib-dev libsqlite3-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

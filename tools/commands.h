@@ -18,5 +18,6 @@ int cmd_data(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);    // cmd_tokenize.cpp
 int cmd_detokenize(int argc, char** argv);  // cmd_tokenize.cpp
 int cmd_version(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
 
 }  // namespace rcc::cli

@@ -25,6 +25,8 @@ const Command kCommands[] = {
     {"generate", rcc::cli::cmd_generate, "continue a prompt with a GPT-NeoX model"},
     {"compress", rcc::cli::cmd_compress, "compress a context into a memory file (.rccm)"},
     {"ask", rcc::cli::cmd_ask, "answer a question from a memory file or a context"},
+    {"serve", rcc::cli::cmd_serve,
+     "serve the model over HTTP: OpenAI-compatible API, stored compressed memories"},
     {"inspect", rcc::cli::cmd_inspect, "show a memory file's metadata, export its slots"},
     {"init", rcc::cli::cmd_init, "write a new RCC model with random weights from a config"},
     {"train", rcc::cli::cmd_train, "train an RCC model from a JSON config"},

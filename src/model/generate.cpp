@@ -61,7 +61,8 @@ std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*>
           n > params.min_new_tokens &&
           std::find(params.stop_ids.begin(), params.stop_ids.end(), tok) != params.stop_ids.end();
       out[b].stopped = stop;
-      if (!stop && n < params.max_new_tokens) {
+      if (params.on_token && !params.on_token(b, tok)) out[b].cancelled = true;
+      if (!stop && !out[b].cancelled && n < params.max_new_tokens) {
         feed[b] = {tok};
         next_live.push_back(b);
       }

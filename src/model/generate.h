@@ -2,6 +2,7 @@
 // decode row per unfinished sequence per step, each sequence with its own KV cache and sampler.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "model/gptneox.h"
@@ -14,11 +15,15 @@ struct GenerateParams {
   int64_t min_new_tokens = 0;     // stop ids are not tested before this many tokens
   std::vector<int32_t> stop_ids;  // generation ends after emitting one of these (it is kept)
   SamplingParams sampling;
+  // Called with each sequence's index and every token it generates, as it is generated (streaming).
+  // Returning false ends that sequence after this token (its result has `cancelled` set).
+  std::function<bool(size_t seq, int32_t id)> on_token;
 };
 
 struct GenerateResult {
   std::vector<int32_t> ids;  // generated ids only
   bool stopped = false;      // ended on a stop id (false: hit max_new_tokens)
+  bool cancelled = false;    // ended because on_token returned false
   // Wall seconds of step 0 (the pass over the prompts, up to the first token's logits on the
   // host) and of the later one-token steps; shared by every sequence of one call.
   double prompt_seconds = 0, decode_seconds = 0;
