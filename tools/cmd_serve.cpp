@@ -5,8 +5,10 @@
 // requests in progress (the store stays consistent: an unfinished compression is marked failed at
 // the next start).
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <thread>
 
@@ -38,6 +40,12 @@ const char* kHelp =
     "  --max-tokens N         max_tokens limit of one completion (default 4096)\n"
     "  --max-jobs N           compressions queued at once (default 64)\n"
     "  --threads N            CPU threads\n";
+int g_stop_pipe[2] = {-1, -1};
+
+void on_stop_signal(int sig) {
+  const unsigned char b = static_cast<unsigned char>(sig);
+  [[maybe_unused]] const ssize_t n = ::write(g_stop_pipe[1], &b, 1);
+}
 }  // namespace
 
 int cmd_serve(int argc, char** argv) {
@@ -50,6 +58,15 @@ int cmd_serve(int argc, char** argv) {
     return 0;
   }
   a.no_positionals();
+  // SIGINT/SIGTERM: the handler (on whatever thread receives it; some pools start before main)
+  // writes the signal to a pipe; a watcher thread reads it and stops the server.
+  RCC_CHECK(::pipe(g_stop_pipe) == 0, "serve: cannot create a pipe");
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error return, not a signal
   init_runtime(a);
   server::ServeOptions opt;
   opt.model_dir = model_dir(a);
@@ -75,31 +92,26 @@ int cmd_serve(int argc, char** argv) {
   opt.max_tokens = a.get_int("max-tokens", opt.max_tokens, 1, 1 << 24);
   opt.max_jobs = int(a.get_int("max-jobs", opt.max_jobs, 1, 1 << 20));
 
-  // SIGINT/SIGTERM go to one thread that stops the server; every other thread blocks them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error return, not a signal
-
   server::MemoryStore store(opt.store_dir);
   server::Engine engine(opt, store);
   std::thread signal_thread;
   server::serve(opt, engine, store, [&](int port, std::function<void()> stop) {
     std::fprintf(stderr, "rcc serve: model %s, store %s, listening on http://%s:%d\n",
                  opt.model_dir.c_str(), opt.store_dir.c_str(), opt.host.c_str(), port);
-    signal_thread = std::thread([stop_signals, stop] {
-      int sig = 0;
-      sigwait(&stop_signals, &sig);
-      std::fprintf(stderr, "rcc serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    signal_thread = std::thread([stop] {
+      unsigned char sig = 0;
+      while (::read(g_stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+      }
+      if (sig != 0)
+        std::fprintf(stderr, "rcc serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
       stop();
     });
   });
-  // listen returned: stopped by a signal (the signal thread has ended), or failed; then the
-  // signal thread is woken with a signal of its own.
+  // listen returned: stopped by a signal (the watcher has ended), or failed; then the watcher is
+  // woken with a zero byte.
   if (signal_thread.joinable()) {
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    const unsigned char zero = 0;
+    if (::write(g_stop_pipe[1], &zero, 1) < 0) std::perror("rcc serve");
     signal_thread.join();
   }
   std::fprintf(stderr, "rcc serve: stopped\n");
