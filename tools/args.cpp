@@ -13,7 +13,7 @@
 namespace rcc::cli {
 
 Args::Args(int argc, char** argv, const std::set<std::string>& with_value,
-           const std::set<std::string>& switches) {
+           const std::set<std::string>& switches, const std::set<std::string>& repeatable) {
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     if (a.size() > 2 && a.rfind("--", 0) == 0) {
@@ -29,8 +29,10 @@ Args::Args(int argc, char** argv, const std::set<std::string>& with_value,
           if (i + 1 >= argc) throw UsageError("--" + name + " needs a value");
           value = argv[++i];
         }
-        if (values_.count(name)) throw UsageError("--" + name + " given twice");
-        values_[name] = value;
+        if (values_.count(name) && !repeatable.count(name))
+          throw UsageError("--" + name + " given twice");
+        values_.emplace(name, value);  // the first
+        all_values_[name].push_back(value);
       } else if ((switches.count(name) || (name == "progress" && switches.count("quiet"))) &&
                  !inline_value) {
         switches_set_.insert(name);
@@ -55,6 +57,11 @@ std::optional<std::string> Args::get(const std::string& f) const {
   auto it = values_.find(f);
   if (it == values_.end()) return std::nullopt;
   return it->second;
+}
+
+std::vector<std::string> Args::all(const std::string& f) const {
+  auto it = all_values_.find(f);
+  return it == all_values_.end() ? std::vector<std::string>() : it->second;
 }
 
 std::string Args::require(const std::string& f) const {

@@ -16,11 +16,14 @@ namespace rcc::cli {
 class Args {
  public:
   // `with_value`: flags that take a value; `switches`: flags that do not.
+  // `repeatable`: flags among `with_value` that may be given several times (all(): every value,
+  // in order; get(): the first).
   Args(int argc, char** argv, const std::set<std::string>& with_value,
-       const std::set<std::string>& switches);
+       const std::set<std::string>& switches, const std::set<std::string>& repeatable = {});
 
   bool has(const std::string& flag) const;
   std::optional<std::string> get(const std::string& flag) const;
+  std::vector<std::string> all(const std::string& flag) const;
   std::string require(const std::string& flag) const;
   std::string get_or(const std::string& flag, const std::string& dflt) const;
   int64_t get_int(const std::string& flag, int64_t dflt, int64_t lo, int64_t hi) const;
@@ -31,6 +34,7 @@ class Args {
 
  private:
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_values_;
   std::set<std::string> switches_set_;
   std::vector<std::string> positional_;
 };

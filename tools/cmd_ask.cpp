@@ -1,4 +1,4 @@
-// rcc ask --model DIR (--memory X.rccm | --context FILE | --context-ids FILE)
+// rcc ask --model DIR (--memory X.rccm [--memory Y.rccm ...] | --context FILE | --context-ids FILE)
 //         [--question TEXT | --questions FILE] [--manual | --ir] [--prompt TEXT | --prompt-ids 1,2]
 //         [--mode compat|aligned] [--kv-cache FILE] [--max-new-tokens N] [sampling flags] [--json]
 // Answers on stdout (one JSON line per question with --json, with the time of each phase under
@@ -36,6 +36,8 @@ const char* kHelp =
     "together with the context (instruction reconstruction, the default); --manual puts it in the\n"
     "decoder prompt instead (the default with --memory).\n"
     "  --model DIR             default: $RCC_MODEL, else the bundled models/rcc-tiny\n"
+    "  --memory X.rccm         a memory file; several --memory are read, in the order given, as\n"
+    "                          one memory (each compressed apart; none is re-encoded)\n"
     "  --question TEXT         the question\n"
     "  --questions FILE        one question per line, answered from one memory prefill (manual)\n"
     "  --manual | --ir         choose the mode; --ir with --memory needs an aligned memory (the\n"
@@ -143,6 +145,8 @@ std::optional<KvCachePlan> plan_kv_cache(const Args& a, const std::string& dir) 
   if (!given) return std::nullopt;
   RCC_CHECK(!a.has("kv-8bit"),
             "--kv-cache and --kv-8bit exclude each other (saved decoder caches are f32)");
+  if (a.all("memory").size() > 1)
+    throw UsageError("--kv-cache keeps the decoder cache of one memory; give one --memory");
   KvCachePlan p;
   p.given = *given;
   p.inputs = given_inputs({{"--memory", a.get_or("memory", "")},
@@ -331,7 +335,28 @@ int64_t build_memory(const AskSession& s, const std::vector<std::string>& questi
   int64_t context_tokens = 0;
   bool have_memory = false;  // `mem` holds the slots (else they were streamed)
   double compress_s = 0, prefill_s = 0;
-  if (auto path = s.a.get("memory")) {
+  const std::vector<std::string> memories = s.a.all("memory");
+  if (memories.size() > 1) {
+    // Several memories, read in the order given as one: their slots one after the other in the
+    // decoder's memory prefix (spec §3.4). With --ir the question joins the last one.
+    std::vector<Memory> mems(memories.size());
+    int64_t slots = 0;
+    for (size_t i = 0; i < memories.size(); ++i) {
+      const bool last = i + 1 == memories.size();
+      double cs = 0;
+      load_memory_file(s, memories[i], question, ir && last, comp, mems[i], cs);
+      compress_s += cs;
+      slots += mems[i].slots();
+      context_tokens += mems[i].token_count;
+    }
+    Progress prefill("decoder memory prefill", slots, "slots");
+    const Clock::time_point t = Clock::now();
+    dm.reserve(slots + room);
+    for (const Memory& m : mems) dm.extend(m, 0, m.slots());
+    s.sync();
+    prefill_s = seconds_since(t);
+    prefill.finish(slots);
+  } else if (auto path = s.a.get("memory")) {
     load_memory_file(s, *path, question, ir, comp, mem, compress_s);
     have_memory = true;
   } else {
@@ -445,7 +470,7 @@ int cmd_ask(int argc, char** argv) {
           "questions",      "prompt",      "prompt-ids", "mode",        "kv-cache",
           "max-new-tokens", "temperature", "top-k",      "top-p",       "repetition-penalty",
           "seed",           "stop-ids",    "threads",    "tokenizer",   "device"},
-         {"manual", "ir", "no-stop", "quiet", "json", "help", "kv-8bit"});
+         {"manual", "ir", "no-stop", "quiet", "json", "help", "kv-8bit"}, {"memory"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
