@@ -142,6 +142,25 @@ void Engine::queue_job(Job job) {
   jobs_cv_.notify_one();
 }
 
+MemoryRecord Engine::record_of_this_model(const std::string& id) const {
+  auto r = store_.get(id);
+  if (!r) throw ApiError(404, "invalid_request_error", "memory_not_found", "no memory " + id);
+  if (r->encoder_fingerprint != fingerprint())
+    throw ApiError(409, "invalid_request_error", "model_mismatch",
+                   "memory " + id + " was made by another model (encoder " +
+                       r->encoder_fingerprint + "); this server's is " + fingerprint());
+  return *r;
+}
+
+void Engine::check_encoder_ids(const std::vector<int32_t>& ids) const {
+  const int64_t vocab = model_->encoder.config().vocab_size;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= vocab)
+      throw ApiError(
+          400, "invalid_request_error", "invalid_ids",
+          str_cat("ids[", i, "] = ", ids[i], " is outside the vocabulary [0, ", vocab, ")"));
+}
+
 MemoryRecord Engine::create_memory(const std::string& name, const std::optional<std::string>& text,
                                    const std::vector<int32_t>& given_ids, const std::string& mode) {
   if (queued_jobs() >= opt_.max_jobs)
@@ -155,12 +174,7 @@ MemoryRecord Engine::create_memory(const std::string& name, const std::optional<
     throw ApiError(
         400, "invalid_request_error", "context_length_exceeded",
         str_cat("ids: ", ids.size(), " tokens, more than the limit of ", opt_.max_context_tokens));
-  const int64_t vocab = model_->encoder.config().vocab_size;
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (ids[i] < 0 || ids[i] >= vocab)
-      throw ApiError(
-          400, "invalid_request_error", "invalid_ids",
-          str_cat("ids[", i, "] = ", ids[i], " is outside the vocabulary [0, ", vocab, ")"));
+  check_encoder_ids(ids);
   const WindowMode m = mode.empty() ? model_->settings.mode : parse_mode(mode);
   MemoryRecord r = store_.create(name, mode_name(m), fingerprint(), int64_t(ids.size()));
   queue_job({r.id, std::move(ids), m, false});
@@ -169,12 +183,7 @@ MemoryRecord Engine::create_memory(const std::string& name, const std::optional<
 
 MemoryRecord Engine::append_memory(const std::string& id, const std::optional<std::string>& text,
                                    const std::vector<int32_t>& given_ids) {
-  auto r = store_.get(id);
-  if (!r) throw ApiError(404, "invalid_request_error", "memory_not_found", "no memory " + id);
-  if (r->encoder_fingerprint != fingerprint())
-    throw ApiError(409, "invalid_request_error", "model_mismatch",
-                   "memory " + id + " was made by another model (encoder " +
-                       r->encoder_fingerprint + "); this server's is " + fingerprint());
+  auto r = std::optional<MemoryRecord>(record_of_this_model(id));
   if (r->status != "ready" || job_active(id))
     throw ApiError(
         409, "invalid_request_error", "memory_busy",
@@ -190,11 +199,7 @@ MemoryRecord Engine::append_memory(const std::string& id, const std::optional<st
     throw ApiError(400, "invalid_request_error", "context_length_exceeded",
                    str_cat("the memory would hold ", r->tokens + int64_t(ids.size()),
                            " tokens, more than the limit of ", opt_.max_context_tokens));
-  const int64_t vocab = model_->encoder.config().vocab_size;
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (ids[i] < 0 || ids[i] >= vocab)
-      throw ApiError(400, "invalid_request_error", "invalid_ids",
-                     str_cat("ids[", i, "] = ", ids[i], " is outside the vocabulary"));
+  check_encoder_ids(ids);
   store_.set_status(id, "appending");
   queue_job({id, std::move(ids), WindowMode::Aligned, true});
   r->status = "appending";
@@ -338,12 +343,7 @@ std::vector<int32_t> Engine::check(const AnswerRequest& req) const {
   const RCCModel& m = *model_;
   const ChatTemplate& chat = m.settings.chat;
   for (const std::string& id : req.memories) {
-    auto r = store_.get(id);
-    if (!r) throw ApiError(404, "invalid_request_error", "memory_not_found", "no memory " + id);
-    if (r->encoder_fingerprint != fingerprint())
-      throw ApiError(409, "invalid_request_error", "model_mismatch",
-                     "memory " + id + " was made by another model (encoder " +
-                         r->encoder_fingerprint + "); this server's is " + fingerprint());
+    const auto r = std::optional<MemoryRecord>(record_of_this_model(id));
     if (r->status != "ready" && r->status != "appending")
       throw ApiError(
           409, "invalid_request_error", "memory_not_ready",

@@ -124,6 +124,10 @@ class Engine {
   std::shared_ptr<DecoderMemory> memory_prefix(const std::vector<std::string>& ids, bool* hit,
                                                int64_t extra);
   Memory load_ready(const std::string& id);
+  // The stored record of `id`: 404 when there is none, 409 when another model made it.
+  MemoryRecord record_of_this_model(const std::string& id) const;
+  // 400 naming the first id outside the encoder's vocabulary.
+  void check_encoder_ids(const std::vector<int32_t>& ids) const;
 
   ServeOptions opt_;
   MemoryStore& store_;
