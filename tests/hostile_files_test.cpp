@@ -5,12 +5,22 @@
 // safetensors_test.cpp.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
 #include <sstream>
 
+#include "core/hash.h"
+#include "ops/vec_math.h"
 #include "rcc/compressor.h"
+#include "rcc/decoder_memory.h"
+#include "rcc/kv_file.h"
 #include "rcc/memory_file.h"
 #include "rcc/rcc_init.h"
 #include "rcc/settings.h"
+#include "tasks/babi.h"
+#include "tasks/codec.h"
 #include "tasks/shards.h"
 #include "test_util.h"
 
@@ -160,6 +170,79 @@ TEST(HostileFiles, AskSurvivesADecoderCacheWhosePositionsOverflow) {
   const test::RunResult again = ask(bad);
   ASSERT_EQ(again.status, 0) << again.err;
   EXPECT_TRUE(nlohmann::json::parse(again.out)["timings"].contains("kv_cache_load_s")) << again.out;
+}
+
+TEST(HostileFiles, AnEmptyMemoryAndAnEmptyDecoderCacheTouchNoNullPointer) {
+  // Found by fuzz/kv_cache_fuzz under UndefinedBehaviorSanitizer: a decoder cache of 0 positions
+  // (a valid file: the cache of an empty memory) was restored with memcpy into the empty cache's
+  // null buffers, and hashing it (as hashing an empty memory's slots) passed null to memcpy in
+  // Xxh64::update. Both are undefined behaviour, reported by the sanitizer build of this test.
+  EXPECT_EQ(xxh64(nullptr, 0), xxh64("", 0));
+  Memory empty;
+  empty.dtype = DType::F32, empty.levels = 3, empty.hidden = 32, empty.window = 64, empty.ratio = 8;
+  empty.mode = WindowMode::Aligned;
+  test::TempDir d;
+  save_memory(d.file("e.rccm"), empty);
+  const Memory loaded = load_memory(d.file("e.rccm"));
+  EXPECT_EQ(loaded.slots(), 0);
+  EXPECT_EQ(memory_identity(loaded), memory_identity(empty));
+
+  GPTNeoXConfig cfg;
+  cfg.vocab_size = 97, cfg.hidden_size = 32, cfg.num_layers = 2, cfg.num_heads = 4;
+  cfg.intermediate_size = 64, cfg.rotary_pct = 0.5;
+  RCCSettings s;
+  s.window = 64, s.ratio = 8, s.mode = WindowMode::Aligned;
+  const RCCModel m = init_random_rcc(cfg, s, DType::F32, 1);
+  const uint64_t id = memory_identity(empty), fp = decoder_fingerprint(m);
+  save_decoder_cache(d.file("e.rcckv"), DecoderMemory(m), id, fp);
+  DecoderMemory dm(m);
+  load_decoder_cache(d.file("e.rcckv"), dm, id, fp);
+  EXPECT_EQ(dm.length(), 0);
+}
+
+TEST(HostileFiles, NaNSlotsOfAMemoryFileGiveNaNLogitsWithoutUndefinedBehaviour) {
+  // Found by fuzz/memory_fuzz and fuzz/checkpoint_fuzz under UndefinedBehaviorSanitizer: slots (or
+  // weights) read from a file may be NaN; the attention scores are then NaN and the softmax's exp
+  // converted NaN to an integer, which is undefined. NaN now passes through as NaN.
+  EXPECT_TRUE(std::isnan(ops::fast_exp(std::nanf(""))));
+  EXPECT_GT(ops::fast_exp(std::numeric_limits<float>::infinity()), 1e38f);
+  test::TempDir d;
+  const RCCModel m = small_model_at(d.file("model"));
+  Memory mem = Compressor(m).compress(ids(100), WindowMode::Aligned);
+  std::memset(mem.data.data(), 0xff, mem.data.size());  // every slot value NaN
+  save_memory(d.file("nan.rccm"), mem);
+  const Memory loaded = load_memory(d.file("nan.rccm"));
+  DecoderMemory dm(m);
+  dm.extend(loaded, 0, loaded.slots());
+  const std::vector<float> logits = dm.prompt_logits({5, 6});
+  ASSERT_FALSE(logits.empty());
+  EXPECT_TRUE(std::isnan(logits[0]));
+}
+
+TEST(HostileFiles, WrongTypesInAVocabularyAndAHugeBabiLineNumberAreErrorsNamingTheFile) {
+  // Found by fuzz/task_data_fuzz: vocab.json with a non-string "format" or token escaped as
+  // nlohmann's type_error, and a bAbI line number of 20 digits as std::out_of_range from
+  // std::stoll; neither named the file (nor the line).
+  test::TempDir d;
+  auto refused = [](const std::function<void()>& f, const std::string& file,
+                    const std::string& what) {
+    try {
+      f();
+      ADD_FAILURE() << "accepted " << file;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  const std::string vocab = d.file("vocab.json");
+  test::write_file(vocab, R"({"format": 1, "tokens": []})");
+  refused([&] { WordVocab::load(vocab); }, vocab, "not an rcc word vocabulary");
+  test::write_file(vocab, R"({"format": "rcc-words", "tokens": ["<eos>", 7]})");
+  refused([&] { WordVocab::load(vocab); }, vocab, "token 1 is not a string");
+  const std::string babi = d.file("qa.txt");
+  test::write_file(
+      babi, "1 Mary went to the kitchen.\n12345678901234567890 Where is Mary?\tkitchen\t1\n");
+  refused([&] { read_babi_file(babi); }, babi + ":2", "too large");
 }
 
 }  // namespace

@@ -53,6 +53,7 @@ Xxh64::Xxh64(uint64_t seed) : seed_(seed) {
 }
 
 void Xxh64::update(const void* data, size_t n) {
+  if (n == 0) return;  // data may be null then (an empty tensor or cache); memcpy must not see it
   const unsigned char* p = static_cast<const unsigned char*>(data);
   total_ += n;
   if (buffered_ + n < 32) {

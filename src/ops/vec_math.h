@@ -12,7 +12,9 @@ namespace rcc::ops {
 
 // exp(x) in float: x = n·ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial (Cephes
 // coefficients), times 2^n built in the exponent bits. Relative error < 1e-7 over [-87, 88];
-// inputs below -87.3 clamp (result ~1e-38), as softmax needs (inputs there are <= 0).
+// inputs below -87.3 clamp (result ~1e-38), as softmax needs (inputs there are <= 0). NaN gives
+// NaN (2^n is built by integer arithmetic on the bits of n + 1.5·2^23: no float-to-int conversion,
+// which is undefined for NaN — hostile weights or memory slots make NaN scores).
 inline float fast_exp(float x) {
   x = std::min(std::max(x, -87.3f), 88.3f);
   const float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
@@ -25,7 +27,8 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+  const uint32_t biased = std::bit_cast<uint32_t>(n + 12582912.0f) - 0x4B400000u + 127u;  // n + 127
+  return p * std::bit_cast<float>(biased << 23);
 }
 
 #if defined(__AVX2__) && defined(__FMA__)

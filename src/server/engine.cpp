@@ -87,8 +87,7 @@ class ChoiceText {
 };
 
 int64_t cache_bytes(const DecoderMemory& dm) {
-  const KVCache& c = dm.cache();
-  return c.capacity() * c.layers() * c.width() * 2 * int64_t(sizeof(float));
+  return int64_t(dm.cache().bytes());  // keys and values as stored (f32 on the CPU, bf16 on CUDA)
 }
 
 }  // namespace

@@ -41,6 +41,8 @@ std::vector<BabiQuestion> read_babi_file(const std::string& path) {
     while (sp < line.size() && line[sp] >= '0' && line[sp] <= '9') ++sp;
     RCC_CHECK(sp > 0 && sp < line.size() && line[sp] == ' ', path, ":", lineno,
               ": a bAbI line starts with its number and a space");
+    // std::stoll would throw std::out_of_range (no file, no line) past 19 digits.
+    RCC_CHECK(sp <= 18, path, ":", lineno, ": line number ", line.substr(0, sp), " is too large");
     const int64_t id = std::stoll(line.substr(0, sp));
     RCC_CHECK(id == 1 || id == last + 1, path, ":", lineno, ": line number ", id, " follows ",
               last);

@@ -37,10 +37,17 @@ WordVocab::WordVocab(const std::vector<std::string>& words) {
 
 WordVocab WordVocab::load(const std::string& path) {
   const nlohmann::json j = read_json_file(path);
-  RCC_CHECK(j.is_object() && j.value("format", "") == "rcc-words" && j.contains("tokens") &&
-                j["tokens"].is_array(),
+  // Compared as JSON values: a "format" or token of another type is refused here, not thrown by
+  // nlohmann's conversions as an error that names no file.
+  RCC_CHECK(j.is_object() && j.contains("format") && j["format"] == "rcc-words" &&
+                j.contains("tokens") && j["tokens"].is_array(),
             path, ": not an rcc word vocabulary ({\"format\": \"rcc-words\", \"tokens\": [...]})");
-  std::vector<std::string> tokens = j["tokens"].get<std::vector<std::string>>();
+  std::vector<std::string> tokens;
+  for (const nlohmann::json& t : j["tokens"]) {
+    RCC_CHECK(t.is_string(), path, ": vocabulary token ", tokens.size(),
+              " is not a string: ", json_excerpt(t));
+    tokens.push_back(t.get<std::string>());
+  }
   WordVocab v({});
   RCC_CHECK(tokens.size() >= v.tokens_.size() &&
                 std::equal(v.tokens_.begin(), v.tokens_.end(), tokens.begin()),
