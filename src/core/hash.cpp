@@ -11,7 +11,9 @@ constexpr uint64_t P1 = 11400714785074694791ull, P2 = 14029467366897019727ull,
                    P3 = 1609587929392839161ull, P4 = 9650029242287828579ull,
                    P5 = 2870177450012600261ull;
 
-inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+inline uint64_t rotl(uint64_t x, int r) {
+  return (x << r) | (x >> (64 - r));
+}
 inline uint64_t read64(const unsigned char* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -22,8 +24,12 @@ inline uint32_t read32(const unsigned char* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
-inline uint64_t round1(uint64_t acc, uint64_t in) { return rotl(acc + in * P2, 31) * P1; }
-inline uint64_t merge(uint64_t acc, uint64_t v) { return (acc ^ round1(0, v)) * P1 + P4; }
+inline uint64_t round1(uint64_t acc, uint64_t in) {
+  return rotl(acc + in * P2, 31) * P1;
+}
+inline uint64_t merge(uint64_t acc, uint64_t v) {
+  return (acc ^ round1(0, v)) * P1 + P4;
+}
 
 uint64_t finish(uint64_t h, const unsigned char* p, size_t n) {
   while (n >= 8) {
