@@ -182,27 +182,26 @@ MemoryRecord Engine::create_memory(const std::string& name, const std::optional<
 
 MemoryRecord Engine::append_memory(const std::string& id, const std::optional<std::string>& text,
                                    const std::vector<int32_t>& given_ids) {
-  auto r = std::optional<MemoryRecord>(record_of_this_model(id));
-  if (r->status != "ready" || job_active(id))
-    throw ApiError(
-        409, "invalid_request_error", "memory_busy",
-        "memory " + id + " is " + r->status + "; only a ready memory can be appended to");
-  if (r->mode != "aligned")
+  MemoryRecord r = record_of_this_model(id);
+  if (r.status != "ready" || job_active(id))
+    throw ApiError(409, "invalid_request_error", "memory_busy",
+                   "memory " + id + " is " + r.status + "; only a ready memory can be appended to");
+  if (r.mode != "aligned")
     throw ApiError(409, "invalid_request_error", "not_appendable",
                    "memory " + id + " is a compat memory; only aligned memories can be extended");
   if (queued_jobs() >= opt_.max_jobs)
     throw ApiError(429, "rate_limit_error", "too_many_jobs", "the compression queue is full");
   std::vector<int32_t> ids = text ? encode_context(*text) : given_ids;
   if (ids.empty()) throw ApiError(400, "invalid_request_error", "empty_input", "nothing to append");
-  if (r->tokens + int64_t(ids.size()) > opt_.max_context_tokens)
+  if (r.tokens + int64_t(ids.size()) > opt_.max_context_tokens)
     throw ApiError(400, "invalid_request_error", "context_length_exceeded",
-                   str_cat("the memory would hold ", r->tokens + int64_t(ids.size()),
+                   str_cat("the memory would hold ", r.tokens + int64_t(ids.size()),
                            " tokens, more than the limit of ", opt_.max_context_tokens));
   check_encoder_ids(ids);
   store_.set_status(id, "appending");
   queue_job({id, std::move(ids), WindowMode::Aligned, true});
-  r->status = "appending";
-  return *r;
+  r.status = "appending";
+  return r;
 }
 
 std::optional<std::pair<int64_t, int64_t>> Engine::job_progress(const std::string& id) const {
@@ -342,11 +341,10 @@ std::vector<int32_t> Engine::check(const AnswerRequest& req) const {
   const RCCModel& m = *model_;
   const ChatTemplate& chat = m.settings.chat;
   for (const std::string& id : req.memories) {
-    const auto r = std::optional<MemoryRecord>(record_of_this_model(id));
-    if (r->status != "ready" && r->status != "appending")
-      throw ApiError(
-          409, "invalid_request_error", "memory_not_ready",
-          "memory " + id + " is " + r->status + (r->error.empty() ? "" : ": " + r->error));
+    const MemoryRecord r = record_of_this_model(id);
+    if (r.status != "ready" && r.status != "appending")
+      throw ApiError(409, "invalid_request_error", "memory_not_ready",
+                     "memory " + id + " is " + r.status + (r.error.empty() ? "" : ": " + r.error));
   }
   if (req.ir && !req.context)
     throw ApiError(400, "invalid_request_error", "invalid_value",
@@ -441,6 +439,7 @@ AnswerResult Engine::answer(AnswerRequest req, const OnText& on_text) {
   else
     out = dm->generate_batch(std::vector<std::vector<int32_t>>(size_t(req.n), prompt), gp);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats_.generate_seconds = stats_.generate_seconds.load() + secs;  // under the compute lock
   lock.unlock();
 
   res.prompt_tokens = int64_t(prompt.size());
@@ -462,7 +461,6 @@ AnswerResult Engine::answer(AnswerRequest req, const OnText& on_text) {
   }
   stats_.answers++;
   stats_.prompt_tokens += res.prompt_tokens + res.context_tokens;
-  stats_.generate_seconds = stats_.generate_seconds.load() + secs;
   return res;
 }
 

@@ -251,14 +251,6 @@ void MemoryStore::set_status(const std::string& id, const std::string& status,
       .step();
 }
 
-void MemoryStore::set_progress(const std::string& id, int64_t done, int64_t total) {
-  Stmt(db_, "UPDATE memories SET progress_done=?, progress_total=? WHERE id=?")
-      .bind(1, done)
-      .bind(2, total)
-      .bind(3, id)
-      .step();
-}
-
 void MemoryStore::set_ready(const std::string& id, int64_t tokens, int64_t slots, int64_t bytes) {
   Stmt(db_,
        "UPDATE memories SET status='ready', error='', tokens=?, slots=?, bytes=?, "

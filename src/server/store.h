@@ -47,7 +47,6 @@ class MemoryStore {
   bool remove(const std::string& id);
 
   void set_status(const std::string& id, const std::string& status, const std::string& error = "");
-  void set_progress(const std::string& id, int64_t done, int64_t total);
   // After the file was written: status ready, with its counts.
   void set_ready(const std::string& id, int64_t tokens, int64_t slots, int64_t bytes);
 
