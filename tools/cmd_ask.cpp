@@ -4,6 +4,7 @@
 // Answers on stdout (one JSON line per question with --json, with the time of each phase under
 // "timings"); progress on stderr.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -11,12 +12,14 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "args.h"
 #include "commands.h"
 #include "core/progress.h"
 #include "inputs.h"
+#include "model/decode_batch.h"
 #include "output.h"
 #include "paths.h"
 #include "rcc/chat.h"
@@ -330,7 +333,9 @@ void prefill_memory(const AskSession& s, const Memory& mem, const std::optional<
 int64_t build_memory(const AskSession& s, const std::vector<std::string>& questions, bool ir,
                      int64_t max_new_tokens, const std::optional<KvCachePlan>& kv, Compressor& comp,
                      DecoderMemory& dm, Memory& mem) {
-  const int64_t room = 1024 + max_new_tokens;  // cache positions beyond the memory (prompts)
+  // Cache positions beyond the memory: none (answers continue it in caches of their own).
+  const int64_t room = 0;
+  (void)max_new_tokens;
   const std::string question = ir ? questions[0] : std::string();
   int64_t context_tokens = 0;
   bool have_memory = false;  // `mem` holds the slots (else they were streamed)
@@ -410,17 +415,11 @@ struct AnswerContext {
   Clock::time_point start;  // of the command (timings.total_s)
 };
 
-// Generates the answer to `x` after the memory prefix in `dm` and prints it on stdout: with
-// --json one JSON line (ids, question, mode, counts, stopped, timings and, with a tokenizer,
-// text and answer), else the answer (or, without a tokenizer, the generated ids).
-void answer(const AskSession& s, DecoderMemory& dm, const Asked& x, const GenerateParams& gp,
-            const AnswerContext& ctx) {
-  Progress gen("generating", gp.max_new_tokens, "tokens");
-  const Clock::time_point t = Clock::now();
-  GenerateResult r = dm.generate(x.prompt, gp);
-  s.sync();
-  const double decode_s = seconds_since(t);
-  gen.finish(int64_t(r.ids.size()));
+// Prints the answer `r` to `x` on stdout: with --json one JSON line (ids, question, mode, counts,
+// stopped, timings and, with a tokenizer, text and answer), else the answer (or, without a
+// tokenizer, the generated ids).
+void print_answer(const AskSession& s, const Asked& x, const GenerateResult& r,
+                  const AnswerContext& ctx, int64_t batch) {
   nlohmann::json j;
   j["ids"] = r.ids;
   if (!x.question.empty()) j["question"] = x.question;
@@ -429,17 +428,16 @@ void answer(const AskSession& s, DecoderMemory& dm, const Asked& x, const Genera
   j["context_tokens"] = ctx.context_tokens;
   j["prompt_tokens"] = x.prompt.size();
   j["stopped"] = r.stopped;
-  // generate() times its first step (the prompt's pass, which yields the first token) apart
-  // from the one-token steps after it; what remains of the wall time (a device's last sync) is
-  // counted with the decode steps.
-  const double prompt_s = std::min(r.prompt_seconds, decode_s);
+  // The batch (model/decode_batch.h) times each answer's prompt pass (up to its first token) apart
+  // from its one-token steps, which it shared with the other questions' rows.
   const int64_t steps = std::max<int64_t>(0, int64_t(r.ids.size()) - 1);
   nlohmann::json tj = s.timings;
-  tj["prompt_s"] = prompt_s;
-  tj["decode_s"] = decode_s - prompt_s;
+  tj["prompt_s"] = r.prompt_seconds;
+  tj["decode_s"] = r.decode_seconds;
   tj["generated_tokens"] = r.ids.size();
   tj["decode_tokens"] = steps;
-  tj["decode_tokens_per_s"] = decode_s - prompt_s > 0 ? double(steps) / (decode_s - prompt_s) : 0.0;
+  tj["decode_tokens_per_s"] = r.decode_seconds > 0 ? double(steps) / r.decode_seconds : 0.0;
+  tj["batch"] = batch;
   tj["total_s"] = seconds_since(ctx.start);  // from the start of the command to this answer
   j["timings"] = tj;
   std::string answer;
@@ -457,9 +455,49 @@ void answer(const AskSession& s, DecoderMemory& dm, const Asked& x, const Genera
     for (size_t i = 0; i < r.ids.size(); ++i) std::printf("%s%d", i ? "," : "", r.ids[i]);
     std::printf("\n");
   }
-  // Each answer is out before the next is generated; a lost one stops the command.
+  // Each answer is out as soon as it and those before it are done; a lost one stops the command.
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
     fail("cannot write to stdout: ", std::strerror(errno));
+}
+
+// Answers every question in one batch (model/decode_batch.h): each continues the memory prefix in
+// `dm`, shared and read once per step, with its own tail; all decode together. Every question
+// samples as it would alone (stream 0). Answers are printed in question order as they finish.
+void answer_all(const AskSession& s, const DecoderMemory& dm, const std::vector<Asked>& asks,
+                const GenerateParams& gp, const AnswerContext& ctx) {
+  const int64_t n = int64_t(asks.size());
+  if (gp.max_new_tokens == 0) {  // nothing to generate: empty answers
+    for (const Asked& x : asks) print_answer(s, x, GenerateResult{}, ctx, n);
+    return;
+  }
+  Progress gen("generating", gp.max_new_tokens * n, "tokens");
+  std::atomic<int64_t> tokens{0};
+  GenerateParams p = gp;
+  p.on_token = [&](size_t, int32_t) {
+    gen.update(++tokens);
+    return true;
+  };
+  std::vector<KVCache> caches;
+  for (int64_t i = 0; i < n; ++i) caches.push_back(dm.answer_cache());
+  DecodeBatch batch(s.model.decoder);
+  std::vector<uint64_t> handles;
+  for (int64_t i = 0; i < n; ++i)
+    handles.push_back(batch.add({&caches[size_t(i)], asks[size_t(i)].prompt, p, size_t(i), 0}));
+  std::vector<std::optional<GenerateResult>> results(static_cast<size_t>(n));
+  size_t printed = 0;
+  while (!batch.empty()) {
+    for (auto& [h, r] : batch.step()) {
+      const size_t i = size_t(std::find(handles.begin(), handles.end(), h) - handles.begin());
+      results[i] = std::move(r);
+    }
+    while (printed < results.size() && results[printed]) {
+      s.sync();
+      print_answer(s, asks[printed], *results[printed], ctx, n);
+      caches[printed] = KVCache();  // its tail is no longer needed
+      ++printed;
+    }
+  }
+  gen.finish(tokens);
 }
 
 }  // namespace
@@ -505,7 +543,7 @@ int cmd_ask(int argc, char** argv) {
   ctx.memory_slots = dm.length();
   ctx.start = start;
 
-  for (const Asked& x : asks) answer(s, dm, x, gp, ctx);
+  answer_all(s, dm, asks, gp, ctx);
   return 0;
 }
 

@@ -32,8 +32,9 @@ const char* kHelp =
     "  --store DIR            memories and their index (default ./rcc-store)\n"
     "  --device D             cpu (default), cuda or cuda:N\n"
     "  --api-key KEY | --api-key-file F   require Authorization: Bearer KEY (all but /health)\n"
-    "  --parallel N           requests handled at once (default 4; answers take turns on the "
-    "model)\n"
+    "  --parallel N           requests handled at once (HTTP threads, default 32)\n"
+    "  --max-batch N          sequences decoding together in one batch (default 64)\n"
+    "  --prefill-chunk N      prompt tokens fed per decoding step (default 256)\n"
     "  --cache-mib N          decoder caches of memories kept, MiB (default 1024)\n"
     "  --max-body-mib N       request body limit (default 64)\n"
     "  --max-context-tokens N tokens of one memory or request context (default 1048576)\n"
@@ -51,7 +52,8 @@ void on_stop_signal(int sig) {
 int cmd_serve(int argc, char** argv) {
   Args a(argc, argv,
          {"model", "host", "port", "store", "device", "api-key", "api-key-file", "parallel",
-          "cache-mib", "max-body-mib", "max-context-tokens", "max-tokens", "max-jobs", "threads"},
+          "max-batch", "prefill-chunk", "cache-mib", "max-body-mib", "max-context-tokens",
+          "max-tokens", "max-jobs", "threads"},
          {"help", "quiet"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -85,6 +87,8 @@ int cmd_serve(int argc, char** argv) {
   }
   opt.parallel = int(a.get_int("parallel", opt.parallel, 1, 1024));
   opt.max_connections = std::max(opt.parallel, 1);
+  opt.max_batch = int(a.get_int("max-batch", opt.max_batch, 1, 4096));
+  opt.prefill_chunk = a.get_int("prefill-chunk", opt.prefill_chunk, 1, 1 << 20);
   opt.cache_mib = a.get_int("cache-mib", opt.cache_mib, 0, int64_t(1) << 30);
   opt.max_body_bytes = a.get_int("max-body-mib", 64, 1, 1 << 20) << 20;
   opt.max_context_tokens =

@@ -6,6 +6,7 @@ namespace rcc::cli {
 int cmd_info(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_bench_batch(int argc, char** argv);
 int cmd_compress(int argc, char** argv);
 int cmd_ask(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);

@@ -37,6 +37,8 @@ const Command kCommands[] = {
     {"tokenize", rcc::cli::cmd_tokenize, "text -> token ids with a tokenizer.json"},
     {"detokenize", rcc::cli::cmd_detokenize, "token ids -> text with a tokenizer.json"},
     {"bench", rcc::cli::cmd_bench, "measure prefill/decode speed and GEMM throughput"},
+    {"bench-batch", rcc::cli::cmd_bench_batch,
+     "decode speed of many sequences in one batch, on a shared or own memory prefix"},
     {"bench-context", rcc::cli::cmd_bench_context,
      "one point of the memory curve: RCC compression vs plain prefill of N tokens"},
     {"version", rcc::cli::cmd_version,

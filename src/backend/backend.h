@@ -26,6 +26,13 @@ namespace rcc {
 
 class KVCache;
 
+// Rows [begin, begin + count) of a batch belong to the sequence whose cache is `cache`; they sit
+// at positions cache->length() .. + count - 1 (model/gptneox.h).
+struct SeqSlice {
+  int64_t begin = 0, count = 0;
+  KVCache* cache = nullptr;
+};
+
 enum class DeviceKind { CPU, CUDA };
 
 class Backend {
@@ -102,9 +109,19 @@ class Backend {
                             double base, int64_t pos0, KVCache& cache, int64_t layer,
                             void* q_out) = 0;
   // Causal attention: query r (row r of q [rows, heads·hd]) sits at position past + r and attends
-  // to cached positions [0, past + r] of layer `layer`; scale 1/sqrt(hd). out [rows, heads·hd].
+  // to cached positions [0, past + r] of layer `layer` (a shared prefix's positions included,
+  // kv_cache.h); scale 1/sqrt(hd). out [rows, heads·hd].
   virtual void attention(const void* q, int64_t rows, int64_t past, const KVCache& cache,
                          int64_t layer, void* out) = 0;
+  // Both for every sequence of a batch pass (qkv [rows, heads, 3, hd] and q_out, out [rows, H] of
+  // the whole batch; sequence s at rows [s.begin, s.begin + s.count), positions from
+  // s.cache->length(), which the pass advances only after its last layer). The results equal the
+  // per-sequence calls exactly on the CPU; a backend may batch the sequences into single launches
+  // and read a prefix that several sequences share once. The defaults loop over the sequences.
+  virtual void qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs, int64_t heads,
+                                  int64_t hd, int64_t rot, double base, int64_t layer, void* q_out);
+  virtual void attention_batch(const void* q, std::span<const SeqSlice> seqs, int64_t layer,
+                               void* out);
 
   // ---- training (model/gptneox_backward.cpp, train/) ----
   // "act" buffers hold act_dtype() elements (activations and their gradients); "f32" buffers are

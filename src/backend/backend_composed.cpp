@@ -1,6 +1,7 @@
 // The backend ops that a backend may fuse, composed from the primitive ones (the CPU backend uses
 // these; CUDA overrides them with single kernels, cuda/norm.cu and cuda/norm_backward.cu).
 #include "backend/backend.h"
+#include "backend/kv_cache.h"
 #include "core/error.h"
 
 namespace rcc {
@@ -19,6 +20,23 @@ void Backend::layer_norm_pair_backward(const void* x, int64_t rows, int64_t H, c
                                        float* dw2, float* db2) {
   layer_norm_backward(x, rows, H, w2, eps, dy2, dx, dw2, db2);
   layer_norm_backward(x, rows, H, w1, eps, dy1, dx, dw1, db1);
+}
+
+void Backend::qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs, int64_t heads,
+                                 int64_t hd, int64_t rot, double base, int64_t layer, void* q_out) {
+  const int64_t H = heads * hd;
+  for (const SeqSlice& s : seqs)
+    qkv_to_cache(act_at(*this, qkv, s.begin * 3 * H), s.count, heads, hd, rot, base,
+                 s.cache->length(), *s.cache, layer, act_at(*this, q_out, s.begin * H));
+}
+
+void Backend::attention_batch(const void* q, std::span<const SeqSlice> seqs, int64_t layer,
+                              void* out) {
+  for (const SeqSlice& s : seqs) {
+    const int64_t H = s.cache->width();
+    attention(act_at(*this, q, s.begin * H), s.count, s.cache->length(), *s.cache, layer,
+              act_at(*this, out, s.begin * H));
+  }
 }
 
 std::vector<double> Backend::cross_entropy_parts(const float* logits, int64_t V,

@@ -95,16 +95,54 @@ class CpuBackend final : public Backend {
     float* sq = f(qkv);
     ops::rotary_qkv(sq, rows, nh, hd, rot, pos0, base);
     // Split the per-head [q | k | v] rows: q to a dense [rows, H] buffer, k and v into the cache.
-    const int64_t H = nh * hd;
-    float* kc = c.k(layer) + pos0 * H;
-    float* vc = c.v(layer) + pos0 * H;
+    const int64_t H = nh * hd, row = pos0 - c.prefix_length();  // own storage row of pos0
+    RCC_CHECK(row >= 0 && pos0 + rows <= c.capacity(), "qkv_to_cache: positions ", pos0, "..",
+              pos0 + rows, " outside the cache's own rows [", c.prefix_length(), ", ", c.capacity(),
+              ")");
+    float* kc = c.k(layer) + row * H;
+    float* vc = c.v(layer) + row * H;
     split_heads(sq, rows, nh, hd, f(q_out), kc, vc);
   }
   void attention(const void* q, int64_t rows, int64_t past, const KVCache& c, int64_t layer,
                  void* out) override {
     const int64_t H = c.width();
-    ops::causal_attention(f(q), H, c.k(layer), c.v(layer), H, rows, past, c.heads(), c.head_dim(),
-                          f(out));
+    if (!c.prefix()) {
+      ops::causal_attention(f(q), H, c.k(layer), c.v(layer), H, rows, past, c.heads(), c.head_dim(),
+                            f(out));
+      return;
+    }
+    const ops::PrefixSeq s{0, rows, past, c.k(layer), c.v(layer)};
+    const KVCache& p = *c.prefix();
+    ops::prefix_attention(f(q), p.k(layer), p.v(layer), c.prefix_length(), H, &s, 1, c.heads(),
+                          c.head_dim(), f(out));
+  }
+  // Sequences continuing the same prefix cache (up to the same position) are one group: the
+  // prefix is read once per block of their rows. The others run alone.
+  void attention_batch(const void* q, std::span<const SeqSlice> seqs, int64_t layer,
+                       void* out) override {
+    std::vector<bool> done(seqs.size(), false);
+    std::vector<ops::PrefixSeq> group;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      if (done[i]) continue;
+      const KVCache& c = *seqs[i].cache;
+      if (!c.prefix()) {
+        const int64_t H = c.width();
+        attention(f(q) + seqs[i].begin * H, seqs[i].count, c.length(), c, layer,
+                  f(out) + seqs[i].begin * H);
+        continue;
+      }
+      group.clear();
+      for (size_t j = i; j < seqs.size(); ++j) {
+        const KVCache& cj = *seqs[j].cache;
+        if (done[j] || cj.prefix() != c.prefix() || cj.prefix_length() != c.prefix_length())
+          continue;
+        done[j] = true;
+        group.push_back({seqs[j].begin, seqs[j].count, cj.length(), cj.k(layer), cj.v(layer)});
+      }
+      const KVCache& p = *c.prefix();
+      ops::prefix_attention(f(q), p.k(layer), p.v(layer), c.prefix_length(), c.width(),
+                            group.data(), int64_t(group.size()), c.heads(), c.head_dim(), f(out));
+    }
   }
 
   // ---- training: the f32 ops of src/ops ----

@@ -23,6 +23,25 @@ KVCache::KVCache(Backend& be, int64_t layers, int64_t heads, int64_t head_dim, b
   }
 }
 
+KVCache KVCache::continuing(const KVCache& prefix, std::shared_ptr<const void> keep) {
+  RCC_CHECK(prefix.be_ != nullptr && !prefix.shared_ && prefix.prefix_ == nullptr,
+            "KVCache: only a plain cache can be continued");
+  KVCache c;
+  c.be_ = prefix.be_;
+  c.layers_ = prefix.layers_;
+  c.heads_ = prefix.heads_;
+  c.head_dim_ = prefix.head_dim_;
+  c.dtype_ = prefix.dtype_;
+  c.k_.resize(prefix.k_.size());
+  c.v_.resize(prefix.v_.size());
+  c.ks_.resize(prefix.ks_.size());
+  c.vs_.resize(prefix.vs_.size());
+  c.prefix_ = &prefix;
+  c.offset_ = c.length_ = c.capacity_ = prefix.length_;
+  c.keep_ = std::move(keep);
+  return c;
+}
+
 KVCache::KVCache(const KVCache& o) {
   *this = o;
 }
@@ -35,8 +54,10 @@ KVCache& KVCache::operator=(const KVCache& o) {
   head_dim_ = o.head_dim_;
   shared_ = o.shared_;
   dtype_ = o.dtype_;
-  length_ = 0;
-  capacity_ = 0;
+  prefix_ = o.prefix_;
+  offset_ = o.offset_;
+  keep_ = o.keep_;
+  length_ = capacity_ = offset_;
   k_.clear();
   v_.clear();
   ks_.clear();
@@ -45,15 +66,16 @@ KVCache& KVCache::operator=(const KVCache& o) {
   v_.resize(o.v_.size());
   ks_.resize(o.ks_.size());
   vs_.resize(o.vs_.size());
-  if (o.length_ > 0) {
+  const int64_t own = o.length_ - o.offset_;
+  if (own > 0) {
     reserve(o.length_);
     for (size_t l = 0; l < k_.size(); ++l) {
-      be_->copy_device(k_[l].get(), o.k_[l].get(), size_t(o.length_) * row_bytes());
-      be_->copy_device(v_[l].get(), o.v_[l].get(), size_t(o.length_) * row_bytes());
+      be_->copy_device(k_[l].get(), o.k_[l].get(), size_t(own) * row_bytes());
+      be_->copy_device(v_[l].get(), o.v_[l].get(), size_t(own) * row_bytes());
     }
     for (size_t l = 0; l < ks_.size(); ++l) {
-      be_->copy_device(ks_[l].get(), o.ks_[l].get(), size_t(o.length_ * heads_) * 4);
-      be_->copy_device(vs_[l].get(), o.vs_[l].get(), size_t(o.length_ * heads_) * 4);
+      be_->copy_device(ks_[l].get(), o.ks_[l].get(), size_t(own * heads_) * 4);
+      be_->copy_device(vs_[l].get(), o.vs_[l].get(), size_t(own * heads_) * 4);
     }
   }
   length_ = o.length_;
@@ -63,11 +85,13 @@ KVCache& KVCache::operator=(const KVCache& o) {
 void KVCache::reserve(int64_t n) {
   if (n <= capacity_) return;
   RCC_CHECK(be_ != nullptr, "KVCache: not initialised");
-  const int64_t cap = std::max<int64_t>(n, capacity_ + capacity_ / 2);
+  // Own rows only: the prefix's positions are not stored here.
+  const int64_t own_cap = capacity_ - offset_, own_len = length_ - offset_;
+  const int64_t cap = std::max<int64_t>(n - offset_, own_cap + own_cap / 2);
   auto grow = [&](std::vector<DeviceBuffer>& bufs, size_t old_row, size_t new_row) {
     for (DeviceBuffer& b : bufs) {
       DeviceBuffer nb(*be_, size_t(cap) * new_row);
-      if (length_ > 0) be_->copy_device(nb.get(), b.get(), size_t(length_) * old_row);
+      if (own_len > 0) be_->copy_device(nb.get(), b.get(), size_t(own_len) * old_row);
       b = std::move(nb);
     }
   };
@@ -75,7 +99,7 @@ void KVCache::reserve(int64_t n) {
   grow(v_, row_bytes(), row_bytes());
   grow(ks_, size_t(heads_) * 4, size_t(heads_) * 4);
   grow(vs_, size_t(heads_) * 4, size_t(heads_) * 4);
-  capacity_ = cap;
+  capacity_ = offset_ + cap;
 }
 
 float* KVCache::k_scale(int64_t layer) const {
@@ -95,14 +119,14 @@ float* KVCache::host_f32(const DeviceBuffer& b) const {
 }
 
 void KVCache::truncate(int64_t n) {
-  RCC_CHECK(n >= 0 && n <= length_, "KVCache::truncate: ", n, " is past the cached length ",
-            length_);
+  RCC_CHECK(n >= offset_ && n <= length_, "KVCache::truncate: ", n,
+            " is outside the positions this cache owns [", offset_, ", ", length_, "]");
   length_ = n;
 }
 
 size_t KVCache::bytes() const {
   size_t per_layer =
-      size_t(capacity_) * (2 * row_bytes() + (ks_.empty() ? 0 : 2 * size_t(heads_) * 4));
+      size_t(capacity_ - offset_) * (2 * row_bytes() + (ks_.empty() ? 0 : 2 * size_t(heads_) * 4));
   return per_layer * k_.size();
 }
 

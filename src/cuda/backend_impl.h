@@ -99,6 +99,10 @@ class CudaBackend final : public Backend {
 
   void attention(const void* q, int64_t rows, int64_t past, const KVCache& cache, int64_t layer,
                  void* out) override;
+  void qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs, int64_t heads, int64_t hd,
+                          int64_t rot, double base, int64_t layer, void* q_out) override;
+  void attention_batch(const void* q, std::span<const SeqSlice> seqs, int64_t layer,
+                       void* out) override;
 
   // ---- training ----
   void zero(void* p, size_t bytes) override;

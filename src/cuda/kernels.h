@@ -38,22 +38,30 @@ void launch_layer_norm_pair(const bf16* x, int64_t rows, int64_t H, const float*
                             bf16* y2, bf16* x_copy, cudaStream_t stream);
 
 // ---- rotary.cu ----
-struct QkvToCacheArgs {
-  const bf16* qkv = nullptr;  // [rows, heads, 3, hd]
-  int64_t rows = 0;
-  int heads = 0, hd = 0, rot = 0;
-  const float* inv_freq = nullptr;  // device [rot/2]: 1 / base^(2i/rot), computed on the host
-  // Optional: device [positions, rot/2, 2] (cos, sin) of every angle, computed on the host with
-  // the same formula (training: positions < the longest sequence); null computes them here.
-  const float* rope = nullptr;
-  int64_t pos0 = 0;
-  bf16* q_out = nullptr;  // [rows, heads·hd]
+// One sequence's rows of a qkv_to_cache launch: rows [row_begin, next segment's row_begin) of the
+// batch at positions pos0.., written to rows cache_row0.. of its cache layer (a continued cache's
+// own storage starts after its shared prefix: cache_row0 = pos0 - prefix length).
+struct QkvSegment {
+  int64_t row_begin = 0, pos0 = 0, cache_row0 = 0;
   // Cache of one layer: [capacity, heads, hd] of bf16, or int8 with scales [capacity, heads].
   void* k = nullptr;
   void* v = nullptr;
   float* k_scale = nullptr;  // int8 caches only
   float* v_scale = nullptr;
-  bool int8 = false;
+};
+constexpr int kQkvMaxSegments = 32;  // sequences per launch (kernel parameter space)
+struct QkvToCacheArgs {
+  const bf16* qkv = nullptr;  // [rows, heads, 3, hd]
+  int64_t rows = 0;           // of every segment together
+  int heads = 0, hd = 0, rot = 0;
+  const float* inv_freq = nullptr;  // device [rot/2]: 1 / base^(2i/rot), computed on the host
+  // Optional: device [positions, rot/2, 2] (cos, sin) of every angle, computed on the host with
+  // the same formula (training: positions < the longest sequence); null computes them here.
+  const float* rope = nullptr;
+  bf16* q_out = nullptr;  // [rows, heads·hd]
+  bool int8 = false;      // every segment's cache is int8 (else bf16)
+  int segments = 0;       // 1..kQkvMaxSegments, row_begin ascending from 0
+  QkvSegment seg[kQkvMaxSegments];
 };
 void launch_qkv_to_cache(const QkvToCacheArgs& a, cudaStream_t stream);
 
@@ -125,7 +133,8 @@ void run_attention(const AttentionArgs& a, const AttentionPlan& plan, void* work
 
 // Split partials: part_o [rows, heads, splits, hd] f32 (each normalised by its own sum) and
 // part_lse [rows, heads, splits] (log2-sum-exp of the split's scaled scores; -inf when the split
-// saw no visible key). out[r, h·hd + d] = Σ_s w_s · part_o / Σ_s w_s, w_s = 2^(lse_s - max lse).
+// saw no visible key; NaN when no split wrote the slot: skipped). out[r, h·hd + d] =
+// Σ_s w_s · part_o / Σ_s w_s, w_s = 2^(lse_s - max lse).
 struct Partials {
   float* o = nullptr;
   float* lse = nullptr;
@@ -133,6 +142,35 @@ struct Partials {
 Partials partials_in(void* workspace, int64_t rows, int heads, int splits, int hd);
 void launch_attention_combine(const AttentionArgs& a, int splits, Partials part,
                               cudaStream_t stream);
+
+// Batched decoding attention (attention/decode.cu): each job is up to kDecodeMaxRows query rows
+// (any rows of q/out; row i at absolute position pos[i]) against one segment of keys — a shared
+// prefix or a sequence's own cache — of n_keys keys whose first sits at position key_pos0; key j
+// is visible to row i when key_pos0 + j <= pos[i]. A job's split z writes partial slot
+// slot0 + z of its rows (Partials over `slots` slots per row); slots no job writes must hold a NaN
+// log-sum-exp (the combine skips them). a.q, a.out, strides, heads, hd, scale and int8 come from
+// the AttentionArgs of the launch; k, v and scales from the job.
+struct DecodeJob {
+  int32_t row[4];
+  int64_t pos[4];
+  int rows = 0;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  const float* k_scale = nullptr;
+  const float* v_scale = nullptr;
+  int64_t n_keys = 0, key_pos0 = 0;
+  int slot0 = 0, splits = 1, chunk = 0;
+};
+constexpr int kDecodeMaxJobs = 24;  // jobs per launch (kernel parameter space)
+struct DecodeJobs {
+  int n = 0;
+  DecodeJob j[kDecodeMaxJobs];
+};
+// Sets a job's splits and chunk from its n_keys: splits of 256..2048 keys, enough of them for
+// about 4 blocks per SM over `heads` heads when the job is alone.
+void plan_decode_job(DecodeJob& job, int heads, int num_sms);
+void launch_decode_jobs(const AttentionArgs& a, const DecodeJobs& jobs, int slots, Partials part,
+                        cudaStream_t stream);
 
 // Kernel families (internal to the attention files).
 void launch_flash_attention(const AttentionArgs& a, int splits, int64_t tiles_per_split,

@@ -17,11 +17,14 @@ __global__ void qkv_to_cache_kernel(QkvToCacheArgs a) {
   __shared__ float scratch[32];
   const int64_t r = blockIdx.x;
   const int h = blockIdx.y, t = threadIdx.x, hd = a.hd;
+  int si = 0;  // the segment (sequence) of row r
+  while (si + 1 < a.segments && a.seg[si + 1].row_begin <= r) ++si;
+  const QkvSegment& sg = a.seg[si];
   const bf16* src = a.qkv + (r * a.heads + h) * 3 * hd;
   for (int i = t; i < 3 * hd; i += blockDim.x) sh[i] = __bfloat162float(src[i]);
   __syncthreads();
 
-  const int64_t pos = a.pos0 + r;
+  const int64_t pos = sg.pos0 + (r - sg.row_begin), crow = sg.cache_row0 + (r - sg.row_begin);
   const int half = a.rot / 2;
   const bool active = t < hd;
   float qv = 0.0f, kv = 0.0f, vv = 0.0f;
@@ -50,11 +53,11 @@ __global__ void qkv_to_cache_kernel(QkvToCacheArgs a) {
     }
     a.q_out[r * int64_t(a.heads) * hd + int64_t(h) * hd + t] = __float2bfloat16_rn(qv);
   }
-  const int64_t cache_off = (pos * a.heads + h) * int64_t(hd) + t;  // [pos, h, t]
+  const int64_t cache_off = (crow * a.heads + h) * int64_t(hd) + t;  // [row, h, t]
   if constexpr (!kInt8) {
     if (active) {
-      static_cast<bf16*>(a.k)[cache_off] = __float2bfloat16_rn(kv);
-      static_cast<bf16*>(a.v)[cache_off] = __float2bfloat16_rn(vv);
+      static_cast<bf16*>(sg.k)[cache_off] = __float2bfloat16_rn(kv);
+      static_cast<bf16*>(sg.v)[cache_off] = __float2bfloat16_rn(vv);
     }
   } else {
     // Per (position, head) absmax scale: scale = absmax / 127, q = round(x / scale) in [-127, 127];
@@ -65,12 +68,12 @@ __global__ void qkv_to_cache_kernel(QkvToCacheArgs a) {
     if (active) {
       const int kq = ks > 0.0f ? max(-127, min(127, __float2int_rn(kv / ks))) : 0;
       const int vq = vs > 0.0f ? max(-127, min(127, __float2int_rn(vv / vs))) : 0;
-      static_cast<int8_t*>(a.k)[cache_off] = int8_t(kq);
-      static_cast<int8_t*>(a.v)[cache_off] = int8_t(vq);
+      static_cast<int8_t*>(sg.k)[cache_off] = int8_t(kq);
+      static_cast<int8_t*>(sg.v)[cache_off] = int8_t(vq);
     }
     if (t == 0) {
-      a.k_scale[pos * a.heads + h] = ks;
-      a.v_scale[pos * a.heads + h] = vs;
+      sg.k_scale[crow * a.heads + h] = ks;
+      sg.v_scale[crow * a.heads + h] = vs;
     }
   }
 }
@@ -79,6 +82,8 @@ __global__ void qkv_to_cache_kernel(QkvToCacheArgs a) {
 
 void launch_qkv_to_cache(const QkvToCacheArgs& a, cudaStream_t stream) {
   if (a.rows <= 0 || a.heads <= 0) return;
+  RCC_CHECK(a.segments >= 1 && a.segments <= kQkvMaxSegments && a.seg[0].row_begin == 0,
+            "CUDA qkv_to_cache: ", a.segments, " segments");
   RCC_CHECK(a.hd > 0 && a.hd <= 1024, "CUDA qkv_to_cache: head_dim ", a.hd, " is not in 1..1024");
   RCC_CHECK(a.rot >= 0 && a.rot <= a.hd, "CUDA qkv_to_cache: rotary dims ", a.rot,
             " exceed head_dim ", a.hd);

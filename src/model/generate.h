@@ -1,5 +1,6 @@
 // Autoregressive generation for a batch of prompts: one prefill pass for all prompts, then one
-// decode row per unfinished sequence per step, each sequence with its own KV cache and sampler.
+// decode row per unfinished sequence per step, each sequence with its own KV cache and sampler
+// (stream b for sequence b). A DecodeBatch (model/decode_batch.h) does the steps.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -16,7 +17,8 @@ struct GenerateParams {
   std::vector<int32_t> stop_ids;  // generation ends after emitting one of these (it is kept)
   SamplingParams sampling;
   // Called with each sequence's index and every token it generates, as it is generated (streaming).
-  // Returning false ends that sequence after this token (its result has `cancelled` set).
+  // Returning false ends that sequence after this token (its result has `cancelled` set). It must
+  // not throw.
   std::function<bool(size_t seq, int32_t id)> on_token;
 };
 
@@ -24,8 +26,8 @@ struct GenerateResult {
   std::vector<int32_t> ids;  // generated ids only
   bool stopped = false;      // ended on a stop id (false: hit max_new_tokens)
   bool cancelled = false;    // ended because on_token returned false
-  // Wall seconds of step 0 (the pass over the prompts, up to the first token's logits on the
-  // host) and of the later one-token steps; shared by every sequence of one call.
+  // Wall seconds from joining the batch to the first token's logits on the host (the prompt's
+  // passes) and from then to the last token (model/decode_batch.h).
   double prompt_seconds = 0, decode_seconds = 0;
 };
 

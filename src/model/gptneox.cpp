@@ -91,14 +91,10 @@ void GPTNeoX::attention_part(int64_t li, const void* x, int64_t rows,
     be.rotary_qkv(b.qkv, acts->seqs, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base, false);
     be.self_attention(b.qkv, acts->seqs, nh, hd, b.attn, a.lse);
   } else {
-    for (const SeqSlice& s : seqs) {
-      KVCache& c = *s.cache;
-      const int64_t past = c.length();
-      be.qkv_to_cache(act_at(be, b.qkv, s.begin * 3 * H), s.count, nh, hd, cfg_.rotary_dims(),
-                      cfg_.rotary_base, past, c, li, act_at(be, b.q, s.begin * H));
-      be.attention(act_at(be, b.q, s.begin * H), s.count, past, c, li,
-                   act_at(be, b.attn, s.begin * H));
-    }
+    // Every sequence against its own cache (positions from its length; a shared prefix is read
+    // once for the sequences that share it where the backend can).
+    be.qkv_to_cache_batch(b.qkv, seqs, nh, hd, cfg_.rotary_dims(), cfg_.rotary_base, li, b.q);
+    be.attention_batch(b.q, seqs, li, b.attn);
   }
 }
 

@@ -25,13 +25,6 @@
 
 namespace rcc {
 
-// Rows [begin, begin + count) of the batch belong to the sequence whose cache is `cache`; they sit
-// at positions cache->length() .. + count - 1.
-struct SeqSlice {
-  int64_t begin = 0, count = 0;
-  KVCache* cache = nullptr;
-};
-
 struct ForwardHooks {
   // Called after layer `layer` with the batch hidden states x [rows, H] (a device activation buffer
   // of the model's backend; host float* on the CPU). It may modify them.

@@ -12,6 +12,23 @@ void causal_attention(const float* q, int64_t q_stride, const float* k, const fl
                       int64_t kv_stride, int64_t rows, int64_t past, int64_t heads, int64_t hd,
                       float* out);
 
+// Sequence g of a group sharing a key/value prefix (positions [0, P), visible to every query):
+// its `rows` queries are rows q_row.. of q (and of out), at positions past.. (past >= P); its own
+// keys/values k, v hold positions P.. (row stride kv_stride), at least past + rows - P of them.
+struct PrefixSeq {
+  int64_t q_row = 0, rows = 0, past = 0;
+  const float* k = nullptr;
+  const float* v = nullptr;
+};
+// Causal attention of every sequence of the group against [the shared prefix kp, vp (P rows,
+// stride kv_stride) | its own keys]. The prefix is read once per block of up to 64 query rows of
+// the whole group (one matrix product), so a prefix that many decoding sequences share costs one
+// pass, not one per sequence. Each row's result depends on that row alone (the same bits whichever
+// sequences share its block). q_stride = out_stride = heads·hd.
+void prefix_attention(const float* q, const float* kp, const float* vp, int64_t P,
+                      int64_t kv_stride, const PrefixSeq* seqs, int64_t n_seqs, int64_t heads,
+                      int64_t hd, float* out);
+
 // Backward of causal attention over one whole sequence from position 0 (training).
 // q, k, v, dout: [rows, heads·hd] (head h at h·hd). Accumulates (+=) dq, dk, dv [rows, heads·hd].
 // Scores are recomputed per block of 64 queries as the forward computes them (at most 64 × rows

@@ -3,6 +3,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "ops/attention.h"
 #include "ops/linear.h"
@@ -41,6 +42,70 @@ void causal_attention(const float* q, int64_t q_stride, const float* k, const fl
       // out_blk[m, hd] = P · V
       sgemm(false, false, m, hd, nkeys, 1.0f, scores.data(), nkeys, v + h * hd, kv_stride, 0.0f,
             out + r0 * out_stride + h * hd, out_stride);
+    }
+  });
+}
+
+void prefix_attention(const float* q, const float* kp, const float* vp, int64_t P,
+                      int64_t kv_stride, const PrefixSeq* seqs, int64_t n_seqs, int64_t heads,
+                      int64_t hd, float* out) {
+  constexpr int64_t kBlock = 64;  // query rows per task
+  // Every query row of the group: (sequence, row within it).
+  std::vector<std::pair<int64_t, int64_t>> items;
+  int64_t own_max = 0;
+  for (int64_t g = 0; g < n_seqs; ++g) {
+    const PrefixSeq& s = seqs[g];
+    RCC_CHECK(s.past >= P && s.rows >= 0, "prefix attention: sequence ", g, " at position ", s.past,
+              " before the end of its prefix ", P);
+    for (int64_t r = 0; r < s.rows; ++r) items.emplace_back(g, r);
+    own_max = std::max(own_max, s.past + s.rows - P);
+  }
+  const int64_t n = int64_t(items.size()), nblocks = (n + kBlock - 1) / kBlock;
+  const int64_t stride = heads * hd, width = P + own_max;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  parallel_for(heads * nblocks, [&](int64_t t0, int64_t t1) {
+    std::vector<float> qb, scores, ob;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t h = t / nblocks, blk = t % nblocks;
+      const int64_t i0 = blk * kBlock, m = std::min(n, i0 + kBlock) - i0;
+      qb.resize(size_t(m * hd));
+      ob.resize(size_t(m * hd));
+      scores.resize(size_t(m * width));
+      for (int64_t i = 0; i < m; ++i) {
+        const auto [g, r] = items[size_t(i0 + i)];
+        const float* src = q + (seqs[g].q_row + r) * stride + h * hd;
+        std::copy(src, src + hd, qb.data() + i * hd);
+      }
+      // Prefix scores of the whole block: scores[:, 0:P] = scale · Qb · Kp^T.
+      sgemm(false, true, m, P, hd, scale, qb.data(), hd, kp + h * hd, kv_stride, 0.0f,
+            scores.data(), width);
+      for (int64_t i = 0; i < m; ++i) {
+        const auto [g, r] = items[size_t(i0 + i)];
+        const PrefixSeq& s = seqs[g];
+        const int64_t own = s.past + r + 1 - P;  // own keys visible to this row
+        float* row = scores.data() + i * width;
+        sgemm(false, true, 1, own, hd, scale, qb.data() + i * hd, hd, s.k + h * hd, kv_stride, 0.0f,
+              row + P, width);
+        const int64_t visible = P + own;
+        float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
+        for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, row[j]);
+        const float inv = 1.0f / exp_shifted_sum(row, visible, mx);
+#pragma omp simd
+        for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+      }
+      // ob = P_prefix · Vp (the whole block), then each row's own part added.
+      sgemm(false, false, m, hd, P, 1.0f, scores.data(), width, vp + h * hd, kv_stride, 0.0f,
+            ob.data(), hd);
+      for (int64_t i = 0; i < m; ++i) {
+        const auto [g, r] = items[size_t(i0 + i)];
+        const PrefixSeq& s = seqs[g];
+        const int64_t own = s.past + r + 1 - P;
+        sgemm(false, false, 1, hd, own, 1.0f, scores.data() + i * width + P, width, s.v + h * hd,
+              kv_stride, P > 0 ? 1.0f : 0.0f, ob.data() + i * hd, hd);
+        std::copy(ob.data() + i * hd, ob.data() + (i + 1) * hd,
+                  out + (s.q_row + r) * stride + h * hd);
+      }
     }
   });
 }

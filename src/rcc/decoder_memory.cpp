@@ -23,6 +23,16 @@ DecoderMemory::DecoderMemory(const RCCModel& model, bool eight_bit)
       "decoder memory: the RCC model's projections are not prepared (RCCModel::prepare)");
 }
 
+DecoderMemory::DecoderMemory(const RCCModel& model, std::shared_ptr<const DecoderMemory> base)
+    : model_(model),
+      base_(std::move(base)),
+      cache_(KVCache::continuing(base_->cache(), base_)),
+      length_(base_->length()),
+      chunk_(base_->chunk_) {
+  RCC_CHECK(&base_->model_ == &model, "decoder memory: the base belongs to another model");
+  RCC_CHECK(base_->pending_n_ == 0, "decoder memory: the base has streamed slots pending");
+}
+
 void DecoderMemory::extend(const float* slots, int64_t n, float* final_hidden) {
   if (n <= 0) return;
   Backend& be = model_.backend();
@@ -138,24 +148,20 @@ GenerateResult DecoderMemory::generate(const std::vector<int32_t>& prompt,
   return generate_batch({prompt}, params)[0];
 }
 
-std::vector<GenerateResult> DecoderMemory::generate_batch(
-    const std::vector<std::vector<int32_t>>& prompts, const GenerateParams& params) {
+KVCache DecoderMemory::answer_cache(std::shared_ptr<const void> keep) const {
   RCC_CHECK(pending_n_ == 0, "decoder memory: streamed slots are pending (flush first)");
   RCC_CHECK(length_ > 0, "decoder memory is empty: compress a context first");
-  if (prompts.size() == 1) {
-    std::vector<GenerateResult> r;
-    try {
-      r = rcc::generate(model_.decoder, {&cache_}, prompts, params);
-    } catch (...) {
-      cache_.truncate(length_);
-      throw;
-    }
-    cache_.truncate(length_);
-    return r;
-  }
-  std::vector<KVCache> copies(prompts.size(), cache_);
+  RCC_CHECK(cache_.length() == length_, "decoder memory: the cache holds a prompt");
+  if (cache_.prefix()) return cache_;  // own positions copied, the prefix still shared
+  return KVCache::continuing(cache_, std::move(keep));
+}
+
+std::vector<GenerateResult> DecoderMemory::generate_batch(
+    const std::vector<std::vector<int32_t>>& prompts, const GenerateParams& params) {
+  std::vector<KVCache> caches;
+  for (size_t i = 0; i < prompts.size(); ++i) caches.push_back(answer_cache());
   std::vector<KVCache*> ptrs;
-  for (auto& c : copies) ptrs.push_back(&c);
+  for (auto& c : caches) ptrs.push_back(&c);
   return rcc::generate(model_.decoder, ptrs, prompts, params);
 }
 

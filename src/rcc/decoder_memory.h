@@ -5,6 +5,7 @@
 // is cut back to the memory prefix.
 #pragma once
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "model/generate.h"
@@ -17,6 +18,10 @@ class DecoderMemory {
  public:
   // `eight_bit` (CUDA): keep the memory prefix's keys/values in int8 (per position/head scales).
   explicit DecoderMemory(const RCCModel& model, bool eight_bit = false);
+  // A memory continuing `base` (e.g. a request's own context after stored memories): its cache
+  // continues base's, shared read-only (KVCache::continuing); `base` must have no prefix itself
+  // and must not change while this lives (the shared pointer keeps it alive).
+  DecoderMemory(const RCCModel& model, std::shared_ptr<const DecoderMemory> base);
 
   // Appends memory positions for slots f32 [n, L+1, H] (host). When `final_hidden` is given it
   // receives the decoder's final-layer-norm output of these positions [n, H] (for logits in tests).
@@ -46,9 +51,15 @@ class DecoderMemory {
   KVCache& cache() { return cache_; }
   const KVCache& cache() const { return cache_; }
 
-  // Generates after the memory with `prompt` (non-empty); the memory prefix is left intact.
+  // A cache for one answer after this memory: it continues this memory's cache, shared read-only
+  // (held once however many answers read it), or — when this memory continues another — a copy
+  // of its own positions continuing the same shared prefix. `keep` is held by the cache (the
+  // owner of this memory, where answers may outlive the caller's reference).
+  KVCache answer_cache(std::shared_ptr<const void> keep = nullptr) const;
+  // Generates after the memory with `prompt` (non-empty); the memory is left intact.
   GenerateResult generate(const std::vector<int32_t>& prompt, const GenerateParams& params);
-  // Several prompts at once, each continuing its own copy of the memory prefix.
+  // Several prompts at once in one batch, each in its own answer_cache(); sequence b samples
+  // from stream b.
   std::vector<GenerateResult> generate_batch(const std::vector<std::vector<int32_t>>& prompts,
                                              const GenerateParams& params);
   // Logits [T, V] of every prompt row (prefill only); the memory prefix is left intact.
@@ -56,6 +67,7 @@ class DecoderMemory {
 
  private:
   const RCCModel& model_;
+  std::shared_ptr<const DecoderMemory> base_;  // the memory this one continues (or null)
   KVCache cache_;
   int64_t length_ = 0;
   int64_t chunk_;         // positions per prefill pass

@@ -1,7 +1,9 @@
 #include "server/engine.h"
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include "backend/backend.h"
 #include "rcc/chat.h"
@@ -102,6 +104,7 @@ Engine::Engine(const ServeOptions& opt, MemoryStore& store) : opt_(opt), store_(
   if (model_name_.empty())
     model_name_ = fs::path(opt.model_dir).lexically_normal().parent_path().filename().string();
   worker_ = std::thread([this] { worker(); });
+  decoder_ = std::thread([this] { decoder_loop(); });
 }
 
 Engine::~Engine() {
@@ -110,6 +113,12 @@ Engine::~Engine() {
     stopping_ = true;
   }
   jobs_cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> l(batch_mu_);
+    batch_stop_ = true;
+  }
+  batch_cv_.notify_all();
+  if (decoder_.joinable()) decoder_.join();
   if (worker_.joinable()) worker_.join();
 }
 
@@ -244,10 +253,14 @@ void Engine::worker() {
   }
 }
 
+bool Engine::answers_busy() const {
+  return stats_.answers_waiting.load() > 0 || stats_.answers_running.load() > 0;
+}
+
 std::unique_lock<std::mutex> Engine::job_turn() {
   {
     std::unique_lock<std::mutex> l(answers_mu_);
-    answers_cv_.wait(l, [&] { return stats_.answers_waiting.load() == 0; });
+    answers_cv_.wait(l, [&] { return !answers_busy(); });
   }
   return std::unique_lock<std::mutex>(compute_);
 }
@@ -264,7 +277,7 @@ void Engine::run_job(const Job& job) {
       progress_[job.id] = {total * (i + 1) / n, total};
       if (stopping_) fail("the server is stopping");
     }
-    if (stats_.answers_waiting.load() > 0) {
+    if (answers_busy()) {
       lock.unlock();
       lock = job_turn();
     }
@@ -299,10 +312,11 @@ void Engine::forget_cached(const std::string& id) {
       ++it;
     }
   }
+  stats_.cache_bytes = cache_bytes_;
 }
 
-std::shared_ptr<DecoderMemory> Engine::memory_prefix(const std::vector<std::string>& ids, bool* hit,
-                                                     int64_t extra) {
+std::shared_ptr<DecoderMemory> Engine::memory_prefix(const std::vector<std::string>& ids,
+                                                     bool* hit) {
   std::string key;
   for (const std::string& id : ids) key += id + ",";
   {
@@ -322,7 +336,7 @@ std::shared_ptr<DecoderMemory> Engine::memory_prefix(const std::vector<std::stri
     slots += mems.back().slots();
   }
   auto dm = std::make_shared<DecoderMemory>(*model_);
-  dm->reserve(slots + extra);
+  dm->reserve(slots);  // answers continue it in caches of their own
   for (const Memory& m : mems) dm->extend(m, 0, m.slots());
   const int64_t bytes = cache_bytes(*dm);
   std::lock_guard<std::mutex> l(cache_mu_);
@@ -333,6 +347,7 @@ std::shared_ptr<DecoderMemory> Engine::memory_prefix(const std::vector<std::stri
       cache_bytes_ -= cache_.back().bytes;
       cache_.pop_back();
     }
+    stats_.cache_bytes = cache_bytes_;
   }
   return dm;
 }
@@ -369,6 +384,95 @@ std::vector<int32_t> Engine::check(const AnswerRequest& req) const {
   return prompt;
 }
 
+// One answer's sequences while they run: the decoder thread hands their tokens and results over
+// here; the request's thread turns them into text (and writes to its client) on its own time, so
+// a slow client never holds the batch back.
+struct Engine::Pending {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<KVCache> caches;              // one per choice (continuing the memory prefix)
+  std::vector<std::vector<int32_t>> fresh;  // tokens not yet taken, per choice
+  std::vector<std::optional<GenerateResult>> results;
+  std::vector<char> stop;  // the request's side ended the choice
+  std::exception_ptr error;
+  size_t left = 0;  // choices still running
+};
+
+void Engine::decoder_loop() {
+  DecodeBatch batch(model_->decoder, opt_.prefill_chunk);
+  std::map<uint64_t, std::pair<std::shared_ptr<Pending>, size_t>>
+      owner;  // handle -> (answer, choice)
+  auto finish = [&](const std::shared_ptr<Pending>& p, size_t i, GenerateResult* r,
+                    std::exception_ptr e) {
+    std::lock_guard<std::mutex> l(p->mu);
+    if (r) p->results[i] = std::move(*r);
+    if (e && !p->error) p->error = e;
+    p->left--;
+    p->cv.notify_all();
+  };
+  for (;;) {
+    std::vector<Joining> join;
+    {
+      std::unique_lock<std::mutex> l(batch_mu_);
+      batch_cv_.wait(l, [&] { return batch_stop_ || !joining_.empty() || !batch.empty(); });
+      if (batch_stop_) break;
+      // Admit sequences up to the batch limit; the rest join at a later step.
+      while (!joining_.empty() && batch.size() + join.size() < size_t(opt_.max_batch)) {
+        join.push_back(std::move(joining_.front()));
+        joining_.erase(joining_.begin());
+      }
+    }
+    std::unique_lock<std::mutex> lock(compute_);
+    for (Joining& j : join) {
+      const size_t i = j.seq.index;
+      try {
+        owner[batch.add(std::move(j.seq))] = {j.pending, i};
+      } catch (...) {
+        finish(j.pending, i, nullptr, std::current_exception());
+      }
+    }
+    if (batch.empty()) continue;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::pair<uint64_t, GenerateResult>> done;
+    try {
+      done = batch.step();
+    } catch (...) {  // every sequence left the batch: their answers fail
+      const std::exception_ptr e = std::current_exception();
+      for (auto& [h, o] : owner) finish(o.first, o.second, nullptr, e);
+      owner.clear();
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats_.generate_seconds = stats_.generate_seconds.load() + secs;  // under the compute lock
+    lock.unlock();
+    stats_.batch_steps++;
+    for (auto& [h, r] : done) {
+      auto it = owner.find(h);
+      if (it == owner.end()) continue;
+      finish(it->second.first, it->second.second, &r, nullptr);
+      owner.erase(it);
+    }
+    // What the batch holds: tails per sequence, prefixes once.
+    int64_t tails = 0, prefixes = 0;
+    std::set<const KVCache*> seen;
+    for (auto& [h, o] : owner) {
+      const KVCache& c = o.first->caches[o.second];
+      tails += int64_t(c.bytes());
+      if (c.prefix() && seen.insert(c.prefix()).second) prefixes += int64_t(c.prefix()->bytes());
+    }
+    stats_.batch_sequences = int64_t(owner.size());
+    stats_.batch_tail_bytes = tails;
+    stats_.batch_prefix_bytes = prefixes;
+  }
+  // Stopping: the answers still running end with an error.
+  const auto e = std::make_exception_ptr(
+      ApiError(503, "server_error", "shutting_down", "the server is stopping"));
+  for (auto& [h, o] : owner) finish(o.first, o.second, nullptr, e);
+  std::lock_guard<std::mutex> l(batch_mu_);
+  for (Joining& j : joining_) finish(j.pending, j.seq.index, nullptr, e);
+  joining_.clear();
+}
+
 AnswerResult Engine::answer(AnswerRequest req, const OnText& on_text) {
   const RCCModel& m = *model_;
   const ChatTemplate& chat = m.settings.chat;
@@ -382,80 +486,121 @@ AnswerResult Engine::answer(AnswerRequest req, const OnText& on_text) {
       throw ApiError(400, "invalid_request_error", "empty_input", "the context is empty");
   }
 
-  std::vector<ChoiceText> texts;
-  for (int i = 0; i < req.n; ++i) texts.emplace_back(*tok_, chat, req.raw, !req.ir, req.stop);
-  GenerateParams gp = req.gen;
-  gp.on_token = [&](size_t b, int32_t id) {
-    bool go = texts[b].add(id);
-    if (on_text) {
-      const std::string piece = texts[b].emit(false);
-      if (!piece.empty() && !on_text(int(b), piece)) go = false;
-    }
-    return go;
-  };
-
   AnswerResult res;
-  stats_.answers_waiting++;
-  std::unique_lock<std::mutex> lock(compute_);
-  stats_.answers_waiting--;
-  answers_cv_.notify_all();
-  stats_.answers_running++;
-  struct Running {
-    std::atomic<int64_t>& n;
-    ~Running() { n--; }
-  } running{stats_.answers_running};
-
-  const auto t0 = std::chrono::steady_clock::now();
-  const int64_t room = int64_t(prompt.size()) + gp.max_new_tokens + 16;
-  std::shared_ptr<DecoderMemory> dm;
-  if (req.memories.empty()) {
-    dm = std::make_shared<DecoderMemory>(m);
-  } else {
-    dm = memory_prefix(req.memories, &res.cache_hit, room);
-    (res.cache_hit ? stats_.cache_hits : stats_.cache_misses)++;
-  }
-  const int64_t base = dm->length();
-  struct Restore {  // the cached prefix is left as it was, whatever happens
-    DecoderMemory& dm;
-    int64_t base;
-    ~Restore() {
-      if (dm.length() > base) dm.truncate(base);
+  const size_t n = size_t(req.n);
+  auto p = std::make_shared<Pending>();
+  p->fresh.resize(n);
+  p->results.resize(n);
+  p->stop.assign(n, 0);
+  p->left = n;
+  struct Busy {  // counted from arrival to the last token: compressions yield meanwhile
+    Engine& e;
+    ~Busy() {
+      e.stats_.answers_running--;
+      e.answers_cv_.notify_all();
     }
-  } restore{*dm, base};
-  if (!context_ids.empty()) {
-    Compressor comp(m);
-    const WindowMode mode = m.settings.mode;
-    dm->reserve(base +
-                Compressor::slot_count(context_ids, m.settings.window, m.settings.ratio, mode) +
-                room);
-    comp.stream(context_ids, mode,
-                [&](int64_t, int64_t, const void* slots, int64_t sn) { dm->push(slots, sn); });
-    dm->flush();
+  } busy{*this};
+  stats_.answers_running++;
+  {
+    // The memory prefix (cached, or prefilled now) and this request's context after it, under
+    // the compute lock; the choices then continue it in the decoding batch.
+    stats_.answers_waiting++;
+    std::unique_lock<std::mutex> lock(compute_);
+    stats_.answers_waiting--;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::shared_ptr<DecoderMemory> dm;
+    if (!req.memories.empty()) {
+      dm = memory_prefix(req.memories, &res.cache_hit);
+      (res.cache_hit ? stats_.cache_hits : stats_.cache_misses)++;
+    }
+    if (!context_ids.empty()) {
+      auto own = dm ? std::make_shared<DecoderMemory>(m, std::shared_ptr<const DecoderMemory>(dm))
+                    : std::make_shared<DecoderMemory>(m);
+      Compressor comp(m);
+      const WindowMode mode = m.settings.mode;
+      own->reserve(own->length() +
+                   Compressor::slot_count(context_ids, m.settings.window, m.settings.ratio, mode));
+      comp.stream(context_ids, mode,
+                  [&](int64_t, int64_t, const void* slots, int64_t sn) { own->push(slots, sn); });
+      own->flush();
+      dm = own;
+    }
+    RCC_CHECK(dm, "an answer needs memories or a context");
+    res.memory_slots = dm->length();
+    for (size_t i = 0; i < n; ++i) p->caches.push_back(dm->answer_cache(dm));
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats_.generate_seconds = stats_.generate_seconds.load() + secs;  // under the compute lock
   }
-  res.memory_slots = dm->length();
-  std::vector<GenerateResult> out;
-  if (req.n == 1)
-    out.push_back(dm->generate(prompt, gp));
-  else
-    out = dm->generate_batch(std::vector<std::vector<int32_t>>(size_t(req.n), prompt), gp);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  stats_.generate_seconds = stats_.generate_seconds.load() + secs;  // under the compute lock
-  lock.unlock();
+  answers_cv_.notify_all();
+
+  // The choices join the batch; their tokens come back through `p`.
+  std::vector<ChoiceText> texts;
+  for (size_t i = 0; i < n; ++i) texts.emplace_back(*tok_, chat, req.raw, !req.ir, req.stop);
+  {
+    std::lock_guard<std::mutex> l(batch_mu_);
+    for (size_t i = 0; i < n; ++i) {
+      GenerateParams gp = req.gen;
+      gp.on_token = [p](size_t b, int32_t id) {  // on the decoder thread
+        std::lock_guard<std::mutex> l(p->mu);
+        p->fresh[b].push_back(id);
+        p->cv.notify_all();
+        return !p->stop[b];
+      };
+      joining_.push_back({BatchSequence{&p->caches[i], prompt, std::move(gp), i, uint64_t(i)}, p});
+    }
+  }
+  batch_cv_.notify_all();
+  std::vector<char> ended(n, 0);
+  for (;;) {
+    std::vector<std::vector<int32_t>> got(n);
+    bool all_done;
+    {
+      std::unique_lock<std::mutex> l(p->mu);
+      p->cv.wait(l, [&] {
+        if (p->left == 0) return true;
+        for (const auto& f : p->fresh)
+          if (!f.empty()) return true;
+        return false;
+      });
+      got.swap(p->fresh);
+      p->fresh.resize(n);
+      all_done = p->left == 0;
+    }
+    for (size_t b = 0; b < n; ++b) {
+      for (int32_t id : got[b]) {
+        if (ended[b]) break;  // a token generated before the decoder saw the choice end
+        bool go = texts[b].add(id);
+        if (on_text) {
+          const std::string piece = texts[b].emit(false);
+          if (!piece.empty() && !on_text(int(b), piece)) go = false;
+        }
+        if (!go) {
+          ended[b] = 1;
+          std::lock_guard<std::mutex> l(p->mu);
+          p->stop[b] = 1;
+        }
+      }
+    }
+    if (all_done) break;
+  }
+  if (p->error) std::rethrow_exception(p->error);
 
   res.prompt_tokens = int64_t(prompt.size());
   res.context_tokens = int64_t(context_ids.size());
-  for (int i = 0; i < req.n; ++i) {
-    ChoiceText& t = texts[size_t(i)];
+  for (size_t i = 0; i < n; ++i) {
+    ChoiceText& t = texts[i];
     if (on_text) {
       const std::string rest = t.emit(true);
-      if (!rest.empty()) on_text(i, rest);
+      if (!rest.empty()) on_text(int(i), rest);
     }
+    const GenerateResult& r = *p->results[i];
     Choice c;
     c.text = t.text();
-    c.tokens = int64_t(out[size_t(i)].ids.size());
-    c.finish_reason = out[size_t(i)].stopped || t.stopped_by_string() ? "stop"
-                      : out[size_t(i)].cancelled                      ? "cancelled"
-                                                                      : "length";
+    c.tokens = int64_t(r.ids.size());
+    c.finish_reason = r.stopped || t.stopped_by_string() ? "stop"
+                      : r.cancelled || ended[i]          ? "cancelled"
+                                                         : "length";
     stats_.generated_tokens += c.tokens;
     res.choices.push_back(std::move(c));
   }

@@ -1,11 +1,14 @@
 // The server's compute (docs/server.md): the RCC model and its tokenizer, the compression jobs of
 // stored memories, and answering from a list of memories plus an optional request context.
 //
-// One model serves every request, one computation at a time (a compute lock): answers run whole;
-// a compression yields the lock between its encoder windows to any answer waiting, so long
-// compressions never hold questions back for more than one window. Jobs queue (bounded) and run on
-// one worker thread. Decoder caches of memory lists are kept in an LRU bounded in bytes, so a
-// second question on the same memories skips their prefill.
+// One model serves every request, one computation at a time (a compute lock). Answers decode
+// together in one continuous batch (model/decode_batch.h) run by a decoder thread: a request's
+// sequences join between two steps, feed their prompts in chunks, and leave when done; sequences
+// on the same memories continue one shared decoder cache of them, each with its own tail. A
+// compression yields the lock between its encoder windows while answers are waiting or decoding,
+// so long compressions never hold questions back for more than one window. Jobs queue (bounded)
+// and run on one worker thread. Decoder caches of memory lists are kept in an LRU bounded in bytes,
+// so a second question on the same memories skips their prefill.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -21,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "model/decode_batch.h"
 #include "rcc/decoder_memory.h"
 #include "rcc/rcc_model.h"
 #include "server/options.h"
@@ -68,6 +72,11 @@ struct EngineStats {
   std::atomic<int64_t> answers{0}, generated_tokens{0}, prompt_tokens{0}, cache_hits{0},
       cache_misses{0}, jobs_done{0}, jobs_failed{0}, answers_waiting{0}, answers_running{0};
   std::atomic<double> generate_seconds{0};
+  // The decoding batch after its last step: sequences, steps taken, bytes of the sequences' own
+  // cache tails, and bytes of the distinct memory prefixes they read (each counted once however
+  // many sequences share it).
+  std::atomic<int64_t> batch_sequences{0}, batch_steps{0}, batch_tail_bytes{0},
+      batch_prefix_bytes{0}, cache_bytes{0};
 };
 
 class Engine {
@@ -110,6 +119,14 @@ class Engine {
     WindowMode mode;
     bool append;
   };
+  struct Pending;   // one answer's sequences while they run (engine.cpp)
+  struct Joining {  // a sequence on its way into the batch
+    BatchSequence seq;
+    std::shared_ptr<Pending> pending;
+  };
+  // The decoder thread: admits joining sequences between steps and runs the batch's steps.
+  void decoder_loop();
+  bool answers_busy() const;  // answers waiting for the model or decoding
   struct CacheEntry {
     std::string key;
     std::shared_ptr<DecoderMemory> dm;
@@ -121,8 +138,9 @@ class Engine {
   void queue_job(Job job);
   // Waits until no answer is waiting, then takes the compute lock (compressions).
   std::unique_lock<std::mutex> job_turn();
-  std::shared_ptr<DecoderMemory> memory_prefix(const std::vector<std::string>& ids, bool* hit,
-                                               int64_t extra);
+  // The decoder memory of stored memories `ids` read in order: from the LRU, or prefilled now
+  // (under the compute lock) and cached.
+  std::shared_ptr<DecoderMemory> memory_prefix(const std::vector<std::string>& ids, bool* hit);
   Memory load_ready(const std::string& id);
   // The stored record of `id`: 404 when there is none, 409 when another model made it.
   MemoryRecord record_of_this_model(const std::string& id) const;
@@ -147,6 +165,12 @@ class Engine {
   std::map<std::string, std::pair<int64_t, int64_t>> progress_;
   bool stopping_ = false;
   std::thread worker_;
+
+  std::mutex batch_mu_;
+  std::condition_variable batch_cv_;
+  std::vector<Joining> joining_;
+  bool batch_stop_ = false;
+  std::thread decoder_;
 
   std::mutex cache_mu_;
   std::list<CacheEntry> cache_;  // most recently used first

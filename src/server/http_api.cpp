@@ -583,6 +583,18 @@ void serve(const ServeOptions& opt, Engine& engine, MemoryStore& store,
     metric("rcc_decoder_cache_misses_total", "counter",
            "answers that prefilled their memory prefix", double(s.cache_misses.load()));
     metric("rcc_memories", "gauge", "memories in the store", double(store.count()));
+    metric("rcc_decoder_cache_bytes", "gauge", "bytes of the cached memory prefixes (LRU)",
+           double(s.cache_bytes.load()));
+    metric("rcc_batch_sequences", "gauge", "sequences in the decoding batch after its last step",
+           double(s.batch_sequences.load()));
+    metric("rcc_batch_steps_total", "counter", "decoding steps (one forward pass each)",
+           double(s.batch_steps.load()));
+    metric("rcc_batch_tail_bytes", "gauge",
+           "cache bytes the batch's sequences hold of their own (prompt and answer)",
+           double(s.batch_tail_bytes.load()));
+    metric("rcc_batch_prefix_bytes", "gauge",
+           "cache bytes of the memory prefixes the batch reads, each counted once",
+           double(s.batch_prefix_bytes.load()));
     res.set_content(m, "text/plain; version=0.0.4");
   });
 

@@ -12,7 +12,9 @@ struct ServeOptions {
   std::string store_dir = "rcc-store";
   std::string device = "cpu";
   std::string api_key;                   // "": no authentication
-  int parallel = 4;                      // requests answered at once (the rest wait in line)
+  int parallel = 32;                     // requests handled at once (HTTP worker threads)
+  int max_batch = 64;                    // sequences decoding together (the rest wait to join)
+  int64_t prefill_chunk = 256;           // prompt rows fed per decoding step (chunked prefill)
   int64_t cache_mib = 1024;              // decoder caches of memories kept (LRU), MiB
   int64_t max_body_bytes = 64 << 20;     // request body
   int64_t max_context_tokens = 1 << 20;  // tokens of one memory or one request's context

@@ -86,7 +86,7 @@ test('rcc serve over raw HTTP', async (t) => {
   const store = tmp('rcc-http-test-');
   const srv = await startServer(store, ['--max-body-mib', '1', '--max-tokens', '64',
                                         '--max-context-tokens', '300000', '--max-jobs', '4',
-                                        '--parallel', '8']);
+                                        '--parallel', '40']);
   const chat = '/v1/chat/completions';
 
   await t.test('malformed bodies and wrong types: 400', async () => {
@@ -186,8 +186,17 @@ test('rcc serve over raw HTTP', async (t) => {
         assert.ok(text.includes(keys[i]), `client ${c} question ${q}: '${text}' lacks ${keys[i]}`);
       }
     };
+    const metric = (text, name) => Number(text.match(new RegExp(`^${name} (\\S+)`, 'm'))[1]);
+    const before = (await call(srv, 'GET', '/metrics')).text;
     await Promise.all(Array.from({ length: 32 }, (_, c) => client(c)));
     await healthy(srv);
+    // Continuous batching: the answers decoded together, so the decoding steps (one forward pass
+    // each) are far fewer than the tokens generated (one step per token if they took turns).
+    const after = (await call(srv, 'GET', '/metrics')).text;
+    const steps = metric(after, 'rcc_batch_steps_total') - metric(before, 'rcc_batch_steps_total');
+    const tokens = metric(after, 'rcc_generated_tokens_total') - metric(before, 'rcc_generated_tokens_total');
+    assert.ok(tokens >= 32 * 5, `${tokens} tokens generated`);
+    assert.ok(steps * 2 < tokens, `${steps} decoding steps for ${tokens} tokens: not batched`);
   });
 
   await t.test('kill -9 during a compression, then restart: a consistent store', async () => {

@@ -88,11 +88,13 @@ __global__ void combine_kernel(AttentionArgs a, int splits, Partials part) {
   const int64_t r = blockIdx.x;
   const int h = blockIdx.y, hd = a.hd;
   const int64_t p0 = (r * a.heads + h) * splits;
+  // A slot no split wrote holds NaN (batched decoding: rows with fewer slots than others); fmaxf
+  // passes over it, and it weighs 0. Finite: every row sees its own key.
   float mx = -INFINITY;
-  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, part.lse[p0 + s]);  // finite: split 0 sees key 0
+  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, part.lse[p0 + s]);
   for (int s = threadIdx.x; s < splits; s += blockDim.x) {
     const float lse = part.lse[p0 + s];
-    w[s] = lse == -INFINITY ? 0.0f : exp2f(lse - mx);
+    w[s] = (lse == -INFINITY || lse != lse) ? 0.0f : exp2f(lse - mx);
   }
   __syncthreads();
   if (threadIdx.x == 0) {
@@ -106,7 +108,8 @@ __global__ void combine_kernel(AttentionArgs a, int splits, Partials part) {
   const float inv = 1.0f / wsum_sh;
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
     float acc = 0.0f;
-    for (int s = 0; s < splits; ++s) acc = fmaf(w[s], part.o[(p0 + s) * hd + d], acc);
+    for (int s = 0; s < splits; ++s)
+      if (w[s] != 0.0f) acc = fmaf(w[s], part.o[(p0 + s) * hd + d], acc);
     a.out[r * a.out_stride + int64_t(h) * hd + d] = __float2bfloat16_rn(acc * inv);
   }
 }
