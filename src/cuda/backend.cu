@@ -508,21 +508,51 @@ void CudaBackend::attention(const void* q, int64_t rows, int64_t past, const KVC
   if (rows <= 0) return;
   check_cache(cache, cache.heads(), cache.head_dim(), past + rows, layer);
   RCC_CHECK(past >= 0, "CUDA attention: negative past ", past);
-  if (cache.prefix()) {  // two key segments: the batched decoding path
+  const int64_t hd = cache.head_dim(), W = cache.width();
+  if (cache.prefix() && (hd == 64 || hd == 128 || hd == 256) && W % 8 == 0) {
+    // Two key segments: the batched decoding path (decode jobs).
     RCC_CHECK(past == cache.length(), "CUDA attention: a continued cache is read from its end");
     SeqSlice s{0, rows, const_cast<KVCache*>(&cache)};
     attention_batch(q, {&s, 1}, layer, out);
     return;
   }
   use();
-  cuda::AttentionArgs a =
-      attention_args(q, cache.width(), cache.k_data(layer), cache.v_data(layer), cache.width(),
-                     cache.heads(), cache.head_dim(), rows, past, out, cache.width());
-  a.int8 = cache.dtype() == DType::I8;
-  if (a.int8) {
-    a.k_scale = cache.k_scale(layer);
-    a.v_scale = cache.v_scale(layer);
+  const bool i8 = cache.dtype() == DType::I8;
+  const void* k = cache.k_data(layer);
+  const void* v = cache.v_data(layer);
+  const float* ks = i8 ? cache.k_scale(layer) : nullptr;
+  const float* vs = i8 ? cache.v_scale(layer) : nullptr;
+  DeviceBuffer joined;
+  if (cache.prefix()) {
+    // Head dims without a decode kernel (small test models): the prefix and the own rows copied
+    // into one contiguous cache of past + rows positions for the ordinary kernels.
+    const KVCache& p = *cache.prefix();
+    const int64_t P = cache.prefix_length(), n = past + rows;
+    const size_t row = size_t(W) * dtype_size(cache.dtype()), srow = size_t(cache.heads()) * 4;
+    joined = DeviceBuffer(*this, size_t(n) * (2 * row + (i8 ? 2 * srow : 0)));
+    char* kj = static_cast<char*>(joined.get());
+    char* vj = kj + size_t(n) * row;
+    auto join = [&](char* dst, const void* a, const void* b, size_t width) {
+      copy_device(dst, a, size_t(P) * width);
+      copy_device(dst + size_t(P) * width, b, size_t(n - P) * width);
+    };
+    join(kj, p.k_data(layer), cache.k_data(layer), row);
+    join(vj, p.v_data(layer), cache.v_data(layer), row);
+    k = kj;
+    v = vj;
+    if (i8) {
+      char* ksj = vj + size_t(n) * row;
+      char* vsj = ksj + size_t(n) * srow;
+      join(ksj, p.k_scale(layer), cache.k_scale(layer), srow);
+      join(vsj, p.v_scale(layer), cache.v_scale(layer), srow);
+      ks = reinterpret_cast<const float*>(ksj);
+      vs = reinterpret_cast<const float*>(vsj);
+    }
   }
+  cuda::AttentionArgs a = attention_args(q, W, k, v, W, cache.heads(), hd, rows, past, out, W);
+  a.int8 = i8;
+  a.k_scale = ks;
+  a.v_scale = vs;
   run_attention(a);
 }
 
@@ -536,8 +566,8 @@ void CudaBackend::attention_batch(const void* q, std::span<const SeqSlice> seqs,
   const KVCache& c0 = *seqs[0].cache;
   const int64_t H = c0.width(), heads = c0.heads(), hd = c0.head_dim();
   constexpr int64_t kLongRows = 64;  // beyond this, a plain cache's rows go through flash
-  // The decode kernel's head dims and alignment; other shapes take the per-sequence kernels,
-  // which do not read a shared prefix.
+  // The decode kernel's head dims and alignment; other shapes take the per-sequence path
+  // (attention(), which joins a prefix and its own rows into one temporary cache).
   const bool jobs_ok = (hd == 64 || hd == 128 || hd == 256) && H % 8 == 0;
   std::vector<const SeqSlice*> plain_long;
   std::vector<cuda::DecodeJob> jobs;
@@ -557,15 +587,11 @@ void CudaBackend::attention_batch(const void* q, std::span<const SeqSlice> seqs,
     if (i == 0) int8 = c.dtype() == DType::I8;
     RCC_CHECK((c.dtype() == DType::I8) == int8,
               "CUDA attention: int8 and bf16 caches in one batch");
-    if (!c.prefix() && (s.count > kLongRows || !jobs_ok)) {
+    if ((!c.prefix() && s.count > kLongRows) || !jobs_ok) {
       plain_long.push_back(&s);
       continue;
     }
     if (c.prefix()) {
-      RCC_CHECK(jobs_ok,
-                "CUDA attention: continued (shared-prefix) caches need head_dim 64, 128 "
-                "or 256, not ",
-                hd);
       const std::pair<const KVCache*, int64_t> key{c.prefix(), c.prefix_length()};
       auto g =
           std::find_if(groups.begin(), groups.end(), [&](const auto& e) { return e.first == key; });
@@ -647,7 +673,8 @@ void CudaBackend::attention_batch(const void* q, std::span<const SeqSlice> seqs,
     }
     cuda::launch_attention_combine(a, slots, part, stream_);
   }
-  // Long prompts of plain caches after the combine (which writes every row of the batch).
+  // Long prompts of plain caches (and every sequence of other head dims) after the combine,
+  // which writes every row of the batch.
   for (const SeqSlice* s : plain_long)
     attention(act_at(*this, q, s->begin * H), s->count, s->cache->length(), *s->cache, layer,
               act_at(*this, out, s->begin * H));
