@@ -22,9 +22,9 @@ struct PrefixSeq {
 };
 // Causal attention of every sequence of the group against [the shared prefix kp, vp (P rows,
 // stride kv_stride) | its own keys]. The prefix is read once per block of up to 64 query rows of
-// the whole group (one matrix product), so a prefix that many decoding sequences share costs one
-// pass, not one per sequence. Each row's result depends on that row alone (the same bits whichever
-// sequences share its block). q_stride = out_stride = heads·hd.
+// the whole group (row-independent products, ops/rowwise_gemm.h), so a prefix that many decoding
+// sequences share costs one pass, not one per sequence, and each row's result is the same bits
+// whichever sequences share its block. q_stride = out_stride = heads·hd.
 void prefix_attention(const float* q, const float* kp, const float* vp, int64_t P,
                       int64_t kv_stride, const PrefixSeq* seqs, int64_t n_seqs, int64_t heads,
                       int64_t hd, float* out);

@@ -7,6 +7,7 @@
 #include "core/thread_pool.h"
 #include "ops/attention.h"
 #include "ops/linear.h"
+#include "ops/rowwise_gemm.h"
 #include "ops/vec_math.h"
 
 namespace rcc::ops {
@@ -76,9 +77,10 @@ void prefix_attention(const float* q, const float* kp, const float* vp, int64_t 
         const float* src = q + (seqs[g].q_row + r) * stride + h * hd;
         std::copy(src, src + hd, qb.data() + i * hd);
       }
-      // Prefix scores of the whole block: scores[:, 0:P] = scale · Qb · Kp^T.
-      sgemm(false, true, m, P, hd, scale, qb.data(), hd, kp + h * hd, kv_stride, 0.0f,
-            scores.data(), width);
+      // Prefix scores of the whole block: scores[:, 0:P] = scale · Qb · Kp^T (row-independent:
+      // a row's scores do not depend on the block it shares).
+      rowwise_gemm_nt(m, P, hd, scale, qb.data(), hd, kp + h * hd, DType::F32, kv_stride,
+                      scores.data(), width, false);
       for (int64_t i = 0; i < m; ++i) {
         const auto [g, r] = items[size_t(i0 + i)];
         const PrefixSeq& s = seqs[g];
@@ -95,14 +97,13 @@ void prefix_attention(const float* q, const float* kp, const float* vp, int64_t 
         for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
       }
       // ob = P_prefix · Vp (the whole block), then each row's own part added.
-      sgemm(false, false, m, hd, P, 1.0f, scores.data(), width, vp + h * hd, kv_stride, 0.0f,
-            ob.data(), hd);
+      rowwise_gemm_nn(m, hd, P, scores.data(), width, vp + h * hd, kv_stride, ob.data(), hd, false);
       for (int64_t i = 0; i < m; ++i) {
         const auto [g, r] = items[size_t(i0 + i)];
         const PrefixSeq& s = seqs[g];
         const int64_t own = s.past + r + 1 - P;
         sgemm(false, false, 1, hd, own, 1.0f, scores.data() + i * width + P, width, s.v + h * hd,
-              kv_stride, P > 0 ? 1.0f : 0.0f, ob.data() + i * hd, hd);
+              kv_stride, 1.0f, ob.data() + i * hd, hd);
         std::copy(ob.data() + i * hd, ob.data() + (i + 1) * hd,
                   out + (s.q_row + r) * stride + h * hd);
       }

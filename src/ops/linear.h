@@ -1,6 +1,8 @@
-// y[rows, N] = x[rows, K] · W[N, K]^T (+ bias[N]) (+ y when accumulate). The matrix product goes
-// through BLAS (sgemm); W may be stored as F32, BF16 or F16 (converted to f32 in row blocks).
-// Work is split over output columns on the thread pool; BLAS itself runs single-threaded.
+// y[rows, N] = x[rows, K] · W[N, K]^T (+ bias[N]) (+ y when accumulate). Up to kRowwiseRows rows
+// (decoding steps) go through the row-independent kernel of ops/rowwise_gemm.h — each row's result
+// is the same whatever the other rows, and bf16/f16 weights are converted in registers; more rows
+// through BLAS (sgemm; bf16/f16 converted to f32 in row blocks). W may be F32, BF16 or F16. Work
+// is split over output columns on the thread pool; BLAS itself runs single-threaded.
 #pragma once
 #include <cstdint>
 
@@ -8,13 +10,14 @@
 
 namespace rcc::ops {
 
+constexpr int64_t kRowwiseRows = 64;
+
 void linear(const float* x, int64_t rows, const Tensor& W, const Tensor* bias, float* y,
             bool accumulate = false);
 
 // Plain row-major sgemm C[M,N] = alpha · op(A) · op(B) + beta · C on the calling thread.
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc);
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // Gradients of y = x · W^T + b (training; W must be F32). dy: [rows, N]. Each output is
 // accumulated (+=) and may be null when not wanted:
