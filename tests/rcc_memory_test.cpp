@@ -109,6 +109,54 @@ TEST(Compressor, AppendEqualsRecompute) {
   EXPECT_EQ(inc.data, c.compress(all, WindowMode::Aligned, DType::BF16).data);
 }
 
+TEST(Compressor, ManyDocumentsTogetherEqualEachAlone) {
+  // Three new documents (both modes, different lengths) and one append, their windows in shared
+  // encoder passes of 3, against each compressed alone (one window per pass). Windows in a pass
+  // are independent sequences; only the matrix products' row count differs (64 rows use the
+  // row-independent kernel, 192 BLAS), so slots agree to 1e-5 relative, not bit for bit.
+  RCCModel& m = small_model();
+  Compressor alone(m), together(m);
+  together.set_batch_windows(3);
+  const auto a = random_ids(300, 11), b = random_ids(70, 12), c = random_ids(190, 13),
+             more = random_ids(100, 14);
+  Memory base = alone.compress(random_ids(90, 15), WindowMode::Aligned, DType::F32);
+  Memory appended = base;
+  std::vector<Memory> out(3);
+  std::vector<CompressJob> jobs(4);
+  const std::vector<std::pair<const std::vector<int32_t>*, WindowMode>> docs = {
+      {&a, WindowMode::Aligned}, {&b, WindowMode::Compat}, {&c, WindowMode::Aligned}};
+  std::vector<int64_t> windows_seen(4, 0);
+  for (size_t i = 0; i < 3; ++i) {
+    jobs[i].memory = &out[i];
+    jobs[i].ids = *docs[i].first;
+    jobs[i].mode = docs[i].second;
+    jobs[i].memory_dtype = DType::F32;
+    jobs[i].on_window = [&, i](int64_t w, int64_t, const float*, int64_t) {
+      EXPECT_EQ(w, windows_seen[i]++) << "document " << i << "'s windows out of order";
+    };
+  }
+  jobs[3].memory = &appended;
+  jobs[3].ids = more;
+  jobs[3].append = true;
+  together.compress_many(jobs);
+  for (size_t i = 0; i < 3; ++i) {
+    const Memory want = alone.compress(*docs[i].first, docs[i].second, DType::F32);
+    ASSERT_EQ(out[i].slots(), want.slots()) << "document " << i;
+    std::vector<float> x(out[i].data.size() / 4), y(x.size());
+    std::memcpy(x.data(), out[i].data.data(), out[i].data.size());
+    std::memcpy(y.data(), want.data.data(), want.data.size());
+    EXPECT_LE(test::norm_rel_error(x, y), 1e-5) << "document " << i;
+    EXPECT_EQ(out[i].tail_ids, want.tail_ids);
+    EXPECT_EQ(out[i].source_hash, want.source_hash);
+    EXPECT_GT(windows_seen[i], 0);
+  }
+  const int64_t dropped = alone.append(base, more);
+  EXPECT_EQ(jobs[3].dropped, dropped);
+  EXPECT_EQ(appended.slots(), base.slots());
+  EXPECT_EQ(appended.token_count, base.token_count);
+  EXPECT_EQ(appended.tail_ids, base.tail_ids);
+}
+
 TEST(Compressor, AppendRefusesCompatAndForeignMemories) {
   Compressor c(small_model());
   Memory compat = c.compress(random_ids(100, 1), WindowMode::Compat);

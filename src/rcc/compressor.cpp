@@ -127,59 +127,125 @@ Memory Compressor::compress(const std::vector<int32_t>& ids, WindowMode mode,
 
 Memory Compressor::compress(const std::vector<int32_t>& ids, WindowMode mode, DType memory_dtype,
                             const WindowCallback& on_window) {
-  const RCCSettings& s = model_.settings;
   Memory m;
-  m.dtype = memory_dtype;
-  m.levels = model_.encoder.config().num_layers + 1;
-  m.hidden = model_.encoder.config().hidden_size;
-  m.window = s.window;
-  m.ratio = s.ratio;
-  m.mode = mode;
-  m.encoder_fingerprint = model_.encoder_fingerprint;
-  m.token_count = int64_t(ids.size());
-  m.source_hash = token_hash(ids);
-  std::vector<Window> windows = make_windows(ids, s.window, s.ratio, mode);
-  for (size_t i = 0; i < windows.size(); ++i) {
-    std::vector<float> slots = encode_window(windows[i]);
-    const int64_t n = int64_t(windows[i].slot_positions.size());
-    m.append_slots(slots.data(), n);
-    if (on_window) on_window(int64_t(i), int64_t(windows.size()), slots.data(), n);
-  }
-  if (mode == WindowMode::Aligned && int64_t(windows.back().ids.size()) < s.window) {
-    m.tail_ids = windows.back().ids;
-    m.tail_slots = int64_t(windows.back().slot_positions.size());
-  }
+  std::vector<CompressJob> jobs(1);
+  jobs[0].memory = &m;
+  jobs[0].ids = ids;
+  jobs[0].mode = mode;
+  jobs[0].memory_dtype = memory_dtype;
+  jobs[0].on_window = on_window;
+  compress_many(jobs);
   return m;
 }
 
 int64_t Compressor::append(Memory& m, const std::vector<int32_t>& more,
                            const WindowCallback& on_window) {
-  RCC_CHECK(m.mode == WindowMode::Aligned, "append needs a memory in aligned mode (this one is ",
-            mode_name(m.mode),
-            ": its windows are padded from the front, so new text changes them all)");
-  RCC_CHECK(m.encoder_fingerprint == model_.encoder_fingerprint,
-            "append: the memory was made by another encoder");
-  RCC_CHECK(m.window == model_.settings.window && m.ratio == model_.settings.ratio,
-            "append: the memory's W/R differ from the model's");
-  if (more.empty()) return 0;
-  // Re-encode from the start of the partial last window (if any).
-  std::vector<int32_t> ids = m.tail_ids;
-  ids.insert(ids.end(), more.begin(), more.end());
-  const int64_t dropped = m.tail_slots;
-  m.drop_last_slots(dropped);
-  std::vector<Window> windows = make_windows(ids, m.window, m.ratio, WindowMode::Aligned);
-  for (size_t i = 0; i < windows.size(); ++i) {
-    std::vector<float> slots = encode_window(windows[i]);
-    const int64_t n = int64_t(windows[i].slot_positions.size());
-    m.append_slots(slots.data(), n);
-    if (on_window) on_window(int64_t(i), int64_t(windows.size()), slots.data(), n);
+  std::vector<CompressJob> jobs(1);
+  jobs[0].memory = &m;
+  jobs[0].ids = more;
+  jobs[0].append = true;
+  jobs[0].on_window = on_window;
+  compress_many(jobs);
+  return jobs[0].dropped;
+}
+
+void Compressor::compress_many(std::vector<CompressJob>& jobs) {
+  const RCCSettings& s = model_.settings;
+  Backend& be = model_.encoder.backend();
+  const int64_t H = model_.encoder.config().hidden_size, L = model_.encoder.config().num_layers;
+  // Every job's windows first (and its checks, before any work).
+  std::vector<std::vector<Window>> windows(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    CompressJob& job = jobs[j];
+    RCC_CHECK(job.memory != nullptr, "compress: a job without a memory");
+    Memory& m = *job.memory;
+    if (!job.append) {
+      RCC_CHECK(!job.ids.empty(), "compress: nothing to compress");
+      m = Memory{};
+      m.dtype = job.memory_dtype;
+      m.levels = L + 1;
+      m.hidden = H;
+      m.window = s.window;
+      m.ratio = s.ratio;
+      m.mode = job.mode;
+      m.encoder_fingerprint = model_.encoder_fingerprint;
+      m.token_count = int64_t(job.ids.size());
+      m.source_hash = token_hash(job.ids);
+      windows[j] = make_windows(job.ids, s.window, s.ratio, job.mode);
+      continue;
+    }
+    RCC_CHECK(m.mode == WindowMode::Aligned, "append needs a memory in aligned mode (this one is ",
+              mode_name(m.mode),
+              ": its windows are padded from the front, so new text changes them all)");
+    RCC_CHECK(m.encoder_fingerprint == model_.encoder_fingerprint,
+              "append: the memory was made by another encoder");
+    RCC_CHECK(m.window == s.window && m.ratio == s.ratio,
+              "append: the memory's W/R differ from the model's");
+    job.dropped = 0;
+    if (job.ids.empty()) continue;
+    // Re-encode from the start of the partial last window (if any).
+    std::vector<int32_t> ids = m.tail_ids;
+    ids.insert(ids.end(), job.ids.begin(), job.ids.end());
+    job.dropped = m.tail_slots;
+    m.drop_last_slots(job.dropped);
+    windows[j] = make_windows(ids, m.window, m.ratio, WindowMode::Aligned);
   }
-  const bool partial = int64_t(windows.back().ids.size()) < m.window;
-  m.tail_ids = partial ? windows.back().ids : std::vector<int32_t>{};
-  m.tail_slots = partial ? int64_t(windows.back().slot_positions.size()) : 0;
-  m.token_count += int64_t(more.size());
-  m.source_hash = token_hash_extend(m.source_hash, more.data(), more.size());
-  return dropped;
+  // Passes of up to batch_ windows, one from each job with windows left, in turn.
+  std::vector<size_t> next(jobs.size(), 0);
+  std::vector<float> host;
+  for (;;) {
+    std::vector<std::pair<size_t, size_t>> pass;  // (job, window)
+    std::vector<Window> ws;
+    for (bool more = true; more && int64_t(pass.size()) < batch_;) {
+      more = false;
+      for (size_t j = 0; j < jobs.size() && int64_t(pass.size()) < batch_; ++j)
+        if (next[j] < windows[j].size()) {
+          pass.emplace_back(j, next[j]);
+          ws.push_back(windows[j][next[j]++]);
+          more = true;
+        }
+    }
+    if (pass.empty()) break;
+    int64_t n = 0;
+    for (const Window& w : ws) n += int64_t(w.slot_positions.size());
+    const int64_t per = (L + 1) * H;
+    const float* slots;
+    if (be.is_host()) {
+      host.resize(size_t(std::max<int64_t>(n, 1) * per));
+      encode_windows_to(ws.data(), int64_t(ws.size()), host.data());
+    } else {
+      slots_.ensure(be, be.act_bytes(std::max<int64_t>(n, 1) * per));
+      encode_windows_to(ws.data(), int64_t(ws.size()), slots_.get());
+      host.resize(size_t(std::max<int64_t>(n, 1) * per));
+      be.download_f32(slots_.get(), n * per, host.data());
+    }
+    slots = host.data();
+    for (size_t i = 0; i < pass.size(); ++i) {
+      const auto [j, wi] = pass[i];
+      const int64_t k = int64_t(ws[i].slot_positions.size());
+      jobs[j].memory->append_slots(slots, k);
+      if (jobs[j].on_window) jobs[j].on_window(int64_t(wi), int64_t(windows[j].size()), slots, k);
+      slots += k * per;
+    }
+  }
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    CompressJob& job = jobs[j];
+    Memory& m = *job.memory;
+    if (windows[j].empty()) continue;
+    const Window& last = windows[j].back();
+    if (!job.append) {
+      if (job.mode == WindowMode::Aligned && int64_t(last.ids.size()) < s.window) {
+        m.tail_ids = last.ids;
+        m.tail_slots = int64_t(last.slot_positions.size());
+      }
+      continue;
+    }
+    const bool partial = int64_t(last.ids.size()) < m.window;
+    m.tail_ids = partial ? last.ids : std::vector<int32_t>{};
+    m.tail_slots = partial ? int64_t(last.slot_positions.size()) : 0;
+    m.token_count += int64_t(job.ids.size());
+    m.source_hash = token_hash_extend(m.source_hash, job.ids.data(), job.ids.size());
+  }
 }
 
 }  // namespace rcc

@@ -20,6 +20,18 @@ using WindowCallback =
 using DeviceWindowCallback =
     std::function<void(int64_t index, int64_t count, const void* slots_dev, int64_t n)>;
 
+// One document of Compressor::compress_many: a new memory of `ids`, or (append) `ids` appended
+// to the aligned memory `*memory` (spec §2.7: its partial last window re-encoded).
+struct CompressJob {
+  Memory* memory = nullptr;  // filled (new) or extended (append); owned by the caller
+  std::vector<int32_t> ids;  // the text (new) or the ids to append
+  WindowMode mode = WindowMode::Aligned;
+  DType memory_dtype = DType::BF16;  // new memories: the slots' stored type
+  bool append = false;
+  WindowCallback on_window;  // after each of this job's windows (may be empty)
+  int64_t dropped = 0;       // out (append): slots removed from the end before the new ones
+};
+
 class Compressor {
  public:
   explicit Compressor(const RCCModel& model);
@@ -53,6 +65,12 @@ class Compressor {
   // Returns the number of slots removed from the end before the new ones were appended.
   int64_t append(Memory& m, const std::vector<int32_t>& more,
                  const WindowCallback& on_window = nullptr);
+
+  // Several documents at once: their windows go through the encoder together, up to
+  // batch_windows per pass drawn from the documents in turn (each document's windows in order),
+  // so short documents share passes. Each job's memory equals what compress()/append() give for
+  // it alone (exactly on the CPU; on devices within the rounding of a different batch).
+  void compress_many(std::vector<CompressJob>& jobs);
 
  private:
   const RCCModel& model_;

@@ -128,7 +128,7 @@ std::string Engine::fingerprint() const {
 
 int64_t Engine::queued_jobs() const {
   std::lock_guard<std::mutex> l(jobs_mu_);
-  return int64_t(jobs_.size()) + (running_.empty() ? 0 : 1);
+  return int64_t(jobs_.size()) + running_;
 }
 
 std::vector<int32_t> Engine::encode_context(const std::string& text) const {
@@ -227,30 +227,32 @@ bool Engine::job_active(const std::string& id) const {
 
 void Engine::worker() {
   for (;;) {
-    Job job;
+    std::vector<Job> batch;
     {
       std::unique_lock<std::mutex> l(jobs_mu_);
       jobs_cv_.wait(l, [&] { return stopping_ || !jobs_.empty(); });
       if (stopping_) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-      running_ = job.id;
+      // Every queued job up to the limit runs together (their windows share encoder passes).
+      while (!jobs_.empty() && int64_t(batch.size()) < kJobsPerBatch) {
+        batch.push_back(std::move(jobs_.front()));
+        jobs_.pop_front();
+      }
+      running_ = int64_t(batch.size());
     }
-    try {
-      run_job(job);
-      stats_.jobs_done++;
-    } catch (const std::exception& e) {
-      stats_.jobs_failed++;
-      if (job.append)  // the file still holds the memory before the append
-        store_.set_status(job.id, "ready", std::string("the append failed: ") + e.what());
-      else
-        store_.set_status(job.id, "failed", e.what());
-      std::fprintf(stderr, "job %s failed: %s\n", job.id.c_str(), e.what());
-    }
+    run_jobs(batch);
     std::lock_guard<std::mutex> l(jobs_mu_);
-    running_.clear();
-    progress_.erase(job.id);
+    running_ = 0;
+    for (const Job& job : batch) progress_.erase(job.id);
   }
+}
+
+void Engine::job_failed(const Job& job, const std::string& why) {
+  stats_.jobs_failed++;
+  if (job.append)  // the file still holds the memory before the append
+    store_.set_status(job.id, "ready", "the append failed: " + why);
+  else
+    store_.set_status(job.id, "failed", why);
+  std::fprintf(stderr, "job %s failed: %s\n", job.id.c_str(), why.c_str());
 }
 
 bool Engine::answers_busy() const {
@@ -265,36 +267,70 @@ std::unique_lock<std::mutex> Engine::job_turn() {
   return std::unique_lock<std::mutex>(compute_);
 }
 
-void Engine::run_job(const Job& job) {
-  const int64_t total = int64_t(job.ids.size());
+void Engine::run_jobs(const std::vector<Job>& batch) {
+  // Each job's memory: an append loads the stored one first (a job that cannot is failed alone).
+  std::vector<Memory> mems(batch.size());
+  std::vector<CompressJob> work;
+  std::vector<size_t> of;  // work[k] is batch[of[k]]
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Job& job = batch[i];
+    try {
+      CompressJob c;
+      if (job.append) mems[i] = load_ready(job.id);
+      c.memory = &mems[i];
+      c.ids = job.ids;
+      c.mode = job.mode;
+      c.memory_dtype = model_->settings.memory_dtype;
+      c.append = job.append;
+      const int64_t total = int64_t(job.ids.size());
+      const std::string id = job.id;
+      c.on_window = [this, id, total](int64_t w, int64_t n, const float*, int64_t) {
+        std::lock_guard<std::mutex> l(jobs_mu_);
+        progress_[id] = {total * (w + 1) / n, total};
+        if (stopping_) fail("the server is stopping");
+      };
+      work.push_back(std::move(c));
+      of.push_back(i);
+    } catch (const std::exception& e) {
+      job_failed(job, e.what());
+    }
+  }
+  if (work.empty()) return;
   std::unique_lock<std::mutex> lock = job_turn();
   Compressor comp(*model_);
-  // After each window: progress, and the compute lock to any waiting answer; a stopping server
-  // ends the job (its row is repaired at the next start).
-  auto on_window = [&](int64_t i, int64_t n, const float*, int64_t) {
-    {
-      std::lock_guard<std::mutex> l(jobs_mu_);
-      progress_[job.id] = {total * (i + 1) / n, total};
-      if (stopping_) fail("the server is stopping");
-    }
-    if (answers_busy()) {
-      lock.unlock();
-      lock = job_turn();
-    }
-  };
-  const std::string path = store_.file_path(job.id);
-  Memory mem;
-  if (job.append) {
-    mem = load_memory_for(path, model_->encoder_fingerprint, model_->settings.window,
-                          model_->settings.ratio);
-    comp.append(mem, job.ids, on_window);
-  } else {
-    mem = comp.compress(job.ids, job.mode, on_window);
+  // After each window: the compute lock to any answer waiting or decoding; a stopping server
+  // ends the jobs (their rows are repaired at the next start).
+  for (CompressJob& c : work) {
+    WindowCallback progress = std::move(c.on_window);
+    c.on_window = [this, progress, &lock](int64_t w, int64_t n, const float* x, int64_t k) {
+      progress(w, n, x, k);
+      if (answers_busy()) {
+        lock.unlock();
+        lock = job_turn();
+      }
+    };
   }
-  save_memory(path, mem);
+  try {
+    comp.compress_many(work);
+  } catch (const std::exception& e) {
+    lock.unlock();
+    for (size_t k = 0; k < work.size(); ++k) job_failed(batch[of[k]], e.what());
+    return;
+  }
   lock.unlock();
-  forget_cached(job.id);
-  store_.set_ready(job.id, mem.token_count, mem.slots(), int64_t(fs::file_size(path)));
+  for (size_t k = 0; k < work.size(); ++k) {
+    const Job& job = batch[of[k]];
+    const Memory& mem = mems[of[k]];
+    try {
+      const std::string path = store_.file_path(job.id);
+      save_memory(path, mem);
+      forget_cached(job.id);
+      store_.set_ready(job.id, mem.token_count, mem.slots(), int64_t(fs::file_size(path)));
+      stats_.jobs_done++;
+    } catch (const std::exception& e) {
+      job_failed(job, e.what());
+    }
+  }
 }
 
 Memory Engine::load_ready(const std::string& id) {

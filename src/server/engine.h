@@ -134,7 +134,10 @@ class Engine {
     std::vector<std::string> ids;
   };
   void worker();
-  void run_job(const Job& job);
+  // Compresses the jobs together (Compressor::compress_many), yielding to answers between windows.
+  void run_jobs(const std::vector<Job>& batch);
+  void job_failed(const Job& job, const std::string& why);
+  static constexpr int64_t kJobsPerBatch = 8;  // queued jobs compressed together
   void queue_job(Job job);
   // Waits until no answer is waiting, then takes the compute lock (compressions).
   std::unique_lock<std::mutex> job_turn();
@@ -161,7 +164,7 @@ class Engine {
   mutable std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;
   std::deque<Job> jobs_;
-  std::string running_;  // id of the running job
+  int64_t running_ = 0;  // jobs running
   std::map<std::string, std::pair<int64_t, int64_t>> progress_;
   bool stopping_ = false;
   std::thread worker_;
