@@ -240,5 +240,80 @@ TEST(CudaVsCpu, RandomRCCModelWholePipeline) {
       Error);
 }
 
+TEST(CudaVsCpu, BatchedDecodingOnASharedMemoryPrefix) {
+  // Head dim 64 (the decode-job kernels): five answers continuing one decoder memory, shared, in
+  // one batch on CUDA — a prompt pass of 1..70 rows each, then two one-row steps — against each
+  // answer alone on the CPU: logits of every row within kTol (bf16 activations); and the greedy
+  // ids of a batch on CUDA are greedy under the logits of each answer alone (teacher-forced).
+  GPTNeoXConfig cfg;
+  cfg.vocab_size = 307, cfg.hidden_size = 256, cfg.num_layers = 2, cfg.num_heads = 4;
+  cfg.intermediate_size = 512, cfg.rotary_pct = 0.25;
+  RCCSettings s;
+  s.window = 64, s.ratio = 8, s.mode = WindowMode::Aligned;
+  RCCModel cpu = init_random_rcc(cfg, s, DType::F32, 9);
+  RCCModel gpu{GPTNeoX(cfg, cpu.encoder.weights(), cuda()),
+               GPTNeoX(cfg, cpu.decoder.weights(), cuda()),
+               cpu.embed_proj,
+               cpu.layer_proj,
+               cpu.settings,
+               cpu.encoder_fingerprint};
+  gpu.prepare();
+  std::vector<int32_t> ids(2000);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 7919 + 13) % 307);
+  Memory mem = Compressor(cpu).compress(ids, WindowMode::Aligned, DType::F32);
+  DecoderMemory dc(cpu), dg(gpu);
+  dc.extend(mem, 0, mem.slots());
+  dg.extend(mem, 0, mem.slots());
+  const int64_t V = cfg.vocab_size, H = cfg.hidden_size;
+  std::vector<std::vector<int32_t>> prompts;
+  for (size_t n : {1u, 3u, 7u, 40u, 70u}) {
+    std::vector<int32_t> p(n);
+    for (size_t i = 0; i < n; ++i) p[i] = int32_t((n * 31 + i * 17) % 307);
+    prompts.push_back(p);
+  }
+  // Rows fed per pass: the prompts, then two tokens each.
+  auto run = [&](const RCCModel& m, DecoderMemory& dm, std::vector<size_t> which) {
+    std::vector<KVCache> caches;
+    for (size_t k = 0; k < which.size(); ++k) caches.push_back(dm.answer_cache());
+    std::vector<std::vector<float>> logits(which.size());
+    for (int pass = 0; pass < 3; ++pass) {
+      std::vector<SeqSlice> seqs;
+      std::vector<int32_t> feed;
+      for (size_t k = 0; k < which.size(); ++k) {
+        const std::vector<int32_t> f =
+            pass == 0 ? prompts[which[k]] : std::vector<int32_t>{int32_t(7 * pass + k)};
+        seqs.push_back({int64_t(feed.size()), int64_t(f.size()), &caches[k]});
+        feed.insert(feed.end(), f.begin(), f.end());
+      }
+      const int64_t rows = int64_t(feed.size());
+      Backend& be = m.decoder.backend();
+      DeviceBuffer x(be, be.act_bytes(rows * H));
+      m.decoder.embed(feed.data(), rows, x.get());
+      m.decoder.forward(x.get(), rows, seqs);
+      std::vector<float> l(size_t(rows * V));
+      m.decoder.logits(x.get(), rows, l.data());
+      for (size_t k = 0; k < which.size(); ++k)
+        logits[k].insert(logits[k].end(), l.begin() + seqs[k].begin * V,
+                         l.begin() + (seqs[k].begin + seqs[k].count) * V);
+    }
+    return logits;
+  };
+  const auto batched = run(gpu, dg, {0, 1, 2, 3, 4});
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    const auto alone = run(cpu, dc, {k});
+    EXPECT_LE(test::norm_rel_error(batched[k], alone[0]), kTol) << "answer " << k;
+  }
+  EXPECT_EQ(dg.length(), mem.slots());  // the shared memory is untouched
+  GenerateParams gp;
+  gp.max_new_tokens = 10;
+  const auto together = dg.generate_batch(prompts, gp);
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    const std::vector<int32_t>& got = together[k].ids;
+    ASSERT_EQ(got.size(), 10u);
+    expect_teacher_forced(dg.prompt_logits(concat(prompts[k], got, got.size() - 1)), V,
+                          prompts[k].size(), got, "batched answer " + std::to_string(k));
+  }
+}
+
 }  // namespace
 }  // namespace rcc
