@@ -1,8 +1,8 @@
 // The injecting decoder (spec §3). Memory positions enter the decoder as x = E · s_0 and after
 // decoder layer i receive x += A_i · s_{i+1}; prompt tokens follow at positions P, P+1, ... Memory
 // positions attend only to memory positions, so their keys/values are computed once (chunked causal
-// prefill, extendable as windows arrive) and reused for every question: after each answer the cache
-// is cut back to the memory prefix.
+// prefill, extendable as windows arrive) and reused for every question: each answer continues the
+// memory's cache (shared, read-only) in a cache of its own (answer_cache).
 #pragma once
 #include <functional>
 #include <memory>
@@ -36,8 +36,8 @@ class DecoderMemory {
   // Positions per prefill pass (default 512 on the CPU, 2048 on devices); only with nothing
   // pending.
   void set_chunk(int64_t chunk);
-  // Room for `P` positions in total (the memory prefix plus prompts): reserving the final size up
-  // front avoids regrowing the cache (which briefly holds two copies).
+  // Room for `P` memory positions in total: reserving the final size up front avoids regrowing
+  // the cache (which briefly holds two copies). Answers live in caches of their own.
   void reserve(int64_t P) { cache_.reserve(P); }
   // Appends slots [begin, begin + n) of a memory (in its stored dtype, converted to f32), in
   // chunks.
