@@ -28,7 +28,7 @@ for s in $SHAPES; do
 done
 if [ -n "${LLAMA_CPP_DIR:-}" ] && [ "$DEVICE" = cpu ]; then
   # The GGUF shapes of bench/llamacpp_batched.sh: tiny = the bundled model's decoder, 160m.
-  PROMPT=$((MEMORY + 16)) GEN=$((DECODE - 1)) NPL="$BATCH" \
+  PROMPT=$((MEMORY + 16)) GEN=$((DECODE - 1)) NPL="$BATCH" KV_TYPE=f32 \
     bench/llamacpp_batched.sh "$OUT.llamacpp" > /dev/null
 fi
 python3 - "$OUT" <<'PY'

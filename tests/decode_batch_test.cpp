@@ -99,6 +99,12 @@ TEST_P(DecodeBatchTest, ContinuedPrefixEqualsAPlainCache) {
   KVCache prefix = m.new_cache(), plain = m.new_cache();
   m.forward_logits(slice(f.prompt, 0, 10), prefix);
   m.forward_logits(slice(f.prompt, 0, 10), plain);
+  {  // a prompt of several rows after the prefix
+    KVCache t2 = KVCache::continuing(prefix), p2 = plain;
+    EXPECT_LE(test::norm_rel_error(m.forward_logits(slice(f.prompt, 10, 9), t2),
+                                   m.forward_logits(slice(f.prompt, 10, 9), p2)),
+              1e-5);
+  }
   KVCache tail = KVCache::continuing(prefix);
   for (size_t k = 10; k < 14; ++k) {
     const std::vector<float> a = m.forward_logits({f.prompt[k]}, tail);

@@ -281,7 +281,7 @@ TEST(CudaVsCpu, BatchedDecodingOnASharedMemoryPrefix) {
       std::vector<int32_t> feed;
       for (size_t k = 0; k < which.size(); ++k) {
         const std::vector<int32_t> f =
-            pass == 0 ? prompts[which[k]] : std::vector<int32_t>{int32_t(7 * pass + k)};
+            pass == 0 ? prompts[which[k]] : std::vector<int32_t>{int32_t(7 * pass + which[k])};
         seqs.push_back({int64_t(feed.size()), int64_t(f.size()), &caches[k]});
         feed.insert(feed.end(), f.begin(), f.end());
       }
