@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "args.h"
+#include "bench_shapes.h"
 #include "commands.h"
 #include "core/thread_pool.h"
 #include "model/generate.h"
@@ -32,24 +33,6 @@ const char* kHelp =
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-GPTNeoXConfig pythia_shape(const std::string& name) {
-  GPTNeoXConfig c;
-  c.vocab_size = 50304;
-  if (name == "160m") {
-    c.hidden_size = 768, c.num_layers = 12, c.num_heads = 12;
-  } else if (name == "410m") {
-    c.hidden_size = 1024, c.num_layers = 24, c.num_heads = 16;
-  } else if (name == "1.4b") {
-    c.hidden_size = 2048, c.num_layers = 24, c.num_heads = 16;
-  } else if (name == "tiny") {
-    c.hidden_size = 128, c.num_layers = 2, c.num_heads = 4, c.vocab_size = 1024;
-  } else {
-    throw UsageError("unknown shape '" + name + "' (160m, 410m, 1.4b, tiny)");
-  }
-  c.intermediate_size = 4 * c.hidden_size;
-  return c;
 }
 
 // Best of `reps` timings of fn().
@@ -138,7 +121,7 @@ int cmd_bench(int argc, char** argv) {
   std::stringstream ss(shapes);
   std::string shape;
   while (std::getline(ss, shape, ',')) {
-    GPTNeoXConfig cfg = pythia_shape(shape);
+    GPTNeoXConfig cfg = bench_shape(shape);
     std::fprintf(stderr, "bench %s: initialising %.0fM random parameters (%s)...\n", shape.c_str(),
                  double(cfg.parameter_count()) / 1e6, dt.c_str());
     GPTNeoX model(cfg, init_random_weights(cfg, wtype, 7));

@@ -13,8 +13,8 @@
 
 #include "args.h"
 #include "backend/backend.h"
+#include "bench_shapes.h"
 #include "commands.h"
-#include "inputs.h"
 #include "model/decode_batch.h"
 #include "model/init.h"
 #include "output.h"
@@ -29,29 +29,6 @@ const char* kHelp =
     "                       [--batch 1,4,16,64] [--memories shared,own] [--threads N]\n"
     "Decode tokens/s and per-token latency of B sequences decoding together after a memory\n"
     "prefix of P positions (shared by all, or one copy each); one JSON line per point.\n";
-
-GPTNeoXConfig shape_config(const std::string& name) {
-  GPTNeoXConfig c;
-  c.vocab_size = 50304;
-  if (name == "160m") {
-    c.hidden_size = 768, c.num_layers = 12, c.num_heads = 12;
-  } else if (name == "410m") {
-    c.hidden_size = 1024, c.num_layers = 24, c.num_heads = 16;
-  } else if (name == "1.4b") {
-    c.hidden_size = 2048, c.num_layers = 24, c.num_heads = 16;
-  } else if (name == "rcc-tiny") {  // the bundled model's decoder
-    c.hidden_size = 256, c.num_layers = 6, c.num_heads = 4, c.vocab_size = 8192;
-    c.rotary_base = 500000;
-    c.max_position_embeddings = 65536;
-  } else if (name == "tiny") {
-    c.hidden_size = 128, c.num_layers = 2, c.num_heads = 4, c.vocab_size = 1024;
-  } else {
-    throw UsageError("unknown shape '" + name + "' (tiny, rcc-tiny, 160m, 410m, 1.4b)");
-  }
-  c.intermediate_size = 4 * c.hidden_size;
-  c.max_position_embeddings = std::max<int64_t>(c.max_position_embeddings, 1 << 20);
-  return c;
-}
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -88,7 +65,8 @@ int cmd_bench_batch(int argc, char** argv) {
   for (int32_t b : batches)
     if (b < 1 || b > 4096) throw UsageError("--batch sizes must be in 1..4096");
 
-  const GPTNeoXConfig cfg = shape_config(shape);
+  GPTNeoXConfig cfg = bench_shape(shape);
+  cfg.max_position_embeddings = std::max<int64_t>(cfg.max_position_embeddings, 1 << 20);
   std::fprintf(stderr, "bench-batch %s: %.0fM random parameters (%s) on %s\n", shape.c_str(),
                double(cfg.parameter_count()) / 1e6, dt.c_str(), be.name().c_str());
   const GPTNeoX model(cfg, init_random_weights(cfg, dt == "f32" ? DType::F32 : DType::BF16, 7), be);

@@ -12,6 +12,18 @@
 
 namespace rcc::ops {
 
+namespace {
+// s[0, n) = softmax(s[0, n)), with the vectorised exp; the same arithmetic for every row.
+void softmax_in_place(float* s, int64_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = 0; j < n; ++j) mx = std::max(mx, s[j]);
+  const float inv = 1.0f / exp_shifted_sum(s, n, mx);
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+}
+}  // namespace
+
 void causal_attention(const float* q, int64_t q_stride, const float* k, const float* v,
                       int64_t kv_stride, int64_t rows, int64_t past, int64_t heads, int64_t hd,
                       float* out) {
@@ -32,12 +44,7 @@ void causal_attention(const float* q, int64_t q_stride, const float* k, const fl
       for (int64_t i = 0; i < m; ++i) {
         float* s = scores.data() + i * nkeys;
         const int64_t visible = past + r0 + i + 1;
-        float mx = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : mx)
-        for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, s[j]);
-        const float inv = 1.0f / exp_shifted_sum(s, visible, mx);
-#pragma omp simd
-        for (int64_t j = 0; j < visible; ++j) s[j] *= inv;
+        softmax_in_place(s, visible);
         std::fill(s + visible, s + nkeys, 0.0f);  // causal mask
       }
       // out_blk[m, hd] = P · V
@@ -88,13 +95,7 @@ void prefix_attention(const float* q, const float* kp, const float* vp, int64_t 
         float* row = scores.data() + i * width;
         sgemm(false, true, 1, own, hd, scale, qb.data() + i * hd, hd, s.k + h * hd, kv_stride, 0.0f,
               row + P, width);
-        const int64_t visible = P + own;
-        float mx = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : mx)
-        for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, row[j]);
-        const float inv = 1.0f / exp_shifted_sum(row, visible, mx);
-#pragma omp simd
-        for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+        softmax_in_place(row, P + own);
       }
       // ob = P_prefix · Vp (the whole block), then each row's own part added.
       rowwise_gemm_nn(m, hd, P, scores.data(), width, vp + h * hd, kv_stride, ob.data(), hd, false);

@@ -61,6 +61,19 @@ std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& 
   return a;
 }
 
+// The same RCC model (its host weights) rebuilt on the CUDA backend.
+RCCModel on_cuda(const RCCModel& cpu) {
+  const GPTNeoXConfig& cfg = cpu.encoder.config();
+  RCCModel gpu{GPTNeoX(cfg, cpu.encoder.weights(), cuda()),
+               GPTNeoX(cpu.decoder.config(), cpu.decoder.weights(), cuda()),
+               cpu.embed_proj,
+               cpu.layer_proj,
+               cpu.settings,
+               cpu.encoder_fingerprint};
+  gpu.prepare();
+  return gpu;
+}
+
 class CudaGPTNeoX : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaGPTNeoX, LogitsGreedyAndCache) {
@@ -200,13 +213,7 @@ TEST(CudaVsCpu, RandomRCCModelWholePipeline) {
   RCCSettings s;
   s.window = 64, s.ratio = 8, s.mode = WindowMode::Aligned;
   RCCModel cpu = init_random_rcc(cfg, s, DType::F32, 5);
-  RCCModel gpu{GPTNeoX(cfg, cpu.encoder.weights(), cuda()),
-               GPTNeoX(cfg, cpu.decoder.weights(), cuda()),
-               cpu.embed_proj,
-               cpu.layer_proj,
-               cpu.settings,
-               cpu.encoder_fingerprint};
-  gpu.prepare();
+  RCCModel gpu = on_cuda(cpu);
   std::vector<int32_t> ids(700);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 7919 + 13) % 211);
   Memory mc = Compressor(cpu).compress(ids, WindowMode::Aligned, DType::F32);
@@ -251,13 +258,7 @@ TEST(CudaVsCpu, BatchedDecodingOnASharedMemoryPrefix) {
   RCCSettings s;
   s.window = 64, s.ratio = 8, s.mode = WindowMode::Aligned;
   RCCModel cpu = init_random_rcc(cfg, s, DType::F32, 9);
-  RCCModel gpu{GPTNeoX(cfg, cpu.encoder.weights(), cuda()),
-               GPTNeoX(cfg, cpu.decoder.weights(), cuda()),
-               cpu.embed_proj,
-               cpu.layer_proj,
-               cpu.settings,
-               cpu.encoder_fingerprint};
-  gpu.prepare();
+  RCCModel gpu = on_cuda(cpu);
   std::vector<int32_t> ids(2000);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 7919 + 13) % 307);
   Memory mem = Compressor(cpu).compress(ids, WindowMode::Aligned, DType::F32);
