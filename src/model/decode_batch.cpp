@@ -6,6 +6,8 @@
 namespace rcc {
 
 namespace {
+constexpr int64_t kReserveTokens = 256;  // answer positions reserved up front
+
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -25,7 +27,10 @@ uint64_t DecodeBatch::add(BatchSequence s) {
     RCC_CHECK(s.prompt[i] >= 0 && s.prompt[i] < V, "token id ", s.prompt[i], " at position ", i,
               " is outside the vocabulary [0, ", V, ")");
   s.params.sampling.validate();
-  s.cache->reserve(s.cache->length() + int64_t(s.prompt.size()) + s.params.max_new_tokens);
+  // Room for the prompt and the first tokens; longer answers grow the cache (by half each time), so
+  // a large max_new_tokens does not reserve memory that a short answer never uses.
+  s.cache->reserve(s.cache->length() + int64_t(s.prompt.size()) +
+                   std::min<int64_t>(s.params.max_new_tokens, kReserveTokens));
   Sampler sampler(s.params.sampling, s.stream);
   std::vector<int32_t> history = s.prompt;
   const uint64_t h = next_++;

@@ -37,7 +37,7 @@ class DecodeBatch {
   explicit DecodeBatch(const GPTNeoX& model, int64_t prefill_rows = 0);
 
   // The sequence joins at the next step; returns its handle. Checks the prompt (non-empty, ids in
-  // the vocabulary) and reserves its cache for prompt + max_new_tokens positions.
+  // the vocabulary) and reserves its cache for the prompt and up to 256 answer positions.
   uint64_t add(BatchSequence s);
   // One forward pass. Returns the sequences that ended in it (handle, result), which leave the
   // batch. If the pass throws, every sequence leaves the batch (their caches hold partial
