@@ -5,7 +5,7 @@ of a given shape with random weights, for benchmarking llama.cpp against rcc.
 Weights: every matrix is normal(0, 0.02); linear biases are 0; layer norms
 have weight 1 and bias 0.  The embedding and the output projection are
 separate tensors (GPT-NeoX does not tie them).  Matrices are written in
---dtype (f32 by default, or f16 / bf16); 1-D tensors (norms, biases) are
+--dtype (f32 by default, or f16 / bf16 / q8_0); 1-D tensors (norms, biases) are
 always f32, as llama.cpp's own converter writes them.
 
 The fused QKV matrix is drawn in the Hugging Face GPT-NeoX layout
@@ -86,7 +86,7 @@ def main() -> int:
     ap.add_argument("--norm-eps", type=float, default=1e-5)
     ap.add_argument("--no-parallel-residual", action="store_true",
                     help="sequential residual (use_parallel_residual = false)")
-    ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32")
+    ap.add_argument("--dtype", choices=["f32", "f16", "bf16", "q8_0"], default="f32")
     ap.add_argument("--tokenizer", choices=["none", "gpt2"], default="none")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default=None, help="general.name (default: derived from the shape)")
@@ -116,8 +116,10 @@ def main() -> int:
         ftype = gguf.LlamaFileType.ALL_F32
     elif args.dtype == "f16":
         ftype = gguf.LlamaFileType.MOSTLY_F16
-    else:
+    elif args.dtype == "bf16":
         ftype = gguf.LlamaFileType.MOSTLY_BF16
+    else:
+        ftype = gguf.LlamaFileType.MOSTLY_Q8_0
 
     arch = gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.GPTNEOX]  # "gptneox"
     w = gguf.GGUFWriter(args.out, arch)
@@ -167,8 +169,10 @@ def main() -> int:
             w.add_tensor(n, a)
         elif args.dtype == "f16":
             w.add_tensor(n, a.astype(np.float16))
-        else:
+        elif args.dtype == "bf16":
             w.add_tensor(n, gguf.quants.quantize(a, QT.BF16), raw_dtype=QT.BF16)
+        else:  # Q8_0: blocks of 32 int8 with one f16 scale, as llama-quantize writes them
+            w.add_tensor(n, gguf.quants.quantize(a, QT.Q8_0), raw_dtype=QT.Q8_0)
 
     def add_vec(n, a):
         w.add_tensor(n, np.ascontiguousarray(a, dtype=np.float32))

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -147,6 +148,28 @@ TEST(ThreadPool, SetNumThreads) {
   std::atomic<int64_t> n{0};
   parallel_for(10, [&](int64_t b, int64_t e) { n += e - b; });
   EXPECT_EQ(n.load(), 10);
+}
+
+// Waiting threads poll briefly between the calls of one pass, then sleep: once the calls stop, the
+// process uses (almost) no CPU. Measured as process CPU time over 200 ms of idleness after a burst
+// of calls, with 4 threads; spinning threads would use ~600 ms of it, the bound is 20 ms.
+TEST(ThreadPool, NoThreadSpinsWhenIdle) {
+  const int before = num_threads();
+  set_num_threads(4);
+  std::atomic<int64_t> sum{0};
+  for (int i = 0; i < 200; ++i) parallel_for(64, [&](int64_t b, int64_t e) { sum += e - b; });
+  EXPECT_EQ(sum.load(), 200 * 64);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the polling window ends
+  auto cpu = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  };
+  const double c0 = cpu();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const double used = cpu() - c0;
+  EXPECT_LT(used, 0.020) << "threads used " << used * 1e3 << " ms of CPU while idle";
+  set_num_threads(before);
 }
 
 }  // namespace

@@ -145,7 +145,6 @@ Backend& device_backend(const Args& a) {
 }
 
 void init_runtime(const Args& a) {
-  ops::init_blas_single_threaded();
   Progress::set_quiet_default(a.has("quiet"));
   Progress::set_forced(a.has("progress"));
   if (a.has("threads")) set_num_threads(int(a.get_int("threads", 1, 1, 1024)));

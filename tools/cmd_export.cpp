@@ -1,4 +1,4 @@
-// rcc export --model DIR --out DIR [--dtype f32|bf16] [--max-shard-mb N] [--decoder]
+// rcc export --model DIR --out DIR [--dtype f32|bf16|q8] [--max-shard-mb N] [--decoder]
 // Re-writes a model directory in another dtype and shard size (e.g. a trained f32 checkpoint as
 // the bf16 files a release ships), or, with --decoder, an RCC model's decoder alone as a plain
 // GPT-NeoX directory (Hugging Face layout: `rcc generate` runs it; a training config's
@@ -24,9 +24,11 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* kHelp =
-    "usage: rcc export --model DIR --out DIR [--dtype f32|bf16] [--max-shard-mb N] [--decoder]\n"
+    "usage: rcc export --model DIR --out DIR [--dtype f32|bf16|q8] [--max-shard-mb N] [--decoder]\n"
     "Writes the model in DIR to a new directory OUT (which must not exist):\n"
-    "  --dtype f32|bf16     stored dtype (default bf16)\n"
+    "  --dtype f32|bf16|q8  stored dtype (default bf16); q8: the matrices of the linear layers\n"
+    "                       as int8 with one f16 scale per 32 values (docs/formats.md), the\n"
+    "                       rest in bf16\n"
     "  --max-shard-mb N     largest safetensors file, in MiB (default 2048); more tensors than\n"
     "                       that are split into model-0000K-of-0000N.safetensors with an index\n"
     "  --decoder            only the decoder of an RCC model, as a plain GPT-NeoX model\n";
@@ -46,8 +48,15 @@ int cmd_export(int argc, char** argv) {
   init_runtime(a);
   const std::string dir = a.require("model"), out = a.require("out");
   const std::string dt = a.get_or("dtype", "bf16");
-  if (dt != "f32" && dt != "bf16") throw UsageError("--dtype must be f32 or bf16");
+  if (dt != "f32" && dt != "bf16" && dt != "q8") throw UsageError("--dtype must be f32, bf16 or q8");
   const DType dtype = dt == "f32" ? DType::F32 : DType::BF16;
+  const bool q8 = dt == "q8";
+  // A plain model's tensors, quantized when asked.
+  auto tensors = [&](const GPTNeoXWeights& w) {
+    auto named = w.named();
+    if (q8) quantize_linear_weights(named);
+    return named;
+  };
   const size_t shard = size_t(a.get_int("max-shard-mb", 2048, 1, 1 << 20)) << 20;
   RCC_CHECK(fs::is_directory(dir), dir, ": model directory not found");
   OutputDirRules new_dir;
@@ -63,18 +72,18 @@ int cmd_export(int argc, char** argv) {
     std::vector<const char*> extras = {"tokenizer.json", "vocab.json"};
     if (decoder_only) {
       const RCCModel m = RCCModel::load(dir);
-      write_checkpoint(tmp.string(), m.decoder.weights().named(), dtype, shard);
+      write_checkpoint(tmp.string(), tensors(m.decoder.weights()), dtype, shard);
       GPTNeoXConfig cfg = m.decoder.config();
-      cfg.torch_dtype = dt == "bf16" ? "bfloat16" : "float32";
+      cfg.torch_dtype = dt == "f32" ? "float32" : "bfloat16";
       write_string_atomic((tmp / "config.json").string(), cfg.to_json());
     } else if (is_rcc_dir(dir)) {
-      RCCModel::load(dir).save(tmp.string(), dtype, shard);
+      RCCModel::load(dir).save(tmp.string(), dtype, shard, q8);
       extras.push_back("train.json");
     } else {
       const GPTNeoX m = load_gptneox(dir);
-      write_checkpoint(tmp.string(), m.weights().named(), dtype, shard);
+      write_checkpoint(tmp.string(), tensors(m.weights()), dtype, shard);
       GPTNeoXConfig cfg = m.config();
-      cfg.torch_dtype = dt == "bf16" ? "bfloat16" : "float32";
+      cfg.torch_dtype = dt == "f32" ? "float32" : "bfloat16";
       write_string_atomic((tmp / "config.json").string(), cfg.to_json());
     }
     for (const char* f : extras)

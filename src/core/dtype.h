@@ -11,6 +11,9 @@ namespace rcc {
 // as `attention.bias` are BOOL in old checkpoints) and are converted, where sensible, to f32.
 enum class DType : uint8_t { F32, F16, BF16, I32, I64, F64, I16, I8, U8, U16, U32, U64, BOOL, F8_E4M3, F8_E5M2 };
 
+// Block-quantized matrices (ops/quant.h): int8 values, one F16 scale per this many along a row.
+constexpr int64_t kQuantBlock = 32;
+
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);  // safetensors spelling: "F32", "BF16", ...
 bool dtype_from_name(const std::string& name, DType* out);

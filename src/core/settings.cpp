@@ -34,6 +34,18 @@ RuntimeSettings parse_runtime_settings(const std::function<const char*(const cha
   if (const char* v = env("RCC_NCCL_LIB")) s.nccl_lib = v;
   s.train_profile = flag("RCC_TRAIN_PROFILE", env("RCC_TRAIN_PROFILE"), false);
 
+  const char* ck = env("RCC_CPU_KERNELS");
+  if (!ck || !*ck || is(ck, "auto"))
+    s.cpu_kernels = -1;
+  else if (is(ck, "generic"))
+    s.cpu_kernels = 0;
+  else if (is(ck, "avx2"))
+    s.cpu_kernels = 1;
+  else if (is(ck, "avx512"))
+    s.cpu_kernels = 2;
+  else
+    fail("RCC_CPU_KERNELS must be 'auto', 'avx512', 'avx2' or 'generic' (got '", ck, "')");
+
   const char* bwd = env("RCC_CUDA_ATTN_BWD");
   if (!bwd || !*bwd || is(bwd, "auto"))
     s.cuda_attn_bwd = AttnBackwardPath::Auto;

@@ -27,6 +27,9 @@ struct RuntimeSettings {
   std::string model;           // RCC_MODEL: the default --model directory ("" = the bundled one)
   std::string nccl_lib;        // RCC_NCCL_LIB: the NCCL library to load ("" = the loader's search)
   bool train_profile = false;  // RCC_TRAIN_PROFILE=1: wall time per phase of every step
+  // RCC_CPU_KERNELS: the widest CPU kernel level to use (kernels/cpu_isa.h): -1 = "auto" (the
+  // best this CPU runs), 0 = "generic", 1 = "avx2", 2 = "avx512".
+  int cpu_kernels = -1;
   // CUDA backend
   AttnBackwardPath cuda_attn_bwd = AttnBackwardPath::Auto;  // RCC_CUDA_ATTN_BWD
   AttnForwardPath cuda_attn_fwd = AttnForwardPath::Auto;    // RCC_CUDA_ATTN_FWD

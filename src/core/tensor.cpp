@@ -1,5 +1,6 @@
 #include "core/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -84,9 +85,29 @@ void Tensor::check_type(size_t elem_size, int is_float) const {
             elem_size, " bytes");
 }
 
+Tensor Tensor::with_block_scales(Tensor scales) const {
+  RCC_CHECK(dtype_ == DType::I8 && ndim() == 2 && shape_[1] % kQuantBlock == 0,
+            "block scales need an I8 matrix whose rows are a multiple of ", kQuantBlock,
+            " long, got ", dtype_name(dtype_), " ", shape_str(shape_));
+  RCC_CHECK(scales.dtype() == DType::F16 && scales.ndim() == 2 && scales.dim(0) == shape_[0] &&
+                scales.dim(1) == shape_[1] / kQuantBlock,
+            "block scales of a ", shape_str(shape_), " matrix must be F16 [", shape_[0], ", ",
+            shape_[1] / kQuantBlock, "], got ", dtype_name(scales.dtype()), " ",
+            shape_str(scales.shape()));
+  Tensor r = *this;
+  r.scales_ = std::make_shared<const Tensor>(std::move(scales));
+  return r;
+}
+
+const Tensor& Tensor::block_scales() const {
+  RCC_CHECK(scales_, "tensor ", shape_str(shape_), " has no block scales");
+  return *scales_;
+}
+
 Tensor Tensor::reshape(Shape shape) const {
   RCC_CHECK(shape_numel(shape) == numel(), "cannot reshape ", shape_str(shape_), " to ",
             shape_str(shape));
+  RCC_CHECK(!scales_ || shape == shape_, "cannot reshape a block-quantized matrix");
   Tensor r = *this;
   r.shape_ = std::move(shape);
   return r;
@@ -99,10 +120,17 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
   r.shape_[0] = end - begin;
   int64_t row = numel() / (shape_[0] ? shape_[0] : 1);
   r.data_ = static_cast<char*>(data_) + size_t(begin * row) * dtype_size(dtype_);
+  if (scales_) r.scales_ = std::make_shared<const Tensor>(scales_->rows(begin, end));
   return r;
 }
 
 Tensor Tensor::to(DType t) const {
+  if (scales_) {  // dequantized: q · its block's scale
+    std::vector<float> v = to_vector();
+    Tensor f = empty(DType::F32, shape_);
+    std::copy(v.begin(), v.end(), f.f32());
+    return t == DType::F32 ? f : f.to(t);
+  }
   Tensor r = empty(t, shape_);
   size_t n = size_t(numel());
   if (t == dtype_) {
@@ -122,6 +150,10 @@ Tensor Tensor::to(DType t) const {
 std::vector<float> Tensor::to_vector() const {
   std::vector<float> v(static_cast<size_t>(numel()));
   convert_to_f32(dtype_, data_, v.data(), v.size());
+  if (scales_) {
+    const uint16_t* d = static_cast<const uint16_t*>(scales_->raw());
+    for (size_t i = 0; i < v.size(); ++i) v[i] *= f16_to_f32(d[i / kQuantBlock]);
+  }
   return v;
 }
 

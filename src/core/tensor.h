@@ -57,6 +57,12 @@ class Tensor {
   // All elements as f32 (copy).
   std::vector<float> to_vector() const;
 
+  // Block-quantized matrices (ops/quant.h): an I8 [N, K] tensor carries its F16 [N, K / 32]
+  // scales; to(), to_vector() and rows() take them into account.
+  Tensor with_block_scales(Tensor scales) const;
+  bool quantized() const { return scales_ != nullptr; }
+  const Tensor& block_scales() const;  // checked: quantized() only
+
  private:
   template <class T>
   static constexpr int type_is_float() {
@@ -68,6 +74,7 @@ class Tensor {
   Shape shape_;
   void* data_ = nullptr;
   std::shared_ptr<void> storage_;
+  std::shared_ptr<const Tensor> scales_;  // quantized matrices only
 };
 
 }  // namespace rcc

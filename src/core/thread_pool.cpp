@@ -1,14 +1,44 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace rcc {
 namespace {
+
+// Between the parallel sections of one forward pass the gaps are microseconds: a waiting thread
+// first polls for this long (a futex sleep and wake-up costs tens of microseconds on a VM), then
+// sleeps on the condition variable, so no thread spins once the calls stop.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Polls `ready()` for up to kSpin; true if it became true.
+template <class F>
+bool spin_until(F&& ready) {
+  const auto end = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (ready()) return true;
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > end) return false;
+  }
+}
 
 class Pool {
  public:
@@ -34,14 +64,15 @@ class Pool {
     task_ = &task;
     tasks_ = tasks;
     next_ = 0;
-    pending_ = tasks;
+    pending_.store(tasks, std::memory_order_relaxed);
     error_ = nullptr;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
     cv_.notify_all();
     lock.unlock();
     drain();
+    spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; });
     lock.lock();
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
+    done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_relaxed) == 0; });
     task_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
@@ -65,13 +96,17 @@ class Pool {
         if (!error_) error_ = std::current_exception();
       }
       std::lock_guard<std::mutex> g(mu_);
-      if (--pending_ == 0) done_cv_.notify_all();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_cv_.notify_all();
     }
   }
 
   void worker(int) {
     uint64_t seen = 0;
     for (;;) {
+      spin_until([&] {
+        return generation_.load(std::memory_order_acquire) != seen ||
+               stopping_.load(std::memory_order_relaxed);
+      });
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
@@ -97,9 +132,10 @@ class Pool {
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
   const std::function<void(int)>* task_ = nullptr;
-  int tasks_ = 0, next_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  int tasks_ = 0, next_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};  // written under mu_, polled without it
+  std::atomic<bool> stopping_{false};
   std::exception_ptr error_;
 };
 

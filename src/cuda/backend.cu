@@ -281,6 +281,8 @@ void CudaBackend::synchronize() {
 
 Tensor CudaBackend::prepare_weight(const Tensor& host) {
   RCC_CHECK(host.defined() || host.numel() == 0, "CUDA prepare_weight: undefined tensor");
+  // q8 matrices (ops/quant.h) run in bf16 on the GPU: dequantized on the host first.
+  if (host.quantized()) return prepare_weight(host.to(DType::BF16));
   const DType st = host.dtype();
   RCC_CHECK(st == DType::F32 || st == DType::F16 || st == DType::BF16,
             "CUDA prepare_weight: tensor of type ", dtype_name(st), " (F32, F16 or BF16 expected)");

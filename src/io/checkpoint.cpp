@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/checked.h"
@@ -135,10 +136,20 @@ size_t Checkpoint::total_bytes() const {
 void write_checkpoint(const std::string& dir, std::vector<std::pair<std::string, Tensor>> tensors,
                       DType dtype, size_t max_shard_bytes) {
   fs::create_directories(dir);
+  std::vector<std::pair<std::string, Tensor>> stored;
   for (auto& kv : tensors) {
+    if (kv.second.quantized()) {
+      const Tensor scales = kv.second.block_scales();
+      stored.emplace_back(kv.first, Tensor::borrow(DType::I8, kv.second.shape(), kv.second.raw(),
+                                                   std::make_shared<Tensor>(kv.second)));
+      stored.emplace_back(block_scale_name(kv.first), scales);
+      continue;
+    }
     // Vectors (norms, biases) are written in the same dtype as matrices, as Hugging Face does.
     if (kv.second.dtype() != dtype) kv.second = kv.second.to(dtype);
+    stored.push_back(std::move(kv));
   }
+  tensors = std::move(stored);
   // Greedy packing into shards in order.
   std::vector<std::vector<std::pair<std::string, Tensor>>> shards(1);
   size_t bytes = 0;

@@ -41,10 +41,17 @@ class Checkpoint {
   std::map<std::string, std::vector<Piece>> pieces_;
 };
 
+// The name under which a block-quantized (q8) matrix stored as `name` keeps its F16 scales.
+inline std::string block_scale_name(const std::string& name) {
+  return name + "_scale";
+}
+
 // Writes `tensors` (in order, converted to `dtype`) into `dir` as Hugging Face does: one
 // model.safetensors, or shards model-0000K-of-0000N.safetensors of at most `max_shard_bytes` each
 // (a tensor larger than that gets a shard of its own) with model.safetensors.index.json. A stale
-// index is removed when one file suffices. Each file is written atomically.
+// index is removed when one file suffices. Each file is written atomically. A block-quantized
+// tensor is written as it is, its I8 values under its name and its scales under
+// block_scale_name(name).
 void write_checkpoint(const std::string& dir, std::vector<std::pair<std::string, Tensor>> tensors,
                       DType dtype, size_t max_shard_bytes);
 

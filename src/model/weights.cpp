@@ -1,13 +1,14 @@
 #include "model/weights.h"
 
 #include "io/checkpoint.h"
+#include "ops/quant.h"
 
 namespace rcc {
 
 namespace {
 
-// A matrix keeps its stored dtype (F32/BF16/F16); anything else is an error.
-Tensor matrix(const Checkpoint& c, const std::string& name, const Shape& shape) {
+// A vector or a matrix kept in its stored dtype (F32/BF16/F16); anything else is an error.
+Tensor stored(const Checkpoint& c, const std::string& name, const Shape& shape) {
   Tensor t = c.get(name, shape);
   RCC_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16 || t.dtype() == DType::F16,
             c.dir(), ": tensor '", name, "' has dtype ", dtype_name(t.dtype()),
@@ -15,9 +16,22 @@ Tensor matrix(const Checkpoint& c, const std::string& name, const Shape& shape) 
   return t;
 }
 
+// A weight matrix of a linear layer: also q8 (ops/quant.h: I8 with an F16 "<name>_scale").
+Tensor matrix(const Checkpoint& c, const std::string& name, const Shape& shape) {
+  if (c.get(name).dtype() != DType::I8) return stored(c, name, shape);
+  const std::string sn = block_scale_name(name);
+  RCC_CHECK(c.contains(sn), c.dir(), ": int8 tensor '", name, "' has no scales ('", sn, "')");
+  Tensor q = c.get(name, shape);
+  try {
+    return q.with_block_scales(c.get(sn));
+  } catch (const Error& e) {
+    fail(c.dir(), ": tensor '", name, "': ", e.what());
+  }
+}
+
 // Vectors are small: converted to f32 once.
 Tensor vec(const Checkpoint& c, const std::string& name, int64_t n) {
-  return matrix(c, name, {n}).to(DType::F32);
+  return stored(c, name, {n}).to(DType::F32);
 }
 
 }  // namespace
@@ -27,7 +41,7 @@ GPTNeoXWeights GPTNeoXWeights::load(const Checkpoint& c, const GPTNeoXConfig& cf
   const int64_t V = cfg.vocab_size, H = cfg.hidden_size, I = cfg.intermediate_size;
   const std::string g = prefix + "gpt_neox.";
   GPTNeoXWeights w;
-  w.embed_in = matrix(c, g + "embed_in.weight", {V, H});
+  w.embed_in = stored(c, g + "embed_in.weight", {V, H});  // rows are looked up: never q8
   for (int64_t i = 0; i < cfg.num_layers; ++i) {
     const std::string p = g + "layers." + std::to_string(i) + ".";
     LayerWeights l;
@@ -85,6 +99,25 @@ void GPTNeoXWeights::visit(const std::string& prefix,
   visit_one(g + "final_layer_norm.weight", final_ln_w);
   visit_one(g + "final_layer_norm.bias", final_ln_b);
   visit_one(prefix + "embed_out.weight", embed_out);
+}
+
+int64_t quantize_linear_weights(std::vector<std::pair<std::string, Tensor>>& named) {
+  static const char* const kLinear[] = {
+      "attention.query_key_value.weight", "attention.dense.weight", "mlp.dense_h_to_4h.weight",
+      "mlp.dense_4h_to_h.weight", "embed_out.weight"};
+  int64_t n = 0;
+  for (auto& [name, t] : named) {
+    bool linear = false;
+    for (const char* suffix : kLinear) {
+      const std::string sfx = suffix;
+      linear |= name.size() >= sfx.size() && name.compare(name.size() - sfx.size(), sfx.size(), sfx) == 0;
+    }
+    if (linear && ops::q8_eligible(t)) {
+      t = ops::quantize_q8(t);
+      ++n;
+    }
+  }
+  return n;
 }
 
 std::vector<std::pair<std::string, Tensor>> GPTNeoXWeights::named(const std::string& prefix) const {

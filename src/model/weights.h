@@ -38,4 +38,8 @@ struct GPTNeoXWeights {
   void visit(const std::string& prefix, const std::function<void(const std::string&, Tensor&)>& f);
 };
 
+// Replaces, in a named() list, the matrices of linear layers (attention, MLP, LM head; not the
+// input embedding, whose rows are looked up) by their q8 form (ops/quant.h). Returns how many.
+int64_t quantize_linear_weights(std::vector<std::pair<std::string, Tensor>>& named);
+
 }  // namespace rcc

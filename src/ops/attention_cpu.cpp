@@ -13,6 +13,8 @@
 namespace rcc::ops {
 
 namespace {
+constexpr int64_t kFewRows = 4;  // decoding: at most this many query rows take few_rows_attention
+
 // s[0, n) = softmax(s[0, n)), with the vectorised exp; the same arithmetic for every row.
 void softmax_in_place(float* s, int64_t n) {
   float mx = -std::numeric_limits<float>::infinity();
@@ -22,11 +24,55 @@ void softmax_in_place(float* s, int64_t n) {
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) s[j] *= inv;
 }
+// Attention of a few query rows (decoding): each task takes a contiguous range of heads and reads
+// the keys and values position by position, its heads' part of a cache row at once (contiguous),
+// rather than one head's 64 floats every kv_stride. Row r attends to the keys [0, visible(r)).
+template <class Visible>
+void few_rows_attention(const float* q, int64_t q_stride, const float* k, const float* v,
+                        int64_t kv_stride, int64_t rows, int64_t heads, int64_t hd, float* out,
+                        int64_t out_stride, Visible visible) {
+  const float scale = 1.0f / std::sqrt(float(hd));
+  parallel_for(heads, [&](int64_t h0, int64_t h1) {
+    std::vector<float> s;
+    const int64_t nh = h1 - h0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t n = visible(r);
+      s.resize(size_t(nh * n));
+      const float* qr = q + r * q_stride + h0 * hd;
+      for (int64_t p = 0; p < n; ++p) {
+        const float* kp = k + p * kv_stride + h0 * hd;
+        for (int64_t h = 0; h < nh; ++h) {
+          float d = 0.0f;
+#pragma omp simd reduction(+ : d)
+          for (int64_t i = 0; i < hd; ++i) d += qr[h * hd + i] * kp[h * hd + i];
+          s[size_t(h * n + p)] = scale * d;
+        }
+      }
+      for (int64_t h = 0; h < nh; ++h) softmax_in_place(s.data() + h * n, n);
+      float* o = out + r * out_stride + h0 * hd;
+      std::fill(o, o + nh * hd, 0.0f);
+      for (int64_t p = 0; p < n; ++p) {
+        const float* vp = v + p * kv_stride + h0 * hd;
+        for (int64_t h = 0; h < nh; ++h) {
+          const float w = s[size_t(h * n + p)];
+#pragma omp simd
+          for (int64_t i = 0; i < hd; ++i) o[h * hd + i] += w * vp[h * hd + i];
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void causal_attention(const float* q, int64_t q_stride, const float* k, const float* v,
                       int64_t kv_stride, int64_t rows, int64_t past, int64_t heads, int64_t hd,
                       float* out) {
+  if (rows <= kFewRows) {
+    few_rows_attention(q, q_stride, k, v, kv_stride, rows, heads, hd, out, heads * hd,
+                       [&](int64_t r) { return past + r + 1; });
+    return;
+  }
   constexpr int64_t kBlock = 64;  // queries per task
   const int64_t nblocks = (rows + kBlock - 1) / kBlock;
   const float scale = 1.0f / std::sqrt(float(hd));

@@ -1,8 +1,9 @@
 // y[rows, N] = x[rows, K] · W[N, K]^T (+ bias[N]) (+ y when accumulate). Up to kRowwiseRows rows
 // (decoding steps) go through the row-independent kernel of ops/rowwise_gemm.h — each row's result
 // is the same whatever the other rows, and bf16/f16 weights are converted in registers; more rows
-// through BLAS (sgemm; bf16/f16 converted to f32 in row blocks). W may be F32, BF16 or F16. Work
-// is split over output columns on the thread pool; BLAS itself runs single-threaded.
+// through the packed GEMM (bf16/f16 converted while packing). Both are the CPU kernels chosen at
+// run time (kernels/kernels.h). W may be F32, BF16 or F16. Work is split over output columns on
+// the thread pool.
 #pragma once
 #include <cstdint>
 
@@ -15,7 +16,8 @@ constexpr int64_t kRowwiseRows = 64;
 void linear(const float* x, int64_t rows, const Tensor& W, const Tensor* bias, float* y,
             bool accumulate = false);
 
-// Plain row-major sgemm C[M,N] = alpha · op(A) · op(B) + beta · C on the calling thread.
+// Plain row-major sgemm C[M,N] = alpha · op(A) · op(B) + beta · C on the calling thread (the
+// active CPU kernels' packed GEMM, kernels/kernels.h; beta 0: C is not read).
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
@@ -26,8 +28,5 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 // blocks of rows, so no two threads write the same element. (linear_backward_cpu.cpp)
 void linear_backward(const float* x, int64_t rows, const Tensor& W, const float* dy, float* dx,
                      float* dW, float* db);
-
-// Call once at start-up: BLAS runs on one thread, our pool owns parallelism.
-void init_blas_single_threaded();
 
 }  // namespace rcc::ops

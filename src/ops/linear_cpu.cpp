@@ -1,30 +1,77 @@
-#include <cblas.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/kernels.h"
 #include "ops/linear.h"
 #include "ops/rowwise_gemm.h"
 
-extern "C" void openblas_set_num_threads(int);
-
 namespace rcc::ops {
-
-void init_blas_single_threaded() {
-  openblas_set_num_threads(1);
-}
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  // Our pool owns parallelism: BLAS threads inside pool tasks would oversubscribe the cores.
-  static const bool single_threaded = (init_blas_single_threaded(), true);
-  (void)single_threaded;
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), alpha, A, int(lda), B,
-              int(ldb), beta, C, int(ldc));
+  // A(i, k) and B(k, n) as strides of the row-major operands.
+  kernels::kernels().gemm(M, N, K, alpha, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, DType::F32,
+                          trans_b ? 1 : ldb, trans_b ? ldb : 1, beta, C, ldc);
 }
+
+namespace {
+
+// y[:, n0 : n0 + nn] before a product accumulates into it: the bias (or + bias) where there is one.
+// Returns whether the product must add to y (bias or accumulate) rather than overwrite it.
+bool prepare_output(float* yp, int64_t rows, int64_t N, const float* b, int64_t n0, int64_t nn,
+                    bool accumulate) {
+  if (b && !accumulate) {
+    for (int64_t r = 0; r < rows; ++r) std::copy(b + n0, b + n0 + nn, yp + r * N);
+  } else if (b) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t n = 0; n < nn; ++n) yp[r * N + n] += b[n0 + n];
+  }
+  return b || accumulate;
+}
+
+// Int8 weights (ops/quant.h). Few rows: the row-independent int8 kernel, each thread streaming
+// its block of weight rows once; many rows: blocks of 256 weight rows dequantized to f32 for the
+// packed GEMM.
+void linear_q8(const float* x, int64_t rows, const Tensor& W, const float* b, float* y,
+               bool accumulate) {
+  const int64_t N = W.dim(0), K = W.dim(1), blocks = K / kQuantBlock;
+  const int8_t* q = static_cast<const int8_t*>(W.raw());
+  const uint16_t* d = static_cast<const uint16_t*>(W.block_scales().raw());
+  const kernels::Kernels& kern = kernels::kernels();
+  if (rows <= kRowwiseRows) {
+    const int64_t blk = std::max<int64_t>(16, (N + num_threads() - 1) / num_threads());
+    parallel_for((N + blk - 1) / blk, [&](int64_t b0, int64_t b1) {
+      thread_local std::vector<int8_t> xq;
+      thread_local std::vector<float> xd;
+      if (int64_t(xq.size()) < rows * K) xq.resize(size_t(rows * K));
+      if (int64_t(xd.size()) < rows * blocks) xd.resize(size_t(rows * blocks));
+      for (int64_t bi = b0; bi < b1; ++bi) {
+        const int64_t n0 = bi * blk, nn = std::min(N, n0 + blk) - n0;
+        const bool add = prepare_output(y + n0, rows, N, b, n0, nn, accumulate);
+        kern.q8_rows(rows, nn, K, x, K, q + n0 * K, d + n0 * blocks, y + n0, N, add, xq.data(),
+                     xd.data());
+      }
+    });
+    return;
+  }
+  constexpr int64_t kBlock = 256;
+  parallel_for((N + kBlock - 1) / kBlock, [&](int64_t b0, int64_t b1) {
+    thread_local std::vector<float> wf;
+    if (int64_t(wf.size()) < kBlock * K) wf.resize(size_t(kBlock * K));
+    for (int64_t bi = b0; bi < b1; ++bi) {
+      const int64_t n0 = bi * kBlock, nn = std::min(N, n0 + kBlock) - n0;
+      for (int64_t i = 0; i < nn * K; ++i)
+        wf[size_t(i)] = float(q[n0 * K + i]) * f16_to_f32(d[n0 * blocks + i / kQuantBlock]);
+      const bool add = prepare_output(y + n0, rows, N, b, n0, nn, accumulate);
+      kern.gemm(rows, nn, K, 1.0f, x, K, 1, wf.data(), DType::F32, 1, K, add ? 1.0f : 0.0f,
+                y + n0, N);
+    }
+  });
+}
+
+}  // namespace
 
 void linear(const float* x, int64_t rows, const Tensor& W, const Tensor* bias, float* y,
             bool accumulate) {
@@ -34,9 +81,10 @@ void linear(const float* x, int64_t rows, const Tensor& W, const Tensor* bias, f
     RCC_CHECK(bias->dtype() == DType::F32 && bias->numel() == N, "linear: bias shape ",
               shape_str(bias->shape()), " does not match ", N, " outputs");
   const float* b = bias ? bias->f32() : nullptr;
+  if (W.quantized()) return linear_q8(x, rows, W, b, y, accumulate);
   const DType wt = W.dtype();
   RCC_CHECK(wt == DType::F32 || wt == DType::BF16 || wt == DType::F16,
-            "linear: unsupported weight dtype ", dtype_name(wt));
+            "linear: unsupported weight dtype ", dtype_name(wt), " (F32, BF16, F16 or q8)");
   if (rows <= kRowwiseRows) {
     // Few rows (decoding): the row-independent kernel, weights read in place (bf16/f16 converted
     // in registers), each thread streaming its own block of weight rows once.
@@ -44,47 +92,27 @@ void linear(const float* x, int64_t rows, const Tensor& W, const Tensor* bias, f
     parallel_for((N + blk - 1) / blk, [&](int64_t b0, int64_t b1) {
       for (int64_t bi = b0; bi < b1; ++bi) {
         const int64_t n0 = bi * blk, nn = std::min(N, n0 + blk) - n0;
-        float* yp = y + n0;
-        if (b && !accumulate) {
-          for (int64_t r = 0; r < rows; ++r) std::copy(b + n0, b + n0 + nn, yp + r * N);
-        } else if (b) {
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t n = 0; n < nn; ++n) yp[r * N + n] += b[n0 + n];
-        }
-        const size_t esz = dtype_size(wt);
+        const bool add = prepare_output(y + n0, rows, N, b, n0, nn, accumulate);
         rowwise_gemm_nt(rows, nn, K, 1.0f, x, K,
-                        static_cast<const char*>(W.raw()) + size_t(n0 * K) * esz, wt, K, yp, N,
-                        b || accumulate);
+                        static_cast<const char*>(W.raw()) + size_t(n0 * K) * dtype_size(wt), wt,
+                        K, y + n0, N, add);
       }
     });
     return;
   }
-  // Column blocks of 16-aligned width; each thread owns whole blocks of output columns.
-  const int64_t block =
-      wt == DType::F32 ? std::max<int64_t>(64, (N + num_threads() - 1) / num_threads()) : 128;
+  // Many rows (prefill, encoder windows): the packed GEMM, bf16/f16 converted while packing.
+  // Each thread owns whole blocks of output columns (a multiple of 32, one per thread or more
+  // for load balance), so A is packed once per block.
+  const int64_t per = (N + num_threads() - 1) / num_threads();
+  const int64_t block = std::max<int64_t>(64, (per + 31) / 32 * 32);
   const int64_t nblocks = (N + block - 1) / block;
+  const kernels::Kernels& kern = kernels::kernels();
   parallel_for(nblocks, [&](int64_t b0, int64_t b1) {
-    std::vector<float> wbuf;
     for (int64_t blk = b0; blk < b1; ++blk) {
-      int64_t n0 = blk * block, n1 = std::min(N, n0 + block), nn = n1 - n0;
-      const float* wp;
-      if (wt == DType::F32) {
-        wp = W.f32() + n0 * K;
-      } else {
-        wbuf.resize(size_t(nn * K));
-        convert_to_f32(wt, static_cast<const uint16_t*>(W.raw()) + n0 * K, wbuf.data(),
-                       size_t(nn * K));
-        wp = wbuf.data();
-      }
-      float* yp = y + n0;
-      if (b && !accumulate) {
-        for (int64_t r = 0; r < rows; ++r) std::copy(b + n0, b + n1, yp + r * N);
-      } else if (b) {
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t n = 0; n < nn; ++n) yp[r * N + n] += b[n0 + n];
-      }
-      float beta = (b || accumulate) ? 1.0f : 0.0f;
-      sgemm(false, true, rows, nn, K, 1.0f, x, K, wp, K, beta, yp, N);
+      const int64_t n0 = blk * block, n1 = std::min(N, n0 + block), nn = n1 - n0;
+      const bool add = prepare_output(y + n0, rows, N, b, n0, nn, accumulate);
+      const char* wp = static_cast<const char*>(W.raw()) + size_t(n0 * K) * dtype_size(wt);
+      kern.gemm(rows, nn, K, 1.0f, x, K, 1, wp, wt, 1, K, add ? 1.0f : 0.0f, y + n0, N);
     }
   });
 }

@@ -87,13 +87,14 @@ RCCModel RCCModel::load(const std::string& dir, Backend& be) {
   return m;
 }
 
-void RCCModel::save(const std::string& dir, DType dtype, size_t max_shard_bytes) const {
+void RCCModel::save(const std::string& dir, DType dtype, size_t max_shard_bytes, bool q8) const {
   fs::create_directories(dir);
   std::vector<std::pair<std::string, Tensor>> all = decoder.weights().named();
   all.emplace_back(kEmbedProj, embed_proj);
   for (size_t i = 0; i < layer_proj.size(); ++i)
     all.emplace_back(layer_proj_name(int64_t(i)), layer_proj[i]);
   for (auto& kv : encoder.weights().named(kEncoderPrefix)) all.push_back(kv);
+  if (q8) quantize_linear_weights(all);
   write_checkpoint(dir, std::move(all), dtype, max_shard_bytes);
   GPTNeoXConfig cfg = decoder.config();
   cfg.torch_dtype = dtype == DType::BF16 ? "bfloat16" : dtype == DType::F16 ? "float16" : "float32";

@@ -35,7 +35,10 @@ struct RCCModel {
   void prepare();
   // Writes config.json, rcc.json and the weights as shards of at most `max_shard_bytes` (with
   // model.safetensors.index.json when there are several), converted to `dtype`.
-  void save(const std::string& dir, DType dtype, size_t max_shard_bytes = size_t(2) << 30) const;
+  // `q8`: the linear layers' matrices of both networks stored as int8 with block scales
+  // (model/weights.h quantize_linear_weights), everything else in `dtype`.
+  void save(const std::string& dir, DType dtype, size_t max_shard_bytes = size_t(2) << 30,
+            bool q8 = false) const;
 };
 
 // XXH64 over the encoder's config, W, R and every encoder weight: two memories are compatible
