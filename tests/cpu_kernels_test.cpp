@@ -103,7 +103,7 @@ TEST(CpuKernels, RowwiseMatchesReferenceAndIsRowIndependent) {
   }
 }
 
-// C = alpha · A · B + beta · C for B given as W [N, K] (x·Wᵀ) and as V [K, N] (P·V), A plain or
+// C = alpha · A · B + beta · C + bias for B given as W [N, K] (x·Wᵀ) and as V [K, N] (P·V), A plain or
 // transposed, every tail of the micro-tiles and the blocking (K 600 > KC 256).
 TEST(CpuKernels, PackedGemmMatchesReference) {
   struct Case {
@@ -123,9 +123,11 @@ TEST(CpuKernels, PackedGemmMatchesReference) {
           // Element (k, n) of B and (i, k) of A in each form.
           const int64_t b_rs = form == 0 ? 1 : c.N, b_cs = form == 0 ? c.K : 1;
           const int64_t a_rs = form == 2 ? 1 : c.K, a_cs = form == 2 ? c.M : 1;
+          const std::vector<float> bias = randn(size_t(c.N), 5);
           for (float beta : {0.0f, 1.0f}) {
             std::vector<float> C(size_t(c.M * c.N), beta == 0.0f ? NAN : 0.25f);
-            k.gemm(c.M, c.N, c.K, 0.5f, a.data(), a_rs, a_cs, B, t, b_rs, b_cs, beta, C.data(), c.N);
+            k.gemm(c.M, c.N, c.K, 0.5f, a.data(), a_rs, a_cs, B, t, b_rs, b_cs, beta, C.data(), c.N,
+                   bias.data());
             for (int64_t i = 0; i < c.M; ++i)
               for (int64_t n = 0; n < c.N; ++n) {
                 double ref = 0, mag = 0;
@@ -135,7 +137,7 @@ TEST(CpuKernels, PackedGemmMatchesReference) {
                   ref += p;
                   mag += std::fabs(p);
                 }
-                const double want = 0.5 * ref + (beta == 0.0f ? 0.0 : 0.25);
+                const double want = 0.5 * ref + (beta == 0.0f ? 0.0 : 0.25) + bias[size_t(n)];
                 ASSERT_NEAR(C[size_t(i * c.N + n)], want, 2e-5 * (1.0 + mag))
                     << level_name(lv) << " " << dtype_name(t) << " form " << form << " M=" << c.M
                     << " N=" << c.N << " K=" << c.K << " beta " << beta;
@@ -144,6 +146,36 @@ TEST(CpuKernels, PackedGemmMatchesReference) {
         }
       }
     }
+  }
+}
+
+// The bf16 product: A and B rounded to bf16 (each product within 2^-8 of the exact one, relative),
+// f32 sums: 8e-3 of Σ|a·b|.
+TEST(CpuKernels, Bf16GemmMatchesReferenceWhereTheCpuHasIt) {
+  for (Level lv : levels()) {
+    const Kernels& k = kernels_at(lv);
+    if (!k.gemm_bf16) continue;
+    std::printf("bf16 GEMM on level %s\n", level_name(lv));
+    for (int64_t M : {1, 13, 100})
+      for (int64_t K : {1, 7, 300}) {
+        const int64_t N = 45;
+        const std::vector<float> a = randn(size_t(M * K), 8), bf = randn(size_t(N * K), 9);
+        std::vector<uint16_t> b16(bf.size());
+        for (size_t i = 0; i < bf.size(); ++i) b16[i] = f32_to_bf16(bf[i]);
+        std::vector<float> C(size_t(M * N), 0.25f);
+        k.gemm_bf16(M, N, K, 1.0f, a.data(), K, 1, b16.data(), DType::BF16, 1, K, 1.0f, C.data(), N,
+                    nullptr);
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t n = 0; n < N; ++n) {
+            double ref = 0, mag = 0;
+            for (int64_t kk = 0; kk < K; ++kk) {
+              const double p = double(a[size_t(i * K + kk)]) * bf16_to_f32(b16[size_t(n * K + kk)]);
+              ref += p;
+              mag += std::fabs(p);
+            }
+            ASSERT_NEAR(C[size_t(i * N + n)], 0.25 + ref, 8e-3 * mag + 1e-6) << M << " " << K;
+          }
+      }
   }
 }
 

@@ -1,7 +1,8 @@
-// rcc bench [--shapes 160m,1.4b] [--dtype f32|bf16] [--prompt N] [--decode N] [--threads N]
-//           [--json]
-// Prefill and decode tokens/s of random GPT-NeoX models of Pythia shapes, and the GEMM rate our
-// linear op reaches beside OpenBLAS's own multi-threaded sgemm, all in one run.
+// rcc bench [--shapes 160m,1.4b] [--dtype f32|bf16|q8] [--prompt N] [--decode N] [--depth N]
+//           [--gemm M,N,K|none] [--no-floors] [--threads N] [--json]
+// Prefill and decode tokens/s of random GPT-NeoX models of Pythia shapes, each beside its floor
+// on this machine (measured read bandwidth for decoding, peak FMA rate for prefill), and the GEMM
+// rate of rcc's linear op beside OpenBLAS's own multi-threaded sgemm, all in one run.
 #include <cblas.h>
 
 #include <chrono>
@@ -11,11 +12,14 @@
 #include <thread>
 
 #include "args.h"
+#include "bench_floors.h"
 #include "bench_shapes.h"
 #include "commands.h"
 #include "core/thread_pool.h"
+#include "kernels/kernels.h"
 #include "model/generate.h"
 #include "model/init.h"
+#include "model/weights.h"
 #include "ops/linear.h"
 #include "output.h"
 
@@ -26,10 +30,15 @@ namespace rcc::cli {
 namespace {
 
 const char* kHelp =
-    "usage: rcc bench [--shapes 160m,1.4b] [--dtype f32|bf16] [--prompt N] [--decode N]\n"
-    "                 [--gemm M,N,K] [--threads N] [--json]\n"
+    "usage: rcc bench [--shapes 160m,1.4b] [--dtype f32|bf16|q8] [--prompt N] [--decode N]\n"
+    "                 [--depth N] [--gemm M,N,K|none] [--no-floors] [--threads N] [--json]\n"
     "Prefill and decode tokens/s on random Pythia-shaped models, and GEMM GFLOP/s of rcc's linear\n"
-    "op beside OpenBLAS's own threaded sgemm on the same sizes.\n";
+    "op beside OpenBLAS's own threaded sgemm on the same sizes.\n"
+    "  --dtype f32|bf16|q8  weights (q8: linear layers int8 with block scales, the rest bf16)\n"
+    "  --prompt N           prefill: one pass over N tokens (default 512)\n"
+    "  --decode N           tokens generated one by one (default 32) ...\n"
+    "  --depth N            ... after a prompt of N tokens (default 1: like llama-bench's tg)\n"
+    "  --no-floors          skip measuring read bandwidth and peak FMA rate (the floors)\n";
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -50,7 +59,8 @@ double best_time(int reps, F&& fn) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  Args a(argc, argv, {"shapes", "dtype", "prompt", "decode", "threads", "gemm"}, {"json", "help"});
+  Args a(argc, argv, {"shapes", "dtype", "prompt", "decode", "depth", "threads", "gemm"},
+         {"json", "help", "no-floors"});
   a.no_positionals();
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -59,18 +69,30 @@ int cmd_bench(int argc, char** argv) {
   init_runtime(a);
   const std::string shapes = a.get_or("shapes", "160m,1.4b");
   const std::string dt = a.get_or("dtype", "f32");
-  if (dt != "f32" && dt != "bf16") throw UsageError("--dtype must be f32 or bf16");
+  if (dt != "f32" && dt != "bf16" && dt != "q8") throw UsageError("--dtype must be f32, bf16 or q8");
   const DType wtype = dt == "f32" ? DType::F32 : DType::BF16;
   const int64_t prompt = a.get_int("prompt", 512, 1, 1 << 20);
   const int64_t decode = a.get_int("decode", 32, 1, 1 << 20);
+  const int64_t depth = a.get_int("depth", 1, 1, 1 << 20);
   nlohmann::json out;
   out["threads"] = num_threads();
   out["dtype"] = dt;
   out["prompt_tokens"] = prompt;
   out["decode_tokens"] = decode;
+  out["decode_depth"] = depth;
+  out["kernels"] = kernels::describe_kernels();
+  MachineFloors floors;
+  if (!a.has("no-floors")) {
+    std::fprintf(stderr, "bench: measuring the floors (read bandwidth, peak FMA rate)...\n");
+    floors = measure_floors();
+    out["machine"] = floors_json(floors);
+    std::fprintf(stderr, "bench: %s; read %.1f GB/s, f32 FMA peak %.0f GFLOP/s on %d threads\n",
+                 kernels::describe_kernels().c_str(), floors.read_gbps, floors.fma_gflops,
+                 num_threads());
+  }
 
-  // GEMM: rcc linear (pool-partitioned, single-threaded BLAS per block) vs OpenBLAS threaded.
-  {
+  // GEMM: rcc linear (pool-partitioned packed GEMM per block) vs OpenBLAS threaded.
+  if (a.get_or("gemm", "") != "none") {
     int64_t M = 512, N = 8192, K = 2048;
     if (auto g = a.get("gemm")) {
       auto v = parse_id_list(*g, "gemm");
@@ -124,32 +146,57 @@ int cmd_bench(int argc, char** argv) {
     GPTNeoXConfig cfg = bench_shape(shape);
     std::fprintf(stderr, "bench %s: initialising %.0fM random parameters (%s)...\n", shape.c_str(),
                  double(cfg.parameter_count()) / 1e6, dt.c_str());
-    GPTNeoX model(cfg, init_random_weights(cfg, wtype, 7));
-    std::vector<int32_t> ids(static_cast<size_t>(prompt));
-    for (int64_t i = 0; i < prompt; ++i) ids[size_t(i)] = int32_t((i * 7919) % cfg.vocab_size);
+    GPTNeoXWeights w = init_random_weights(cfg, wtype, 7);
+    if (dt == "q8") w.quantize_linear_q8();
+    // Bytes one decoding step reads: every weight but the input embedding (one row of it).
+    // Flops per prompt token: the layers' matrices (the LM head runs on the last row only).
+    double weight_bytes = 0, layer_flops = 0;
+    for (const auto& [name, t] : w.named()) {
+      if (name == "gpt_neox.embed_in.weight") continue;
+      weight_bytes += double(t.nbytes()) + (t.quantized() ? double(t.block_scales().nbytes()) : 0);
+      if (t.ndim() == 2 && name != "embed_out.weight") layer_flops += 2.0 * double(t.numel());
+    }
+    GPTNeoX model(cfg, std::move(w));
+    auto tokens = [&](int64_t n) {
+      std::vector<int32_t> ids(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 7919) % cfg.vocab_size);
+      return ids;
+    };
     // Prefill: one pass over the prompt (logits of the last row only, as generation does).
     GenerateParams gp;
     gp.max_new_tokens = 1;
-    generate(model, std::vector<int32_t>(ids.begin(), ids.begin() + std::min<int64_t>(prompt, 16)),
-             gp);
-    double t_prefill = best_time(2, [&] { generate(model, ids, gp); });
-    // Decode: generate `decode` tokens after the prompt; subtract the prefill.
+    generate(model, tokens(std::min<int64_t>(prompt, 16)), gp);
+    const std::vector<int32_t> ids = tokens(prompt);
+    const double t_prefill = best_time(3, [&] { generate(model, ids, gp); });
+    // Decode: `decode` tokens after a prompt of `depth`, that prompt's own pass subtracted.
+    const std::vector<int32_t> head = tokens(depth);
+    const double t_head = best_time(3, [&] { generate(model, head, gp); });
     gp.max_new_tokens = decode + 1;
-    double t_total = best_time(1, [&] { generate(model, ids, gp); });
-    double t_decode = std::max(1e-9, t_total - t_prefill);
-    const double flops_per_token =
-        2.0 * double(cfg.parameter_count() - cfg.vocab_size * cfg.hidden_size);
+    const double t_total = best_time(2, [&] { generate(model, head, gp); });
+    const double t_decode = std::max(1e-9, t_total - t_head);
+    const double flops_per_token = layer_flops;
+    // KV cache (f32) read per step at the mean position of the decoded tokens.
+    const double kv_bytes = 2.0 * double(cfg.num_layers) * double(cfg.hidden_size) * 4.0 *
+                            (double(depth) + double(decode) / 2.0);
     nlohmann::json r;
     r["shape"] = shape;
     r["parameters"] = cfg.parameter_count();
     r["prefill_tokens_per_s"] = double(prompt) / t_prefill;
     r["prefill_gflops"] = flops_per_token * double(prompt) / t_prefill / 1e9;
     r["decode_tokens_per_s"] = double(decode) / t_decode;
+    r["decode_bytes_per_token"] = weight_bytes + kv_bytes;
+    if (floors.read_gbps > 0) {
+      // Floors: decode at the read bandwidth; prefill at the FMA peak (weights' flops only).
+      r["decode_floor_tokens_per_s"] = floors.read_gbps * 1e9 / (weight_bytes + kv_bytes);
+      r["prefill_floor_tokens_per_s"] = floors.fma_gflops * 1e9 / flops_per_token;
+    }
     out["models"].push_back(r);
     std::fprintf(stderr,
-                 "bench %s: prefill %lld tokens %.1f tok/s (%.1f GFLOP/s), decode %.2f tok/s\n",
+                 "bench %s: prefill %lld tokens %.1f tok/s (%.1f GFLOP/s), decode %.2f tok/s "
+                 "(%.0f MB/token)\n",
                  shape.c_str(), (long long)prompt, double(prompt) / t_prefill,
-                 flops_per_token * double(prompt) / t_prefill / 1e9, double(decode) / t_decode);
+                 flops_per_token * double(prompt) / t_prefill / 1e9, double(decode) / t_decode,
+                 (weight_bytes + kv_bytes) / 1e6);
   }
   print_json(out, 2);  // with or without --json
   return 0;

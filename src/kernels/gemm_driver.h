@@ -1,16 +1,21 @@
 // The packed GEMM of kernels.h (Gemm), for any level's micro-kernel: Goto/BLIS blocking — a
-// KC × NC block of B packed into NR-wide panels (converted to f32 on the way), an MC × KC block
-// of A into MR-tall panels, then MR × NR tiles of C by the level's micro-kernel. Included only by
-// the kernels_*.cpp files; everything is a template of the micro-kernel type, so each level's copy
-// is its own symbol.
+// KC × NC block of B packed into NR-wide panels, an MC × KC block of A into MR-tall panels, then
+// MR × NR tiles of C by the level's micro-kernel. Included only by the kernels_*.cpp files;
+// everything is a template of the micro-kernel type, so each level's copy is its own symbol.
 //
-// Micro must provide: static constexpr int MR, NR, and
-//   static void run(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
-//                   float alpha, float beta);
-// computing C[MR, NR] = alpha · Σ_k Ap[k·MR + i] · Bp[k·NR + j] + beta · C (beta 0: C not read).
+// Micro must provide: static constexpr int MR, NR, P; a type Elem (what panels hold: float with
+// P = 1, or uint16_t bf16 with P = 2 for pair dot products); and
+//   static void run(int64_t kp, const Elem* Ap, const Elem* Bp, float* C, int64_t ldc,
+//                   float alpha, float beta, const float* bias);
+// computing C[MR, NR] = alpha · Σ_k A(i, k) · B(k, j) + beta · C (+ bias[j] where bias is not
+// null; beta 0: C not read) over kp
+// groups of P depths, where group g holds A(i, gP + p) at Ap[(g·MR + i)·P + p] and B(gP + p, j)
+// at Bp[(g·NR + j)·P + p]. Depths past K are packed as zeros.
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/dtype.h"
@@ -19,56 +24,91 @@ namespace rcc::kernels::detail {
 
 template <class Micro>
 struct PackedGemm {
-  static constexpr int MR = Micro::MR, NR = Micro::NR;
+  using Elem = typename Micro::Elem;
+  static constexpr int MR = Micro::MR, NR = Micro::NR, P = Micro::P;
   static constexpr int64_t KC = 256, MC = MR * 8, NC = NR * 96;
 
-  // Bp[panel][k][NR] for columns [n0, n0 + nc) and depths [k0, k0 + kc); short panels padded
-  // with zeros.
+  static Elem to_elem(float v) {
+    if constexpr (std::is_same_v<Elem, float>)
+      return v;
+    else
+      return f32_to_bf16(v);
+  }
+
+  // One B column's depths [0, kc) (B(k, ·) at src[k · b_rs]) into panel column j, zero past kc.
+  template <class Src, class Cvt>
+  static void pack_column(const Src* src, int64_t b_rs, int64_t kc, int64_t kcp, int64_t j,
+                          Elem* dst, Cvt cvt) {
+    if constexpr (P == 1) {
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = to_elem(cvt(src[k * b_rs]));
+    } else if constexpr (std::is_same_v<Src, uint16_t>) {
+      // bf16 source into bf16 pairs: whole 32-bit pairs when contiguous.
+      if (b_rs == 1 && std::is_same_v<Cvt, decltype(&bf16_to_f32)>) {
+        for (int64_t g = 0; g < kc / 2; ++g) std::memcpy(dst + (g * NR + j) * 2, src + 2 * g, 4);
+        for (int64_t k = kc / 2 * 2; k < kc; ++k) dst[(k / 2 * NR + j) * 2 + k % 2] = src[k];
+      } else {
+        for (int64_t k = 0; k < kc; ++k)
+          dst[(k / 2 * NR + j) * 2 + k % 2] = to_elem(cvt(src[k * b_rs]));
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k)
+        dst[(k / 2 * NR + j) * 2 + k % 2] = to_elem(cvt(src[k * b_rs]));
+    }
+    for (int64_t k = kc; k < kcp; ++k) dst[(k / P * NR + j) * P + k % P] = Elem(0);
+  }
+
+  // Panels of B for columns [n0, n0 + nc), depths [k0, k0 + kc); kcp = kc rounded up to P.
   static void pack_b(const void* B, DType bt, int64_t b_rs, int64_t b_cs, int64_t k0, int64_t kc,
-                     int64_t n0, int64_t nc, float* Bp) {
+                     int64_t n0, int64_t nc, Elem* Bp) {
+    const int64_t kcp = (kc + P - 1) / P * P;
     for (int64_t p = 0; p < nc; p += NR) {
-      float* dst = Bp + p * kc;
+      Elem* dst = Bp + p * kcp;
       const int64_t w = std::min<int64_t>(NR, nc - p);
       for (int64_t j = 0; j < NR; ++j) {
         if (j >= w) {
-          for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = 0.0f;
+          for (int64_t k = 0; k < kcp; ++k) dst[(k / P * NR + j) * P + k % P] = Elem(0);
           continue;
         }
         const int64_t base = (n0 + p + j) * b_cs + k0 * b_rs;
         switch (bt) {
-          case DType::F32: {
-            const float* s = static_cast<const float*>(B) + base;
-            for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = s[k * b_rs];
+          case DType::F32:
+            pack_column(static_cast<const float*>(B) + base, b_rs, kc, kcp, j, dst,
+                        [](float v) { return v; });
             break;
-          }
-          case DType::BF16: {
-            const uint16_t* s = static_cast<const uint16_t*>(B) + base;
-            for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = bf16_to_f32(s[k * b_rs]);
+          case DType::BF16:
+            pack_column(static_cast<const uint16_t*>(B) + base, b_rs, kc, kcp, j, dst, &bf16_to_f32);
             break;
-          }
-          default: {
-            const uint16_t* s = static_cast<const uint16_t*>(B) + base;
-            for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = f16_to_f32(s[k * b_rs]);
+          default:
+            pack_column(static_cast<const uint16_t*>(B) + base, b_rs, kc, kcp, j, dst, &f16_to_f32);
             break;
-          }
         }
       }
     }
   }
 
-  // Ap[panel][k][MR] for rows [i0, i0 + mc); short panels padded with zeros.
+  // Panels of A for rows [i0, i0 + mc), depths [k0, k0 + kc).
   static void pack_a(const float* A, int64_t a_rs, int64_t a_cs, int64_t i0, int64_t mc,
-                     int64_t k0, int64_t kc, float* Ap) {
+                     int64_t k0, int64_t kc, Elem* Ap) {
+    const int64_t kcp = (kc + P - 1) / P * P;
+    thread_local std::vector<Elem> row;
+    if (int64_t(row.size()) < kcp) row.resize(size_t(kcp));
     for (int64_t p = 0; p < mc; p += MR) {
-      float* dst = Ap + p * kc;
+      Elem* dst = Ap + p * kcp;
       const int64_t h = std::min<int64_t>(MR, mc - p);
       for (int64_t i = 0; i < MR; ++i) {
-        if (i >= h) {
-          for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = 0.0f;
-          continue;
+        // The row's depths converted first (a loop the compiler vectorizes), then interleaved.
+        if (i < h) {
+          const float* s = A + (i0 + p + i) * a_rs + k0 * a_cs;
+          for (int64_t k = 0; k < kc; ++k) row[size_t(k)] = to_elem(s[k * a_cs]);
+          for (int64_t k = kc; k < kcp; ++k) row[size_t(k)] = Elem(0);
+        } else {
+          std::fill(row.begin(), row.begin() + kcp, Elem(0));
         }
-        const float* s = A + (i0 + p + i) * a_rs + k0 * a_cs;
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = s[k * a_cs];
+        if constexpr (P == 1) {
+          for (int64_t k = 0; k < kcp; ++k) dst[k * MR + i] = row[size_t(k)];
+        } else {
+          for (int64_t g = 0; g < kcp / 2; ++g) std::memcpy(dst + (g * MR + i) * 2, &row[size_t(2 * g)], 4);
+        }
       }
     }
   }
@@ -111,51 +151,59 @@ struct PackedGemm {
 
   static void run(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t a_rs,
                   int64_t a_cs, const void* B, DType bt, int64_t b_rs, int64_t b_cs, float beta,
-                  float* C, int64_t ldc) {
+                  float* C, int64_t ldc, const float* bias) {
     if (M <= 0 || N <= 0) return;
+    auto add_bias = [&] {
+      if (bias)
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) C[i * ldc + j] += bias[j];
+    };
     if (K <= 0) {
       for (int64_t i = 0; i < M; ++i)
         for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-      return;
+      return add_bias();
     }
     if (M <= kSmallRows && bt == DType::F32 && (b_rs == 1 || b_cs == 1)) {
       small_m(M, N, K, alpha, A, a_rs, a_cs, static_cast<const float*>(B), b_rs, b_cs, beta, C, ldc);
-      return;
+      return add_bias();
     }
     // Per-thread buffers, grown once and kept: no allocation per call.
-    thread_local std::vector<float> a_buf, b_buf;
+    thread_local std::vector<Elem> a_buf, b_buf;
     const int64_t nc_max = std::min<int64_t>(NC, (N + NR - 1) / NR * NR);
     const int64_t mc_max = std::min<int64_t>(MC, (M + MR - 1) / MR * MR);
-    const int64_t kc_max = std::min<int64_t>(KC, K);
+    const int64_t kc_max = (std::min<int64_t>(KC, K) + P - 1) / P * P;
     if (int64_t(b_buf.size()) < kc_max * nc_max) b_buf.resize(size_t(kc_max * nc_max));
     if (int64_t(a_buf.size()) < kc_max * mc_max) a_buf.resize(size_t(kc_max * mc_max));
     alignas(64) float tile[MR * NR];
     for (int64_t jc = 0; jc < N; jc += NC) {
       const int64_t nc = std::min(NC, N - jc);
       for (int64_t pc = 0; pc < K; pc += KC) {
-        const int64_t kc = std::min(KC, K - pc);
+        const int64_t kc = std::min(KC, K - pc), kcp = (kc + P - 1) / P * P;
         const float beta_k = pc == 0 ? beta : 1.0f;
+        const float* bias_k = pc == 0 ? bias : nullptr;  // added once, with the first depths
         pack_b(B, bt, b_rs, b_cs, pc, kc, jc, nc, b_buf.data());
         for (int64_t ic = 0; ic < M; ic += MC) {
           const int64_t mc = std::min(MC, M - ic);
           pack_a(A, a_rs, a_cs, ic, mc, pc, kc, a_buf.data());
           for (int64_t jr = 0; jr < nc; jr += NR) {
             const int64_t nr = std::min<int64_t>(NR, nc - jr);
-            const float* bp = b_buf.data() + jr * kc;
+            const Elem* bp = b_buf.data() + jr * kcp;
             for (int64_t ir = 0; ir < mc; ir += MR) {
               const int64_t mr = std::min<int64_t>(MR, mc - ir);
-              const float* ap = a_buf.data() + ir * kc;
+              const Elem* ap = a_buf.data() + ir * kcp;
               float* c = C + (ic + ir) * ldc + jc + jr;
+              const float* bj = bias_k ? bias_k + jc + jr : nullptr;
               if (mr == MR && nr == NR) {
-                Micro::run(kc, ap, bp, c, ldc, alpha, beta_k);
+                Micro::run(kcp / P, ap, bp, c, ldc, alpha, beta_k, bj);
                 continue;
               }
               // A short tile: computed whole into `tile`, its valid part merged into C.
-              Micro::run(kc, ap, bp, tile, NR, alpha, 0.0f);
+              Micro::run(kcp / P, ap, bp, tile, NR, alpha, 0.0f, nullptr);
               for (int64_t i = 0; i < mr; ++i)
                 for (int64_t j = 0; j < nr; ++j) {
                   float& out = c[i * ldc + j];
-                  out = beta_k == 0.0f ? tile[i * NR + j] : tile[i * NR + j] + beta_k * out;
+                  const float v = tile[i * NR + j] + (bj ? bj[j] : 0.0f);
+                  out = beta_k == 0.0f ? v : v + beta_k * out;
                 }
             }
           }

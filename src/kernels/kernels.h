@@ -20,12 +20,12 @@ using RowwiseNt = void (*)(int64_t M, int64_t N, int64_t K, float alpha, const f
                            int64_t ldy, bool accumulate);
 
 // General product on packed panels (prefill, encoder windows, training):
-//   C[M, N] = alpha · A · B + beta · C   (beta == 0: C is not read)
+//   C[M, N] = alpha · A · B + beta · C (+ bias[n] on every row)   (beta == 0: C is not read)
 // A(i, k) = A[i·a_rs + k·a_cs] (f32); B(k, n) = B[k·b_rs + n·b_cs] of type bt (F32, BF16, F16);
 // C rows ldc apart. Any strides, so both x·Wᵀ (W [N, K]: b_rs 1, b_cs K) and P·V are one call.
 using Gemm = void (*)(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t a_rs,
                       int64_t a_cs, const void* B, DType bt, int64_t b_rs, int64_t b_cs,
-                      float beta, float* C, int64_t ldc);
+                      float beta, float* C, int64_t ldc, const float* bias);
 
 // Int8 weights (ops/quant.h layout) times f32 rows, row-independent like RowwiseNt:
 //   y[r, n] = Σ_k x[r, k] · d[n, k/32] · q[n, k] (+ y when accumulate), K a multiple of 32.
@@ -45,6 +45,11 @@ struct Kernels {
   const char* q8_method;  // how Q8Rows multiplies, e.g. "int8 (avx512 vnni)"
   RowwiseNt rowwise_nt;
   Gemm gemm;
+  // The same product with A (and B) rounded to bf16 and f32 accumulation (AVX512_BF16 pair dot
+  // products: twice the f32 rate); null where the CPU lacks them. ops::linear uses it for bf16
+  // weights with many rows (prefill, encoder windows), as llama.cpp's BF16 and rcc's CUDA backend
+  // do; decoding keeps f32 activations.
+  Gemm gemm_bf16;
   Q8Rows q8_rows;
   FmaPeak fma_peak;
 };

@@ -143,9 +143,10 @@ void rowwise_nt(int64_t M, int64_t N, int64_t K, float alpha, const float* x, in
 
 // 6 × 16 tiles: 12 accumulators, two B vectors, one broadcast A.
 struct Micro {
-  static constexpr int MR = 6, NR = 16;
+  using Elem = float;
+  static constexpr int MR = 6, NR = 16, P = 1;
   RCC_AVX2 static void run(int64_t kc, const float* A, const float* B, float* C, int64_t ldc,
-                           float alpha, float beta) {
+                           float alpha, float beta, const float* bias) {
     __m256 c[MR][2];
     for (int i = 0; i < MR; ++i) c[i][0] = c[i][1] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; ++k, A += MR, B += NR) {
@@ -162,6 +163,7 @@ struct Micro {
       for (int h = 0; h < 2; ++h) {
         float* out = C + i * ldc + h * 8;
         __m256 r = _mm256_mul_ps(c[i][h], va);
+        if (bias) r = _mm256_add_ps(r, _mm256_loadu_ps(bias + h * 8));
         if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_loadu_ps(out), vb, r);
         _mm256_storeu_ps(out, r);
       }
@@ -169,8 +171,10 @@ struct Micro {
 };
 
 void gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t a_rs, int64_t a_cs,
-          const void* B, DType bt, int64_t b_rs, int64_t b_cs, float beta, float* C, int64_t ldc) {
-  detail::PackedGemm<Micro>::run(M, N, K, alpha, A, a_rs, a_cs, B, bt, b_rs, b_cs, beta, C, ldc);
+          const void* B, DType bt, int64_t b_rs, int64_t b_cs, float beta, float* C, int64_t ldc,
+          const float* bias) {
+  detail::PackedGemm<Micro>::run(M, N, K, alpha, A, a_rs, a_cs, B, bt, b_rs, b_cs, beta, C, ldc,
+                                 bias);
 }
 
 // Eight int32 lanes of one block (q8_common.h): u8 × s8 pairs (|w|, sign(x, w)) summed in int16
@@ -244,13 +248,14 @@ void q8_rows(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const
 // 12 independent chains (more than FMA latency × issue width on current cores).
 RCC_AVX2 double fma_peak(int64_t iters) {
   __m256 acc[12];
-  for (auto& v : acc) v = _mm256_set1_ps(1.0f);
+  for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(1.0f + 0.001f * float(j));  // distinct chains
   const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
   for (int64_t i = 0; i < iters; ++i)
 #pragma GCC unroll 12
     for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], m, c);
   float out[8];
-  _mm256_storeu_ps(out, _mm256_add_ps(acc[0], acc[11]));
+  for (int j = 1; j < 12; ++j) acc[0] = _mm256_add_ps(acc[0], acc[j]);  // every chain is used
+  _mm256_storeu_ps(out, acc[0]);
   volatile float sink = out[0];
   (void)sink;
   return 2.0 * 12 * 8 * double(iters);
@@ -259,7 +264,7 @@ RCC_AVX2 double fma_peak(int64_t iters) {
 }  // namespace
 
 const Kernels& avx2_kernels() {
-  static const Kernels k{Level::Avx2, "int8 (avx2 maddubs)", rowwise_nt, gemm, q8_rows, fma_peak};
+  static const Kernels k{Level::Avx2, "int8 (avx2 maddubs)", rowwise_nt, gemm, nullptr, q8_rows, fma_peak};
   return k;
 }
 

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/gemm_driver.h"
@@ -237,9 +238,10 @@ void rowwise_nt_bf16dp(int64_t M, int64_t N, int64_t K, float alpha, const float
 
 // 12 × 32 tiles: 24 accumulators, two B vectors, A broadcast from memory.
 struct Micro {
-  static constexpr int MR = 12, NR = 32;
+  using Elem = float;
+  static constexpr int MR = 12, NR = 32, P = 1;
   RCC_AVX512 static void run(int64_t kc, const float* A, const float* B, float* C, int64_t ldc,
-                             float alpha, float beta) {
+                             float alpha, float beta, const float* bias) {
     __m512 c[MR][2];
     for (int i = 0; i < MR; ++i) c[i][0] = c[i][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; ++k, A += MR, B += NR) {
@@ -256,6 +258,7 @@ struct Micro {
       for (int h = 0; h < 2; ++h) {
         float* out = C + i * ldc + h * 16;
         __m512 r = _mm512_mul_ps(c[i][h], va);
+        if (bias) r = _mm512_add_ps(r, _mm512_loadu_ps(bias + h * 16));
         if (beta != 0.0f) r = _mm512_fmadd_ps(_mm512_loadu_ps(out), vb, r);
         _mm512_storeu_ps(out, r);
       }
@@ -263,8 +266,51 @@ struct Micro {
 };
 
 void gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t a_rs, int64_t a_cs,
-          const void* B, DType bt, int64_t b_rs, int64_t b_cs, float beta, float* C, int64_t ldc) {
-  detail::PackedGemm<Micro>::run(M, N, K, alpha, A, a_rs, a_cs, B, bt, b_rs, b_cs, beta, C, ldc);
+          const void* B, DType bt, int64_t b_rs, int64_t b_cs, float beta, float* C, int64_t ldc,
+          const float* bias) {
+  detail::PackedGemm<Micro>::run(M, N, K, alpha, A, a_rs, a_cs, B, bt, b_rs, b_cs, beta, C, ldc,
+                                 bias);
+}
+
+// 12 × 32 tiles on bf16 pairs (vdpbf16ps): per group of two depths, 24 accumulators take
+// A(i, 2g) · B(2g, j) + A(i, 2g + 1) · B(2g + 1, j); A's pair broadcast as one 32-bit value.
+struct MicroBf16 {
+  using Elem = uint16_t;
+  static constexpr int MR = 12, NR = 32, P = 2;
+  RCC_AVX512_BF16 static void run(int64_t kp, const uint16_t* A, const uint16_t* B, float* C,
+                                  int64_t ldc, float alpha, float beta,
+                                  const float* bias) {
+    __m512 c[MR][2];
+    for (int i = 0; i < MR; ++i) c[i][0] = c[i][1] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < kp; ++g, A += MR * P, B += NR * P) {
+      const __m512bh b0 = (__m512bh)_mm512_loadu_si512(B);
+      const __m512bh b1 = (__m512bh)_mm512_loadu_si512(B + 32);
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) {
+        int32_t pair;
+        std::memcpy(&pair, A + i * P, 4);
+        const __m512bh a = (__m512bh)_mm512_set1_epi32(pair);
+        c[i][0] = _mm512_dpbf16_ps(c[i][0], a, b0);
+        c[i][1] = _mm512_dpbf16_ps(c[i][1], a, b1);
+      }
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < MR; ++i)
+      for (int h = 0; h < 2; ++h) {
+        float* out = C + i * ldc + h * 16;
+        __m512 r = _mm512_mul_ps(c[i][h], va);
+        if (bias) r = _mm512_add_ps(r, _mm512_loadu_ps(bias + h * 16));
+        if (beta != 0.0f) r = _mm512_fmadd_ps(_mm512_loadu_ps(out), vb, r);
+        _mm512_storeu_ps(out, r);
+      }
+  }
+};
+
+void gemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t a_rs,
+               int64_t a_cs, const void* B, DType bt, int64_t b_rs, int64_t b_cs, float beta,
+               float* C, int64_t ldc, const float* bias) {
+  detail::PackedGemm<MicroBf16>::run(M, N, K, alpha, A, a_rs, a_cs, B, bt, b_rs, b_cs, beta, C,
+                                     ldc, bias);
 }
 
 // One block's eight int32 lanes by VNNI (q8_common.h): |w| (u8) · sign(x, w) (s8), 4 per lane.
@@ -345,19 +391,21 @@ void q8_rows(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const
   }
 }
 
-// 12 independent chains (more than FMA latency × issue width on current cores).
+// 24 independent chains (more than FMA latency × issue width on current cores).
 RCC_AVX512 double fma_peak(int64_t iters) {
-  __m512 acc[12];
-  for (auto& v : acc) v = _mm512_set1_ps(1.0f);
+  constexpr int kChains = 24;
+  __m512 acc[kChains];
+  for (int j = 0; j < kChains; ++j) acc[j] = _mm512_set1_ps(1.0f + 0.001f * float(j));  // distinct
   const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
   for (int64_t i = 0; i < iters; ++i)
-#pragma GCC unroll 12
-    for (int j = 0; j < 12; ++j) acc[j] = _mm512_fmadd_ps(acc[j], m, c);
+#pragma GCC unroll 24
+    for (int j = 0; j < kChains; ++j) acc[j] = _mm512_fmadd_ps(acc[j], m, c);
+  for (int j = 1; j < kChains; ++j) acc[0] = _mm512_add_ps(acc[0], acc[j]);  // every chain is used
   float out[16];
-  _mm512_storeu_ps(out, _mm512_add_ps(acc[0], acc[11]));
+  _mm512_storeu_ps(out, acc[0]);
   volatile float sink = out[0];
   (void)sink;
-  return 2.0 * 12 * 16 * double(iters);
+  return 2.0 * kChains * 16 * double(iters);
 }
 
 }  // namespace
@@ -365,8 +413,11 @@ RCC_AVX512 double fma_peak(int64_t iters) {
 const Kernels& avx512_kernels() {
   static const Kernels k = [] {
     const CpuFeatures& f = cpu_features();
-    Kernels t{Level::Avx512, "int8 (avx512 vnni)", rowwise_nt, gemm, q8_rows, fma_peak};
-    if (f.avx512_bf16) t.rowwise_nt = rowwise_nt_bf16dp;
+    Kernels t{Level::Avx512, "int8 (avx512 vnni)", rowwise_nt, gemm, nullptr, q8_rows, fma_peak};
+    if (f.avx512_bf16) {
+      t.rowwise_nt = rowwise_nt_bf16dp;
+      t.gemm_bf16 = gemm_bf16;
+    }
     if (!f.avx512_vnni) {
       t.q8_rows = avx2_kernels().q8_rows;
       t.q8_method = avx2_kernels().q8_method;

@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <map>
+
 #include "io/checkpoint.h"
 #include "ops/quant.h"
 
@@ -117,6 +119,14 @@ int64_t quantize_linear_weights(std::vector<std::pair<std::string, Tensor>>& nam
       ++n;
     }
   }
+  return n;
+}
+
+int64_t GPTNeoXWeights::quantize_linear_q8() {
+  auto list = named();
+  const int64_t n = quantize_linear_weights(list);
+  std::map<std::string, Tensor> by_name(list.begin(), list.end());
+  visit("", [&](const std::string& name, Tensor& t) { t = by_name.at(name); });
   return n;
 }
 

@@ -36,6 +36,8 @@ struct GPTNeoXWeights {
   // Calls f(name, tensor) for every defined tensor in the order of named(); f may replace the
   // tensor (training swaps in views of one parameter allocation, or gradient buffers).
   void visit(const std::string& prefix, const std::function<void(const std::string&, Tensor&)>& f);
+  // Puts the linear layers' matrices in q8 form (quantize_linear_weights below); returns how many.
+  int64_t quantize_linear_q8();
 };
 
 // Replaces, in a named() list, the matrices of linear layers (attention, MLP, LM head; not the

@@ -1,9 +1,10 @@
 // y[rows, N] = x[rows, K] · W[N, K]^T (+ bias[N]) (+ y when accumulate). Up to kRowwiseRows rows
 // (decoding steps) go through the row-independent kernel of ops/rowwise_gemm.h — each row's result
 // is the same whatever the other rows, and bf16/f16 weights are converted in registers; more rows
-// through the packed GEMM (bf16/f16 converted while packing). Both are the CPU kernels chosen at
-// run time (kernels/kernels.h). W may be F32, BF16 or F16. Work is split over output columns on
-// the thread pool.
+// through the packed GEMM (bf16/f16 converted while packing; with bf16 weights on a CPU with
+// AVX512_BF16 the activations are rounded to bf16 too and multiplied in bf16 pairs, as CUDA does).
+// Both are the CPU kernels chosen at run time (kernels/kernels.h). W may be F32, BF16, F16 or q8
+// (ops/quant.h). Work is split over output columns on the thread pool.
 #pragma once
 #include <cstdint>
 

@@ -13,13 +13,13 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   if (M == 0 || N == 0) return;
   // A(i, k) and B(k, n) as strides of the row-major operands.
   kernels::kernels().gemm(M, N, K, alpha, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, DType::F32,
-                          trans_b ? 1 : ldb, trans_b ? ldb : 1, beta, C, ldc);
+                          trans_b ? 1 : ldb, trans_b ? ldb : 1, beta, C, ldc, nullptr);
 }
 
 namespace {
 
-// y[:, n0 : n0 + nn] before a product accumulates into it: the bias (or + bias) where there is one.
-// Returns whether the product must add to y (bias or accumulate) rather than overwrite it.
+// y[:, n0 : n0 + nn] before a row-wise product accumulates into it: the bias (or + bias) where
+// there is one. Returns whether the product must add to y (bias or accumulate).
 bool prepare_output(float* yp, int64_t rows, int64_t N, const float* b, int64_t n0, int64_t nn,
                     bool accumulate) {
   if (b && !accumulate) {
@@ -64,9 +64,8 @@ void linear_q8(const float* x, int64_t rows, const Tensor& W, const float* b, fl
       const int64_t n0 = bi * kBlock, nn = std::min(N, n0 + kBlock) - n0;
       for (int64_t i = 0; i < nn * K; ++i)
         wf[size_t(i)] = float(q[n0 * K + i]) * f16_to_f32(d[n0 * blocks + i / kQuantBlock]);
-      const bool add = prepare_output(y + n0, rows, N, b, n0, nn, accumulate);
-      kern.gemm(rows, nn, K, 1.0f, x, K, 1, wf.data(), DType::F32, 1, K, add ? 1.0f : 0.0f,
-                y + n0, N);
+      kern.gemm(rows, nn, K, 1.0f, x, K, 1, wf.data(), DType::F32, 1, K, accumulate ? 1.0f : 0.0f,
+                y + n0, N, b ? b + n0 : nullptr);
     }
   });
 }
@@ -107,12 +106,14 @@ void linear(const float* x, int64_t rows, const Tensor& W, const Tensor* bias, f
   const int64_t block = std::max<int64_t>(64, (per + 31) / 32 * 32);
   const int64_t nblocks = (N + block - 1) / block;
   const kernels::Kernels& kern = kernels::kernels();
+  // bf16 weights: bf16 pair products where the CPU has them (kernels.h gemm_bf16).
+  const kernels::Gemm gemm = wt == DType::BF16 && kern.gemm_bf16 ? kern.gemm_bf16 : kern.gemm;
   parallel_for(nblocks, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t n0 = blk * block, n1 = std::min(N, n0 + block), nn = n1 - n0;
-      const bool add = prepare_output(y + n0, rows, N, b, n0, nn, accumulate);
       const char* wp = static_cast<const char*>(W.raw()) + size_t(n0 * K) * dtype_size(wt);
-      kern.gemm(rows, nn, K, 1.0f, x, K, 1, wp, wt, 1, K, add ? 1.0f : 0.0f, y + n0, N);
+      gemm(rows, nn, K, 1.0f, x, K, 1, wp, wt, 1, K, accumulate ? 1.0f : 0.0f, y + n0, N,
+           b ? b + n0 : nullptr);
     }
   });
 }
