@@ -15,7 +15,8 @@
 #   PROMPT (512), GEN (64), ROUNDS (2: each pair is run this many times, alternating, best kept),
 #   ENCODER (1: also the encoder comparison, 160m), ENC_TOKENS (8192), RCC (build/rcc),
 #   PYTHON (/usr/bin/python3, with numpy), BUILD_DIR ($LLAMA_CPP_DIR/build-rcc-bench), JOBS (nproc),
-#   LLAMA_CPP_COMMIT (the tree's commit, for the page, where it is not a git checkout).
+#   LLAMA_CPP_COMMIT (the tree's commit, for the page, where it is not a git checkout),
+#   KEEP (a .jsonl of an earlier run whose figures join this run's page).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${LLAMA_CPP_DIR:?set LLAMA_CPP_DIR to a llama.cpp source tree}"
@@ -48,6 +49,9 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 RAW="$WORK/raw.jsonl"
 : > "$RAW"
+# KEEP: the raw lines (.jsonl) of an earlier run to report together with this one (e.g. a 1.4b run
+# with fewer precisions after a full 160m run).
+[ -n "${KEEP:-}" ] && cat "$KEEP" >> "$RAW"
 
 shape_args() {  # gguf_neox.py arguments of a shape (tools/bench_shapes.cpp has the same table)
   case "$1" in

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the CUDA binaries on this (GPU-less) machine and collects them with the shared libraries a
-# bare GPU host may lack (OpenBLAS, utf8proc, PCRE2, gfortran) into gpu-bundle/, so that
+# bare GPU host may lack (utf8proc, PCRE2) into gpu-bundle/, so that
 # scripts/gpu-check.sh and bench/gpu_rcc.sh can run on a GPU host that has the NVIDIA driver and the
 # CUDA runtime/cuBLAS but no build dependencies. Portable CPU code (x86-64-v3: AVX2, FMA), sm_90.
 set -euo pipefail
@@ -15,7 +15,7 @@ cp "$BUILD_DIR/rcc" "$BUILD_DIR/rcc_cuda_check" "$BUILD_DIR/rcc_cuda_train_check
   "$BUILD_DIR/rcc_cuda_attn_bwd_check" "$BUILD_DIR/tests/rcc_cuda_fixture_test" \
   "$BUILD_DIR/tests/rcc_cuda_train_test" gpu-bundle/
 strip gpu-bundle/rcc gpu-bundle/rcc_cuda_*
-for lib in libopenblas.so.0 libutf8proc.so.2 libpcre2-8.so.0 libgfortran.so.5 libquadmath.so.0; do
+for lib in libutf8proc.so.2 libpcre2-8.so.0; do
   path=$(ldd "$BUILD_DIR/rcc" | awk -v l="$lib" '$1 == l {print $3}')
   [ -n "$path" ] && cp -L "$path" gpu-bundle/lib/
 done

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(build-essential cmake pkg-config libopenblas-dev nlohmann-json3-dev libgtest-dev
+PACKAGES=(build-essential cmake pkg-config nlohmann-json3-dev libgtest-dev
           libutf8proc-dev libpcre2-dev clang zlib1g-dev libcpp-httplib-dev libsqlite3-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do

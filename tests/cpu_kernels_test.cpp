@@ -4,12 +4,10 @@
 // best one is exercised whatever is in use.
 //
 // Tolerances: f32 accumulation of K ≤ 300 products: 1e-5 of Σ|x·w| (the bf16 dot-product path keeps
-// 16 significant bits of x: ≤ 2^-17 of each product, inside the same bound). The packed GEMM: 2e-5 of
-// Σ|a·b| (K up to 600, other blocking). Int8: the integer dot products are exact, so every level
+// 16 significant bits of x: ≤ 2^-17 of each product, inside the same bound). The packed GEMM: 2e-5
+// of Σ|a·b| (K up to 600, other blocking). Int8: the integer dot products are exact, so every level
 // gives the same bits (memcmp), and the result equals the double evaluation of the same quantized
 // values within 1e-6 of its magnitude.
-#include "kernels/kernels.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,7 +17,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "kernels/q8_common.h"
+#include "kernels/common.h"
+#include "kernels/kernels.h"
 
 namespace rcc::kernels {
 namespace {
@@ -103,19 +102,20 @@ TEST(CpuKernels, RowwiseMatchesReferenceAndIsRowIndependent) {
   }
 }
 
-// C = alpha · A · B + beta · C + bias for B given as W [N, K] (x·Wᵀ) and as V [K, N] (P·V), A plain or
-// transposed, every tail of the micro-tiles and the blocking (K 600 > KC 256).
+// C = alpha · A · B + beta · C + bias for B given as W [N, K] (x·Wᵀ) and as V [K, N] (P·V), A plain
+// or transposed, every tail of the micro-tiles and the blocking (K 600 > KC 256).
 TEST(CpuKernels, PackedGemmMatchesReference) {
   struct Case {
     int64_t M, N, K;
   };
   for (Level lv : levels()) {
     const Kernels& k = kernels_at(lv);
-    for (const Case c : {Case{1, 1, 1}, Case{5, 3, 7}, Case{13, 33, 64}, Case{37, 70, 600},
-                         Case{100, 17, 300}}) {
+    for (const Case c :
+         {Case{1, 1, 1}, Case{5, 3, 7}, Case{13, 33, 64}, Case{37, 70, 600}, Case{100, 17, 300}}) {
       for (DType t : {DType::F32, DType::BF16}) {
         for (int form = 0; form < 3; ++form) {  // 0: x·Wᵀ, 1: P·V, 2: Aᵀ·V
-          const std::vector<float> a = randn(size_t(c.M * c.K), 3), bf = randn(size_t(c.K * c.N), 4);
+          const std::vector<float> a = randn(size_t(c.M * c.K), 3),
+                                   bf = randn(size_t(c.K * c.N), 4);
           std::vector<uint16_t> b16(bf.size());
           for (size_t i = 0; i < bf.size(); ++i) b16[i] = f32_to_bf16(bf[i]);
           const void* B = t == DType::F32 ? static_cast<const void*>(bf.data()) : b16.data();
@@ -132,8 +132,8 @@ TEST(CpuKernels, PackedGemmMatchesReference) {
               for (int64_t n = 0; n < c.N; ++n) {
                 double ref = 0, mag = 0;
                 for (int64_t kk = 0; kk < c.K; ++kk) {
-                  const double p = double(a[size_t(i * a_rs + kk * a_cs)]) *
-                                   bv(size_t(kk * b_rs + n * b_cs));
+                  const double p =
+                      double(a[size_t(i * a_rs + kk * a_cs)]) * bv(size_t(kk * b_rs + n * b_cs));
                   ref += p;
                   mag += std::fabs(p);
                 }

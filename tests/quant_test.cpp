@@ -62,8 +62,9 @@ TEST(Quant, RefusesWhatItCannotStore) {
   Tensor q = ops::quantize_q8(randn_matrix(2, 32, 1, 1.0f));
   EXPECT_THROW(ops::quantize_q8(q), Error);  // already quantized
   EXPECT_THROW(q.reshape({64}), Error);
-  EXPECT_THROW(Tensor::empty(DType::I8, {2, 32}).with_block_scales(Tensor::empty(DType::F16, {2, 2})),
-               Error);
+  EXPECT_THROW(
+      Tensor::empty(DType::I8, {2, 32}).with_block_scales(Tensor::empty(DType::F16, {2, 2})),
+      Error);
 }
 
 TEST(Quant, LinearOnQ8MatchesTheDequantizedWeights) {
@@ -127,7 +128,8 @@ TEST(Quant, GptNeoxFixtureOnQ8WeightsStaysCloseToHuggingFaceF32) {
   const auto ids = generate(q8, prompt, gp).ids;
   const auto hf = expected["greedy_ids"].get<std::vector<int32_t>>();
   int same = 0;
-  while (same < int(ids.size()) && same < int(hf.size()) && ids[size_t(same)] == hf[size_t(same)]) ++same;
+  while (same < int(ids.size()) && same < int(hf.size()) && ids[size_t(same)] == hf[size_t(same)])
+    ++same;
   std::printf("q8 greedy ids: first %d of %zu equal to Hugging Face f32\n", same, hf.size());
   RecordProperty("q8_greedy_prefix", same);
   EXPECT_EQ(ids, hf);
@@ -149,19 +151,22 @@ TEST(Quant, CheckpointRoundTripKeepsTheBits) {
   const Tensor& b = back.layers[1].qkv_w;
   ASSERT_TRUE(b.quantized());
   EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0);
-  EXPECT_EQ(std::memcmp(a.block_scales().raw(), b.block_scales().raw(), a.block_scales().nbytes()), 0);
+  EXPECT_EQ(std::memcmp(a.block_scales().raw(), b.block_scales().raw(), a.block_scales().nbytes()),
+            0);
   // Int8 values without their scales are refused, naming the tensor.
   const std::string broken = tmp.path() + "/broken";
   std::filesystem::create_directories(broken);
   auto named = q8.weights().named();
   for (auto& [name, t] : named)
-    if (t.quantized()) t = Tensor::borrow(DType::I8, t.shape(), t.raw(), std::make_shared<Tensor>(t));
+    if (t.quantized())
+      t = Tensor::borrow(DType::I8, t.shape(), t.raw(), std::make_shared<Tensor>(t));
   write_safetensors(broken + "/model.safetensors", named, {{"format", "pt"}});
   try {
     GPTNeoXWeights::load(Checkpoint::open(broken), f32.config());
     FAIL() << "int8 weights without scales were accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("query_key_value.weight_scale"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("query_key_value.weight_scale"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -28,7 +28,8 @@ MachineFloors measure_floors() {
       const double t0 = now();
       parallel_for(threads, [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
-          const size_t lo = n / size_t(threads) * size_t(t), hi = n / size_t(threads) * size_t(t + 1);
+          const size_t lo = n / size_t(threads) * size_t(t),
+                       hi = n / size_t(threads) * size_t(t + 1);
           float s[16] = {};
           for (size_t i = lo; i < hi; i += 16)
 #pragma omp simd

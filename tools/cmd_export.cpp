@@ -48,7 +48,8 @@ int cmd_export(int argc, char** argv) {
   init_runtime(a);
   const std::string dir = a.require("model"), out = a.require("out");
   const std::string dt = a.get_or("dtype", "bf16");
-  if (dt != "f32" && dt != "bf16" && dt != "q8") throw UsageError("--dtype must be f32, bf16 or q8");
+  if (dt != "f32" && dt != "bf16" && dt != "q8")
+    throw UsageError("--dtype must be f32, bf16 or q8");
   const DType dtype = dt == "f32" ? DType::F32 : DType::BF16;
   const bool q8 = dt == "q8";
   // A plain model's tensors, quantized when asked.

@@ -1,12 +1,13 @@
 // rcc version [--json] (also `rcc --version`): the version, the git commit this binary was built
-// from, whether the CUDA backend is compiled in, and the BLAS library with the CPU kernels it
-// picked at run time. Prints on stdout, exit status 0.
+// from, whether the CUDA backend is compiled in, and the CPU kernels picked at run time
+// (kernels/kernels.h). Prints on stdout, exit status 0.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "args.h"
 #include "commands.h"
 #include "core/build_info.h"
+#include "kernels/kernels.h"
 #include "output.h"
 
 namespace rcc::cli {
@@ -15,7 +16,7 @@ namespace {
 const char* kHelp =
     "usage: rcc --version [--json]   (or: rcc version [--json])\n"
     "Shows the version, the git commit this binary was built from (\"unknown\" outside a git\n"
-    "checkout), whether the CUDA backend is compiled in and the BLAS library.\n"
+    "checkout), whether the CUDA backend is compiled in and the CPU kernels in use.\n"
     "  --json                  one JSON object on stdout\n";
 }
 
@@ -38,11 +39,7 @@ int cmd_version(int argc, char** argv) {
                               {"build_type", b.build_type},
                               {"compiler", b.compiler},
                               {"cuda", cuda},
-                              {"blas",
-                               {{"name", b.blas.name},
-                                {"version", b.blas.version},
-                                {"core", b.blas.core},
-                                {"config", b.blas.config}}}};
+                              {"cpu_kernels", kernels::describe_kernels()}};
     print_json(j);
     return 0;
   }
@@ -57,8 +54,7 @@ int cmd_version(int argc, char** argv) {
     std::printf("cuda      compiled in (%s); the NVIDIA driver lists %d GPU(s)\n",
                 b.cuda_detail.c_str(), b.driver_gpus);
   }
-  std::printf("blas      %s %s, core %s (%s)\n", b.blas.name.c_str(), b.blas.version.c_str(),
-              b.blas.core.c_str(), b.blas.config.c_str());
+  std::printf("cpu       %s kernels\n", kernels::describe_kernels().c_str());
   return 0;
 }
 

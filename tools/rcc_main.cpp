@@ -42,7 +42,7 @@ const Command kCommands[] = {
     {"bench-context", rcc::cli::cmd_bench_context,
      "one point of the memory curve: RCC compression vs plain prefill of N tokens"},
     {"version", rcc::cli::cmd_version,
-     "show the version, git commit, CUDA and BLAS of this build (also: rcc --version)"},
+     "show the version, git commit, CUDA and CPU kernels of this build (also: rcc --version)"},
 };
 
 void usage(FILE* f) {

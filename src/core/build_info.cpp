@@ -1,9 +1,6 @@
 #include "core/build_info.h"
 
-#include <cblas.h>
-
 #include <filesystem>
-#include <sstream>
 
 #include "rcc_build_commit.h"  // generated at build time (cmake/build_commit.cmake)
 #include "rcc_build_config.h"  // generated at configure time (CMakeLists.txt)
@@ -11,19 +8,6 @@
 namespace rcc {
 
 namespace {
-
-BlasInfo blas_info() {
-  BlasInfo b;
-  const char* config = openblas_get_config();
-  const char* core = openblas_get_corename();
-  b.config = config ? config : "";
-  b.core = core ? core : "";
-  // "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64": name, then version.
-  std::istringstream words(b.config);
-  words >> b.name >> b.version;
-  if (b.name.empty()) b.name = "OpenBLAS";
-  return b;
-}
 
 int nvidia_driver_gpus() {
   namespace fs = std::filesystem;
@@ -52,7 +36,6 @@ BuildInfo build_info() {
   i.cuda = RCC_BUILD_CUDA != 0;
   i.cuda_detail = RCC_BUILD_CUDA_DETAIL;
   if (i.cuda) i.driver_gpus = nvidia_driver_gpus();
-  i.blas = blas_info();
   return i;
 }
 

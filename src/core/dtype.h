@@ -7,9 +7,25 @@
 
 namespace rcc {
 
-// Compute-relevant types first; the rest exist so that any valid safetensors file opens (buffers such
-// as `attention.bias` are BOOL in old checkpoints) and are converted, where sensible, to f32.
-enum class DType : uint8_t { F32, F16, BF16, I32, I64, F64, I16, I8, U8, U16, U32, U64, BOOL, F8_E4M3, F8_E5M2 };
+// Compute-relevant types first; the rest exist so that any valid safetensors file opens (buffers
+// such as `attention.bias` are BOOL in old checkpoints) and are converted, where sensible, to f32.
+enum class DType : uint8_t {
+  F32,
+  F16,
+  BF16,
+  I32,
+  I64,
+  F64,
+  I16,
+  I8,
+  U8,
+  U16,
+  U32,
+  U64,
+  BOOL,
+  F8_E4M3,
+  F8_E5M2
+};
 
 // Block-quantized matrices (ops/quant.h): int8 values, one F16 scale per this many along a row.
 constexpr int64_t kQuantBlock = 32;

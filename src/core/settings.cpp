@@ -45,6 +45,7 @@ RuntimeSettings parse_runtime_settings(const std::function<const char*(const cha
     s.cpu_kernels = 2;
   else
     fail("RCC_CPU_KERNELS must be 'auto', 'avx512', 'avx2' or 'generic' (got '", ck, "')");
+  s.cpu_bf16_products = flag("RCC_CPU_BF16", env("RCC_CPU_BF16"), true);
 
   const char* bwd = env("RCC_CUDA_ATTN_BWD");
   if (!bwd || !*bwd || is(bwd, "auto"))

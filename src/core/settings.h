@@ -30,6 +30,9 @@ struct RuntimeSettings {
   // RCC_CPU_KERNELS: the widest CPU kernel level to use (kernels/cpu_isa.h): -1 = "auto" (the
   // best this CPU runs), 0 = "generic", 1 = "avx2", 2 = "avx512".
   int cpu_kernels = -1;
+  // RCC_CPU_BF16=0: bf16 weights keep f32 activations in products of many rows too (exact
+  // products, about half the speed) instead of bf16 pair products on CPUs with AVX512_BF16.
+  bool cpu_bf16_products = true;
   // CUDA backend
   AttnBackwardPath cuda_attn_bwd = AttnBackwardPath::Auto;  // RCC_CUDA_ATTN_BWD
   AttnForwardPath cuda_attn_fwd = AttnForwardPath::Auto;    // RCC_CUDA_ATTN_FWD

@@ -35,7 +35,8 @@ Tensor Tensor::empty(DType t, Shape shape) {
   size_t alloc = (bytes + 63) / 64 * 64;
   if (alloc == 0) alloc = 64;
   void* p = std::aligned_alloc(64, alloc);
-  if (!p) fail("out of memory allocating ", bytes, " bytes for a tensor of shape ", shape_str(r.shape_));
+  if (!p)
+    fail("out of memory allocating ", bytes, " bytes for a tensor of shape ", shape_str(r.shape_));
   r.storage_ = std::shared_ptr<void>(p, std::free);
   r.data_ = p;
   return r;
@@ -58,8 +59,8 @@ Tensor Tensor::borrow(DType t, Shape shape, void* data, std::shared_ptr<void> ke
 
 Tensor Tensor::from_f32(const std::vector<float>& values, Shape shape) {
   Tensor r = empty(DType::F32, std::move(shape));
-  RCC_CHECK(size_t(r.numel()) == values.size(), "from_f32: ", values.size(),
-            " values for shape ", shape_str(r.shape_));
+  RCC_CHECK(size_t(r.numel()) == values.size(), "from_f32: ", values.size(), " values for shape ",
+            shape_str(r.shape_));
   std::memcpy(r.data_, values.data(), values.size() * 4);
   return r;
 }
@@ -73,13 +74,25 @@ int64_t Tensor::dim(int i) const {
 void Tensor::check_type(size_t elem_size, int is_float) const {
   bool ok = false;
   switch (dtype_) {
-    case DType::F32: ok = elem_size == 4 && is_float; break;
+    case DType::F32:
+      ok = elem_size == 4 && is_float;
+      break;
     case DType::F16:
-    case DType::BF16: ok = elem_size == 2 && !is_float; break;  // raw uint16_t access
-    case DType::I32: ok = elem_size == 4 && !is_float; break;
-    case DType::I64: ok = elem_size == 8 && !is_float; break;
-    case DType::F64: ok = elem_size == 8 && is_float; break;
-    default: ok = elem_size == dtype_size(dtype_) && !is_float; break;
+    case DType::BF16:
+      ok = elem_size == 2 && !is_float;
+      break;  // raw uint16_t access
+    case DType::I32:
+      ok = elem_size == 4 && !is_float;
+      break;
+    case DType::I64:
+      ok = elem_size == 8 && !is_float;
+      break;
+    case DType::F64:
+      ok = elem_size == 8 && is_float;
+      break;
+    default:
+      ok = elem_size == dtype_size(dtype_) && !is_float;
+      break;
   }
   RCC_CHECK(ok, "tensor of dtype ", dtype_name(dtype_), " accessed with an element type of ",
             elem_size, " bytes");

@@ -1,6 +1,6 @@
-// A tensor: element type, shape (row-major, contiguous) and a pointer into shared storage. Storage is
-// either owned (64-byte aligned heap block) or borrowed from a memory-mapped file that the tensor keeps
-// alive. Copies of a Tensor share storage; `clone()` copies data.
+// A tensor: element type, shape (row-major, contiguous) and a pointer into shared storage. Storage
+// is either owned (64-byte aligned heap block) or borrowed from a memory-mapped file that the
+// tensor keeps alive. Copies of a Tensor share storage; `clone()` copies data.
 #pragma once
 #include <cstdint>
 #include <initializer_list>

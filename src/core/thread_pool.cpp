@@ -153,12 +153,17 @@ Pool& pool() {
 
 }  // namespace
 
-void set_num_threads(int n) { pool().resize(std::max(1, n)); }
-int num_threads() { return pool().size(); }
+void set_num_threads(int n) {
+  pool().resize(std::max(1, n));
+}
+int num_threads() {
+  return pool().size();
+}
 
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_chunk) {
   if (n <= 0) return;
-  int64_t chunks = std::min<int64_t>(num_threads(), std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk)));
+  int64_t chunks =
+      std::min<int64_t>(num_threads(), std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk)));
   if (chunks <= 1) {
     fn(0, n);
     return;

@@ -10,7 +10,9 @@
 // computing C[MR, NR] = alpha · Σ_k A(i, k) · B(k, j) + beta · C (+ bias[j] where bias is not
 // null; beta 0: C not read) over kp
 // groups of P depths, where group g holds A(i, gP + p) at Ap[(g·MR + i)·P + p] and B(gP + p, j)
-// at Bp[(g·NR + j)·P + p]. Depths past K are packed as zeros.
+// at Bp[(g·NR + j)·P + p]. Depths past K are packed as zeros. Optionally
+//   static int64_t pack_bf16_panel(const uint16_t* rows, int64_t row_stride, int64_t kc, Elem* Bp);
+// packs the leading depths of NR contiguous bf16 rows into one panel and returns how many it did.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -57,6 +59,13 @@ struct PackedGemm {
     for (int64_t k = kc; k < kcp; ++k) dst[(k / P * NR + j) * P + k % P] = Elem(0);
   }
 
+  // Depths [from, kcp) of panel column j from a contiguous bf16 row (zero past kc).
+  static void pack_tail(const uint16_t* src, int64_t from, int64_t kc, int64_t kcp, int64_t j,
+                        Elem* dst) {
+    for (int64_t k = from; k < kcp; ++k)
+      dst[(k / P * NR + j) * P + k % P] = k < kc ? to_elem(bf16_to_f32(src[k])) : Elem(0);
+  }
+
   // Panels of B for columns [n0, n0 + nc), depths [k0, k0 + kc); kcp = kc rounded up to P.
   static void pack_b(const void* B, DType bt, int64_t b_rs, int64_t b_cs, int64_t k0, int64_t kc,
                      int64_t n0, int64_t nc, Elem* Bp) {
@@ -70,13 +79,26 @@ struct PackedGemm {
           continue;
         }
         const int64_t base = (n0 + p + j) * b_cs + k0 * b_rs;
+        if constexpr (requires { Micro::pack_bf16_panel; }) {
+          // A whole panel of contiguous bf16 rows: the micro-kernel's own transposing copy for the
+          // leading depths, the rest below.
+          if (j == 0 && w == NR && bt == DType::BF16 && b_rs == 1) {
+            const int64_t done =
+                Micro::pack_bf16_panel(static_cast<const uint16_t*>(B) + base, b_cs, kc, dst);
+            for (int64_t jj = 0; jj < NR; ++jj)
+              pack_tail(static_cast<const uint16_t*>(B) + (n0 + p + jj) * b_cs + k0, done, kc, kcp,
+                        jj, dst);
+            break;
+          }
+        }
         switch (bt) {
           case DType::F32:
             pack_column(static_cast<const float*>(B) + base, b_rs, kc, kcp, j, dst,
                         [](float v) { return v; });
             break;
           case DType::BF16:
-            pack_column(static_cast<const uint16_t*>(B) + base, b_rs, kc, kcp, j, dst, &bf16_to_f32);
+            pack_column(static_cast<const uint16_t*>(B) + base, b_rs, kc, kcp, j, dst,
+                        &bf16_to_f32);
             break;
           default:
             pack_column(static_cast<const uint16_t*>(B) + base, b_rs, kc, kcp, j, dst, &f16_to_f32);
@@ -87,8 +109,8 @@ struct PackedGemm {
   }
 
   // Panels of A for rows [i0, i0 + mc), depths [k0, k0 + kc).
-  static void pack_a(const float* A, int64_t a_rs, int64_t a_cs, int64_t i0, int64_t mc,
-                     int64_t k0, int64_t kc, Elem* Ap) {
+  static void pack_a(const float* A, int64_t a_rs, int64_t a_cs, int64_t i0, int64_t mc, int64_t k0,
+                     int64_t kc, Elem* Ap) {
     const int64_t kcp = (kc + P - 1) / P * P;
     thread_local std::vector<Elem> row;
     if (int64_t(row.size()) < kcp) row.resize(size_t(kcp));
@@ -107,7 +129,8 @@ struct PackedGemm {
         if constexpr (P == 1) {
           for (int64_t k = 0; k < kcp; ++k) dst[k * MR + i] = row[size_t(k)];
         } else {
-          for (int64_t g = 0; g < kcp / 2; ++g) std::memcpy(dst + (g * MR + i) * 2, &row[size_t(2 * g)], 4);
+          for (int64_t g = 0; g < kcp / 2; ++g)
+            std::memcpy(dst + (g * MR + i) * 2, &row[size_t(2 * g)], 4);
         }
       }
     }
@@ -160,11 +183,13 @@ struct PackedGemm {
     };
     if (K <= 0) {
       for (int64_t i = 0; i < M; ++i)
-        for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        for (int64_t j = 0; j < N; ++j)
+          C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
       return add_bias();
     }
     if (M <= kSmallRows && bt == DType::F32 && (b_rs == 1 || b_cs == 1)) {
-      small_m(M, N, K, alpha, A, a_rs, a_cs, static_cast<const float*>(B), b_rs, b_cs, beta, C, ldc);
+      small_m(M, N, K, alpha, A, a_rs, a_cs, static_cast<const float*>(B), b_rs, b_cs, beta, C,
+              ldc);
       return add_bias();
     }
     // Per-thread buffers, grown once and kept: no allocation per call.

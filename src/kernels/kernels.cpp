@@ -5,13 +5,13 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "kernels/q8_common.h"
+#include "kernels/common.h"
 
 namespace rcc::kernels {
 
 const Kernels& kernels_at(Level l) {
-  RCC_CHECK(l <= best_level(), "CPU kernels '", level_name(l), "' requested, but this CPU runs at most '",
-            level_name(best_level()), "'");
+  RCC_CHECK(l <= best_level(), "CPU kernels '", level_name(l),
+            "' requested, but this CPU runs at most '", level_name(best_level()), "'");
   switch (l) {
     case Level::Avx512:
       return avx512_kernels();
@@ -45,7 +45,9 @@ std::string describe_kernels() {
   const CpuFeatures& f = cpu_features();
   const Level l = kernels().level;
   std::string used, other;
-  auto add = [](std::string& s, const char* name) { s += (s.empty() ? "" : ", ") + std::string(name); };
+  auto add = [](std::string& s, const char* name) {
+    s += (s.empty() ? "" : ", ") + std::string(name);
+  };
   if (l == Level::Avx512) {
     (f.avx512_vnni ? add(used, "vnni") : add(other, "no vnni"));
   } else if (l == Level::Avx2) {

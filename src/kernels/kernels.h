@@ -16,16 +16,16 @@ namespace rcc::kernels {
 // the summation order per element is fixed; levels differ from each other.
 //   y[r, n] = alpha · Σ_k x[r, k] · W[n, k] (+ y[r, n] when accumulate)
 using RowwiseNt = void (*)(int64_t M, int64_t N, int64_t K, float alpha, const float* x,
-                           int64_t ldx, const void* W, DType wt, int64_t ldw, float* y,
-                           int64_t ldy, bool accumulate);
+                           int64_t ldx, const void* W, DType wt, int64_t ldw, float* y, int64_t ldy,
+                           bool accumulate);
 
 // General product on packed panels (prefill, encoder windows, training):
 //   C[M, N] = alpha · A · B + beta · C (+ bias[n] on every row)   (beta == 0: C is not read)
 // A(i, k) = A[i·a_rs + k·a_cs] (f32); B(k, n) = B[k·b_rs + n·b_cs] of type bt (F32, BF16, F16);
 // C rows ldc apart. Any strides, so both x·Wᵀ (W [N, K]: b_rs 1, b_cs K) and P·V are one call.
 using Gemm = void (*)(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t a_rs,
-                      int64_t a_cs, const void* B, DType bt, int64_t b_rs, int64_t b_cs,
-                      float beta, float* C, int64_t ldc, const float* bias);
+                      int64_t a_cs, const void* B, DType bt, int64_t b_rs, int64_t b_cs, float beta,
+                      float* C, int64_t ldc, const float* bias);
 
 // Int8 weights (ops/quant.h layout) times f32 rows, row-independent like RowwiseNt:
 //   y[r, n] = Σ_k x[r, k] · d[n, k/32] · q[n, k] (+ y when accumulate), K a multiple of 32.

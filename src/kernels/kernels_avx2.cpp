@@ -10,25 +10,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/common.h"
 #include "kernels/gemm_driver.h"
-#include "kernels/q8_common.h"
 
 #define RCC_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace rcc::kernels {
 
 namespace {
-
-inline float weight_at(const void* W, DType t, int64_t i) {
-  switch (t) {
-    case DType::F32:
-      return static_cast<const float*>(W)[i];
-    case DType::BF16:
-      return bf16_to_f32(static_cast<const uint16_t*>(W)[i]);
-    default:
-      return f16_to_f32(static_cast<const uint16_t*>(W)[i]);
-  }
-}
 
 // 8 consecutive weights from element i as f32.
 template <DType T>
@@ -177,7 +166,7 @@ void gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t 
                                  bias);
 }
 
-// Eight int32 lanes of one block (q8_common.h): u8 × s8 pairs (|w|, sign(x, w)) summed in int16
+// Eight int32 lanes of one block (common.h): u8 × s8 pairs (|w|, sign(x, w)) summed in int16
 // (|products| ≤ 127·127·2, no saturation), then pairs of int16 in int32.
 RCC_AVX2 inline __m256i block_dot(__m256i w, __m256i x) {
   const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
@@ -185,9 +174,12 @@ RCC_AVX2 inline __m256i block_dot(__m256i w, __m256i x) {
 }
 
 template <int MR, int NR>
-RCC_AVX2 void q8_tile(int64_t blocks, const int8_t* const* xr, const float* const* xdr,
-                      const int8_t* const* wr, const float* const* dwr, float* const* yr,
-                      int64_t cols, bool accumulate) {
+RCC_AVX2 void q8_tile(const Q8Tile& t) {
+  const int64_t blocks = t.blocks;
+  const int8_t* const* xr = t.xr;
+  const float* const* xdr = t.xdr;
+  const int8_t* const* wr = t.wr;
+  const float* const* dwr = t.dwr;
   __m256 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
@@ -204,51 +196,29 @@ RCC_AVX2 void q8_tile(int64_t blocks, const int8_t* const* xr, const float* cons
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR && j < cols; ++j) {
+    for (int j = 0; j < NR && j < t.cols; ++j) {
       const float v = hsum(acc[i][j]);
-      yr[i][j] = accumulate ? yr[i][j] + v : v;
+      t.yr[i][j] = t.accumulate ? t.yr[i][j] + v : v;
     }
 }
 
 void q8_rows(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const int8_t* q,
              const uint16_t* d, float* y, int64_t ldy, bool accumulate, int8_t* xq, float* xd) {
-  const int64_t blocks = K / kQ8Block;
-  quantize_rows_q8(M, K, x, ldx, xq, xd);
-  thread_local std::vector<float> dw;
-  if (int64_t(dw.size()) < 4 * blocks) dw.resize(size_t(4 * blocks));
-  for (int64_t n0 = 0; n0 < N; n0 += 4) {
-    const int64_t cols = std::min<int64_t>(4, N - n0);
-    widen_scales(d + n0 * blocks, blocks, cols, dw.data());
-    const int8_t* wr[4];
-    const float* dwr[4];
-    for (int j = 0; j < 4; ++j) {
-      const int64_t c = std::min<int64_t>(j, cols - 1);
-      wr[j] = q + (n0 + c) * K;
-      dwr[j] = dw.data() + c * blocks;
+  q8_rows_tiled<2>(M, N, K, x, ldx, q, d, y, ldy, accumulate, xq, xd, [](const Q8Tile& t) {
+    switch (t.rows) {  // the exact row count: a repeated row would be accumulated twice
+      case 1:
+        return q8_tile<1, 4>(t);
+      default:
+        return q8_tile<2, 4>(t);
     }
-    for (int64_t r0 = 0; r0 < M; r0 += 2) {
-      const int64_t rows = std::min<int64_t>(2, M - r0);
-      const int8_t* xr[2];
-      const float* xdr[2];
-      float* yr[2];
-      for (int i = 0; i < 2; ++i) {
-        const int64_t r = r0 + std::min<int64_t>(i, rows - 1);
-        xr[i] = xq + r * K;
-        xdr[i] = xd + r * blocks;
-        yr[i] = y + r * ldy + n0;
-      }
-      if (rows == 1)
-        q8_tile<1, 4>(blocks, xr, xdr, wr, dwr, yr, cols, accumulate);
-      else
-        q8_tile<2, 4>(blocks, xr, xdr, wr, dwr, yr, cols, accumulate);
-    }
-  }
+  });
 }
 
 // 12 independent chains (more than FMA latency × issue width on current cores).
 RCC_AVX2 double fma_peak(int64_t iters) {
   __m256 acc[12];
-  for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(1.0f + 0.001f * float(j));  // distinct chains
+  for (int j = 0; j < 12; ++j)
+    acc[j] = _mm256_set1_ps(1.0f + 0.001f * float(j));  // distinct chains
   const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
   for (int64_t i = 0; i < iters; ++i)
 #pragma GCC unroll 12
@@ -264,7 +234,8 @@ RCC_AVX2 double fma_peak(int64_t iters) {
 }  // namespace
 
 const Kernels& avx2_kernels() {
-  static const Kernels k{Level::Avx2, "int8 (avx2 maddubs)", rowwise_nt, gemm, nullptr, q8_rows, fma_peak};
+  static const Kernels k{Level::Avx2, "int8 (avx2 maddubs)", rowwise_nt, gemm, nullptr, q8_rows,
+                         fma_peak};
   return k;
 }
 

@@ -4,7 +4,8 @@
 #include "kernels/kernels.h"
 
 #if defined(__x86_64__)
-// GCC 12 reports its own AVX-512 intrinsics' placeholder operands as uninitialised (GCC bug 105593).
+// GCC 12 reports its own AVX-512 intrinsics' placeholder operands as uninitialised (GCC bug
+// 105593).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
@@ -15,8 +16,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/common.h"
 #include "kernels/gemm_driver.h"
-#include "kernels/q8_common.h"
 
 #define RCC_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #define RCC_AVX512_BF16 \
@@ -27,17 +28,6 @@
 namespace rcc::kernels {
 
 namespace {
-
-inline float weight_at(const void* W, DType t, int64_t i) {
-  switch (t) {
-    case DType::F32:
-      return static_cast<const float*>(W)[i];
-    case DType::BF16:
-      return bf16_to_f32(static_cast<const uint16_t*>(W)[i]);
-    default:
-      return f16_to_f32(static_cast<const uint16_t*>(W)[i]);
-  }
-}
 
 // 16 consecutive weights from element i as f32.
 template <DType T>
@@ -73,9 +63,9 @@ RCC_AVX512 inline float hsum8(__m256 v) {
 // An MR × NR tile of dot products (16 lanes over k ≡ lane mod 16, hsum16, then the tail in order).
 // Columns j >= cols repeat the last one and are not written.
 template <DType T, int MR, int NR>
-RCC_AVX512 void tile_nt(int64_t K, int64_t ldw, float alpha, const float* const* xr, const int64_t* wc,
-                        const void* W, float* const* yr, const int64_t* yc, int64_t cols,
-                        bool accumulate) {
+RCC_AVX512 void tile_nt(int64_t K, int64_t ldw, float alpha, const float* const* xr,
+                        const int64_t* wc, const void* W, float* const* yr, const int64_t* yc,
+                        int64_t cols, bool accumulate) {
   __m512 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
@@ -236,6 +226,21 @@ void rowwise_nt_bf16dp(int64_t M, int64_t N, int64_t K, float alpha, const float
   rowwise_nt(M, N, K, alpha, x, ldx, W, wt, ldw, y, ldy, accumulate);
 }
 
+// C[MR, 32] = alpha · c (+ bias) (+ beta · C): the store of both GEMM micro-kernels.
+template <int MR>
+RCC_AVX512 inline void store_tile(const __m512 (&c)[MR][2], float* C, int64_t ldc, float alpha,
+                                  float beta, const float* bias) {
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int i = 0; i < MR; ++i)
+    for (int h = 0; h < 2; ++h) {
+      float* out = C + i * ldc + h * 16;
+      __m512 r = _mm512_mul_ps(c[i][h], va);
+      if (bias) r = _mm512_add_ps(r, _mm512_loadu_ps(bias + h * 16));
+      if (beta != 0.0f) r = _mm512_fmadd_ps(_mm512_loadu_ps(out), vb, r);
+      _mm512_storeu_ps(out, r);
+    }
+}
+
 // 12 × 32 tiles: 24 accumulators, two B vectors, A broadcast from memory.
 struct Micro {
   using Elem = float;
@@ -253,15 +258,7 @@ struct Micro {
         c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
       }
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < MR; ++i)
-      for (int h = 0; h < 2; ++h) {
-        float* out = C + i * ldc + h * 16;
-        __m512 r = _mm512_mul_ps(c[i][h], va);
-        if (bias) r = _mm512_add_ps(r, _mm512_loadu_ps(bias + h * 16));
-        if (beta != 0.0f) r = _mm512_fmadd_ps(_mm512_loadu_ps(out), vb, r);
-        _mm512_storeu_ps(out, r);
-      }
+    store_tile<MR>(c, C, ldc, alpha, beta, bias);
   }
 };
 
@@ -272,14 +269,56 @@ void gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t 
                                  bias);
 }
 
+// dst[g][c] = rows[c][g] for a 16 × 16 block of 32-bit values (three rounds of shuffles).
+RCC_AVX512 inline void transpose16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // u[4a + c], 128-bit lane L: rows 4a..4a+3 at element 4L + c.
+  for (int c = 0; c < 4; ++c) {
+    const __m512i a0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44);
+    const __m512i b0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512i a1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
+    const __m512i b1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
+    r[c] = _mm512_shuffle_i32x4(a0, b0, 0x88);
+    r[4 + c] = _mm512_shuffle_i32x4(a0, b0, 0xDD);
+    r[8 + c] = _mm512_shuffle_i32x4(a1, b1, 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(a1, b1, 0xDD);
+  }
+}
+
 // 12 × 32 tiles on bf16 pairs (vdpbf16ps): per group of two depths, 24 accumulators take
 // A(i, 2g) · B(2g, j) + A(i, 2g + 1) · B(2g + 1, j); A's pair broadcast as one 32-bit value.
 struct MicroBf16 {
   using Elem = uint16_t;
   static constexpr int MR = 12, NR = 32, P = 2;
+  // The panel of 32 contiguous bf16 rows, 16 depth pairs at a time: each pair is one 32-bit
+  // value, so a 16 × 16 transpose of them moves 16 rows' pairs into place at once.
+  RCC_AVX512 static int64_t pack_bf16_panel(const uint16_t* rows, int64_t row_stride, int64_t kc,
+                                            uint16_t* Bp) {
+    const int64_t blocks = kc / 32;  // 16 pairs
+    for (int64_t blk = 0; blk < blocks; ++blk)
+      for (int half = 0; half < 2; ++half) {
+        __m512i r[16];
+        for (int i = 0; i < 16; ++i)
+          r[i] = _mm512_loadu_si512(rows + (half * 16 + i) * row_stride + blk * 32);
+        transpose16(r);
+        for (int g = 0; g < 16; ++g)
+          _mm512_storeu_si512(Bp + ((blk * 16 + g) * NR + half * 16) * P, r[g]);
+      }
+    return blocks * 32;
+  }
+
   RCC_AVX512_BF16 static void run(int64_t kp, const uint16_t* A, const uint16_t* B, float* C,
-                                  int64_t ldc, float alpha, float beta,
-                                  const float* bias) {
+                                  int64_t ldc, float alpha, float beta, const float* bias) {
     __m512 c[MR][2];
     for (int i = 0; i < MR; ++i) c[i][0] = c[i][1] = _mm512_setzero_ps();
     for (int64_t g = 0; g < kp; ++g, A += MR * P, B += NR * P) {
@@ -294,41 +333,37 @@ struct MicroBf16 {
         c[i][1] = _mm512_dpbf16_ps(c[i][1], a, b1);
       }
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < MR; ++i)
-      for (int h = 0; h < 2; ++h) {
-        float* out = C + i * ldc + h * 16;
-        __m512 r = _mm512_mul_ps(c[i][h], va);
-        if (bias) r = _mm512_add_ps(r, _mm512_loadu_ps(bias + h * 16));
-        if (beta != 0.0f) r = _mm512_fmadd_ps(_mm512_loadu_ps(out), vb, r);
-        _mm512_storeu_ps(out, r);
-      }
+    store_tile<MR>(c, C, ldc, alpha, beta, bias);
   }
 };
 
 void gemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t a_rs,
                int64_t a_cs, const void* B, DType bt, int64_t b_rs, int64_t b_cs, float beta,
                float* C, int64_t ldc, const float* bias) {
-  detail::PackedGemm<MicroBf16>::run(M, N, K, alpha, A, a_rs, a_cs, B, bt, b_rs, b_cs, beta, C,
-                                     ldc, bias);
+  detail::PackedGemm<MicroBf16>::run(M, N, K, alpha, A, a_rs, a_cs, B, bt, b_rs, b_cs, beta, C, ldc,
+                                     bias);
 }
 
-// One block's eight int32 lanes by VNNI (q8_common.h): |w| (u8) · sign(x, w) (s8), 4 per lane.
+// One block's eight int32 lanes by VNNI (common.h): |w| (u8) · sign(x, w) (s8), 4 per lane.
 RCC_AVX512_VNNI inline __m256i block_dot(__m256i w, __m256i x) {
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
 }
 
 template <int MR, int NR>
-RCC_AVX512_VNNI void q8_tile(int64_t blocks, const int8_t* const* xr, const float* const* xdr,
-                             const int8_t* const* wr, const float* const* dwr, float* const* yr,
-                             int64_t cols, bool accumulate) {
+RCC_AVX512_VNNI void q8_tile(const Q8Tile& t) {
+  const int64_t blocks = t.blocks;
+  const int8_t* const* xr = t.xr;
+  const float* const* xdr = t.xdr;
+  const int8_t* const* wr = t.wr;
+  const float* const* dwr = t.dwr;
   __m256 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     __m256i w[NR];
     for (int j = 0; j < NR; ++j) {
-      _mm_prefetch(reinterpret_cast<const char*>(wr[j] + (NR * blocks + b) * kQ8Block), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(wr[j] + (NR * blocks + b) * kQ8Block),
+                   _MM_HINT_T0);
       w[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[j] + b * kQ8Block));
     }
     for (int i = 0; i < MR; ++i) {
@@ -340,55 +375,26 @@ RCC_AVX512_VNNI void q8_tile(int64_t blocks, const int8_t* const* xr, const floa
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR && j < cols; ++j) {
+    for (int j = 0; j < NR && j < t.cols; ++j) {
       const float v = hsum8(acc[i][j]);
-      yr[i][j] = accumulate ? yr[i][j] + v : v;
+      t.yr[i][j] = t.accumulate ? t.yr[i][j] + v : v;
     }
 }
 
 void q8_rows(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const int8_t* q,
              const uint16_t* d, float* y, int64_t ldy, bool accumulate, int8_t* xq, float* xd) {
-  const int64_t blocks = K / kQ8Block;
-  quantize_rows_q8(M, K, x, ldx, xq, xd);
-  thread_local std::vector<float> dw;
-  if (int64_t(dw.size()) < 4 * blocks) dw.resize(size_t(4 * blocks));
-  for (int64_t n0 = 0; n0 < N; n0 += 4) {
-    const int64_t cols = std::min<int64_t>(4, N - n0);
-    widen_scales(d + n0 * blocks, blocks, cols, dw.data());
-    const int8_t* wr[4];
-    const float* dwr[4];
-    for (int j = 0; j < 4; ++j) {
-      const int64_t c = std::min<int64_t>(j, cols - 1);
-      wr[j] = q + (n0 + c) * K;
-      dwr[j] = dw.data() + c * blocks;
+  q8_rows_tiled<4>(M, N, K, x, ldx, q, d, y, ldy, accumulate, xq, xd, [](const Q8Tile& t) {
+    switch (t.rows) {  // the exact row count: a repeated row would be accumulated twice
+      case 1:
+        return q8_tile<1, 4>(t);
+      case 2:
+        return q8_tile<2, 4>(t);
+      case 3:
+        return q8_tile<3, 4>(t);
+      default:
+        return q8_tile<4, 4>(t);
     }
-    for (int64_t r0 = 0; r0 < M; r0 += 4) {
-      const int64_t rows = std::min<int64_t>(4, M - r0);
-      const int8_t* xr[4];
-      const float* xdr[4];
-      float* yr[4];
-      for (int i = 0; i < 4; ++i) {
-        const int64_t r = r0 + std::min<int64_t>(i, rows - 1);
-        xr[i] = xq + r * K;
-        xdr[i] = xd + r * blocks;
-        yr[i] = y + r * ldy + n0;
-      }
-      switch (rows) {
-        case 1:
-          q8_tile<1, 4>(blocks, xr, xdr, wr, dwr, yr, cols, accumulate);
-          break;
-        case 2:
-          q8_tile<2, 4>(blocks, xr, xdr, wr, dwr, yr, cols, accumulate);
-          break;
-        case 3:
-          q8_tile<3, 4>(blocks, xr, xdr, wr, dwr, yr, cols, accumulate);
-          break;
-        default:
-          q8_tile<4, 4>(blocks, xr, xdr, wr, dwr, yr, cols, accumulate);
-          break;
-      }
-    }
-  }
+  });
 }
 
 // 24 independent chains (more than FMA latency × issue width on current cores).

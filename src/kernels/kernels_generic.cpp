@@ -1,26 +1,15 @@
 // The generic level (kernels.h): portable C++, the same summation orders as the vector levels
-// where the contracts fix them (rowwise_nt: 8 lanes; q8_rows: q8_common.h).
+// where the contracts fix them (rowwise_nt: 8 lanes; q8_rows: common.h).
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/common.h"
 #include "kernels/gemm_driver.h"
 #include "kernels/kernels.h"
-#include "kernels/q8_common.h"
 
 namespace rcc::kernels {
 
 namespace {
-
-inline float weight_at(const void* W, DType t, int64_t i) {
-  switch (t) {
-    case DType::F32:
-      return static_cast<const float*>(W)[i];
-    case DType::BF16:
-      return bf16_to_f32(static_cast<const uint16_t*>(W)[i]);
-    default:
-      return f16_to_f32(static_cast<const uint16_t*>(W)[i]);
-  }
-}
 
 // 8 lane sums over k ≡ lane (mod 8), the fixed tree, then the tail in order (ops/rowwise_gemm.h).
 void rowwise_nt(int64_t M, int64_t N, int64_t K, float alpha, const float* x, int64_t ldx,
@@ -35,7 +24,8 @@ void rowwise_nt(int64_t M, int64_t N, int64_t K, float alpha, const float* x, in
       float a[4];
       for (int i = 0; i < 4; ++i) a[i] = lane[i] + lane[i + 4];
       float s = (a[0] + a[2]) + (a[1] + a[3]);
-      for (int64_t k = K8; k < K; ++k) s = std::fma(x[r * ldx + k], weight_at(W, wt, n * ldw + k), s);
+      for (int64_t k = K8; k < K; ++k)
+        s = std::fma(x[r * ldx + k], weight_at(W, wt, n * ldw + k), s);
       s *= alpha;
       y[r * ldy + n] = accumulate ? y[r * ldy + n] + s : s;
     }
@@ -83,7 +73,8 @@ void q8_rows(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const
           lane[l] = std::fma(float(dot), s, lane[l]);
         }
       }
-      const float v = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+      const float v =
+          ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
       y[r * ldy + n] = accumulate ? y[r * ldy + n] + v : v;
     }
 }
@@ -101,7 +92,8 @@ double fma_peak(int64_t iters) {
 }  // namespace
 
 const Kernels& generic_kernels() {
-  static const Kernels k{Level::Generic, "int8 (scalar)", rowwise_nt, gemm, nullptr, q8_rows, fma_peak};
+  static const Kernels k{Level::Generic, "int8 (scalar)", rowwise_nt, gemm,
+                         nullptr,        q8_rows,         fma_peak};
   return k;
 }
 

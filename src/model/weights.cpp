@@ -12,15 +12,15 @@ namespace {
 // A vector or a matrix kept in its stored dtype (F32/BF16/F16); anything else is an error.
 Tensor stored(const Checkpoint& c, const std::string& name, const Shape& shape) {
   Tensor t = c.get(name, shape);
-  RCC_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16 || t.dtype() == DType::F16,
-            c.dir(), ": tensor '", name, "' has dtype ", dtype_name(t.dtype()),
+  RCC_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16 || t.dtype() == DType::F16, c.dir(),
+            ": tensor '", name, "' has dtype ", dtype_name(t.dtype()),
             ", expected F32, BF16 or F16");
   return t;
 }
 
 // A weight matrix of a linear layer: also q8 (ops/quant.h: I8 with an F16 "<name>_scale").
 Tensor matrix(const Checkpoint& c, const std::string& name, const Shape& shape) {
-  if (c.get(name).dtype() != DType::I8) return stored(c, name, shape);
+  if (!c.contains(name) || c.dtype(name) != DType::I8) return stored(c, name, shape);
   const std::string sn = block_scale_name(name);
   RCC_CHECK(c.contains(sn), c.dir(), ": int8 tensor '", name, "' has no scales ('", sn, "')");
   Tensor q = c.get(name, shape);
@@ -104,15 +104,16 @@ void GPTNeoXWeights::visit(const std::string& prefix,
 }
 
 int64_t quantize_linear_weights(std::vector<std::pair<std::string, Tensor>>& named) {
-  static const char* const kLinear[] = {
-      "attention.query_key_value.weight", "attention.dense.weight", "mlp.dense_h_to_4h.weight",
-      "mlp.dense_4h_to_h.weight", "embed_out.weight"};
+  static const char* const kLinear[] = {"attention.query_key_value.weight",
+                                        "attention.dense.weight", "mlp.dense_h_to_4h.weight",
+                                        "mlp.dense_4h_to_h.weight", "embed_out.weight"};
   int64_t n = 0;
   for (auto& [name, t] : named) {
     bool linear = false;
     for (const char* suffix : kLinear) {
       const std::string sfx = suffix;
-      linear |= name.size() >= sfx.size() && name.compare(name.size() - sfx.size(), sfx.size(), sfx) == 0;
+      linear |=
+          name.size() >= sfx.size() && name.compare(name.size() - sfx.size(), sfx.size(), sfx) == 0;
     }
     if (linear && ops::q8_eligible(t)) {
       t = ops::quantize_q8(t);

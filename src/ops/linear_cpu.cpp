@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/settings.h"
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
 #include "ops/linear.h"
@@ -93,8 +94,8 @@ void linear(const float* x, int64_t rows, const Tensor& W, const Tensor* bias, f
         const int64_t n0 = bi * blk, nn = std::min(N, n0 + blk) - n0;
         const bool add = prepare_output(y + n0, rows, N, b, n0, nn, accumulate);
         rowwise_gemm_nt(rows, nn, K, 1.0f, x, K,
-                        static_cast<const char*>(W.raw()) + size_t(n0 * K) * dtype_size(wt), wt,
-                        K, y + n0, N, add);
+                        static_cast<const char*>(W.raw()) + size_t(n0 * K) * dtype_size(wt), wt, K,
+                        y + n0, N, add);
       }
     });
     return;
@@ -106,8 +107,10 @@ void linear(const float* x, int64_t rows, const Tensor& W, const Tensor* bias, f
   const int64_t block = std::max<int64_t>(64, (per + 31) / 32 * 32);
   const int64_t nblocks = (N + block - 1) / block;
   const kernels::Kernels& kern = kernels::kernels();
-  // bf16 weights: bf16 pair products where the CPU has them (kernels.h gemm_bf16).
-  const kernels::Gemm gemm = wt == DType::BF16 && kern.gemm_bf16 ? kern.gemm_bf16 : kern.gemm;
+  // bf16 weights: bf16 pair products where the CPU has them (kernels.h gemm_bf16), unless
+  // RCC_CPU_BF16=0 (core/settings.h).
+  const bool pairs = wt == DType::BF16 && kern.gemm_bf16 && runtime_settings().cpu_bf16_products;
+  const kernels::Gemm gemm = pairs ? kern.gemm_bf16 : kern.gemm;
   parallel_for(nblocks, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t n0 = blk * block, n1 = std::min(N, n0 + block), nn = n1 - n0;

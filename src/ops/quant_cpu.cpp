@@ -25,7 +25,8 @@ Tensor quantize_q8(const Tensor& w) {
   parallel_for(N, [&](int64_t n0, int64_t n1) {
     std::vector<float> row(static_cast<size_t>(K));
     for (int64_t n = n0; n < n1; ++n) {
-      convert_to_f32(w.dtype(), static_cast<const char*>(w.raw()) + size_t(n * K) * dtype_size(w.dtype()),
+      convert_to_f32(w.dtype(),
+                     static_cast<const char*>(w.raw()) + size_t(n * K) * dtype_size(w.dtype()),
                      row.data(), size_t(K));
       for (int64_t b = 0; b < blocks; ++b) {
         const float* s = row.data() + b * kQuantBlock;

@@ -42,6 +42,7 @@ uint64_t encoder_fingerprint(const GPTNeoX& enc, const RCCSettings& s) {
       h.update(dt, std::strlen(dt));
       h.update(t.shape().data(), t.shape().size() * sizeof(int64_t));
       h.update(t.raw(), t.nbytes());
+      if (t.quantized()) h.update(t.block_scales().raw(), t.block_scales().nbytes());  // q8
       hashes[size_t(i)] = h.digest();
     }
   });

@@ -13,7 +13,9 @@
 // on an H100; a model that only knew the answer format would pick among the 12 places (~8%), one
 // that could tell which places occur but not which animal sits where would score ~50%
 // (P(>= 15/20) = 2%).
-// Its own executable (tests/CMakeLists.txt): ~2 minutes of CPU, not run in sanitizer builds.
+// The same model exported as q8 (int8 linear layers with block scales, `rcc export --dtype q8`)
+// must pass the same pass-key bar and answer the reference's example exactly.
+// Its own executable (tests/CMakeLists.txt): ~3 minutes of CPU, not run in sanitizer builds.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -28,8 +30,9 @@ const std::string kModel = std::string(RCC_SOURCE_DIR) + "/models/rcc-tiny";
 
 // `rcc eval ARGS --json --quiet` on the bundled model; prints "what: correct/samples" and returns
 // the summary (the run must succeed).
-nlohmann::json eval_summary(std::vector<std::string> args, const char* what) {
-  args.insert(args.begin() + 1, {"--model", kModel});
+nlohmann::json eval_summary(std::vector<std::string> args, const char* what,
+                            const std::string& model = kModel) {
+  args.insert(args.begin() + 1, {"--model", model});
   args.insert(args.end(), {"--json", "--quiet"});
   test::RunResult ev = test::run_rcc(args);
   EXPECT_EQ(ev.status, 0) << ev.err;
@@ -103,6 +106,31 @@ TEST(BundledModel, AnswersTheReferenceExample) {
   ASSERT_EQ(r.status, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["answer"].get<std::string>(), "The cat sits on the sofa.") << r.out;
+}
+
+TEST(BundledModel, Q8ExportKeepsThePasskeyAndTheReferenceExample) {
+  test::TempDir tmp;
+  const std::string q8 = tmp.file("rcc-tiny-q8");
+  test::RunResult ex = test::run_rcc({"export", "--model", kModel, "--out", q8, "--dtype", "q8"});
+  ASSERT_EQ(ex.status, 0) << ex.err;
+  std::string text = "The cat sat on the sofa.";
+  for (int i = 0; i < 1000; ++i) text += "The dog sat on the stool.";
+  test::write_file(tmp.file("cat.txt"), text);
+  test::RunResult r = test::run_rcc({"ask", "--model", q8, "--context", tmp.file("cat.txt"),
+                                     "--question", "Where does the cat sit?", "--json", "--quiet"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["answer"].get<std::string>(), "The cat sits on the sofa.")
+      << r.out;
+  test::RunResult tok =
+      test::run_rcc({"data", "tokenize", "--tokenizer", kModel + "/tokenizer.json", "--out",
+                     tmp.file("wiki"), test::data("text/wikitext-2-test.txt.gz")});
+  ASSERT_EQ(tok.status, 0) << tok.err;
+  const nlohmann::json e = eval_summary(
+      {"eval", "passkey", "--samples", "10", "--min-tokens", "32768", "--max-tokens", "32768",
+       "--digits", "5", "--seed", "2026", "--set", "haystack=" + tmp.file("wiki*") + ",mode=ir"},
+      "q8: passkey at 32k tokens", q8);
+  ASSERT_TRUE(e.contains("samples"));
+  EXPECT_GE(e["correct"].get<int>(), 7) << e.dump().substr(0, 2000);
 }
 
 TEST(BundledModel, FactsAccuracyAt2kTokens) {
