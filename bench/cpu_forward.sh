@@ -23,12 +23,12 @@ base = sys.argv[1]
 for dt in ("f32", "bf16"):
     j = json.load(open(f"{base}.{dt}"))
     g = j["gemm"]
-    if dt == "f32":
+    if dt == "f32" and "openblas_threaded_gflops" in g:
         print(f"GEMM {g['shape'][0]}x{g['shape'][1]}x{g['shape'][2]} (x·Wᵀ, f32): rcc linear "
               f"{g['rcc_linear_gflops']:.1f} GFLOP/s vs OpenBLAS threaded sgemm {g['openblas_threaded_gflops']:.1f} "
               f"(ratio {g['rcc_linear_gflops']/g['openblas_threaded_gflops']:.2f}); OpenBLAS 2048³ sgemm "
               f"{g['openblas_sgemm_2048_gflops']:.1f} GFLOP/s.")
-    else:
+    elif "openblas_threaded_gflops" in g:
         print(f"rcc linear with bf16 weights (converted per 128-row block): {g['rcc_linear_bf16_gflops']:.1f} GFLOP/s "
               f"(ratio to f32 OpenBLAS threaded: {g['rcc_linear_bf16_gflops']/g['openblas_threaded_gflops']:.2f}).")
     print()
