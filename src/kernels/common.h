@@ -31,9 +31,6 @@ constexpr int64_t kQ8Block = kQuantBlock;  // core/dtype.h
 // block). K a multiple of 32.
 void quantize_rows_q8(int64_t M, int64_t K, const float* x, int64_t ldx, int8_t* xq, float* xd);
 
-// f16 block scales of weight rows n0.. n0+rows as f32 into dst[rows][K/32].
-void widen_scales(const uint16_t* d, int64_t blocks, int64_t rows, float* dst);
-
 // One tile of a Q8Rows product: `rows` activation rows (int8 blocks xr, their scales xdr) against
 // 4 weight rows (wr, their widened scales dwr) into yr[i][0..cols).
 struct Q8Tile {
@@ -48,10 +45,11 @@ struct Q8Tile {
 
 // The Q8Rows loop (kernels.h): rounds x to int8 blocks, then calls tile(t) for tiles of up to
 // kMaxRows (≤ 4) rows × 4 weight rows; a short tile repeats its last weight row (not written).
-template <int kMaxRows, class TileFn>
+// widen(d, n, out) turns n f16 scales into f32.
+template <int kMaxRows, class TileFn, class WidenFn>
 void q8_rows_tiled(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const int8_t* q,
                    const uint16_t* d, float* y, int64_t ldy, bool accumulate, int8_t* xq, float* xd,
-                   TileFn tile) {
+                   TileFn tile, WidenFn widen) {
   static_assert(kMaxRows >= 1 && kMaxRows <= 4);
   const int64_t blocks = K / kQ8Block;
   quantize_rows_q8(M, K, x, ldx, xq, xd);
@@ -62,7 +60,7 @@ void q8_rows_tiled(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx,
   t.accumulate = accumulate;
   for (int64_t n0 = 0; n0 < N; n0 += 4) {
     t.cols = std::min<int64_t>(4, N - n0);
-    widen_scales(d + n0 * blocks, blocks, t.cols, dw.data());
+    widen(d + n0 * blocks, blocks * t.cols, dw.data());
     for (int j = 0; j < 4; ++j) {
       const int64_t c = std::min<int64_t>(j, t.cols - 1);
       t.wr[j] = q + (n0 + c) * K;

@@ -85,8 +85,4 @@ void quantize_rows_q8(int64_t M, int64_t K, const float* x, int64_t ldx, int8_t*
     }
 }
 
-void widen_scales(const uint16_t* d, int64_t blocks, int64_t rows, float* dst) {
-  for (int64_t i = 0; i < rows * blocks; ++i) dst[i] = f16_to_f32(d[i]);
-}
-
 }  // namespace rcc::kernels

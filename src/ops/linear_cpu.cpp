@@ -63,8 +63,13 @@ void linear_q8(const float* x, int64_t rows, const Tensor& W, const float* b, fl
     if (int64_t(wf.size()) < kBlock * K) wf.resize(size_t(kBlock * K));
     for (int64_t bi = b0; bi < b1; ++bi) {
       const int64_t n0 = bi * kBlock, nn = std::min(N, n0 + kBlock) - n0;
-      for (int64_t i = 0; i < nn * K; ++i)
-        wf[size_t(i)] = float(q[n0 * K + i]) * f16_to_f32(d[n0 * blocks + i / kQuantBlock]);
+      for (int64_t blk = 0; blk < nn * blocks; ++blk) {  // one scale per 32 values
+        const float scale = f16_to_f32(d[n0 * blocks + blk]);
+        const int8_t* src = q + n0 * K + blk * kQuantBlock;
+        float* dst = wf.data() + blk * kQuantBlock;
+#pragma omp simd
+        for (int64_t i = 0; i < kQuantBlock; ++i) dst[i] = float(src[i]) * scale;
+      }
       kern.gemm(rows, nn, K, 1.0f, x, K, 1, wf.data(), DType::F32, 1, K, accumulate ? 1.0f : 0.0f,
                 y + n0, N, b ? b + n0 : nullptr);
     }
