@@ -149,33 +149,39 @@ TEST(CpuKernels, PackedGemmMatchesReference) {
   }
 }
 
-// The bf16 product: A and B rounded to bf16 (each product within 2^-8 of the exact one, relative),
-// f32 sums: 8e-3 of Σ|a·b|.
+// The bf16 product: A and B rounded to bf16 (each product within 2^-8 of the exact one, relative;
+// f16 weights are rounded to bf16 on the way), f32 sums: 8e-3 of Σ|a·b|.
 TEST(CpuKernels, Bf16GemmMatchesReferenceWhereTheCpuHasIt) {
   for (Level lv : levels()) {
     const Kernels& k = kernels_at(lv);
     if (!k.gemm_bf16) continue;
     std::printf("bf16 GEMM on level %s\n", level_name(lv));
-    for (int64_t M : {1, 13, 100})
-      for (int64_t K : {1, 7, 300}) {
-        const int64_t N = 45;
-        const std::vector<float> a = randn(size_t(M * K), 8), bf = randn(size_t(N * K), 9);
-        std::vector<uint16_t> b16(bf.size());
-        for (size_t i = 0; i < bf.size(); ++i) b16[i] = f32_to_bf16(bf[i]);
-        std::vector<float> C(size_t(M * N), 0.25f);
-        k.gemm_bf16(M, N, K, 1.0f, a.data(), K, 1, b16.data(), DType::BF16, 1, K, 1.0f, C.data(), N,
-                    nullptr);
-        for (int64_t i = 0; i < M; ++i)
-          for (int64_t n = 0; n < N; ++n) {
-            double ref = 0, mag = 0;
-            for (int64_t kk = 0; kk < K; ++kk) {
-              const double p = double(a[size_t(i * K + kk)]) * bf16_to_f32(b16[size_t(n * K + kk)]);
-              ref += p;
-              mag += std::fabs(p);
+    for (DType t : {DType::BF16, DType::F16})
+      for (int64_t M : {1, 13, 100})
+        for (int64_t K : {1, 7, 300}) {
+          const int64_t N = 45;
+          const std::vector<float> a = randn(size_t(M * K), 8), bf = randn(size_t(N * K), 9);
+          std::vector<uint16_t> b16(bf.size());
+          for (size_t i = 0; i < bf.size(); ++i)
+            b16[i] = t == DType::BF16 ? f32_to_bf16(bf[i]) : f32_to_f16(bf[i]);
+          auto bv = [&](size_t i) {
+            return t == DType::BF16 ? bf16_to_f32(b16[i]) : f16_to_f32(b16[i]);
+          };
+          std::vector<float> C(size_t(M * N), 0.25f);
+          k.gemm_bf16(M, N, K, 1.0f, a.data(), K, 1, b16.data(), t, 1, K, 1.0f, C.data(), N,
+                      nullptr);
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t n = 0; n < N; ++n) {
+              double ref = 0, mag = 0;
+              for (int64_t kk = 0; kk < K; ++kk) {
+                const double p = double(a[size_t(i * K + kk)]) * bv(size_t(n * K + kk));
+                ref += p;
+                mag += std::fabs(p);
+              }
+              ASSERT_NEAR(C[size_t(i * N + n)], 0.25 + ref, 8e-3 * mag + 1e-6)
+                  << dtype_name(t) << " " << M << " " << K;
             }
-            ASSERT_NEAR(C[size_t(i * N + n)], 0.25 + ref, 8e-3 * mag + 1e-6) << M << " " << K;
-          }
-      }
+        }
   }
 }
 

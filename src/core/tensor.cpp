@@ -139,9 +139,8 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
 
 Tensor Tensor::to(DType t) const {
   if (scales_) {  // dequantized: q · its block's scale
-    std::vector<float> v = to_vector();
     Tensor f = empty(DType::F32, shape_);
-    std::copy(v.begin(), v.end(), f.f32());
+    dequantize_into(f.f32());
     return t == DType::F32 ? f : f.to(t);
   }
   Tensor r = empty(t, shape_);
@@ -160,13 +159,20 @@ Tensor Tensor::to(DType t) const {
   return r;
 }
 
+void Tensor::dequantize_into(float* out) const {
+  const size_t n = size_t(numel());
+  convert_to_f32(dtype_, data_, out, n);
+  if (!scales_) return;
+  const uint16_t* d = static_cast<const uint16_t*>(scales_->raw());
+  for (size_t b = 0; b < n / size_t(kQuantBlock); ++b) {  // one scale per block of 32
+    const float scale = f16_to_f32(d[b]);
+    for (size_t i = 0; i < size_t(kQuantBlock); ++i) out[b * kQuantBlock + i] *= scale;
+  }
+}
+
 std::vector<float> Tensor::to_vector() const {
   std::vector<float> v(static_cast<size_t>(numel()));
-  convert_to_f32(dtype_, data_, v.data(), v.size());
-  if (scales_) {
-    const uint16_t* d = static_cast<const uint16_t*>(scales_->raw());
-    for (size_t i = 0; i < v.size(); ++i) v[i] *= f16_to_f32(d[i / kQuantBlock]);
-  }
+  dequantize_into(v.data());
   return v;
 }
 

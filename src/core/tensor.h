@@ -69,6 +69,8 @@ class Tensor {
     return std::is_floating_point_v<T> ? 1 : 0;
   }
   void check_type(size_t elem_size, int is_float) const;
+  // All elements as f32 into out[numel()] (block scales applied where the tensor has them).
+  void dequantize_into(float* out) const;
 
   DType dtype_ = DType::F32;
   Shape shape_;

@@ -37,26 +37,19 @@ struct PackedGemm {
       return f32_to_bf16(v);
   }
 
-  // One B column's depths [0, kc) (B(k, ·) at src[k · b_rs]) into panel column j, zero past kc.
+  // One B column's depths [0, kc) (B(k, ·) at src[k · b_rs], cvt(value) its f32) into panel
+  // column j, zero past kc. `raw_bf16`: the source is bf16 and the panel holds bf16 — contiguous
+  // pairs are copied as they are.
   template <class Src, class Cvt>
   static void pack_column(const Src* src, int64_t b_rs, int64_t kc, int64_t kcp, int64_t j,
-                          Elem* dst, Cvt cvt) {
-    if constexpr (P == 1) {
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = to_elem(cvt(src[k * b_rs]));
-    } else if constexpr (std::is_same_v<Src, uint16_t>) {
-      // bf16 source into bf16 pairs: whole 32-bit pairs when contiguous.
-      if (b_rs == 1 && std::is_same_v<Cvt, decltype(&bf16_to_f32)>) {
-        for (int64_t g = 0; g < kc / 2; ++g) std::memcpy(dst + (g * NR + j) * 2, src + 2 * g, 4);
-        for (int64_t k = kc / 2 * 2; k < kc; ++k) dst[(k / 2 * NR + j) * 2 + k % 2] = src[k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k)
-          dst[(k / 2 * NR + j) * 2 + k % 2] = to_elem(cvt(src[k * b_rs]));
-      }
-    } else {
-      for (int64_t k = 0; k < kc; ++k)
-        dst[(k / 2 * NR + j) * 2 + k % 2] = to_elem(cvt(src[k * b_rs]));
+                          Elem* dst, Cvt cvt, bool raw_bf16) {
+    int64_t k = 0;
+    if constexpr (P == 2 && std::is_same_v<Src, uint16_t> && std::is_same_v<Elem, uint16_t>) {
+      if (raw_bf16 && b_rs == 1)
+        for (; k + 2 <= kc; k += 2) std::memcpy(dst + (k / 2 * NR + j) * 2, src + k, 4);
     }
-    for (int64_t k = kc; k < kcp; ++k) dst[(k / P * NR + j) * P + k % P] = Elem(0);
+    for (; k < kc; ++k) dst[(k / P * NR + j) * P + k % P] = to_elem(cvt(src[k * b_rs]));
+    for (k = kc; k < kcp; ++k) dst[(k / P * NR + j) * P + k % P] = Elem(0);
   }
 
   // Depths [from, kcp) of panel column j from a contiguous bf16 row (zero past kc).
@@ -93,15 +86,17 @@ struct PackedGemm {
         }
         switch (bt) {
           case DType::F32:
-            pack_column(static_cast<const float*>(B) + base, b_rs, kc, kcp, j, dst,
-                        [](float v) { return v; });
+            pack_column(
+                static_cast<const float*>(B) + base, b_rs, kc, kcp, j, dst,
+                [](float v) { return v; }, false);
             break;
           case DType::BF16:
-            pack_column(static_cast<const uint16_t*>(B) + base, b_rs, kc, kcp, j, dst,
-                        &bf16_to_f32);
+            pack_column(static_cast<const uint16_t*>(B) + base, b_rs, kc, kcp, j, dst, &bf16_to_f32,
+                        true);
             break;
           default:
-            pack_column(static_cast<const uint16_t*>(B) + base, b_rs, kc, kcp, j, dst, &f16_to_f32);
+            pack_column(static_cast<const uint16_t*>(B) + base, b_rs, kc, kcp, j, dst, &f16_to_f32,
+                        false);
             break;
         }
       }

@@ -33,7 +33,7 @@ void few_rows_attention(const float* q, int64_t q_stride, const float* k, const 
                         int64_t out_stride, Visible visible) {
   const float scale = 1.0f / std::sqrt(float(hd));
   parallel_for(heads, [&](int64_t h0, int64_t h1) {
-    std::vector<float> s;
+    thread_local std::vector<float> s;  // kept between decoding steps: no allocation per step
     const int64_t nh = h1 - h0;
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t n = visible(r);
