@@ -3,7 +3,7 @@
 // at each line "@@shard@@": the part before the first cut is the index (none when empty), each
 // later part a shard, written as model-0000K-of-0000N.safetensors as write_checkpoint names them,
 // beside a fixed config.json (the tiny model of fuzz_model.h).
-// Contract: Checkpoint::open either succeeds or throws rcc::Error, and so does load_gptneox on the
+// Contract: Checkpoint::open either succeeds or throws rcc::Error, and so does load_model on the
 // same directory; anything else (another exception type, a crash, a sanitizer report, a leak) is
 // a finding. A checkpoint that opens is read back: every tensor's dtype and joined shape, get()
 // (which concatenates pieces split across shards) returning exactly shape x dtype size bytes, the
@@ -76,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   });
   if (!opened) return 0;
   fuzz::expect_rcc_errors(kTarget, [&] {
-    const GPTNeoX model = load_gptneox(dir->path());
+    const Transformer model = load_model(dir->path());
     KVCache cache = model.new_cache();
     const std::vector<float> logits = model.forward_logits({1, 2}, cache);
     FUZZ_REQUIRE(kTarget, logits.size() == 2 * size_t(model.config().vocab_size),

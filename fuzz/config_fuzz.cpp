@@ -1,5 +1,5 @@
-// libFuzzer target: arbitrary bytes as a model's config.json (model/config.h, GPTNeoXConfig::parse,
-// which GPTNeoXConfig::load and every model loader call on the file's text).
+// libFuzzer target: arbitrary bytes as a model's config.json (model/config.h, ModelConfig::parse,
+// which ModelConfig::load and every model loader call on the file's text).
 // Contract: parse either returns a config or throws rcc::Error; any other exception, a crash, a
 // sanitizer report or a leak is a finding. A config that parses must satisfy what the model code
 // relies on (positive sizes, hidden size a multiple of the heads, even rotary dimensions within
@@ -14,7 +14,7 @@
 namespace {
 constexpr const char* kTarget = "config_fuzz";
 
-bool same(const rcc::GPTNeoXConfig& a, const rcc::GPTNeoXConfig& b) {
+bool same(const rcc::ModelConfig& a, const rcc::ModelConfig& b) {
   return a.vocab_size == b.vocab_size && a.hidden_size == b.hidden_size &&
          a.num_layers == b.num_layers && a.num_heads == b.num_heads &&
          a.intermediate_size == b.intermediate_size && a.rotary_pct == b.rotary_pct &&
@@ -29,8 +29,8 @@ bool same(const rcc::GPTNeoXConfig& a, const rcc::GPTNeoXConfig& b) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rcc;
   const std::string text(reinterpret_cast<const char*>(data), size);
-  GPTNeoXConfig c;
-  if (!fuzz::expect_rcc_errors(kTarget, [&] { c = GPTNeoXConfig::parse(text, "config.json"); }))
+  ModelConfig c;
+  if (!fuzz::expect_rcc_errors(kTarget, [&] { c = ModelConfig::parse(text, "config.json"); }))
     return 0;
   FUZZ_REQUIRE(kTarget,
                c.vocab_size > 0 && c.hidden_size > 0 && c.num_layers > 0 && c.num_heads > 0 &&
@@ -45,9 +45,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int32_t id : c.eos_token_ids)
     FUZZ_REQUIRE(kTarget, id >= 0 && id < c.vocab_size, "eos id outside the vocabulary");
   FUZZ_REQUIRE(kTarget, c.parameter_count() > 0, "parameter count not positive");
-  GPTNeoXConfig again;
+  ModelConfig again;
   const bool reparsed =
-      fuzz::expect_rcc_errors(kTarget, [&] { again = GPTNeoXConfig::parse(c.to_json(), "again"); });
+      fuzz::expect_rcc_errors(kTarget, [&] { again = ModelConfig::parse(c.to_json(), "again"); });
   FUZZ_REQUIRE(kTarget, reparsed, "to_json() of a parsed config does not parse");
   FUZZ_REQUIRE(kTarget, same(c, again), "to_json() then parse() changed the config");
   return 0;

@@ -6,15 +6,15 @@
 #pragma once
 #include <cstdint>
 
-#include "model/gptneox.h"
+#include "model/transformer.h"
 #include "rcc/rcc_model.h"
 #include "rcc/settings.h"
 #include "train/param_arena.h"
 
 namespace rcc::fuzz {
 
-inline GPTNeoXConfig tiny_config() {
-  GPTNeoXConfig c;
+inline ModelConfig tiny_config() {
+  ModelConfig c;
   c.vocab_size = 16;
   c.hidden_size = 8;
   c.num_layers = 1;
@@ -42,9 +42,9 @@ inline Tensor pattern_tensor(const Shape& shape, uint64_t salt) {
   return t;
 }
 
-inline GPTNeoXWeights tiny_weights(const GPTNeoXConfig& c, uint64_t salt, bool with_head) {
+inline ModelWeights tiny_weights(const ModelConfig& c, uint64_t salt, bool with_head) {
   const int64_t V = c.vocab_size, H = c.hidden_size, I = c.intermediate_size;
-  GPTNeoXWeights w;
+  ModelWeights w;
   w.embed_in = pattern_tensor({V, H}, salt++);
   for (int64_t i = 0; i < c.num_layers; ++i) {
     LayerWeights l;
@@ -69,10 +69,10 @@ inline GPTNeoXWeights tiny_weights(const GPTNeoXConfig& c, uint64_t salt, bool w
 }
 
 inline RCCModel tiny_rcc_model() {
-  const GPTNeoXConfig c = tiny_config();
+  const ModelConfig c = tiny_config();
   const int64_t H = c.hidden_size;
-  RCCModel m{GPTNeoX(c, tiny_weights(c, 1, false)),
-             GPTNeoX(c, tiny_weights(c, 100, true)),
+  RCCModel m{Transformer(c, tiny_weights(c, 1, false)),
+             Transformer(c, tiny_weights(c, 100, true)),
              pattern_tensor({H, H}, 200),
              {},
              tiny_settings()};

@@ -29,7 +29,7 @@ class CarelessCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
-    GPTNeoXConfig cfg;
+    ModelConfig cfg;
     cfg.vocab_size = 50304, cfg.hidden_size = 32, cfg.num_layers = 2, cfg.num_heads = 4;
     cfg.intermediate_size = 64;
     RCCSettings s;

@@ -232,7 +232,7 @@ class FirstHourCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
-    GPTNeoXConfig cfg;
+    ModelConfig cfg;
     cfg.vocab_size = 8192, cfg.hidden_size = 32, cfg.num_layers = 2, cfg.num_heads = 4;
     cfg.intermediate_size = 64;
     RCCSettings s;
@@ -308,7 +308,7 @@ TEST_F(FirstHourCli, ProgressFlagPrintsLinesOnANonTerminal) {
 // The numbers `rcc info` reports for an RCC model, from the formulas and the model's own files.
 void check_info(const std::string& dir) {
   SCOPED_TRACE(dir);
-  const GPTNeoXConfig cfg = GPTNeoXConfig::load(dir + "/config.json");
+  const ModelConfig cfg = ModelConfig::load(dir + "/config.json");
   const RCCSettings s = load_rcc_settings(dir);
   const int64_t L = cfg.num_layers, H = cfg.hidden_size, A = cfg.num_heads;
   const int64_t P = int64_t(std::ceil(1e6 / double(s.ratio)));

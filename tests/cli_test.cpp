@@ -160,7 +160,7 @@ TEST(Cli, InfoText) {
 }
 
 TEST(Cli, InfoJson) {
-  const GPTNeoXConfig cfg = GPTNeoXConfig::load(kModel + "/config.json");
+  const ModelConfig cfg = ModelConfig::load(kModel + "/config.json");
   json f = single_json(run_rcc({"info", "--model", kModel, "--json"}));
   EXPECT_EQ(f["parameters"], cfg.parameter_count());
   EXPECT_EQ(f["parameters"], 278080);

@@ -25,14 +25,14 @@ namespace rcc {
 namespace {
 
 struct Fixture {
-  GPTNeoX model;
+  Transformer model;
   std::vector<int32_t> prompt;
 };
 
 Fixture load(const std::string& name) {
   const std::string dir = test::fixture("gptneox/" + name);
   auto expected = nlohmann::json::parse(test::read_file(dir + "/expected.json"));
-  return {load_gptneox(dir), expected["prompt_ids"].get<std::vector<int32_t>>()};
+  return {load_model(dir), expected["prompt_ids"].get<std::vector<int32_t>>()};
 }
 
 std::vector<int32_t> slice(const std::vector<int32_t>& v, size_t begin, size_t n) {
@@ -41,7 +41,7 @@ std::vector<int32_t> slice(const std::vector<int32_t>& v, size_t begin, size_t n
 }
 
 // Final hidden states [rows, H] of one forward pass of `feeds` (one slice per cache).
-std::vector<float> pass(const GPTNeoX& m, const std::vector<KVCache*>& caches,
+std::vector<float> pass(const Transformer& m, const std::vector<KVCache*>& caches,
                         const std::vector<std::vector<int32_t>>& feeds) {
   std::vector<SeqSlice> seqs;
   std::vector<int32_t> ids;
@@ -63,7 +63,7 @@ TEST_P(DecodeBatchTest, RowsInABatchHaveTheBitsOfTheirSequenceAlone) {
   // lengths), two with plain caches; then one decoding step of all five. Every row of both passes
   // equals, bit for bit, the same sequence's pass alone.
   Fixture f = load(GetParam());
-  const GPTNeoX& m = f.model;
+  const Transformer& m = f.model;
   const int64_t H = m.config().hidden_size;
   KVCache prefix = m.new_cache();
   pass(m, {&prefix}, {slice(f.prompt, 0, 9)});
@@ -95,7 +95,7 @@ TEST_P(DecodeBatchTest, RowsInABatchHaveTheBitsOfTheirSequenceAlone) {
 
 TEST_P(DecodeBatchTest, ContinuedPrefixEqualsAPlainCache) {
   Fixture f = load(GetParam());
-  const GPTNeoX& m = f.model;
+  const Transformer& m = f.model;
   KVCache prefix = m.new_cache(), plain = m.new_cache();
   m.forward_logits(slice(f.prompt, 0, 10), prefix);
   m.forward_logits(slice(f.prompt, 0, 10), plain);
@@ -126,7 +126,7 @@ TEST_P(DecodeBatchTest, ContinuousBatchingEqualsEachSequenceAlone) {
   // sequences, each with its own token limit, stop ids and sampling; every one generates what it
   // generates alone (one sequence, whole prompt at once).
   Fixture f = load(GetParam());
-  const GPTNeoX& m = f.model;
+  const Transformer& m = f.model;
   KVCache prefix = m.new_cache();
   pass(m, {&prefix}, {slice(f.prompt, 0, 6)});
   struct Spec {

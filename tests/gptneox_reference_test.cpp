@@ -38,7 +38,7 @@ class GPTNeoXReference : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GPTNeoXReference, FullSequenceLogitsMatch) {
   Case c = load_case(GetParam());
-  GPTNeoX model = load_gptneox(c.dir);
+  Transformer model = load_model(c.dir);
   KVCache cache = model.new_cache();
   std::vector<float> logits = model.forward_logits(c.prompt, cache);
   Tensor want = SafetensorsFile::open(c.dir + "/expected.safetensors").get("logits");
@@ -50,7 +50,7 @@ TEST_P(GPTNeoXReference, FullSequenceLogitsMatch) {
 
 TEST_P(GPTNeoXReference, GreedyIdsMatch) {
   Case c = load_case(GetParam());
-  GPTNeoX model = load_gptneox(c.dir);
+  Transformer model = load_model(c.dir);
   GenerateParams gp;
   gp.max_new_tokens = 16;  // no stop ids: the fixture generated 16 tokens regardless of eos
   GenerateResult r = generate(model, c.prompt, gp);
@@ -61,7 +61,7 @@ TEST_P(GPTNeoXReference, CachedDecodingEqualsRecomputation) {
   // Feed the prompt, then tokens one at a time through the cache; compare each step's logits with a
   // fresh full forward of the whole sequence. Same arithmetic up to summation order: 1e-5.
   Case c = load_case(GetParam());
-  GPTNeoX model = load_gptneox(c.dir);
+  Transformer model = load_model(c.dir);
   const int64_t V = model.config().vocab_size;
   KVCache cache = model.new_cache();
   std::vector<int32_t> seq(c.prompt.begin(), c.prompt.begin() + 5);
@@ -81,7 +81,7 @@ TEST_P(GPTNeoXReference, CachedDecodingEqualsRecomputation) {
 TEST_P(GPTNeoXReference, BatchEqualsSingleSequences) {
   // Three prompts of different lengths generated as one batch give the ids of three separate runs.
   Case c = load_case(GetParam());
-  GPTNeoX model = load_gptneox(c.dir);
+  Transformer model = load_model(c.dir);
   std::vector<std::vector<int32_t>> prompts = {
       c.prompt, std::vector<int32_t>(c.prompt.begin(), c.prompt.begin() + 7),
       std::vector<int32_t>(c.prompt.rbegin(), c.prompt.rbegin() + 13)};
@@ -100,7 +100,7 @@ TEST_P(GPTNeoXReference, ForwardRowsEqualsForwardAtThoseRows) {
   // row, then those rows picked out: two sequences in one batch, rows of both, out of order, one
   // repeated. Same arithmetic on fewer rows, so only summation order may differ: 1e-5.
   Case c = load_case(GetParam());
-  GPTNeoX model = load_gptneox(c.dir);
+  Transformer model = load_model(c.dir);
   const int64_t H = model.config().hidden_size;
   std::vector<int32_t> ids(c.prompt.begin(), c.prompt.end());
   const int64_t n0 = int64_t(ids.size()), n1 = 9;

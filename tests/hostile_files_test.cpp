@@ -45,7 +45,7 @@ void expect_one_error(const test::RunResult& r, const std::string& file, const s
 
 // A small random RCC model (W 64, R 8, aligned, no tokenizer) saved in `dir`, and returned.
 RCCModel small_model_at(const std::string& dir) {
-  GPTNeoXConfig cfg;
+  ModelConfig cfg;
   cfg.vocab_size = 97, cfg.hidden_size = 32, cfg.num_layers = 2, cfg.num_heads = 4;
   cfg.intermediate_size = 64, cfg.rotary_pct = 0.5;
   RCCSettings s;
@@ -187,7 +187,7 @@ TEST(HostileFiles, AnEmptyMemoryAndAnEmptyDecoderCacheTouchNoNullPointer) {
   EXPECT_EQ(loaded.slots(), 0);
   EXPECT_EQ(memory_identity(loaded), memory_identity(empty));
 
-  GPTNeoXConfig cfg;
+  ModelConfig cfg;
   cfg.vocab_size = 97, cfg.hidden_size = 32, cfg.num_layers = 2, cfg.num_heads = 4;
   cfg.intermediate_size = 64, cfg.rotary_pct = 0.5;
   RCCSettings s;

@@ -316,7 +316,8 @@ TEST(Ops, RotaryQkvMatchesComplexRotation) {
     std::vector<float> qkv = randn(size_t(c.rows * width), ++seed);
     auto run = [&] {
       std::vector<float> r = qkv;
-      ops::rotary_qkv(r.data(), c.rows, c.heads, c.hd, c.rot, c.pos0, c.base);
+      ops::rotary_qkv(r.data(), c.rows, AttentionShape{c.heads, c.heads, c.hd},
+                      ops::default_rope(c.rot, c.base), c.pos0);
       return r;
     };
     std::vector<float> y1 = at_threads(1, run), yn = at_threads(kManyThreads, run);
@@ -355,7 +356,7 @@ TEST(Ops, RotaryAngleFormulaAgainstExactAngles) {
   std::vector<float> v0 = randn(size_t(rot + 4), 600);
   for (int64_t pos : {0, 1, 2, 17, 63}) {
     std::vector<float> v = v0;
-    ops::rotary_apply(v.data(), rot, pos, 10000.0);
+    ops::rotary_apply(v.data(), ops::default_rope(rot, 10000.0), pos);
     std::vector<double> ang(size_t(rot / 2)), want(v.size());
     for (int64_t i = 0; i < rot / 2; ++i)
       ang[size_t(i)] = double(pos) * std::pow(10000.0, -2.0 * double(i) / double(rot));
@@ -371,8 +372,8 @@ TEST(Ops, RotaryAngleFormulaAgainstExactAngles) {
 TEST(Ops, RotaryApplyEqualsRotaryQkv) {
   // rotary_apply on one head vector equals the q slice of rotary_qkv at the same position.
   std::vector<float> qkv = randn(3 * 16, 700), q(qkv.begin(), qkv.begin() + 16);
-  ops::rotary_qkv(qkv.data(), 1, 1, 16, 4, 123, 10000.0);
-  ops::rotary_apply(q.data(), 4, 123, 10000.0);
+  ops::rotary_qkv(qkv.data(), 1, AttentionShape{1, 1, 16}, ops::default_rope(4, 10000.0), 123);
+  ops::rotary_apply(q.data(), ops::default_rope(4, 10000.0), 123);
   EXPECT_TRUE(same_bits(q, std::vector<float>(qkv.begin(), qkv.begin() + 16)));
 }
 

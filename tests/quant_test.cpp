@@ -100,8 +100,8 @@ TEST(Quant, LinearOnQ8MatchesTheDequantizedWeights) {
 }
 
 // The fixture's weights with their linear layers in q8.
-GPTNeoXWeights quantized(const GPTNeoX& m) {
-  GPTNeoXWeights w = m.weights();
+ModelWeights quantized(const Transformer& m) {
+  ModelWeights w = m.weights();
   EXPECT_EQ(w.quantize_linear_q8(), 4 * m.config().num_layers + 1);
   return w;
 }
@@ -110,8 +110,8 @@ TEST(Quant, GptNeoxFixtureOnQ8WeightsStaysCloseToHuggingFaceF32) {
   const std::string dir = test::fixture("gptneox/parallel-f32");
   const nlohmann::json expected = nlohmann::json::parse(test::read_file(dir + "/expected.json"));
   const auto prompt = expected["prompt_ids"].get<std::vector<int32_t>>();
-  const GPTNeoX f32 = load_gptneox(dir);
-  GPTNeoX q8(f32.config(), quantized(f32));
+  const Transformer f32 = load_model(dir);
+  Transformer q8(f32.config(), quantized(f32));
   KVCache cache = q8.new_cache();
   const std::vector<float> logits = q8.forward_logits(prompt, cache);
   const Tensor want = SafetensorsFile::open(dir + "/expected.safetensors").get("logits");
@@ -137,8 +137,8 @@ TEST(Quant, GptNeoxFixtureOnQ8WeightsStaysCloseToHuggingFaceF32) {
 
 TEST(Quant, CheckpointRoundTripKeepsTheBits) {
   const std::string dir = test::fixture("gptneox/parallel-f32");
-  const GPTNeoX f32 = load_gptneox(dir);
-  GPTNeoX q8(f32.config(), quantized(f32));
+  const Transformer f32 = load_model(dir);
+  Transformer q8(f32.config(), quantized(f32));
   test::TempDir tmp;
   const std::string out = tmp.path() + "/q8";
   write_checkpoint(out, q8.weights().named(), DType::BF16, size_t(1) << 30);
@@ -146,7 +146,7 @@ TEST(Quant, CheckpointRoundTripKeepsTheBits) {
   EXPECT_EQ(c.dtype("gpt_neox.layers.0.mlp.dense_h_to_4h.weight"), DType::I8);
   EXPECT_EQ(c.dtype("gpt_neox.layers.0.mlp.dense_h_to_4h.weight_scale"), DType::F16);
   EXPECT_EQ(c.dtype("gpt_neox.embed_in.weight"), DType::BF16);
-  const GPTNeoXWeights back = GPTNeoXWeights::load(c, f32.config());
+  const ModelWeights back = ModelWeights::load(c, f32.config());
   const Tensor& a = q8.weights().layers[1].qkv_w;
   const Tensor& b = back.layers[1].qkv_w;
   ASSERT_TRUE(b.quantized());
@@ -162,7 +162,7 @@ TEST(Quant, CheckpointRoundTripKeepsTheBits) {
       t = Tensor::borrow(DType::I8, t.shape(), t.raw(), std::make_shared<Tensor>(t));
   write_safetensors(broken + "/model.safetensors", named, {{"format", "pt"}});
   try {
-    GPTNeoXWeights::load(Checkpoint::open(broken), f32.config());
+    ModelWeights::load(Checkpoint::open(broken), f32.config());
     FAIL() << "int8 weights without scales were accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("query_key_value.weight_scale"), std::string::npos)

@@ -27,7 +27,7 @@ RCCModel& small_model(uint64_t seed = 1) {
   static std::map<uint64_t, std::unique_ptr<RCCModel>> cache;
   auto& m = cache[seed];
   if (!m) {
-    GPTNeoXConfig cfg;
+    ModelConfig cfg;
     cfg.vocab_size = 97, cfg.hidden_size = 32, cfg.num_layers = 2, cfg.num_heads = 4;
     cfg.intermediate_size = 64, cfg.rotary_pct = 0.5;
     RCCSettings s;

@@ -278,7 +278,7 @@ class Generate : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     const std::string dir = test::fixture("gptneox/parallel-f32");
-    model_ = new GPTNeoX(load_gptneox(dir));
+    model_ = new Transformer(load_model(dir));
     json e = json::parse(test::read_file(dir + "/expected.json"));
     prompt_ = e["prompt_ids"].get<std::vector<int32_t>>();
     greedy_ = e["greedy_ids"].get<std::vector<int32_t>>();
@@ -287,10 +287,10 @@ class Generate : public ::testing::Test {
     delete model_;
     model_ = nullptr;
   }
-  static GPTNeoX* model_;
+  static Transformer* model_;
   static std::vector<int32_t> prompt_, greedy_;
 };
-GPTNeoX* Generate::model_ = nullptr;
+Transformer* Generate::model_ = nullptr;
 std::vector<int32_t> Generate::prompt_, Generate::greedy_;
 
 std::vector<int32_t> prefix(const std::vector<int32_t>& v, size_t n) {

@@ -18,7 +18,7 @@ TEST(TrainInit, FromOneGPTNeoXCheckpoint) {
   m.from = dir;
   m.projections = "identity";
   const RCCModel r = init_training_model(m, 10);
-  const GPTNeoX base = load_gptneox(dir);
+  const Transformer base = load_model(dir);
   const auto want = base.weights().named();
   const auto dec = r.decoder.weights().named(), enc = r.encoder.weights().named();
   ASSERT_EQ(dec.size(), want.size());

@@ -26,8 +26,8 @@
 namespace rcc {
 namespace {
 
-GPTNeoXConfig tiny_config(bool parallel) {
-  GPTNeoXConfig c;
+ModelConfig tiny_config(bool parallel) {
+  ModelConfig c;
   c.vocab_size = 37;
   c.hidden_size = 16;
   c.num_layers = 2;
@@ -73,7 +73,7 @@ RCCModel tiny_model(bool parallel, uint64_t seed) {
   RCCModel m = init_random_rcc(tiny_config(parallel), tiny_settings(), DType::F32, seed);
   // Non-trivial layer norms and biases (init gives 1 and 0), larger weights so that the loss
   // depends strongly on every parameter.
-  auto perturb = [&](GPTNeoXWeights w, uint64_t s) {
+  auto perturb = [&](ModelWeights w, uint64_t s) {
     std::mt19937 rng{static_cast<uint32_t>(s)};
     std::normal_distribution<float> n(0.0f, 1.0f);
     w.visit("", [&](const std::string& name, Tensor& t) {
@@ -98,8 +98,8 @@ RCCModel tiny_model(bool parallel, uint64_t seed) {
 
 TEST(TrainModelGrad, RecordingForwardIsIdentical) {
   for (bool parallel : {true, false}) {
-    GPTNeoXConfig cfg = tiny_config(parallel);
-    GPTNeoX model(cfg, init_random_weights(cfg, DType::F32, 3, 0.3f));
+    ModelConfig cfg = tiny_config(parallel);
+    Transformer model(cfg, init_random_weights(cfg, DType::F32, 3, 0.3f));
     const int64_t H = cfg.hidden_size;
     const auto ids = random_ids(30, cfg.vocab_size, 9);
     std::vector<float> a(ids.size() * size_t(H)), b(a.size());
@@ -124,8 +124,8 @@ TEST(TrainModelGrad, RecordingForwardIsIdentical) {
 // fewer rows (other blocking, other summation order of the weight gradients).
 TEST(TrainModelGrad, KeptRowsPassEqualsTheFullPass) {
   for (bool parallel : {true, false}) {
-    GPTNeoXConfig cfg = tiny_config(parallel);
-    GPTNeoX model(cfg, init_random_weights(cfg, DType::F32, 5, 0.3f));
+    ModelConfig cfg = tiny_config(parallel);
+    Transformer model(cfg, init_random_weights(cfg, DType::F32, 5, 0.3f));
     const int64_t H = cfg.hidden_size, rows = 30;
     const auto ids = random_ids(size_t(rows), cfg.vocab_size, 11);
     const std::pair<int64_t, int64_t> seqs[2] = {{0, 12}, {12, 18}};
@@ -155,11 +155,11 @@ TEST(TrainModelGrad, KeptRowsPassEqualsTheFullPass) {
     for (int64_t j = 0; j < n; ++j)
       std::memcpy(&dx_full[size_t(keep[size_t(j)] * H)], &dout[size_t(j * H)], size_t(H) * 4);
     auto zero_grads = [&] {
-      GPTNeoXWeights g = init_random_weights(cfg, DType::F32, 1, 0.0f);
+      ModelWeights g = init_random_weights(cfg, DType::F32, 1, 0.0f);
       g.visit("", [](const std::string&, Tensor& t) { std::memset(t.raw(), 0, t.nbytes()); });
       return g;
     };
-    GPTNeoXWeights g_full = zero_grads(), g_rows = zero_grads();
+    ModelWeights g_full = zero_grads(), g_rows = zero_grads();
     model.backward(full, dx_full.data(), g_full);
     model.backward_rows(kept, dout.data(), dx_rows.data(), g_rows);
     const float dscale = max_abs(dx_full.data(), dx_full.size());

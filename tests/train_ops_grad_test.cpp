@@ -267,14 +267,16 @@ TEST(TrainOpsGrad, Rotary) {
       SCOPED_TRACE(::testing::Message() << "rot=" << rot << " pos0=" << pos0);
       const auto x = randn(size_t(rows * heads * 3 * hd), 31), g = randn(x.size(), 32);
       std::vector<float> y = x;
-      ops::rotary_qkv(y.data(), rows, heads, hd, rot, pos0, 10000.0);
+      ops::rotary_qkv(y.data(), rows, AttentionShape{heads, heads, hd},
+                      ops::default_rope(rot, 10000.0), pos0);
       const Vec X = to_f64(x), G = to_f64(g);
       expect_forward_matches(y, rotary_ref(X, rows, heads, hd, rot, pos0, 10000.0), "rotary");
       const Vec nx = numeric_grad(
           [&](const Vec& v) { return rotary_ref(v, rows, heads, hd, rot, pos0, 10000.0); }, X, G);
       at_thread_counts([&](int) {
         std::vector<float> d = g;
-        ops::rotary_qkv_backward(d.data(), rows, heads, hd, rot, pos0, 10000.0);
+        ops::rotary_qkv_backward(d.data(), rows, AttentionShape{heads, heads, hd},
+                                 ops::default_rope(rot, 10000.0), pos0);
         expect_close_rel(d, nx, kTol, "dqkv");
       });
     }

@@ -4,8 +4,8 @@
 
 namespace rcc::cli {
 
-GPTNeoXConfig bench_shape(const std::string& name) {
-  GPTNeoXConfig c;
+ModelConfig bench_shape(const std::string& name) {
+  ModelConfig c;
   c.vocab_size = 50304;
   if (name == "160m") {
     c.hidden_size = 768, c.num_layers = 12, c.num_heads = 12;

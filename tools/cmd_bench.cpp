@@ -176,10 +176,10 @@ int cmd_bench(int argc, char** argv) {
   std::stringstream ss(shapes);
   std::string shape;
   while (std::getline(ss, shape, ',')) {
-    GPTNeoXConfig cfg = bench_shape(shape);
+    ModelConfig cfg = bench_shape(shape);
     std::fprintf(stderr, "bench %s: initialising %.0fM random parameters (%s)...\n", shape.c_str(),
                  double(cfg.parameter_count()) / 1e6, dt.c_str());
-    GPTNeoXWeights w = init_random_weights(cfg, wtype, 7);
+    ModelWeights w = init_random_weights(cfg, wtype, 7);
     if (dt == "q8") w.quantize_linear_q8();
     // Bytes one decoding step reads: every weight but the input embedding (one row of it).
     // Flops per prompt token: the layers' matrices (the LM head runs on the last row only).
@@ -189,7 +189,7 @@ int cmd_bench(int argc, char** argv) {
       weight_bytes += double(t.nbytes()) + (t.quantized() ? double(t.block_scales().nbytes()) : 0);
       if (t.ndim() == 2 && name != "embed_out.weight") layer_flops += 2.0 * double(t.numel());
     }
-    GPTNeoX model(cfg, std::move(w));
+    Transformer model(cfg, std::move(w));
     auto tokens = [&](int64_t n) {
       std::vector<int32_t> ids(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 7919) % cfg.vocab_size);

@@ -38,7 +38,7 @@ double peak_rss_mib() {
 }
 
 // Prefills ids through `model` into `cache` in chunks of `chunk` rows.
-void prefill(const GPTNeoX& model, const std::vector<int32_t>& ids, int64_t chunk, KVCache& cache,
+void prefill(const Transformer& model, const std::vector<int32_t>& ids, int64_t chunk, KVCache& cache,
              Progress& p) {
   Backend& be = model.backend();
   const int64_t n = int64_t(ids.size()), H = model.config().hidden_size;
@@ -78,7 +78,7 @@ std::vector<int64_t> bench_lengths(const Args& a) {
 // device) rebuilt on `be`.
 RCCModel bench_model(const Args& a, Backend& be) {
   if (auto dir = a.get("model")) return RCCModel::load(*dir, be);
-  GPTNeoXConfig cfg;
+  ModelConfig cfg;
   cfg.hidden_size = a.get_int("hidden", 256, 8, 8192);
   cfg.num_layers = a.get_int("layers", 4, 1, 128);
   cfg.num_heads = a.get_int("heads", 4, 1, 128);
@@ -91,8 +91,8 @@ RCCModel bench_model(const Args& a, Backend& be) {
   RCCModel r = init_random_rcc(cfg, s, be.is_host() ? DType::F32 : DType::BF16, 1);
   if (be.is_host()) return r;
   // Rebuild on the device backend (the random weights are host tensors).
-  RCCModel d{GPTNeoX(cfg, r.encoder.weights(), be),
-             GPTNeoX(cfg, r.decoder.weights(), be),
+  RCCModel d{Transformer(cfg, r.encoder.weights(), be),
+             Transformer(cfg, r.decoder.weights(), be),
              r.embed_proj,
              r.layer_proj,
              r.settings,
@@ -136,7 +136,7 @@ void measure_rcc(const Bench& b, const std::vector<int32_t>& ids, nlohmann::json
 // encoder_gflop and encoder_gflop_all_rows.
 void measure_encode(const Bench& b, const std::vector<int32_t>& ids, nlohmann::json& j) {
   const int64_t n = int64_t(ids.size());
-  const GPTNeoXConfig& cfg = b.m.decoder.config();
+  const ModelConfig& cfg = b.m.decoder.config();
   Compressor comp(b.m);
   if (b.a.has("encoder-batch")) comp.set_batch_windows(b.a.get_int("encoder-batch", 1, 1, 1024));
   Progress p("encoding", n, "tokens");
@@ -146,7 +146,7 @@ void measure_encode(const Bench& b, const std::vector<int32_t>& ids, nlohmann::j
   p.finish(n);
   // FLOPs of the encoder as it runs: 2 per multiply-add of every matrix product (the LM
   // head excluded) and of causal attention within each window; the last layer's dense
-  // projection and MLP only at the S = W/R slot rows (GPTNeoX::forward_rows).
+  // projection and MLP only at the S = W/R slot rows (Transformer::forward_rows).
   // encoder_gflop_all_rows: the same with the last layer on every row.
   const double H = double(cfg.hidden_size), I = double(cfg.intermediate_size);
   const double Lyr = double(cfg.num_layers), W = double(b.m.settings.window);
@@ -216,7 +216,7 @@ void measure_plain(const Bench& b, const std::vector<int32_t>& ids, nlohmann::js
 // other errors propagate.
 bool measure(const Bench& b, const std::vector<int32_t>& ids) {
   const int64_t n = int64_t(ids.size());
-  const GPTNeoXConfig& cfg = b.m.decoder.config();
+  const ModelConfig& cfg = b.m.decoder.config();
   nlohmann::json j;
   j["kind"] = b.kind;
   j["tokens"] = n;

@@ -53,7 +53,7 @@ int cmd_export(int argc, char** argv) {
   const DType dtype = dt == "f32" ? DType::F32 : DType::BF16;
   const bool q8 = dt == "q8";
   // A plain model's tensors, quantized when asked.
-  auto tensors = [&](const GPTNeoXWeights& w) {
+  auto tensors = [&](const ModelWeights& w) {
     auto named = w.named();
     if (q8) quantize_linear_weights(named);
     return named;
@@ -74,16 +74,16 @@ int cmd_export(int argc, char** argv) {
     if (decoder_only) {
       const RCCModel m = RCCModel::load(dir);
       write_checkpoint(tmp.string(), tensors(m.decoder.weights()), dtype, shard);
-      GPTNeoXConfig cfg = m.decoder.config();
+      ModelConfig cfg = m.decoder.config();
       cfg.torch_dtype = dt == "f32" ? "float32" : "bfloat16";
       write_string_atomic((tmp / "config.json").string(), cfg.to_json());
     } else if (is_rcc_dir(dir)) {
       RCCModel::load(dir).save(tmp.string(), dtype, shard, q8);
       extras.push_back("train.json");
     } else {
-      const GPTNeoX m = load_gptneox(dir);
+      const Transformer m = load_model(dir);
       write_checkpoint(tmp.string(), tensors(m.weights()), dtype, shard);
-      GPTNeoXConfig cfg = m.config();
+      ModelConfig cfg = m.config();
       cfg.torch_dtype = dt == "f32" ? "float32" : "bfloat16";
       write_string_atomic((tmp / "config.json").string(), cfg.to_json());
     }

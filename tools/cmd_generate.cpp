@@ -56,7 +56,7 @@ int cmd_generate(int argc, char** argv) {
   std::optional<Tokenizer> tokenizer;  // DIR/tokenizer.json: encodes --prompt, decodes the output
   if (auto path = find_tokenizer(dir)) tokenizer = Tokenizer::load(*path);
   Progress load("loaded model " + dir, 1, "");
-  GPTNeoX model = load_gptneox(dir, device_backend(a));
+  Transformer model = load_model(dir, device_backend(a));
   load.finish(1);
   gp.stop_ids = a.has("no-stop")    ? std::vector<int32_t>{}
                 : a.has("stop-ids") ? parse_id_list(a.require("stop-ids"), "stop-ids")

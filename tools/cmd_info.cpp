@@ -49,7 +49,7 @@ std::string bytes_text(double b) {
 // The RCC part of `rcc info`: encoder and decoder apart, the settings, and the cost of the memory
 // of 1M context tokens. Encoder and decoder share config.json (RCCModel::load); the parameter
 // counts are those stored in the checkpoint.
-nlohmann::json rcc_info(const std::string& dir, const GPTNeoXConfig& cfg, const Checkpoint& ckpt) {
+nlohmann::json rcc_info(const std::string& dir, const ModelConfig& cfg, const Checkpoint& ckpt) {
   int64_t enc = 0, proj = 0, dec = 0;
   for (const auto& name : ckpt.names()) {
     const int64_t n = shape_numel(ckpt.shape(name));
@@ -130,7 +130,7 @@ int cmd_info(int argc, char** argv) {
     return 0;
   }
   const std::string dir = model_dir(a);
-  GPTNeoXConfig cfg = GPTNeoXConfig::load(dir + "/config.json");
+  ModelConfig cfg = ModelConfig::load(dir + "/config.json");
   Checkpoint ckpt = Checkpoint::open(dir);
   std::map<std::string, int64_t> dtype_counts;
   int64_t stored_params = 0;

@@ -35,7 +35,7 @@ int cmd_init(int argc, char** argv) {
       out, "--out",
       given_inputs({{"--config", cfg_path}, {"--tokenizer", a.get_or("tokenizer", "")}}));
   const std::string text = read_text(cfg_path);
-  GPTNeoXConfig cfg = GPTNeoXConfig::parse(text, cfg_path);
+  ModelConfig cfg = ModelConfig::parse(text, cfg_path);
   RCCSettings s;
   const nlohmann::json j = parse_json(text, cfg_path);
   if (j.contains("rcc")) s = RCCSettings::parse(j["rcc"].dump(), cfg_path + " (rcc)");

@@ -64,7 +64,7 @@ void check_ids(const std::vector<int32_t>& ids, int64_t vocab, const std::string
               " is outside the vocabulary [0, ", vocab, ")");
 }
 
-void check_prompt_length(int64_t tokens, const GPTNeoXConfig& cfg, const std::string& what) {
+void check_prompt_length(int64_t tokens, const ModelConfig& cfg, const std::string& what) {
   RCC_CHECK(tokens <= cfg.max_position_embeddings, what, " has ", tokens,
             " tokens, more than the model's max_position_embeddings (", cfg.max_position_embeddings,
             ")");

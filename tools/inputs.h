@@ -27,6 +27,6 @@ std::optional<Tokenizer> model_tokenizer(const std::string& model_dir,
 void check_ids(const std::vector<int32_t>& ids, int64_t vocab, const std::string& what);
 // Throws when a prompt of `tokens` tokens (`what`) is longer than the model's
 // max_position_embeddings: positions it was never trained on.
-void check_prompt_length(int64_t tokens, const GPTNeoXConfig& cfg, const std::string& what);
+void check_prompt_length(int64_t tokens, const ModelConfig& cfg, const std::string& what);
 
 }  // namespace rcc::cli

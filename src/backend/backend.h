@@ -1,6 +1,6 @@
 // Compute backends (CPU, CUDA): where activations, weights and KV caches live and who runs the ops.
 //
-// The model code (model/gptneox.cpp, rcc/compressor.cpp, rcc/decoder_memory.cpp) is written once
+// The model code (model/transformer.cpp, rcc/compressor.cpp, rcc/decoder_memory.cpp) is written once
 // against this interface; a backend only supplies memory and the individual ops. "Device pointers"
 // below are pointers into the backend's memory (plain host pointers on the CPU backend). Activation
 // buffers hold elements of act_dtype(): F32 on the CPU, BF16 on CUDA (f32 accumulation inside every
@@ -21,13 +21,14 @@
 
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "ops/attention_shape.h"
 
 namespace rcc {
 
 class KVCache;
 
 // Rows [begin, begin + count) of a batch belong to the sequence whose cache is `cache`; they sit
-// at positions cache->length() .. + count - 1 (model/gptneox.h).
+// at positions cache->length() .. + count - 1 (model/transformer.h).
 struct SeqSlice {
   int64_t begin = 0, count = 0;
   KVCache* cache = nullptr;
@@ -86,6 +87,13 @@ class Backend {
   // y = LayerNorm(x) · w + b over rows of H (x, y may alias); w, b prepared f32 [H].
   virtual void layer_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, const Tensor& b,
                           float eps, void* y) = 0;
+  // y = RMSNorm(x) · w over rows of H (x, y may alias; the Llama family); w prepared f32 [H].
+  virtual void rms_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
+                        void* y) = 0;
+  // Qwen3's per-head norms, in place on the fused qkv [rows, s.qkv_width()]: every query head
+  // RMSNorm'd with qw [hd], every key head with kw [hd] (before the rotary embedding).
+  virtual void head_rms_norm(void* qkv, int64_t rows, const AttentionShape& s, const Tensor& qw,
+                             const Tensor& kw, float eps) = 0;
   // Both layer norms of a parallel-residual layer (GPT-NeoX: ln1 and ln2 read the same input):
   // y1 = LayerNorm(x)·w1 + b1, y2 = LayerNorm(x)·w2 + b2, and x copied to x_copy unless null (the
   // training forward records the layer input). No output may alias x or another output. The
@@ -100,49 +108,53 @@ class Backend {
   virtual void linear_f32_host(const void* x, int64_t rows, const Tensor& W, float* y_host) = 0;
   // y = exact GELU(x) (y may be x: in place); y += x.
   virtual void gelu(const void* x, void* y, int64_t n) = 0;
+  // y [rows, I] = silu(gu[:, :I]) · gu[:, I:] for gu [rows, 2I] (SwiGLU; y does not overlap gu).
+  virtual void swiglu(const void* gu, int64_t rows, int64_t I, void* y) = 0;
   virtual void add(void* y, const void* x, int64_t n) = 0;
-  // qkv: [rows, heads, 3, hd] (GPT-NeoX fused layout), rows at positions pos0 + r. Rotates the
-  // first `rot` dims of q and k of every head (rotate-half, angle pos · base^(-2i/rot), spec
-  // §1.4), writes q to q_out [rows, heads·hd] and k, v to positions pos0.. of layer `layer` of
-  // `cache` (which has room: the model reserves before the pass). qkv may be overwritten.
-  virtual void qkv_to_cache(void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
-                            double base, int64_t pos0, KVCache& cache, int64_t layer,
-                            void* q_out) = 0;
-  // Causal attention: query r (row r of q [rows, heads·hd]) sits at position past + r and attends
-  // to cached positions [0, past + r] of layer `layer` (a shared prefix's positions included,
-  // kv_cache.h); scale 1/sqrt(hd). out [rows, heads·hd].
+  // qkv: [rows, s.qkv_width()] (the fused layout of `s`, ops/attention_shape.h), rows at
+  // positions pos0 + r. Rotates the first rope.dims dims of every query and key head (spec §1.4),
+  // writes q to q_out [rows, s.q_width()] and k, v to positions pos0.. of layer `layer` of
+  // `cache` ([.., kv_heads, hd]; it has room: the model reserves before the pass). qkv may be
+  // overwritten.
+  virtual void qkv_to_cache(void* qkv, int64_t rows, const AttentionShape& s, const Rope& rope,
+                            int64_t pos0, KVCache& cache, int64_t layer, void* q_out) = 0;
+  // Causal attention: query r (row r of q [rows, s.q_width()]) sits at position past + r and
+  // attends to cached positions [s.first_visible(past + r), past + r] of layer `layer` (a shared
+  // prefix's positions included, kv_cache.h); query head h reads kv head h / s.group(); scale
+  // 1/sqrt(hd). out [rows, s.q_width()].
   virtual void attention(const void* q, int64_t rows, int64_t past, const KVCache& cache,
-                         int64_t layer, void* out) = 0;
-  // Both for every sequence of a batch pass (qkv [rows, heads, 3, hd] and q_out, out [rows, H] of
-  // the whole batch; sequence s at rows [s.begin, s.begin + s.count), positions from
+                         int64_t layer, const AttentionShape& s, void* out) = 0;
+  // Both for every sequence of a batch pass (qkv [rows, s.qkv_width()] and q_out, out
+  // [rows, s.q_width()] of the whole batch; sequence s at rows [s.begin, s.begin + s.count), positions from
   // s.cache->length(), which the pass advances only after its last layer). The results equal the
   // per-sequence calls exactly on the CPU; a backend may batch the sequences into single launches
   // and read a prefix that several sequences share once. The defaults loop over the sequences.
-  virtual void qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs, int64_t heads,
-                                  int64_t hd, int64_t rot, double base, int64_t layer, void* q_out);
+  virtual void qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs,
+                                  const AttentionShape& s, const Rope& rope, int64_t layer,
+                                  void* q_out);
   virtual void attention_batch(const void* q, std::span<const SeqSlice> seqs, int64_t layer,
-                               void* out);
+                               const AttentionShape& s, void* out);
 
-  // ---- training (model/gptneox_backward.cpp, train/) ----
+  // ---- training (model/transformer_backward.cpp, train/) ----
   // "act" buffers hold act_dtype() elements (activations and their gradients); "f32" buffers are
   // device f32 (master weights, weight gradients, optimizer moments, logits). Gradient outputs
   // named "+=" accumulate; the others overwrite.
   virtual void zero(void* p, size_t bytes) = 0;
-  // The training pass's attention works on the fused qkv [rows, heads, 3, hd] (GPT-NeoX layout:
-  // head h's q, k, v at h·3hd, h·3hd + hd, h·3hd + 2hd) as the qkv product writes it, every
-  // sequence of a batch at once (sequence (begin, n): rows [begin, begin + n), positions 0..n-1;
-  // disjoint; rows outside every sequence are left alone).
-  // In place: the first `rot` dims of q and k of every head rotated as qkv_to_cache does
+  // The training pass's attention works on the fused qkv [rows, s.qkv_width()] (the layout of
+  // `s`) as the qkv product writes it, every sequence of a batch at once (sequence (begin, n):
+  // rows [begin, begin + n), positions 0..n-1; disjoint; rows outside every sequence are left
+  // alone).
+  // In place: the first rope.dims dims of q and k of every head rotated as qkv_to_cache does
   // (spec §1.4); `inverse` rotates by the negative angle — the backward, applied to dqkv (the
   // rotation's transpose). v is untouched.
   virtual void rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
-                          int64_t heads, int64_t hd, int64_t rot, double base, bool inverse) = 0;
-  // Causal self-attention of each sequence on the (rotated) fused qkv: out [rows, heads·hd],
+                          const AttentionShape& s, const Rope& rope, bool inverse) = 0;
+  // Causal self-attention of each sequence on the (rotated) fused qkv: out [rows, s.q_width()],
   // scale 1/sqrt(hd) (one call lets a backend run every sequence in one launch). `lse` (f32
   // [rows, heads], may be null): the rows' log-sum-exps of the scaled scores, in the backend's
   // own convention, for its self_attention_backward (the CPU leaves it alone).
   virtual void self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
-                              int64_t heads, int64_t hd, void* out, float* lse) = 0;
+                              const AttentionShape& s, void* out, float* lse) = 0;
   // Its backward, given the forward's output `out` (and its `lse`, or null to recompute) and
   // dout: dqkv [rows, heads, 3, hd] at the sequences' rows (other rows: k and v parts untouched,
   // the q part may be zeroed) — the gradients of q and k before the rotary embedding of their
@@ -151,7 +163,7 @@ class Backend {
   virtual void self_attention_backward(const void* qkv, const void* out, const float* lse,
                                        const void* dout,
                                        std::span<const std::pair<int64_t, int64_t>> seqs,
-                                       int64_t heads, int64_t hd, int64_t rot, double base,
+                                       const AttentionShape& s, const Rope& rope,
                                        void* dqkv) = 0;
   // Gradients of y = x · W^T + b, dy [rows, N]: dx [rows, K] = dy · W (+= when accumulate_dx;
   // null skips); dW [N, K] f32 += dy^T · x; db [N] f32 += Σ_rows dy (null skips).

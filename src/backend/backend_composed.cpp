@@ -22,20 +22,20 @@ void Backend::layer_norm_pair_backward(const void* x, int64_t rows, int64_t H, c
   layer_norm_backward(x, rows, H, w1, eps, dy1, dx, dw1, db1);
 }
 
-void Backend::qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs, int64_t heads,
-                                 int64_t hd, int64_t rot, double base, int64_t layer, void* q_out) {
-  const int64_t H = heads * hd;
+void Backend::qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs,
+                                 const AttentionShape& sh, const Rope& rope, int64_t layer,
+                                 void* q_out) {
   for (const SeqSlice& s : seqs)
-    qkv_to_cache(act_at(*this, qkv, s.begin * 3 * H), s.count, heads, hd, rot, base,
-                 s.cache->length(), *s.cache, layer, act_at(*this, q_out, s.begin * H));
+    qkv_to_cache(act_at(*this, qkv, s.begin * sh.qkv_width()), s.count, sh, rope,
+                 s.cache->length(), *s.cache, layer, act_at(*this, q_out, s.begin * sh.q_width()));
 }
 
 void Backend::attention_batch(const void* q, std::span<const SeqSlice> seqs, int64_t layer,
-                              void* out) {
+                              const AttentionShape& sh, void* out) {
   for (const SeqSlice& s : seqs) {
-    const int64_t H = s.cache->width();
-    attention(act_at(*this, q, s.begin * H), s.count, s.cache->length(), *s.cache, layer,
-              act_at(*this, out, s.begin * H));
+    const int64_t Q = sh.q_width();
+    attention(act_at(*this, q, s.begin * Q), s.count, s.cache->length(), *s.cache, layer, sh,
+              act_at(*this, out, s.begin * Q));
   }
 }
 

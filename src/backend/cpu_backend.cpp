@@ -1,5 +1,5 @@
-// The CPU backend: activations and KV caches in f32 host memory, ops from src/ops (OpenBLAS for the
-// matrix products, our vectorised loops on the thread pool for the rest).
+// The CPU backend: activations and KV caches in f32 host memory, ops from src/ops (the kernels of
+// src/kernels for the matrix products, vectorised loops on the thread pool for the rest).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -90,45 +90,65 @@ class CpuBackend final : public Backend {
   }
   void add(void* y, const void* x, int64_t n) override { ops::add_inplace(f(y), f(x), n); }
 
-  void qkv_to_cache(void* qkv, int64_t rows, int64_t nh, int64_t hd, int64_t rot, double base,
+  void rms_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
+                void* y) override {
+    ops::rms_norm(f(x), rows, H, w.f32(), eps, f(y));
+  }
+  void head_rms_norm(void* qkv, int64_t rows, const AttentionShape& s, const Tensor& qw,
+                     const Tensor& kw, float eps) override {
+    // Every head of every row is one norm row: rows of q heads, then of k heads.
+    for (int64_t h = 0; h < s.heads; ++h)
+      ops::rms_norm(f(qkv) + s.q_at(h), rows, s.hd, qw.f32(), eps, f(qkv) + s.q_at(h),
+                    s.qkv_width(), s.qkv_width());
+    for (int64_t j = 0; j < s.kv_heads; ++j)
+      ops::rms_norm(f(qkv) + s.k_at(j), rows, s.hd, kw.f32(), eps, f(qkv) + s.k_at(j),
+                    s.qkv_width(), s.qkv_width());
+  }
+  void swiglu(const void* gu, int64_t rows, int64_t I, void* y) override {
+    ops::swiglu(f(gu), rows, I, f(y));
+  }
+
+  void qkv_to_cache(void* qkv, int64_t rows, const AttentionShape& sh, const Rope& rope,
                     int64_t pos0, KVCache& c, int64_t layer, void* q_out) override {
     float* sq = f(qkv);
-    ops::rotary_qkv(sq, rows, nh, hd, rot, pos0, base);
-    // Split the per-head [q | k | v] rows: q to a dense [rows, H] buffer, k and v into the cache.
-    const int64_t H = nh * hd, row = pos0 - c.prefix_length();  // own storage row of pos0
+    ops::rotary_qkv(sq, rows, sh, rope, pos0);
+    // Split the fused rows: q to a dense [rows, Q] buffer, k and v into the cache.
+    const int64_t KV = sh.kv_width(), row = pos0 - c.prefix_length();  // own storage row of pos0
+    RCC_CHECK(c.width() == KV, "qkv_to_cache: a cache of width ", c.width(), " for ", KV,
+              " key/value dims");
     RCC_CHECK(row >= 0 && pos0 + rows <= c.capacity(), "qkv_to_cache: positions ", pos0, "..",
               pos0 + rows, " outside the cache's own rows [", c.prefix_length(), ", ", c.capacity(),
               ")");
-    float* kc = c.k(layer) + row * H;
-    float* vc = c.v(layer) + row * H;
-    split_heads(sq, rows, nh, hd, f(q_out), kc, vc);
+    split_heads(sq, rows, sh, f(q_out), c.k(layer) + row * KV, c.v(layer) + row * KV);
   }
   void attention(const void* q, int64_t rows, int64_t past, const KVCache& c, int64_t layer,
-                 void* out) override {
-    const int64_t H = c.width();
+                 const AttentionShape& sh, void* out) override {
+    const int64_t KV = c.width();
+    RCC_CHECK(KV == sh.kv_width(), "attention: a cache of width ", KV, " for ", sh.kv_width(),
+              " key/value dims");
     if (!c.prefix()) {
-      ops::causal_attention(f(q), H, c.k(layer), c.v(layer), H, rows, past, c.heads(), c.head_dim(),
-                            f(out));
+      ops::causal_attention(f(q), sh.q_width(), c.k(layer), c.v(layer), KV, rows, past, sh.heads,
+                            sh.hd, f(out), sh.group(), sh.window);
       return;
     }
     const ops::PrefixSeq s{0, rows, past, c.k(layer), c.v(layer)};
     const KVCache& p = *c.prefix();
-    ops::prefix_attention(f(q), p.k(layer), p.v(layer), c.prefix_length(), H, &s, 1, c.heads(),
-                          c.head_dim(), f(out));
+    ops::prefix_attention(f(q), p.k(layer), p.v(layer), c.prefix_length(), KV, &s, 1, sh.heads,
+                          sh.hd, f(out), sh.group(), sh.window);
   }
   // Sequences continuing the same prefix cache (up to the same position) are one group: the
   // prefix is read once per block of their rows. The others run alone.
   void attention_batch(const void* q, std::span<const SeqSlice> seqs, int64_t layer,
-                       void* out) override {
+                       const AttentionShape& sh, void* out) override {
     std::vector<bool> done(seqs.size(), false);
     std::vector<ops::PrefixSeq> group;
+    const int64_t Q = sh.q_width();
     for (size_t i = 0; i < seqs.size(); ++i) {
       if (done[i]) continue;
       const KVCache& c = *seqs[i].cache;
       if (!c.prefix()) {
-        const int64_t H = c.width();
-        attention(f(q) + seqs[i].begin * H, seqs[i].count, c.length(), c, layer,
-                  f(out) + seqs[i].begin * H);
+        attention(f(q) + seqs[i].begin * Q, seqs[i].count, c.length(), c, layer, sh,
+                  f(out) + seqs[i].begin * Q);
         continue;
       }
       group.clear();
@@ -140,8 +160,11 @@ class CpuBackend final : public Backend {
         group.push_back({seqs[j].begin, seqs[j].count, cj.length(), cj.k(layer), cj.v(layer)});
       }
       const KVCache& p = *c.prefix();
+      RCC_CHECK(c.width() == sh.kv_width(), "attention: a cache of width ", c.width(), " for ",
+                sh.kv_width(), " key/value dims");
       ops::prefix_attention(f(q), p.k(layer), p.v(layer), c.prefix_length(), c.width(),
-                            group.data(), int64_t(group.size()), c.heads(), c.head_dim(), f(out));
+                            group.data(), int64_t(group.size()), sh.heads, sh.hd, f(out),
+                            sh.group(), sh.window);
     }
   }
 
@@ -151,46 +174,65 @@ class CpuBackend final : public Backend {
   }
   // One sequence at a time (positions from 0 in each), on f32 copies of q, k, v split out of
   // the fused rows (ops::causal_attention* take [rows, heads·hd] operands).
-  void rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
-                  int64_t hd, int64_t rot, double base, bool inverse) override {
-    const int64_t H = nh * hd;
+  void rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
+                  const AttentionShape& sh, const Rope& rope, bool inverse) override {
     for (const auto& [begin, rows] : seqs) {
-      float* t = f(qkv) + begin * 3 * H;
+      float* t = f(qkv) + begin * sh.qkv_width();
       if (inverse)
-        ops::rotary_qkv_backward(t, rows, nh, hd, rot, 0, base);
+        ops::rotary_qkv_backward(t, rows, sh, rope, 0);
       else
-        ops::rotary_qkv(t, rows, nh, hd, rot, 0, base);
+        ops::rotary_qkv(t, rows, sh, rope, 0);
     }
   }
   void self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
-                      int64_t nh, int64_t hd, void* out, float*) override {
-    const int64_t H = nh * hd;
+                      const AttentionShape& sh, void* out, float*) override {
+    const int64_t Q = sh.q_width(), KV = sh.kv_width();
     for (const auto& [b, n] : seqs) {
-      std::vector<float> q(size_t(n * H)), k(q.size()), v(q.size());
-      split_heads(f(qkv) + b * 3 * H, n, nh, hd, q.data(), k.data(), v.data());
-      ops::causal_attention(q.data(), H, k.data(), v.data(), H, n, 0, nh, hd, f(out) + b * H);
+      std::vector<float> q(size_t(n * Q)), k(size_t(n * KV)), v(k.size());
+      split_heads(f(qkv) + b * sh.qkv_width(), n, sh, q.data(), k.data(), v.data());
+      ops::causal_attention(q.data(), Q, k.data(), v.data(), KV, n, 0, sh.heads, sh.hd,
+                            f(out) + b * Q, sh.group(), sh.window);
     }
   }
+  // Grouped-query attention goes through the per-head backward with each key/value head repeated
+  // for its query heads; the repeated heads' gradients are summed back.
   void self_attention_backward(const void* qkv, const void*, const float*, const void* dout,
-                               std::span<const std::pair<int64_t, int64_t>> seqs, int64_t nh,
-                               int64_t hd, int64_t rot, double base, void* dqkv) override {
-    const int64_t H = nh * hd;
+                               std::span<const std::pair<int64_t, int64_t>> seqs,
+                               const AttentionShape& sh, const Rope& rope, void* dqkv) override {
+    RCC_CHECK(sh.window == 0, "training with a sliding attention window is not supported");
+    const int64_t Q = sh.q_width(), KV = sh.kv_width(), W = sh.qkv_width(), hd = sh.hd;
+    const int64_t g = sh.group();
     for (const auto& [b, n] : seqs) {
-      const size_t m = size_t(n * H);
-      std::vector<float> q(m), k(m), v(m), dq(m, 0.0f), dk(m, 0.0f), dv(m, 0.0f);
-      split_heads(f(qkv) + b * 3 * H, n, nh, hd, q.data(), k.data(), v.data());
-      ops::causal_attention_backward(q.data(), k.data(), v.data(), f(dout) + b * H, n, nh, hd,
-                                     dq.data(), dk.data(), dv.data());
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t h = 0; h < nh; ++h) {
-          float* dst = f(dqkv) + (b + r) * 3 * H + h * 3 * hd;
-          const size_t at = size_t(r * H + h * hd), bytes = size_t(hd) * 4;
-          std::memcpy(dst, dq.data() + at, bytes);
-          std::memcpy(dst + hd, dk.data() + at, bytes);
-          std::memcpy(dst + 2 * hd, dv.data() + at, bytes);
+      const size_t m = size_t(n * Q);
+      std::vector<float> q(m), k(size_t(n * KV)), v(k.size()), kr(m), vr(m), dq(m, 0.0f),
+          dk(m, 0.0f), dv(m, 0.0f);
+      split_heads(f(qkv) + b * W, n, sh, q.data(), k.data(), v.data());
+      for (int64_t r = 0; r < n; ++r)  // kv head h / g repeated for query head h
+        for (int64_t h = 0; h < sh.heads; ++h) {
+          const size_t src = size_t(r * KV + h / g * hd), dst = size_t(r * Q + h * hd);
+          std::memcpy(kr.data() + dst, k.data() + src, size_t(hd) * 4);
+          std::memcpy(vr.data() + dst, v.data() + src, size_t(hd) * 4);
         }
+      ops::causal_attention_backward(q.data(), kr.data(), vr.data(), f(dout) + b * Q, n, sh.heads,
+                                     hd, dq.data(), dk.data(), dv.data());
+      for (int64_t r = 0; r < n; ++r) {
+        float* row = f(dqkv) + (b + r) * W;
+        for (int64_t h = 0; h < sh.heads; ++h)
+          std::memcpy(row + sh.q_at(h), dq.data() + r * Q + h * hd, size_t(hd) * 4);
+        for (int64_t j = 0; j < sh.kv_heads; ++j) {
+          float* dkr = row + sh.k_at(j);
+          float* dvr = row + sh.v_at(j);
+          std::fill(dkr, dkr + hd, 0.0f);
+          std::fill(dvr, dvr + hd, 0.0f);
+          for (int64_t h = j * g; h < (j + 1) * g; ++h)
+            for (int64_t i = 0; i < hd; ++i) {
+              dkr[i] += dk[size_t(r * Q + h * hd + i)];
+              dvr[i] += dv[size_t(r * Q + h * hd + i)];
+            }
+        }
+      }
     }
-    if (rot >= 2) rotary_qkv(dqkv, seqs, nh, hd, rot, base, /*inverse=*/true);
+    if (rope.dims >= 2) rotary_qkv(dqkv, seqs, sh, rope, /*inverse=*/true);
   }
   void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
                        bool accumulate_dx, float* dW, float* db) override {
@@ -309,16 +351,19 @@ class CpuBackend final : public Backend {
   static const float* f(const void* p) {
     return static_cast<const float*>(p);
   }
-  static void split_heads(const float* qkv, int64_t rows, int64_t nh, int64_t hd, float* q,
+  // The fused rows [rows, s.qkv_width()] split into q [rows, Q], k and v [rows, KV].
+  static void split_heads(const float* qkv, int64_t rows, const AttentionShape& s, float* q,
                           float* k, float* v) {
-    const int64_t H = nh * hd;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t h = 0; h < nh; ++h) {
-        const float* src = qkv + r * 3 * H + h * 3 * hd;
-        std::memcpy(q + r * H + h * hd, src, size_t(hd) * 4);
-        std::memcpy(k + r * H + h * hd, src + hd, size_t(hd) * 4);
-        std::memcpy(v + r * H + h * hd, src + 2 * hd, size_t(hd) * 4);
+    const int64_t Q = s.q_width(), KV = s.kv_width(), W = s.qkv_width();
+    const size_t bytes = size_t(s.hd) * 4;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* src = qkv + r * W;
+      for (int64_t h = 0; h < s.heads; ++h) std::memcpy(q + r * Q + h * s.hd, src + s.q_at(h), bytes);
+      for (int64_t j = 0; j < s.kv_heads; ++j) {
+        std::memcpy(k + r * KV + j * s.hd, src + s.k_at(j), bytes);
+        std::memcpy(v + r * KV + j * s.hd, src + s.v_at(j), bytes);
       }
+    }
   }
   static void copy(void* dst, const void* src, size_t n) {
     if (n && dst != src) std::memmove(dst, src, n);

@@ -2,7 +2,7 @@
 
 namespace rcc {
 
-void Activations::reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows, int64_t kept) {
+void Activations::reset(const ModelConfig& cfg, Backend& be, int64_t rows, int64_t kept) {
   const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, L = cfg.num_layers;
   const bool serial = !cfg.use_parallel_residual;
   // Per row: the attention part (x_in, ln1, qkv, attn) and the output part (x_mid, ln2, pre,

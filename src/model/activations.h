@@ -9,7 +9,7 @@
 // plus the input of the final layer norm [rows, H]. Everything lives in one allocation of the
 // model's backend (activation dtype: f32 on the CPU, bf16 on CUDA), carved into per-layer views
 // (llm.c style); rows are those of one forward call (all its sequences stacked).
-// A forward that keeps only some rows of its output (GPTNeoX::forward_train_rows, the RCC
+// A forward that keeps only some rows of its output (Transformer::forward_train_rows, the RCC
 // encoder's slots) runs the last layer's output part on those n rows alone: that layer's x_mid,
 // ln2, pre, act and the final layer norm's input then hold n rows, and kx_in / kattn hold the
 // layer input and the attention output gathered at the kept rows.
@@ -34,7 +34,7 @@ class Activations {
  public:
   // Sizes the store for `rows` rows of a model with config `cfg` on backend `be` (reuses the
   // allocation when it is large enough). `kept` >= 0: a kept-rows forward of that many rows.
-  void reset(const GPTNeoXConfig& cfg, Backend& be, int64_t rows, int64_t kept = -1);
+  void reset(const ModelConfig& cfg, Backend& be, int64_t rows, int64_t kept = -1);
   int64_t rows() const { return rows_; }
   // -1 for a forward of every row; else the number of kept rows (keep.size()).
   int64_t kept() const { return kept_; }

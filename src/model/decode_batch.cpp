@@ -13,7 +13,7 @@ double now_seconds() {
 }
 }  // namespace
 
-DecodeBatch::DecodeBatch(const GPTNeoX& model, int64_t prefill_rows)
+DecodeBatch::DecodeBatch(const Transformer& model, int64_t prefill_rows)
     : model_(model), prefill_rows_(prefill_rows) {
   RCC_CHECK(prefill_rows >= 0, "decode batch: prefill rows must be >= 0, got ", prefill_rows);
 }

@@ -1,6 +1,6 @@
 // Continuous batching: sequences join and leave a running batch between forward passes.
 //
-// Every step() is one forward pass of the model over a batch of rows (gptneox.h): each sequence
+// Every step() is one forward pass of the model over a batch of rows (transformer.h): each sequence
 // that is decoding feeds its last token (one row), and sequences that joined feed their prompts,
 // at most `prefill_rows` prompt rows per step in total (chunked prefill: a long prompt never
 // stalls the decoding sequences for more than one chunk). A sequence yields a token in the step
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "model/generate.h"
-#include "model/gptneox.h"
+#include "model/transformer.h"
 #include "sample/sampler.h"
 
 namespace rcc {
@@ -34,7 +34,7 @@ class DecodeBatch {
  public:
   // prefill_rows: prompt rows fed per step across the joining sequences (>= 1), or 0 for whole
   // prompts in the step they join.
-  explicit DecodeBatch(const GPTNeoX& model, int64_t prefill_rows = 0);
+  explicit DecodeBatch(const Transformer& model, int64_t prefill_rows = 0);
 
   // The sequence joins at the next step; returns its handle. Checks the prompt (non-empty, ids in
   // the vocabulary) and reserves its cache for the prompt and up to 256 answer positions.
@@ -59,7 +59,7 @@ class DecodeBatch {
     GenerateResult result;
     double joined = 0, first = -1;  // seconds on the batch clock
   };
-  const GPTNeoX& model_;
+  const Transformer& model_;
   int64_t prefill_rows_;
   std::vector<Seq> seqs_;
   uint64_t next_ = 1;

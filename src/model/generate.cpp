@@ -6,7 +6,7 @@
 
 namespace rcc {
 
-std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*> caches,
+std::vector<GenerateResult> generate(const Transformer& model, std::vector<KVCache*> caches,
                                      const std::vector<std::vector<int32_t>>& prompts,
                                      const GenerateParams& params) {
   const size_t B = prompts.size();
@@ -27,7 +27,7 @@ std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*>
   return out;
 }
 
-GenerateResult generate(const GPTNeoX& model, const std::vector<int32_t>& prompt,
+GenerateResult generate(const Transformer& model, const std::vector<int32_t>& prompt,
                         const GenerateParams& params) {
   KVCache cache = model.new_cache();
   return generate(model, {&cache}, {prompt}, params)[0];

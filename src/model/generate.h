@@ -6,7 +6,7 @@
 #include <functional>
 #include <vector>
 
-#include "model/gptneox.h"
+#include "model/transformer.h"
 #include "sample/sampler.h"
 
 namespace rcc {
@@ -33,12 +33,12 @@ struct GenerateResult {
 
 // Continues each sequence from its cache (which may already hold a prefix, e.g. RCC memory) with
 // its prompt ids. `caches` and `prompts` have one entry per sequence; prompts must be non-empty.
-std::vector<GenerateResult> generate(const GPTNeoX& model, std::vector<KVCache*> caches,
+std::vector<GenerateResult> generate(const Transformer& model, std::vector<KVCache*> caches,
                                      const std::vector<std::vector<int32_t>>& prompts,
                                      const GenerateParams& params);
 
 // Single sequence from scratch.
-GenerateResult generate(const GPTNeoX& model, const std::vector<int32_t>& prompt,
+GenerateResult generate(const Transformer& model, const std::vector<int32_t>& prompt,
                         const GenerateParams& params);
 
 }  // namespace rcc

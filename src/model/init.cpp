@@ -44,32 +44,39 @@ void fill_normal(float* dst, int64_t n, uint64_t seed, float stddev) {
   }, 4096);
 }
 
-GPTNeoXWeights init_random_weights(const GPTNeoXConfig& cfg, DType t, uint64_t seed,
-                                   float stddev) {
+ModelWeights init_random_weights(const ModelConfig& cfg, DType t, uint64_t seed, float stddev) {
   const int64_t V = cfg.vocab_size, H = cfg.hidden_size, I = cfg.intermediate_size;
+  const int64_t M = cfg.mlp_in_rows(), QKV = cfg.qkv_width(), hd = cfg.head_dim();
   uint64_t s = seed * 1000003;
-  GPTNeoXWeights w;
+  ModelWeights w;
+  w.llama = cfg.llama_family();
   w.embed_in = normal_matrix({V, H}, t, ++s, stddev);
   for (int64_t i = 0; i < cfg.num_layers; ++i) {
     LayerWeights l;
     l.ln1_w = filled(H, 1.0f);
-    l.ln1_b = filled(H, 0.0f);
-    l.qkv_w = normal_matrix({3 * H, H}, t, ++s, stddev);
-    l.dense_w = normal_matrix({H, H}, t, ++s, stddev);
-    if (cfg.attention_bias) {
-      l.qkv_b = filled(3 * H, 0.0f);
-      l.dense_b = filled(H, 0.0f);
-    }
     l.ln2_w = filled(H, 1.0f);
-    l.ln2_b = filled(H, 0.0f);
-    l.fc_in_w = normal_matrix({I, H}, t, ++s, stddev);
-    l.fc_in_b = filled(I, 0.0f);
+    if (!cfg.rms_norm) {
+      l.ln1_b = filled(H, 0.0f);
+      l.ln2_b = filled(H, 0.0f);
+    }
+    l.qkv_w = normal_matrix({QKV, H}, t, ++s, stddev);
+    l.dense_w = normal_matrix({H, cfg.q_width()}, t, ++s, stddev);
+    if (cfg.qkv_bias) l.qkv_b = filled(QKV, 0.0f);
+    if (cfg.out_bias) l.dense_b = filled(H, 0.0f);
+    if (cfg.qk_norm) {
+      l.q_norm_w = filled(hd, 1.0f);
+      l.k_norm_w = filled(hd, 1.0f);
+    }
+    l.fc_in_w = normal_matrix({M, H}, t, ++s, stddev);
     l.fc_out_w = normal_matrix({H, I}, t, ++s, stddev);
-    l.fc_out_b = filled(H, 0.0f);
+    if (cfg.mlp_bias) {
+      l.fc_in_b = filled(M, 0.0f);
+      l.fc_out_b = filled(H, 0.0f);
+    }
     w.layers.push_back(std::move(l));
   }
   w.final_ln_w = filled(H, 1.0f);
-  w.final_ln_b = filled(H, 0.0f);
+  if (!cfg.rms_norm) w.final_ln_b = filled(H, 0.0f);
   w.embed_out = cfg.tie_word_embeddings ? w.embed_in : normal_matrix({V, H}, t, ++s, stddev);
   return w;
 }

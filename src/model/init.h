@@ -7,7 +7,7 @@
 
 namespace rcc {
 
-GPTNeoXWeights init_random_weights(const GPTNeoXConfig& cfg, DType matrix_dtype, uint64_t seed,
+ModelWeights init_random_weights(const ModelConfig& cfg, DType matrix_dtype, uint64_t seed,
                                    float stddev = 0.02f);
 
 // Fills n f32 values with normal(0, stddev) from a counter-based generator (parallel, reproducible).

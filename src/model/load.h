@@ -2,10 +2,10 @@
 #pragma once
 #include <string>
 
-#include "model/gptneox.h"
+#include "model/transformer.h"
 
 namespace rcc {
 
-GPTNeoX load_gptneox(const std::string& dir, Backend& be = cpu_backend());
+Transformer load_model(const std::string& dir, Backend& be = cpu_backend());
 
 }  // namespace rcc

@@ -27,4 +27,22 @@ void layer_norm(const float* x, int64_t rows, int64_t H, const float* w, const f
   }, 4);
 }
 
+void rms_norm(const float* x, int64_t rows, int64_t H, const float* w, float eps, float* y,
+              int64_t x_stride, int64_t y_stride) {
+  if (x_stride < 0) x_stride = H;
+  if (y_stride < 0) y_stride = H;
+  parallel_for(rows, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * x_stride;
+      float* yr = y + r * y_stride;
+      double sq = 0;  // in double, as layer_norm
+#pragma omp simd reduction(+ : sq)
+      for (int64_t i = 0; i < H; ++i) sq += double(xr[i]) * xr[i];
+      const float inv = float(1.0 / std::sqrt(sq / double(H) + double(eps)));
+#pragma omp simd
+      for (int64_t i = 0; i < H; ++i) yr[i] = w[i] * (xr[i] * inv);
+    }
+  }, 4);
+}
+
 }  // namespace rcc::ops

@@ -1,5 +1,4 @@
 // Backward of ops::rotary_qkv (see rotary.h).
-#include <cmath>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -8,19 +7,6 @@
 namespace rcc::ops {
 
 namespace {
-
-// The forward's angles (rotary_cpu.cpp), bit for bit: inv_freq = 1 / base^(2i/rot) in float,
-// angle = float(pos) · inv_freq, cos/sin rounded to float.
-void angles(int64_t rot, int64_t pos, double base, float* c, float* s) {
-  const int64_t half = rot / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    float expo = float(2 * i) / float(rot);
-    float inv = 1.0f / std::pow(float(base), expo);
-    float a = float(pos) * inv;
-    c[i] = float(std::cos(double(a)));
-    s[i] = float(std::sin(double(a)));
-  }
-}
 
 // Forward: (x1, x2) -> (x1 c − x2 s, x2 c + x1 s). Transpose: (g1, g2) -> (g1 c + g2 s, g2 c − g1
 // s).
@@ -34,20 +20,21 @@ void rotate_back(float* g, int64_t half, const float* c, const float* s) {
 
 }  // namespace
 
-void rotary_qkv_backward(float* dqkv, int64_t rows, int64_t heads, int64_t head_dim, int64_t rot,
-                         int64_t pos0, double base) {
-  if (rot == 0) return;
+void rotary_qkv_backward(float* dqkv, int64_t rows, const AttentionShape& sh, const Rope& rope,
+                         int64_t pos0) {
+  if (rope.dims == 0) return;
+  const int64_t half = rope.dims / 2, width = sh.qkv_width();
   parallel_for(
       rows,
       [&](int64_t r0, int64_t r1) {
-        std::vector<float> c(static_cast<size_t>(rot / 2)), s(size_t(rot / 2));
+        std::vector<float> c(static_cast<size_t>(half)), s(c.size());
         for (int64_t r = r0; r < r1; ++r) {
-          angles(rot, pos0 + r, base, c.data(), s.data());
-          float* row = dqkv + r * heads * 3 * head_dim;
-          for (int64_t h = 0; h < heads; ++h) {
-            rotate_back(row + h * 3 * head_dim, rot / 2, c.data(), s.data());             // dq
-            rotate_back(row + h * 3 * head_dim + head_dim, rot / 2, c.data(), s.data());  // dk
-          }
+          rotary_angles(rope, pos0 + r, c.data(), s.data());  // the forward's angles, bit for bit
+          float* row = dqkv + r * width;
+          for (int64_t h = 0; h < sh.heads; ++h)
+            rotate_back(row + sh.q_at(h), half, c.data(), s.data());
+          for (int64_t j = 0; j < sh.kv_heads; ++j)
+            rotate_back(row + sh.k_at(j), half, c.data(), s.data());
         }
       },
       8);

@@ -20,7 +20,7 @@ void Compressor::encode_window_to(const Window& w, void* out) {
 }
 
 void Compressor::encode_windows_to(const Window* ws, int64_t count, void* out) {
-  const GPTNeoX& enc = model_.encoder;
+  const Transformer& enc = model_.encoder;
   Backend& be = enc.backend();
   const int64_t H = enc.config().hidden_size, L = enc.config().num_layers;
   // The windows are independent sequences of one batched forward (rows stacked, attention per

@@ -45,7 +45,7 @@ void DecoderMemory::extend(const float* slots, int64_t n, float* final_hidden) {
 
 void DecoderMemory::extend_device(const void* slots, int64_t n, float* final_hidden) {
   if (n <= 0) return;
-  const GPTNeoX& dec = model_.decoder;
+  const Transformer& dec = model_.decoder;
   Backend& be = dec.backend();
   const int64_t H = dec.config().hidden_size, L = dec.config().num_layers, levels = L + 1;
   RCC_CHECK(cache_.length() == length_, "decoder memory: the cache holds a prompt; truncate first");

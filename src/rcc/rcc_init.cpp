@@ -6,7 +6,7 @@
 
 namespace rcc {
 
-RCCModel init_random_rcc(const GPTNeoXConfig& cfg, const RCCSettings& settings, DType dtype,
+RCCModel init_random_rcc(const ModelConfig& cfg, const RCCSettings& settings, DType dtype,
                          uint64_t seed) {
   settings.validate("settings");
   settings.check_window_fits(cfg.max_position_embeddings, "settings");
@@ -16,10 +16,10 @@ RCCModel init_random_rcc(const GPTNeoXConfig& cfg, const RCCSettings& settings, 
     fill_normal(t.f32(), H * H, s, float(1.0 / std::sqrt(double(H))));
     return dtype == DType::F32 ? t : t.to(dtype);
   };
-  GPTNeoXWeights enc = init_random_weights(cfg, dtype, seed * 2 + 1);
+  ModelWeights enc = init_random_weights(cfg, dtype, seed * 2 + 1);
   enc.embed_out = Tensor();  // the encoder never needs an LM head
-  RCCModel m{GPTNeoX(cfg, std::move(enc)),
-             GPTNeoX(cfg, init_random_weights(cfg, dtype, seed * 2 + 2)),
+  RCCModel m{Transformer(cfg, std::move(enc)),
+             Transformer(cfg, init_random_weights(cfg, dtype, seed * 2 + 2)),
              proj(seed * 7 + 3),
              {},
              settings};

@@ -6,7 +6,7 @@
 
 namespace rcc {
 
-RCCModel init_random_rcc(const GPTNeoXConfig& cfg, const RCCSettings& settings, DType dtype,
+RCCModel init_random_rcc(const ModelConfig& cfg, const RCCSettings& settings, DType dtype,
                          uint64_t seed);
 
 }  // namespace rcc

@@ -30,7 +30,7 @@ Tensor projection(const Checkpoint& c, const std::string& name, int64_t H) {
 }
 }  // namespace
 
-uint64_t encoder_fingerprint(const GPTNeoX& enc, const RCCSettings& s) {
+uint64_t encoder_fingerprint(const Transformer& enc, const RCCSettings& s) {
   auto named = enc.weights().named(kEncoderPrefix);
   std::vector<uint64_t> hashes(named.size());
   parallel_for(int64_t(named.size()), [&](int64_t b, int64_t e) {
@@ -67,7 +67,7 @@ RCCModel RCCModel::load(const std::string& dir, Backend& be) {
   RCC_CHECK(fs::is_directory(dir), dir, ": model directory not found");
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   RCC_CHECK(fs::exists(cfg_path), dir, ": no config.json");
-  GPTNeoXConfig cfg = GPTNeoXConfig::load(cfg_path);
+  ModelConfig cfg = ModelConfig::load(cfg_path);
   const RCCSettings settings = load_rcc_settings(dir);
   const fs::path rcc_json = fs::path(dir) / "rcc.json";
   settings.check_window_fits(
@@ -76,8 +76,8 @@ RCCModel RCCModel::load(const std::string& dir, Backend& be) {
   Checkpoint ckpt = Checkpoint::open(dir);
   RCC_CHECK(ckpt.contains(kEmbedProj), dir, ": not an RCC checkpoint (no '", kEmbedProj,
             "'); for a plain GPT-NeoX model use `rcc generate`");
-  RCCModel m{GPTNeoX(cfg, GPTNeoXWeights::load(ckpt, cfg, kEncoderPrefix, /*with_head=*/false), be),
-             GPTNeoX(cfg, GPTNeoXWeights::load(ckpt, cfg), be),
+  RCCModel m{Transformer(cfg, ModelWeights::load(ckpt, cfg, kEncoderPrefix, /*with_head=*/false), be),
+             Transformer(cfg, ModelWeights::load(ckpt, cfg), be),
              projection(ckpt, kEmbedProj, cfg.hidden_size),
              {},
              settings};
@@ -97,7 +97,7 @@ void RCCModel::save(const std::string& dir, DType dtype, size_t max_shard_bytes,
   for (auto& kv : encoder.weights().named(kEncoderPrefix)) all.push_back(kv);
   if (q8) quantize_linear_weights(all);
   write_checkpoint(dir, std::move(all), dtype, max_shard_bytes);
-  GPTNeoXConfig cfg = decoder.config();
+  ModelConfig cfg = decoder.config();
   cfg.torch_dtype = dtype == DType::BF16 ? "bfloat16" : dtype == DType::F16 ? "float16" : "float32";
   write_string_atomic((fs::path(dir) / "config.json").string(), cfg.to_json());
   write_string_atomic((fs::path(dir) / "rcc.json").string(), settings.to_json());

@@ -5,14 +5,14 @@
 #include <string>
 #include <vector>
 
-#include "model/gptneox.h"
+#include "model/transformer.h"
 #include "rcc/settings.h"
 
 namespace rcc {
 
 struct RCCModel {
-  GPTNeoX encoder;                 // names under gpt_neox.rcc_encoder.
-  GPTNeoX decoder;                 // plain GPT-NeoX names
+  Transformer encoder;                 // names under gpt_neox.rcc_encoder.
+  Transformer decoder;                 // plain GPT-NeoX names
   Tensor embed_proj;               // E   gpt_neox.rcc_encoder2gpt_embed.weight       [H, H]
   std::vector<Tensor> layer_proj;  // A_i gpt_neox.rcc_encoder2gpt_A_matrix.{i}.weight [H, H]
   RCCSettings settings;
@@ -43,6 +43,6 @@ struct RCCModel {
 
 // XXH64 over the encoder's config, W, R and every encoder weight: two memories are compatible
 // exactly when their fingerprints agree.
-uint64_t encoder_fingerprint(const GPTNeoX& encoder, const RCCSettings& s);
+uint64_t encoder_fingerprint(const Transformer& encoder, const RCCSettings& s);
 
 }  // namespace rcc

@@ -21,7 +21,7 @@ Tensor projection(const std::string& rule, int64_t H, uint64_t seed, bool is_emb
   return t;
 }
 
-GPTNeoXWeights to_f32(GPTNeoXWeights w) {
+ModelWeights to_f32(ModelWeights w) {
   w.visit("", [](const std::string&, Tensor& t) {
     if (t.dtype() != DType::F32) t = t.to(DType::F32);
   });
@@ -32,8 +32,8 @@ GPTNeoXWeights to_f32(GPTNeoXWeights w) {
 
 RCCModel init_training_model(const ModelInit& m, int64_t vocab_size) {
   if (m.kind == "rcc") return RCCModel::load(m.from);
-  GPTNeoXConfig cfg;
-  GPTNeoXWeights enc, dec;
+  ModelConfig cfg;
+  ModelWeights enc, dec;
   if (m.kind == "random") {
     cfg = m.config;
     if (cfg.vocab_size == 0) cfg.vocab_size = vocab_size;
@@ -42,7 +42,7 @@ RCCModel init_training_model(const ModelInit& m, int64_t vocab_size) {
     enc = init_random_weights(cfg, DType::F32, m.seed * 2 + 1, float(m.init_std));
     dec = init_random_weights(cfg, DType::F32, m.seed * 2 + 2, float(m.init_std));
   } else {  // gpt_neox: both networks from one checkpoint
-    GPTNeoX base = load_gptneox(m.from);
+    Transformer base = load_model(m.from);
     cfg = base.config();
     RCC_CHECK(cfg.vocab_size >= vocab_size, m.from, ": vocab_size ", cfg.vocab_size,
               " is smaller than the vocabulary (", vocab_size, " tokens)");
@@ -55,8 +55,8 @@ RCCModel init_training_model(const ModelInit& m, int64_t vocab_size) {
   m.rcc.validate("model.rcc");
   m.rcc.check_window_fits(cfg.max_position_embeddings, "model.rcc");
   const int64_t H = cfg.hidden_size;
-  RCCModel r{GPTNeoX(cfg, std::move(enc)),
-             GPTNeoX(cfg, std::move(dec)),
+  RCCModel r{Transformer(cfg, std::move(enc)),
+             Transformer(cfg, std::move(dec)),
              projection(m.projections, H, m.seed * 7 + 3, true),
              {},
              m.rcc};

@@ -37,7 +37,7 @@ using Seqs = std::vector<std::pair<int64_t, int64_t>>;  // (first row, rows) of 
 // Model FLOPs of a pass (StepStats::flops): both networks' matrix products and causal attention
 // over their sequences, less the encoder's last-layer dense projection and MLP off the P slot
 // rows, plus the LM head on the NT target rows and the P·(L+1) projections; ×3 with the backward.
-double pass_flops(const GPTNeoXConfig& cfg, int64_t N_enc, const Seqs& enc_seqs, int64_t dec_rows,
+double pass_flops(const ModelConfig& cfg, int64_t N_enc, const Seqs& enc_seqs, int64_t dec_rows,
                   const Seqs& dec_seqs, int64_t P, int64_t NT, bool backward) {
   const double I = double(cfg.intermediate_size), h = double(cfg.hidden_size),
                l = double(cfg.num_layers);
@@ -265,7 +265,7 @@ struct StepPass {
   const RCCModel& m;
   const RCCGrads& g;
   Backend& be;
-  const GPTNeoXConfig& cfg;
+  const ModelConfig& cfg;
   const int64_t H, L, V, W, R;
   const size_t B;
   const std::span<const Sample> batch;

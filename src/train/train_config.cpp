@@ -30,7 +30,7 @@ ModelInit parse_model(const json& j, const std::string& src) {
     json c = cfg;
     const bool auto_vocab = !c.contains("vocab_size") || c["vocab_size"] == "auto";
     if (auto_vocab) c["vocab_size"] = 1;
-    m.config = GPTNeoXConfig::parse(c.dump(), src + ": model.config");
+    m.config = ModelConfig::parse(c.dump(), src + ": model.config");
     if (auto_vocab) m.config.vocab_size = 0;  // the vocabulary's size, decided later
   } else {
     RCC_CHECK(cfg.is_null(), f.where(), ": \"config\" only applies to init \"random\"");

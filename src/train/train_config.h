@@ -20,7 +20,7 @@ struct ModelInit {
   // GPT-NeoX checkpoint at `from`; "rcc": continue from the RCC checkpoint at `from`.
   std::string kind = "random";
   std::string from;
-  GPTNeoXConfig config;  // "random" only (vocab_size 0 = the vocabulary's size)
+  ModelConfig config;  // "random" only (vocab_size 0 = the vocabulary's size)
   RCCSettings rcc;       // "random" and "gpt_neox"
   uint64_t seed = 1;
   double init_std = 0.02;              // "random": std of every matrix

@@ -12,7 +12,7 @@ const char* kEncoderPrefix = "gpt_neox.rcc_encoder.";
 using Visit = std::function<void(const std::string&, Tensor&)>;
 
 // Every tensor of an RCC model in RCCModel::save order.
-void visit_rcc(GPTNeoXWeights& dec, Tensor& E, std::vector<Tensor>& A, GPTNeoXWeights& enc,
+void visit_rcc(ModelWeights& dec, Tensor& E, std::vector<Tensor>& A, ModelWeights& enc,
                const Visit& f) {
   dec.visit("", f);
   f("gpt_neox.rcc_encoder2gpt_embed.weight", E);
@@ -23,7 +23,7 @@ void visit_rcc(GPTNeoXWeights& dec, Tensor& E, std::vector<Tensor>& A, GPTNeoXWe
 
 // The parts of an RCC model as separate weight sets, to be re-pointed into buffers.
 struct Parts {
-  GPTNeoXWeights dec, enc;
+  ModelWeights dec, enc;
   Tensor E;
   std::vector<Tensor> A;
   void visit(const Visit& f) { visit_rcc(dec, E, A, enc, f); }
@@ -53,8 +53,8 @@ std::vector<size_t> compute_offsets(const ParamLayout& layout, DType matrix, siz
 
 TrainableRCC::TrainableRCC(const RCCModel& init, Backend& be)
     : be_(&be),
-      model_{GPTNeoX(init.encoder.config(), init.encoder.weights()),
-             GPTNeoX(init.decoder.config(), init.decoder.weights()), init.embed_proj,
+      model_{Transformer(init.encoder.config(), init.encoder.weights()),
+             Transformer(init.decoder.config(), init.decoder.weights()), init.embed_proj,
              init.layer_proj, init.settings} {
   RCC_CHECK(!init.decoder.config().tie_word_embeddings,
             "training: tied input/output embeddings are not supported");
@@ -101,13 +101,13 @@ TrainableRCC::TrainableRCC(const RCCModel& init, Backend& be)
     });
   }
   zero_grad();
-  const GPTNeoXConfig &ecfg = init.encoder.config(), &dcfg = init.decoder.config();
+  const ModelConfig &ecfg = init.encoder.config(), &dcfg = init.decoder.config();
   if (be.is_host()) {
     model_ =
-        RCCModel{GPTNeoX(ecfg, host.enc), GPTNeoX(dcfg, host.dec), host.E, host.A, init.settings};
+        RCCModel{Transformer(ecfg, host.enc), Transformer(dcfg, host.dec), host.E, host.A, init.settings};
     model_.prepare();
   } else {
-    model_ = RCCModel{GPTNeoX(ecfg, host.enc, dev.enc, be), GPTNeoX(dcfg, host.dec, dev.dec, be),
+    model_ = RCCModel{Transformer(ecfg, host.enc, dev.enc, be), Transformer(dcfg, host.dec, dev.dec, be),
                       host.E, host.A, init.settings};
     model_.embed_proj_dev = dev.E;
     model_.layer_proj_dev = dev.A;

@@ -19,7 +19,7 @@ namespace rcc {
 
 // Gradients shaped like the RCC weights (f32 views into the gradient buffer, on the backend).
 struct RCCGrads {
-  GPTNeoXWeights encoder, decoder;
+  ModelWeights encoder, decoder;
   Tensor embed_proj;
   std::vector<Tensor> layer_proj;
 };

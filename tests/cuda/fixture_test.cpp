@@ -63,9 +63,9 @@ std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& 
 
 // The same RCC model (its host weights) rebuilt on the CUDA backend.
 RCCModel on_cuda(const RCCModel& cpu) {
-  const GPTNeoXConfig& cfg = cpu.encoder.config();
-  RCCModel gpu{GPTNeoX(cfg, cpu.encoder.weights(), cuda()),
-               GPTNeoX(cpu.decoder.config(), cpu.decoder.weights(), cuda()),
+  const ModelConfig& cfg = cpu.encoder.config();
+  RCCModel gpu{Transformer(cfg, cpu.encoder.weights(), cuda()),
+               Transformer(cpu.decoder.config(), cpu.decoder.weights(), cuda()),
                cpu.embed_proj,
                cpu.layer_proj,
                cpu.settings,
@@ -81,7 +81,7 @@ TEST_P(CudaGPTNeoX, LogitsGreedyAndCache) {
   json expected = json::parse(test::read_file(dir + "/expected.json"));
   const auto prompt = expected["prompt_ids"].get<std::vector<int32_t>>();
   const auto greedy = expected["greedy_ids"].get<std::vector<int32_t>>();
-  GPTNeoX model = load_gptneox(dir, cuda());
+  Transformer model = load_model(dir, cuda());
   const int64_t V = model.config().vocab_size;
   KVCache cache = model.new_cache();
   std::vector<float> logits = model.forward_logits(prompt, cache);
@@ -207,7 +207,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaRCC, ::testing::ValuesIn(all_params()),
 TEST(CudaVsCpu, RandomRCCModelWholePipeline) {
   // A random model with several windows (W 64, R 8, head_dim 16, partial rotary): slots, decoder
   // prompt logits and greedy ids (teacher-forced) of CUDA vs the CPU backend.
-  GPTNeoXConfig cfg;
+  ModelConfig cfg;
   cfg.vocab_size = 211, cfg.hidden_size = 64, cfg.num_layers = 3, cfg.num_heads = 4;
   cfg.intermediate_size = 256, cfg.rotary_pct = 0.5;
   RCCSettings s;
@@ -252,7 +252,7 @@ TEST(CudaVsCpu, BatchedDecodingOnASharedMemoryPrefix) {
   // one batch on CUDA — a prompt pass of 1..70 rows each, then two one-row steps — against each
   // answer alone on the CPU: logits of every row within kTol (bf16 activations); and the greedy
   // ids of a batch on CUDA are greedy under the logits of each answer alone (teacher-forced).
-  GPTNeoXConfig cfg;
+  ModelConfig cfg;
   cfg.vocab_size = 307, cfg.hidden_size = 256, cfg.num_layers = 2, cfg.num_heads = 4;
   cfg.intermediate_size = 512, cfg.rotary_pct = 0.25;
   RCCSettings s;

@@ -111,7 +111,7 @@ TEST(CudaTrain, GradientsMatchPyTorchFixture) {
 
 // A random RCC model with head_dim 64 (the tensor-core attention backward) and several windows.
 RCCModel random_model(int64_t H, int64_t heads, bool parallel, uint64_t seed) {
-  GPTNeoXConfig c;
+  ModelConfig c;
   c.vocab_size = 131;
   c.hidden_size = H;
   c.num_layers = 2;

@@ -1,4 +1,5 @@
-// GPT-NeoX forward pass (spec §1) on f32 activations, with a KV cache per sequence.
+// The transformer forward pass (spec §1, §7): GPT-NeoX and the Llama family (RMSNorm, SwiGLU,
+// grouped-query attention, q/k norms, sliding windows) in one definition, chosen by the config.
 //
 // A call processes a *batch* of independent sequences at once: their new rows are stacked into one
 // [rows, H] matrix, so every matrix product runs once for the whole batch; only attention is done
@@ -40,20 +41,20 @@ struct BackwardHooks {
   std::function<void(int64_t layer, void* dx, int64_t rows)> after_layer;
 };
 
-class GPTNeoX {
+class Transformer {
  public:
   // `w`: the host weights (e.g. mapped from a checkpoint); the backend prepares its own copy
   // (the CPU uses them as they are, CUDA uploads them in bf16).
-  GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights w, Backend& be = cpu_backend());
+  Transformer(ModelConfig cfg, ModelWeights w, Backend& be = cpu_backend());
   // With weights already prepared for `be` (training: views into the trainer's device buffers).
-  GPTNeoX(GPTNeoXConfig cfg, GPTNeoXWeights host, GPTNeoXWeights prepared, Backend& be);
+  Transformer(ModelConfig cfg, ModelWeights host, ModelWeights prepared, Backend& be);
 
-  const GPTNeoXConfig& config() const { return cfg_; }
-  const GPTNeoXWeights& weights() const { return w_; }  // host weights
+  const ModelConfig& config() const { return cfg_; }
+  const ModelWeights& weights() const { return w_; }  // host weights
   Backend& backend() const { return *be_; }
   // A cache on the model's backend; `eight_bit` (CUDA) keeps keys/values in int8.
   KVCache new_cache(bool eight_bit = false) const {
-    return KVCache(*be_, cfg_.num_layers, cfg_.num_heads, cfg_.head_dim(), false, eight_bit);
+    return KVCache(*be_, cfg_.num_layers, cfg_.kv_heads(), cfg_.head_dim(), false, eight_bit);
   }
 
   // out[n, H] (device) = embed_in rows of ids (host; each checked against the vocabulary).
@@ -71,7 +72,7 @@ class GPTNeoX {
   // logits[rows, V] (host f32) = h[rows, H] (device) · embed_out^T
   void logits(const void* h, int64_t rows, float* out) const;
 
-  // ---- training (gptneox_backward.cpp) ----
+  // ---- training (transformer_backward.cpp) ----
   // The forward of several independent sequences from position 0 (rows [begin, begin + count)
   // each), without KV caches, recording into `acts` what the backward needs.
   void forward_train(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
@@ -86,38 +87,42 @@ class GPTNeoX {
   // dx [rows, H]: in, the gradient w.r.t. the forward's output (final-layer-norm output); out, the
   // gradient w.r.t. its input x. Parameter gradients are accumulated (+=) into `grads` (f32
   // tensors on the backend, shaped like the weights; undefined ones are skipped).
-  void backward(const Activations& acts, void* dx, const GPTNeoXWeights& grads,
+  void backward(const Activations& acts, void* dx, const ModelWeights& grads,
                 const BackwardHooks* hooks = nullptr) const;
   // The backward of forward_train_rows(): dout [n, H] (read only) = the gradient w.r.t. out;
   // dx [rows, H] receives the gradient w.r.t. the forward's input x. The last layer's hook sees
   // its n kept rows.
   void backward_rows(const Activations& acts, const void* dout, void* dx,
-                     const GPTNeoXWeights& grads, const BackwardHooks* hooks = nullptr) const;
+                     const ModelWeights& grads, const BackwardHooks* hooks = nullptr) const;
   // logits [rows, V] (f32 on the backend) = h · embed_out^T.
   void logits_device(const void* h, int64_t rows, float* out) const;
   // grads.embed_out += dlogits^T · h;  dh [rows, H] += dlogits · embed_out (dh may be null).
   void logits_backward(const void* h, int64_t rows, const void* dlogits, void* dh,
-                       const GPTNeoXWeights& grads) const;
+                       const ModelWeights& grads) const;
   // grads.embed_in rows ids[i] += dx[i].
   void embed_backward(const int32_t* ids, int64_t n, const void* dx,
-                      const GPTNeoXWeights& grads) const;
+                      const ModelWeights& grads) const;
 
   // Convenience: one sequence of ids through embed + forward + logits of every row ([n, V]).
   std::vector<float> forward_logits(const std::vector<int32_t>& ids, KVCache& cache) const;
 
  private:
-  // A layer's activation buffers (device, rows × the stated width).
+  // A layer's activation buffers (device, rows × the stated width; Q, QKV, M of config.h).
   struct LayerBuffers {
     void* ln = nullptr;    // ln1 output [H]
-    void* qkv = nullptr;   // fused projection [3H]
-    void* q = nullptr;     // rotated queries [H] (inference)
-    void* attn = nullptr;  // attention output [H]
+    void* qkv = nullptr;   // fused projection [QKV]
+    void* q = nullptr;     // rotated queries [Q] (inference)
+    void* attn = nullptr;  // attention output [Q]
     void* ln2 = nullptr;   // ln2 output [H]
-    void* mlp = nullptr;   // fc_in output [I]
-    void* act = nullptr;   // GELU output [I] (== mlp unless recording)
+    void* mlp = nullptr;   // fc_in output [M]
+    void* act = nullptr;   // activation output [I] (GELU: == mlp unless recording)
     bool normed = false;   // ln and ln2 already hold both norms of x (layer_norm_pair)
   };
   void check_seqs(int64_t rows, std::span<const SeqSlice> seqs) const;
+  // y = the model's norm (LayerNorm with bias, or RMSNorm) of x [rows, H].
+  void norm(const void* x, int64_t rows, const Tensor& w, const Tensor& b, void* y) const;
+  // Activation elements per row of layer()'s workspace.
+  int64_t work_per_row() const;
   void attention_part(int64_t i, const void* x, int64_t rows, std::span<const SeqSlice> seqs,
                       const LayerBuffers& b, const Activations* acts) const;
   void output_part(int64_t i, void* x, int64_t rows, const LayerBuffers& b,
@@ -143,10 +148,11 @@ class GPTNeoX {
   void attention_part_backward(int64_t i, const Activations& acts, const void* d_attn,
                                const LayerWeights& grads, void* work) const;
 
-  GPTNeoXConfig cfg_;
-  GPTNeoXWeights w_;  // host
+  ModelConfig cfg_;
+  ModelWeights w_;  // host
   Backend* be_;
-  GPTNeoXWeights dw_;  // as the backend computes with them (== w_ on the CPU)
+  ModelWeights dw_;  // as the backend computes with them (== w_ on the CPU)
+  Rope rope_;        // the rotary frequencies of cfg_
 };
 
 }  // namespace rcc

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "model/gptneox.h"
+#include "model/transformer.h"
 
 namespace rcc {
 
@@ -17,14 +17,14 @@ float* f32_or_null(const Tensor& t) {
 
 // layer_backward's workspace per row: d_ln2 [H] | d_attn [H] | scratch [max(I + H, 4H)]
 // (output_part_backward: d_act [I] | d_ln [H]; attention_part_backward: d_ln [H] | dqkv [3H]).
-int64_t layer_work_per_row(const GPTNeoXConfig& cfg) {
+int64_t layer_work_per_row(const ModelConfig& cfg) {
   const int64_t H = cfg.hidden_size, I = cfg.intermediate_size;
   return 2 * H + std::max(I + H, 4 * H);
 }
 
 // Gradients are f32 everywhere; the CPU computes with the f32 masters themselves.
-void check_training_dtypes(const GPTNeoXWeights& w, const GPTNeoXWeights& grads, Backend& be) {
-  GPTNeoXWeights copy = grads;
+void check_training_dtypes(const ModelWeights& w, const ModelWeights& grads, Backend& be) {
+  ModelWeights copy = grads;
   copy.visit("", [&](const std::string& name, Tensor& t) {
     RCC_CHECK(t.dtype() == DType::F32, "backward: gradient '", name, "' is ", dtype_name(t.dtype()),
               "; gradients are F32");
@@ -47,11 +47,18 @@ int64_t tiled_rows(std::span<const std::pair<int64_t, int64_t>> seqs, const char
   return rows;
 }
 
+// The backward covers GPT-NeoX; the Llama family's norms and MLP have no backward yet.
+void check_trainable(const ModelConfig& cfg) {
+  RCC_CHECK(!cfg.llama_family(), "training ", cfg.model_type,
+            " models is not supported yet (GPT-NeoX models train)");
+}
+
 }  // namespace
 
-void GPTNeoX::forward_train(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
+void Transformer::forward_train(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
                             const ForwardHooks* hooks, Activations& acts) const {
   const int64_t H = cfg_.hidden_size;
+  check_trainable(cfg_);
   const int64_t rows = tiled_rows(seqs, "forward_train");
   acts.reset(cfg_, *be_, rows);
   acts.seqs.assign(seqs.begin(), seqs.end());
@@ -62,15 +69,16 @@ void GPTNeoX::forward_train(void* x, std::span<const std::pair<int64_t, int64_t>
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
   }
   be_->copy_device(acts.final_in(), x, be_->act_bytes(rows * H));
-  be_->layer_norm(x, rows, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.layer_norm_eps), x);
+  be_->layer_norm(x, rows, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.norm_eps), x);
 }
 
-void GPTNeoX::forward_train_rows(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
+void Transformer::forward_train_rows(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
                                  const ForwardHooks* hooks, std::span<const int64_t> keep,
                                  Activations& acts, void* out) const {
   Backend& be = *be_;
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, L = cfg_.num_layers;
   const int64_t n = int64_t(keep.size());
+  check_trainable(cfg_);
   const int64_t rows = tiled_rows(seqs, "forward_train_rows");
   std::vector<bool> seen(size_t(rows), false);
   for (int64_t r : keep) {
@@ -107,7 +115,7 @@ void GPTNeoX::forward_train_rows(void* x, std::span<const std::pair<int64_t, int
   output_part(L - 1, out, n, k, &a);
   if (hooks && hooks->after_layer) hooks->after_layer(L - 1, out, n);
   be.copy_device(acts.final_in(), out, be.act_bytes(n * H));
-  be.layer_norm(out, n, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.layer_norm_eps), out);
+  be.layer_norm(out, n, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.norm_eps), out);
 }
 
 // Residual gradients (spec §1.3 layer): dx accumulates in place, layer by layer, with no
@@ -115,7 +123,7 @@ void GPTNeoX::forward_train_rows(void* x, std::span<const std::pair<int64_t, int
 // and MLP products read dx as it enters; dx += LN2'(d ln2) + LN1'(d ln1) at the end (one fused
 // pass, layer_norm_pair_backward). Serial, y = m + mlp(ln2 m), m = x + attn(ln1 x): dx += LN2'
 // first (dx is then d m, which the dense product reads), dx += LN1' at the end.
-void GPTNeoX::output_part_backward(int64_t li, int64_t rows, const void* x_ln2, const void* attn,
+void Transformer::output_part_backward(int64_t li, int64_t rows, const void* x_ln2, const void* attn,
                                    const LayerActivations& a, void* dx, void* d_attn, void* d_ln2,
                                    const LayerWeights& g, void* work) const {
   Backend& be = *be_;
@@ -136,7 +144,7 @@ void GPTNeoX::output_part_backward(int64_t li, int64_t rows, const void* x_ln2, 
   be.linear_backward(a.ln2, rows, l.fc_in_w, d_act, d_ln, false, g.fc_in_w.f32(), nullptr);
   auto ln2_backward = [&] {
     if (!d_ln2)
-      be.layer_norm_backward(x_ln2, rows, cfg_.hidden_size, l.ln2_w, float(cfg_.layer_norm_eps),
+      be.layer_norm_backward(x_ln2, rows, cfg_.hidden_size, l.ln2_w, float(cfg_.norm_eps),
                              d_ln, dx, g.ln2_w.f32(), g.ln2_b.f32());
   };
   RCC_CHECK(parallel || !d_ln2, "output_part_backward: a serial layer's ln2 is not deferred");
@@ -146,32 +154,31 @@ void GPTNeoX::output_part_backward(int64_t li, int64_t rows, const void* x_ln2, 
   if (parallel) ln2_backward();
 }
 
-void GPTNeoX::attention_part_backward(int64_t li, const Activations& acts, const void* d_attn,
+void Transformer::attention_part_backward(int64_t li, const Activations& acts, const void* d_attn,
                                       const LayerWeights& g, void* work) const {
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
   const LayerActivations& a = acts.layer(li);
   const int64_t rows = acts.rows(), H = cfg_.hidden_size;
-  const int64_t nh = cfg_.num_heads, hd = cfg_.head_dim();
   void* d_ln = work;
   void* dqkv = act_at(be, d_ln, rows * H);
   // proj = dense(attention(rotary(qkv(ln1(x_in))))); a.qkv holds the rotated q, k.
   // dqkv: the gradients of the unrotated q and k (the rotary's backward included) and of v.
-  be.self_attention_backward(a.qkv, a.attn, a.lse, d_attn, acts.seqs, nh, hd, cfg_.rotary_dims(),
-                             cfg_.rotary_base, dqkv);
+  be.self_attention_backward(a.qkv, a.attn, a.lse, d_attn, acts.seqs, cfg_.attention(li), rope_,
+                             dqkv);
   be.linear_backward(a.ln1, rows, l.qkv_w, dqkv, d_ln, false, g.qkv_w.f32(), f32_or_null(g.qkv_b));
 }
 
 // Workspace per row: layer_work_per_row (d_ln2 [H] | d_attn [H] | scratch). On entry dx
 // is the gradient w.r.t. the layer's output (after its forward hook already propagated); on exit
 // the gradient w.r.t. its input.
-void GPTNeoX::layer_backward(int64_t li, const Activations& acts, void* dx, const LayerWeights& g,
+void Transformer::layer_backward(int64_t li, const Activations& acts, void* dx, const LayerWeights& g,
                              void* work) const {
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
   const LayerActivations& a = acts.layer(li);
   const int64_t rows = acts.rows(), H = cfg_.hidden_size;
-  const float eps = float(cfg_.layer_norm_eps);
+  const float eps = float(cfg_.norm_eps);
   const bool parallel = cfg_.use_parallel_residual;
   void* d_ln2 = work;
   void* d_attn = act_at(be, d_ln2, rows * H);
@@ -187,7 +194,7 @@ void GPTNeoX::layer_backward(int64_t li, const Activations& acts, void* dx, cons
     be.layer_norm_backward(a.x_in, rows, H, l.ln1_w, eps, d_ln1, dx, g.ln1_w.f32(), g.ln1_b.f32());
 }
 
-void GPTNeoX::backward(const Activations& acts, void* dx, const GPTNeoXWeights& grads,
+void Transformer::backward(const Activations& acts, void* dx, const ModelWeights& grads,
                        const BackwardHooks* hooks) const {
   check_training_dtypes(dw_, grads, *be_);
   RCC_CHECK(acts.kept() < 0, "backward: the activations are of forward_train_rows (backward_rows)");
@@ -199,7 +206,7 @@ void GPTNeoX::backward(const Activations& acts, void* dx, const GPTNeoXWeights& 
   // Final layer norm.
   DeviceBuffer d(be, xbytes);
   be.zero(d.get(), xbytes);
-  be.layer_norm_backward(acts.final_in(), rows, H, dw_.final_ln_w, float(cfg_.layer_norm_eps), dx,
+  be.layer_norm_backward(acts.final_in(), rows, H, dw_.final_ln_w, float(cfg_.norm_eps), dx,
                          d.get(), grads.final_ln_w.f32(), grads.final_ln_b.f32());
   be.copy_device(dx, d.get(), xbytes);
   d.reset();
@@ -211,8 +218,8 @@ void GPTNeoX::backward(const Activations& acts, void* dx, const GPTNeoXWeights& 
   }
 }
 
-void GPTNeoX::backward_rows(const Activations& acts, const void* dout, void* dx,
-                            const GPTNeoXWeights& grads, const BackwardHooks* hooks) const {
+void Transformer::backward_rows(const Activations& acts, const void* dout, void* dx,
+                            const ModelWeights& grads, const BackwardHooks* hooks) const {
   check_training_dtypes(dw_, grads, *be_);
   RCC_CHECK(acts.kept() >= 0, "backward_rows: the activations are not of forward_train_rows");
   RCC_CHECK(grads.layers.size() == dw_.layers.size(), "backward_rows: gradients for ",
@@ -237,7 +244,7 @@ void GPTNeoX::backward_rows(const Activations& acts, const void* dout, void* dx,
     void* dk_attn = act_at(be, dk, n * H);
     void* kscratch = act_at(be, dk_attn, n * H);  // d_act [I] | d_ln [H]
     be.zero(dk, be.act_bytes(n * H));
-    be.layer_norm_backward(acts.final_in(), n, H, dw_.final_ln_w, float(cfg_.layer_norm_eps), dout,
+    be.layer_norm_backward(acts.final_in(), n, H, dw_.final_ln_w, float(cfg_.norm_eps), dout,
                            dk, grads.final_ln_w.f32(), grads.final_ln_b.f32());
     if (hooks && hooks->after_layer) hooks->after_layer(L - 1, dk, n);
     const LayerActivations& a = acts.layer(L - 1);
@@ -250,7 +257,7 @@ void GPTNeoX::backward_rows(const Activations& acts, const void* dout, void* dx,
   kept.reset();
   attention_part_backward(L - 1, acts, d_attn, grads.layers[size_t(L - 1)], scratch);
   be.layer_norm_backward(acts.layer(L - 1).x_in, rows, H, dw_.layers[size_t(L - 1)].ln1_w,
-                         float(cfg_.layer_norm_eps), scratch, dx,
+                         float(cfg_.norm_eps), scratch, dx,
                          grads.layers[size_t(L - 1)].ln1_w.f32(),
                          grads.layers[size_t(L - 1)].ln1_b.f32());
   for (int64_t i = L - 2; i >= 0; --i) {
@@ -259,20 +266,20 @@ void GPTNeoX::backward_rows(const Activations& acts, const void* dout, void* dx,
   }
 }
 
-void GPTNeoX::logits_device(const void* h, int64_t rows, float* out) const {
+void Transformer::logits_device(const void* h, int64_t rows, float* out) const {
   RCC_CHECK(dw_.embed_out.defined(), "logits: this model has no LM head (embed_out)");
   be_->linear_f32(h, rows, dw_.embed_out, out);
 }
 
-void GPTNeoX::logits_backward(const void* h, int64_t rows, const void* dlogits, void* dh,
-                              const GPTNeoXWeights& grads) const {
+void Transformer::logits_backward(const void* h, int64_t rows, const void* dlogits, void* dh,
+                              const ModelWeights& grads) const {
   RCC_CHECK(dw_.embed_out.defined() && grads.embed_out.defined(),
             "logits_backward: this model has no LM head (embed_out)");
   be_->linear_backward(h, rows, dw_.embed_out, dlogits, dh, true, grads.embed_out.f32(), nullptr);
 }
 
-void GPTNeoX::embed_backward(const int32_t* ids, int64_t n, const void* dx,
-                             const GPTNeoXWeights& grads) const {
+void Transformer::embed_backward(const int32_t* ids, int64_t n, const void* dx,
+                             const ModelWeights& grads) const {
   for (int64_t i = 0; i < n; ++i)
     RCC_CHECK(ids[i] >= 0 && ids[i] < cfg_.vocab_size, "embed_backward: token id ", ids[i],
               " outside the vocabulary");
