@@ -15,13 +15,13 @@ import os
 import time
 
 import torch
-from transformers import ModelConfig, GPTNeoXForCausalLM
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 W, R = 2048, 32
 
 
 def config(layers, hidden, heads, vocab):
-    return ModelConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+    return GPTNeoXConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
                          num_attention_heads=heads, intermediate_size=4 * hidden, rotary_pct=0.25,
                          max_position_embeddings=1 << 23, attn_implementation="sdpa")
 

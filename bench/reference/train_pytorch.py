@@ -14,7 +14,7 @@ import json
 import time
 
 import torch
-from transformers import ModelConfig, GPTNeoXForCausalLM
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 
 def main():
@@ -27,7 +27,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     a = ap.parse_args()
     mc = json.load(open(a.config))["model"]["config"]
-    cfg = ModelConfig(vocab_size=a.vocab, hidden_size=mc["hidden_size"],
+    cfg = GPTNeoXConfig(vocab_size=a.vocab, hidden_size=mc["hidden_size"],
                         num_hidden_layers=mc["num_hidden_layers"],
                         num_attention_heads=mc["num_attention_heads"],
                         intermediate_size=mc["intermediate_size"], rotary_pct=mc["rotary_pct"],

@@ -6,12 +6,12 @@ import json
 import math
 
 import torch
-from transformers import ModelConfig, GPTNeoXForCausalLM
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 
 def make_config(vocab, hidden, layers, heads, inter, rotary_pct, parallel, base=10000.0,
                 max_pos=4096):
-    cfg = ModelConfig(
+    cfg = GPTNeoXConfig(
         vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
         num_attention_heads=heads, intermediate_size=inter, rotary_pct=rotary_pct,
         rotary_emb_base=base, use_parallel_residual=parallel, max_position_embeddings=max_pos,
