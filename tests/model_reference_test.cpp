@@ -1,15 +1,16 @@
-// GPT-NeoX forward and generation against Hugging Face transformers (fixtures made by
-// tests/reference/make_gptneox_fixtures.py). Tolerances:
+// Forward and generation of GPT-NeoX and the Llama family (Llama 3, Qwen2, Qwen3, Mistral) against
+// Hugging Face transformers (fixtures made by tests/reference/make_gptneox_fixtures.py and
+// make_llama_fixtures.py; what each case exercises is listed there). Tolerances:
 //  - logits: max |rcc - hf| / max |hf| <= 1e-4. Both sides compute in f32 on identical weights; the
 //    remaining difference is summation order in matrix products and softmax (observed ~1e-6).
 //  - greedy ids: identical (the fixtures record a top-2 logit margin >= 5e-3 at every step, far
-//  above
-//    the f32 noise, so a mismatch is a real bug).
+//    above the f32 noise, so a mismatch is a real bug).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "model/generate.h"
 #include "model/load.h"
@@ -28,15 +29,15 @@ struct Case {
 
 Case load_case(const std::string& name) {
   Case c;
-  c.dir = test::fixture("gptneox/" + name);
+  c.dir = test::fixture(name);
   c.expected = json::parse(test::read_file(c.dir + "/expected.json"));
   c.prompt = c.expected["prompt_ids"].get<std::vector<int32_t>>();
   return c;
 }
 
-class GPTNeoXReference : public ::testing::TestWithParam<std::string> {};
+class ModelReference : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(GPTNeoXReference, FullSequenceLogitsMatch) {
+TEST_P(ModelReference, FullSequenceLogitsMatch) {
   Case c = load_case(GetParam());
   Transformer model = load_model(c.dir);
   KVCache cache = model.new_cache();
@@ -48,7 +49,7 @@ TEST_P(GPTNeoXReference, FullSequenceLogitsMatch) {
   RecordProperty("logits_rel_error", std::to_string(err));
 }
 
-TEST_P(GPTNeoXReference, GreedyIdsMatch) {
+TEST_P(ModelReference, GreedyIdsMatch) {
   Case c = load_case(GetParam());
   Transformer model = load_model(c.dir);
   GenerateParams gp;
@@ -57,7 +58,7 @@ TEST_P(GPTNeoXReference, GreedyIdsMatch) {
   EXPECT_EQ(r.ids, c.expected["greedy_ids"].get<std::vector<int32_t>>());
 }
 
-TEST_P(GPTNeoXReference, CachedDecodingEqualsRecomputation) {
+TEST_P(ModelReference, CachedDecodingEqualsRecomputation) {
   // Feed the prompt, then tokens one at a time through the cache; compare each step's logits with a
   // fresh full forward of the whole sequence. Same arithmetic up to summation order: 1e-5.
   Case c = load_case(GetParam());
@@ -78,7 +79,7 @@ TEST_P(GPTNeoXReference, CachedDecodingEqualsRecomputation) {
   EXPECT_EQ(cache.length(), int64_t(seq.size()));
 }
 
-TEST_P(GPTNeoXReference, BatchEqualsSingleSequences) {
+TEST_P(ModelReference, BatchEqualsSingleSequences) {
   // Three prompts of different lengths generated as one batch give the ids of three separate runs.
   Case c = load_case(GetParam());
   Transformer model = load_model(c.dir);
@@ -95,7 +96,7 @@ TEST_P(GPTNeoXReference, BatchEqualsSingleSequences) {
                                                c.expected["greedy_ids"].begin() + 10));
 }
 
-TEST_P(GPTNeoXReference, ForwardRowsEqualsForwardAtThoseRows) {
+TEST_P(ModelReference, ForwardRowsEqualsForwardAtThoseRows) {
   // forward_rows (the RCC encoder's last layer at its slot rows only) against forward() over every
   // row, then those rows picked out: two sequences in one batch, rows of both, out of order, one
   // repeated. Same arithmetic on fewer rows, so only summation order may differ: 1e-5.
@@ -129,12 +130,31 @@ TEST_P(GPTNeoXReference, ForwardRowsEqualsForwardAtThoseRows) {
       Error);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, GPTNeoXReference,
-                         ::testing::Values("parallel-f32", "serial-bf16", "sharded-f32"),
+// The fixtures can tell: dropping Llama 3's frequency scaling or Mistral's window (computing
+// something close but wrong) moves the logits far outside the 1e-4 tolerance.
+TEST(ModelReferenceSensitivity, ScalingAndWindowMatter) {
+  for (const char* name : {"llama/llama3-gqa", "llama/mistral-window"}) {
+    Case c = load_case(name);
+    ModelConfig cfg = ModelConfig::load(c.dir + "/config.json");
+    cfg.rope_scaling = RopeScaling{};
+    cfg.sliding_window = 0;
+    Transformer model(cfg, ModelWeights::load(Checkpoint::open(c.dir), cfg));
+    KVCache cache = model.new_cache();
+    std::vector<float> logits = model.forward_logits(c.prompt, cache);
+    Tensor want = SafetensorsFile::open(c.dir + "/expected.safetensors").get("logits");
+    EXPECT_GT(test::norm_rel_error(logits, want.to_vector()), 1e-2) << name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelReference,
+                         ::testing::Values("gptneox/parallel-f32", "gptneox/serial-bf16",
+                                           "gptneox/sharded-f32", "llama/llama3-gqa",
+                                           "llama/llama-bias-bf16", "llama/qwen2-mqa",
+                                           "llama/qwen3-headdim", "llama/mistral-window"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n)
-                             if (ch == '-') ch = '_';
+                             if (ch == '-' || ch == '/') ch = '_';
                            return n;
                          });
 
