@@ -1,4 +1,6 @@
-// The training forward/backward of whole models (GPT-NeoX and RCC) on tiny random f32 models:
+// The training forward/backward of whole models (RCC on GPT-NeoX, parallel and serial, and on the
+// Llama family: Qwen3-shaped with grouped-query attention, q/k norms and head_dim != H/heads, and
+// Llama with attention and MLP biases and Llama 3 rotary scaling) on tiny random f32 models:
 // - recording activations does not change the forward (bit for bit);
 // - the kept-rows pass (the encoder's: last layer's output part on the slot rows) equals the full
 //   pass at those rows, gradients included;
@@ -26,7 +28,9 @@
 namespace rcc {
 namespace {
 
-ModelConfig tiny_config(bool parallel) {
+// Variants: 0 GPT-NeoX parallel residual, 1 GPT-NeoX serial, 2 Qwen3-shaped, 3 Llama with biases.
+constexpr int kVariants[] = {0, 1, 2, 3};
+ModelConfig tiny_config(int variant) {
   ModelConfig c;
   c.vocab_size = 37;
   c.hidden_size = 16;
@@ -34,8 +38,33 @@ ModelConfig tiny_config(bool parallel) {
   c.num_heads = 2;
   c.intermediate_size = 24;
   c.rotary_pct = 0.5;
-  c.use_parallel_residual = parallel;
+  c.use_parallel_residual = variant == 0;
+  if (variant >= 2) {
+    c.model_type = variant == 2 ? "qwen3" : "llama";
+    c.rms_norm = c.gated_mlp = true;
+    c.rotary_pct = 1.0;
+    c.norm_eps = 1e-6;
+    c.qkv_bias = c.out_bias = c.mlp_bias = variant == 3;
+  }
+  if (variant == 2) {  // 4 query heads of 8 over 2 key/value heads: q width 32 != H
+    c.num_heads = 4;
+    c.num_kv_heads = 2;
+    c.head_dim_override = 8;
+    c.qk_norm = true;
+  }
+  if (variant == 3) {
+    c.rope_scaling.type = RopeScaling::Type::Llama3;
+    c.rope_scaling.factor = 4;
+    c.rope_scaling.original_max_position_embeddings = 16;
+  }
   return c;
+}
+
+// Parameter tensors of one network of `c` (with its LM head), counted from the config.
+int tensors_per_network(const ModelConfig& c) {
+  const int norm = c.rms_norm ? 1 : 2;
+  const int layer = 2 * norm + 1 + c.qkv_bias + 1 + c.out_bias + 2 * c.qk_norm + 2 + 2 * c.mlp_bias;
+  return 1 + int(c.num_layers) * layer + norm + 1;
 }
 
 RCCSettings tiny_settings() {
@@ -69,16 +98,15 @@ std::vector<Sample> tiny_batch(int64_t V) {
   return b;
 }
 
-RCCModel tiny_model(bool parallel, uint64_t seed) {
-  RCCModel m = init_random_rcc(tiny_config(parallel), tiny_settings(), DType::F32, seed);
+RCCModel tiny_model(int variant, uint64_t seed) {
+  RCCModel m = init_random_rcc(tiny_config(variant), tiny_settings(), DType::F32, seed);
   // Non-trivial layer norms and biases (init gives 1 and 0), larger weights so that the loss
   // depends strongly on every parameter.
   auto perturb = [&](ModelWeights w, uint64_t s) {
     std::mt19937 rng{static_cast<uint32_t>(s)};
     std::normal_distribution<float> n(0.0f, 1.0f);
     w.visit("", [&](const std::string& name, Tensor& t) {
-      const bool norm = name.find("layernorm") != std::string::npos ||
-                        name.find("layer_norm") != std::string::npos;
+      const bool norm = name.find("norm") != std::string::npos;
       const bool bias = name.size() > 4 && name.substr(name.size() - 4) == "bias";
       float* p = t.f32();
       for (int64_t i = 0; i < t.numel(); ++i) {
@@ -97,8 +125,8 @@ RCCModel tiny_model(bool parallel, uint64_t seed) {
 }
 
 TEST(TrainModelGrad, RecordingForwardIsIdentical) {
-  for (bool parallel : {true, false}) {
-    ModelConfig cfg = tiny_config(parallel);
+  for (int variant : kVariants) {
+    ModelConfig cfg = tiny_config(variant);
     Transformer model(cfg, init_random_weights(cfg, DType::F32, 3, 0.3f));
     const int64_t H = cfg.hidden_size;
     const auto ids = random_ids(30, cfg.vocab_size, 9);
@@ -112,7 +140,7 @@ TEST(TrainModelGrad, RecordingForwardIsIdentical) {
     Activations acts;
     const std::pair<int64_t, int64_t> seqs[2] = {{0, 12}, {12, 18}};
     model.forward_train(b.data(), seqs, nullptr, acts);
-    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << "parallel=" << parallel;
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << "variant " << variant;
     EXPECT_EQ(acts.rows(), 30);
   }
 }
@@ -123,8 +151,8 @@ TEST(TrainModelGrad, RecordingForwardIsIdentical) {
 // (relative to each tensor's largest entry): the same f32 arithmetic, only matrix products over
 // fewer rows (other blocking, other summation order of the weight gradients).
 TEST(TrainModelGrad, KeptRowsPassEqualsTheFullPass) {
-  for (bool parallel : {true, false}) {
-    ModelConfig cfg = tiny_config(parallel);
+  for (int variant : kVariants) {
+    ModelConfig cfg = tiny_config(variant);
     Transformer model(cfg, init_random_weights(cfg, DType::F32, 5, 0.3f));
     const int64_t H = cfg.hidden_size, rows = 30;
     const auto ids = random_ids(size_t(rows), cfg.vocab_size, 11);
@@ -146,7 +174,7 @@ TEST(TrainModelGrad, KeptRowsPassEqualsTheFullPass) {
     for (int64_t j = 0; j < n; ++j)
       for (int64_t c = 0; c < H; ++c)
         ASSERT_NEAR(out[size_t(j * H + c)], x_full[size_t(keep[size_t(j)] * H + c)], 1e-5 * scale)
-            << "parallel=" << parallel << " kept row " << j;
+            << "variant " << variant << " kept row " << j;
 
     std::mt19937 rng(7);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -164,7 +192,7 @@ TEST(TrainModelGrad, KeptRowsPassEqualsTheFullPass) {
     model.backward_rows(kept, dout.data(), dx_rows.data(), g_rows);
     const float dscale = max_abs(dx_full.data(), dx_full.size());
     for (size_t i = 0; i < dx_full.size(); ++i)
-      ASSERT_NEAR(dx_rows[i], dx_full[i], 1e-5 * dscale) << "parallel=" << parallel << " dx " << i;
+      ASSERT_NEAR(dx_rows[i], dx_full[i], 1e-5 * dscale) << "variant " << variant << " dx " << i;
     std::vector<std::pair<std::string, Tensor>> a, b;
     g_full.visit("", [&](const std::string& name, Tensor& t) { a.emplace_back(name, t); });
     g_rows.visit("", [&](const std::string& name, Tensor& t) { b.emplace_back(name, t); });
@@ -175,7 +203,7 @@ TEST(TrainModelGrad, KeptRowsPassEqualsTheFullPass) {
       const size_t m = size_t(a[k].second.numel());
       const float gs = std::max(max_abs(p, m), 1e-12f);
       for (size_t i = 0; i < m; ++i)
-        ASSERT_NEAR(q[i], p[i], 1e-5 * gs) << "parallel=" << parallel << " " << a[k].first;
+        ASSERT_NEAR(q[i], p[i], 1e-5 * gs) << "variant " << variant << " " << a[k].first;
     }
     // Kept rows must be distinct (their gradients are scattered back), and the full backward
     // refuses kept-rows activations.
@@ -195,9 +223,9 @@ double loss_of(TrainableRCC& tm, const std::vector<Sample>& batch) {
 }
 
 TEST(TrainModelGrad, RCCGradientsAgainstFiniteDifferences) {
-  for (bool parallel : {true, false}) {
-    SCOPED_TRACE(::testing::Message() << "parallel=" << parallel);
-    TrainableRCC tm(tiny_model(parallel, 7));
+  for (int variant : kVariants) {
+    SCOPED_TRACE(::testing::Message() << "variant " << variant);
+    TrainableRCC tm(tiny_model(variant, 7));
     const auto batch = tiny_batch(tm.model().decoder.config().vocab_size);
     tm.zero_grad();
     StepOptions o;
@@ -247,13 +275,17 @@ TEST(TrainModelGrad, RCCGradientsAgainstFiniteDifferences) {
         ++checked;
       }
     }
-    // decoder (2 layers × 12 + embed, final norm ×2, head) + E + 2 A + encoder (no head)
-    EXPECT_EQ(checked, 2 * ((1 + 24 + 2 + 1) + 1 + 2 + (1 + 24 + 2)));
+    // decoder + E + 2 A + encoder (no head); GPT-NeoX: 2 layers × 12 + embed, final norm ×2, head
+    const int net = tensors_per_network(tm.model().decoder.config());
+    EXPECT_EQ(checked, 2 * (net + 1 + 2 + (net - 1)));
+    if (variant == 0) {
+      EXPECT_EQ(net, 1 + 24 + 2 + 1);
+    }
   }
 }
 
 TEST(TrainModelGrad, BatchEqualsSumOfSamples) {
-  TrainableRCC tm(tiny_model(true, 8));
+  TrainableRCC tm(tiny_model(0, 8));
   const auto batch = tiny_batch(tm.model().decoder.config().vocab_size);
   tm.zero_grad();
   const StepStats all = rcc_forward_backward(tm, batch, {});
@@ -286,7 +318,7 @@ TEST(TrainModelGrad, BatchEqualsSumOfSamples) {
 }
 
 TEST(TrainModelGrad, RejectsBadSamples) {
-  TrainableRCC tm(tiny_model(true, 9));
+  TrainableRCC tm(tiny_model(0, 9));
   Sample s;
   s.tokens = {1, 2, 3};
   s.weights = {1, 1, 1};  // token 0 has no row before it (no context)

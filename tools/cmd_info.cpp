@@ -64,7 +64,7 @@ nlohmann::json rcc_info(const std::string& dir, const ModelConfig& cfg, const Ch
   const int64_t L = cfg.num_layers, H = cfg.hidden_size, heads = cfg.num_heads;
   const int64_t slot_bytes = (L + 1) * H * int64_t(dtype_size(s.memory_dtype));
   const int64_t P = (kMillion + s.ratio - 1) / s.ratio;  // slots of 1M tokens
-  const int64_t kv_values = P * L * 2 * H;               // K and V, every layer and position
+  const int64_t kv_values = P * L * 2 * cfg.kv_width();  // K and V, every layer and position
   auto net = [&](int64_t params) {
     return nlohmann::json{
         {"layers", L}, {"hidden_size", H}, {"num_heads", heads}, {"parameters", params}};
@@ -86,7 +86,7 @@ nlohmann::json rcc_info(const std::string& dir, const ModelConfig& cfg, const Ch
                          {{"cpu_f32", kv_values * 4},
                           {"cuda_bf16", kv_values * 2},
                           // int8 values plus one f32 scale per (position, head) for K and for V
-                          {"cuda_int8", kv_values + P * L * 2 * heads * 4}}}};
+                          {"cuda_int8", kv_values + P * L * 2 * cfg.kv_heads() * 4}}}};
   return r;
 }
 
@@ -141,17 +141,28 @@ int cmd_info(int argc, char** argv) {
   }
   std::string dtype = "mixed";
   if (dtype_counts.size() == 1) dtype = dtype_counts.begin()->first;
-  const int64_t kv_per_token = 2 * cfg.num_layers * cfg.hidden_size * 4;  // f32 K and V
+  const int64_t kv_per_token = 2 * cfg.num_layers * cfg.kv_width() * 4;  // f32 K and V
+  const char* scaling = cfg.rope_scaling.type == RopeScaling::Type::Llama3   ? "llama3"
+                        : cfg.rope_scaling.type == RopeScaling::Type::Linear ? "linear"
+                                                                            : "none";
   nlohmann::json j;
   j["model"] = dir;
-  j["architecture"] = "gpt_neox";
+  j["architecture"] = cfg.model_type;
   j["vocab_size"] = cfg.vocab_size;
   j["hidden_size"] = cfg.hidden_size;
   j["num_layers"] = cfg.num_layers;
   j["num_heads"] = cfg.num_heads;
+  j["num_kv_heads"] = cfg.kv_heads();
+  j["head_dim"] = cfg.head_dim();
   j["intermediate_size"] = cfg.intermediate_size;
+  j["norm"] = cfg.rms_norm ? "rms_norm" : "layer_norm";
+  j["mlp"] = cfg.gated_mlp ? "swiglu" : "gelu";
   j["rotary_pct"] = cfg.rotary_pct;
   j["rotary_base"] = cfg.rotary_base;
+  j["rope_scaling"] = scaling;
+  j["sliding_window"] = cfg.sliding_window;
+  j["qk_norm"] = cfg.qk_norm;
+  j["tie_word_embeddings"] = cfg.tie_word_embeddings;
   j["use_parallel_residual"] = cfg.use_parallel_residual;
   j["parameters"] = cfg.parameter_count();
   j["stored_tensors"] = ckpt.names().size();
@@ -168,11 +179,19 @@ int cmd_info(int argc, char** argv) {
   }
   std::printf("model          %s\n", dir.c_str());
   std::printf(
-      "architecture   gpt_neox, %lld layers, hidden %lld, %lld heads, mlp %lld, vocab %lld\n",
-      (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.num_heads,
-      (long long)cfg.intermediate_size, (long long)cfg.vocab_size);
-  std::printf("residual       %s; rotary %.2f of head dim, base %g\n",
-              cfg.use_parallel_residual ? "parallel" : "serial", cfg.rotary_pct, cfg.rotary_base);
+      "architecture   %s, %lld layers, hidden %lld, %lld heads (%lld key/value) of %lld, mlp %lld "
+      "(%s), vocab %lld\n",
+      cfg.model_type.c_str(), (long long)cfg.num_layers, (long long)cfg.hidden_size,
+      (long long)cfg.num_heads, (long long)cfg.kv_heads(), (long long)cfg.head_dim(),
+      (long long)cfg.intermediate_size, cfg.gated_mlp ? "swiglu" : "gelu",
+      (long long)cfg.vocab_size);
+  std::printf("layers         %s, %s residual%s; rotary %.2f of head dim, base %g, scaling %s",
+              cfg.rms_norm ? "rms_norm" : "layer_norm",
+              cfg.use_parallel_residual ? "parallel" : "serial",
+              cfg.qk_norm ? ", q/k norms" : "", cfg.rotary_pct, cfg.rotary_base, scaling);
+  if (cfg.sliding_window > 0)
+    std::printf("; sliding window %lld", (long long)cfg.sliding_window);
+  std::printf("\n");
   std::printf("parameters     %lld (%.1f M)\n", (long long)cfg.parameter_count(),
               double(cfg.parameter_count()) / 1e6);
   std::printf("dtype          %s, %zu tensors in %zu file(s)\n", dtype.c_str(), ckpt.names().size(),

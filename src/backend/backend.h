@@ -187,6 +187,19 @@ class Backend {
                                         const Tensor& w2, float eps, const void* dy1,
                                         const void* dy2, void* dx, float* dw1, float* db1,
                                         float* dw2, float* db2);
+  // Backward of rms_norm with input x [rows, H]: dx += ..., dw [H] f32 +=.
+  virtual void rms_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w,
+                                 float eps, const void* dy, void* dx, float* dw) = 0;
+  // Backward of head_rms_norm: qkv_pre [rows, s.qkv_width()] holds the norms' input (the qkv
+  // product); dqkv holds, in the q and k heads, the gradient w.r.t. the norms' output and leaves
+  // with the gradient w.r.t. their input (v untouched); dqw, dkw [hd] f32 +=.
+  virtual void head_rms_norm_backward(const void* qkv_pre, int64_t rows, const AttentionShape& s,
+                                      const Tensor& qw, const Tensor& kw, float eps, void* dqkv,
+                                      float* dqw, float* dkw) = 0;
+  // Backward of swiglu: dgu [rows, 2I] (written) from gu (the forward's input) and dy [rows, I];
+  // db [2I] f32 += Σ_rows dgu unless null (the bias of the product that made gu).
+  virtual void swiglu_backward(const void* gu, const void* dy, void* dgu, int64_t rows, int64_t I,
+                               float* db) = 0;
   // dst[idx[i]·width ...] += src[i·width ...] for rows i < n; idx on the host, distinct.
   virtual void scatter_add_rows(const void* src, const int64_t* idx_host, int64_t n, int64_t width,
                                 void* dst) = 0;

@@ -258,6 +258,30 @@ class CpuBackend final : public Backend {
                            const void* dy, void* dx, float* dw, float* db) override {
     ops::layer_norm_backward(f(x), rows, H, w.f32(), eps, f(dy), f(dx), dw, db);
   }
+  void rms_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
+                         const void* dy, void* dx, float* dw) override {
+    ops::rms_norm_backward(f(x), rows, H, w.f32(), eps, f(dy), f(dx), dw);
+  }
+  void head_rms_norm_backward(const void* qkv_pre, int64_t rows, const AttentionShape& s,
+                              const Tensor& qw, const Tensor& kw, float eps, void* dqkv, float* dqw,
+                              float* dkw) override {
+    const int64_t W = s.qkv_width(), hd = s.hd;
+    std::vector<float> d(size_t(rows * hd));
+    auto one = [&](int64_t at, const Tensor& w, float* dw) {
+      std::fill(d.begin(), d.end(), 0.0f);
+      ops::rms_norm_backward(f(qkv_pre) + at, rows, hd, w.f32(), eps, f(dqkv) + at, d.data(), dw,
+                             W, W, hd);
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(f(dqkv) + r * W + at, d.data() + r * hd, size_t(hd) * 4);
+    };
+    for (int64_t h = 0; h < s.heads; ++h) one(s.q_at(h), qw, dqw);
+    for (int64_t j = 0; j < s.kv_heads; ++j) one(s.k_at(j), kw, dkw);
+  }
+  void swiglu_backward(const void* gu, const void* dy, void* dgu, int64_t rows, int64_t I,
+                       float* db) override {
+    ops::swiglu_backward(f(gu), f(dy), f(dgu), rows, I);
+    bias_backward(dgu, rows, 2 * I, db, nullptr);
+  }
   void scatter_add_rows(const void* src, const int64_t* idx, int64_t n, int64_t width,
                         void* dst) override {
     for (int64_t i = 0; i < n; ++i) {

@@ -417,6 +417,33 @@ void CudaBackend::linear_f32_host(const void* x, int64_t rows, const Tensor& W, 
   copy_to_host(y_host, scratch_.f32_out.get(), bytes);
 }
 
+void CudaBackend::rms_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
+                           void* y) {
+  check_vector(w, H, "rms_norm weight");
+  use();
+  cuda::launch_rms_norm(static_cast<const bf16*>(x), static_cast<bf16*>(y), rows, 1, int(H), H,
+                        static_cast<const float*>(w.raw()), eps, stream_);
+}
+
+void CudaBackend::head_rms_norm(void* qkv, int64_t rows, const AttentionShape& s,
+                                const Tensor& qw, const Tensor& kw, float eps) {
+  RCC_CHECK(!s.interleaved, "CUDA head_rms_norm: the blocked qkv layout only");
+  check_vector(qw, s.hd, "q_norm weight");
+  check_vector(kw, s.hd, "k_norm weight");
+  use();
+  bf16* q = static_cast<bf16*>(qkv);
+  bf16* k = q + s.q_width();  // the key heads follow the query heads in every row
+  cuda::launch_rms_norm(q, q, rows, int(s.heads), int(s.hd), s.qkv_width(),
+                        static_cast<const float*>(qw.raw()), eps, stream_);
+  cuda::launch_rms_norm(k, k, rows, int(s.kv_heads), int(s.hd), s.qkv_width(),
+                        static_cast<const float*>(kw.raw()), eps, stream_);
+}
+
+void CudaBackend::swiglu(const void* gu, int64_t rows, int64_t I, void* y) {
+  use();
+  cuda::launch_swiglu(static_cast<const bf16*>(gu), rows, I, static_cast<bf16*>(y), stream_);
+}
+
 void CudaBackend::gelu(const void* x, void* y, int64_t n) {
   use();
   cuda::launch_gelu(static_cast<const bf16*>(x), static_cast<bf16*>(y), n, stream_);
@@ -529,38 +556,30 @@ void* CudaBackend::upload_index(const void* host, size_t bytes) {
   return lru->dev.get();
 }
 
-const float* CudaBackend::inv_freq(int64_t rot, double base) {
-  if (rot < 2) return nullptr;
+const float* CudaBackend::inv_freq(const Rope& rope) {
+  if (rope.dims < 2) return nullptr;
   DeviceBuffer& b = scratch_.inv_freq;
-  if (b.get() && rot == inv_rot_ && base == inv_base_) return static_cast<const float*>(b.get());
-  const int64_t half = rot / 2;
-  std::vector<float> f(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) {
-    const float expo = float(2 * i) / float(rot);
-    f[size_t(i)] = 1.0f / std::pow(float(base), expo);
-  }
-  grow(b, size_t(half) * 4);
-  void* st = stage(size_t(half) * 4);
-  std::memcpy(st, f.data(), size_t(half) * 4);
-  staged_copy(b.get(), st, size_t(half) * 4);
-  inv_rot_ = rot;
-  inv_base_ = base;
+  if (b.get() && rope.inv_freq == inv_freq_host_) return static_cast<const float*>(b.get());
+  const size_t bytes = rope.inv_freq.size() * 4;
+  grow(b, bytes);
+  void* st = stage(bytes);
+  std::memcpy(st, rope.inv_freq.data(), bytes);
+  staged_copy(b.get(), st, bytes);
+  inv_freq_host_ = rope.inv_freq;
   return static_cast<const float*>(b.get());
 }
 
-const float* CudaBackend::rope_table(int64_t positions, int64_t rot, double base) {
-  if (rot < 2) return nullptr;
+const float* CudaBackend::rope_table(int64_t positions, const Rope& rope) {
+  if (rope.dims < 2) return nullptr;
   DeviceBuffer& b = scratch_.rope;
-  if (b.get() && rot == rope_rot_ && base == rope_base_ && positions <= rope_positions_)
+  if (b.get() && rope.inv_freq == rope_freq_host_ && positions <= rope_positions_)
     return static_cast<const float*>(b.get());
-  const int64_t half = rot / 2;
+  const int64_t half = rope.dims / 2;
   const int64_t cap = std::max<int64_t>({positions, 2 * rope_positions_, 2048});
-  std::vector<float> inv(static_cast<size_t>(half)), t(static_cast<size_t>(cap * half * 2));
-  for (int64_t i = 0; i < half; ++i)
-    inv[size_t(i)] = 1.0f / std::pow(float(base), float(2 * i) / float(rot));
+  std::vector<float> t(static_cast<size_t>(cap * half * 2));
   for (int64_t p = 0; p < cap; ++p)
     for (int64_t i = 0; i < half; ++i) {
-      const float ang = float(p) * inv[size_t(i)];
+      const float ang = float(p) * rope.inv_freq[size_t(i)];
       t[size_t((p * half + i) * 2)] = float(std::cos(double(ang)));
       t[size_t((p * half + i) * 2 + 1)] = float(std::sin(double(ang)));
     }
@@ -568,9 +587,14 @@ const float* CudaBackend::rope_table(int64_t positions, int64_t rot, double base
   b.ensure(*this, t.size() * 4);
   copy_to_device(b.get(), t.data(), t.size() * 4);
   rope_positions_ = cap;
-  rope_rot_ = rot;
-  rope_base_ = base;
+  rope_freq_host_ = rope.inv_freq;
   return static_cast<const float*>(b.get());
+}
+
+void CudaBackend::check_window(const AttentionShape& s, int64_t end_position) {
+  RCC_CHECK(s.window == 0 || end_position <= s.window, "CUDA attention: a sliding window of ",
+            s.window, " positions does not fit the CUDA kernels yet (", end_position,
+            " positions here; the CPU computes it)");
 }
 
 void CudaBackend::check_matrix(const Tensor& W, const char* what) {

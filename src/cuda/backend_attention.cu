@@ -27,22 +27,30 @@ cuda::QkvSegment qkv_segment(KVCache& cache, int64_t layer, int64_t row_begin, i
 }
 }  // namespace
 
-void CudaBackend::qkv_to_cache(void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot,
-                               double base, int64_t pos0, KVCache& cache, int64_t layer,
-                               void* q_out) {
+// The launch arguments every qkv_to_cache launch shares (the shape and the rotary embedding).
+cuda::QkvToCacheArgs CudaBackend::qkv_args(const AttentionShape& s, const Rope& rope) {
+  RCC_CHECK(rope.dims >= 0 && rope.dims <= s.hd, "CUDA qkv_to_cache: rotary dims ", rope.dims,
+            " exceed head_dim ", s.hd);
+  cuda::QkvToCacheArgs a;
+  a.heads = int(s.heads);
+  a.kv_heads = int(s.kv_heads);
+  a.interleaved = s.interleaved;
+  a.hd = int(s.hd);
+  a.rot = int(rope.dims);
+  a.inv_freq = inv_freq(rope);
+  return a;
+}
+
+void CudaBackend::qkv_to_cache(void* qkv, int64_t rows, const AttentionShape& s, const Rope& rope,
+                               int64_t pos0, KVCache& cache, int64_t layer, void* q_out) {
   if (rows <= 0) return;
-  check_cache(cache, heads, hd, pos0 + rows, layer);
-  RCC_CHECK(rot >= 0 && rot <= hd, "CUDA qkv_to_cache: rotary dims ", rot, " exceed head_dim ", hd);
+  check_cache(cache, s.kv_heads, s.hd, pos0 + rows, layer);
   RCC_CHECK(pos0 >= cache.prefix_length(), "CUDA qkv_to_cache: position ", pos0,
             " lies in the cache's shared prefix");
   use();
-  cuda::QkvToCacheArgs a;
+  cuda::QkvToCacheArgs a = qkv_args(s, rope);
   a.qkv = static_cast<const bf16*>(qkv);
   a.rows = rows;
-  a.heads = int(heads);
-  a.hd = int(hd);
-  a.rot = int(rot);
-  a.inv_freq = inv_freq(rot, base);
   a.q_out = static_cast<bf16*>(q_out);
   a.int8 = cache.dtype() == DType::I8;
   a.segments = 1;
@@ -50,26 +58,20 @@ void CudaBackend::qkv_to_cache(void* qkv, int64_t rows, int64_t heads, int64_t h
   cuda::launch_qkv_to_cache(a, stream_);
 }
 
-void CudaBackend::qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs, int64_t heads,
-                                     int64_t hd, int64_t rot, double base, int64_t layer,
+void CudaBackend::qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs,
+                                     const AttentionShape& sh, const Rope& rope, int64_t layer,
                                      void* q_out) {
-  RCC_CHECK(rot >= 0 && rot <= hd, "CUDA qkv_to_cache: rotary dims ", rot, " exceed head_dim ", hd);
   use();
-  const int64_t H = heads * hd;
   // Launches of up to kQkvMaxSegments sequences each (consecutive, non-empty).
   for (size_t first = 0; first < seqs.size();) {
-    cuda::QkvToCacheArgs a;
-    a.heads = int(heads);
-    a.hd = int(hd);
-    a.rot = int(rot);
-    a.inv_freq = inv_freq(rot, base);
+    cuda::QkvToCacheArgs a = qkv_args(sh, rope);
     int64_t row0 = -1, rows = 0;
     size_t i = first;
     for (; i < seqs.size() && a.segments < cuda::kQkvMaxSegments; ++i) {
       const SeqSlice& s = seqs[i];
       if (s.count <= 0) continue;
       KVCache& c = *s.cache;
-      check_cache(c, heads, hd, c.length() + s.count, layer);
+      check_cache(c, sh.kv_heads, sh.hd, c.length() + s.count, layer);
       const bool i8 = c.dtype() == DType::I8;
       if (a.segments == 0) {
         row0 = s.begin;
@@ -82,24 +84,25 @@ void CudaBackend::qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs, 
     }
     first = i;
     if (a.segments == 0) continue;
-    a.qkv = static_cast<const bf16*>(qkv) + row0 * 3 * H;
-    a.q_out = static_cast<bf16*>(q_out) + row0 * H;
+    a.qkv = static_cast<const bf16*>(qkv) + row0 * sh.qkv_width();
+    a.q_out = static_cast<bf16*>(q_out) + row0 * sh.q_width();
     a.rows = rows;
     cuda::launch_qkv_to_cache(a, stream_);
   }
 }
 
 void CudaBackend::attention(const void* q, int64_t rows, int64_t past, const KVCache& cache,
-                            int64_t layer, void* out) {
+                            int64_t layer, const AttentionShape& sh, void* out) {
   if (rows <= 0) return;
-  check_cache(cache, cache.heads(), cache.head_dim(), past + rows, layer);
+  check_cache(cache, sh.kv_heads, sh.hd, past + rows, layer);
+  check_window(sh, past + rows);
   RCC_CHECK(past >= 0, "CUDA attention: negative past ", past);
-  const int64_t hd = cache.head_dim(), W = cache.width();
-  if (cache.prefix() && (hd == 64 || hd == 128 || hd == 256) && W % 8 == 0) {
+  const int64_t hd = sh.hd, W = cache.width(), Q = sh.q_width();
+  if (cache.prefix() && (hd == 64 || hd == 128 || hd == 256) && W % 8 == 0 && Q % 8 == 0) {
     // Two key segments: the batched decoding path (decode jobs).
     RCC_CHECK(past == cache.length(), "CUDA attention: a continued cache is read from its end");
     SeqSlice s{0, rows, const_cast<KVCache*>(&cache)};
-    attention_batch(q, {&s, 1}, layer, out);
+    attention_batch(q, {&s, 1}, layer, sh, out);
     return;
   }
   use();
@@ -135,7 +138,8 @@ void CudaBackend::attention(const void* q, int64_t rows, int64_t past, const KVC
       vs = reinterpret_cast<const float*>(vsj);
     }
   }
-  cuda::AttentionArgs a = attention_args(q, W, k, v, W, cache.heads(), hd, rows, past, out, W);
+  cuda::AttentionArgs a = attention_args(q, Q, k, v, W, sh.heads, hd, rows, past, out, Q);
+  a.group = int(sh.group());
   a.int8 = i8;
   a.k_scale = ks;
   a.v_scale = vs;
@@ -147,14 +151,14 @@ void CudaBackend::attention(const void* q, int64_t rows, int64_t past, const KVC
 // and each sequence has jobs over its own keys; one combine merges every row's slots. Sequences
 // with many new rows (a prompt) and no prefix take the ordinary per-sequence path (flash).
 void CudaBackend::attention_batch(const void* q, std::span<const SeqSlice> seqs, int64_t layer,
-                                  void* out) {
+                                  const AttentionShape& sh, void* out) {
   if (seqs.empty()) return;
-  const KVCache& c0 = *seqs[0].cache;
-  const int64_t H = c0.width(), heads = c0.heads(), hd = c0.head_dim();
+  // q and out rows are [Q] wide (query heads), cache rows [KV] (key/value heads).
+  const int64_t H = sh.q_width(), KV = sh.kv_width(), heads = sh.heads, hd = sh.hd;
   constexpr int64_t kLongRows = 64;  // beyond this, a plain cache's rows go through flash
   // The decode kernel's head dims and alignment; other shapes take the per-sequence path
   // (attention(), which joins a prefix and its own rows into one temporary cache).
-  const bool jobs_ok = (hd == 64 || hd == 128 || hd == 256) && H % 8 == 0;
+  const bool jobs_ok = (hd == 64 || hd == 128 || hd == 256) && H % 8 == 0 && KV % 8 == 0;
   std::vector<const SeqSlice*> plain_long;
   std::vector<cuda::DecodeJob> jobs;
   // Prefix groups: (prefix, its length) -> rows (batch row, position).
@@ -168,8 +172,8 @@ void CudaBackend::attention_batch(const void* q, std::span<const SeqSlice> seqs,
     const SeqSlice& s = seqs[i];
     const KVCache& c = *s.cache;
     if (s.count <= 0) continue;
-    check_cache(c, heads, hd, c.length() + s.count, layer);
-    RCC_CHECK(c.width() == H, "CUDA attention: caches of different shapes in one batch");
+    check_cache(c, sh.kv_heads, hd, c.length() + s.count, layer);
+    check_window(sh, c.length() + s.count);
     if (i == 0) int8 = c.dtype() == DType::I8;
     RCC_CHECK((c.dtype() == DType::I8) == int8,
               "CUDA attention: int8 and bf16 caches in one batch");
@@ -241,7 +245,8 @@ void CudaBackend::attention_batch(const void* q, std::span<const SeqSlice> seqs,
   use();
   if (!jobs.empty()) {
     cuda::AttentionArgs a =
-        attention_args(q, H, nullptr, nullptr, H, heads, hd, rows_total, 0, out, H);
+        attention_args(q, H, nullptr, nullptr, KV, heads, hd, rows_total, 0, out, H);
+    a.group = int(sh.group());
     a.int8 = int8;
     const size_t bytes = size_t(rows_total) * size_t(heads) * size_t(slots) * size_t(hd + 1) * 4;
     grow(scratch_.attn, bytes);
@@ -262,7 +267,7 @@ void CudaBackend::attention_batch(const void* q, std::span<const SeqSlice> seqs,
   // Long prompts of plain caches (and every sequence of other head dims) after the combine,
   // which writes every row of the batch.
   for (const SeqSlice* s : plain_long)
-    attention(act_at(*this, q, s->begin * H), s->count, s->cache->length(), *s->cache, layer,
+    attention(act_at(*this, q, s->begin * H), s->count, s->cache->length(), *s->cache, layer, sh,
               act_at(*this, out, s->begin * H));
 }
 

@@ -84,6 +84,11 @@ class CudaBackend final : public Backend {
 
   void layer_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, const Tensor& b,
                   float eps, void* y) override;
+  void rms_norm(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
+                void* y) override;
+  void head_rms_norm(void* qkv, int64_t rows, const AttentionShape& s, const Tensor& qw,
+                     const Tensor& kw, float eps) override;
+  void swiglu(const void* gu, int64_t rows, int64_t I, void* y) override;
   void layer_norm_pair(const void* x, int64_t rows, int64_t H, const Tensor& w1, const Tensor& b1,
                        const Tensor& w2, const Tensor& b2, float eps, void* y1, void* y2,
                        void* x_copy) override;
@@ -94,25 +99,25 @@ class CudaBackend final : public Backend {
   void linear_f32_host(const void* x, int64_t rows, const Tensor& W, float* y_host) override;
   void gelu(const void* x, void* y, int64_t n) override;
   void add(void* y, const void* x, int64_t n) override;
-  void qkv_to_cache(void* qkv, int64_t rows, int64_t heads, int64_t hd, int64_t rot, double base,
+  void qkv_to_cache(void* qkv, int64_t rows, const AttentionShape& s, const Rope& rope,
                     int64_t pos0, KVCache& cache, int64_t layer, void* q_out) override;
 
   void attention(const void* q, int64_t rows, int64_t past, const KVCache& cache, int64_t layer,
-                 void* out) override;
-  void qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs, int64_t heads, int64_t hd,
-                          int64_t rot, double base, int64_t layer, void* q_out) override;
+                 const AttentionShape& s, void* out) override;
+  void qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs, const AttentionShape& s,
+                          const Rope& rope, int64_t layer, void* q_out) override;
   void attention_batch(const void* q, std::span<const SeqSlice> seqs, int64_t layer,
-                       void* out) override;
+                       const AttentionShape& s, void* out) override;
 
   // ---- training ----
   void zero(void* p, size_t bytes) override;
-  void rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
-                  int64_t hd, int64_t rot, double base, bool inverse) override;
+  void rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
+                  const AttentionShape& s, const Rope& rope, bool inverse) override;
   void self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
-                      int64_t heads, int64_t hd, void* out, float* lse) override;
+                      const AttentionShape& s, void* out, float* lse) override;
   void self_attention_backward(const void* qkv, const void* out, const float* lse, const void* dout,
-                               std::span<const std::pair<int64_t, int64_t>> seqs, int64_t heads,
-                               int64_t hd, int64_t rot, double base, void* dqkv) override;
+                               std::span<const std::pair<int64_t, int64_t>> seqs,
+                               const AttentionShape& s, const Rope& rope, void* dqkv) override;
 
   void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy, void* dx,
                        bool accumulate_dx, float* dW, float* db) override;
@@ -122,6 +127,18 @@ class CudaBackend final : public Backend {
                      float* db) override;
   void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
                            const void* dy, void* dx, float* dw, float* db) override;
+  // The Llama family's backward ops are CPU-only for now (check_trainable refuses earlier).
+  void rms_norm_backward(const void*, int64_t, int64_t, const Tensor&, float, const void*, void*,
+                         float*) override {
+    fail("CUDA: rms_norm_backward is not implemented (Llama-family training runs on the CPU)");
+  }
+  void head_rms_norm_backward(const void*, int64_t, const AttentionShape&, const Tensor&,
+                              const Tensor&, float, void*, float*, float*) override {
+    fail("CUDA: head_rms_norm_backward is not implemented (Llama-family training runs on the CPU)");
+  }
+  void swiglu_backward(const void*, const void*, void*, int64_t, int64_t, float*) override {
+    fail("CUDA: swiglu_backward is not implemented (Llama-family training runs on the CPU)");
+  }
   void layer_norm_pair_backward(const void* x, int64_t rows, int64_t H, const Tensor& w1,
                                 const Tensor& w2, float eps, const void* dy1, const void* dy2,
                                 void* dx, float* dw1, float* db1, float* dw2, float* db2) override;
@@ -175,14 +192,20 @@ class CudaBackend final : public Backend {
   // stream orders the upload after earlier kernels that read its previous contents).
   void* upload_index(const void* host, size_t bytes);
 
-  // inv_freq[i] = 1 / base^(2i/rot) exactly as ops/rotary_cpu.cpp computes it (float32, as the
-  // Hugging Face reference), uploaded once per (rot, base).
-  const float* inv_freq(int64_t rot, double base);
+  // rope.inv_freq on the device (computed on the host as ops/rotary_cpu.cpp does: f32, as the
+  // Hugging Face reference), uploaded once per set of frequencies. Null for dims < 2.
+  const float* inv_freq(const Rope& rope);
 
   // Training's rotary tables: (cos, sin) of every angle for positions [0, positions), [pos, rot/2,
-  // 2] f32, computed on the host exactly as the kernels would (inv_freq as above, a = float(pos) ·
-  // inv_freq in f32, cos/sin in double rounded to f32), grown by doubling. Null for rot < 2.
-  const float* rope_table(int64_t positions, int64_t rot, double base);
+  // 2] f32, computed on the host exactly as the kernels would (a = float(pos) · inv_freq in f32,
+  // cos/sin in double rounded to f32), grown by doubling. Null for dims < 2.
+  const float* rope_table(int64_t positions, const Rope& rope);
+  // Training covers the GPT-NeoX layout only (throws naming what is missing).
+  static void check_trainable(const AttentionShape& s);
+  cuda::QkvToCacheArgs qkv_args(const AttentionShape& s, const Rope& rope);
+  // Sliding windows are not in the attention kernels: a window is accepted while no query is far
+  // enough along for it to exclude a key.
+  static void check_window(const AttentionShape& s, int64_t end_position);
   // A batch's rows' positions for the batched rotary kernels: device int32 [rows], row begin + i
   // of sequence (begin, n) holds i, rows outside every sequence −1; rows = the largest end,
   // longest = the largest n. The last two batches' tables are kept (a training step alternates
@@ -263,7 +286,7 @@ class CudaBackend final : public Backend {
   // all of them go back at once in ~CudaBackend (before the pool and the stream do).
   struct Scratch {
     IndexUpload index[kIndexUploads];  // upload_index
-    DeviceBuffer inv_freq;             // inv_freq(): f32 [rot/2] of (inv_rot_, inv_base_)
+    DeviceBuffer inv_freq;             // inv_freq(): f32 [dims/2], inv_freq_host_
     DeviceBuffer attn;                 // run_attention's workspace (key-split partials)
     DeviceBuffer f32_out;              // linear_f32_host's product before its download
     // Training:
@@ -273,15 +296,14 @@ class CudaBackend final : public Backend {
     DeviceBuffer ce;           // cross-entropy targets | weights | losses
     DeviceBuffer ss;           // sum_squares' result | partials
     DeviceBuffer ones;         // ones(): bf16 ones (the unfused bias gradients)
-    DeviceBuffer rope;         // rope_table(): (cos, sin) of (rope_rot_, rope_base_)
+    DeviceBuffer rope;         // rope_table(): (cos, sin) of rope_freq_host_
     PositionCache pos[2];      // row_positions(): the last two batches'
     DeviceBuffer adamw_table;  // adamw_tensors': [tensors | chunks] of adamw_key_
   };
   Scratch scratch_;
-  int64_t inv_rot_ = -1;
-  double inv_base_ = 0;
-  int64_t rope_positions_ = 0, rope_rot_ = -1;
-  double rope_base_ = 0;
+  std::vector<float> inv_freq_host_;   // what scratch_.inv_freq holds
+  std::vector<float> rope_freq_host_;  // the frequencies of scratch_.rope
+  int64_t rope_positions_ = 0;
   bool round_allocations_ = false;  // alloc() takes pool_size(bytes) (training)
   // adamw_tensors' table (scratch_.adamw_table): the tensor list it holds, the bytes of its
   // tensor part, its chunks.

@@ -22,12 +22,19 @@ void CudaBackend::zero(void* p, size_t bytes) {
 
 // Both directions: one launch over every row of the batch, positions from the cached per-row table.
 void CudaBackend::rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
-                             int64_t heads, int64_t hd, int64_t rot, double base, bool inverse) {
+                             const AttentionShape& sh, const Rope& rope, bool inverse) {
+  check_trainable(sh);
+  const int64_t hd = sh.hd, rot = rope.dims;
   RCC_CHECK(rot >= 0 && rot <= hd, "CUDA rotary_qkv: rotary dims ", rot, " exceed head_dim ", hd);
   const RowPositions rp = row_positions(seqs);
   if (rp.rows == 0 || rot < 2) return;
-  cuda::launch_rotary_qkv_rows(static_cast<bf16*>(qkv), rp.rows, int(heads), int(hd), int(rot),
-                               rp.pos, rope_table(rp.longest, rot, base), inverse, stream_);
+  cuda::launch_rotary_qkv_rows(static_cast<bf16*>(qkv), rp.rows, int(sh.heads), int(hd), int(rot),
+                               rp.pos, rope_table(rp.longest, rope), inverse, stream_);
+}
+
+void CudaBackend::check_trainable(const AttentionShape& sh) {
+  RCC_CHECK(sh.plain(), "CUDA training: grouped-query attention, the Llama family's qkv layout "
+            "and sliding windows are not supported yet (GPT-NeoX models train)");
 }
 
 CudaBackend::RowPositions CudaBackend::row_positions(
@@ -85,7 +92,9 @@ Batch batch_of(std::span<const std::pair<int64_t, int64_t>> seqs) {
 // the longest first) when it applies; otherwise one run_attention per sequence. q, k and v are
 // read in place from the fused qkv rows (row stride 3·heads·hd, head stride 3·hd).
 void CudaBackend::self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
-                                 int64_t heads, int64_t hd, void* out, float* lse) {
+                                 const AttentionShape& sh, void* out, float* lse) {
+  check_trainable(sh);
+  const int64_t heads = sh.heads, hd = sh.hd;
   const Batch batch = batch_of(seqs);
   const std::vector<cuda::SeqRows>& s = batch.seqs;
   if (s.empty()) return;
@@ -115,8 +124,10 @@ void CudaBackend::self_attention(const void* qkv, std::span<const std::pair<int6
 void CudaBackend::self_attention_backward(const void* qkv, const void* out, const float* lse,
                                           const void* dout,
                                           std::span<const std::pair<int64_t, int64_t>> seqs,
-                                          int64_t heads, int64_t hd, int64_t rot, double base,
+                                          const AttentionShape& sh, const Rope& rope,
                                           void* dqkv) {
+  check_trainable(sh);
+  const int64_t heads = sh.heads, hd = sh.hd, rot = rope.dims;
   const Batch batch = batch_of(seqs);
   const std::vector<cuda::SeqRows>& s = batch.seqs;
   if (s.empty()) return;
@@ -132,13 +143,13 @@ void CudaBackend::self_attention_backward(const void* qkv, const void* out, cons
   cuda::RotaryGrad fold;
   if (rot >= 2) {
     const RowPositions rp = row_positions(seqs);
-    fold = {rp.pos, rope_table(rp.longest, rot, base), int(rot / 2)};
+    fold = {rp.pos, rope_table(rp.longest, rope), int(rot / 2)};
   }
   const bool folded = cuda::launch_attention_backward(
       q, q + hd, q + 2 * hd, fused, static_cast<const bf16*>(out), lse,
       static_cast<const bf16*>(dout), s.data(), int64_t(s.size()), rows, int(heads), int(hd), dq,
       dq + hd, dq + 2 * hd, scratch_.attn_bwd.get(), stream_, rot >= 2 ? &fold : nullptr);
-  if (rot >= 2 && !folded) rotary_qkv(dqkv, seqs, heads, hd, rot, base, /*inverse=*/true);
+  if (rot >= 2 && !folded) rotary_qkv(dqkv, seqs, sh, rope, /*inverse=*/true);
 }
 
 void CudaBackend::linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,

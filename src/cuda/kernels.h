@@ -37,13 +37,24 @@ void launch_layer_norm_pair(const bf16* x, int64_t rows, int64_t H, const float*
                             const float* b1, const float* w2, const float* b2, float eps, bf16* y1,
                             bf16* y2, bf16* x_copy, cudaStream_t stream);
 
+// ---- llama_ops.cu ----
+// RMSNorm of `per_row` vectors of `width` elements in each of `rows` rows: vector g of row r at
+// r·row_stride + g·width of x (and of y; they may alias): y = w · x / sqrt(mean(x²) + eps), w f32
+// [width]. Dense rows: per_row 1, width = row_stride = H; Qwen3's head norms: the heads of the
+// fused qkv rows.
+void launch_rms_norm(const bf16* x, bf16* y, int64_t rows, int per_row, int width,
+                     int64_t row_stride, const float* w, float eps, cudaStream_t stream);
+// y [rows, I] = silu(gu[:, :I]) · gu[:, I:] (gu [rows, 2I]; y does not overlap gu).
+void launch_swiglu(const bf16* gu, int64_t rows, int64_t I, bf16* y, cudaStream_t stream);
+
 // ---- rotary.cu ----
 // One sequence's rows of a qkv_to_cache launch: rows [row_begin, next segment's row_begin) of the
 // batch at positions pos0.., written to rows cache_row0.. of its cache layer (a continued cache's
 // own storage starts after its shared prefix: cache_row0 = pos0 - prefix length).
 struct QkvSegment {
   int64_t row_begin = 0, pos0 = 0, cache_row0 = 0;
-  // Cache of one layer: [capacity, heads, hd] of bf16, or int8 with scales [capacity, heads].
+  // Cache of one layer: [capacity, kv_heads, hd] of bf16, or int8 with scales [capacity,
+  // kv_heads].
   void* k = nullptr;
   void* v = nullptr;
   float* k_scale = nullptr;  // int8 caches only
@@ -51,10 +62,13 @@ struct QkvSegment {
 };
 constexpr int kQkvMaxSegments = 32;  // sequences per launch (kernel parameter space)
 struct QkvToCacheArgs {
-  const bf16* qkv = nullptr;  // [rows, heads, 3, hd]
-  int64_t rows = 0;           // of every segment together
-  int heads = 0, hd = 0, rot = 0;
-  const float* inv_freq = nullptr;  // device [rot/2]: 1 / base^(2i/rot), computed on the host
+  // [rows, (heads + 2·kv_heads)·hd]: GPT-NeoX's [heads, 3, hd] when `interleaved` (kv_heads ==
+  // heads), else [q heads | k kv_heads | v kv_heads] (ops/attention_shape.h).
+  const bf16* qkv = nullptr;
+  int64_t rows = 0;  // of every segment together
+  int heads = 0, kv_heads = 0, hd = 0, rot = 0;
+  bool interleaved = true;
+  const float* inv_freq = nullptr;  // device [rot/2], computed on the host (scaling included)
   // Optional: device [positions, rot/2, 2] (cos, sin) of every angle, computed on the host with
   // the same formula (training: positions < the longest sequence); null computes them here.
   const float* rope = nullptr;
@@ -99,15 +113,16 @@ TileChunk tile_chunk(const std::vector<AttnTile>& tiles, size_t first, size_t co
 struct AttentionArgs {
   const bf16* q = nullptr;  // [rows, q_stride], head h at h·q_head
   int64_t q_stride = 0, q_head = 0;
-  // Keys and values [capacity, kv_stride], head h at h·kv_head: a cache of one layer (kv_head =
+  // Keys and values [capacity, kv_stride], kv head j at j·kv_head: a cache of one layer (kv_head =
   // hd), or (training) the k and v parts of the fused qkv (kv_stride 3·heads·hd, kv_head 3·hd).
+  // Query head h reads kv head h / group (grouped-query attention; 1: one kv head per query head).
   const void* k = nullptr;
   const void* v = nullptr;
-  const float* k_scale = nullptr;  // int8: [capacity, heads]
+  const float* k_scale = nullptr;  // int8: [capacity, heads / group]
   const float* v_scale = nullptr;
   int64_t kv_stride = 0, kv_head = 0;
   bool int8 = false;
-  int heads = 0, hd = 0;
+  int heads = 0, hd = 0, group = 1;  // heads: query heads
   int64_t rows = 0, past = 0;  // query r at position past + r sees keys [0, past + r]
   bf16* out = nullptr;         // [rows, out_stride], head h at h·hd
   int64_t out_stride = 0;

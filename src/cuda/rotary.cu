@@ -1,5 +1,5 @@
-// qkv_to_cache: rotary embedding of q and k (GPT-NeoX rotate-half) fused with the split of the
-// fused QKV rows into the query buffer and one layer of the KV cache (bf16 or int8 + scales).
+// qkv_to_cache: rotary embedding of q and k (rotate-half) fused with the split of the fused QKV
+// rows into the query buffer and one layer of the KV cache (bf16 or int8 + scales).
 #include <algorithm>
 
 #include "cuda/kernels.h"
@@ -8,7 +8,9 @@ namespace rcc::cuda {
 namespace {
 
 // Grid (rows, heads); block: hd rounded up to a multiple of 32 threads, thread t owns element t
-// of q, k and v of head h of row r. Shared memory: the head's [q | k | v] in f32 (3·hd floats).
+// of query head h of row r and, in the first query head of each group (h % group == 0), of key
+// and value head h / group, which that block writes to the cache. Shared memory: [q | k | v] in
+// f32 (3·hd floats).
 // Angles as the CPU reference (ops/rotary_cpu.cpp): a = float(pos) · inv_freq[i] in f32 with
 // inv_freq computed on the host, cos/sin evaluated in double and rounded to f32.
 template <bool kInt8>
@@ -20,8 +22,18 @@ __global__ void qkv_to_cache_kernel(QkvToCacheArgs a) {
   int si = 0;  // the segment (sequence) of row r
   while (si + 1 < a.segments && a.seg[si + 1].row_begin <= r) ++si;
   const QkvSegment& sg = a.seg[si];
-  const bf16* src = a.qkv + (r * a.heads + h) * 3 * hd;
-  for (int i = t; i < 3 * hd; i += blockDim.x) sh[i] = __bfloat162float(src[i]);
+  const int group = a.heads / a.kv_heads, j = h / group;
+  const bool writes_kv = h % group == 0;
+  const bf16* row = a.qkv + r * int64_t(a.heads + 2 * a.kv_heads) * hd;
+  const int64_t q_at = a.interleaved ? int64_t(h) * 3 * hd : int64_t(h) * hd;
+  const int64_t k_at = a.interleaved ? int64_t(j) * 3 * hd + hd : int64_t(a.heads + j) * hd;
+  const int64_t v_at =
+      a.interleaved ? int64_t(j) * 3 * hd + 2 * hd : int64_t(a.heads + a.kv_heads + j) * hd;
+  for (int i = t; i < hd; i += blockDim.x) {
+    sh[i] = __bfloat162float(row[q_at + i]);
+    sh[hd + i] = __bfloat162float(row[k_at + i]);
+    sh[2 * hd + i] = __bfloat162float(row[v_at + i]);
+  }
   __syncthreads();
 
   const int64_t pos = sg.pos0 + (r - sg.row_begin), crow = sg.cache_row0 + (r - sg.row_begin);
@@ -53,7 +65,8 @@ __global__ void qkv_to_cache_kernel(QkvToCacheArgs a) {
     }
     a.q_out[r * int64_t(a.heads) * hd + int64_t(h) * hd + t] = __float2bfloat16_rn(qv);
   }
-  const int64_t cache_off = (crow * a.heads + h) * int64_t(hd) + t;  // [row, h, t]
+  if (!writes_kv) return;  // the whole block: no barrier follows
+  const int64_t cache_off = (crow * a.kv_heads + j) * int64_t(hd) + t;  // [row, j, t]
   if constexpr (!kInt8) {
     if (active) {
       static_cast<bf16*>(sg.k)[cache_off] = __float2bfloat16_rn(kv);
@@ -72,8 +85,8 @@ __global__ void qkv_to_cache_kernel(QkvToCacheArgs a) {
       static_cast<int8_t*>(sg.v)[cache_off] = int8_t(vq);
     }
     if (t == 0) {
-      sg.k_scale[crow * a.heads + h] = ks;
-      sg.v_scale[crow * a.heads + h] = vs;
+      sg.k_scale[crow * a.kv_heads + j] = ks;
+      sg.v_scale[crow * a.kv_heads + j] = vs;
     }
   }
 }
@@ -89,6 +102,8 @@ void launch_qkv_to_cache(const QkvToCacheArgs& a, cudaStream_t stream) {
             " exceed head_dim ", a.hd);
   RCC_CHECK(a.rows < (int64_t(1) << 31) && a.heads < 65536,
             "CUDA qkv_to_cache: too many rows/heads");
+  RCC_CHECK(a.kv_heads >= 1 && a.heads % a.kv_heads == 0 && (!a.interleaved || a.kv_heads == a.heads),
+            "CUDA qkv_to_cache: ", a.heads, " query heads over ", a.kv_heads, " key/value heads");
   const dim3 grid(unsigned(a.rows), unsigned(a.heads));
   const unsigned threads = unsigned((a.hd + 31) / 32 * 32);
   const size_t smem = size_t(3 * a.hd) * sizeof(float);

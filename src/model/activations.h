@@ -1,18 +1,20 @@
-// What a GPT-NeoX training forward keeps for its backward pass. Per layer, per row:
+// What a training forward keeps for its backward pass. Per layer, per row (Q, QKV, M of
+// model/config.h):
 //   x_in [H]   the layer's input            ln1 [H]  input_layernorm output
-//   qkv [3H]   the fused qkv product [heads, 3, hd], q and k rotated in place (what attention
-//              and its backward read)
-//   attn [H]   attention output before the dense projection
+//   qkv [QKV]  the fused qkv product (AttentionShape's layout), q and k normed (Qwen3) and
+//              rotated in place (what attention and its backward read)
+//   qkv_pre [QKV]  Qwen3 only: the qkv product before the q/k norms
+//   attn [Q]   attention output before the dense projection
 //   x_mid [H]  serial residual only: x_in + attention (the input of post_attention_layernorm)
 //   ln2 [H]    post_attention_layernorm output
-//   pre [I]    dense_h_to_4h output (GELU input)   act [I]  GELU output
+//   pre [M]    MLP input product (GELU input, or SwiGLU's gate | up)   act [I]  activation output
 // plus the input of the final layer norm [rows, H]. Everything lives in one allocation of the
 // model's backend (activation dtype: f32 on the CPU, bf16 on CUDA), carved into per-layer views
 // (llm.c style); rows are those of one forward call (all its sequences stacked).
 // A forward that keeps only some rows of its output (Transformer::forward_train_rows, the RCC
 // encoder's slots) runs the last layer's output part on those n rows alone: that layer's x_mid,
-// ln2, pre, act and the final layer norm's input then hold n rows, and kx_in / kattn hold the
-// layer input and the attention output gathered at the kept rows.
+// ln2, pre, act and the final layer norm's input then hold n rows, and kx_in [n, H] / kattn
+// [n, Q] hold the layer input and the attention output gathered at the kept rows.
 #pragma once
 #include <cstdint>
 #include <utility>
@@ -24,10 +26,10 @@
 namespace rcc {
 
 struct LayerActivations {
-  void *x_in = nullptr, *ln1 = nullptr, *qkv = nullptr, *attn = nullptr, *x_mid = nullptr,
-       *ln2 = nullptr, *pre = nullptr, *act = nullptr;
+  void *x_in = nullptr, *ln1 = nullptr, *qkv = nullptr, *qkv_pre = nullptr, *attn = nullptr,
+       *x_mid = nullptr, *ln2 = nullptr, *pre = nullptr, *act = nullptr;
   float* lse = nullptr;  // f32 [rows, heads]: the attention rows' log-sum-exps (backend.h)
-  void *kx_in = nullptr, *kattn = nullptr;  // kept-rows forward, last layer only: [n, H] each
+  void *kx_in = nullptr, *kattn = nullptr;  // kept-rows forward, last layer only
 };
 
 class Activations {

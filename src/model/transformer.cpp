@@ -102,8 +102,11 @@ void Transformer::attention_part(int64_t li, const void* x, int64_t rows,
   const AttentionShape sh = cfg_.attention(li);
   if (!b.normed) norm(x, rows, l.ln1_w, l.ln1_b, b.ln);
   be.linear(b.ln, rows, l.qkv_w, l.qkv_b.defined() ? &l.qkv_b : nullptr, b.qkv, false);
-  if (cfg_.qk_norm)
+  if (cfg_.qk_norm) {
+    if (acts)  // the norms' input, for their backward
+      be.copy_device(acts->layer(li).qkv_pre, b.qkv, be.act_bytes(rows * sh.qkv_width()));
     be.head_rms_norm(b.qkv, rows, sh, l.q_norm_w, l.k_norm_w, float(cfg_.norm_eps));
+  }
   if (acts) {
     const LayerActivations& a = acts->layer(li);
     // Every sequence of the batch at once (positions from 0 in each), on the qkv product as it

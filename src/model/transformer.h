@@ -123,6 +123,9 @@ class Transformer {
   void norm(const void* x, int64_t rows, const Tensor& w, const Tensor& b, void* y) const;
   // Activation elements per row of layer()'s workspace.
   int64_t work_per_row() const;
+  // The backward of norm(): dx += ..., dw (and db for LayerNorm) += (f32; undefined skips).
+  void norm_backward(const void* x, int64_t rows, const Tensor& w, const void* dy, void* dx,
+                     const Tensor& dw, const Tensor& db) const;
   void attention_part(int64_t i, const void* x, int64_t rows, std::span<const SeqSlice> seqs,
                       const LayerBuffers& b, const Activations* acts) const;
   void output_part(int64_t i, void* x, int64_t rows, const LayerBuffers& b,
@@ -139,12 +142,12 @@ class Transformer {
   // input's without ln1 (parallel residual) or x_mid's (serial). Otherwise ln2's output gradient
   // is written to d_ln2 and dx is left alone (layer_norm_pair_backward takes it from there).
   // x_ln2 is ln2's input, attn the dense projection's input, a the MLP's recorded activations,
-  // all at those rows. Workspace per row: d_act [I] | d_ln [H].
+  // all at those rows. Workspace per row: d_act [I] (| d_pre [M] for SwiGLU) | d_ln [H].
   void output_part_backward(int64_t i, int64_t rows, const void* x_ln2, const void* attn,
                             const LayerActivations& a, void* dx, void* d_attn, void* d_ln2,
                             const LayerWeights& grads, void* work) const;
-  // attention_part_backward: d_attn [all rows] -> ln1's output gradient, written to the first
-  // [rows, H] of `work` (ln1's own backward is the caller's). Workspace per row: 7H.
+  // attention_part_backward: d_attn [all rows, Q] -> ln1's output gradient, written to the first
+  // [rows, H] of `work` (ln1's own backward is the caller's). Workspace per row: H + QKV.
   void attention_part_backward(int64_t i, const Activations& acts, const void* d_attn,
                                const LayerWeights& grads, void* work) const;
 

@@ -1,4 +1,4 @@
-// Training side of GPT-NeoX (spec §1): the recording forward and the backward pass, one layer
+// Training side of the transformer (spec §1, §7): the recording forward and the backward pass, one layer
 // at a time in reverse, from the activations the forward stored (model/activations.h). Written
 // once against the backend's training ops (backend/backend.h): the CPU runs them in f32, CUDA in
 // bf16 with f32 weight gradients.
@@ -15,11 +15,17 @@ float* f32_or_null(const Tensor& t) {
   return t.defined() ? t.f32() : nullptr;
 }
 
-// layer_backward's workspace per row: d_ln2 [H] | d_attn [H] | scratch [max(I + H, 4H)]
-// (output_part_backward: d_act [I] | d_ln [H]; attention_part_backward: d_ln [H] | dqkv [3H]).
+// output_part_backward's workspace per row: d_act [I] (| d_pre [M] for SwiGLU) | d_ln [H].
+int64_t output_work_per_row(const ModelConfig& cfg) {
+  const int64_t I = cfg.intermediate_size;
+  return I + (cfg.gated_mlp ? cfg.mlp_in_rows() : 0) + cfg.hidden_size;
+}
+
+// layer_backward's workspace per row: d_ln2 [H] | d_attn [Q] | scratch [max(output part,
+// attention part: d_ln [H] | dqkv [QKV])].
 int64_t layer_work_per_row(const ModelConfig& cfg) {
-  const int64_t H = cfg.hidden_size, I = cfg.intermediate_size;
-  return 2 * H + std::max(I + H, 4 * H);
+  const int64_t H = cfg.hidden_size;
+  return H + cfg.q_width() + std::max(output_work_per_row(cfg), H + cfg.qkv_width());
 }
 
 // Gradients are f32 everywhere; the CPU computes with the f32 masters themselves.
@@ -47,38 +53,30 @@ int64_t tiled_rows(std::span<const std::pair<int64_t, int64_t>> seqs, const char
   return rows;
 }
 
-// The backward covers GPT-NeoX; the Llama family's norms and MLP have no backward yet.
-void check_trainable(const ModelConfig& cfg) {
-  RCC_CHECK(!cfg.llama_family(), "training ", cfg.model_type,
-            " models is not supported yet (GPT-NeoX models train)");
-}
-
 }  // namespace
 
 void Transformer::forward_train(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
                             const ForwardHooks* hooks, Activations& acts) const {
   const int64_t H = cfg_.hidden_size;
-  check_trainable(cfg_);
   const int64_t rows = tiled_rows(seqs, "forward_train");
   acts.reset(cfg_, *be_, rows);
   acts.seqs.assign(seqs.begin(), seqs.end());
   // Every part of the workspace is written before it is read (layer()): no zero fill.
-  DeviceBuffer work(*be_, be_->act_bytes(rows * (6 * H + cfg_.intermediate_size)));
+  DeviceBuffer work(*be_, be_->act_bytes(rows * work_per_row()));
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
     layer(i, x, rows, {}, work.get(), &acts);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
   }
   be_->copy_device(acts.final_in(), x, be_->act_bytes(rows * H));
-  be_->layer_norm(x, rows, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.norm_eps), x);
+  norm(x, rows, dw_.final_ln_w, dw_.final_ln_b, x);
 }
 
 void Transformer::forward_train_rows(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
                                  const ForwardHooks* hooks, std::span<const int64_t> keep,
                                  Activations& acts, void* out) const {
   Backend& be = *be_;
-  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, L = cfg_.num_layers;
+  const int64_t H = cfg_.hidden_size, Q = cfg_.q_width(), L = cfg_.num_layers;
   const int64_t n = int64_t(keep.size());
-  check_trainable(cfg_);
   const int64_t rows = tiled_rows(seqs, "forward_train_rows");
   std::vector<bool> seen(size_t(rows), false);
   for (int64_t r : keep) {
@@ -89,7 +87,7 @@ void Transformer::forward_train_rows(void* x, std::span<const std::pair<int64_t,
   acts.reset(cfg_, be, rows, n);
   acts.seqs.assign(seqs.begin(), seqs.end());
   acts.keep.assign(keep.begin(), keep.end());
-  DeviceBuffer work(be, be.act_bytes(rows * (6 * H + I)));
+  DeviceBuffer work(be, be.act_bytes(rows * work_per_row()));
   for (int64_t i = 0; i < L - 1; ++i) {
     layer(i, x, rows, {}, work.get(), &acts);
     if (hooks && hooks->after_layer) hooks->after_layer(i, x, rows);
@@ -105,7 +103,7 @@ void Transformer::forward_train_rows(void* x, std::span<const std::pair<int64_t,
   attention_part(L - 1, x, rows, {}, b, &acts);
   if (n == 0) return;
   be.gather_rows(x, H, keep.data(), n, H, a.kx_in, H);
-  be.gather_rows(a.attn, H, keep.data(), n, H, a.kattn, H);
+  be.gather_rows(a.attn, Q, keep.data(), n, Q, a.kattn, Q);
   be.copy_device(out, a.kx_in, be.act_bytes(n * H));
   LayerBuffers k;
   k.attn = a.kattn;
@@ -115,7 +113,17 @@ void Transformer::forward_train_rows(void* x, std::span<const std::pair<int64_t,
   output_part(L - 1, out, n, k, &a);
   if (hooks && hooks->after_layer) hooks->after_layer(L - 1, out, n);
   be.copy_device(acts.final_in(), out, be.act_bytes(n * H));
-  be.layer_norm(out, n, H, dw_.final_ln_w, dw_.final_ln_b, float(cfg_.norm_eps), out);
+  norm(out, n, dw_.final_ln_w, dw_.final_ln_b, out);
+}
+
+void Transformer::norm_backward(const void* x, int64_t rows, const Tensor& w, const void* dy,
+                                void* dx, const Tensor& dw, const Tensor& db) const {
+  const float eps = float(cfg_.norm_eps);
+  if (cfg_.rms_norm)
+    be_->rms_norm_backward(x, rows, cfg_.hidden_size, w, eps, dy, dx, f32_or_null(dw));
+  else
+    be_->layer_norm_backward(x, rows, cfg_.hidden_size, w, eps, dy, dx, f32_or_null(dw),
+                             f32_or_null(db));
 }
 
 // Residual gradients (spec §1.3 layer): dx accumulates in place, layer by layer, with no
@@ -123,29 +131,33 @@ void Transformer::forward_train_rows(void* x, std::span<const std::pair<int64_t,
 // and MLP products read dx as it enters; dx += LN2'(d ln2) + LN1'(d ln1) at the end (one fused
 // pass, layer_norm_pair_backward). Serial, y = m + mlp(ln2 m), m = x + attn(ln1 x): dx += LN2'
 // first (dx is then d m, which the dense product reads), dx += LN1' at the end.
-void Transformer::output_part_backward(int64_t li, int64_t rows, const void* x_ln2, const void* attn,
-                                   const LayerActivations& a, void* dx, void* d_attn, void* d_ln2,
-                                   const LayerWeights& g, void* work) const {
+void Transformer::output_part_backward(int64_t li, int64_t rows, const void* x_ln2,
+                                       const void* attn, const LayerActivations& a, void* dx,
+                                       void* d_attn, void* d_ln2, const LayerWeights& g,
+                                       void* work) const {
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
   const int64_t I = cfg_.intermediate_size;
   void* d_act = work;
-  void* d_ln = d_ln2 ? d_ln2 : act_at(be, d_act, rows * I);
+  // The gradient w.r.t. the MLP's input product: GELU's in place, SwiGLU's [M] apart.
+  void* d_pre = cfg_.gated_mlp ? act_at(be, d_act, rows * I) : d_act;
+  void* d_ln = d_ln2 ? d_ln2 : act_at(be, d_act, rows * (I + (cfg_.gated_mlp ? 2 * I : 0)));
   const bool parallel = cfg_.use_parallel_residual;
-  // MLP: out = fc_out(gelu(fc_in(ln2(x_ln2)))); its output gradient is dx in both residual styles.
+  // MLP: out = fc_out(act(fc_in(ln2(x_ln2)))); its output gradient is dx in both residual styles.
   // Parallel residual: the dense projection's output gradient is dx too (ln2's backward, which
   // changes dx, comes last), so both bias gradients are the same column sums, taken once.
   if (parallel)
-    be.bias_backward(dx, rows, cfg_.hidden_size, g.fc_out_b.f32(), f32_or_null(g.dense_b));
+    be.bias_backward(dx, rows, cfg_.hidden_size, f32_or_null(g.fc_out_b), f32_or_null(g.dense_b));
   be.linear_backward(a.act, rows, l.fc_out_w, dx, d_act, false, g.fc_out_w.f32(),
-                     parallel ? nullptr : g.fc_out_b.f32());
-  // fc_in's bias gradient comes with GELU's backward (the column sums of d_act).
-  be.gelu_backward(a.pre, d_act, d_act, rows, I, g.fc_in_b.f32());
-  be.linear_backward(a.ln2, rows, l.fc_in_w, d_act, d_ln, false, g.fc_in_w.f32(), nullptr);
+                     parallel ? nullptr : f32_or_null(g.fc_out_b));
+  // fc_in's bias gradient comes with the activation's backward (the column sums of d_pre).
+  if (cfg_.gated_mlp)
+    be.swiglu_backward(a.pre, d_act, d_pre, rows, I, f32_or_null(g.fc_in_b));
+  else
+    be.gelu_backward(a.pre, d_act, d_act, rows, I, f32_or_null(g.fc_in_b));
+  be.linear_backward(a.ln2, rows, l.fc_in_w, d_pre, d_ln, false, g.fc_in_w.f32(), nullptr);
   auto ln2_backward = [&] {
-    if (!d_ln2)
-      be.layer_norm_backward(x_ln2, rows, cfg_.hidden_size, l.ln2_w, float(cfg_.norm_eps),
-                             d_ln, dx, g.ln2_w.f32(), g.ln2_b.f32());
+    if (!d_ln2) norm_backward(x_ln2, rows, l.ln2_w, d_ln, dx, g.ln2_w, g.ln2_b);
   };
   RCC_CHECK(parallel || !d_ln2, "output_part_backward: a serial layer's ln2 is not deferred");
   if (!parallel) ln2_backward();  // the dense projection's output gradient is d x_mid
@@ -160,12 +172,16 @@ void Transformer::attention_part_backward(int64_t li, const Activations& acts, c
   const LayerWeights& l = dw_.layers[size_t(li)];
   const LayerActivations& a = acts.layer(li);
   const int64_t rows = acts.rows(), H = cfg_.hidden_size;
+  const AttentionShape sh = cfg_.attention(li);
   void* d_ln = work;
   void* dqkv = act_at(be, d_ln, rows * H);
-  // proj = dense(attention(rotary(qkv(ln1(x_in))))); a.qkv holds the rotated q, k.
-  // dqkv: the gradients of the unrotated q and k (the rotary's backward included) and of v.
-  be.self_attention_backward(a.qkv, a.attn, a.lse, d_attn, acts.seqs, cfg_.attention(li), rope_,
-                             dqkv);
+  // proj = dense(attention(rotary(norms(qkv(ln1(x_in)))))); a.qkv holds the normed, rotated q, k.
+  // dqkv: the gradients of the unrotated q and k (the rotary's backward included) and of v, then
+  // of the q/k norms' input.
+  be.self_attention_backward(a.qkv, a.attn, a.lse, d_attn, acts.seqs, sh, rope_, dqkv);
+  if (cfg_.qk_norm)
+    be.head_rms_norm_backward(a.qkv_pre, rows, sh, l.q_norm_w, l.k_norm_w, float(cfg_.norm_eps),
+                              dqkv, g.q_norm_w.f32(), g.k_norm_w.f32());
   be.linear_backward(a.ln1, rows, l.qkv_w, dqkv, d_ln, false, g.qkv_w.f32(), f32_or_null(g.qkv_b));
 }
 
@@ -182,7 +198,7 @@ void Transformer::layer_backward(int64_t li, const Activations& acts, void* dx, 
   const bool parallel = cfg_.use_parallel_residual;
   void* d_ln2 = work;
   void* d_attn = act_at(be, d_ln2, rows * H);
-  void* scratch = act_at(be, d_attn, rows * H);
+  void* scratch = act_at(be, d_attn, rows * cfg_.q_width());
   output_part_backward(li, rows, parallel ? a.x_in : a.x_mid, a.attn, a, dx, d_attn,
                        parallel ? d_ln2 : nullptr, g, scratch);
   attention_part_backward(li, acts, d_attn, g, scratch);
@@ -191,7 +207,7 @@ void Transformer::layer_backward(int64_t li, const Activations& acts, void* dx, 
     be.layer_norm_pair_backward(a.x_in, rows, H, l.ln1_w, l.ln2_w, eps, d_ln1, d_ln2, dx,
                                 g.ln1_w.f32(), g.ln1_b.f32(), g.ln2_w.f32(), g.ln2_b.f32());
   else
-    be.layer_norm_backward(a.x_in, rows, H, l.ln1_w, eps, d_ln1, dx, g.ln1_w.f32(), g.ln1_b.f32());
+    norm_backward(a.x_in, rows, l.ln1_w, d_ln1, dx, g.ln1_w, g.ln1_b);
 }
 
 void Transformer::backward(const Activations& acts, void* dx, const ModelWeights& grads,
@@ -206,8 +222,8 @@ void Transformer::backward(const Activations& acts, void* dx, const ModelWeights
   // Final layer norm.
   DeviceBuffer d(be, xbytes);
   be.zero(d.get(), xbytes);
-  be.layer_norm_backward(acts.final_in(), rows, H, dw_.final_ln_w, float(cfg_.norm_eps), dx,
-                         d.get(), grads.final_ln_w.f32(), grads.final_ln_b.f32());
+  norm_backward(acts.final_in(), rows, dw_.final_ln_w, dx, d.get(), grads.final_ln_w,
+                grads.final_ln_b);
   be.copy_device(dx, d.get(), xbytes);
   d.reset();
   // Every part of the workspace is written before it is read (layer_backward): no zero fill.
@@ -226,11 +242,11 @@ void Transformer::backward_rows(const Activations& acts, const void* dout, void*
             grads.layers.size(), " layers, model has ", dw_.layers.size());
   Backend& be = *be_;
   const int64_t rows = acts.rows(), n = acts.kept(), L = cfg_.num_layers;
-  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
+  const int64_t H = cfg_.hidden_size, Q = cfg_.q_width();
   DeviceBuffer work(be, be.act_bytes(rows * layer_work_per_row(cfg_)));
   void* d_attn = work.get();
-  void* scratch = act_at(be, d_attn, rows * H);
-  be.zero(d_attn, be.act_bytes(rows * H));  // zero off the kept rows
+  void* scratch = act_at(be, d_attn, rows * Q);
+  be.zero(d_attn, be.act_bytes(rows * Q));  // zero off the kept rows
   // dx [rows, H] accumulates the last layer's input gradient: the kept rows' residual and ln2
   // part, then ln1's for every row. dout is read (by the final norm's backward) before dx is
   // cleared.
@@ -239,27 +255,25 @@ void Transformer::backward_rows(const Activations& acts, const void* dout, void*
   if (n > 0) {
     // The kept rows: final layer norm, then the last layer's output part; their gradients enter
     // the attention part (every row) at the kept rows.
-    kept = DeviceBuffer(be, be.act_bytes(n * (3 * H + I)));
+    kept = DeviceBuffer(be, be.act_bytes(n * (H + Q + output_work_per_row(cfg_))));
     dk = kept.get();
     void* dk_attn = act_at(be, dk, n * H);
-    void* kscratch = act_at(be, dk_attn, n * H);  // d_act [I] | d_ln [H]
+    void* kscratch = act_at(be, dk_attn, n * Q);  // output_part_backward's workspace
     be.zero(dk, be.act_bytes(n * H));
-    be.layer_norm_backward(acts.final_in(), n, H, dw_.final_ln_w, float(cfg_.norm_eps), dout,
-                           dk, grads.final_ln_w.f32(), grads.final_ln_b.f32());
+    norm_backward(acts.final_in(), n, dw_.final_ln_w, dout, dk, grads.final_ln_w,
+                  grads.final_ln_b);
     if (hooks && hooks->after_layer) hooks->after_layer(L - 1, dk, n);
     const LayerActivations& a = acts.layer(L - 1);
     output_part_backward(L - 1, n, cfg_.use_parallel_residual ? a.kx_in : a.x_mid, a.kattn, a, dk,
                          dk_attn, nullptr, grads.layers[size_t(L - 1)], kscratch);
-    be.scatter_add_rows(dk_attn, acts.keep.data(), n, H, d_attn);
+    be.scatter_add_rows(dk_attn, acts.keep.data(), n, Q, d_attn);
   }
   be.zero(dx, be.act_bytes(rows * H));
   if (n > 0) be.scatter_add_rows(dk, acts.keep.data(), n, H, dx);
   kept.reset();
   attention_part_backward(L - 1, acts, d_attn, grads.layers[size_t(L - 1)], scratch);
-  be.layer_norm_backward(acts.layer(L - 1).x_in, rows, H, dw_.layers[size_t(L - 1)].ln1_w,
-                         float(cfg_.norm_eps), scratch, dx,
-                         grads.layers[size_t(L - 1)].ln1_w.f32(),
-                         grads.layers[size_t(L - 1)].ln1_b.f32());
+  norm_backward(acts.layer(L - 1).x_in, rows, dw_.layers[size_t(L - 1)].ln1_w, scratch, dx,
+                grads.layers[size_t(L - 1)].ln1_w, grads.layers[size_t(L - 1)].ln1_b);
   for (int64_t i = L - 2; i >= 0; --i) {
     if (hooks && hooks->after_layer) hooks->after_layer(i, dx, rows);
     layer_backward(i, acts, dx, grads.layers[size_t(i)], work.get());

@@ -13,6 +13,9 @@ void gelu_backward(const float* x, const float* dy, float* dx, int64_t n);
 // (gate | up), y [rows, I]; silu(g) = g / (1 + exp(−g)) (exp by the vectorised fast_exp, relative
 // error < 1e-7). y must not overlap gu.
 void swiglu(const float* gu, int64_t rows, int64_t I, float* y);
+// Backward of swiglu (training): dgu [rows, 2I] = (dy · up · silu'(gate) | dy · silu(gate)),
+// silu'(g) = σ(g)·(1 + g·(1 − σ(g))). (activation_backward_cpu.cpp)
+void swiglu_backward(const float* gu, const float* dy, float* dgu, int64_t rows, int64_t I);
 // y += x
 void add_inplace(float* y, const float* x, int64_t n);
 

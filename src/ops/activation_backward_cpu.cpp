@@ -2,6 +2,7 @@
 // Written branch-free so the loop vectorises without -fno-trapping-math: Φ via the
 // Abramowitz–Stegun 7.1.26 erf approximation (absolute error ≤ 1.5e-7, i.e. ≤ 7.5e-8 on Φ) and
 // exp of non-positive arguments by a degree-6 polynomial (relative error ~2e-7).
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -53,6 +54,26 @@ void gelu_backward(const float* x, const float* dy, float* dx, int64_t n) {
         }
       },
       4096);
+}
+
+void swiglu_backward(const float* gu, const float* dy, float* dgu, int64_t rows, int64_t I) {
+  parallel_for(
+      rows,
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* g = gu + r * 2 * I;
+          const float* u = g + I;
+          const float* d = dy + r * I;
+          float* dg = dgu + r * 2 * I;
+          float* du = dg + I;
+          for (int64_t i = 0; i < I; ++i) {
+            const float s = 1.0f / (1.0f + std::exp(-g[i]));  // σ(g)
+            dg[i] = d[i] * u[i] * (s * (1.0f + g[i] * (1.0f - s)));
+            du[i] = d[i] * (g[i] * s);
+          }
+        }
+      },
+      std::max<int64_t>(1, 4096 / std::max<int64_t>(I, 1)));
 }
 
 }  // namespace rcc::ops

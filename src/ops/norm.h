@@ -21,4 +21,11 @@ void rms_norm(const float* x, int64_t rows, int64_t H, const float* w, float eps
 void layer_norm_backward(const float* x, int64_t rows, int64_t H, const float* w, float eps,
                          const float* dy, float* dx, float* dw, float* db);
 
+// Backward of rms_norm (training). x: the forward input, dy: the output's gradient (strided as in
+// rms_norm; -1: dense). Accumulates (+=) dx (may be null) and dw [H] (may be null); 1/rms is
+// recomputed from x in double as the forward does. (rms_norm_backward_cpu.cpp)
+void rms_norm_backward(const float* x, int64_t rows, int64_t H, const float* w, float eps,
+                       const float* dy, float* dx, float* dw, int64_t x_stride = -1,
+                       int64_t dy_stride = -1, int64_t dx_stride = -1);
+
 }  // namespace rcc::ops

@@ -34,6 +34,7 @@
 
 #include "backend/backend.h"
 #include "backend/kv_cache.h"
+#include "ops/rotary.h"
 #include "check_util.h"
 #include "core/dtype.h"
 #include "core/error.h"
@@ -414,6 +415,7 @@ void check_elementwise(Gpu& g) {
 struct AttnCase {
   int64_t heads, hd, rot, past, rows;
   bool eight_bit;
+  int64_t kv_heads = 0;  // 0: heads (GPT-NeoX layout); else grouped-query, Llama's blocked layout
 };
 
 // Cache contents of `layer` for positions [0, n) as f32 [n, heads, hd].
@@ -425,7 +427,7 @@ std::vector<float> gpu_cache_f32(Gpu& g, const KVCache& c, int64_t layer, int64_
     g.be->download_f32(data, n * w, out.data());
   } else {
     std::vector<int8_t> q(size_t(n * w));
-    std::vector<float> s(size_t(n * c.heads()));
+    std::vector<float> s(size_t(n * c.heads()));  // kv heads
     g.be->copy_to_host(q.data(), data, q.size());
     g.be->copy_to_host(s.data(), keys ? c.k_scale(layer) : c.v_scale(layer), s.size() * 4);
     for (int64_t i = 0; i < n * w; ++i)
@@ -436,25 +438,31 @@ std::vector<float> gpu_cache_f32(Gpu& g, const KVCache& c, int64_t layer, int64_
 
 void check_attention_case(Gpu& g, const AttnCase& c) {
   Backend& cpu = cpu_backend();
-  const int64_t layers = 2, layer = 1, W = c.heads * c.hd;
-  const double base = 10000.0;
-  const std::string tag = str_cat("h", c.heads, "_hd", c.hd, "_rot", c.rot, "_past", c.past,
-                                  "_rows", c.rows, c.eight_bit ? "_i8" : "_bf16");
-  KVCache cc(cpu, layers, c.heads, c.hd);
-  KVCache gc(*g.be, layers, c.heads, c.hd, false, c.eight_bit);
+  AttentionShape sh;
+  sh.heads = c.heads;
+  sh.kv_heads = c.kv_heads ? c.kv_heads : c.heads;
+  sh.hd = c.hd;
+  sh.interleaved = c.kv_heads == 0;
+  const Rope rope = ops::default_rope(c.rot, 10000.0);
+  const int64_t layers = 2, layer = 1, W = sh.q_width(), KW = sh.kv_width();
+  const std::string tag =
+      str_cat("h", c.heads, c.kv_heads ? str_cat("_kv", c.kv_heads) : "", "_hd", c.hd, "_rot",
+              c.rot, "_past", c.past, "_rows", c.rows, c.eight_bit ? "_i8" : "_bf16");
+  KVCache cc(cpu, layers, sh.kv_heads, c.hd);
+  KVCache gc(*g.be, layers, sh.kv_heads, c.hd, false, c.eight_bit);
   cc.reserve(c.past + c.rows);
   gc.reserve(c.past + c.rows);
 
   // Positions [0, past) in two chunks (so that pos0 > 0 is exercised), then the new rows.
   auto feed = [&](int64_t pos0, int64_t n, Host* q_cpu, DeviceBuffer* q_gpu) {
-    std::vector<float> qkv = round_bf16(randn(g_rng, size_t(n * 3 * W), 1.5f));
+    std::vector<float> qkv = round_bf16(randn(g_rng, size_t(n * sh.qkv_width()), 1.5f));
     Host hq(qkv);
     Host hqo(size_t(n * W));
-    cpu.qkv_to_cache(hq.f(), n, c.heads, c.hd, c.rot, base, pos0, cc, layer, hqo.f());
+    cpu.qkv_to_cache(hq.f(), n, sh, rope, pos0, cc, layer, hqo.f());
     DeviceBuffer dq = g.upload(qkv);
     DeviceBuffer dqo(*g.be, size_t(n * W) * 2);
     g.poison(dqo.get(), dqo.bytes());
-    g.be->qkv_to_cache(dq.get(), n, c.heads, c.hd, c.rot, base, pos0, gc, layer, dqo.get());
+    g.be->qkv_to_cache(dq.get(), n, sh, rope, pos0, gc, layer, dqo.get());
     if (q_cpu) {
       *q_cpu = std::move(hqo);
       *q_gpu = std::move(dqo);
@@ -473,18 +481,18 @@ void check_attention_case(Gpu& g, const AttnCase& c) {
   const double cache_tol = c.eight_bit ? 2e-2 : 1e-2;
   report("cache_k_" + tag,
          rel_err(gpu_cache_f32(g, gc, layer, n, true),
-                 std::vector<float>(cc.k(layer), cc.k(layer) + n * W)),
+                 std::vector<float>(cc.k(layer), cc.k(layer) + n * KW)),
          cache_tol);
   report("cache_v_" + tag,
          rel_err(gpu_cache_f32(g, gc, layer, n, false),
-                 std::vector<float>(cc.v(layer), cc.v(layer) + n * W)),
+                 std::vector<float>(cc.v(layer), cc.v(layer) + n * KW)),
          cache_tol);
 
   Host out_cpu(nq);
-  cpu.attention(q_cpu.f(), c.rows, c.past, cc, layer, out_cpu.f());
+  cpu.attention(q_cpu.f(), c.rows, c.past, cc, layer, sh, out_cpu.f());
   DeviceBuffer out_gpu(*g.be, nq * 2);
   g.poison(out_gpu.get(), out_gpu.bytes());
-  g.be->attention(q_gpu.get(), c.rows, c.past, gc, layer, out_gpu.get());
+  g.be->attention(q_gpu.get(), c.rows, c.past, gc, layer, sh, out_gpu.get());
   report("attention_" + tag, rel_err(g.download(out_gpu.get(), nq), out_cpu.vec(nq)),
          c.eight_bit ? 3e-2 : 1e-2);
 }
@@ -513,6 +521,14 @@ void check_attention(Gpu& g) {
       {2, 128, 32, 20000, 4, false},
       {2, 256, 64, 500, 2, false},
       {2, 128, 32, 0, 1, false},
+      // grouped-query attention (Llama's blocked qkv layout): fallback, flash, decode, int8
+      {4, 16, 16, 5, 9, false, 2},
+      {8, 64, 64, 0, 130, false, 2},
+      {4, 128, 128, 700, 64, false, 1},
+      {8, 64, 64, 300, 1, false, 4},
+      {4, 128, 128, 5000, 3, false, 2},
+      {8, 64, 64, 300, 2, true, 2},
+      {4, 128, 64, 0, 130, true, 2},
       // int8 caches
       {2, 8, 4, 7, 1, true},
       {3, 16, 4, 0, 70, true},
@@ -617,6 +633,7 @@ void bench(Gpu& g) {
     }
   }
   const int64_t heads = 16, hd = 128, W = heads * hd;
+  const AttentionShape plain{heads, heads, hd};
   // Flash prefill, T = 2048 from position 0.
   for (bool i8 : {false, true}) {
     const int64_t T = 2048;
@@ -624,10 +641,12 @@ void bench(Gpu& g) {
     cache.reserve(T);
     std::vector<float> qkv = randn(g_rng, size_t(T * 3 * W));
     DeviceBuffer dq = g.upload(qkv), q(*g.be, size_t(T * W) * 2), out(*g.be, size_t(T * W) * 2);
-    const double tq = time_ms(
-        g, [&] { g.be->qkv_to_cache(dq.get(), T, heads, hd, 32, 10000.0, 0, cache, 0, q.get()); });
+    const double tq = time_ms(g, [&] {
+      g.be->qkv_to_cache(dq.get(), T, plain, ops::default_rope(32, 10000.0), 0, cache, 0, q.get());
+    });
     std::printf("TIME qkv_to_cache_T2048_h16_hd128%s %.3f ms\n", i8 ? "_i8" : "", tq);
-    const double ms = time_ms(g, [&] { g.be->attention(q.get(), T, 0, cache, 0, out.get()); });
+    const double ms =
+        time_ms(g, [&] { g.be->attention(q.get(), T, 0, cache, 0, plain, out.get()); });
     std::printf("TIME flash_prefill_T2048_h16_hd128%s %.3f ms %.1f TFLOP/s\n", i8 ? "_i8" : "", ms,
                 4.0 * T * T * hd * heads / 2 / (ms * 1e-3) / 1e12);
   }
@@ -648,13 +667,13 @@ void bench(Gpu& g) {
     const double bytes = double(P) * W * esz * 2 + (i8 ? double(P) * heads * 8 : 0.0);
     for (int64_t rows : {int64_t(1), int64_t(4)}) {
       const double ms =
-          time_ms(g, [&] { g.be->attention(q.get(), rows, P - rows, cache, 0, out.get()); });
+          time_ms(g, [&] { g.be->attention(q.get(), rows, P - rows, cache, 0, plain, out.get()); });
       std::printf("TIME decode_rows%ld_past131072_h16_hd128%s %.3f ms %.0f GB/s\n", long(rows),
                   i8 ? "_i8" : "", ms, bytes / (ms * 1e-3) / 1e9);
     }
     const int64_t rows = 512;
     const double ms =
-        time_ms(g, [&] { g.be->attention(q.get(), rows, P - rows, cache, 0, out.get()); });
+        time_ms(g, [&] { g.be->attention(q.get(), rows, P - rows, cache, 0, plain, out.get()); });
     std::printf("TIME flash_chunk512_past130560_h16_hd128%s %.3f ms %.1f TFLOP/s\n",
                 i8 ? "_i8" : "", ms, 4.0 * rows * double(P) * hd * heads / (ms * 1e-3) / 1e12);
   }

@@ -609,8 +609,9 @@ void check_rotary_qkv_rows() {
     std::vector<float> ref_fwd = fused, ref_inv = fused;
     std::vector<char> inside(size_t(rows), 0);
     for (const auto& [b, m] : c.seqs) {
-      ops::rotary_qkv(ref_fwd.data() + b * W, m, c.heads, c.hd, c.rot, 0, base);
-      ops::rotary_qkv_backward(ref_inv.data() + b * W, m, c.heads, c.hd, c.rot, 0, base);
+      const AttentionShape sh{c.heads, c.heads, c.hd};
+      ops::rotary_qkv(ref_fwd.data() + b * W, m, sh, ops::default_rope(c.rot, base), 0);
+      ops::rotary_qkv_backward(ref_inv.data() + b * W, m, sh, ops::default_rope(c.rot, base), 0);
       for (int64_t r = 0; r < m; ++r) inside[size_t(b + r)] = 1;
     }
     // Rows inside the sequences against the reference (rel_err; elements the rotation leaves

@@ -79,7 +79,7 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
 
-  const int64_t head_off = int64_t(h) * a.kv_head + c * 8;
+  const int64_t head_off = int64_t(h / a.group) * a.kv_head + c * 8;
   // 1. scores. The loop bounds are block-uniform so that whole warps shuffle together.
   for (int base = 0; base < n; base += kUnroll * KPI) {
     float kf[kUnroll][8];
@@ -88,7 +88,7 @@ __global__ void __launch_bounds__(kThreads)
       const int j = base + u * KPI + kg;
       if (j < n) {
         const int64_t key = k0 + j;
-        const float s = kInt8 ? job.k_scale[key * a.heads + h] : 1.0f;
+        const float s = kInt8 ? job.k_scale[key * (a.heads / a.group) + h / a.group] : 1.0f;
         load8<kInt8>(job.k, key * a.kv_stride + head_off, s, kf[u]);
       } else {
 #pragma unroll
@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(kThreads)
       const int j = base + u * KPI + kg;
       if (j < n) {
         const int64_t key = k0 + j;
-        const float s = kInt8 ? job.v_scale[key * a.heads + h] : 1.0f;
+        const float s = kInt8 ? job.v_scale[key * (a.heads / a.group) + h / a.group] : 1.0f;
         load8<kInt8>(job.v, key * a.kv_stride + head_off, s, vf[u]);
       } else {
 #pragma unroll

@@ -28,7 +28,7 @@ __global__ void __launch_bounds__(kFbWarps * 32) fallback_attention_kernel(Atten
   __syncwarp();
 
   const int64_t nk = a.past + r + 1;  // keys 0..past+r
-  const int64_t hoff = int64_t(h) * a.kv_head;
+  const int64_t hoff = int64_t(h / a.group) * a.kv_head;
   float m = -INFINITY, l = 0.0f;
   float acc[8];
 #pragma unroll
@@ -41,7 +41,7 @@ __global__ void __launch_bounds__(kFbWarps * 32) fallback_attention_kernel(Atten
       if (a.int8) {
         const int8_t* kr = static_cast<const int8_t*>(a.k) + key * a.kv_stride + hoff;
         for (int d = 0; d < hd; ++d) dot = fmaf(qw[d], float(kr[d]), dot);
-        dot *= a.k_scale[key * a.heads + h];
+        dot *= a.k_scale[key * (a.heads / a.group) + h / a.group];
       } else {
         const bf16* kr = static_cast<const bf16*>(a.k) + key * a.kv_stride + hoff;
         for (int d = 0; d < hd; ++d) dot = fmaf(qw[d], __bfloat162float(kr[d]), dot);
@@ -58,7 +58,7 @@ __global__ void __launch_bounds__(kFbWarps * 32) fallback_attention_kernel(Atten
     for (int j = 0; j < cnt; ++j) {
       const float pj = __shfl_sync(0xffffffffu, p, j);
       const int64_t kj = kb + j;
-      const float vs = a.int8 ? a.v_scale[kj * a.heads + h] : 1.0f;
+      const float vs = a.int8 ? a.v_scale[kj * (a.heads / a.group) + h / a.group] : 1.0f;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         const int d = lane + 32 * i;
@@ -198,9 +198,11 @@ void launch_fallback_attention(const AttentionArgs& a, cudaStream_t stream) {
 }
 
 void check_head_layout(const AttentionArgs& a) {
+  RCC_CHECK(a.group >= 1 && a.heads % a.group == 0, "CUDA attention: ", a.heads,
+            " query heads in groups of ", a.group);
   RCC_CHECK(a.hd >= 1 && a.heads >= 1 && a.q_head >= a.hd && a.kv_head >= a.hd &&
                 a.q_stride >= a.q_head * (a.heads - 1) + a.hd &&
-                a.kv_stride >= a.kv_head * (a.heads - 1) + a.hd,
+                a.kv_stride >= a.kv_head * (a.heads / a.group - 1) + a.hd,
             "CUDA attention: ", a.heads, " heads of ", a.hd, " do not fit q rows (stride ",
             a.q_stride, ", head ", a.q_head, ") or k/v rows (stride ", a.kv_stride, ", head ",
             a.kv_head, ")");

@@ -158,8 +158,8 @@ __global__ void __launch_bounds__(kThreads* KG)
     bf16* kd = Ks + buf * BN * LD;
     bf16* vd = Vs + buf * BN * LD;
     if constexpr (!kInt8) {
-      const bf16* kg = static_cast<const bf16*>(a.k) + int64_t(h) * a.kv_head;
-      const bf16* vg = static_cast<const bf16*>(a.v) + int64_t(h) * a.kv_head;
+      const bf16* kg = static_cast<const bf16*>(a.k) + int64_t(h / a.group) * a.kv_head;
+      const bf16* vg = static_cast<const bf16*>(a.v) + int64_t(h / a.group) * a.kv_head;
 #pragma unroll 2
       for (int it = 0; it < BN * CHUNKS / kThreads; ++it) {
         const int i = tid + it * kThreads;
@@ -172,8 +172,8 @@ __global__ void __launch_bounds__(kThreads* KG)
       }
     } else {
       constexpr int C16 = HD / 16;
-      const int8_t* kg = static_cast<const int8_t*>(a.k) + int64_t(h) * a.kv_head;
-      const int8_t* vg = static_cast<const int8_t*>(a.v) + int64_t(h) * a.kv_head;
+      const int8_t* kg = static_cast<const int8_t*>(a.k) + int64_t(h / a.group) * a.kv_head;
+      const int8_t* vg = static_cast<const int8_t*>(a.v) + int64_t(h / a.group) * a.kv_head;
 #pragma unroll 2
       for (int it = 0; it < BN * C16 / kThreads; ++it) {
         const int i = tid + it * kThreads;
@@ -185,8 +185,8 @@ __global__ void __launch_bounds__(kThreads* KG)
           const int64_t off = key * a.kv_stride + c * 16;
           kr = *reinterpret_cast<const uint4*>(kg + off);
           vr = *reinterpret_cast<const uint4*>(vg + off);
-          ks = a.k_scale[key * a.heads + h];
-          vs = a.v_scale[key * a.heads + h];
+          ks = a.k_scale[key * (a.heads / a.group) + h / a.group];
+          vs = a.v_scale[key * (a.heads / a.group) + h / a.group];
         }
         store_dequant16(kd + r * LD + c * 16, kr, ks);
         store_dequant16(vd + r * LD + c * 16, vr, vs);
