@@ -17,8 +17,9 @@ void rotate(float* v, int64_t half, const float* c, const float* s) {
   }
 }
 
+// An odd `dims` rotates its first dims - 1 entries (pairs (i, i + dims/2), i < dims/2).
 void check_rope(const Rope& rope) {
-  RCC_CHECK(rope.dims % 2 == 0 && int64_t(rope.inv_freq.size()) == rope.dims / 2,
+  RCC_CHECK(rope.dims >= 0 && int64_t(rope.inv_freq.size()) == rope.dims / 2,
             "rotary embedding of ", rope.dims, " dims with ", rope.inv_freq.size(),
             " frequencies");
 }

@@ -18,6 +18,7 @@
 
 #include "../test_util.h"
 #include "backend/backend.h"
+#include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "model/generate.h"
 #include "model/init.h"
@@ -88,8 +89,20 @@ TEST_P(CudaModels, LogitsGreedyAndCache) {
   std::vector<float> logits = model.forward_logits(prompt, cache);
   Tensor want = SafetensorsFile::open(dir + "/expected.safetensors").get("logits");
   const double err = test::norm_rel_error(logits, want.to_vector());
-  EXPECT_LE(err, kTol) << GetParam();
-  std::printf("[ cuda ] %s logits norm-rel error %.2e\n", GetParam().c_str(), err);
+  // Models differ in how far one bf16 rounding moves their logits (SwiGLU's product of two
+  // projections amplifies it): the CPU on bf16-rounded weights measures that for this fixture
+  // (e_w); rounding the activations adds about as much again, so the bound is max(kTol, 3 e_w).
+  const ModelConfig& cfg = model.config();
+  ModelWeights w = ModelWeights::load(Checkpoint::open(dir), cfg);
+  w.visit("", [](const std::string&, Tensor& t) {
+    if (t.ndim() == 2) t = t.to(DType::BF16);
+  });
+  KVCache cpu_cache(cfg.num_layers, cfg.kv_heads(), cfg.head_dim());
+  const double e_w = test::norm_rel_error(Transformer(cfg, w).forward_logits(prompt, cpu_cache),
+                                          want.to_vector());
+  EXPECT_LE(err, std::max(kTol, 3 * e_w)) << GetParam();
+  std::printf("[ cuda ] %s logits norm-rel error %.2e (bf16 weights alone, on the CPU: %.2e)\n",
+              GetParam().c_str(), err, e_w);
 
   KVCache c2 = model.new_cache();
   expect_teacher_forced(model.forward_logits(concat(prompt, greedy, greedy.size() - 1), c2), V,
@@ -128,6 +141,22 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaModels,
                              if (ch == '-' || ch == '/') ch = '_';
                            return n;
                          });
+
+// Mistral's window (8) shorter than the prompt (40): the CUDA kernels have no window yet and say
+// so, rather than compute full attention.
+TEST(CudaModelsWindow, ABitingWindowIsRefused) {
+  const std::string dir = test::fixture("llama/mistral-window");
+  json expected = json::parse(test::read_file(dir + "/expected.json"));
+  const auto prompt = expected["prompt_ids"].get<std::vector<int32_t>>();
+  Transformer model = load_model(dir, cuda());
+  KVCache cache = model.new_cache();
+  try {
+    model.forward_logits(prompt, cache);
+    ADD_FAILURE() << "a sliding window of 8 over 40 positions was not refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sliding window"), std::string::npos) << e.what();
+  }
+}
 
 // Llama-family shapes the CUDA fast paths take (head_dim 64 and 128: flash attention for prompts,
 // decode jobs for single rows and for rows continuing a shared prefix) against the CPU on the
@@ -172,6 +201,9 @@ TEST(CudaLlama, PromptDecodeAndSharedPrefixAgainstCpu) {
     KVCache cc = cpu.new_cache(), gc = gpu.new_cache();
     const std::vector<float> lc = cpu.forward_logits(prompt, cc), lg = gpu.forward_logits(prompt, gc);
     EXPECT_LE(test::norm_rel_error(lg, lc), kTol) << "prompt";
+    std::printf("[ cuda ] %s heads %lld/%lld hd %lld: prompt logits vs CPU %.2e\n",
+                cfg.model_type.c_str(), (long long)cfg.num_heads, (long long)cfg.kv_heads(),
+                (long long)cfg.head_dim(), test::norm_rel_error(lg, lc));
     for (int step = 0; step < 4; ++step) {  // single rows
       const int32_t next = int32_t((step * 101 + 5) % V);
       EXPECT_LE(test::norm_rel_error(gpu.forward_logits({next}, gc), cpu.forward_logits({next}, cc)),
@@ -196,6 +228,9 @@ TEST(CudaLlama, PromptDecodeAndSharedPrefixAgainstCpu) {
         cpu_out = out;
       else
         EXPECT_LE(test::norm_rel_error(out, cpu_out), kTol) << "shared prefix";
+      if (m != &cpu)
+        std::printf("[ cuda ] %s shared-prefix batch logits vs CPU %.2e\n",
+                    cfg.model_type.c_str(), test::norm_rel_error(out, cpu_out));
     }
   }
 }
