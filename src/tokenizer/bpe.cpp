@@ -3,6 +3,9 @@
 #include <climits>
 #include <queue>
 
+#include "tokenizer/byte_level.h"
+#include "tokenizer/utf8.h"
+
 namespace rcc::tok {
 
 namespace {
@@ -18,7 +21,7 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
       return;
     }
   }
-  if (word.size() == 1 && !has_missing_bytes) {
+  if (word.size() == 1 && byte_ids[static_cast<unsigned char>(word[0])] >= 0) {
     out.push_back(byte_ids[static_cast<unsigned char>(word[0])]);
   } else if (word.size() <= kSmallWord) {
     encode_small(word, out);
@@ -29,28 +32,65 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
 
 size_t BpeModel::initial_symbols(std::string_view word, int32_t* sym) const {
   size_t m = 0;
-  if (!has_missing_bytes) {
+  if (byte_level && !has_missing_bytes) {
     for (unsigned char b : word) sym[m++] = byte_ids[b];
     return m;
   }
-  bool last_was_unk = false;
-  for (unsigned char b : word) {
-    int32_t id = byte_ids[b];
+  // Hugging Face keeps an unknown symbol pending (to fuse the next one into it) and adds it when a
+  // known symbol follows; byte-fallback tokens do not flush it.
+  bool unk_pending = false;
+  std::string utf8;
+  const auto* p = reinterpret_cast<const unsigned char*>(word.data());
+  for (size_t i = 0; i < word.size();) {
+    int32_t id;
+    std::string_view symbol;  // the symbol's characters, for byte fallback
+    if (byte_level) {
+      id = byte_ids[p[i]];
+      if (id < 0) {
+        utf8.clear();
+        utf8::append(byte_to_char(p[i]), utf8);
+        symbol = utf8;
+      }
+      ++i;
+    } else {
+      size_t len = 1;
+      const char32_t cp = utf8::decode(p + i, &len);
+      if (cp < 128) {
+        id = byte_ids[cp];
+      } else {
+        auto it = char_ids.find(cp);
+        id = it == char_ids.end() ? -1 : it->second;
+      }
+      symbol = word.substr(i, len);
+      i += len;
+    }
     if (id >= 0) {
+      if (unk_pending) sym[m++] = unk_id;
+      unk_pending = false;
       sym[m++] = id;
-      last_was_unk = false;
-    } else if (unk_id >= 0) {
-      if (!(fuse_unk && last_was_unk)) sym[m++] = unk_id;
-      last_was_unk = true;
+      continue;
+    }
+    if (byte_fallback) {
+      bool all = true;
+      for (unsigned char b : symbol) all = all && fallback_ids[b] >= 0;
+      if (all) {
+        for (unsigned char b : symbol) sym[m++] = fallback_ids[b];
+        continue;
+      }
+    }
+    if (unk_id >= 0) {
+      if (unk_pending && !fuse_unk) sym[m++] = unk_id;
+      unk_pending = true;
     }
   }
+  if (unk_pending) sym[m++] = unk_id;
   return m;
 }
 
 void BpeModel::encode_small(std::string_view word, std::vector<int32_t>& out) const {
-  int32_t sym[kSmallWord];
-  int32_t rank[kSmallWord];    // rank[i]: rank of the pair (sym[i], sym[i+1]); INT32_MAX = none
-  int32_t merged[kSmallWord];  // merged[i]: the token that pair becomes
+  int32_t sym[2 * kSmallWord];
+  int32_t rank[2 * kSmallWord];    // rank[i]: rank of the pair (sym[i], sym[i+1]); INT32_MAX = none
+  int32_t merged[2 * kSmallWord];  // merged[i]: the token that pair becomes
   size_t m = initial_symbols(word, sym);
   auto update = [&](size_t i) {
     if (!merges.find(sym[i], sym[i + 1], &rank[i], &merged[i])) rank[i] = INT32_MAX;
@@ -81,7 +121,7 @@ void BpeModel::encode_small(std::string_view word, std::vector<int32_t>& out) co
 }
 
 void BpeModel::encode_large(std::string_view word, std::vector<int32_t>& out) const {
-  std::vector<int32_t> sym(word.size());
+  std::vector<int32_t> sym(2 * word.size());
   const size_t n = initial_symbols(word, sym.data());
   if (n == 0) return;
   std::vector<int32_t> prev(n), next(n);

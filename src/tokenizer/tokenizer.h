@@ -1,23 +1,25 @@
-// Byte-level BPE tokenizer loaded from a Hugging Face tokenizer.json (the GPT-NeoX / Pythia
-// tokenizer and others of its kind), producing the same ids as Hugging Face `tokenizers`
-// (Tokenizer.encode(text, add_special_tokens=False)) and the same text as its decode().
+// BPE tokenizer loaded from a Hugging Face tokenizer.json (GPT-NeoX / Pythia, Llama 3, Qwen 2/3,
+// Llama 2 / Mistral and others of these kinds), producing the same ids as Hugging Face
+// `tokenizers` (Tokenizer.encode(text, add_special_tokens=False)) and the same text as its
+// decode().
 //
 // Supported tokenizer.json: model BPE (merges as "a b" strings or [a, b] pairs; no dropout,
-// continuing_subword_prefix or end_of_word_suffix; ignore_merges honoured); normalizer NFC or
-// null; pre_tokenizer ByteLevel (use_regex with the GPT-2 split, add_prefix_space); decoder
-// ByteLevel; post_processor ByteLevel or null (neither adds tokens, so add_special_tokens has no
-// effect and is not offered); added_tokens with their special/normalized/lstrip/rstrip/single_word
-// flags. Anything else is rejected with an rcc::Error naming the file and field.
+// continuing_subword_prefix or end_of_word_suffix; ignore_merges, unk_token, fuse_unk,
+// byte_fallback); normalizer NFC, Prepend, Replace, Sequence or null; pre_tokenizer ByteLevel,
+// Split, Metaspace, Sequence or null; decoder ByteLevel, Metaspace, Replace, ByteFallback, Fuse,
+// Strip, Sequence or null; any post_processor (none adds tokens with add_special_tokens=False,
+// which is what encode() computes); added_tokens with their special/normalized/lstrip/rstrip/
+// single_word flags. Anything else is rejected with an rcc::Error naming the file and field.
 //
 // Encoding, step by step (see docs/tokenizer.md):
 //  1. invalid UTF-8 is repaired: every maximal invalid subpart becomes U+FFFD (what Python's
 //     bytes.decode("utf-8", "replace") gives; HF's Python bindings only accept str, so this is the
 //     text they would see). encode() never throws on any input.
 //  2. added tokens with normalized=false are split out of the raw text;
-//  3. each remaining piece is normalized (NFC), then added tokens with normalized=true are split
-//     out of it;
-//  4. each remaining piece is split by the GPT-2 pattern and every pre-token is run through BPE
-//     (with a per-thread cache of frequent words).
+//  3. each remaining piece is normalized, then added tokens with normalized=true are split out of
+//     it;
+//  4. each remaining piece goes through the pre-tokenizers (e.g. the GPT-2 split) and every
+//     pre-token is run through BPE (with a per-thread cache of frequent words).
 // decode() concatenates the tokens' bytes (byte-level tokens map back to raw bytes; added tokens,
 // and any token with a character outside the byte alphabet, contribute their UTF-8 as is), then
 // repairs invalid UTF-8 with U+FFFD like Rust's String::from_utf8_lossy. Unknown ids are skipped,

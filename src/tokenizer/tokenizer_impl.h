@@ -7,17 +7,27 @@
 
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/decoder.h"
+#include "tokenizer/pipeline.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rcc {
 
+namespace tok {
+class WordCache;
+}
+
 struct Tokenizer::Impl {
   uint64_t serial = 0;  // unique per load; keys the per-thread word cache
 
-  // Pipeline configuration.
-  bool nfc = false;               // normalizer: NFC (else none)
-  bool use_regex = true;          // ByteLevel pre-tokenizer: split with the GPT-2 pattern
-  bool add_prefix_space = false;  // ByteLevel pre-tokenizer: prefix each piece with ' '
+  // Pipeline configuration (tokenizer_load_pipeline.cpp).
+  std::vector<tok::NormalizerStep> normalizers;  // applied in order; empty: none
+  std::vector<tok::PreTokenizerStep> pre_tokenizers;
+  // Decoder: a lone ByteLevel uses `decoded` below; otherwise these steps run over the token
+  // strings; no decoder at all joins the tokens with ' ' (as Hugging Face does).
+  bool has_decoder = true;
+  bool byte_level_decoder = true;
+  std::vector<tok::DecoderStep> decoders;
 
   tok::BpeModel bpe;
   std::vector<tok::AddedToken> added;
@@ -34,8 +44,14 @@ struct Tokenizer::Impl {
   std::unordered_map<std::string, int32_t> model_vocab;  // token string -> id (model)
   std::unordered_map<std::string, int32_t> added_vocab;  // content -> id (added tokens)
 
-  // Encodes one piece that contains no added token (steps 3b-4 of the header comment).
-  void encode_piece(std::string_view piece, std::vector<int32_t>& ids) const;
+  // Encodes one normalized piece that contains no added token (pre-tokenizers, then BPE);
+  // at_origin: the piece starts at offset 0 of the original text (Metaspace's "first" scheme).
+  void encode_piece(std::string_view piece, bool at_origin, std::vector<int32_t>& ids) const;
+  // Pre-tokenizer step k and the following ones on one piece.
+  void pre_tokenize(size_t k, std::string_view piece, bool at_origin, tok::WordCache& cache,
+                    std::vector<int32_t>& ids) const;
+  // BPE on one pre-token, through the word cache.
+  void encode_word(std::string_view w, tok::WordCache& cache, std::vector<int32_t>& ids) const;
 };
 
 // Parses tokenizer.json text into an Impl (tokenizer_load.cpp).

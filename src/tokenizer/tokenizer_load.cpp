@@ -1,6 +1,7 @@
 // tokenizer.json -> Tokenizer::Impl. Validates every field it uses and rejects configurations it
 // does not implement, so a file either loads with Hugging Face's behaviour or fails loudly.
 #include <atomic>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
@@ -8,6 +9,7 @@
 #include "core/json_fields.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/tokenizer_impl.h"
+#include "tokenizer/tokenizer_load_pipeline.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/utf8.h"
 
@@ -32,9 +34,7 @@ class Loader {
     impl->serial = next_serial++;
     im_ = impl.get();
     check_unsupported_top(root);
-    read_normalizer(root);
-    read_pre_tokenizer(root);
-    read_decoder(root);
+    read_tokenizer_pipeline(root, origin_, *im_);
     read_model(require(root, "model", "model"));
     read_added_tokens(root);
     finish();
@@ -93,30 +93,6 @@ class Loader {
     // Face's post-processors add no tokens.
   }
 
-  void read_normalizer(const json& root) {
-    const json* n = member(root, "normalizer");
-    if (!n) return;
-    std::string type = type_of(*n, "normalizer");
-    if (type != "NFC") bad("normalizer.type", "\"" + type + "\" is not supported (NFC or null)");
-    im_->nfc = true;
-  }
-
-  void read_pre_tokenizer(const json& root) {
-    const json& p = require(root, "pre_tokenizer", "pre_tokenizer");
-    std::string type = type_of(p, "pre_tokenizer");
-    if (type != "ByteLevel")
-      bad("pre_tokenizer.type", "\"" + type + "\" is not supported (only ByteLevel)");
-    im_->add_prefix_space = get_bool(p, "add_prefix_space", true, "pre_tokenizer.add_prefix_space");
-    im_->use_regex = get_bool(p, "use_regex", true, "pre_tokenizer.use_regex");
-  }
-
-  void read_decoder(const json& root) {
-    const json& d = require(root, "decoder", "decoder");
-    std::string type = type_of(d, "decoder");
-    if (type != "ByteLevel")
-      bad("decoder.type", "\"" + type + "\" is not supported (only ByteLevel)");
-  }
-
   void read_model(const json& model) {
     if (!model.is_object()) bad("model", "expected an object");
     std::string type = type_of(model, "model");
@@ -155,13 +131,38 @@ class Loader {
       im_->flags[id] = Tokenizer::Impl::kKnown;
       im_->tokens[id] = token;
     }
-    // The 256 single-byte symbols every byte-level word starts from (missing ones: see bpe.h).
+    if (im_->bpe.byte_level) {
+      // The 256 single-byte symbols every byte-level word starts from (missing ones: see bpe.h).
+      for (int b = 0; b < 256; ++b) {
+        auto it = im_->model_vocab.find(tok::bytes_to_token(std::string(1, char(b))));
+        im_->bpe.byte_ids[b] = it == im_->model_vocab.end() ? -1 : it->second;
+        // Bytes C0, C1 and F5..FF never occur in UTF-8, and encode() only sees valid UTF-8.
+        const bool can_occur = b < 0xC0 || (b > 0xC1 && b < 0xF5);
+        if (it == im_->model_vocab.end() && can_occur) im_->bpe.has_missing_bytes = true;
+      }
+    } else {
+      // Symbols are code points: the tokens made of one code point.
+      im_->bpe.byte_ids.fill(-1);
+      im_->bpe.has_missing_bytes = true;
+      for (const auto& [token, id] : im_->model_vocab) {
+        const auto* p = reinterpret_cast<const unsigned char*>(token.data());
+        if (tok::utf8::sequence_length(p, token.size()) != token.size()) continue;
+        size_t len = 0;
+        const char32_t cp = tok::utf8::decode(p, &len);
+        if (cp < 128) {
+          im_->bpe.byte_ids[cp] = id;
+        } else {
+          im_->bpe.char_ids.emplace(cp, id);
+        }
+      }
+    }
+    // Byte fallback tokens: "<0x0A>" (Rust's {:#04X}: "0x", then two upper-case hex digits).
+    im_->bpe.byte_fallback = get_bool(model, "byte_fallback", false, "model.byte_fallback");
     for (int b = 0; b < 256; ++b) {
-      auto it = im_->model_vocab.find(tok::bytes_to_token(std::string(1, char(b))));
-      im_->bpe.byte_ids[b] = it == im_->model_vocab.end() ? -1 : it->second;
-      // Bytes C0, C1 and F5..FF never occur in UTF-8, and encode() only sees valid UTF-8.
-      const bool can_occur = b < 0xC0 || (b > 0xC1 && b < 0xF5);
-      if (it == im_->model_vocab.end() && can_occur) im_->bpe.has_missing_bytes = true;
+      char name[8];
+      std::snprintf(name, sizeof name, "<0x%02X>", b);
+      auto it = im_->model_vocab.find(name);
+      im_->bpe.fallback_ids[b] = it == im_->model_vocab.end() ? -1 : it->second;
     }
     if (const json* unk = member(model, "unk_token")) {
       std::string u = get_string(*unk, "model.unk_token");
@@ -173,8 +174,13 @@ class Loader {
     im_->bpe.fuse_unk = get_bool(model, "fuse_unk", false, "model.fuse_unk");
     if (im_->bpe.ignore_merges) {
       std::string bytes;
-      for (const auto& [token, id] : im_->model_vocab)
-        if (tok::token_to_bytes(token, bytes)) im_->bpe.word_ids.emplace(bytes, id);
+      for (const auto& [token, id] : im_->model_vocab) {
+        if (!im_->bpe.byte_level) {
+          im_->bpe.word_ids.emplace(token, id);
+        } else if (tok::token_to_bytes(token, bytes)) {
+          im_->bpe.word_ids.emplace(bytes, id);
+        }
+      }
     }
     read_merges(require(model, "merges", "model.merges"));
   }
@@ -264,8 +270,12 @@ class Loader {
     // token is normalized (Hugging Face >= 0.20 keeps that "normalized cache" for decoding). It
     // wins over the model's string for the same id.
     std::unordered_set<std::string> special;
+    auto normalized_content = [&](const AddedToken& a) {
+      std::string n;
+      return a.normalized && tok::normalize(im_->normalizers, a.content, n) ? n : a.content;
+    };
     for (const auto& a : im_->added) {
-      im_->tokens[a.id] = a.normalized && im_->nfc ? tok::nfc(a.content) : a.content;
+      im_->tokens[a.id] = normalized_content(a);
       im_->flags[a.id] |= Tokenizer::Impl::kKnown;
       if (a.special) special.insert(a.content);
     }
@@ -292,7 +302,7 @@ class Loader {
         p.rstrip = a.rstrip;
         p.single_word = a.single_word;
         if (a.normalized) {
-          p.bytes = im_->nfc ? tok::nfc(a.content) : a.content;
+          p.bytes = normalized_content(a);
           normalized.push_back(std::move(p));
         } else {
           p.bytes = a.content;
