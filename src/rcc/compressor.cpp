@@ -44,7 +44,7 @@ void Compressor::encode_windows_to(const Window* ws, int64_t count, void* out) {
   };
   // One layer-shared scratch cache per window: its keys/values are not needed after the pass.
   while (int64_t(scratch_.size()) < count)
-    scratch_.emplace_back(be, L, enc.config().num_heads, enc.config().head_dim(),
+    scratch_.emplace_back(be, L, enc.config().kv_heads(), enc.config().head_dim(),
                           /*share_layers=*/true);
   std::vector<SeqSlice> seqs;
   for (int64_t i = 0; i < count; ++i) {

@@ -71,6 +71,7 @@ RCCSettings RCCSettings::parse(const std::string& text, const std::string& src) 
     str_field(j["chat"], "question_suffix", &s.chat.question_suffix);
     str_field(j["chat"], "answer_marker", &s.chat.answer_marker);
     str_field(j["chat"], "context_question_separator", &s.chat.context_question_separator);
+    str_field(j["chat"], "answer_end", &s.chat.answer_end);
   }
   s.validate(src);
   return s;
@@ -87,7 +88,8 @@ std::string RCCSettings::to_json() const {
   j["chat"] = {{"preamble", chat.preamble},
                {"question_suffix", chat.question_suffix},
                {"answer_marker", chat.answer_marker},
-               {"context_question_separator", chat.context_question_separator}};
+               {"context_question_separator", chat.context_question_separator},
+               {"answer_end", chat.answer_end}};
   return j.dump(2) + "\n";
 }
 

@@ -24,6 +24,8 @@ struct ChatTemplate {
   std::string answer_marker = "<|im_start|>assistant\n";
   // Joins context and question when both are compressed.
   std::string context_question_separator = "\n\n";
+  // The answer ends before the first occurrence of this (end of turn); empty: never cut.
+  std::string answer_end = "<|im_end|>";
 };
 
 struct RCCSettings {

@@ -5,21 +5,11 @@
 
 #include "model/init.h"
 #include "model/load.h"
+#include "rcc/rcc_init.h"
 
 namespace rcc {
 
 namespace {
-
-Tensor projection(const std::string& rule, int64_t H, uint64_t seed, bool is_embed) {
-  Tensor t = Tensor::zeros(DType::F32, {H, H});
-  if (rule == "identity") {
-    if (is_embed)
-      for (int64_t i = 0; i < H; ++i) t.f32()[i * H + i] = 1.0f;
-  } else {
-    fill_normal(t.f32(), H * H, seed, float(1.0 / std::sqrt(double(H))));
-  }
-  return t;
-}
 
 ModelWeights to_f32(ModelWeights w) {
   w.visit("", [](const std::string&, Tensor& t) {
@@ -41,7 +31,7 @@ RCCModel init_training_model(const ModelInit& m, int64_t vocab_size) {
               " is smaller than the vocabulary (", vocab_size, " tokens)");
     enc = init_random_weights(cfg, DType::F32, m.seed * 2 + 1, float(m.init_std));
     dec = init_random_weights(cfg, DType::F32, m.seed * 2 + 2, float(m.init_std));
-  } else {  // gpt_neox: both networks from one checkpoint
+  } else {  // base: both networks from one checkpoint (any family model/config.h reads)
     Transformer base = load_model(m.from);
     cfg = base.config();
     RCC_CHECK(cfg.vocab_size >= vocab_size, m.from, ": vocab_size ", cfg.vocab_size,
@@ -57,11 +47,11 @@ RCCModel init_training_model(const ModelInit& m, int64_t vocab_size) {
   const int64_t H = cfg.hidden_size;
   RCCModel r{Transformer(cfg, std::move(enc)),
              Transformer(cfg, std::move(dec)),
-             projection(m.projections, H, m.seed * 7 + 3, true),
+             new_projection(m.projections, H, m.seed * 7 + 3, true),
              {},
              m.rcc};
   for (int64_t i = 0; i < cfg.num_layers; ++i)
-    r.layer_proj.push_back(projection(m.projections, H, m.seed * 7 + 4 + uint64_t(i), false));
+    r.layer_proj.push_back(new_projection(m.projections, H, m.seed * 7 + 4 + uint64_t(i), false));
   r.encoder_fingerprint = encoder_fingerprint(r.encoder, r.settings);
   r.prepare();
   return r;

@@ -1,8 +1,9 @@
 // Where a training run's first weights come from (spec §6.1):
-// - a new model from a config: encoder and decoder GPT-NeoX with independent normal(0, init_std)
-//   matrices (layer norms 1/0, biases 0; model/init.h), projections by the rule below;
-// - encoder and decoder both from one GPT-NeoX checkpoint (the paper's setting: both start from the
-//   same pretrained Pythia), the encoder without its LM head, projections by the rule below;
+// - a new model from a config: encoder and decoder with independent normal(0, init_std) matrices
+//   (norms 1/0, biases 0; model/init.h), projections by the rule below;
+// - encoder and decoder both from one base checkpoint of any family model/config.h reads (the
+//   paper's setting: both start from the same pretrained model), the encoder without its LM head,
+//   projections by the rule below (rcc/rcc_init.h new_projection);
 // - an existing RCC checkpoint, as it is.
 // Projection rules:
 //   "identity" (default from a checkpoint): E = I, A_i = 0. A memory row then enters the decoder

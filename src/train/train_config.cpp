@@ -17,8 +17,9 @@ ModelInit parse_model(const json& j, const std::string& src) {
   JsonFields f(j, src + ": model");
   ModelInit m;
   f.get_string("init", &m.kind);
-  RCC_CHECK(m.kind == "random" || m.kind == "gpt_neox" || m.kind == "rcc", f.where(),
-            ": init must be \"random\", \"gpt_neox\" or \"rcc\", got '", m.kind, "'");
+  RCC_CHECK(m.kind == "random" || m.kind == "base" || m.kind == "gpt_neox" || m.kind == "rcc",
+            f.where(), ": init must be \"random\", \"base\" or \"rcc\", got '", m.kind, "'");
+  if (m.kind == "gpt_neox") m.kind = "base";  // the older name of "base"
   f.get_string("from", &m.from);
   RCC_CHECK(m.kind == "random" || !m.from.empty(), f.where(), ": init '", m.kind,
             "' needs \"from\": a model directory");
@@ -43,7 +44,7 @@ ModelInit parse_model(const json& j, const std::string& src) {
   }
   f.get_u64("seed", &m.seed);
   f.get_double("init_std", &m.init_std, 0, 10);
-  m.projections = m.kind == "gpt_neox" ? "identity" : "normal";
+  m.projections = m.kind == "base" ? "identity" : "normal";
   f.get_string("projections", &m.projections);
   RCC_CHECK(m.projections == "normal" || m.projections == "identity", f.where(),
             ": projections must be \"normal\" or \"identity\"");

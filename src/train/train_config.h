@@ -16,12 +16,13 @@
 namespace rcc {
 
 struct ModelInit {
-  // "random": a new model from `config` (+ `rcc`); "gpt_neox": encoder and decoder both from the
+  // "random": a new model from `config` (+ `rcc`); "base" (also "gpt_neox"): encoder and decoder
+  // both from the
   // GPT-NeoX checkpoint at `from`; "rcc": continue from the RCC checkpoint at `from`.
   std::string kind = "random";
   std::string from;
   ModelConfig config;  // "random" only (vocab_size 0 = the vocabulary's size)
-  RCCSettings rcc;       // "random" and "gpt_neox"
+  RCCSettings rcc;       // "random" and "base"
   uint64_t seed = 1;
   double init_std = 0.02;              // "random": std of every matrix
   std::string projections = "normal";  // E, A_i: "normal" (std 1/sqrt(H)) | "identity" | "zero-a"
