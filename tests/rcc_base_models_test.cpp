@@ -96,5 +96,34 @@ TEST(InitFromBase, Qwen3FixtureBecomesAnRCCModel) {
   EXPECT_NE(test::run_rcc({"init", "--from-base", base, "--out", out}).status, 0);
 }
 
+// A Qwen3-shaped RCC model with the real Qwen3 tokenizer through the CLI: init, compress, ask
+// (answers are noise: random weights; the test checks the plumbing of every command).
+TEST(InitFromBase, Qwen3ShapedModelCompressesAndAnswers) {
+  test::TempDir tmp;
+  test::write_file(tmp.file("cfg.json"), R"({
+    "model_type": "qwen3", "vocab_size": 151936, "hidden_size": 32, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 64,
+    "rope_theta": 1000000, "max_position_embeddings": 4096, "rms_norm_eps": 1e-6,
+    "eos_token_id": 151643, "rcc": {"window": 64, "ratio": 8, "mode": "aligned"}})");
+  test::write_file(tmp.file("tokenizer.json"),
+                   test::read_text(test::data("tokenizers/qwen3/tokenizer.json.gz")));
+  const std::string model = tmp.file("m");
+  test::RunResult r = test::run_rcc({"init", "--config", tmp.file("cfg.json"), "--out", model,
+                                     "--tokenizer", tmp.file("tokenizer.json")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  test::write_file(tmp.file("ctx.txt"), "The cat sat on the sofa. The dog sat on the stool. 猫は"
+                                        "ソファに座った。 The bird sat on the branch.\n");
+  r = test::run_rcc({"compress", "--model", model, "--input", tmp.file("ctx.txt"), "--out",
+                     tmp.file("ctx.rccm"), "--quiet"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = test::run_rcc({"ask", "--model", model, "--memory", tmp.file("ctx.rccm"), "--question",
+                     "Where did the cat sit?", "--max-new-tokens", "4", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(json::parse(r.out).contains("answer")) << r.out;
+  r = test::run_rcc({"info", "--model", model, "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["architecture"], "qwen3");
+}
+
 }  // namespace
 }  // namespace rcc

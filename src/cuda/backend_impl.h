@@ -127,18 +127,13 @@ class CudaBackend final : public Backend {
                      float* db) override;
   void layer_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
                            const void* dy, void* dx, float* dw, float* db) override;
-  // The Llama family's backward ops are CPU-only for now (check_trainable refuses earlier).
-  void rms_norm_backward(const void*, int64_t, int64_t, const Tensor&, float, const void*, void*,
-                         float*) override {
-    fail("CUDA: rms_norm_backward is not implemented (Llama-family training runs on the CPU)");
-  }
-  void head_rms_norm_backward(const void*, int64_t, const AttentionShape&, const Tensor&,
-                              const Tensor&, float, void*, float*, float*) override {
-    fail("CUDA: head_rms_norm_backward is not implemented (Llama-family training runs on the CPU)");
-  }
-  void swiglu_backward(const void*, const void*, void*, int64_t, int64_t, float*) override {
-    fail("CUDA: swiglu_backward is not implemented (Llama-family training runs on the CPU)");
-  }
+  void rms_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
+                         const void* dy, void* dx, float* dw) override;
+  void head_rms_norm_backward(const void* qkv_pre, int64_t rows, const AttentionShape& s,
+                              const Tensor& qw, const Tensor& kw, float eps, void* dqkv, float* dqw,
+                              float* dkw) override;
+  void swiglu_backward(const void* gu, const void* dy, void* dgu, int64_t rows, int64_t I,
+                       float* db) override;
   void layer_norm_pair_backward(const void* x, int64_t rows, int64_t H, const Tensor& w1,
                                 const Tensor& w2, float eps, const void* dy1, const void* dy2,
                                 void* dx, float* dw1, float* db1, float* dw2, float* db2) override;
@@ -200,8 +195,11 @@ class CudaBackend final : public Backend {
   // 2] f32, computed on the host exactly as the kernels would (a = float(pos) · inv_freq in f32,
   // cos/sin in double rounded to f32), grown by doubling. Null for dims < 2.
   const float* rope_table(int64_t positions, const Rope& rope);
-  // Training covers the GPT-NeoX layout only (throws naming what is missing).
+  // Training takes every shape but a sliding window (throws naming it).
   static void check_trainable(const AttentionShape& s);
+  // Grouped-query or blocked qkv rows [rows, s.qkv_width()] regrouped into GPT-NeoX rows
+  // [rows, heads, 3, hd] (each key/value head repeated for its query heads) in scratch_.gqa_exp.
+  const void* expand_qkv(const void* qkv, int64_t rows, const AttentionShape& s);
   cuda::QkvToCacheArgs qkv_args(const AttentionShape& s, const Rope& rope);
   // Sliding windows are not in the attention kernels: a window is accepted while no query is far
   // enough along for it to exclude a key.
@@ -292,6 +290,8 @@ class CudaBackend final : public Backend {
     // Training:
     DeviceBuffer attn_bwd;     // the attention backward's LSE, D and f32 dQ accumulators
     DeviceBuffer ln_bwd;       // the layer-norm backward's column partials
+    DeviceBuffer rms_bwd;      // the RMSNorm backward's 1/rms per vector
+    DeviceBuffer gqa_exp, gqa_dexp;  // expand_qkv's rows and their gradient
     DeviceBuffer col;          // column-sum counters and partials (the bias gradients)
     DeviceBuffer ce;           // cross-entropy targets | weights | losses
     DeviceBuffer ss;           // sum_squares' result | partials

@@ -28,13 +28,61 @@ void CudaBackend::rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64
   RCC_CHECK(rot >= 0 && rot <= hd, "CUDA rotary_qkv: rotary dims ", rot, " exceed head_dim ", hd);
   const RowPositions rp = row_positions(seqs);
   if (rp.rows == 0 || rot < 2) return;
-  cuda::launch_rotary_qkv_rows(static_cast<bf16*>(qkv), rp.rows, int(sh.heads), int(hd), int(rot),
-                               rp.pos, rope_table(rp.longest, rope), inverse, stream_);
+  cuda::launch_rotary_qkv_rows(static_cast<bf16*>(qkv), rp.rows, int(sh.heads), int(sh.kv_heads),
+                               !sh.interleaved, int(hd), int(rot), rp.pos,
+                               rope_table(rp.longest, rope), inverse, stream_);
 }
 
 void CudaBackend::check_trainable(const AttentionShape& sh) {
-  RCC_CHECK(sh.plain(), "CUDA training: grouped-query attention, the Llama family's qkv layout "
-            "and sliding windows are not supported yet (GPT-NeoX models train)");
+  RCC_CHECK(sh.window == 0, "CUDA training: a sliding attention window is not supported");
+}
+
+const void* CudaBackend::expand_qkv(const void* qkv, int64_t rows, const AttentionShape& sh) {
+  grow(scratch_.gqa_exp, act_bytes(rows * 3 * sh.q_width()));
+  cuda::launch_expand_qkv(static_cast<const bf16*>(qkv), static_cast<bf16*>(scratch_.gqa_exp.get()),
+                          rows, int(sh.heads), int(sh.kv_heads), int(sh.hd), stream_);
+  return scratch_.gqa_exp.get();
+}
+
+void CudaBackend::rms_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w,
+                                    float eps, const void* dy, void* dx, float* dw) {
+  check_vector(w, H, "rms_norm weight");
+  use();
+  grow(scratch_.rms_bwd, size_t(rows) * 4);
+  cuda::launch_rms_norm_backward(static_cast<const bf16*>(x), static_cast<const bf16*>(dy),
+                                 static_cast<bf16*>(dx), rows, 1, int(H), H,
+                                 static_cast<const float*>(w.raw()), eps, dw, true,
+                                 static_cast<float*>(scratch_.rms_bwd.get()), stream_);
+}
+
+void CudaBackend::head_rms_norm_backward(const void* qkv_pre, int64_t rows,
+                                         const AttentionShape& sh, const Tensor& qw,
+                                         const Tensor& kw, float eps, void* dqkv, float* dqw,
+                                         float* dkw) {
+  RCC_CHECK(!sh.interleaved, "CUDA head_rms_norm_backward: the blocked qkv layout only");
+  check_vector(qw, sh.hd, "q_norm weight");
+  check_vector(kw, sh.hd, "k_norm weight");
+  use();
+  grow(scratch_.rms_bwd, size_t(rows * sh.heads) * 4);
+  const bf16* x = static_cast<const bf16*>(qkv_pre);
+  bf16* d = static_cast<bf16*>(dqkv);
+  float* rinv = static_cast<float*>(scratch_.rms_bwd.get());
+  // In place on dqkv: the gradient w.r.t. the norms' output becomes that w.r.t. their input.
+  cuda::launch_rms_norm_backward(x, d, d, rows, int(sh.heads), int(sh.hd), sh.qkv_width(),
+                                 static_cast<const float*>(qw.raw()), eps, dqw, false, rinv,
+                                 stream_);
+  const int64_t k = sh.q_width();
+  cuda::launch_rms_norm_backward(x + k, d + k, d + k, rows, int(sh.kv_heads), int(sh.hd),
+                                 sh.qkv_width(), static_cast<const float*>(kw.raw()), eps, dkw,
+                                 false, rinv, stream_);
+}
+
+void CudaBackend::swiglu_backward(const void* gu, const void* dy, void* dgu, int64_t rows,
+                                  int64_t I, float* db) {
+  use();
+  cuda::launch_swiglu_backward(static_cast<const bf16*>(gu), static_cast<const bf16*>(dy),
+                               static_cast<bf16*>(dgu), rows, I, stream_);
+  if (db) bias_backward(dgu, rows, 2 * I, db, nullptr);
 }
 
 CudaBackend::RowPositions CudaBackend::row_positions(
@@ -94,6 +142,14 @@ Batch batch_of(std::span<const std::pair<int64_t, int64_t>> seqs) {
 void CudaBackend::self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
                                  const AttentionShape& sh, void* out, float* lse) {
   check_trainable(sh);
+  if (!sh.plain()) {  // the GPT-NeoX path on the regrouped rows
+    const int64_t rows = batch_of(seqs).rows;
+    if (rows == 0) return;
+    use();
+    self_attention(expand_qkv(qkv, rows, sh), seqs, AttentionShape{sh.heads, sh.heads, sh.hd},
+                   out, lse);
+    return;
+  }
   const int64_t heads = sh.heads, hd = sh.hd;
   const Batch batch = batch_of(seqs);
   const std::vector<cuda::SeqRows>& s = batch.seqs;
@@ -127,6 +183,21 @@ void CudaBackend::self_attention_backward(const void* qkv, const void* out, cons
                                           const AttentionShape& sh, const Rope& rope,
                                           void* dqkv) {
   check_trainable(sh);
+  if (!sh.plain()) {
+    // On the regrouped rows, then the repeats' gradients summed back into dqkv (rotation and
+    // sum commute: the inverse rotation of each repeat's dk is that of their sum).
+    const int64_t rows = batch_of(seqs).rows;
+    if (rows == 0) return;
+    use();
+    const void* e = expand_qkv(qkv, rows, sh);
+    grow(scratch_.gqa_dexp, act_bytes(rows * 3 * sh.q_width()));
+    self_attention_backward(e, out, lse, dout, seqs, AttentionShape{sh.heads, sh.heads, sh.hd},
+                            rope, scratch_.gqa_dexp.get());
+    cuda::launch_reduce_dqkv(static_cast<const bf16*>(scratch_.gqa_dexp.get()),
+                             static_cast<bf16*>(dqkv), rows, int(sh.heads), int(sh.kv_heads),
+                             int(sh.hd), stream_);
+    return;
+  }
   const int64_t heads = sh.heads, hd = sh.hd, rot = rope.dims;
   const Batch batch = batch_of(seqs);
   const std::vector<cuda::SeqRows>& s = batch.seqs;

@@ -106,6 +106,30 @@ void launch_layer_norm_pair_backward(const bf16* x, int64_t rows, int64_t H, con
 // of QkvToCacheArgs::rope covering every position used (may be null when rot < 2).
 void launch_rotary_qkv_rows(bf16* qkv, int64_t rows, int heads, int hd, int rot, const int32_t* pos,
                             const float* rope, bool inverse, cudaStream_t stream);
+// The same on rows of (heads + 2·kv_heads)·hd in either fused layout (`blocked`: the Llama
+// family's [q heads | k heads | v heads]; else kv_heads == heads and GPT-NeoX's).
+void launch_rotary_qkv_rows(bf16* qkv, int64_t rows, int heads, int kv_heads, bool blocked, int hd,
+                            int rot, const int32_t* pos, const float* rope, bool inverse,
+                            cudaStream_t stream);
+
+// ---- llama_train.cu ----
+// Backward of launch_rms_norm over the same vectors (vector g of row r at r·row_stride + g·width
+// of x, dy and dx): dx = (or += when `accumulate`) the input gradient (dx may be dy when not
+// accumulating: Qwen3's head norms in place on dqkv); dw [width] f32 += Σ dy·x/rms unless null.
+// rinv: f32 scratch of rows·per_row.
+void launch_rms_norm_backward(const bf16* x, const bf16* dy, bf16* dx, int64_t rows, int per_row,
+                              int width, int64_t row_stride, const float* w, float eps, float* dw,
+                              bool accumulate, float* rinv, cudaStream_t stream);
+// dgu [rows, 2I] = (dy · up · silu'(gate) | dy · silu(gate)) for gu [rows, 2I], dy [rows, I].
+void launch_swiglu_backward(const bf16* gu, const bf16* dy, bf16* dgu, int64_t rows, int64_t I,
+                            cudaStream_t stream);
+// Blocked qkv rows [rows, (heads + 2 kv)·hd] -> [rows, heads, 3, hd] with key/value head h / g
+// repeated for query head h (g = heads / kv); and back for gradients: dq copied, the repeats'
+// dk and dv summed (f32, head order) into their key/value head.
+void launch_expand_qkv(const bf16* blocked, bf16* exp, int64_t rows, int heads, int kv_heads,
+                       int hd, cudaStream_t stream);
+void launch_reduce_dqkv(const bf16* dexp, bf16* blocked, int64_t rows, int heads, int kv_heads,
+                        int hd, cudaStream_t stream);
 
 // ---- attention/backward.cu ----
 // Where the attention backward's q, k, v rows (and dq, dk, dv) live: row r, head h at

@@ -1,4 +1,4 @@
-// Transformer hyper-parameters, read from a Hugging Face config.json (spec §1.1, §7): GPT-NeoX
+// Transformer hyper-parameters, read from a Hugging Face config.json (spec §1.1, §1.6): GPT-NeoX
 // (Pythia) and the Llama family (Llama 2/3, Qwen2, Qwen3, Mistral), which one model definition
 // (model/transformer.h) runs.
 #pragma once

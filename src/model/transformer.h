@@ -1,4 +1,4 @@
-// The transformer forward pass (spec §1, §7): GPT-NeoX and the Llama family (RMSNorm, SwiGLU,
+// The transformer forward pass (spec §1, §1.6): GPT-NeoX and the Llama family (RMSNorm, SwiGLU,
 // grouped-query attention, q/k norms, sliding windows) in one definition, chosen by the config.
 //
 // A call processes a *batch* of independent sequences at once: their new rows are stacked into one

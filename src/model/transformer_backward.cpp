@@ -1,4 +1,4 @@
-// Training side of the transformer (spec §1, §7): the recording forward and the backward pass, one layer
+// Training side of the transformer (spec §1, §1.6): the recording forward and the backward pass, one layer
 // at a time in reverse, from the activations the forward stored (model/activations.h). Written
 // once against the backend's training ops (backend/backend.h): the CPU runs them in f32, CUDA in
 // bf16 with f32 weight gradients.

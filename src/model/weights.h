@@ -1,4 +1,4 @@
-// The parameters of one transformer (spec §1.2, §7), loaded from a checkpoint under a name prefix
+// The parameters of one transformer (spec §1.2, §1.6), loaded from a checkpoint under a name prefix
 // ("" for a plain model, "gpt_neox.rcc_encoder." for the RCC encoder). Matrices keep their stored
 // dtype (F32, BF16 or F16; often borrowed from the mapped file); vectors (norms, biases) are f32.
 // The fields are named for GPT-NeoX; the Llama family's tensors map onto them (names in

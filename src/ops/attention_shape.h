@@ -1,4 +1,4 @@
-// The geometry of one attention layer and its rotary embedding (spec §1.3, §1.4, §7): how many
+// The geometry of one attention layer and its rotary embedding (spec §1.3, §1.4, §1.6): how many
 // query and key/value heads, where each lives in a row of the fused qkv product, which keys a query
 // sees, and the rotary frequencies. Shared by the model, the backends and the ops.
 #pragma once

@@ -110,7 +110,10 @@ TEST(CudaTrain, GradientsMatchPyTorchFixture) {
 }
 
 // A random RCC model with head_dim 64 (the tensor-core attention backward) and several windows.
-RCCModel random_model(int64_t H, int64_t heads, bool parallel, uint64_t seed) {
+// `family`: "" GPT-NeoX; "qwen3" (4 query heads over 2 key/value heads, q/k norms, SwiGLU);
+// "llama" (2 query heads over 1, head_dim 128, q/k/v and MLP biases, Llama 3 rotary scaling).
+RCCModel random_model(int64_t H, int64_t heads, bool parallel, uint64_t seed,
+                      const std::string& family = "") {
   ModelConfig c;
   c.vocab_size = 131;
   c.hidden_size = H;
@@ -119,6 +122,22 @@ RCCModel random_model(int64_t H, int64_t heads, bool parallel, uint64_t seed) {
   c.intermediate_size = 4 * H;
   c.rotary_pct = 0.25;
   c.use_parallel_residual = parallel;
+  if (!family.empty()) {
+    c.model_type = family;
+    c.rms_norm = c.gated_mlp = true;
+    c.use_parallel_residual = false;
+    c.rotary_pct = 1.0;
+    c.norm_eps = 1e-6;
+    c.intermediate_size = 2 * H;
+    c.qkv_bias = c.out_bias = c.mlp_bias = family == "llama";
+    c.qk_norm = family == "qwen3";
+    c.num_kv_heads = heads / 2;
+    if (family == "llama") {
+      c.rope_scaling.type = RopeScaling::Type::Llama3;
+      c.rope_scaling.factor = 8;
+      c.rope_scaling.original_max_position_embeddings = 64;
+    }
+  }
   RCCSettings s;
   s.window = 64;
   s.ratio = 8;
@@ -145,9 +164,11 @@ std::vector<Sample> reconstruction_batch(int64_t V, size_t samples, size_t len, 
 }
 
 TEST(CudaTrain, GradientsMatchCpuTrainer) {
-  for (auto [H, heads, parallel] : {std::tuple{128, 2, true}, std::tuple{256, 2, false}}) {
-    SCOPED_TRACE(::testing::Message() << "H " << H << " heads " << heads);
-    const RCCModel init = random_model(H, heads, parallel, 11);
+  for (auto [H, heads, parallel, family] :
+       {std::tuple{128, 2, true, ""}, std::tuple{256, 2, false, ""},
+        std::tuple{256, 4, false, "qwen3"}, std::tuple{256, 2, false, "llama"}}) {
+    SCOPED_TRACE(::testing::Message() << "H " << H << " heads " << heads << " " << family);
+    const RCCModel init = random_model(H, heads, parallel, 11, family);
     std::mt19937 rng(3);
     std::vector<Sample> batch = reconstruction_batch(init.decoder.config().vocab_size, 3, 150, rng);
     batch.push_back(Sample{{}, random_ids(40, 131, rng), std::vector<float>(40, 1.0f)});
@@ -161,7 +182,8 @@ TEST(CudaTrain, GradientsMatchCpuTrainer) {
     const StepStats b = rcc_forward_backward(gpu, batch, o);
     EXPECT_NEAR(b.loss_sum, a.loss_sum, 1e-2 * a.loss_sum);
     compare_gradients(cpu.layout(), gpu.gradients(), cpu.gradients(),
-                      "CPU trainer, H " + std::to_string(H) + " hd " + std::to_string(H / heads));
+                      std::string("CPU trainer, ") + (*family ? family : "gpt_neox") + " H " +
+                          std::to_string(H) + " hd " + std::to_string(H / heads));
   }
 }
 
