@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
-"""The PyTorch + Hugging Face baseline of bench/gpu_train.sh: training steps of a GPT-NeoX model of
-the same shape as an rcc training config, on the same GPU, with the usual mixed-precision recipe
+"""The PyTorch + Hugging Face baseline of bench/gpu_train.sh: training steps of a model of the same
+family and shape as an rcc training config (GPT-NeoX, or Qwen3 / Llama for `model_type` qwen3 /
+llama), on the same GPU, with the usual mixed-precision recipe
 (f32 master weights, bf16 autocast, SDPA attention, fused AdamW, clipping at 1.0).
 
 It trains one network on sequences of `--seq` tokens (the RCC encoder's window), `--tokens` tokens
 per step, with a small vocabulary (rcc's bench configs use a word vocabulary, so neither side pays
-for a large LM head). Model FLOPs are counted as rcc counts them (src/train/rcc_step.h): matrix
-products 2·rows·(4H² + 2HI)·L plus causal attention 2·n²·H·L per sequence, plus the LM head, all
-×3 for forward + backward. Prints one JSON line.
+for a large LM head). Model FLOPs are counted as rcc counts them (src/train/rcc_step.cpp): matrix
+products 2·rows·(H·QKV + H·Q + H·M + I·H)·L (GPT-NeoX: 4H² + 2HI) plus causal attention
+2·n²·Q·L per sequence, plus the LM head, all ×3 for forward + backward. Prints one JSON line.
 """
 import argparse
 import json
 import time
 
 import torch
+import transformers
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 
@@ -27,20 +29,32 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     a = ap.parse_args()
     mc = json.load(open(a.config))["model"]["config"]
-    cfg = GPTNeoXConfig(vocab_size=a.vocab, hidden_size=mc["hidden_size"],
-                        num_hidden_layers=mc["num_hidden_layers"],
-                        num_attention_heads=mc["num_attention_heads"],
-                        intermediate_size=mc["intermediate_size"], rotary_pct=mc["rotary_pct"],
-                        max_position_embeddings=max(a.seq, 2048),
-                        use_parallel_residual=mc["use_parallel_residual"], hidden_act="gelu",
-                        tie_word_embeddings=False, attn_implementation="sdpa")
+    family = mc.get("model_type", "gpt_neox")
+    H, L, I = mc["hidden_size"], mc["num_hidden_layers"], mc["intermediate_size"]
+    heads = mc["num_attention_heads"]
+    if family == "gpt_neox":
+        cfg = GPTNeoXConfig(vocab_size=a.vocab, hidden_size=H, num_hidden_layers=L,
+                            num_attention_heads=heads, intermediate_size=I,
+                            rotary_pct=mc["rotary_pct"], max_position_embeddings=max(a.seq, 2048),
+                            use_parallel_residual=mc["use_parallel_residual"], hidden_act="gelu",
+                            tie_word_embeddings=False, attn_implementation="sdpa")
+        cls = GPTNeoXForCausalLM
+        q, qkv, m = H, 3 * H, I
+    else:
+        kv, hd = mc.get("num_key_value_heads", heads), mc.get("head_dim", H // heads)
+        cfg_cls, cls = {"qwen3": (transformers.Qwen3Config, transformers.Qwen3ForCausalLM),
+                        "llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM)}[family]
+        cfg = cfg_cls(vocab_size=a.vocab, hidden_size=H, num_hidden_layers=L,
+                      num_attention_heads=heads, num_key_value_heads=kv, head_dim=hd,
+                      intermediate_size=I, max_position_embeddings=max(a.seq, 4096),
+                      hidden_act="silu", tie_word_embeddings=False, attn_implementation="sdpa")
+        q, qkv, m = heads * hd, (heads + 2 * kv) * hd, 2 * I
     torch.manual_seed(0)
-    model = GPTNeoXForCausalLM(cfg).cuda().train()
+    model = cls(cfg).cuda().train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=True)
     batch = max(1, a.tokens // a.seq)
-    H, L, I = cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size
     rows = batch * a.seq
-    fwd = 2.0 * rows * (4 * H * H + 2 * H * I) * L + batch * 2.0 * a.seq * a.seq * H * L \
+    fwd = 2.0 * rows * (H * qkv + H * q + H * m + I * H) * L + batch * 2.0 * a.seq * a.seq * q * L \
         + 2.0 * rows * H * a.vocab
     flops = 3 * fwd
     ids = torch.randint(0, a.vocab, (batch, a.seq), device="cuda")
@@ -62,7 +76,8 @@ def main():
         step()
     torch.cuda.synchronize()
     dt = (time.perf_counter() - t0) / a.steps
-    print(json.dumps({"side": "pytorch", "config": a.config, "tokens_per_step": rows,
+    print(json.dumps({"side": "pytorch", "config": a.config, "family": family,
+                      "tokens_per_step": rows,
                       "step_s": dt, "tokens_per_s": rows / dt, "tflops": flops / dt / 1e12,
                       "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
                       "gpu": torch.cuda.get_device_name(), "torch": torch.__version__}))

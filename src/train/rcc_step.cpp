@@ -40,15 +40,19 @@ using Seqs = std::vector<std::pair<int64_t, int64_t>>;  // (first row, rows) of 
 double pass_flops(const ModelConfig& cfg, int64_t N_enc, const Seqs& enc_seqs, int64_t dec_rows,
                   const Seqs& dec_seqs, int64_t P, int64_t NT, bool backward) {
   const double I = double(cfg.intermediate_size), h = double(cfg.hidden_size),
-               l = double(cfg.num_layers);
+               l = double(cfg.num_layers), q = double(cfg.q_width()),
+               qkv = double(cfg.qkv_width()), m = double(cfg.mlp_in_rows());
   const int64_t V = cfg.vocab_size;
+  // Per row and layer: qkv, the output projection, the MLP's two (SwiGLU: three) matrices
+  // (GPT-NeoX: 4H² + 2HI); attention 2·n²·Q per sequence of n rows.
+  const double out_part = h * q + h * m + I * h;
   auto net = [&](int64_t rows, const Seqs& seqs) {
-    double f = 2.0 * double(rows) * (4 * h * h + 2 * h * I) * l;
-    for (const auto& sq : seqs) f += 2.0 * double(sq.second) * double(sq.second) * h * l;
+    double f = 2.0 * double(rows) * (h * qkv + out_part) * l;
+    for (const auto& sq : seqs) f += 2.0 * double(sq.second) * double(sq.second) * q * l;
     return f;
   };
   // The encoder's last layer runs its dense projection and MLP on the P slot rows only.
-  const double skipped = 2.0 * double(N_enc - P) * (h * h + 2 * h * I);
+  const double skipped = 2.0 * double(N_enc - P) * out_part;
   const double fwd = net(N_enc, enc_seqs) - skipped + net(dec_rows, dec_seqs) +
                      2.0 * double(NT) * h * double(V) + 2.0 * double(P) * h * h * (l + 1);
   return backward ? 3 * fwd : fwd;
