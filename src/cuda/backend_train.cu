@@ -48,7 +48,7 @@ void CudaBackend::rms_norm_backward(const void* x, int64_t rows, int64_t H, cons
                                     float eps, const void* dy, void* dx, float* dw) {
   check_vector(w, H, "rms_norm weight");
   use();
-  grow(scratch_.rms_bwd, size_t(rows) * 4);
+  grow(scratch_.rms_bwd, size_t(cuda::rms_norm_backward_scratch(rows, int(H))) * 4);
   cuda::launch_rms_norm_backward(static_cast<const bf16*>(x), static_cast<const bf16*>(dy),
                                  static_cast<bf16*>(dx), rows, 1, int(H), H,
                                  static_cast<const float*>(w.raw()), eps, dw, true,
@@ -63,7 +63,7 @@ void CudaBackend::head_rms_norm_backward(const void* qkv_pre, int64_t rows,
   check_vector(qw, sh.hd, "q_norm weight");
   check_vector(kw, sh.hd, "k_norm weight");
   use();
-  grow(scratch_.rms_bwd, size_t(rows * sh.heads) * 4);
+  grow(scratch_.rms_bwd, size_t(cuda::rms_norm_backward_scratch(rows * sh.heads, int(sh.hd))) * 4);
   const bf16* x = static_cast<const bf16*>(qkv_pre);
   bf16* d = static_cast<bf16*>(dqkv);
   float* rinv = static_cast<float*>(scratch_.rms_bwd.get());

@@ -38,16 +38,29 @@ __global__ void __launch_bounds__(32 * kWarps)
   if (lane == 0) rinv[v] = rsqrtf(sq / float(width) + eps);
 }
 
-// dw[i] += Σ_v dy_v[i] · x_v[i] · rinv[v]: a thread per column, vectors in order.
-__global__ void rms_dw_kernel(const bf16* x, const bf16* dy, int64_t vectors, int per_row,
-                              int width, int64_t row_stride, const float* rinv, float* dw) {
+// dw[i] += Σ_v dy_v[i] · x_v[i] · rinv[v] in two deterministic stages: partial[c][i] over chunk
+// c of kChunk vectors (a thread per column, grid (column tiles, chunks)), then the partials
+// summed in chunk order.
+constexpr int kChunk = 128;
+__global__ void rms_dw_partial_kernel(const bf16* x, const bf16* dy, int64_t vectors, int per_row,
+                                      int width, int64_t row_stride, const float* rinv,
+                                      float* partial) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= width) return;
+  const int64_t v0 = int64_t(blockIdx.y) * kChunk, v1 = min(vectors, v0 + kChunk);
   float acc = 0.0f;
-  for (int64_t v = 0; v < vectors; ++v) {
+  for (int64_t v = v0; v < v1; ++v) {
     const int64_t o = vec_offset(v, per_row, width, row_stride) + i;
     acc += __bfloat162float(dy[o]) * __bfloat162float(x[o]) * rinv[v];
   }
+  partial[int64_t(blockIdx.y) * width + i] = acc;
+}
+
+__global__ void rms_dw_sum_kernel(const float* partial, int chunks, int width, float* dw) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= width) return;
+  float acc = 0.0f;
+  for (int c = 0; c < chunks; ++c) acc += partial[int64_t(c) * width + i];
   dw[i] += acc;
 }
 
@@ -144,8 +157,14 @@ void launch_rms_norm_backward(const bf16* x, const bf16* dy, bf16* dx, int64_t r
                                                         eps, rinv);
   RCC_CUDA_LAUNCH_CHECK();
   if (dw) {  // before dx, which may overwrite dy
-    rms_dw_kernel<<<unsigned((width + 127) / 128), 128, 0, stream>>>(x, dy, vectors, per_row,
-                                                                      width, row_stride, rinv, dw);
+    const int64_t chunks = (vectors + kChunk - 1) / kChunk;
+    RCC_CHECK(chunks < 65536, "CUDA rms_norm_backward: ", vectors, " vectors");
+    float* partial = rinv + vectors;  // the scratch's second part: [chunks, width]
+    const unsigned tiles = unsigned((width + 127) / 128);
+    rms_dw_partial_kernel<<<dim3(tiles, unsigned(chunks)), 128, 0, stream>>>(
+        x, dy, vectors, per_row, width, row_stride, rinv, partial);
+    RCC_CUDA_LAUNCH_CHECK();
+    rms_dw_sum_kernel<<<tiles, 128, 0, stream>>>(partial, int(chunks), width, dw);
     RCC_CUDA_LAUNCH_CHECK();
   }
   if (!dx) return;

@@ -116,7 +116,10 @@ void launch_rotary_qkv_rows(bf16* qkv, int64_t rows, int heads, int kv_heads, bo
 // Backward of launch_rms_norm over the same vectors (vector g of row r at r·row_stride + g·width
 // of x, dy and dx): dx = (or += when `accumulate`) the input gradient (dx may be dy when not
 // accumulating: Qwen3's head norms in place on dqkv); dw [width] f32 += Σ dy·x/rms unless null.
-// rinv: f32 scratch of rows·per_row.
+// rinv: f32 scratch of rms_norm_backward_scratch(rows·per_row, width) floats.
+inline int64_t rms_norm_backward_scratch(int64_t vectors, int width) {
+  return vectors + (vectors + 127) / 128 * width;  // 1/rms per vector | dw partials per chunk
+}
 void launch_rms_norm_backward(const bf16* x, const bf16* dy, bf16* dx, int64_t rows, int per_row,
                               int width, int64_t row_stride, const float* w, float eps, float* dw,
                               bool accumulate, float* rinv, cudaStream_t stream);
