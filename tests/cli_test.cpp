@@ -148,8 +148,10 @@ TEST(Cli, Help) {
 TEST(Cli, InfoText) {
   RunResult r = run_rcc({"info", "--model", kModel});
   ASSERT_EQ(r.status, 0) << describe(r);
-  EXPECT_NE(r.out.find("gpt_neox, 3 layers, hidden 64, 4 heads (4 key/value) of 16, mlp 256 (gelu), vocab 1000"),
-            std::string::npos)
+  EXPECT_NE(
+      r.out.find(
+          "gpt_neox, 3 layers, hidden 64, 4 heads (4 key/value) of 16, mlp 256 (gelu), vocab 1000"),
+      std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("parallel"), std::string::npos);
   EXPECT_NE(r.out.find("parameters     278080"), std::string::npos) << r.out;

@@ -63,8 +63,8 @@ TEST(InitFromBase, Qwen3FixtureBecomesAnRCCModel) {
   const std::string base = test::fixture("llama/qwen3-headdim");
   test::write_file(tmp.file("rcc.json"), R"({"window": 16, "ratio": 4, "mode": "aligned"})");
   const std::string out = tmp.file("rcc-qwen3");
-  test::RunResult r = test::run_rcc({"init", "--from-base", base, "--out", out, "--rcc",
-                                     tmp.file("rcc.json"), "--dtype", "f32"});
+  test::RunResult r = test::run_rcc(
+      {"init", "--from-base", base, "--out", out, "--rcc", tmp.file("rcc.json"), "--dtype", "f32"});
   ASSERT_EQ(r.status, 0) << r.err;
   RCCModel m = RCCModel::load(out);
   EXPECT_EQ(m.decoder.config().model_type, "qwen3");
@@ -91,8 +91,10 @@ TEST(InitFromBase, Qwen3FixtureBecomesAnRCCModel) {
   EXPECT_EQ(j["num_kv_heads"], 2);
   EXPECT_TRUE(j.contains("rcc"));
   // Refusals: both sources, or none; an existing non-empty output.
-  EXPECT_NE(test::run_rcc({"init", "--from-base", base, "--config", "x.json", "--out",
-                           tmp.file("o2")}).status, 0);
+  EXPECT_NE(
+      test::run_rcc({"init", "--from-base", base, "--config", "x.json", "--out", tmp.file("o2")})
+          .status,
+      0);
   EXPECT_NE(test::run_rcc({"init", "--from-base", base, "--out", out}).status, 0);
 }
 
@@ -111,8 +113,9 @@ TEST(InitFromBase, Qwen3ShapedModelCompressesAndAnswers) {
   test::RunResult r = test::run_rcc({"init", "--config", tmp.file("cfg.json"), "--out", model,
                                      "--tokenizer", tmp.file("tokenizer.json")});
   ASSERT_EQ(r.status, 0) << r.err;
-  test::write_file(tmp.file("ctx.txt"), "The cat sat on the sofa. The dog sat on the stool. 猫は"
-                                        "ソファに座った。 The bird sat on the branch.\n");
+  test::write_file(tmp.file("ctx.txt"),
+                   "The cat sat on the sofa. The dog sat on the stool. 猫は"
+                   "ソファに座った。 The bird sat on the branch.\n");
   r = test::run_rcc({"compress", "--model", model, "--input", tmp.file("ctx.txt"), "--out",
                      tmp.file("ctx.rccm"), "--quiet"});
   ASSERT_EQ(r.status, 0) << r.err;

@@ -69,7 +69,8 @@ int cmd_bench_batch(int argc, char** argv) {
   cfg.max_position_embeddings = std::max<int64_t>(cfg.max_position_embeddings, 1 << 20);
   std::fprintf(stderr, "bench-batch %s: %.0fM random parameters (%s) on %s\n", shape.c_str(),
                double(cfg.parameter_count()) / 1e6, dt.c_str(), be.name().c_str());
-  const Transformer model(cfg, init_random_weights(cfg, dt == "f32" ? DType::F32 : DType::BF16, 7), be);
+  const Transformer model(cfg, init_random_weights(cfg, dt == "f32" ? DType::F32 : DType::BF16, 7),
+                          be);
   // The memory prefix: P positions of keys/values from a forward pass over fixed token ids (the
   // same shapes and reads as an RCC memory's; the values do not change the speed).
   KVCache prefix = model.new_cache();

@@ -38,8 +38,8 @@ double peak_rss_mib() {
 }
 
 // Prefills ids through `model` into `cache` in chunks of `chunk` rows.
-void prefill(const Transformer& model, const std::vector<int32_t>& ids, int64_t chunk, KVCache& cache,
-             Progress& p) {
+void prefill(const Transformer& model, const std::vector<int32_t>& ids, int64_t chunk,
+             KVCache& cache, Progress& p) {
   Backend& be = model.backend();
   const int64_t n = int64_t(ids.size()), H = model.config().hidden_size;
   DeviceBuffer x(be, be.act_bytes(std::min(chunk, n) * H));

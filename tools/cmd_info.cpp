@@ -144,7 +144,7 @@ int cmd_info(int argc, char** argv) {
   const int64_t kv_per_token = 2 * cfg.num_layers * cfg.kv_width() * 4;  // f32 K and V
   const char* scaling = cfg.rope_scaling.type == RopeScaling::Type::Llama3   ? "llama3"
                         : cfg.rope_scaling.type == RopeScaling::Type::Linear ? "linear"
-                                                                            : "none";
+                                                                             : "none";
   nlohmann::json j;
   j["model"] = dir;
   j["architecture"] = cfg.model_type;
@@ -187,10 +187,9 @@ int cmd_info(int argc, char** argv) {
       (long long)cfg.vocab_size);
   std::printf("layers         %s, %s residual%s; rotary %.2f of head dim, base %g, scaling %s",
               cfg.rms_norm ? "rms_norm" : "layer_norm",
-              cfg.use_parallel_residual ? "parallel" : "serial",
-              cfg.qk_norm ? ", q/k norms" : "", cfg.rotary_pct, cfg.rotary_base, scaling);
-  if (cfg.sliding_window > 0)
-    std::printf("; sliding window %lld", (long long)cfg.sliding_window);
+              cfg.use_parallel_residual ? "parallel" : "serial", cfg.qk_norm ? ", q/k norms" : "",
+              cfg.rotary_pct, cfg.rotary_base, scaling);
+  if (cfg.sliding_window > 0) std::printf("; sliding window %lld", (long long)cfg.sliding_window);
   std::printf("\n");
   std::printf("parameters     %lld (%.1f M)\n", (long long)cfg.parameter_count(),
               double(cfg.parameter_count()) / 1e6);

@@ -6,16 +6,16 @@
 // files copied, its chat format recognised from tokenizer_config.json).
 #include <cstdio>
 #include <filesystem>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "args.h"
 #include "commands.h"
 #include "core/json_fields.h"
 #include "inputs.h"
 #include "io/atomic_file.h"
-#include "paths.h"
 #include "model/load.h"
+#include "paths.h"
 #include "rcc/chat.h"
 #include "rcc/rcc_init.h"
 
@@ -42,10 +42,10 @@ RCCSettings base_settings(const Args& a, const std::string& base) {
 }  // namespace
 
 int cmd_init(int argc, char** argv) {
-  Args a(argc, argv,
-         {"config", "from-base", "rcc", "projections", "out", "tokenizer", "seed", "dtype",
-          "threads"},
-         {"help"});
+  Args a(
+      argc, argv,
+      {"config", "from-base", "rcc", "projections", "out", "tokenizer", "seed", "dtype", "threads"},
+      {"help"});
   if (a.has("help")) {
     std::fputs(
         "usage: rcc init --config FILE.json --out DIR [--tokenizer FILE] [--seed S]\n"

@@ -1,12 +1,12 @@
 // Compute backends (CPU, CUDA): where activations, weights and KV caches live and who runs the ops.
 //
-// The model code (model/transformer.cpp, rcc/compressor.cpp, rcc/decoder_memory.cpp) is written once
-// against this interface; a backend only supplies memory and the individual ops. "Device pointers"
-// below are pointers into the backend's memory (plain host pointers on the CPU backend). Activation
-// buffers hold elements of act_dtype(): F32 on the CPU, BF16 on CUDA (f32 accumulation inside every
-// op). Weights are prepared once per backend (prepare_weight): the CPU backend computes with the
-// checkpoint tensors as they are (f32, bf16 or f16, often mapped), CUDA copies them to the device
-// in bf16 (vectors — layer norms and biases — in f32).
+// The model code (model/transformer.cpp, rcc/compressor.cpp, rcc/decoder_memory.cpp) is written
+// once against this interface; a backend only supplies memory and the individual ops. "Device
+// pointers" below are pointers into the backend's memory (plain host pointers on the CPU backend).
+// Activation buffers hold elements of act_dtype(): F32 on the CPU, BF16 on CUDA (f32 accumulation
+// inside every op). Weights are prepared once per backend (prepare_weight): the CPU backend
+// computes with the checkpoint tensors as they are (f32, bf16 or f16, often mapped), CUDA copies
+// them to the device in bf16 (vectors — layer norms and biases — in f32).
 //
 // Every op is enqueued in order on the backend's single stream; results reach the host only through
 // copy_to_host / download_f32 / linear_f32_host, which synchronise.
@@ -125,10 +125,11 @@ class Backend {
   virtual void attention(const void* q, int64_t rows, int64_t past, const KVCache& cache,
                          int64_t layer, const AttentionShape& s, void* out) = 0;
   // Both for every sequence of a batch pass (qkv [rows, s.qkv_width()] and q_out, out
-  // [rows, s.q_width()] of the whole batch; sequence s at rows [s.begin, s.begin + s.count), positions from
-  // s.cache->length(), which the pass advances only after its last layer). The results equal the
-  // per-sequence calls exactly on the CPU; a backend may batch the sequences into single launches
-  // and read a prefix that several sequences share once. The defaults loop over the sequences.
+  // [rows, s.q_width()] of the whole batch; sequence s at rows [s.begin, s.begin + s.count),
+  // positions from s.cache->length(), which the pass advances only after its last layer). The
+  // results equal the per-sequence calls exactly on the CPU; a backend may batch the sequences into
+  // single launches and read a prefix that several sequences share once. The defaults loop over the
+  // sequences.
   virtual void qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs,
                                   const AttentionShape& s, const Rope& rope, int64_t layer,
                                   void* q_out);
@@ -163,8 +164,7 @@ class Backend {
   virtual void self_attention_backward(const void* qkv, const void* out, const float* lse,
                                        const void* dout,
                                        std::span<const std::pair<int64_t, int64_t>> seqs,
-                                       const AttentionShape& s, const Rope& rope,
-                                       void* dqkv) = 0;
+                                       const AttentionShape& s, const Rope& rope, void* dqkv) = 0;
   // Gradients of y = x · W^T + b, dy [rows, N]: dx [rows, K] = dy · W (+= when accumulate_dx;
   // null skips); dW [N, K] f32 += dy^T · x; db [N] f32 += Σ_rows dy (null skips).
   virtual void linear_backward(const void* x, int64_t rows, const Tensor& W, const void* dy,
@@ -188,8 +188,8 @@ class Backend {
                                         const void* dy2, void* dx, float* dw1, float* db1,
                                         float* dw2, float* db2);
   // Backward of rms_norm with input x [rows, H]: dx += ..., dw [H] f32 +=.
-  virtual void rms_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w,
-                                 float eps, const void* dy, void* dx, float* dw) = 0;
+  virtual void rms_norm_backward(const void* x, int64_t rows, int64_t H, const Tensor& w, float eps,
+                                 const void* dy, void* dx, float* dw) = 0;
   // Backward of head_rms_norm: qkv_pre [rows, s.qkv_width()] holds the norms' input (the qkv
   // product); dqkv holds, in the q and k heads, the gradient w.r.t. the norms' output and leaves
   // with the gradient w.r.t. their input (v untouched); dqw, dkw [hd] f32 +=.

@@ -26,8 +26,8 @@ void Backend::qkv_to_cache_batch(void* qkv, std::span<const SeqSlice> seqs,
                                  const AttentionShape& sh, const Rope& rope, int64_t layer,
                                  void* q_out) {
   for (const SeqSlice& s : seqs)
-    qkv_to_cache(act_at(*this, qkv, s.begin * sh.qkv_width()), s.count, sh, rope,
-                 s.cache->length(), *s.cache, layer, act_at(*this, q_out, s.begin * sh.q_width()));
+    qkv_to_cache(act_at(*this, qkv, s.begin * sh.qkv_width()), s.count, sh, rope, s.cache->length(),
+                 *s.cache, layer, act_at(*this, q_out, s.begin * sh.q_width()));
 }
 
 void Backend::attention_batch(const void* q, std::span<const SeqSlice> seqs, int64_t layer,

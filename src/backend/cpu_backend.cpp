@@ -269,8 +269,8 @@ class CpuBackend final : public Backend {
     std::vector<float> d(size_t(rows * hd));
     auto one = [&](int64_t at, const Tensor& w, float* dw) {
       std::fill(d.begin(), d.end(), 0.0f);
-      ops::rms_norm_backward(f(qkv_pre) + at, rows, hd, w.f32(), eps, f(dqkv) + at, d.data(), dw,
-                             W, W, hd);
+      ops::rms_norm_backward(f(qkv_pre) + at, rows, hd, w.f32(), eps, f(dqkv) + at, d.data(), dw, W,
+                             W, hd);
       for (int64_t r = 0; r < rows; ++r)
         std::memcpy(f(dqkv) + r * W + at, d.data() + r * hd, size_t(hd) * 4);
     };
@@ -382,7 +382,8 @@ class CpuBackend final : public Backend {
     const size_t bytes = size_t(s.hd) * 4;
     for (int64_t r = 0; r < rows; ++r) {
       const float* src = qkv + r * W;
-      for (int64_t h = 0; h < s.heads; ++h) std::memcpy(q + r * Q + h * s.hd, src + s.q_at(h), bytes);
+      for (int64_t h = 0; h < s.heads; ++h)
+        std::memcpy(q + r * Q + h * s.hd, src + s.q_at(h), bytes);
       for (int64_t j = 0; j < s.kv_heads; ++j) {
         std::memcpy(k + r * KV + j * s.hd, src + s.k_at(j), bytes);
         std::memcpy(v + r * KV + j * s.hd, src + s.v_at(j), bytes);

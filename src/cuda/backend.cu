@@ -425,8 +425,8 @@ void CudaBackend::rms_norm(const void* x, int64_t rows, int64_t H, const Tensor&
                         static_cast<const float*>(w.raw()), eps, stream_);
 }
 
-void CudaBackend::head_rms_norm(void* qkv, int64_t rows, const AttentionShape& s,
-                                const Tensor& qw, const Tensor& kw, float eps) {
+void CudaBackend::head_rms_norm(void* qkv, int64_t rows, const AttentionShape& s, const Tensor& qw,
+                                const Tensor& kw, float eps) {
   RCC_CHECK(!s.interleaved, "CUDA head_rms_norm: the blocked qkv layout only");
   check_vector(qw, s.hd, "q_norm weight");
   check_vector(kw, s.hd, "k_norm weight");

@@ -288,17 +288,17 @@ class CudaBackend final : public Backend {
     DeviceBuffer attn;                 // run_attention's workspace (key-split partials)
     DeviceBuffer f32_out;              // linear_f32_host's product before its download
     // Training:
-    DeviceBuffer attn_bwd;     // the attention backward's LSE, D and f32 dQ accumulators
-    DeviceBuffer ln_bwd;       // the layer-norm backward's column partials
-    DeviceBuffer rms_bwd;      // the RMSNorm backward's 1/rms per vector
+    DeviceBuffer attn_bwd;           // the attention backward's LSE, D and f32 dQ accumulators
+    DeviceBuffer ln_bwd;             // the layer-norm backward's column partials
+    DeviceBuffer rms_bwd;            // the RMSNorm backward's 1/rms per vector
     DeviceBuffer gqa_exp, gqa_dexp;  // expand_qkv's rows and their gradient
-    DeviceBuffer col;          // column-sum counters and partials (the bias gradients)
-    DeviceBuffer ce;           // cross-entropy targets | weights | losses
-    DeviceBuffer ss;           // sum_squares' result | partials
-    DeviceBuffer ones;         // ones(): bf16 ones (the unfused bias gradients)
-    DeviceBuffer rope;         // rope_table(): (cos, sin) of rope_freq_host_
-    PositionCache pos[2];      // row_positions(): the last two batches'
-    DeviceBuffer adamw_table;  // adamw_tensors': [tensors | chunks] of adamw_key_
+    DeviceBuffer col;                // column-sum counters and partials (the bias gradients)
+    DeviceBuffer ce;                 // cross-entropy targets | weights | losses
+    DeviceBuffer ss;                 // sum_squares' result | partials
+    DeviceBuffer ones;               // ones(): bf16 ones (the unfused bias gradients)
+    DeviceBuffer rope;               // rope_table(): (cos, sin) of rope_freq_host_
+    PositionCache pos[2];            // row_positions(): the last two batches'
+    DeviceBuffer adamw_table;        // adamw_tensors': [tensors | chunks] of adamw_key_
   };
   Scratch scratch_;
   std::vector<float> inv_freq_host_;   // what scratch_.inv_freq holds

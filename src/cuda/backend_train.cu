@@ -146,8 +146,8 @@ void CudaBackend::self_attention(const void* qkv, std::span<const std::pair<int6
     const int64_t rows = batch_of(seqs).rows;
     if (rows == 0) return;
     use();
-    self_attention(expand_qkv(qkv, rows, sh), seqs, AttentionShape{sh.heads, sh.heads, sh.hd},
-                   out, lse);
+    self_attention(expand_qkv(qkv, rows, sh), seqs, AttentionShape{sh.heads, sh.heads, sh.hd}, out,
+                   lse);
     return;
   }
   const int64_t heads = sh.heads, hd = sh.hd;
@@ -180,8 +180,7 @@ void CudaBackend::self_attention(const void* qkv, std::span<const std::pair<int6
 void CudaBackend::self_attention_backward(const void* qkv, const void* out, const float* lse,
                                           const void* dout,
                                           std::span<const std::pair<int64_t, int64_t>> seqs,
-                                          const AttentionShape& sh, const Rope& rope,
-                                          void* dqkv) {
+                                          const AttentionShape& sh, const Rope& rope, void* dqkv) {
   check_trainable(sh);
   if (!sh.plain()) {
     // On the regrouped rows, then the repeats' gradients summed back into dqkv (rotation and

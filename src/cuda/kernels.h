@@ -123,8 +123,8 @@ struct AttentionArgs {
   int64_t kv_stride = 0, kv_head = 0;
   bool int8 = false;
   int heads = 0, hd = 0, group = 1;  // heads: query heads
-  int64_t rows = 0, past = 0;  // query r at position past + r sees keys [0, past + r]
-  bf16* out = nullptr;         // [rows, out_stride], head h at h·hd
+  int64_t rows = 0, past = 0;        // query r at position past + r sees keys [0, past + r]
+  bf16* out = nullptr;               // [rows, out_stride], head h at h·hd
   int64_t out_stride = 0;
   // Optional (training): f32 [rows, heads], each row's log2-sum-exp of its scaled scores
   // (scale_log2 · q·k, the kernels' log2 domain) — what launch_attention_backward consumes.

@@ -49,7 +49,7 @@ void launch_rms_norm(const bf16* x, bf16* y, int64_t rows, int per_row, int widt
   RCC_CHECK(vectors < (int64_t(1) << 31) * kWarpsPerBlock, "CUDA rms_norm: too many rows");
   const unsigned blocks = unsigned((vectors + kWarpsPerBlock - 1) / kWarpsPerBlock);
   rms_norm_kernel<<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(x, y, vectors, per_row, width,
-                                                               row_stride, w, eps);
+                                                              row_stride, w, eps);
   RCC_CUDA_LAUNCH_CHECK();
 }
 

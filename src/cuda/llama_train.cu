@@ -68,8 +68,8 @@ __global__ void rms_dw_sum_kernel(const float* partial, int chunks, int width, f
 // dx may be dy: a lane reads its elements of dy before it writes them, after the warp's sum.
 template <bool kAccumulate>
 __global__ void __launch_bounds__(32 * kWarps)
-    rms_dx_kernel(const bf16* x, const bf16* dy, bf16* dx, int64_t vectors, int per_row,
-                  int width, int64_t row_stride, const float* w, const float* rinv) {
+    rms_dx_kernel(const bf16* x, const bf16* dy, bf16* dx, int64_t vectors, int per_row, int width,
+                  int64_t row_stride, const float* w, const float* rinv) {
   const int lane = threadIdx.x & 31;
   const int64_t v = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   if (v >= vectors) return;
@@ -92,7 +92,8 @@ __global__ void swiglu_backward_kernel(const bf16* gu, const bf16* dy, bf16* dgu
   for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = e / I, i = e - r * I;
-    const float g = __bfloat162float(gu[r * 2 * I + i]), u = __bfloat162float(gu[r * 2 * I + I + i]);
+    const float g = __bfloat162float(gu[r * 2 * I + i]),
+                u = __bfloat162float(gu[r * 2 * I + I + i]);
     const float d = __bfloat162float(dy[e]);
     const float s = 1.0f / (1.0f + __expf(-g));
     dgu[r * 2 * I + i] = __float2bfloat16_rn(d * u * (s * (1.0f + g * (1.0f - s))));
@@ -111,8 +112,7 @@ __global__ void expand_kernel(const bf16* blocked, bf16* exp, int64_t rows, int 
     const int64_t r = e / (int64_t(heads) * 3 * hd);
     const int rest = int(e - r * heads * 3 * int64_t(hd));
     const int h = rest / (3 * hd), part = (rest / hd) % 3, i = rest % hd;
-    const int64_t src = part == 0 ? int64_t(h) * hd
-                                  : int64_t(heads + (part - 1) * kv + h / g) * hd;
+    const int64_t src = part == 0 ? int64_t(h) * hd : int64_t(heads + (part - 1) * kv + h / g) * hd;
     exp[e] = blocked[r * W + src + i];
   }
 }
@@ -153,8 +153,8 @@ void launch_rms_norm_backward(const bf16* x, const bf16* dy, bf16* dx, int64_t r
   const int64_t vectors = rows * per_row;
   if (vectors <= 0) return;
   const unsigned blocks = unsigned((vectors + kWarps - 1) / kWarps);
-  rms_stats_kernel<<<blocks, 32 * kWarps, 0, stream>>>(x, vectors, per_row, width, row_stride,
-                                                        eps, rinv);
+  rms_stats_kernel<<<blocks, 32 * kWarps, 0, stream>>>(x, vectors, per_row, width, row_stride, eps,
+                                                       rinv);
   RCC_CUDA_LAUNCH_CHECK();
   if (dw) {  // before dx, which may overwrite dy
     const int64_t chunks = (vectors + kChunk - 1) / kChunk;
@@ -170,10 +170,10 @@ void launch_rms_norm_backward(const bf16* x, const bf16* dy, bf16* dx, int64_t r
   if (!dx) return;
   if (accumulate)
     rms_dx_kernel<true><<<blocks, 32 * kWarps, 0, stream>>>(x, dy, dx, vectors, per_row, width,
-                                                             row_stride, w, rinv);
+                                                            row_stride, w, rinv);
   else
     rms_dx_kernel<false><<<blocks, 32 * kWarps, 0, stream>>>(x, dy, dx, vectors, per_row, width,
-                                                              row_stride, w, rinv);
+                                                             row_stride, w, rinv);
   RCC_CUDA_LAUNCH_CHECK();
 }
 
@@ -188,7 +188,7 @@ void launch_expand_qkv(const bf16* blocked, bf16* exp, int64_t rows, int heads, 
                        int hd, cudaStream_t stream) {
   if (rows <= 0) return;
   expand_kernel<<<grid_of(rows * heads * 3 * hd), kThreads, 0, stream>>>(blocked, exp, rows, heads,
-                                                                          kv_heads, hd);
+                                                                         kv_heads, hd);
   RCC_CUDA_LAUNCH_CHECK();
 }
 

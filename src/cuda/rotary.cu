@@ -102,8 +102,9 @@ void launch_qkv_to_cache(const QkvToCacheArgs& a, cudaStream_t stream) {
             " exceed head_dim ", a.hd);
   RCC_CHECK(a.rows < (int64_t(1) << 31) && a.heads < 65536,
             "CUDA qkv_to_cache: too many rows/heads");
-  RCC_CHECK(a.kv_heads >= 1 && a.heads % a.kv_heads == 0 && (!a.interleaved || a.kv_heads == a.heads),
-            "CUDA qkv_to_cache: ", a.heads, " query heads over ", a.kv_heads, " key/value heads");
+  RCC_CHECK(
+      a.kv_heads >= 1 && a.heads % a.kv_heads == 0 && (!a.interleaved || a.kv_heads == a.heads),
+      "CUDA qkv_to_cache: ", a.heads, " query heads over ", a.kv_heads, " key/value heads");
   const dim3 grid(unsigned(a.rows), unsigned(a.heads));
   const unsigned threads = unsigned((a.hd + 31) / 32 * 32);
   const size_t smem = size_t(3 * a.hd) * sizeof(float);

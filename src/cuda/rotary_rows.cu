@@ -24,7 +24,7 @@ template <int kVec, bool kInverse>
 __global__ void __launch_bounds__(kThreads)
     rotary_qkv_rows_kernel(bf16* qkv, int64_t rows, int heads, int kv_heads, bool blocked, int hd,
                            int half, const int32_t* pos, const float* rope) {
-  const int per_part = half / kVec;                                  // threads per part
+  const int per_part = half / kVec;                              // threads per part
   const int64_t per_row = int64_t(heads + kv_heads) * per_part;  // threads per row
   const int64_t idx = int64_t(blockIdx.x) * kThreads + threadIdx.x;
   if (idx >= rows * per_row) return;
@@ -65,11 +65,11 @@ void launch_rows(bf16* qkv, int64_t rows, int heads, int kv_heads, bool blocked,
   const int64_t threads = rows * (heads + kv_heads) * (vec ? half / 8 : half);
   const unsigned blocks = unsigned((threads + kThreads - 1) / kThreads);
   if (vec)
-    rotary_qkv_rows_kernel<8, kInverse><<<blocks, kThreads, 0, stream>>>(
-        qkv, rows, heads, kv_heads, blocked, hd, half, pos, rope);
+    rotary_qkv_rows_kernel<8, kInverse>
+        <<<blocks, kThreads, 0, stream>>>(qkv, rows, heads, kv_heads, blocked, hd, half, pos, rope);
   else
-    rotary_qkv_rows_kernel<1, kInverse><<<blocks, kThreads, 0, stream>>>(
-        qkv, rows, heads, kv_heads, blocked, hd, half, pos, rope);
+    rotary_qkv_rows_kernel<1, kInverse>
+        <<<blocks, kThreads, 0, stream>>>(qkv, rows, heads, kv_heads, blocked, hd, half, pos, rope);
   RCC_CUDA_LAUNCH_CHECK();
 }
 

@@ -128,9 +128,8 @@ void parse_window(const json& j, const std::string& src, ModelConfig& c) {
               ": layer_types has sliding layers but no sliding_window");
     if (!any) c.sliding_window = 0;
   } else if (qwen && c.sliding_window > 0) {
-    const int64_t first = present(j, "max_window_layers")
-                              ? get_int(j, "max_window_layers", src, 0, c.num_layers)
-                              : 0;
+    const int64_t first =
+        present(j, "max_window_layers") ? get_int(j, "max_window_layers", src, 0, c.num_layers) : 0;
     for (int64_t i = 0; i < c.num_layers; ++i) c.sliding_layers.push_back(i >= first);
   }
 }
@@ -202,7 +201,7 @@ int64_t ModelConfig::parameter_count() const {
   int64_t per_layer = 2 * norm + qkv_width() * H + (qkv_bias ? qkv_width() : 0)  // qkv
                       + H * q_width() + (out_bias ? H : 0)                       // output
                       + mlp_in_rows() * H + (mlp_bias ? mlp_in_rows() : 0)       // mlp in
-                      + H * I + (mlp_bias ? H : 0)                                // mlp out
+                      + H * I + (mlp_bias ? H : 0)                               // mlp out
                       + (qk_norm ? 2 * hd : 0);
   return vocab_size * H + num_layers * per_layer + norm +
          (tie_word_embeddings ? 0 : vocab_size * H);
@@ -228,8 +227,10 @@ ModelConfig ModelConfig::parse(const std::string& text, const std::string& src) 
     c.num_kv_heads = get_int(j, "num_key_value_heads", src, 1, c.num_heads);
   RCC_CHECK(c.num_heads % c.kv_heads() == 0, src, ": num_attention_heads ", c.num_heads,
             " is not a multiple of num_key_value_heads ", c.kv_heads());
-  if (present(j, "head_dim")) c.head_dim_override = get_int(j, "head_dim", src, 2, 4096);
-  else if (c.model_type == "qwen3") c.head_dim_override = 128;  // transformers' Qwen3 default
+  if (present(j, "head_dim"))
+    c.head_dim_override = get_int(j, "head_dim", src, 2, 4096);
+  else if (c.model_type == "qwen3")
+    c.head_dim_override = 128;  // transformers' Qwen3 default
   if (!llama || c.head_dim_override == 0)
     RCC_CHECK(c.hidden_size % c.num_heads == 0, src, ": hidden_size ", c.hidden_size,
               " is not a multiple of num_attention_heads ", c.num_heads);
@@ -280,10 +281,11 @@ ModelConfig ModelConfig::load(const std::string& path) {
 std::string ModelConfig::to_json() const {
   json j;
   const bool llama = llama_family();
-  static const std::pair<const char*, const char*> kArch[] = {
-      {"gpt_neox", "GPTNeoXForCausalLM"}, {"llama", "LlamaForCausalLM"},
-      {"qwen2", "Qwen2ForCausalLM"},      {"qwen3", "Qwen3ForCausalLM"},
-      {"mistral", "MistralForCausalLM"}};
+  static const std::pair<const char*, const char*> kArch[] = {{"gpt_neox", "GPTNeoXForCausalLM"},
+                                                              {"llama", "LlamaForCausalLM"},
+                                                              {"qwen2", "Qwen2ForCausalLM"},
+                                                              {"qwen3", "Qwen3ForCausalLM"},
+                                                              {"mistral", "MistralForCausalLM"}};
   for (const auto& [type, arch] : kArch)
     if (model_type == type) j["architectures"] = {arch};
   j["model_type"] = model_type;

@@ -37,12 +37,12 @@ struct ModelConfig {
   bool rms_norm = false;
   bool gated_mlp = false;
   bool use_parallel_residual = true;
-  bool qkv_bias = true;   // biases of the q, k, v projections (GPT-NeoX, Qwen2)
-  bool out_bias = true;   // bias of the attention output projection
-  bool mlp_bias = true;   // biases of the MLP products
-  bool qk_norm = false;   // Qwen3: RMSNorm over each head of q and of k before the rotation
-  int64_t sliding_window = 0;         // Mistral: keys further back than this are not seen
-  std::vector<bool> sliding_layers;   // the layers the window applies to (empty: every layer)
+  bool qkv_bias = true;        // biases of the q, k, v projections (GPT-NeoX, Qwen2)
+  bool out_bias = true;        // bias of the attention output projection
+  bool mlp_bias = true;        // biases of the MLP products
+  bool qk_norm = false;        // Qwen3: RMSNorm over each head of q and of k before the rotation
+  int64_t sliding_window = 0;  // Mistral: keys further back than this are not seen
+  std::vector<bool> sliding_layers;  // the layers the window applies to (empty: every layer)
   bool tie_word_embeddings = false;
   int64_t max_position_embeddings = 2048;
   std::string torch_dtype = "float32";

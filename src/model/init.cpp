@@ -32,16 +32,18 @@ Tensor filled(int64_t n, float v) {
 
 void fill_normal(float* dst, int64_t n, uint64_t seed, float stddev) {
   // Box-Muller on pairs; element i depends only on (seed, i / 2).
-  parallel_for((n + 1) / 2, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) {
-      uint64_t r = splitmix64(seed * 0x100000001b3ull + uint64_t(p));
-      double u1 = (double((r >> 11) & ((1ull << 26) - 1)) + 1.0) / double(1ull << 26);
-      double u2 = double(r >> 37) / double(1ull << 27);
-      double rad = std::sqrt(-2.0 * std::log(u1)) * stddev;
-      dst[2 * p] = float(rad * std::cos(2 * M_PI * u2));
-      if (2 * p + 1 < n) dst[2 * p + 1] = float(rad * std::sin(2 * M_PI * u2));
-    }
-  }, 4096);
+  parallel_for((n + 1) / 2,
+               [&](int64_t b, int64_t e) {
+                 for (int64_t p = b; p < e; ++p) {
+                   uint64_t r = splitmix64(seed * 0x100000001b3ull + uint64_t(p));
+                   double u1 = (double((r >> 11) & ((1ull << 26) - 1)) + 1.0) / double(1ull << 26);
+                   double u2 = double(r >> 37) / double(1ull << 27);
+                   double rad = std::sqrt(-2.0 * std::log(u1)) * stddev;
+                   dst[2 * p] = float(rad * std::cos(2 * M_PI * u2));
+                   if (2 * p + 1 < n) dst[2 * p + 1] = float(rad * std::sin(2 * M_PI * u2));
+                 }
+               },
+               4096);
 }
 
 ModelWeights init_random_weights(const ModelConfig& cfg, DType t, uint64_t seed, float stddev) {

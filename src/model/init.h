@@ -8,9 +8,10 @@
 namespace rcc {
 
 ModelWeights init_random_weights(const ModelConfig& cfg, DType matrix_dtype, uint64_t seed,
-                                   float stddev = 0.02f);
+                                 float stddev = 0.02f);
 
-// Fills n f32 values with normal(0, stddev) from a counter-based generator (parallel, reproducible).
+// Fills n f32 values with normal(0, stddev) from a counter-based generator (parallel,
+// reproducible).
 void fill_normal(float* dst, int64_t n, uint64_t seed, float stddev);
 
 }  // namespace rcc

@@ -81,8 +81,8 @@ void Transformer::layer(int64_t li, void* x, int64_t rows, std::span<const SeqSl
     b.act = a->act;
     if (cfg_.use_parallel_residual) {  // both norms of x and its record in one pass
       const LayerWeights& l = dw_.layers[size_t(li)];
-      be.layer_norm_pair(x, rows, H, l.ln1_w, l.ln1_b, l.ln2_w, l.ln2_b, float(cfg_.norm_eps),
-                         b.ln, b.ln2, a->x_in);
+      be.layer_norm_pair(x, rows, H, l.ln1_w, l.ln1_b, l.ln2_w, l.ln2_b, float(cfg_.norm_eps), b.ln,
+                         b.ln2, a->x_in);
       b.normed = true;
     } else {
       be.copy_device(a->x_in, x, xbytes);
@@ -125,7 +125,7 @@ void Transformer::attention_part(int64_t li, const void* x, int64_t rows,
 // x + attn(ln1 x) + mlp(ln2 x); serial: mlp sees x + attn. Row-wise: any subset of a layer's
 // rows can go through it on its own (forward_rows).
 void Transformer::output_part(int64_t li, void* x, int64_t rows, const LayerBuffers& b,
-                          const LayerActivations* a) const {
+                              const LayerActivations* a) const {
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
@@ -226,7 +226,8 @@ void Transformer::logits(const void* h, int64_t rows, float* out) const {
   be_->linear_f32_host(h, rows, dw_.embed_out, out);
 }
 
-std::vector<float> Transformer::forward_logits(const std::vector<int32_t>& ids, KVCache& cache) const {
+std::vector<float> Transformer::forward_logits(const std::vector<int32_t>& ids,
+                                               KVCache& cache) const {
   const int64_t n = int64_t(ids.size()), H = cfg_.hidden_size;
   RCC_CHECK(n > 0, "forward_logits: no tokens");
   DeviceBuffer x(*be_, be_->act_bytes(n * H));

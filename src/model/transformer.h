@@ -92,8 +92,8 @@ class Transformer {
   // The backward of forward_train_rows(): dout [n, H] (read only) = the gradient w.r.t. out;
   // dx [rows, H] receives the gradient w.r.t. the forward's input x. The last layer's hook sees
   // its n kept rows.
-  void backward_rows(const Activations& acts, const void* dout, void* dx,
-                     const ModelWeights& grads, const BackwardHooks* hooks = nullptr) const;
+  void backward_rows(const Activations& acts, const void* dout, void* dx, const ModelWeights& grads,
+                     const BackwardHooks* hooks = nullptr) const;
   // logits [rows, V] (f32 on the backend) = h · embed_out^T.
   void logits_device(const void* h, int64_t rows, float* out) const;
   // grads.embed_out += dlogits^T · h;  dh [rows, H] += dlogits · embed_out (dh may be null).

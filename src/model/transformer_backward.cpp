@@ -1,7 +1,7 @@
-// Training side of the transformer (spec §1, §1.6): the recording forward and the backward pass, one layer
-// at a time in reverse, from the activations the forward stored (model/activations.h). Written
-// once against the backend's training ops (backend/backend.h): the CPU runs them in f32, CUDA in
-// bf16 with f32 weight gradients.
+// Training side of the transformer (spec §1, §1.6): the recording forward and the backward pass,
+// one layer at a time in reverse, from the activations the forward stored (model/activations.h).
+// Written once against the backend's training ops (backend/backend.h): the CPU runs them in f32,
+// CUDA in bf16 with f32 weight gradients.
 #include <algorithm>
 #include <cstring>
 
@@ -56,7 +56,7 @@ int64_t tiled_rows(std::span<const std::pair<int64_t, int64_t>> seqs, const char
 }  // namespace
 
 void Transformer::forward_train(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
-                            const ForwardHooks* hooks, Activations& acts) const {
+                                const ForwardHooks* hooks, Activations& acts) const {
   const int64_t H = cfg_.hidden_size;
   const int64_t rows = tiled_rows(seqs, "forward_train");
   acts.reset(cfg_, *be_, rows);
@@ -72,8 +72,8 @@ void Transformer::forward_train(void* x, std::span<const std::pair<int64_t, int6
 }
 
 void Transformer::forward_train_rows(void* x, std::span<const std::pair<int64_t, int64_t>> seqs,
-                                 const ForwardHooks* hooks, std::span<const int64_t> keep,
-                                 Activations& acts, void* out) const {
+                                     const ForwardHooks* hooks, std::span<const int64_t> keep,
+                                     Activations& acts, void* out) const {
   Backend& be = *be_;
   const int64_t H = cfg_.hidden_size, Q = cfg_.q_width(), L = cfg_.num_layers;
   const int64_t n = int64_t(keep.size());
@@ -167,7 +167,7 @@ void Transformer::output_part_backward(int64_t li, int64_t rows, const void* x_l
 }
 
 void Transformer::attention_part_backward(int64_t li, const Activations& acts, const void* d_attn,
-                                      const LayerWeights& g, void* work) const {
+                                          const LayerWeights& g, void* work) const {
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
   const LayerActivations& a = acts.layer(li);
@@ -188,8 +188,8 @@ void Transformer::attention_part_backward(int64_t li, const Activations& acts, c
 // Workspace per row: layer_work_per_row (d_ln2 [H] | d_attn [H] | scratch). On entry dx
 // is the gradient w.r.t. the layer's output (after its forward hook already propagated); on exit
 // the gradient w.r.t. its input.
-void Transformer::layer_backward(int64_t li, const Activations& acts, void* dx, const LayerWeights& g,
-                             void* work) const {
+void Transformer::layer_backward(int64_t li, const Activations& acts, void* dx,
+                                 const LayerWeights& g, void* work) const {
   Backend& be = *be_;
   const LayerWeights& l = dw_.layers[size_t(li)];
   const LayerActivations& a = acts.layer(li);
@@ -211,7 +211,7 @@ void Transformer::layer_backward(int64_t li, const Activations& acts, void* dx, 
 }
 
 void Transformer::backward(const Activations& acts, void* dx, const ModelWeights& grads,
-                       const BackwardHooks* hooks) const {
+                           const BackwardHooks* hooks) const {
   check_training_dtypes(dw_, grads, *be_);
   RCC_CHECK(acts.kept() < 0, "backward: the activations are of forward_train_rows (backward_rows)");
   RCC_CHECK(grads.layers.size() == dw_.layers.size(), "backward: gradients for ",
@@ -235,7 +235,7 @@ void Transformer::backward(const Activations& acts, void* dx, const ModelWeights
 }
 
 void Transformer::backward_rows(const Activations& acts, const void* dout, void* dx,
-                            const ModelWeights& grads, const BackwardHooks* hooks) const {
+                                const ModelWeights& grads, const BackwardHooks* hooks) const {
   check_training_dtypes(dw_, grads, *be_);
   RCC_CHECK(acts.kept() >= 0, "backward_rows: the activations are not of forward_train_rows");
   RCC_CHECK(grads.layers.size() == dw_.layers.size(), "backward_rows: gradients for ",
@@ -260,8 +260,7 @@ void Transformer::backward_rows(const Activations& acts, const void* dout, void*
     void* dk_attn = act_at(be, dk, n * H);
     void* kscratch = act_at(be, dk_attn, n * Q);  // output_part_backward's workspace
     be.zero(dk, be.act_bytes(n * H));
-    norm_backward(acts.final_in(), n, dw_.final_ln_w, dout, dk, grads.final_ln_w,
-                  grads.final_ln_b);
+    norm_backward(acts.final_in(), n, dw_.final_ln_w, dout, dk, grads.final_ln_w, grads.final_ln_b);
     if (hooks && hooks->after_layer) hooks->after_layer(L - 1, dk, n);
     const LayerActivations& a = acts.layer(L - 1);
     output_part_backward(L - 1, n, cfg_.use_parallel_residual ? a.kx_in : a.x_mid, a.kattn, a, dk,
@@ -286,14 +285,14 @@ void Transformer::logits_device(const void* h, int64_t rows, float* out) const {
 }
 
 void Transformer::logits_backward(const void* h, int64_t rows, const void* dlogits, void* dh,
-                              const ModelWeights& grads) const {
+                                  const ModelWeights& grads) const {
   RCC_CHECK(dw_.embed_out.defined() && grads.embed_out.defined(),
             "logits_backward: this model has no LM head (embed_out)");
   be_->linear_backward(h, rows, dw_.embed_out, dlogits, dh, true, grads.embed_out.f32(), nullptr);
 }
 
 void Transformer::embed_backward(const int32_t* ids, int64_t n, const void* dx,
-                             const ModelWeights& grads) const {
+                                 const ModelWeights& grads) const {
   for (int64_t i = 0; i < n; ++i)
     RCC_CHECK(ids[i] >= 0 && ids[i] < cfg_.vocab_size, "embed_backward: token id ", ids[i],
               " outside the vocabulary");

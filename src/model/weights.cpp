@@ -37,36 +37,48 @@ Tensor vec(const Checkpoint& c, const std::string& name, int64_t n) {
   return stored(c, name, {n}).to(DType::F32);
 }
 
-
 // The checkpoint names of a layer's tensors, by family (GPT-NeoX, Llama).
 struct LayerNames {
   const char *ln1_w, *ln1_b, *qkv_w, *qkv_b, *dense_w, *dense_b, *q_norm, *k_norm, *ln2_w, *ln2_b,
       *fc_in_w, *fc_in_b, *fc_out_w, *fc_out_b;
 };
-constexpr LayerNames kNeoXLayer = {
-    "input_layernorm.weight",           "input_layernorm.bias",
-    "attention.query_key_value.weight", "attention.query_key_value.bias",
-    "attention.dense.weight",           "attention.dense.bias",
-    "",                                 "",
-    "post_attention_layernorm.weight",  "post_attention_layernorm.bias",
-    "mlp.dense_h_to_4h.weight",         "mlp.dense_h_to_4h.bias",
-    "mlp.dense_4h_to_h.weight",         "mlp.dense_4h_to_h.bias"};
-constexpr LayerNames kLlamaLayer = {
-    "input_layernorm.weight",          "",
-    "self_attn.qkv_proj.weight",       "self_attn.qkv_proj.bias",
-    "self_attn.o_proj.weight",         "self_attn.o_proj.bias",
-    "self_attn.q_norm.weight",         "self_attn.k_norm.weight",
-    "post_attention_layernorm.weight", "",
-    "mlp.gate_up_proj.weight",         "mlp.gate_up_proj.bias",
-    "mlp.down_proj.weight",            "mlp.down_proj.bias"};
+constexpr LayerNames kNeoXLayer = {"input_layernorm.weight",
+                                   "input_layernorm.bias",
+                                   "attention.query_key_value.weight",
+                                   "attention.query_key_value.bias",
+                                   "attention.dense.weight",
+                                   "attention.dense.bias",
+                                   "",
+                                   "",
+                                   "post_attention_layernorm.weight",
+                                   "post_attention_layernorm.bias",
+                                   "mlp.dense_h_to_4h.weight",
+                                   "mlp.dense_h_to_4h.bias",
+                                   "mlp.dense_4h_to_h.weight",
+                                   "mlp.dense_4h_to_h.bias"};
+constexpr LayerNames kLlamaLayer = {"input_layernorm.weight",
+                                    "",
+                                    "self_attn.qkv_proj.weight",
+                                    "self_attn.qkv_proj.bias",
+                                    "self_attn.o_proj.weight",
+                                    "self_attn.o_proj.bias",
+                                    "self_attn.q_norm.weight",
+                                    "self_attn.k_norm.weight",
+                                    "post_attention_layernorm.weight",
+                                    "",
+                                    "mlp.gate_up_proj.weight",
+                                    "mlp.gate_up_proj.bias",
+                                    "mlp.down_proj.weight",
+                                    "mlp.down_proj.bias"};
 struct ModelNames {
   const char *body, *embed, *final_w, *final_b, *head;
   const LayerNames& layer;
 };
-const ModelNames kNeoX = {"gpt_neox.", "embed_in.weight", "final_layer_norm.weight",
-                          "final_layer_norm.bias", "embed_out.weight", kNeoXLayer};
-const ModelNames kLlama = {"model.", "embed_tokens.weight", "norm.weight", "", "lm_head.weight",
-                           kLlamaLayer};
+const ModelNames kNeoX = {
+    "gpt_neox.",        "embed_in.weight", "final_layer_norm.weight", "final_layer_norm.bias",
+    "embed_out.weight", kNeoXLayer};
+const ModelNames kLlama = {"model.", "embed_tokens.weight", "norm.weight",
+                           "",       "lm_head.weight",      kLlamaLayer};
 
 // Tensors stacked along dimension 0 (one dtype; vectors or matrices of one width): the fused
 // qkv and gate/up of a checkpoint that stores them apart.
@@ -101,7 +113,8 @@ Tensor fused_or_pieces(const Checkpoint& c, const std::string& fused, int64_t ro
     parts.push_back(get(name, n));
     total += n;
   }
-  RCC_CHECK(total == rows, c.dir(), ": '", fused, "' pieces add up to ", total, " rows, not ", rows);
+  RCC_CHECK(total == rows, c.dir(), ": '", fused, "' pieces add up to ", total, " rows, not ",
+            rows);
   return concat_rows(parts, c.dir() + ": " + fused);
 }
 
@@ -205,11 +218,16 @@ void ModelWeights::visit(const std::string& prefix,
 }
 
 int64_t quantize_linear_weights(std::vector<std::pair<std::string, Tensor>>& named) {
-  static const char* const kLinear[] = {
-      "attention.query_key_value.weight", "attention.dense.weight", "mlp.dense_h_to_4h.weight",
-      "mlp.dense_4h_to_h.weight",         "embed_out.weight",       "self_attn.qkv_proj.weight",
-      "self_attn.o_proj.weight",          "mlp.gate_up_proj.weight", "mlp.down_proj.weight",
-      "lm_head.weight"};
+  static const char* const kLinear[] = {"attention.query_key_value.weight",
+                                        "attention.dense.weight",
+                                        "mlp.dense_h_to_4h.weight",
+                                        "mlp.dense_4h_to_h.weight",
+                                        "embed_out.weight",
+                                        "self_attn.qkv_proj.weight",
+                                        "self_attn.o_proj.weight",
+                                        "mlp.gate_up_proj.weight",
+                                        "mlp.down_proj.weight",
+                                        "lm_head.weight"};
   int64_t n = 0;
   for (auto& [name, t] : named) {
     bool linear = false;

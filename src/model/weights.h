@@ -23,23 +23,23 @@ struct LayerWeights {
   // attention.query_key_value / self_attn.{q,k,v}_proj  [QKV, H], [QKV]: rows in the fused qkv
   // layout of AttentionShape (GPT-NeoX [heads, 3, hd]; Llama [q | k | v]).
   Tensor qkv_w, qkv_b;
-  Tensor dense_w, dense_b;      // attention.dense / self_attn.o_proj  [H, Q], [H]
-  Tensor q_norm_w, k_norm_w;    // self_attn.{q,k}_norm  [hd] (Qwen3)
-  Tensor ln2_w, ln2_b;          // post_attention_layernorm  [H]
-  Tensor fc_in_w, fc_in_b;      // mlp.dense_h_to_4h / mlp.{gate,up}_proj  [M, H], [M]
-  Tensor fc_out_w, fc_out_b;    // mlp.dense_4h_to_h / mlp.down_proj  [H, I], [H]
+  Tensor dense_w, dense_b;    // attention.dense / self_attn.o_proj  [H, Q], [H]
+  Tensor q_norm_w, k_norm_w;  // self_attn.{q,k}_norm  [hd] (Qwen3)
+  Tensor ln2_w, ln2_b;        // post_attention_layernorm  [H]
+  Tensor fc_in_w, fc_in_b;    // mlp.dense_h_to_4h / mlp.{gate,up}_proj  [M, H], [M]
+  Tensor fc_out_w, fc_out_b;  // mlp.dense_4h_to_h / mlp.down_proj  [H, I], [H]
 };
 
 struct ModelWeights {
   Tensor embed_in;  // gpt_neox.embed_in / model.embed_tokens  [V, H]
   std::vector<LayerWeights> layers;
   Tensor final_ln_w, final_ln_b;  // gpt_neox.final_layer_norm / model.norm  [H]
-  Tensor embed_out;  // embed_out / lm_head  [V, H] (undefined: no head; tied: embed_in)
+  Tensor embed_out;    // embed_out / lm_head  [V, H] (undefined: no head; tied: embed_in)
   bool llama = false;  // names: the Llama family's (else GPT-NeoX's)
 
   // Loads and shape-checks every tensor; `with_head` = false skips embed_out (RCC encoder).
   static ModelWeights load(const Checkpoint& ckpt, const ModelConfig& cfg,
-                             const std::string& prefix = "", bool with_head = true);
+                           const std::string& prefix = "", bool with_head = true);
   // Names in checkpoint order, for writers: (name, tensor).
   std::vector<std::pair<std::string, Tensor>> named(const std::string& prefix = "") const;
   // Calls f(name, tensor) for every defined tensor in the order of named(); f may replace the

@@ -79,11 +79,10 @@ void causal_attention(const float* q, int64_t q_stride, const float* k, const fl
                       float* out, int64_t group, int64_t window) {
   RCC_CHECK(group >= 1 && heads % group == 0, "attention: ", heads, " heads in groups of ", group);
   if (rows <= kFewRows) {
-    few_rows_attention(q, q_stride, k, v, kv_stride, rows, heads, hd, group, out, heads * hd,
-                       [&](int64_t r) {
-                         return std::pair<int64_t, int64_t>(first_key(past + r, window),
-                                                            past + r + 1);
-                       });
+    few_rows_attention(
+        q, q_stride, k, v, kv_stride, rows, heads, hd, group, out, heads * hd, [&](int64_t r) {
+          return std::pair<int64_t, int64_t>(first_key(past + r, window), past + r + 1);
+        });
     return;
   }
   constexpr int64_t kBlock = 64;  // queries per task
@@ -106,7 +105,7 @@ void causal_attention(const float* q, int64_t q_stride, const float* k, const fl
         const int64_t pos = past + r0 + i;
         const int64_t a = first_key(pos, window) - lo, b = pos + 1 - lo;  // visible [a, b)
         softmax_in_place(s + a, b - a);
-        std::fill(s, s + a, 0.0f);       // window
+        std::fill(s, s + a, 0.0f);          // window
         std::fill(s + b, s + nkeys, 0.0f);  // causal mask
       }
       // out_blk[m, hd] = P · V[lo..]
@@ -149,8 +148,8 @@ void prefix_attention(const float* q, const float* kp, const float* vp, int64_t 
       }
       // Prefix scores of the whole block: scores[:, 0:P] = scale · Qb · Kp^T (row-independent:
       // a row's scores do not depend on the block it shares).
-      rowwise_gemm_nt(m, P, hd, scale, qb.data(), hd, kp + kv, DType::F32, kv_stride,
-                      scores.data(), width, false);
+      rowwise_gemm_nt(m, P, hd, scale, qb.data(), hd, kp + kv, DType::F32, kv_stride, scores.data(),
+                      width, false);
       for (int64_t i = 0; i < m; ++i) {
         const auto [g, r] = items[size_t(i0 + i)];
         const PrefixSeq& s = seqs[g];

@@ -42,9 +42,9 @@ struct AttentionShape {
 // rotate, pair (i, i + dims/2) by the angle float(pos) · inv_freq[i], all in f32 as Hugging Face
 // computes it.
 struct Rope {
-  int64_t dims = 0;    // even; 0: no rotation
-  double base = 1e4;   // theta
-  bool scaled = false;  // inv_freq was rescaled (Llama 3 / linear), not base^(-2i/dims)
+  int64_t dims = 0;             // even; 0: no rotation
+  double base = 1e4;            // theta
+  bool scaled = false;          // inv_freq was rescaled (Llama 3 / linear), not base^(-2i/dims)
   std::vector<float> inv_freq;  // [dims / 2]
 };
 

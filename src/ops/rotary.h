@@ -16,8 +16,7 @@ void rotary_apply(float* v, const Rope& rope, int64_t pos);
 
 // qkv: [rows, s.qkv_width()] (the fused layout of `s`); rotates every query and key head of row r
 // at position pos0 + r.
-void rotary_qkv(float* qkv, int64_t rows, const AttentionShape& s, const Rope& rope,
-                int64_t pos0);
+void rotary_qkv(float* qkv, int64_t rows, const AttentionShape& s, const Rope& rope, int64_t pos0);
 
 // Backward of rotary_qkv (training), in place on the gradient dqkv of the same layout: the q and
 // k gradients are rotated back (the transpose of a rotation is the rotation by −angle); the v

@@ -20,8 +20,7 @@ void rotate(float* v, int64_t half, const float* c, const float* s) {
 // An odd `dims` rotates its first dims - 1 entries (pairs (i, i + dims/2), i < dims/2).
 void check_rope(const Rope& rope) {
   RCC_CHECK(rope.dims >= 0 && int64_t(rope.inv_freq.size()) == rope.dims / 2,
-            "rotary embedding of ", rope.dims, " dims with ", rope.inv_freq.size(),
-            " frequencies");
+            "rotary embedding of ", rope.dims, " dims with ", rope.inv_freq.size(), " frequencies");
 }
 
 }  // namespace
@@ -57,16 +56,19 @@ void rotary_qkv(float* qkv, int64_t rows, const AttentionShape& sh, const Rope& 
   if (rope.dims == 0) return;
   check_rope(rope);
   const int64_t half = rope.dims / 2, width = sh.qkv_width();
-  parallel_for(rows, [&](int64_t r0, int64_t r1) {
-    std::vector<float> c(static_cast<size_t>(half)), s(c.size());
-    for (int64_t r = r0; r < r1; ++r) {
-      rotary_angles(rope, pos0 + r, c.data(), s.data());
-      float* row = qkv + r * width;
-      for (int64_t h = 0; h < sh.heads; ++h) rotate(row + sh.q_at(h), half, c.data(), s.data());
-      for (int64_t j = 0; j < sh.kv_heads; ++j)
-        rotate(row + sh.k_at(j), half, c.data(), s.data());
-    }
-  }, 8);
+  parallel_for(
+      rows,
+      [&](int64_t r0, int64_t r1) {
+        std::vector<float> c(static_cast<size_t>(half)), s(c.size());
+        for (int64_t r = r0; r < r1; ++r) {
+          rotary_angles(rope, pos0 + r, c.data(), s.data());
+          float* row = qkv + r * width;
+          for (int64_t h = 0; h < sh.heads; ++h) rotate(row + sh.q_at(h), half, c.data(), s.data());
+          for (int64_t j = 0; j < sh.kv_heads; ++j)
+            rotate(row + sh.k_at(j), half, c.data(), s.data());
+        }
+      },
+      8);
 }
 
 }  // namespace rcc::ops

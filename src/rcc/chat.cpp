@@ -12,7 +12,9 @@ std::string ir_context(const std::string& context, const std::string& question,
   return context + t.context_question_separator + question;
 }
 
-std::string ir_prompt(const ChatTemplate& t) { return t.preamble; }
+std::string ir_prompt(const ChatTemplate& t) {
+  return t.preamble;
+}
 
 std::string manual_prompt(const std::string& question, const ChatTemplate& t) {
   return t.preamble + question + t.question_suffix;

@@ -1,6 +1,6 @@
-// New RCC models (spec §2, §5): from a config, with fresh random weights (model/init.h), or from one
-// pretrained base checkpoint that both the encoder and the decoder start from (the paper's recipe),
-// with new projections E and A_i.
+// New RCC models (spec §2, §5): from a config, with fresh random weights (model/init.h), or from
+// one pretrained base checkpoint that both the encoder and the decoder start from (the paper's
+// recipe), with new projections E and A_i.
 #pragma once
 #include "rcc/rcc_model.h"
 

@@ -11,8 +11,8 @@
 namespace rcc {
 
 struct RCCModel {
-  Transformer encoder;                 // names under gpt_neox.rcc_encoder.
-  Transformer decoder;                 // plain GPT-NeoX names
+  Transformer encoder;             // names under gpt_neox.rcc_encoder.
+  Transformer decoder;             // plain GPT-NeoX names
   Tensor embed_proj;               // E   gpt_neox.rcc_encoder2gpt_embed.weight       [H, H]
   std::vector<Tensor> layer_proj;  // A_i gpt_neox.rcc_encoder2gpt_A_matrix.{i}.weight [H, H]
   RCCSettings settings;

@@ -40,8 +40,8 @@ using Seqs = std::vector<std::pair<int64_t, int64_t>>;  // (first row, rows) of 
 double pass_flops(const ModelConfig& cfg, int64_t N_enc, const Seqs& enc_seqs, int64_t dec_rows,
                   const Seqs& dec_seqs, int64_t P, int64_t NT, bool backward) {
   const double I = double(cfg.intermediate_size), h = double(cfg.hidden_size),
-               l = double(cfg.num_layers), q = double(cfg.q_width()),
-               qkv = double(cfg.qkv_width()), m = double(cfg.mlp_in_rows());
+               l = double(cfg.num_layers), q = double(cfg.q_width()), qkv = double(cfg.qkv_width()),
+               m = double(cfg.mlp_in_rows());
   const int64_t V = cfg.vocab_size;
   // Per row and layer: qkv, the output projection, the MLP's two (SwiGLU: three) matrices
   // (GPT-NeoX: 4H² + 2HI); attention 2·n²·Q per sequence of n rows.

@@ -22,7 +22,7 @@ struct ModelInit {
   std::string kind = "random";
   std::string from;
   ModelConfig config;  // "random" only (vocab_size 0 = the vocabulary's size)
-  RCCSettings rcc;       // "random" and "base"
+  RCCSettings rcc;     // "random" and "base"
   uint64_t seed = 1;
   double init_std = 0.02;              // "random": std of every matrix
   std::string projections = "normal";  // E, A_i: "normal" (std 1/sqrt(H)) | "identity" | "zero-a"

@@ -103,12 +103,12 @@ TrainableRCC::TrainableRCC(const RCCModel& init, Backend& be)
   zero_grad();
   const ModelConfig &ecfg = init.encoder.config(), &dcfg = init.decoder.config();
   if (be.is_host()) {
-    model_ =
-        RCCModel{Transformer(ecfg, host.enc), Transformer(dcfg, host.dec), host.E, host.A, init.settings};
+    model_ = RCCModel{Transformer(ecfg, host.enc), Transformer(dcfg, host.dec), host.E, host.A,
+                      init.settings};
     model_.prepare();
   } else {
-    model_ = RCCModel{Transformer(ecfg, host.enc, dev.enc, be), Transformer(dcfg, host.dec, dev.dec, be),
-                      host.E, host.A, init.settings};
+    model_ = RCCModel{Transformer(ecfg, host.enc, dev.enc, be),
+                      Transformer(dcfg, host.dec, dev.dec, be), host.E, host.A, init.settings};
     model_.embed_proj_dev = dev.E;
     model_.layer_proj_dev = dev.A;
   }

@@ -98,8 +98,8 @@ TEST_P(CudaModels, LogitsGreedyAndCache) {
     if (t.ndim() == 2) t = t.to(DType::BF16);
   });
   KVCache cpu_cache(cfg.num_layers, cfg.kv_heads(), cfg.head_dim());
-  const double e_w = test::norm_rel_error(Transformer(cfg, w).forward_logits(prompt, cpu_cache),
-                                          want.to_vector());
+  const double e_w =
+      test::norm_rel_error(Transformer(cfg, w).forward_logits(prompt, cpu_cache), want.to_vector());
   EXPECT_LE(err, std::max(kTol, 3 * e_w)) << GetParam();
   std::printf("[ cuda ] %s logits norm-rel error %.2e (bf16 weights alone, on the CPU: %.2e)\n",
               GetParam().c_str(), err, e_w);
@@ -184,8 +184,9 @@ ModelConfig llama_shape(const std::string& type, int64_t heads, int64_t kv, int6
 }
 
 TEST(CudaLlama, PromptDecodeAndSharedPrefixAgainstCpu) {
-  std::vector<ModelConfig> shapes = {llama_shape("qwen3", 4, 2, 64), llama_shape("llama", 2, 1, 128),
-                                     llama_shape("qwen2", 4, 4, 64), llama_shape("mistral", 4, 2, 64)};
+  std::vector<ModelConfig> shapes = {
+      llama_shape("qwen3", 4, 2, 64), llama_shape("llama", 2, 1, 128),
+      llama_shape("qwen2", 4, 4, 64), llama_shape("mistral", 4, 2, 64)};
   shapes[1].rope_scaling.type = RopeScaling::Type::Llama3;
   shapes[1].rope_scaling.factor = 8;
   shapes[1].rope_scaling.original_max_position_embeddings = 64;
@@ -199,15 +200,17 @@ TEST(CudaLlama, PromptDecodeAndSharedPrefixAgainstCpu) {
     std::vector<int32_t> prompt;
     for (int i = 0; i < 150; ++i) prompt.push_back(int32_t((i * 37 + 11) % V));
     KVCache cc = cpu.new_cache(), gc = gpu.new_cache();
-    const std::vector<float> lc = cpu.forward_logits(prompt, cc), lg = gpu.forward_logits(prompt, gc);
+    const std::vector<float> lc = cpu.forward_logits(prompt, cc),
+                             lg = gpu.forward_logits(prompt, gc);
     EXPECT_LE(test::norm_rel_error(lg, lc), kTol) << "prompt";
     std::printf("[ cuda ] %s heads %lld/%lld hd %lld: prompt logits vs CPU %.2e\n",
                 cfg.model_type.c_str(), (long long)cfg.num_heads, (long long)cfg.kv_heads(),
                 (long long)cfg.head_dim(), test::norm_rel_error(lg, lc));
     for (int step = 0; step < 4; ++step) {  // single rows
       const int32_t next = int32_t((step * 101 + 5) % V);
-      EXPECT_LE(test::norm_rel_error(gpu.forward_logits({next}, gc), cpu.forward_logits({next}, cc)),
-                kTol)
+      EXPECT_LE(
+          test::norm_rel_error(gpu.forward_logits({next}, gc), cpu.forward_logits({next}, cc)),
+          kTol)
           << "decode step " << step;
     }
     // Two sequences continuing one shared prefix (the RCC decoder's memory), decoded as a batch.
@@ -229,8 +232,8 @@ TEST(CudaLlama, PromptDecodeAndSharedPrefixAgainstCpu) {
       else
         EXPECT_LE(test::norm_rel_error(out, cpu_out), kTol) << "shared prefix";
       if (m != &cpu)
-        std::printf("[ cuda ] %s shared-prefix batch logits vs CPU %.2e\n",
-                    cfg.model_type.c_str(), test::norm_rel_error(out, cpu_out));
+        std::printf("[ cuda ] %s shared-prefix batch logits vs CPU %.2e\n", cfg.model_type.c_str(),
+                    test::norm_rel_error(out, cpu_out));
     }
   }
 }

@@ -34,12 +34,12 @@
 
 #include "backend/backend.h"
 #include "backend/kv_cache.h"
-#include "ops/rotary.h"
 #include "check_util.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
+#include "ops/rotary.h"
 
 using namespace rcc;
 using namespace rcc::gpu_check;

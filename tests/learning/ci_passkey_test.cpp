@@ -47,7 +47,9 @@ void train_and_score(const std::string& config_name) {
   EXPECT_GE(r["accuracy"].get<double>(), 0.95) << ev.out;
 }
 
-TEST(TrainLearning, CiPasskeyReaches95Percent) { train_and_score("ci-passkey.json"); }
+TEST(TrainLearning, CiPasskeyReaches95Percent) {
+  train_and_score("ci-passkey.json");
+}
 
 TEST(TrainLearning, CiPasskeyQwen3ShapeReaches95Percent) {
   train_and_score("ci-passkey-qwen3.json");

@@ -56,10 +56,10 @@ __global__ void __launch_bounds__(kThreadsFwd, MINB)
   const int64_t n = t.n, b = t.begin;
   const int64_t q0 = int64_t(t.tile) * kRows;
   const bf16* qh = args.q + b * args.q_stride + int64_t(h) * args.q_head;
-  const bf16* kh =
-      static_cast<const bf16*>(args.k) + b * args.kv_stride + int64_t(h / args.group) * args.kv_head;
-  const bf16* vh =
-      static_cast<const bf16*>(args.v) + b * args.kv_stride + int64_t(h / args.group) * args.kv_head;
+  const bf16* kh = static_cast<const bf16*>(args.k) + b * args.kv_stride +
+                   int64_t(h / args.group) * args.kv_head;
+  const bf16* vh = static_cast<const bf16*>(args.v) + b * args.kv_stride +
+                   int64_t(h / args.group) * args.kv_head;
   const float c = args.scale_log2;
   // Key tiles 0..last: the tile's last row (or the sequence's) sees keys up to itself.
   const int nkt = int(((q0 + kRows < n ? q0 + kRows : n) - 1) / kKeys) + 1;
