@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint.h"
@@ -143,6 +144,29 @@ TEST(ModelReferenceSensitivity, ScalingAndWindowMatter) {
     std::vector<float> logits = model.forward_logits(c.prompt, cache);
     Tensor want = SafetensorsFile::open(c.dir + "/expected.safetensors").get("logits");
     EXPECT_GT(test::norm_rel_error(logits, want.to_vector()), 1e-2) << name;
+  }
+}
+
+// What rcc writes into the config.json of a model it saves (RCC models made from a base) reads
+// back as the same model: every field that changes the computation survives to_json().
+TEST(ModelConfigRoundTrip, LlamaFamilyConfigsSurviveToJson) {
+  for (const char* name : {"llama/llama3-gqa", "llama/llama-bias-bf16", "llama/qwen2-mqa",
+                           "llama/qwen3-headdim", "llama/mistral-window"}) {
+    SCOPED_TRACE(name);
+    const ModelConfig a = ModelConfig::load(test::fixture(name) + "/config.json");
+    const ModelConfig b = ModelConfig::parse(a.to_json(), "round trip");
+    EXPECT_EQ(b.model_type, a.model_type);
+    EXPECT_EQ(b.parameter_count(), a.parameter_count());
+    EXPECT_EQ(b.rope().inv_freq, a.rope().inv_freq);
+    EXPECT_EQ(b.norm_eps, a.norm_eps);
+    EXPECT_EQ(std::tie(b.qkv_bias, b.out_bias, b.mlp_bias, b.qk_norm, b.tie_word_embeddings),
+              std::tie(a.qkv_bias, a.out_bias, a.mlp_bias, a.qk_norm, a.tie_word_embeddings));
+    for (int64_t l = 0; l < a.num_layers; ++l) {
+      const AttentionShape x = a.attention(l), y = b.attention(l);
+      EXPECT_EQ(std::tie(y.heads, y.kv_heads, y.hd, y.interleaved, y.window),
+                std::tie(x.heads, x.kv_heads, x.hd, x.interleaved, x.window));
+    }
+    EXPECT_EQ(b.eos_token_ids, a.eos_token_ids);
   }
 }
 
