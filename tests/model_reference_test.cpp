@@ -8,8 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -168,6 +168,42 @@ TEST(ModelConfigRoundTrip, LlamaFamilyConfigsSurviveToJson) {
     }
     EXPECT_EQ(b.eos_token_ids, a.eos_token_ids);
   }
+}
+
+// Head geometry a family cannot have is refused with the field's name; Qwen's window layers
+// follow transformers' defaults.
+TEST(ModelConfigRefusals, FamilyGeometry) {
+  auto err = [](const std::string& text) {
+    try {
+      ModelConfig::parse(text, "c.json");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string base = R"("vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 2,
+      "num_attention_heads": 4, "intermediate_size": 64)";
+  EXPECT_NE(err("{" + base + R"(, "num_key_value_heads": 2})").find("num_key_value_heads 2"),
+            std::string::npos);
+  EXPECT_NE(err("{" + base + R"(, "model_type": "llama", "num_key_value_heads": 3})")
+                .find("not a multiple"),
+            std::string::npos);
+  EXPECT_NE(err("{" + base + R"(, "model_type": "llama", "partial_rotary_factor": 0.5})")
+                .find("partial_rotary_factor"),
+            std::string::npos);
+  // use_sliding_window without max_window_layers: transformers' 28, past these 2 layers.
+  const ModelConfig q = ModelConfig::parse(
+      "{" + base + R"(, "model_type": "qwen2", "use_sliding_window": true, "sliding_window": 8})",
+      "c.json");
+  EXPECT_EQ(q.attention(0).window, 0);
+  EXPECT_EQ(q.attention(1).window, 0);
+  const ModelConfig q1 = ModelConfig::parse(
+      "{" + base +
+          R"(, "model_type": "qwen2", "use_sliding_window": true, "sliding_window": 8,
+          "max_window_layers": 1})",
+      "c.json");
+  EXPECT_EQ(q1.attention(0).window, 0);
+  EXPECT_EQ(q1.attention(1).window, 8);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelReference,

@@ -148,14 +148,18 @@ void measure_encode(const Bench& b, const std::vector<int32_t>& ids, nlohmann::j
   // head excluded) and of causal attention within each window; the last layer's dense
   // projection and MLP only at the S = W/R slot rows (Transformer::forward_rows).
   // encoder_gflop_all_rows: the same with the last layer on every row.
+  // Widths of the family (model/config.h): GPT-NeoX's qkv 3H², output H², MLP 2HI.
   const double H = double(cfg.hidden_size), I = double(cfg.intermediate_size);
+  const double Q = double(cfg.q_width()), QKV = double(cfg.qkv_width()),
+               M = double(cfg.mlp_in_rows());
   const double Lyr = double(cfg.num_layers), W = double(b.m.settings.window);
   const double S = W / double(b.m.settings.ratio);
   const double windows = std::ceil(double(n) / W);
-  const double layer_rows = 2.0 * (4 * H * H + 2 * H * I);  // per row of a whole layer
-  const double attention = 2.0 * Lyr * W * W * H * windows;
-  j["encoder_gflop"] = ((Lyr - 1) * layer_rows * W * windows + 2.0 * 3 * H * H * W * windows +
-                        2.0 * (H * H + 2 * H * I) * S * windows + attention) /
+  const double out_part = 2.0 * (H * Q + H * M + I * H);  // per row: output projection and MLP
+  const double layer_rows = 2.0 * H * QKV + out_part;     // per row of a whole layer
+  const double attention = 2.0 * Lyr * W * W * Q * windows;
+  j["encoder_gflop"] = ((Lyr - 1) * layer_rows * W * windows + 2.0 * H * QKV * W * windows +
+                        out_part * S * windows + attention) /
                        1e9;
   j["encoder_gflop_all_rows"] = (Lyr * layer_rows * W * windows + attention) / 1e9;
 }

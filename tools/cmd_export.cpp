@@ -1,10 +1,11 @@
 // rcc export --model DIR --out DIR [--dtype f32|bf16|q8] [--max-shard-mb N] [--decoder]
 // Re-writes a model directory in another dtype and shard size (e.g. a trained f32 checkpoint as
 // the bf16 files a release ships), or, with --decoder, an RCC model's decoder alone as a plain
-// GPT-NeoX directory (Hugging Face layout: `rcc generate` runs it; a training config's
-// `"init": "gpt_neox"` starts both networks of a new RCC model from it). The tokenizer or word
-// vocabulary, rcc.json and train.json go along. The output is assembled in a temporary directory
-// beside OUT and renamed into place, so OUT is either complete or absent.
+// model of its family (`rcc generate` runs it; a training config's `"init": "base"` starts both
+// networks of a new RCC model from it; GPT-NeoX in Hugging Face's layout, the Llama family with
+// q/k/v and gate/up stacked, docs/formats.md, which transformers does not read). The tokenizer or
+// word vocabulary, rcc.json and train.json go along. The output is assembled in a temporary
+// directory beside OUT and renamed into place, so OUT is either complete or absent.
 
 #include <cstdio>
 #include <filesystem>
@@ -31,7 +32,7 @@ const char* kHelp =
     "                       rest in bf16\n"
     "  --max-shard-mb N     largest safetensors file, in MiB (default 2048); more tensors than\n"
     "                       that are split into model-0000K-of-0000N.safetensors with an index\n"
-    "  --decoder            only the decoder of an RCC model, as a plain GPT-NeoX model\n";
+    "  --decoder            only the decoder of an RCC model, as a plain model of its family\n";
 
 bool is_rcc_dir(const std::string& dir) {
   return fs::exists(fs::path(dir) / "rcc.json");

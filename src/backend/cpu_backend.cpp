@@ -199,7 +199,10 @@ class CpuBackend final : public Backend {
   void self_attention_backward(const void* qkv, const void*, const float*, const void* dout,
                                std::span<const std::pair<int64_t, int64_t>> seqs,
                                const AttentionShape& sh, const Rope& rope, void* dqkv) override {
-    RCC_CHECK(sh.window == 0, "training with a sliding attention window is not supported");
+    for (const auto& seq : seqs)  // a window shorter than a sequence has no backward here
+      RCC_CHECK(sh.window == 0 || seq.second <= sh.window, "training: a sliding attention window ",
+                "of ", sh.window, " over a sequence of ", seq.second,
+                " positions is not supported");
     const int64_t Q = sh.q_width(), KV = sh.kv_width(), W = sh.qkv_width(), hd = sh.hd;
     const int64_t g = sh.group();
     for (const auto& [b, n] : seqs) {

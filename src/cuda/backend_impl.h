@@ -195,8 +195,9 @@ class CudaBackend final : public Backend {
   // 2] f32, computed on the host exactly as the kernels would (a = float(pos) · inv_freq in f32,
   // cos/sin in double rounded to f32), grown by doubling. Null for dims < 2.
   const float* rope_table(int64_t positions, const Rope& rope);
-  // Training takes every shape but a sliding window (throws naming it).
-  static void check_trainable(const AttentionShape& s);
+  // Training takes every shape, but no sliding window shorter than a sequence (throws naming it).
+  static void check_trainable(const AttentionShape& s,
+                              std::span<const std::pair<int64_t, int64_t>> seqs);
   // Grouped-query or blocked qkv rows [rows, s.qkv_width()] regrouped into GPT-NeoX rows
   // [rows, heads, 3, hd] (each key/value head repeated for its query heads) in scratch_.gqa_exp.
   const void* expand_qkv(const void* qkv, int64_t rows, const AttentionShape& s);

@@ -23,7 +23,6 @@ void CudaBackend::zero(void* p, size_t bytes) {
 // Both directions: one launch over every row of the batch, positions from the cached per-row table.
 void CudaBackend::rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
                              const AttentionShape& sh, const Rope& rope, bool inverse) {
-  check_trainable(sh);
   const int64_t hd = sh.hd, rot = rope.dims;
   RCC_CHECK(rot >= 0 && rot <= hd, "CUDA rotary_qkv: rotary dims ", rot, " exceed head_dim ", hd);
   const RowPositions rp = row_positions(seqs);
@@ -33,8 +32,12 @@ void CudaBackend::rotary_qkv(void* qkv, std::span<const std::pair<int64_t, int64
                                rope_table(rp.longest, rope), inverse, stream_);
 }
 
-void CudaBackend::check_trainable(const AttentionShape& sh) {
-  RCC_CHECK(sh.window == 0, "CUDA training: a sliding attention window is not supported");
+void CudaBackend::check_trainable(const AttentionShape& sh,
+                                  std::span<const std::pair<int64_t, int64_t>> seqs) {
+  for (const auto& seq : seqs)
+    RCC_CHECK(sh.window == 0 || seq.second <= sh.window, "CUDA training: a sliding attention ",
+              "window of ", sh.window, " over a sequence of ", seq.second,
+              " positions is not supported");
 }
 
 const void* CudaBackend::expand_qkv(const void* qkv, int64_t rows, const AttentionShape& sh) {
@@ -141,7 +144,7 @@ Batch batch_of(std::span<const std::pair<int64_t, int64_t>> seqs) {
 // read in place from the fused qkv rows (row stride 3·heads·hd, head stride 3·hd).
 void CudaBackend::self_attention(const void* qkv, std::span<const std::pair<int64_t, int64_t>> seqs,
                                  const AttentionShape& sh, void* out, float* lse) {
-  check_trainable(sh);
+  check_trainable(sh, seqs);
   if (!sh.plain()) {  // the GPT-NeoX path on the regrouped rows
     const int64_t rows = batch_of(seqs).rows;
     if (rows == 0) return;
@@ -181,7 +184,7 @@ void CudaBackend::self_attention_backward(const void* qkv, const void* out, cons
                                           const void* dout,
                                           std::span<const std::pair<int64_t, int64_t>> seqs,
                                           const AttentionShape& sh, const Rope& rope, void* dqkv) {
-  check_trainable(sh);
+  check_trainable(sh, seqs);
   if (!sh.plain()) {
     // On the regrouped rows, then the repeats' gradients summed back into dqkv (rotation and
     // sum commute: the inverse rotation of each repeat's dk is that of their sum).

@@ -128,8 +128,10 @@ void parse_window(const json& j, const std::string& src, ModelConfig& c) {
               ": layer_types has sliding layers but no sliding_window");
     if (!any) c.sliding_window = 0;
   } else if (qwen && c.sliding_window > 0) {
-    const int64_t first =
-        present(j, "max_window_layers") ? get_int(j, "max_window_layers", src, 0, c.num_layers) : 0;
+    // transformers' default is 28; a value past the last layer means no layer slides.
+    const int64_t first = present(j, "max_window_layers")
+                              ? get_int(j, "max_window_layers", src, 0, int64_t(1) << 30)
+                              : 28;
     for (int64_t i = 0; i < c.num_layers; ++i) c.sliding_layers.push_back(i >= first);
   }
 }
@@ -225,9 +227,13 @@ ModelConfig ModelConfig::parse(const std::string& text, const std::string& src) 
   c.intermediate_size = get_int(j, "intermediate_size", src, 1, 1 << 20);
   if (present(j, "num_key_value_heads"))
     c.num_kv_heads = get_int(j, "num_key_value_heads", src, 1, c.num_heads);
+  // GPT-NeoX's fused [heads, 3, hd] rows have one key/value head per query head and no head_dim
+  // of their own.
+  RCC_CHECK(llama || c.kv_heads() == c.num_heads, src, ": num_key_value_heads ", c.kv_heads(),
+            " != num_attention_heads ", c.num_heads, ": gpt_neox has no grouped-query attention");
   RCC_CHECK(c.num_heads % c.kv_heads() == 0, src, ": num_attention_heads ", c.num_heads,
             " is not a multiple of num_key_value_heads ", c.kv_heads());
-  if (present(j, "head_dim"))
+  if (present(j, "head_dim") && llama)
     c.head_dim_override = get_int(j, "head_dim", src, 2, 4096);
   else if (c.model_type == "qwen3")
     c.head_dim_override = 128;  // transformers' Qwen3 default
@@ -248,6 +254,8 @@ ModelConfig ModelConfig::parse(const std::string& text, const std::string& src) 
       RCC_CHECK(get_int(j, "pretraining_tp", src, 1, 1) == 1, src, ": pretraining_tp must be 1");
   }
   parse_rope(j, src, c);
+  RCC_CHECK(!llama || c.rotary_pct == 1.0, src, ": partial_rotary_factor ", c.rotary_pct,
+            " is not supported for ", c.model_type, " (every dimension rotates)");
   const char* eps_key = llama ? "rms_norm_eps" : "layer_norm_eps";
   find_number(j, {eps_key}, src, &c.norm_eps);
   RCC_CHECK(c.norm_eps > 0 && c.norm_eps < 1, src, ": ", eps_key, " ", c.norm_eps,
@@ -299,6 +307,19 @@ std::string ModelConfig::to_json() const {
   j["torch_dtype"] = torch_dtype;
   j["bos_token_id"] = bos_token_id >= 0 ? json(bos_token_id) : json(0);
   j["eos_token_id"] = eos_token_ids.size() == 1 ? json(eos_token_ids[0]) : json(eos_token_ids);
+  if (rope_scaling.type != RopeScaling::Type::None) {
+    json s;
+    s["factor"] = rope_scaling.factor;
+    if (rope_scaling.type == RopeScaling::Type::Linear) {
+      s["rope_type"] = "linear";
+    } else {
+      s["rope_type"] = "llama3";
+      s["low_freq_factor"] = rope_scaling.low_freq_factor;
+      s["high_freq_factor"] = rope_scaling.high_freq_factor;
+      s["original_max_position_embeddings"] = rope_scaling.original_max_position_embeddings;
+    }
+    j["rope_scaling"] = s;
+  }
   if (!llama) {
     j["rotary_pct"] = rotary_pct;
     j["rotary_emb_base"] = rotary_base;
@@ -313,19 +334,6 @@ std::string ModelConfig::to_json() const {
   j["hidden_act"] = "silu";
   j["rms_norm_eps"] = norm_eps;
   j["rope_theta"] = rotary_base;
-  if (rope_scaling.type != RopeScaling::Type::None) {
-    json s;
-    s["factor"] = rope_scaling.factor;
-    if (rope_scaling.type == RopeScaling::Type::Linear) {
-      s["rope_type"] = "linear";
-    } else {
-      s["rope_type"] = "llama3";
-      s["low_freq_factor"] = rope_scaling.low_freq_factor;
-      s["high_freq_factor"] = rope_scaling.high_freq_factor;
-      s["original_max_position_embeddings"] = rope_scaling.original_max_position_embeddings;
-    }
-    j["rope_scaling"] = s;
-  }
   if (model_type == "llama") j["mlp_bias"] = mlp_bias;
   if (model_type != "qwen2") j["attention_bias"] = qkv_bias;
   if (sliding_window > 0) {

@@ -21,8 +21,18 @@ Transformer::Transformer(ModelConfig cfg, ModelWeights w, Backend& be)
     : cfg_(std::move(cfg)), w_(std::move(w)), be_(&be) {
   RCC_CHECK(int64_t(w_.layers.size()) == cfg_.num_layers, "Transformer: ", w_.layers.size(),
             " layers of weights for a config of ", cfg_.num_layers);
+  check_config();
   dw_ = prepare_weights(w_, be);
   rope_ = cfg_.rope();
+}
+
+void Transformer::check_config() const {
+  RCC_CHECK(cfg_.num_heads > 0 && cfg_.kv_heads() > 0 && cfg_.num_heads % cfg_.kv_heads() == 0 &&
+                (cfg_.llama_family() ||
+                 (cfg_.kv_heads() == cfg_.num_heads && cfg_.head_dim_override == 0)),
+            "Transformer: ", cfg_.num_heads, " query heads over ", cfg_.kv_heads(),
+            " key/value heads (head_dim ", cfg_.head_dim(), ") do not fit a ", cfg_.model_type,
+            " model");
 }
 
 Transformer::Transformer(ModelConfig cfg, ModelWeights host, ModelWeights prepared, Backend& be)
@@ -30,6 +40,7 @@ Transformer::Transformer(ModelConfig cfg, ModelWeights host, ModelWeights prepar
   RCC_CHECK(
       int64_t(w_.layers.size()) == cfg_.num_layers && int64_t(dw_.layers.size()) == cfg_.num_layers,
       "Transformer: ", w_.layers.size(), " layers of weights for a config of ", cfg_.num_layers);
+  check_config();
   rope_ = cfg_.rope();
 }
 

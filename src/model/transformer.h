@@ -121,6 +121,8 @@ class Transformer {
   void check_seqs(int64_t rows, std::span<const SeqSlice> seqs) const;
   // y = the model's norm (LayerNorm with bias, or RMSNorm) of x [rows, H].
   void norm(const void* x, int64_t rows, const Tensor& w, const Tensor& b, void* y) const;
+  // Throws unless the config's head geometry fits its family (GPT-NeoX: one kv head per head).
+  void check_config() const;
   // Activation elements per row of layer()'s workspace.
   int64_t work_per_row() const;
   // The backward of norm(): dx += ..., dw (and db for LayerNorm) += (f32; undefined skips).
