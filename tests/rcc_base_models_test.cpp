@@ -98,6 +98,26 @@ TEST(InitFromBase, Qwen3FixtureBecomesAnRCCModel) {
   EXPECT_NE(test::run_rcc({"init", "--from-base", base, "--out", out}).status, 0);
 }
 
+// `rcc generate` and `rcc info` on Hugging Face directories of the family: the fixtures' greedy
+// continuations (transformers' generate) from the CLI.
+TEST(BaseModelCli, GenerateReproducesTransformersGreedyIds) {
+  for (const char* name : {"llama/llama3-gqa", "llama/qwen2-mqa", "llama/mistral-window"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = test::fixture(name);
+    const json expected = json::parse(test::read_file(dir + "/expected.json"));
+    std::string ids;
+    for (const auto& id : expected["prompt_ids"]) ids += (ids.empty() ? "" : ",") + id.dump();
+    test::RunResult r = test::run_rcc({"generate", "--model", dir, "--prompt-ids", ids,
+                                       "--max-new-tokens", "16", "--no-stop", "--json"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["ids"], expected["greedy_ids"]) << r.out;
+    r = test::run_rcc({"info", "--model", dir});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(expected["case"]["arch"].get<std::string>() + ", "), std::string::npos)
+        << r.out;
+  }
+}
+
 // A Qwen3-shaped RCC model with the real Qwen3 tokenizer through the CLI: init, compress, ask
 // (answers are noise: random weights; the test checks the plumbing of every command).
 TEST(InitFromBase, Qwen3ShapedModelCompressesAndAnswers) {
