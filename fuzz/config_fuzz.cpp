@@ -45,16 +45,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                c.vocab_size > 0 && c.hidden_size > 0 && c.num_layers > 0 && c.num_heads > 0 &&
                    c.intermediate_size > 0,
                "a size is not positive");
-  FUZZ_REQUIRE(kTarget,
-               c.kv_heads() > 0 && c.num_heads % c.kv_heads() == 0 && c.head_dim() > 0 &&
-                   (c.llama_family() || (c.hidden_size % c.num_heads == 0 &&
-                                         c.kv_heads() == c.num_heads)),
-               "head geometry the model cannot run");
+  FUZZ_REQUIRE(
+      kTarget,
+      c.kv_heads() > 0 && c.num_heads % c.kv_heads() == 0 && c.head_dim() > 0 &&
+          (c.llama_family() || (c.hidden_size % c.num_heads == 0 && c.kv_heads() == c.num_heads)),
+      "head geometry the model cannot run");
   FUZZ_REQUIRE(kTarget,
                c.rotary_dims() >= 0 && c.rotary_dims() <= c.head_dim() && c.rotary_dims() % 2 == 0,
                "rotary dimensions outside the head or odd");
-  FUZZ_REQUIRE(kTarget, c.rotary_base > 0 && c.norm_eps > 0,
-               "rotary base or eps not positive");
+  FUZZ_REQUIRE(kTarget, c.rotary_base > 0 && c.norm_eps > 0, "rotary base or eps not positive");
   for (int32_t id : c.eos_token_ids)
     FUZZ_REQUIRE(kTarget, id >= 0 && id < c.vocab_size, "eos id outside the vocabulary");
   FUZZ_REQUIRE(kTarget, c.parameter_count() > 0, "parameter count not positive");
