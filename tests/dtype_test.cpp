@@ -219,5 +219,52 @@ TEST(Dtype, TensorConversionsChain) {
   EXPECT_THROW(b.data<float>(), Error);  // wrong element type for raw access
 }
 
+
+// FP8 E4M3 as in the OCP FP8 specification's "E4M3" (CUDA's __nv_fp8_e4m3): values of known codes,
+// every finite code round trips, ties go to the even code, saturation at 448, NaN kept.
+TEST(Dtype, E4M3ValuesRoundingAndSaturation) {
+  EXPECT_EQ(e4m3_to_f32(0x38), 1.0f);
+  EXPECT_EQ(e4m3_to_f32(0xB8), -1.0f);
+  EXPECT_EQ(e4m3_to_f32(0x7E), 448.0f);
+  EXPECT_EQ(e4m3_to_f32(0x08), std::ldexp(1.0f, -6));  // smallest normal
+  EXPECT_EQ(e4m3_to_f32(0x01), std::ldexp(1.0f, -9));  // smallest subnormal
+  EXPECT_EQ(e4m3_to_f32(0x00), 0.0f);
+  EXPECT_TRUE(std::isnan(e4m3_to_f32(0x7F)));
+  EXPECT_TRUE(std::isnan(e4m3_to_f32(0xFF)));
+  for (int c = 0; c < 256; ++c) {
+    if ((c & 0x7F) == 0x7F) continue;
+    const float v = e4m3_to_f32(uint8_t(c));
+    if (v == 0.0f) continue;  // ±0 both encode as their own sign
+    EXPECT_EQ(f32_to_e4m3(v), uint8_t(c)) << c;
+  }
+  EXPECT_EQ(f32_to_e4m3(1.0625f), 0x38);  // halfway between 1 (even) and 1.125
+  EXPECT_EQ(f32_to_e4m3(1.1875f), 0x3A);  // halfway between 1.125 and 1.25 (even)
+  EXPECT_EQ(f32_to_e4m3(1.07f), 0x39);
+  EXPECT_EQ(f32_to_e4m3(std::ldexp(1.0f, -10)), 0x00);  // half the smallest subnormal
+  EXPECT_EQ(f32_to_e4m3(std::ldexp(1.01f, -10)), 0x01);
+  EXPECT_EQ(f32_to_e4m3(500.0f), 0x7E);
+  EXPECT_EQ(f32_to_e4m3(-1e30f), 0xFE);
+  EXPECT_EQ(f32_to_e4m3(std::numeric_limits<float>::infinity()), 0x7E);
+  EXPECT_EQ(f32_to_e4m3(std::nanf("")), 0x7F);
+  // E5M2: the upper byte of a half (1.0 = 0x3C, largest finite 57344 = 0x7B, infinity 0x7C).
+  EXPECT_EQ(e5m2_to_f32(0x3C), 1.0f);
+  EXPECT_EQ(e5m2_to_f32(0x7B), 57344.0f);
+  EXPECT_TRUE(std::isinf(e5m2_to_f32(0x7C)));
+}
+
+// An F8_E4M3 matrix with one f32 scale per row reads back as q · scale.
+TEST(Dtype, E4M3MatrixWithRowScales) {
+  Tensor q = Tensor::empty(DType::F8_E4M3, {2, 3});
+  const uint8_t codes[6] = {0x38, 0xB8, 0x7E, 0x00, 0x08, 0x40};
+  std::memcpy(q.raw(), codes, 6);
+  const Tensor m = q.with_row_scales(Tensor::from_f32({0.5f, 2.0f}, {2}));
+  EXPECT_TRUE(m.quantized());
+  const std::vector<float> v = m.to_vector();
+  const std::vector<float> want = {0.5f, -0.5f, 224.0f, 0.0f, 2.0f * std::ldexp(1.0f, -6), 4.0f};
+  EXPECT_EQ(v, want);
+  EXPECT_THROW(q.with_row_scales(Tensor::from_f32({1.0f}, {1})), Error);
+  EXPECT_THROW(m.block_scales(), Error);
+}
+
 }  // namespace
 }  // namespace rcc

@@ -144,6 +144,14 @@ Backend& device_backend(const Args& a) {
   return backend_for(a.get_or("device", "cpu"));
 }
 
+std::optional<EncoderPrecision> encoder_precision(const Args& a) {
+  const auto p = a.get("encoder-precision");
+  if (!p) return std::nullopt;
+  if (*p != "bf16" && *p != "fp8")
+    throw UsageError("--encoder-precision must be bf16 or fp8, got '" + *p + "'");
+  return parse_precision(*p);
+}
+
 void init_runtime(const Args& a) {
   Progress::set_quiet_default(a.has("quiet"));
   Progress::set_forced(a.has("progress"));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "rcc/settings.h"
 
 namespace rcc::cli {
 
@@ -54,6 +55,12 @@ std::string model_dir(const Args& a);
 
 // The backend named by --device (cpu, cuda, cuda:N; default cpu).
 Backend& device_backend(const Args& a);
+
+// --encoder-precision bf16|fp8 when given (a usage error for anything else); absent: the model's.
+std::optional<EncoderPrecision> encoder_precision(const Args& a);
+inline constexpr const char* kEncoderPrecisionHelp =
+    "  --encoder-precision P   bf16 or fp8: the encoder's matrix products in FP8 (cuda on\n"
+    "                          Hopper; default: the model's rcc.json, else bf16)\n";
 inline constexpr const char* kDeviceHelp =
     "  --device D              cpu (default), cuda or cuda:N (builds with CUDA)\n";
 

@@ -56,6 +56,7 @@ const char* kHelp =
     "  --stop-ids 0,5 | --no-stop\n"
     "  --device D              cpu (default), cuda or cuda:N (builds with CUDA)\n"
     "  --kv-8bit               (cuda) keep the memory prefix's keys/values in int8\n"
+    "  --encoder-precision bf16|fp8   the encoder's matrix products (fp8: cuda on Hopper)\n"
     "  --threads N, --tokenizer FILE\n"
     "  --quiet, --progress     no progress on stderr / progress even when it is not a terminal\n"
     "  --json                  one JSON line per question: ids, text, answer, ... and the\n"
@@ -108,7 +109,7 @@ GenerateParams generation_params(const Args& a) {
 // The model of DIR on the --device backend, with its progress line.
 RCCModel load_model(const std::string& dir, const Args& a) {
   Progress load("loaded model " + dir, 1, "");
-  RCCModel model = RCCModel::load(dir, device_backend(a));
+  RCCModel model = RCCModel::load(dir, device_backend(a), encoder_precision(a));
   load.finish(1);
   return model;
 }
@@ -507,7 +508,8 @@ int cmd_ask(int argc, char** argv) {
          {"model",          "memory",      "context",    "context-ids", "question",
           "questions",      "prompt",      "prompt-ids", "mode",        "kv-cache",
           "max-new-tokens", "temperature", "top-k",      "top-p",       "repetition-penalty",
-          "seed",           "stop-ids",    "threads",    "tokenizer",   "device"},
+          "seed",           "stop-ids",    "threads",    "tokenizer",   "device",
+          "encoder-precision"},
          {"manual", "ir", "no-stop", "quiet", "json", "help", "kv-8bit"}, {"memory"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);

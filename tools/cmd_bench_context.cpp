@@ -8,7 +8,10 @@
 //   rcc-ask        the whole pipeline of spec §2–§3: encoder windows streamed straight into the
 //                  decoder's memory prefill (E / A_i injection), then --new-tokens greedy tokens;
 //   plain-generate the decoder alone: prefill all N tokens, then --new-tokens greedy tokens;
-//   encode         the encoder alone (compat windows, slots dropped), with its model FLOPs.
+//   encode         the encoder alone (compat windows, slots dropped), with its model FLOPs;
+//   slot-error     the memory of the bf16 encoder against that of the FP8 encoder (spec §2.8) on
+//                  the same weights: ‖fp8 − bf16‖ / ‖bf16‖ per level (--text FILE: the model's
+//                  tokens of that text, repeated to the length, instead of hashed ids).
 // The model is --model DIR (an RCC checkpoint) or a random one of the given shape. Prints one JSON
 // line per repeat: seconds, tokens/s, peak RSS and (devices) peak device memory. bench/ scripts run
 // it per length in separate processes so that each peak is its own.
@@ -22,6 +25,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/progress.h"
+#include "inputs.h"
 #include "model/generate.h"
 #include "output.h"
 #include "rcc/compressor.h"
@@ -58,8 +62,8 @@ using Clock = std::chrono::steady_clock;
 std::string bench_kind(const Args& a) {
   const std::string kind = a.require("kind");
   if (kind != "rcc" && kind != "plain" && kind != "rcc-ask" && kind != "plain-generate" &&
-      kind != "encode")
-    throw UsageError("--kind must be rcc, plain, rcc-ask, plain-generate or encode");
+      kind != "encode" && kind != "slot-error")
+    throw UsageError("--kind must be rcc, plain, rcc-ask, plain-generate, encode or slot-error");
   return kind;
 }
 
@@ -77,7 +81,7 @@ std::vector<int64_t> bench_lengths(const Args& a) {
 // The model: --model DIR, else a random one of the flags' shape (f32 on the host, bf16 on a
 // device) rebuilt on `be`.
 RCCModel bench_model(const Args& a, Backend& be) {
-  if (auto dir = a.get("model")) return RCCModel::load(*dir, be);
+  if (auto dir = a.get("model")) return RCCModel::load(*dir, be, encoder_precision(a));
   ModelConfig cfg;
   cfg.hidden_size = a.get_int("hidden", 256, 8, 8192);
   cfg.num_layers = a.get_int("layers", 4, 1, 128);
@@ -91,7 +95,8 @@ RCCModel bench_model(const Args& a, Backend& be) {
   RCCModel r = init_random_rcc(cfg, s, be.is_host() ? DType::F32 : DType::BF16, 1);
   if (be.is_host()) return r;
   // Rebuild on the device backend (the random weights are host tensors).
-  RCCModel d{Transformer(cfg, r.encoder.weights(), be),
+  RCCModel d{Transformer(cfg, r.encoder.weights(), be,
+                         encoder_precision(a) == EncoderPrecision::FP8),
              Transformer(cfg, r.decoder.weights(), be),
              r.embed_proj,
              r.layer_proj,
@@ -164,6 +169,59 @@ void measure_encode(const Bench& b, const std::vector<int32_t>& ids, nlohmann::j
   j["encoder_gflop_all_rows"] = (Lyr * layer_rows * W * windows + attention) / 1e9;
 }
 
+// The memory (compat, f32 slots: the device's bf16 activations exactly) of `ids` by `m`.
+Memory compat_memory(const RCCModel& m, const std::vector<int32_t>& ids, const char* what) {
+  const int64_t n = int64_t(ids.size());
+  Progress p(what, n, "tokens");
+  Memory mem = Compressor(m).compress(
+      ids, WindowMode::Compat, DType::F32,
+      [&](int64_t i, int64_t c, const float*, int64_t) { p.update(n * (i + 1) / c); });
+  p.finish(n);
+  return mem;
+}
+
+// kind slot-error: the memory of b.m's encoder in bf16 against the same encoder with FP8 matrix
+// products (its host weights prepared again). Adds slots, level_rel_error [L+1] (level 0: the
+// embeddings, equal by construction), rel_error (all levels), fp8_seconds.
+void measure_slot_error(const Bench& b, const std::vector<int32_t>& ids, nlohmann::json& j) {
+  RCC_CHECK(!b.m.encoder.fp8_linear(), "--kind slot-error compares against the bf16 encoder: "
+            "leave --encoder-precision out");
+  const RCCModel& m = b.m;
+  RCCModel m8{Transformer(m.encoder.config(), m.encoder.weights(), b.be, /*fp8_linear=*/true),
+              m.decoder,
+              m.embed_proj,
+              m.layer_proj,
+              m.settings,
+              m.encoder_fingerprint,
+              m.embed_proj_dev,
+              m.layer_proj_dev};
+  const Memory ref = compat_memory(m, ids, "encoding (bf16)");
+  const auto t0 = Clock::now();
+  const Memory fp8 = compat_memory(m8, ids, "encoding (fp8)");
+  j["fp8_seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
+  const int64_t P = ref.slots(), L1 = ref.levels, H = ref.hidden;
+  const float* r = reinterpret_cast<const float*>(ref.data.data());
+  const float* q = reinterpret_cast<const float*>(fp8.data.data());
+  std::vector<double> num(size_t(L1), 0.0), den(size_t(L1), 0.0);
+  for (int64_t s = 0; s < P; ++s)
+    for (int64_t l = 0; l < L1; ++l)
+      for (int64_t h = 0; h < H; ++h) {
+        const size_t i = size_t((s * L1 + l) * H + h);
+        const double d = double(q[i]) - double(r[i]);
+        num[size_t(l)] += d * d;
+        den[size_t(l)] += double(r[i]) * double(r[i]);
+      }
+  std::vector<double> per_level;
+  double tn = 0, td = 0;
+  for (int64_t l = 0; l < L1; ++l) {
+    per_level.push_back(den[size_t(l)] > 0 ? std::sqrt(num[size_t(l)] / den[size_t(l)]) : 0.0);
+    tn += num[size_t(l)], td += den[size_t(l)];
+  }
+  j["slots"] = P;
+  j["level_rel_error"] = per_level;
+  j["rel_error"] = td > 0 ? std::sqrt(tn / td) : 0.0;
+}
+
 // kind rcc-ask: the encoder's windows (compat) streamed into the decoder's memory prefill, then
 // the prompt and --new-tokens greedy tokens. Adds encoder_batch, compress_prefill_seconds (since
 // t0), slots, generated, kv_cache_mib.
@@ -227,6 +285,7 @@ bool measure(const Bench& b, const std::vector<int32_t>& ids) {
   j["hidden"] = cfg.hidden_size;
   j["layers"] = cfg.num_layers;
   j["device"] = b.be.name();
+  j["encoder_precision"] = precision_name(b.m.settings.encoder_precision);
   j["load_seconds"] = b.load_s;
   b.be.synchronize();
   b.be.reset_peak();
@@ -236,6 +295,8 @@ bool measure(const Bench& b, const std::vector<int32_t>& ids) {
       measure_rcc(b, ids, j);
     } else if (b.kind == "encode") {
       measure_encode(b, ids, j);
+    } else if (b.kind == "slot-error") {
+      measure_slot_error(b, ids, j);
     } else if (b.kind == "rcc-ask") {
       measure_rcc_ask(b, ids, t0, j);
     } else {
@@ -268,14 +329,16 @@ bool measure(const Bench& b, const std::vector<int32_t>& ids) {
 int cmd_bench_context(int argc, char** argv) {
   Args a(argc, argv,
          {"kind", "tokens", "hidden", "layers", "heads", "vocab", "window", "ratio", "threads",
-          "chunk", "model", "new-tokens", "device", "repeat", "encoder-batch"},
+          "chunk", "model", "new-tokens", "device", "repeat", "encoder-batch",
+          "encoder-precision", "text"},
          {"help", "kv-8bit", "quiet"});
   if (a.has("help")) {
     std::fputs(
-        "usage: rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode --tokens N\n"
-        "       [--model DIR | --hidden H --layers L --heads A --vocab V] [--window W\n"
-        "       --ratio R] [--chunk C] [--new-tokens 32] [--device D] [--kv-8bit]\n"
-        "       [--encoder-batch B] [--repeat K] [--threads N] [--quiet | --progress]\n",
+        "usage: rcc bench-context --kind rcc|plain|rcc-ask|plain-generate|encode|slot-error\n"
+        "       --tokens N [--model DIR | --hidden H --layers L --heads A --vocab V]\n"
+        "       [--window W --ratio R] [--chunk C] [--new-tokens 32] [--device D] [--kv-8bit]\n"
+        "       [--encoder-batch B] [--encoder-precision bf16|fp8] [--text FILE] [--repeat K]\n"
+        "       [--threads N] [--quiet | --progress]\n",
         stdout);
     return 0;
   }
@@ -295,8 +358,17 @@ int cmd_bench_context(int argc, char** argv) {
   const std::vector<int32_t> prompt = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
   const Bench b{a, kind, be, m, gp, prompt, new_tokens, load_s, rss_before};
 
+  std::vector<int32_t> text_ids;  // --text: the model's tokens of it, repeated to each length
+  if (auto text = a.get("text")) {
+    auto tok = model_tokenizer(a.require("model"), std::nullopt);
+    RCC_CHECK(tok, a.require("model"), ": no tokenizer.json for --text");
+    text_ids = tok->encode(read_context_text(*text, "--text"));
+    RCC_CHECK(!text_ids.empty(), "--text ", *text, ": no tokens");
+  }
   for (const int64_t n : lengths) {
-    const std::vector<int32_t> ids = bench_ids(n, m.decoder.config().vocab_size);
+    std::vector<int32_t> ids = bench_ids(n, m.decoder.config().vocab_size);
+    for (size_t i = 0; !text_ids.empty() && i < ids.size(); ++i)
+      ids[i] = text_ids[i % text_ids.size()];
     for (int64_t rep = 0; rep < repeat; ++rep)
       if (!measure(b, ids)) break;  // out of memory: the next length
   }

@@ -1,5 +1,6 @@
 // rcc compress --model DIR (--input FILE|- | --input-ids FILE) --out X.rccm [--mode compat|aligned]
-//              [--append] [--memory-dtype bf16|f32] [--threads N] [--quiet] [--json]
+//              [--append] [--memory-dtype bf16|f32] [--encoder-precision bf16|fp8] [--threads N]
+//              [--quiet] [--json]
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,7 @@ const char* kHelp =
     "  --memory-dtype bf16|f32 slot storage (default: the model's; bf16 as the reference)\n"
     "  --threads N             worker threads (default: all cores)\n"
     "  --device D              cpu (default), cuda or cuda:N (builds with CUDA)\n"
+    "%s"
     "  --quiet                 no progress on stderr\n"
     "  --progress              progress on stderr even when it is not a terminal (plain lines)\n"
     "  --json                  print a JSON summary on stdout\n";
@@ -38,10 +40,10 @@ const char* kHelp =
 int cmd_compress(int argc, char** argv) {
   Args a(argc, argv,
          {"model", "input", "input-ids", "out", "mode", "memory-dtype", "threads", "tokenizer",
-          "device"},
+          "device", "encoder-precision"},
          {"append", "quiet", "json", "help"});
   if (a.has("help")) {
-    std::fputs(kHelp, stdout);
+    std::printf(kHelp, kEncoderPrecisionHelp);
     return 0;
   }
   init_runtime(a);
@@ -58,7 +60,7 @@ int cmd_compress(int argc, char** argv) {
                                       {"--tokenizer", a.get_or("tokenizer", "")},
                                       {"--model", dir}}));
   Progress load("loaded model " + dir, 1, "");
-  RCCModel model = RCCModel::load(dir, device_backend(a));
+  RCCModel model = RCCModel::load(dir, device_backend(a), encoder_precision(a));
   load.finish(1);
   std::vector<int32_t> ids;
   if (a.has("input-ids")) {

@@ -44,6 +44,7 @@ const char* kHelp =
     "  --cue N              reconstruct: tokens given to the decoder (default 16)\n"
     "  --set k=v[,k=v]      any other field of the task object (numbers, true/false, or text)\n"
     "  --device D           cpu (default), cuda or cuda:N (builds with CUDA)\n"
+    "  --encoder-precision bf16|fp8   the encoder's matrix products (fp8: cuda on Hopper)\n"
     "  --json               one JSON object: accuracy, correct, samples, settings, examples\n"
     "  --quiet, --progress  no progress on stderr / progress even when it is not a terminal\n";
 
@@ -111,7 +112,8 @@ nlohmann::json parse_value(const std::string& v) {
 int cmd_eval(int argc, char** argv) {
   Args a(argc, argv,
          {"model", "samples", "seed", "min-tokens", "max-tokens", "digits", "min-depth",
-          "max-depth", "set", "threads", "mode", "data", "cue", "device"},
+          "max-depth", "set", "threads", "mode", "data", "cue", "device",
+          "encoder-precision"},
          {"json", "quiet", "help"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -166,7 +168,7 @@ int cmd_eval(int argc, char** argv) {
   const TaskSpec spec = parse_task(settings, "eval settings");
 
   Progress load("loaded model " + dir, 1, "");
-  const RCCModel model = RCCModel::load(dir, device_backend(a));
+  const RCCModel model = RCCModel::load(dir, device_backend(a), encoder_precision(a));
   load.finish(1);
   std::unique_ptr<TextCodec> codec = load_codec(dir);
   RCC_CHECK(codec, dir, ": no vocab.json or tokenizer.json beside the model");

@@ -31,6 +31,7 @@ const char* kHelp =
     "  --port P               default 8080; 0 picks a free port (printed on stderr)\n"
     "  --store DIR            memories and their index (default ./rcc-store)\n"
     "  --device D             cpu (default), cuda or cuda:N\n"
+    "  --encoder-precision P  bf16 or fp8 (the encoder's matrix products; fp8: cuda on Hopper)\n"
     "  --api-key KEY | --api-key-file F   require Authorization: Bearer KEY (all but /health)\n"
     "  --parallel N           requests handled at once (HTTP threads, default 32)\n"
     "  --max-batch N          sequences decoding together in one batch (default 64)\n"
@@ -53,7 +54,7 @@ int cmd_serve(int argc, char** argv) {
   Args a(argc, argv,
          {"model", "host", "port", "store", "device", "api-key", "api-key-file", "parallel",
           "max-batch", "prefill-chunk", "cache-mib", "max-body-mib", "max-context-tokens",
-          "max-tokens", "max-jobs", "threads"},
+          "max-tokens", "max-jobs", "threads", "encoder-precision"},
          {"help", "quiet"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
@@ -76,6 +77,7 @@ int cmd_serve(int argc, char** argv) {
   opt.port = int(a.get_int("port", opt.port, 0, 65535));
   opt.store_dir = a.get_or("store", opt.store_dir);
   opt.device = a.get_or("device", opt.device);
+  if (auto p = encoder_precision(a)) opt.encoder_precision = precision_name(*p);
   if (a.has("api-key") && a.has("api-key-file"))
     throw UsageError("give --api-key or --api-key-file, not both");
   if (auto k = a.get("api-key")) opt.api_key = *k;

@@ -1,10 +1,18 @@
 // The backend ops that a backend may fuse, composed from the primitive ones (the CPU backend uses
-// these; CUDA overrides them with single kernels, cuda/norm.cu and cuda/norm_backward.cu).
+// these; CUDA overrides them with single kernels, cuda/norm.cu and cuda/norm_backward.cu), and
+// the refusal of optional ones (prepare_weight_fp8).
 #include "backend/backend.h"
 #include "backend/kv_cache.h"
 #include "core/error.h"
 
 namespace rcc {
+
+Tensor Backend::prepare_weight_fp8(const Tensor& host) {
+  (void)host;
+  fail("FP8 matrix products (--encoder-precision fp8) need the CUDA backend on a GPU with FP8 "
+       "tensor cores (compute capability 9.0, Hopper); the ",
+       name(), " backend computes in ", dtype_name(act_dtype()));
+}
 
 void Backend::layer_norm_pair(const void* x, int64_t rows, int64_t H, const Tensor& w1,
                               const Tensor& b1, const Tensor& w2, const Tensor& b2, float eps,

@@ -1,6 +1,7 @@
 #include "core/dtype.h"
 
 #include <cmath>
+#include <limits>
 
 #include "core/error.h"
 
@@ -67,6 +68,36 @@ bool dtype_from_name(const std::string& name, DType* out) {
 }
 
 // IEEE half: 1 sign, 5 exponent (bias 15), 10 mantissa bits.
+float e4m3_to_f32(uint8_t b) {
+  const float sign = (b & 0x80) ? -1.0f : 1.0f;
+  const int e = (b >> 3) & 15, m = b & 7;
+  if (e == 15 && m == 7) return std::numeric_limits<float>::quiet_NaN();
+  if (e == 0) return sign * std::ldexp(float(m), -9);  // subnormal: m/8 · 2^-6
+  return sign * std::ldexp(float(8 + m), e - 10);      // (1 + m/8) · 2^(e-7)
+}
+
+float e5m2_to_f32(uint8_t b) {
+  // E5M2 is the upper byte of an IEEE half.
+  return f16_to_f32(uint16_t(uint16_t(b) << 8));
+}
+
+uint8_t f32_to_e4m3(float f) {
+  if (std::isnan(f)) return 0x7F;
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  const float a = std::fabs(f);
+  if (a >= 448.0f) return sign | 0x7E;  // saturate (no infinities)
+  // The nearest of the 127 non-negative finite codes, ties to the even code (binary search over
+  // the monotonic code values).
+  int lo = 0, hi = 0x7E;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    (e4m3_to_f32(uint8_t(mid)) <= a ? lo : hi) = mid;
+  }
+  const float dl = a - e4m3_to_f32(uint8_t(lo)), dh = e4m3_to_f32(uint8_t(hi)) - a;
+  const int code = dl < dh ? lo : dh < dl ? hi : (lo % 2 == 0 ? lo : hi);
+  return sign | uint8_t(code);
+}
+
 float f16_to_f32(uint16_t h) {
   uint32_t sign = uint32_t(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu;
@@ -158,8 +189,16 @@ void convert_to_f32(DType src_type, const void* src, float* dst, size_t n) {
     case DType::U16: return convert_ints<uint16_t>(src, dst, n);
     case DType::U32: return convert_ints<uint32_t>(src, dst, n);
     case DType::U64: return convert_ints<uint64_t>(src, dst, n);
-    case DType::F8_E4M3:
-    case DType::F8_E5M2: fail("conversion from ", dtype_name(src_type), " is not supported");
+    case DType::F8_E4M3: {
+      const uint8_t* s = static_cast<const uint8_t*>(src);
+      for (size_t i = 0; i < n; ++i) dst[i] = e4m3_to_f32(s[i]);
+      return;
+    }
+    case DType::F8_E5M2: {
+      const uint8_t* s = static_cast<const uint8_t*>(src);
+      for (size_t i = 0; i < n; ++i) dst[i] = e5m2_to_f32(s[i]);
+      return;
+    }
   }
 }
 

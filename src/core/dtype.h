@@ -52,6 +52,12 @@ inline uint16_t f32_to_bf16(float f) {
 
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
+// FP8 E4M3 (the "fn" variant: bias 7, no infinities, S.1111.111 NaN, largest finite 448,
+// subnormals down to 2^-9) and E5M2 (bias 15, IEEE-like with infinities).
+float e4m3_to_f32(uint8_t b);
+float e5m2_to_f32(uint8_t b);
+// Round to nearest even, saturating to ±448 (as CUDA's __NV_SATFINITE); NaN stays NaN (0x7F).
+uint8_t f32_to_e4m3(float f);
 
 // Convert n elements of type `src_type` at `src` to f32.
 void convert_to_f32(DType src_type, const void* src, float* dst, size_t n);

@@ -76,6 +76,7 @@ RuntimeSettings parse_runtime_settings(const std::function<const char*(const cha
   s.cuda_alloc_log = flag("RCC_CUDA_ALLOC_LOG", env("RCC_CUDA_ALLOC_LOG"), false);
   s.cuda_gemm_log = flag("RCC_CUDA_GEMM_LOG", env("RCC_CUDA_GEMM_LOG"), false);
   s.cuda_gemm_tune = flag("RCC_CUDA_GEMM_TUNE", env("RCC_CUDA_GEMM_TUNE"), false);
+  s.cuda_fp8_fast_accum = flag("RCC_CUDA_FP8_FAST_ACCUM", env("RCC_CUDA_FP8_FAST_ACCUM"), false);
   return s;
 }
 

@@ -41,6 +41,9 @@ struct RuntimeSettings {
   bool cuda_alloc_log = false;  // RCC_CUDA_ALLOC_LOG=1: slow pool allocations on stderr
   bool cuda_gemm_log = false;   // RCC_CUDA_GEMM_LOG=1: one line per new GEMM shape
   bool cuda_gemm_tune = false;  // RCC_CUDA_GEMM_TUNE=1: time candidate algorithms per shape
+  // RCC_CUDA_FP8_FAST_ACCUM=1: FP8 products accumulate in the tensor cores' reduced precision
+  // (cuBLASLt's fast accumulation) instead of being promoted to f32 along K.
+  bool cuda_fp8_fast_accum = false;
 };
 
 // The process's settings, read from the environment at the first call (thread-safe).

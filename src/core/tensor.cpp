@@ -112,8 +112,26 @@ Tensor Tensor::with_block_scales(Tensor scales) const {
   return r;
 }
 
+Tensor Tensor::with_row_scales(Tensor scales) const {
+  RCC_CHECK(dtype_ == DType::F8_E4M3 && ndim() == 2,
+            "row scales need an F8_E4M3 matrix, got ", dtype_name(dtype_), " ",
+            shape_str(shape_));
+  RCC_CHECK(scales.dtype() == DType::F32 && scales.ndim() == 1 && scales.dim(0) == shape_[0],
+            "row scales of a ", shape_str(shape_), " matrix must be F32 [", shape_[0], "], got ",
+            dtype_name(scales.dtype()), " ", shape_str(scales.shape()));
+  Tensor r = *this;
+  r.scales_ = std::make_shared<const Tensor>(std::move(scales));
+  return r;
+}
+
 const Tensor& Tensor::block_scales() const {
-  RCC_CHECK(scales_, "tensor ", shape_str(shape_), " has no block scales");
+  RCC_CHECK(scales_ && dtype_ == DType::I8, "tensor ", shape_str(shape_), " has no block scales");
+  return *scales_;
+}
+
+const Tensor& Tensor::row_scales() const {
+  RCC_CHECK(scales_ && dtype_ == DType::F8_E4M3, "tensor ", shape_str(shape_),
+            " has no row scales");
   return *scales_;
 }
 
@@ -163,6 +181,13 @@ void Tensor::dequantize_into(float* out) const {
   const size_t n = size_t(numel());
   convert_to_f32(dtype_, data_, out, n);
   if (!scales_) return;
+  if (dtype_ == DType::F8_E4M3) {  // one f32 scale per row
+    const float* rs = static_cast<const float*>(scales_->raw());
+    const size_t K = size_t(shape_[1]);
+    for (size_t r = 0; r < size_t(shape_[0]); ++r)
+      for (size_t k = 0; k < K; ++k) out[r * K + k] *= rs[r];
+    return;
+  }
   const uint16_t* d = static_cast<const uint16_t*>(scales_->raw());
   for (size_t b = 0; b < n / size_t(kQuantBlock); ++b) {  // one scale per block of 32
     const float scale = f16_to_f32(d[b]);

@@ -60,8 +60,12 @@ class Tensor {
   // Block-quantized matrices (ops/quant.h): an I8 [N, K] tensor carries its F16 [N, K / 32]
   // scales; to(), to_vector() and rows() take them into account.
   Tensor with_block_scales(Tensor scales) const;
+  // FP8 matrices (Backend::prepare_weight_fp8): an F8_E4M3 [N, K] tensor carries one F32 scale per
+  // row, [N]; the value of element (n, k) is q[n, k] · scales[n].
+  Tensor with_row_scales(Tensor scales) const;
   bool quantized() const { return scales_ != nullptr; }
-  const Tensor& block_scales() const;  // checked: quantized() only
+  const Tensor& block_scales() const;  // checked: an I8 tensor with block scales only
+  const Tensor& row_scales() const;    // checked: an F8_E4M3 tensor with row scales only
 
  private:
   template <class T>

@@ -397,6 +397,7 @@ void CudaBackend::layer_norm_pair(const void* x, int64_t rows, int64_t H, const 
 
 void CudaBackend::linear(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
                          bool accumulate) {
+  if (W.dtype() == DType::F8_E4M3) return linear_fp8(x, rows, W, bias, y, accumulate);
   check_matrix(W, "linear weight");
   if (bias) check_vector(*bias, W.dim(0), "linear bias");
   use();

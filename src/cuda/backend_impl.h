@@ -72,6 +72,7 @@ class CudaBackend final : public Backend {
 
   // ---- weights ----
   Tensor prepare_weight(const Tensor& host) override;
+  Tensor prepare_weight_fp8(const Tensor& host) override;  // backend_fp8.cu
 
   // ---- activations ----
   void upload_f32(const float* host, int64_t n, void* dev) override;
@@ -215,6 +216,10 @@ class CudaBackend final : public Backend {
   };
   RowPositions row_positions(std::span<const std::pair<int64_t, int64_t>> seqs);
   static void check_matrix(const Tensor& W, const char* what);
+  // linear() with an FP8 matrix (prepare_weight_fp8): x quantised per row into scratch_.fp8_x,
+  // then the FP8 product (backend_fp8.cu).
+  void linear_fp8(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
+                  bool accumulate);
   static void check_vector(const Tensor& v, int64_t n, const char* what);
   void check_cache(const KVCache& c, int64_t heads, int64_t hd, int64_t end, int64_t layer) const;
 
@@ -288,6 +293,7 @@ class CudaBackend final : public Backend {
     DeviceBuffer inv_freq;             // inv_freq(): f32 [dims/2], inv_freq_host_
     DeviceBuffer attn;                 // run_attention's workspace (key-split partials)
     DeviceBuffer f32_out;              // linear_f32_host's product before its download
+    DeviceBuffer fp8_x;                // linear_fp8's quantised input [rows, K] | scales [rows]
     // Training:
     DeviceBuffer attn_bwd;           // the attention backward's LSE, D and f32 dQ accumulators
     DeviceBuffer ln_bwd;             // the layer-norm backward's column partials

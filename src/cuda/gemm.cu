@@ -77,22 +77,19 @@ BlasApi load_blas() {
 BlasApi* g_blas = nullptr;
 std::mutex g_blas_mu;
 
-// Largest power of two (<= 256) dividing the address: cuBLASLt's heuristics assume 256-byte
-// aligned buffers unless told otherwise, and activations are often offset views.
+constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLAS's recommendation for Hopper
+// RCC_CUDA_GEMM_TUNE=1 (up to Plan::kMaxCandidates algorithms timed per shape): the largest output
+// (scratch) a timing may allocate.
+constexpr size_t kTuneMaxBytes = size_t(512) << 20;
+
+}  // namespace
+
 int alignment_of(const void* p) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
   int al = 256;
   while (al > 1 && (a % uintptr_t(al)) != 0) al /= 2;
   return al;
 }
-
-constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLAS's recommendation for Hopper
-constexpr size_t kMaxPlans = 4096;
-// RCC_CUDA_GEMM_TUNE=1 (up to Plan::kMaxCandidates algorithms timed per shape): the largest output
-// (scratch) a timing may allocate.
-constexpr size_t kTuneMaxBytes = size_t(512) << 20;
-
-}  // namespace
 
 const BlasApi& blas() {
   std::lock_guard<std::mutex> lock(g_blas_mu);
@@ -113,7 +110,8 @@ Gemm::Gemm(cudaStream_t stream)
     : stream_(stream),
       use_lt_(runtime_settings().cuda_gemm_lt),
       log_(runtime_settings().cuda_gemm_log),
-      tune_(runtime_settings().cuda_gemm_tune) {
+      tune_(runtime_settings().cuda_gemm_tune),
+      fp8_fast_accum_(runtime_settings().cuda_fp8_fast_accum) {
   RCC_CUDA_CHECK(cudaMalloc(&workspace_, kWorkspaceBytes));
   workspace_bytes_ = kWorkspaceBytes;
   RCC_CUBLAS_CHECK(api.p_cublasLtCreate(&lt_));
@@ -125,6 +123,7 @@ Gemm::Gemm(cudaStream_t stream)
 Gemm::~Gemm() {
   for (auto& kv : plans_) destroy(kv.second);
   for (auto& kv : general_plans_) destroy(kv.second);
+  for (auto& kv : fp8_plans_) destroy(kv.second);
   if (blas_) api.p_cublasDestroy(blas_);
   if (lt_) api.p_cublasLtDestroy(lt_);
   if (workspace_) cudaFree(workspace_);
@@ -140,6 +139,8 @@ void Gemm::destroy(P& p) {
   if (p.op) api.p_cublasLtMatmulDescDestroy(p.op);
   p = P{};
 }
+
+template void Gemm::destroy<Gemm::Fp8Plan>(Fp8Plan&);  // used by gemm_fp8.cu
 
 // RCC_CUDA_GEMM_LOG=1: the host time of a plan's first product (cuBLAS may load its kernel then).
 template <class F>
@@ -245,7 +246,7 @@ bool Gemm::make_lt(Plan& p, const Key& key, bool with_bias, const void* bias) {
 Gemm::Plan& Gemm::plan(const Key& key, const void* bias) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
-  if (plans_.size() >= kMaxPlans) {  // many distinct shapes (varying row counts): start over
+  if (plans_.size() >= kMaxPlanCount) {  // many distinct shapes (varying row counts): start over
     for (auto& kv : plans_) destroy(kv.second);
     plans_.clear();
   }
@@ -291,18 +292,7 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
   // f32); smaller ones (decoding) add the exact f32 bias with a kernel, which costs them less than
   // the conversion would.
   const bool fuse_bias = bias && use_lt_ && rows >= kFusedBiasMinRows;
-  const bf16* bias16 = nullptr;
-  if (fuse_bias) {
-    if (bias_scratch_n_ < N) {
-      if (bias_scratch_) RCC_CUDA_CHECK(cudaFree(bias_scratch_));  // synchronises: growth only
-      bias_scratch_ = nullptr;
-      RCC_CUDA_CHECK(cudaMalloc(&bias_scratch_, size_t(N) * sizeof(bf16)));
-      bias_scratch_n_ = N;
-    }
-    // Stream order: the previous product has read the scratch before this conversion runs.
-    launch_convert_to_bf16(DType::F32, bias, bias_scratch_, N, stream_);
-    bias16 = bias_scratch_;
-  }
+  const bf16* bias16 = fuse_bias ? bias_bf16(bias, N) : nullptr;
   // Products of many rows share a plan per bucket of kPlanRowBucket rows (the decoder's row count
   // changes every training step, and a heuristic query costs many launches' worth of host time):
   // the bucket's algorithm runs on the actual shape, whose row count is set on the layouts. An
@@ -357,6 +347,18 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
   }
   if (bias && !(p.lt && p.bias_epilogue))
     launch_add_bias(static_cast<bf16*>(y), rows, N, bias, stream_);
+}
+
+const bf16* Gemm::bias_bf16(const float* bias, int64_t N) {
+  if (bias_scratch_n_ < N) {
+    if (bias_scratch_) RCC_CUDA_CHECK(cudaFree(bias_scratch_));  // synchronises: growth only
+    bias_scratch_ = nullptr;
+    RCC_CUDA_CHECK(cudaMalloc(&bias_scratch_, size_t(N) * sizeof(bf16)));
+    bias_scratch_n_ = N;
+  }
+  // Stream order: the previous product has read the scratch before this conversion runs.
+  launch_convert_to_bf16(DType::F32, bias, bias_scratch_, N, stream_);
+  return bias_scratch_;
 }
 
 void Gemm::tune(Plan& p, const bf16* x, int64_t rows, const bf16* W, int64_t N, bool y_f32) {
@@ -420,7 +422,7 @@ void Gemm::reshape(GeneralPlan& p, bool trans_a, bool trans_b, int64_t m, int64_
 Gemm::GeneralPlan& Gemm::general_plan(const GeneralKey& key) {
   auto it = general_plans_.find(key);
   if (it != general_plans_.end()) return it->second;
-  if (general_plans_.size() >= kMaxPlans) {
+  if (general_plans_.size() >= kMaxPlanCount) {
     for (auto& kv : general_plans_) destroy(kv.second);
     general_plans_.clear();
   }

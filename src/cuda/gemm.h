@@ -46,6 +46,10 @@ const BlasApi& blas();
 // "NAME: description" of a cuBLAS status (the number when the library is not loaded).
 std::string cublas_status_text(cublasStatus_t s);
 
+// Largest power of two (<= 256) dividing the address: cuBLASLt's heuristics assume 256-byte
+// aligned buffers unless told otherwise, and activations are often offset views.
+int alignment_of(const void* p);
+
 class Gemm {
  public:
   // Reads RCC_CUDA_GEMM (cublas: always cublasGemmEx, the fallback's reference for the checks),
@@ -60,6 +64,13 @@ class Gemm {
   // kFusedBiasMinRows rows on it is added in the epilogue from a bf16 copy (see run()).
   void run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N, const float* bias,
            void* y, bool y_f32, bool accumulate);
+  // FP8 (spec §2.8, gemm_fp8.cu): y[rows, N] (bf16) = diag(sx) · xq · (diag(sw) · Wq)^T
+  // (+ bias[N]) (+ y when accumulate): xq [rows, K] and Wq [N, K] E4M3 row-major, sx [rows] and
+  // sw [N] their f32 row scales (device), f32 accumulation (RCC_CUDA_FP8_FAST_ACCUM=1: the tensor
+  // cores' fast accumulation), bias f32 (added in the epilogue from a bf16 copy). K must be a
+  // multiple of 16. Throws, naming the shape, when cuBLASLt has no algorithm for it.
+  void run_fp8(const uint8_t* xq, const float* sx, int64_t rows, int64_t K, const uint8_t* Wq,
+               const float* sw, int64_t N, const float* bias, bf16* y, bool accumulate);
   // Which dimension of a general product is the batch's row count (it changes from call to call;
   // see plan buckets in run()). Leading dimensions must not depend on it.
   enum class Vary { None, M, N, K };
@@ -105,6 +116,21 @@ class Gemm {
     bool launched = false;        // RCC_CUDA_GEMM_LOG: the first product was timed
   };
   GeneralPlan& general_plan(const GeneralKey& key);
+  // run_fp8's plans: bucketed rows, K, N, bias, alignment of y. The layouts describe `rows`.
+  using Fp8Key = std::tuple<int64_t, int64_t, int64_t, bool, int>;
+  struct Fp8Plan {
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+    bool lt = false;
+    int64_t rows = 0;
+    bool launched = false;
+  };
+  Fp8Plan& fp8_plan(const Fp8Key& key, const bf16* bias16, int64_t rows);
+  std::map<Fp8Key, Fp8Plan> fp8_plans_;
+  bool fp8_fast_accum_;  // RCC_CUDA_FP8_FAST_ACCUM=1
+  // The bf16 copy of a product's f32 bias in bias_scratch_ (grown as needed).
+  const bf16* bias_bf16(const float* bias, int64_t N);
   // Sets the layouts of p to the product's actual shape (rows and columns; the leading dimensions
   // are the key's).
   void reshape(GeneralPlan& p, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k);
@@ -116,6 +142,7 @@ class Gemm {
   int heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
                 cublasLtMatrixLayout_t c, int al_a, int al_b, int al_c,
                 cublasLtMatmulHeuristicResult_t* res, int max_results);
+  static constexpr size_t kMaxPlanCount = 4096;  // per kind of plan: beyond, the map starts over
   static constexpr int64_t kFusedBiasMinRows = 256;
   static constexpr int64_t kPlanRowBucket = 128;  // the smallest bucket (plan_rows)
   template <class F>

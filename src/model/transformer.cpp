@@ -7,22 +7,30 @@ namespace rcc {
 
 namespace {
 
-// The weights as backend `be` computes with them (the CPU: the same tensors, shared storage).
-ModelWeights prepare_weights(const ModelWeights& w, Backend& be) {
+// The weights as backend `be` computes with them (the CPU: the same tensors, shared storage);
+// `fp8_linear`: the layers' linear matrices in the backend's FP8 form.
+ModelWeights prepare_weights(const ModelWeights& w, Backend& be, bool fp8_linear) {
   ModelWeights out = w;
+  if (fp8_linear) {  // first, so that the bf16 copies below are never made for them
+    for (LayerWeights& l : out.layers)
+      for (Tensor* m : {&l.qkv_w, &l.dense_w, &l.fc_in_w, &l.fc_out_w})
+        *m = be.prepare_weight_fp8(*m);
+  }
   if (be.is_host()) return out;
-  out.visit("", [&](const std::string&, Tensor& t) { t = be.prepare_weight(t); });
+  out.visit("", [&](const std::string&, Tensor& t) {
+    if (t.dtype() != DType::F8_E4M3 || !t.quantized()) t = be.prepare_weight(t);
+  });
   return out;
 }
 
 }  // namespace
 
-Transformer::Transformer(ModelConfig cfg, ModelWeights w, Backend& be)
-    : cfg_(std::move(cfg)), w_(std::move(w)), be_(&be) {
+Transformer::Transformer(ModelConfig cfg, ModelWeights w, Backend& be, bool fp8_linear)
+    : cfg_(std::move(cfg)), w_(std::move(w)), be_(&be), fp8_linear_(fp8_linear) {
   RCC_CHECK(int64_t(w_.layers.size()) == cfg_.num_layers, "Transformer: ", w_.layers.size(),
             " layers of weights for a config of ", cfg_.num_layers);
   check_config();
-  dw_ = prepare_weights(w_, be);
+  dw_ = prepare_weights(w_, be, fp8_linear);
   rope_ = cfg_.rope();
 }
 

@@ -45,13 +45,17 @@ class Transformer {
  public:
   // `w`: the host weights (e.g. mapped from a checkpoint); the backend prepares its own copy
   // (the CPU uses them as they are, CUDA uploads them in bf16).
-  Transformer(ModelConfig cfg, ModelWeights w, Backend& be = cpu_backend());
+  // `fp8_linear`: the layers' linear matrices (qkv, dense, MLP) prepared for FP8 products
+  // (Backend::prepare_weight_fp8, spec §2.8; inference only); embeddings and norms unchanged.
+  Transformer(ModelConfig cfg, ModelWeights w, Backend& be = cpu_backend(),
+              bool fp8_linear = false);
   // With weights already prepared for `be` (training: views into the trainer's device buffers).
   Transformer(ModelConfig cfg, ModelWeights host, ModelWeights prepared, Backend& be);
 
   const ModelConfig& config() const { return cfg_; }
   const ModelWeights& weights() const { return w_; }  // host weights
   Backend& backend() const { return *be_; }
+  bool fp8_linear() const { return fp8_linear_; }
   // A cache on the model's backend; `eight_bit` (CUDA) keeps keys/values in int8.
   KVCache new_cache(bool eight_bit = false) const {
     return KVCache(*be_, cfg_.num_layers, cfg_.kv_heads(), cfg_.head_dim(), false, eight_bit);
@@ -158,6 +162,7 @@ class Transformer {
   Backend* be_;
   ModelWeights dw_;  // as the backend computes with them (== w_ on the CPU)
   Rope rope_;        // the rotary frequencies of cfg_
+  bool fp8_linear_ = false;
 };
 
 }  // namespace rcc

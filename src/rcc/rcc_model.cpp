@@ -63,12 +63,14 @@ void RCCModel::prepare() {
   for (const Tensor& a : layer_proj) layer_proj_dev.push_back(be.prepare_weight(a));
 }
 
-RCCModel RCCModel::load(const std::string& dir, Backend& be) {
+RCCModel RCCModel::load(const std::string& dir, Backend& be,
+                        std::optional<EncoderPrecision> encoder_precision) {
   RCC_CHECK(fs::is_directory(dir), dir, ": model directory not found");
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   RCC_CHECK(fs::exists(cfg_path), dir, ": no config.json");
   ModelConfig cfg = ModelConfig::load(cfg_path);
-  const RCCSettings settings = load_rcc_settings(dir);
+  RCCSettings settings = load_rcc_settings(dir);
+  if (encoder_precision) settings.encoder_precision = *encoder_precision;
   const fs::path rcc_json = fs::path(dir) / "rcc.json";
   settings.check_window_fits(
       cfg.max_position_embeddings,
@@ -77,7 +79,8 @@ RCCModel RCCModel::load(const std::string& dir, Backend& be) {
   RCC_CHECK(ckpt.contains(kEmbedProj), dir, ": not an RCC checkpoint (no '", kEmbedProj,
             "'); for a plain GPT-NeoX model use `rcc generate`");
   RCCModel m{
-      Transformer(cfg, ModelWeights::load(ckpt, cfg, kEncoderPrefix, /*with_head=*/false), be),
+      Transformer(cfg, ModelWeights::load(ckpt, cfg, kEncoderPrefix, /*with_head=*/false), be,
+                  settings.encoder_precision == EncoderPrecision::FP8),
       Transformer(cfg, ModelWeights::load(ckpt, cfg), be),
       projection(ckpt, kEmbedProj, cfg.hidden_size),
       {},

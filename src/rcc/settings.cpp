@@ -24,6 +24,16 @@ WindowMode parse_mode(const std::string& s) {
   fail("unknown window mode '", s, "' (compat or aligned)");
 }
 
+const char* precision_name(EncoderPrecision p) {
+  return p == EncoderPrecision::FP8 ? "fp8" : "bf16";
+}
+
+EncoderPrecision parse_precision(const std::string& s) {
+  if (s == "bf16") return EncoderPrecision::BF16;
+  if (s == "fp8") return EncoderPrecision::FP8;
+  fail("unknown encoder precision '", s, "' (bf16 or fp8)");
+}
+
 void RCCSettings::check_window_fits(int64_t max_positions, const std::string& src) const {
   RCC_CHECK(window <= max_positions, src, ": window ", window,
             " exceeds the encoder's max_position_embeddings (", max_positions,
@@ -55,13 +65,19 @@ RCCSettings RCCSettings::parse(const std::string& text, const std::string& src) 
   };
   int_field("window", &s.window);
   int_field("ratio", &s.ratio);
-  std::string mode = mode_name(s.mode), mdt = "bf16";
+  std::string mode = mode_name(s.mode), mdt = "bf16", prec = "bf16";
   str_field(j, "mode", &mode);
   str_field(j, "memory_dtype", &mdt);
+  str_field(j, "encoder_precision", &prec);
   try {
     s.mode = parse_mode(mode);
   } catch (const Error& e) {
     fail(src, ": 'mode': ", e.what());
+  }
+  try {
+    s.encoder_precision = parse_precision(prec);
+  } catch (const Error& e) {
+    fail(src, ": 'encoder_precision': ", e.what());
   }
   RCC_CHECK(mdt == "bf16" || mdt == "f32", src, ": memory_dtype must be \"bf16\" or \"f32\"");
   s.memory_dtype = mdt == "f32" ? DType::F32 : DType::BF16;
@@ -85,6 +101,8 @@ std::string RCCSettings::to_json() const {
   j["ratio"] = ratio;
   j["mode"] = mode_name(mode);
   j["memory_dtype"] = memory_dtype == DType::F32 ? "f32" : "bf16";
+  if (encoder_precision != EncoderPrecision::BF16)  // files written before it existed stay alike
+    j["encoder_precision"] = precision_name(encoder_precision);
   j["chat"] = {{"preamble", chat.preamble},
                {"question_suffix", chat.question_suffix},
                {"answer_marker", chat.answer_marker},

@@ -11,6 +11,13 @@
 namespace rcc {
 
 enum class WindowMode { Compat, Aligned };
+
+// The arithmetic of the encoder's matrix products (spec §2.8): bf16 operands (the reference's), or
+// FP8 E4M3 operands with per-row scales on GPUs that have FP8 tensor cores (CUDA, Hopper). The
+// decoder always computes in the backend's own precision.
+enum class EncoderPrecision { BF16, FP8 };
+const char* precision_name(EncoderPrecision p);
+EncoderPrecision parse_precision(const std::string& s);  // "bf16" | "fp8"
 const char* mode_name(WindowMode m);
 WindowMode parse_mode(const std::string& s);  // "compat" | "aligned"
 
@@ -33,6 +40,7 @@ struct RCCSettings {
   int64_t ratio = 32;     // R; W must be a multiple of R
   WindowMode mode = WindowMode::Compat;
   DType memory_dtype = DType::BF16;  // the reference casts the memory to bf16 before the decoder
+  EncoderPrecision encoder_precision = EncoderPrecision::BF16;  // "encoder_precision"
   ChatTemplate chat;
 
   int64_t slots_per_window() const { return window / ratio; }

@@ -11,6 +11,7 @@ struct ServeOptions {
   int port = 8080;
   std::string store_dir = "rcc-store";
   std::string device = "cpu";
+  std::string encoder_precision;         // "": the model's rcc.json; "bf16" or "fp8"
   std::string api_key;                   // "": no authentication
   int parallel = 32;                     // requests handled at once (HTTP worker threads)
   int max_batch = 64;                    // sequences decoding together (the rest wait to join)
