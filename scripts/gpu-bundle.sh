@@ -9,10 +9,11 @@ BUILD_DIR=${BUILD_DIR:-build-gpu}
 cmake -S . -B "$BUILD_DIR" -DRCC_CUDA=ON -DRCC_NATIVE=OFF -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS="-march=x86-64-v3" >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target rcc rcc_cuda_check rcc_cuda_train_check \
-  rcc_cuda_attn_bwd_check rcc_cuda_fixture_test rcc_cuda_train_test
+  rcc_cuda_attn_bwd_check rcc_cuda_fp8_check rcc_cuda_fixture_test rcc_cuda_train_test
 rm -rf gpu-bundle && mkdir -p gpu-bundle/lib
 cp "$BUILD_DIR/rcc" "$BUILD_DIR/rcc_cuda_check" "$BUILD_DIR/rcc_cuda_train_check" \
-  "$BUILD_DIR/rcc_cuda_attn_bwd_check" "$BUILD_DIR/tests/rcc_cuda_fixture_test" \
+  "$BUILD_DIR/rcc_cuda_attn_bwd_check" "$BUILD_DIR/rcc_cuda_fp8_check" \
+  "$BUILD_DIR/tests/rcc_cuda_fixture_test" \
   "$BUILD_DIR/tests/rcc_cuda_train_test" gpu-bundle/
 strip gpu-bundle/rcc gpu-bundle/rcc_cuda_*
 for lib in libutf8proc.so.2 libpcre2-8.so.0; do
