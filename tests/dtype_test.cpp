@@ -252,18 +252,22 @@ TEST(Dtype, E4M3ValuesRoundingAndSaturation) {
   EXPECT_TRUE(std::isinf(e5m2_to_f32(0x7C)));
 }
 
-// An F8_E4M3 matrix with one f32 scale per row reads back as q · scale.
+// An F8_E4M3 matrix with f32 scales (per row, or one) reads back as q · scale.
 TEST(Dtype, E4M3MatrixWithRowScales) {
   Tensor q = Tensor::empty(DType::F8_E4M3, {2, 3});
   const uint8_t codes[6] = {0x38, 0xB8, 0x7E, 0x00, 0x08, 0x40};
   std::memcpy(q.raw(), codes, 6);
-  const Tensor m = q.with_row_scales(Tensor::from_f32({0.5f, 2.0f}, {2}));
+  const Tensor m = q.with_fp8_scales(Tensor::from_f32({0.5f, 2.0f}, {2}));
   EXPECT_TRUE(m.quantized());
   const std::vector<float> v = m.to_vector();
   const std::vector<float> want = {0.5f, -0.5f, 224.0f, 0.0f, 2.0f * std::ldexp(1.0f, -6), 4.0f};
   EXPECT_EQ(v, want);
-  EXPECT_THROW(q.with_row_scales(Tensor::from_f32({1.0f}, {1})), Error);
+  EXPECT_THROW(q.with_fp8_scales(Tensor::from_f32({1.0f, 2.0f, 3.0f}, {3})), Error);
   EXPECT_THROW(m.block_scales(), Error);
+  // One scale for the whole matrix; rows() keeps it.
+  const Tensor t = q.with_fp8_scales(Tensor::from_f32({0.25f}, {1}));
+  EXPECT_EQ(t.to_vector()[2], 112.0f);
+  EXPECT_EQ(t.rows(1, 2).to_vector()[2], 0.5f);  // code 0x40 = 2
 }
 
 }  // namespace

@@ -73,10 +73,10 @@ class Backend {
   // The tensor as this backend computes with it: 2-D tensors (matrices, embeddings) in the
   // backend's matrix dtype, 1-D tensors (norm weights, biases) in f32. The CPU returns `host`.
   virtual Tensor prepare_weight(const Tensor& host) = 0;
-  // A linear layer's matrix W [N, K] for FP8 products (spec §2.8): E4M3 values W / s_n with one
-  // f32 scale s_n = max_k |W[n, k]| / 448 per output row (Tensor::row_scales), for linear() only;
-  // linear() then scales each row of its input the same way on the fly. Backends without FP8
-  // matrix units refuse (the default), naming themselves.
+  // A linear layer's matrix W [N, K] for FP8 products (spec §2.8): E4M3 values W / s with one f32
+  // scale s = max |W| / 448 (Tensor::fp8_scales, [1]), for linear() only; linear() then scales
+  // its input the same way on the fly (per call: dynamic). Backends without FP8 matrix units
+  // refuse (the default), naming themselves.
   virtual Tensor prepare_weight_fp8(const Tensor& host);
 
   // ---- activations between host f32 and the device ----

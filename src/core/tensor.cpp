@@ -112,13 +112,13 @@ Tensor Tensor::with_block_scales(Tensor scales) const {
   return r;
 }
 
-Tensor Tensor::with_row_scales(Tensor scales) const {
-  RCC_CHECK(dtype_ == DType::F8_E4M3 && ndim() == 2,
-            "row scales need an F8_E4M3 matrix, got ", dtype_name(dtype_), " ",
-            shape_str(shape_));
-  RCC_CHECK(scales.dtype() == DType::F32 && scales.ndim() == 1 && scales.dim(0) == shape_[0],
-            "row scales of a ", shape_str(shape_), " matrix must be F32 [", shape_[0], "], got ",
-            dtype_name(scales.dtype()), " ", shape_str(scales.shape()));
+Tensor Tensor::with_fp8_scales(Tensor scales) const {
+  RCC_CHECK(dtype_ == DType::F8_E4M3 && ndim() == 2, "FP8 scales need an F8_E4M3 matrix, got ",
+            dtype_name(dtype_), " ", shape_str(shape_));
+  RCC_CHECK(scales.dtype() == DType::F32 && scales.ndim() == 1 &&
+                (scales.dim(0) == 1 || scales.dim(0) == shape_[0]),
+            "FP8 scales of a ", shape_str(shape_), " matrix must be F32 [1] or [", shape_[0],
+            "], got ", dtype_name(scales.dtype()), " ", shape_str(scales.shape()));
   Tensor r = *this;
   r.scales_ = std::make_shared<const Tensor>(std::move(scales));
   return r;
@@ -129,9 +129,9 @@ const Tensor& Tensor::block_scales() const {
   return *scales_;
 }
 
-const Tensor& Tensor::row_scales() const {
+const Tensor& Tensor::fp8_scales() const {
   RCC_CHECK(scales_ && dtype_ == DType::F8_E4M3, "tensor ", shape_str(shape_),
-            " has no row scales");
+            " has no FP8 scales");
   return *scales_;
 }
 
@@ -151,7 +151,8 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
   r.shape_[0] = end - begin;
   int64_t row = numel() / (shape_[0] ? shape_[0] : 1);
   r.data_ = static_cast<char*>(data_) + size_t(begin * row) * dtype_size(dtype_);
-  if (scales_) r.scales_ = std::make_shared<const Tensor>(scales_->rows(begin, end));
+  if (scales_ && !(dtype_ == DType::F8_E4M3 && scales_->numel() == 1))  // one scale: shared
+    r.scales_ = std::make_shared<const Tensor>(scales_->rows(begin, end));
   return r;
 }
 
@@ -181,11 +182,12 @@ void Tensor::dequantize_into(float* out) const {
   const size_t n = size_t(numel());
   convert_to_f32(dtype_, data_, out, n);
   if (!scales_) return;
-  if (dtype_ == DType::F8_E4M3) {  // one f32 scale per row
+  if (dtype_ == DType::F8_E4M3) {  // one f32 scale for the matrix, or one per row
     const float* rs = static_cast<const float*>(scales_->raw());
+    const bool per_row = scales_->numel() > 1;
     const size_t K = size_t(shape_[1]);
     for (size_t r = 0; r < size_t(shape_[0]); ++r)
-      for (size_t k = 0; k < K; ++k) out[r * K + k] *= rs[r];
+      for (size_t k = 0; k < K; ++k) out[r * K + k] *= rs[per_row ? r : 0];
     return;
   }
   const uint16_t* d = static_cast<const uint16_t*>(scales_->raw());

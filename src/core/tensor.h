@@ -60,12 +60,12 @@ class Tensor {
   // Block-quantized matrices (ops/quant.h): an I8 [N, K] tensor carries its F16 [N, K / 32]
   // scales; to(), to_vector() and rows() take them into account.
   Tensor with_block_scales(Tensor scales) const;
-  // FP8 matrices (Backend::prepare_weight_fp8): an F8_E4M3 [N, K] tensor carries one F32 scale per
-  // row, [N]; the value of element (n, k) is q[n, k] · scales[n].
-  Tensor with_row_scales(Tensor scales) const;
+  // FP8 matrices (Backend::prepare_weight_fp8): an F8_E4M3 [N, K] tensor carries F32 scales, one
+  // for the whole matrix ([1]) or one per row ([N]); element (n, k) is q[n, k] · scale (of row n).
+  Tensor with_fp8_scales(Tensor scales) const;
   bool quantized() const { return scales_ != nullptr; }
   const Tensor& block_scales() const;  // checked: an I8 tensor with block scales only
-  const Tensor& row_scales() const;    // checked: an F8_E4M3 tensor with row scales only
+  const Tensor& fp8_scales() const;    // checked: an F8_E4M3 tensor with scales only
 
  private:
   template <class T>

@@ -216,7 +216,7 @@ class CudaBackend final : public Backend {
   };
   RowPositions row_positions(std::span<const std::pair<int64_t, int64_t>> seqs);
   static void check_matrix(const Tensor& W, const char* what);
-  // linear() with an FP8 matrix (prepare_weight_fp8): x quantised per row into scratch_.fp8_x,
+  // linear() with an FP8 matrix (prepare_weight_fp8): x quantised into scratch_.fp8_x,
   // then the FP8 product (backend_fp8.cu).
   void linear_fp8(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
                   bool accumulate);
@@ -293,7 +293,7 @@ class CudaBackend final : public Backend {
     DeviceBuffer inv_freq;             // inv_freq(): f32 [dims/2], inv_freq_host_
     DeviceBuffer attn;                 // run_attention's workspace (key-split partials)
     DeviceBuffer f32_out;              // linear_f32_host's product before its download
-    DeviceBuffer fp8_x;                // linear_fp8's quantised input [rows, K] | scales [rows]
+    DeviceBuffer fp8_x;                // linear_fp8's quantised input [rows, K] | scale | amax
     // Training:
     DeviceBuffer attn_bwd;           // the attention backward's LSE, D and f32 dQ accumulators
     DeviceBuffer ln_bwd;             // the layer-norm backward's column partials

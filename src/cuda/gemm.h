@@ -64,11 +64,11 @@ class Gemm {
   // kFusedBiasMinRows rows on it is added in the epilogue from a bf16 copy (see run()).
   void run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N, const float* bias,
            void* y, bool y_f32, bool accumulate);
-  // FP8 (spec §2.8, gemm_fp8.cu): y[rows, N] (bf16) = diag(sx) · xq · (diag(sw) · Wq)^T
-  // (+ bias[N]) (+ y when accumulate): xq [rows, K] and Wq [N, K] E4M3 row-major, sx [rows] and
-  // sw [N] their f32 row scales (device), f32 accumulation (RCC_CUDA_FP8_FAST_ACCUM=1: the tensor
-  // cores' fast accumulation), bias f32 (added in the epilogue from a bf16 copy). K must be a
-  // multiple of 16. Throws, naming the shape, when cuBLASLt has no algorithm for it.
+  // FP8 (spec §2.8, gemm_fp8.cu): y[rows, N] (bf16) = sx · sw · xq · Wq^T (+ bias[N]) (+ y when
+  // accumulate): xq [rows, K] and Wq [N, K] E4M3 row-major, sx and sw their f32 scales (device
+  // scalars), f32 accumulation (RCC_CUDA_FP8_FAST_ACCUM=1: the tensor cores' fast accumulation),
+  // bias f32 (added in the epilogue from a bf16 copy). K must be a multiple of 16. Throws, naming
+  // the shape, when cuBLASLt has no algorithm for it.
   void run_fp8(const uint8_t* xq, const float* sx, int64_t rows, int64_t K, const uint8_t* Wq,
                const float* sw, int64_t N, const float* bias, bf16* y, bool accumulate);
   // Which dimension of a general product is the batch's row count (it changes from call to call;

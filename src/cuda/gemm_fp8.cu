@@ -1,7 +1,7 @@
-// FP8 E4M3 matrix products through cuBLASLt (spec §2.8): per-row scales of both operands as
-// cuBLASLt's outer-vector scaling (one f32 per row of W, one per row of x), f32 accumulation,
-// bf16 output, the bias in the epilogue from a bf16 copy. Hopper runs them on its FP8 tensor
-// cores at twice the bf16 rate.
+// FP8 E4M3 matrix products through cuBLASLt (spec §2.8): one f32 scale per operand (device
+// scalars: cuBLASLt 13.0 offers no per-row "outer vector" scaling for FP8 on Hopper), f32
+// accumulation, bf16 output, the bias in the epilogue from a bf16 copy. Hopper runs them on its
+// FP8 tensor cores at twice the bf16 rate.
 #include <chrono>
 #include <cstdio>
 
@@ -27,12 +27,9 @@ Gemm::Fp8Plan& Gemm::fp8_plan(const Fp8Key& key, const bf16* bias16, int64_t row
     RCC_CUBLAS_CHECK(api.p_cublasLtMatmulDescSetAttribute(p.op, attr, &v, sizeof(v)));
   };
   // Column-major view as in run(): D [N, rows] = op_T(W as [K, N]) · x^T as [K, rows]; FP8
-  // products take exactly this "TN" form. A's scales run along its N columns, B's along rows.
+  // products take exactly this "TN" form. Scales: one f32 each (the default scale mode).
   set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
   set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
-  const int32_t outer = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
-  set(CUBLASLT_MATMUL_DESC_A_SCALE_MODE, outer);
-  set(CUBLASLT_MATMUL_DESC_B_SCALE_MODE, outer);
   const int8_t fast = fp8_fast_accum_ ? 1 : 0;
   set(CUBLASLT_MATMUL_DESC_FAST_ACCUM, fast);
   if (has_bias) {
@@ -101,7 +98,7 @@ void Gemm::run_fp8(const uint8_t* xq, const float* sx, int64_t rows, int64_t K, 
     }
     std::get<0>(key) = rows;  // the bucket's plan refused this row count: the exact shape's own
   }
-  fail("CUDA: cuBLASLt has no FP8 algorithm with per-row scales for ", rows, " x ", K, " x ", N,
+  fail("CUDA: cuBLASLt has no FP8 algorithm for ", rows, " x ", K, " x ", N,
        " on this GPU (FP8 needs compute capability 9.0)");
 }
 

@@ -28,10 +28,11 @@ void launch_gather_rows(const bf16* src, int64_t src_stride, const int64_t* idx,
                         int64_t width, bf16* dst, int64_t dst_stride, cudaStream_t stream);
 
 // ---- fp8.cu ----
-// Per row r of x [rows, K] (bf16, row stride K): scales[r] = max|x[r, :]| / 448 (1 for a zero
-// row) and q[r, :] = E4M3(x[r, :] / scales[r]) (nearest even, saturating); spec §2.8.
-void launch_quantize_rows_e4m3(const bf16* x, int64_t rows, int64_t K, uint8_t* q, float* scales,
-                               cudaStream_t stream);
+// x (bf16, n elements) as E4M3 with one scale (spec §2.8): *scale = max|x| / 448 (1 for zeros),
+// q = E4M3(x / *scale) (nearest even, saturating). scale and amax_bits (workspace) are device
+// scalars; `sms` sizes the grid. Two launches, the second reads the first's maximum.
+void launch_quantize_e4m3(const bf16* x, int64_t n, uint8_t* q, float* scale, unsigned* amax_bits,
+                          int sms, cudaStream_t stream);
 
 // ---- norm.cu ----
 // y = (x - mean) / sqrt(var + eps) · w + b per row of H (biased variance); x and y may alias.
