@@ -2,7 +2,8 @@
 # The CUDA backend's checks, on a GPU host: every op against the CPU backend (rcc_cuda_check, which
 # also times cuBLAS, the fused attention and the decode attention), the training ops and the
 # attention backward (rcc_cuda_train_check, rcc_cuda_attn_bwd_check), the FP8 linear layers
-# (rcc_cuda_fp8_check), then the Hugging Face
+# (rcc_cuda_fp8_check) and the FP8 encoder on the bundled model (scripts/gpu-fp8-model-check.sh),
+# then the Hugging Face
 # fixtures and CUDA-vs-CPU model checks (rcc_cuda_fixture_test) and CUDA training against the CPU
 # trainer and PyTorch (rcc_cuda_train_test). Uses gpu-bundle/ (scripts/gpu-bundle.sh)
 # when present, else configures and builds build-gpu/ here. Prints a summary; exit status 1 when
@@ -32,6 +33,8 @@ echo "== attention backward: CUDA vs CPU =="
 "$BIN/rcc_cuda_attn_bwd_check" || status=1
 echo "== FP8 linear layers: quantisation and products against the host =="
 "$BIN/rcc_cuda_fp8_check" || status=1
+echo "== FP8 encoder on the bundled model, against bf16 =="
+RCC="$BIN/rcc" bash scripts/gpu-fp8-model-check.sh || status=1
 echo "== models: Hugging Face fixtures, CUDA vs CPU =="
 "$TEST_BIN/rcc_cuda_fixture_test" || status=1
 echo "== training: CUDA vs the CPU trainer and PyTorch =="

@@ -215,6 +215,47 @@ TEST_F(RCCCli, Refusals) {
                 file("ids1.json"), "--out", file("x.rccm")},
                1, "not an RCC checkpoint");
   EXPECT_FALSE(std::filesystem::exists(file("x.rccm")));
+  // FP8 encoders (spec §2.8) need the CUDA backend on Hopper: the CPU says so and writes nothing;
+  // the flag's values are checked before any work.
+  for (const char* cmd : {"compress", "eval"}) {
+    std::vector<std::string> args = {cmd, "--model", model("a"), "--encoder-precision", "fp8"};
+    if (std::string(cmd) == "compress") {
+      for (const char* a : {"--input", "ctx.txt", "--out", "x.rccm"})
+        args.push_back(a[0] == '-' ? a : file(a));
+    } else {
+      args.insert(args.begin() + 1, "passkey");
+    }
+    expect_error(args, 1, "need the CUDA backend");
+    args[args.size() - (std::string(cmd) == "compress" ? 5 : 1)] = "fp16";
+    expect_error(args, 2, "--encoder-precision must be bf16 or fp8");
+  }
+  EXPECT_FALSE(std::filesystem::exists(file("x.rccm")));
+  // rcc.json's encoder_precision: fp8 is refused on the CPU, bf16 on the command line overrides
+  // it, and an unknown value names the field.
+  std::filesystem::copy(model("a"), file("m8"), std::filesystem::copy_options::recursive);
+  json rj = json::parse(test::read_file(file("m8/rcc.json")));
+  rj["encoder_precision"] = "fp8";
+  test::write_file(file("m8/rcc.json"), rj.dump());
+  expect_error({"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out",
+                file("x.rccm")},
+               1, "need the CUDA backend");
+  run_json({"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out", file("x.rccm"),
+            "--encoder-precision", "bf16", "--json"});
+  rj["encoder_precision"] = "int4";
+  test::write_file(file("m8/rcc.json"), rj.dump());
+  expect_error({"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out",
+                file("y.rccm")},
+               1, "'encoder_precision': unknown encoder precision 'int4'");
+}
+
+TEST(RCCSettings, EncoderPrecisionRoundTrip) {
+  RCCSettings s;
+  EXPECT_EQ(s.to_json().find("encoder_precision"), std::string::npos);  // bf16: not written
+  s.encoder_precision = EncoderPrecision::FP8;
+  const RCCSettings back = RCCSettings::parse(s.to_json(), "test");
+  EXPECT_EQ(back.encoder_precision, EncoderPrecision::FP8);
+  EXPECT_EQ(RCCSettings::parse("{}", "t").encoder_precision, EncoderPrecision::BF16);
+  EXPECT_THROW(RCCSettings::parse(R"({"encoder_precision": 8})", "t"), Error);
 }
 
 }  // namespace
