@@ -219,7 +219,6 @@ TEST(Dtype, TensorConversionsChain) {
   EXPECT_THROW(b.data<float>(), Error);  // wrong element type for raw access
 }
 
-
 // FP8 E4M3 as in the OCP FP8 specification's "E4M3" (CUDA's __nv_fp8_e4m3): values of known codes,
 // every finite code round trips, ties go to the even code, saturation at 448, NaN kept.
 TEST(Dtype, E4M3ValuesRoundingAndSaturation) {

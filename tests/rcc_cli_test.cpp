@@ -236,16 +236,16 @@ TEST_F(RCCCli, Refusals) {
   json rj = json::parse(test::read_file(file("m8/rcc.json")));
   rj["encoder_precision"] = "fp8";
   test::write_file(file("m8/rcc.json"), rj.dump());
-  expect_error({"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out",
-                file("x.rccm")},
-               1, "need the CUDA backend");
+  expect_error(
+      {"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out", file("x.rccm")}, 1,
+      "need the CUDA backend");
   run_json({"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out", file("x.rccm"),
             "--encoder-precision", "bf16", "--json"});
   rj["encoder_precision"] = "int4";
   test::write_file(file("m8/rcc.json"), rj.dump());
-  expect_error({"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out",
-                file("y.rccm")},
-               1, "'encoder_precision': unknown encoder precision 'int4'");
+  expect_error(
+      {"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out", file("y.rccm")}, 1,
+      "'encoder_precision': unknown encoder precision 'int4'");
 }
 
 TEST(RCCSettings, EncoderPrecisionRoundTrip) {

@@ -504,12 +504,13 @@ void answer_all(const AskSession& s, const DecoderMemory& dm, const std::vector<
 }  // namespace
 
 int cmd_ask(int argc, char** argv) {
-  Args a(argc, argv,
-         {"model",          "memory",      "context",    "context-ids", "question",
-          "questions",      "prompt",      "prompt-ids", "mode",        "kv-cache",
-          "max-new-tokens", "temperature", "top-k",      "top-p",       "repetition-penalty",
-          "seed",           "stop-ids",    "threads",    "tokenizer",   "device",
-          "encoder-precision"},
+  Args a(argc, argv, {"model",       "memory",         "context",
+                      "context-ids", "question",       "questions",
+                      "prompt",      "prompt-ids",     "mode",
+                      "kv-cache",    "max-new-tokens", "temperature",
+                      "top-k",       "top-p",          "repetition-penalty",
+                      "seed",        "stop-ids",       "threads",
+                      "tokenizer",   "device",         "encoder-precision"},
          {"manual", "ir", "no-stop", "quiet", "json", "help", "kv-8bit"}, {"memory"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);

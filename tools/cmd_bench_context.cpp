@@ -95,13 +95,13 @@ RCCModel bench_model(const Args& a, Backend& be) {
   RCCModel r = init_random_rcc(cfg, s, be.is_host() ? DType::F32 : DType::BF16, 1);
   if (be.is_host()) return r;
   // Rebuild on the device backend (the random weights are host tensors).
-  RCCModel d{Transformer(cfg, r.encoder.weights(), be,
-                         encoder_precision(a) == EncoderPrecision::FP8),
-             Transformer(cfg, r.decoder.weights(), be),
-             r.embed_proj,
-             r.layer_proj,
-             r.settings,
-             r.encoder_fingerprint};
+  RCCModel d{
+      Transformer(cfg, r.encoder.weights(), be, encoder_precision(a) == EncoderPrecision::FP8),
+      Transformer(cfg, r.decoder.weights(), be),
+      r.embed_proj,
+      r.layer_proj,
+      r.settings,
+      r.encoder_fingerprint};
   d.prepare();
   return d;
 }
@@ -184,7 +184,8 @@ Memory compat_memory(const RCCModel& m, const std::vector<int32_t>& ids, const c
 // products (its host weights prepared again). Adds slots, level_rel_error [L+1] (level 0: the
 // embeddings, equal by construction), rel_error (all levels), fp8_seconds.
 void measure_slot_error(const Bench& b, const std::vector<int32_t>& ids, nlohmann::json& j) {
-  RCC_CHECK(!b.m.encoder.fp8_linear(), "--kind slot-error compares against the bf16 encoder: "
+  RCC_CHECK(!b.m.encoder.fp8_linear(),
+            "--kind slot-error compares against the bf16 encoder: "
             "leave --encoder-precision out");
   const RCCModel& m = b.m;
   RCCModel m8{Transformer(m.encoder.config(), m.encoder.weights(), b.be, /*fp8_linear=*/true),
@@ -329,8 +330,8 @@ bool measure(const Bench& b, const std::vector<int32_t>& ids) {
 int cmd_bench_context(int argc, char** argv) {
   Args a(argc, argv,
          {"kind", "tokens", "hidden", "layers", "heads", "vocab", "window", "ratio", "threads",
-          "chunk", "model", "new-tokens", "device", "repeat", "encoder-batch",
-          "encoder-precision", "text"},
+          "chunk", "model", "new-tokens", "device", "repeat", "encoder-batch", "encoder-precision",
+          "text"},
          {"help", "kv-8bit", "quiet"});
   if (a.has("help")) {
     std::fputs(

@@ -112,8 +112,7 @@ nlohmann::json parse_value(const std::string& v) {
 int cmd_eval(int argc, char** argv) {
   Args a(argc, argv,
          {"model", "samples", "seed", "min-tokens", "max-tokens", "digits", "min-depth",
-          "max-depth", "set", "threads", "mode", "data", "cue", "device",
-          "encoder-precision"},
+          "max-depth", "set", "threads", "mode", "data", "cue", "device", "encoder-precision"},
          {"json", "quiet", "help"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);

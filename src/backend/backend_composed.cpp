@@ -9,9 +9,10 @@ namespace rcc {
 
 Tensor Backend::prepare_weight_fp8(const Tensor& host) {
   (void)host;
-  fail("FP8 matrix products (--encoder-precision fp8) need the CUDA backend on a GPU with FP8 "
-       "tensor cores (compute capability 9.0, Hopper); the ",
-       name(), " backend computes in ", dtype_name(act_dtype()));
+  fail(
+      "FP8 matrix products (--encoder-precision fp8) need the CUDA backend on a GPU with FP8 "
+      "tensor cores (compute capability 9.0, Hopper); the ",
+      name(), " backend computes in ", dtype_name(act_dtype()));
 }
 
 void Backend::layer_norm_pair(const void* x, int64_t rows, int64_t H, const Tensor& w1,

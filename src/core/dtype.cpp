@@ -9,42 +9,72 @@ namespace rcc {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F32: return 4;
-    case DType::F16: return 2;
-    case DType::BF16: return 2;
-    case DType::I32: return 4;
-    case DType::I64: return 8;
-    case DType::F64: return 8;
-    case DType::I16: return 2;
-    case DType::I8: return 1;
-    case DType::U8: return 1;
-    case DType::U16: return 2;
-    case DType::U32: return 4;
-    case DType::U64: return 8;
-    case DType::BOOL: return 1;
-    case DType::F8_E4M3: return 1;
-    case DType::F8_E5M2: return 1;
+    case DType::F32:
+      return 4;
+    case DType::F16:
+      return 2;
+    case DType::BF16:
+      return 2;
+    case DType::I32:
+      return 4;
+    case DType::I64:
+      return 8;
+    case DType::F64:
+      return 8;
+    case DType::I16:
+      return 2;
+    case DType::I8:
+      return 1;
+    case DType::U8:
+      return 1;
+    case DType::U16:
+      return 2;
+    case DType::U32:
+      return 4;
+    case DType::U64:
+      return 8;
+    case DType::BOOL:
+      return 1;
+    case DType::F8_E4M3:
+      return 1;
+    case DType::F8_E5M2:
+      return 1;
   }
   fail("unknown dtype");
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::I32: return "I32";
-    case DType::I64: return "I64";
-    case DType::F64: return "F64";
-    case DType::I16: return "I16";
-    case DType::I8: return "I8";
-    case DType::U8: return "U8";
-    case DType::U16: return "U16";
-    case DType::U32: return "U32";
-    case DType::U64: return "U64";
-    case DType::BOOL: return "BOOL";
-    case DType::F8_E4M3: return "F8_E4M3";
-    case DType::F8_E5M2: return "F8_E5M2";
+    case DType::F32:
+      return "F32";
+    case DType::F16:
+      return "F16";
+    case DType::BF16:
+      return "BF16";
+    case DType::I32:
+      return "I32";
+    case DType::I64:
+      return "I64";
+    case DType::F64:
+      return "F64";
+    case DType::I16:
+      return "I16";
+    case DType::I8:
+      return "I8";
+    case DType::U8:
+      return "U8";
+    case DType::U16:
+      return "U16";
+    case DType::U32:
+      return "U32";
+    case DType::U64:
+      return "U64";
+    case DType::BOOL:
+      return "BOOL";
+    case DType::F8_E4M3:
+      return "F8_E4M3";
+    case DType::F8_E5M2:
+      return "F8_E5M2";
   }
   return "?";
 }
@@ -53,12 +83,11 @@ bool dtype_from_name(const std::string& name, DType* out) {
   static const struct {
     const char* name;
     DType t;
-  } table[] = {{"F32", DType::F32},   {"F16", DType::F16}, {"BF16", DType::BF16},
-               {"I32", DType::I32},   {"I64", DType::I64},
-               {"F64", DType::F64},   {"I16", DType::I16}, {"I8", DType::I8},
-               {"U8", DType::U8},     {"U16", DType::U16}, {"U32", DType::U32},
-               {"U64", DType::U64},   {"BOOL", DType::BOOL}, {"F8_E4M3", DType::F8_E4M3},
-               {"F8_E5M2", DType::F8_E5M2}};
+  } table[] = {{"F32", DType::F32},   {"F16", DType::F16},         {"BF16", DType::BF16},
+               {"I32", DType::I32},   {"I64", DType::I64},         {"F64", DType::F64},
+               {"I16", DType::I16},   {"I8", DType::I8},           {"U8", DType::U8},
+               {"U16", DType::U16},   {"U32", DType::U32},         {"U64", DType::U64},
+               {"BOOL", DType::BOOL}, {"F8_E4M3", DType::F8_E4M3}, {"F8_E5M2", DType::F8_E5M2}};
   for (const auto& e : table)
     if (name == e.name) {
       *out = e.t;
@@ -129,9 +158,9 @@ uint16_t f32_to_f16(float f) {
   std::memcpy(&u, &f, 4);
   uint16_t sign = uint16_t((u >> 16) & 0x8000u);
   uint32_t absu = u & 0x7fffffffu;
-  if (absu > 0x7f800000u) return sign | 0x7e00u;           // NaN
-  if (absu >= 0x477ff000u) return sign | 0x7c00u;          // overflow (rounds past 65504) -> inf
-  if (absu < 0x38800000u) {                                 // subnormal or zero in half
+  if (absu > 0x7f800000u) return sign | 0x7e00u;   // NaN
+  if (absu >= 0x477ff000u) return sign | 0x7c00u;  // overflow (rounds past 65504) -> inf
+  if (absu < 0x38800000u) {                        // subnormal or zero in half
     float a;
     std::memcpy(&a, &absu, 4);
     // scale so that the half subnormal unit (2^-24) becomes 1, then round to nearest even
@@ -181,14 +210,21 @@ void convert_to_f32(DType src_type, const void* src, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = float(s[i]);
       return;
     }
-    case DType::F64: return convert_ints<double>(src, dst, n);
-    case DType::I16: return convert_ints<int16_t>(src, dst, n);
-    case DType::I8: return convert_ints<int8_t>(src, dst, n);
+    case DType::F64:
+      return convert_ints<double>(src, dst, n);
+    case DType::I16:
+      return convert_ints<int16_t>(src, dst, n);
+    case DType::I8:
+      return convert_ints<int8_t>(src, dst, n);
     case DType::U8:
-    case DType::BOOL: return convert_ints<uint8_t>(src, dst, n);
-    case DType::U16: return convert_ints<uint16_t>(src, dst, n);
-    case DType::U32: return convert_ints<uint32_t>(src, dst, n);
-    case DType::U64: return convert_ints<uint64_t>(src, dst, n);
+    case DType::BOOL:
+      return convert_ints<uint8_t>(src, dst, n);
+    case DType::U16:
+      return convert_ints<uint16_t>(src, dst, n);
+    case DType::U32:
+      return convert_ints<uint32_t>(src, dst, n);
+    case DType::U64:
+      return convert_ints<uint64_t>(src, dst, n);
     case DType::F8_E4M3: {
       const uint8_t* s = static_cast<const uint8_t*>(src);
       for (size_t i = 0; i < n; ++i) dst[i] = e4m3_to_f32(s[i]);

@@ -7,7 +7,9 @@ namespace rcc::cuda {
 
 namespace {
 constexpr size_t kAlign = 256;
-size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+size_t aligned(size_t bytes) {
+  return (bytes + kAlign - 1) / kAlign * kAlign;
+}
 }  // namespace
 
 Tensor CudaBackend::prepare_weight_fp8(const Tensor& host) {
@@ -20,8 +22,10 @@ Tensor CudaBackend::prepare_weight_fp8(const Tensor& host) {
   int major = 0, minor = 0;
   RCC_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev_));
   RCC_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev_));
-  RCC_CHECK(major >= 9, "FP8 matrix products (--encoder-precision fp8) need FP8 tensor cores "
-            "(compute capability 9.0, Hopper); ", name_, " is ", major, ".", minor);
+  RCC_CHECK(major >= 9,
+            "FP8 matrix products (--encoder-precision fp8) need FP8 tensor cores "
+            "(compute capability 9.0, Hopper); ",
+            name_, " is ", major, ".", minor);
   // The bf16 matrix on the device (a temporary, freed at the end of this call), then quantised
   // into the weight's own block: E4M3 [N, K] | f32 scale | amax workspace.
   const Tensor b = prepare_weight(host);

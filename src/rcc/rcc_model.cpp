@@ -78,13 +78,12 @@ RCCModel RCCModel::load(const std::string& dir, Backend& be,
   Checkpoint ckpt = Checkpoint::open(dir);
   RCC_CHECK(ckpt.contains(kEmbedProj), dir, ": not an RCC checkpoint (no '", kEmbedProj,
             "'); for a plain GPT-NeoX model use `rcc generate`");
-  RCCModel m{
-      Transformer(cfg, ModelWeights::load(ckpt, cfg, kEncoderPrefix, /*with_head=*/false), be,
-                  settings.encoder_precision == EncoderPrecision::FP8),
-      Transformer(cfg, ModelWeights::load(ckpt, cfg), be),
-      projection(ckpt, kEmbedProj, cfg.hidden_size),
-      {},
-      settings};
+  RCCModel m{Transformer(cfg, ModelWeights::load(ckpt, cfg, kEncoderPrefix, /*with_head=*/false),
+                         be, settings.encoder_precision == EncoderPrecision::FP8),
+             Transformer(cfg, ModelWeights::load(ckpt, cfg), be),
+             projection(ckpt, kEmbedProj, cfg.hidden_size),
+             {},
+             settings};
   for (int64_t i = 0; i < cfg.num_layers; ++i)
     m.layer_proj.push_back(projection(ckpt, layer_proj_name(i), cfg.hidden_size));
   m.encoder_fingerprint = rcc::encoder_fingerprint(m.encoder, m.settings);

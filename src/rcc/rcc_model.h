@@ -30,7 +30,8 @@ struct RCCModel {
   // Loads the released layout (bf16 shards, pieces of a tensor across shards concatenated) or the
   // layout rcc writes (the same names plus rcc.json).
   // Encoder and decoder are built on backend `be` (weights uploaded where it is a device).
-  // `encoder_precision` replaces rcc.json's (spec §2.8); settings.encoder_precision is the one used.
+  // `encoder_precision` replaces rcc.json's (spec §2.8); settings.encoder_precision is the one
+  // used.
   static RCCModel load(const std::string& dir, Backend& be = cpu_backend(),
                        std::optional<EncoderPrecision> encoder_precision = std::nullopt);
   // Fills embed_proj_dev / layer_proj_dev from embed_proj / layer_proj for the decoder's backend.

@@ -97,8 +97,8 @@ int64_t cache_bytes(const DecoderMemory& dm) {
 Engine::Engine(const ServeOptions& opt, MemoryStore& store) : opt_(opt), store_(store) {
   std::optional<EncoderPrecision> precision;
   if (!opt.encoder_precision.empty()) precision = parse_precision(opt.encoder_precision);
-  model_ = std::make_unique<RCCModel>(
-      RCCModel::load(opt.model_dir, backend_for(opt.device), precision));
+  model_ =
+      std::make_unique<RCCModel>(RCCModel::load(opt.model_dir, backend_for(opt.device), precision));
   const fs::path tj = fs::path(opt.model_dir) / "tokenizer.json";
   RCC_CHECK(fs::exists(tj), opt.model_dir,
             ": no tokenizer.json (the server needs the model's tokenizer)");

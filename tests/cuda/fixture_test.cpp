@@ -431,7 +431,6 @@ TEST(CudaVsCpu, BatchedDecodingOnASharedMemoryPrefix) {
   }
 }
 
-
 // Per level (spec §2.8): ‖a − b‖ / ‖b‖ of two memories' slots.
 std::vector<double> level_errors(const Memory& a, const Memory& b) {
   const std::vector<float> va = a.as_tensor().to_vector(), vb = b.as_tensor().to_vector();
@@ -447,9 +446,9 @@ std::vector<double> level_errors(const Memory& a, const Memory& b) {
 }
 
 TEST(CudaFp8, EncoderSlotsAndAnswersStayCloseToBf16) {
-  // The encoder's products in FP8 (one scale per operand) against the bf16 encoder on the same random
-  // model (H 64, W 64, R 8, several windows). Tolerances: level 0 (embeddings) is untouched, 0;
-  // each later level ≤ 0.1 — every product's operands carry E4M3's ≈ 2.6% RMS rounding (3
+  // The encoder's products in FP8 (one scale per operand) against the bf16 encoder on the same
+  // random model (H 64, W 64, R 8, several windows). Tolerances: level 0 (embeddings) is untouched,
+  // 0; each later level ≤ 0.1 — every product's operands carry E4M3's ≈ 2.6% RMS rounding (3
   // mantissa bits), and the levels compound it (measured ≈ 0.03–0.06 here); the decoder's logits
   // from the FP8 memory ≤ 0.05 of those from the bf16 one.
   ModelConfig cfg;

@@ -85,8 +85,8 @@ void check_quantize(Gpu& g) {
                     int64_t(8192) * 4096, int64_t(0)}) {
     for (bool zeros : {false, true}) {
       if (zeros && n > 4096) continue;
-      std::vector<float> x = zeros ? std::vector<float>(size_t(n), 0.0f)
-                                   : round_bf16(randn(g_rng, size_t(n), 0.7f));
+      std::vector<float> x =
+          zeros ? std::vector<float>(size_t(n), 0.0f) : round_bf16(randn(g_rng, size_t(n), 0.7f));
       if (!zeros && n > 100) x[size_t(n / 3)] = 37.5f;  // an outlier sets the scale
       DeviceBuffer dx = g.upload(x);
       Dev dq(static_cast<size_t>(n)), ds(8);
@@ -114,12 +114,11 @@ void check_linear(Gpu& g) {
   struct Case {
     int64_t rows, K, N, x_offset_rows;
   };
-  const Case cases[] = {{1, 64, 96, 0},       {7, 128, 48, 0},    {100, 2048, 6144, 0},
+  const Case cases[] = {{1, 64, 96, 0},       {7, 128, 48, 0},     {100, 2048, 6144, 0},
                         {256, 2048, 2048, 1}, {64, 8192, 2048, 0}, {513, 2048, 1024, 0}};
   for (const Case& c : cases) {
     const std::vector<float> W = round_bf16(randn(g_rng, size_t(c.N * c.K), 0.02f));
-    const std::vector<float> x =
-        round_bf16(randn(g_rng, size_t((c.rows + c.x_offset_rows) * c.K)));
+    const std::vector<float> x = round_bf16(randn(g_rng, size_t((c.rows + c.x_offset_rows) * c.K)));
     const std::vector<float> bias = randn(g_rng, size_t(c.N), 0.1f);
     const std::vector<float> y0 = round_bf16(randn(g_rng, size_t(c.rows * c.N), 0.5f));
     const Tensor Wt = Tensor::from_f32(W, {c.N, c.K});
@@ -161,8 +160,9 @@ void check_linear(Gpu& g) {
         if (!acc) RCC_CUDA_CHECK(cudaMemsetAsync(dy.get(), 0xFF, dy.bytes(), g.stream));
         g.be->linear(gx, c.rows, W8, with_bias ? &bd : nullptr, dy.get(), acc);
         const std::vector<float> y = g.download(dy.get(), ny);
-        const std::string tag = str_cat(c.rows, "x", c.K, "x", c.N, c.x_offset_rows ? "_offset" : "",
-                                        with_bias ? "_bias" : "", acc ? "_acc" : "");
+        const std::string tag =
+            str_cat(c.rows, "x", c.K, "x", c.N, c.x_offset_rows ? "_offset" : "",
+                    with_bias ? "_bias" : "", acc ? "_acc" : "");
         report("linear_fp8_" + tag, rel_err(y, ref), 1e-2);
         // Against bf16 without the accumulated part (which both share exactly).
         if (!acc) report("linear_fp8_vs_bf16_" + tag, rel_err(y, plain), 6e-2);
@@ -225,22 +225,22 @@ void bench(Gpu& g, const std::string& tag) {
   struct Shape {
     int64_t rows, K, N;
   };
-  for (const Shape s : {Shape{8192, 8192, 8192}, Shape{8192, 2048, 6144}, Shape{8192, 2048, 2048},
-                        Shape{8192, 2048, 8192}, Shape{8192, 8192, 2048}, Shape{2048, 2048, 6144}}) {
+  for (const Shape s :
+       {Shape{8192, 8192, 8192}, Shape{8192, 2048, 6144}, Shape{8192, 2048, 2048},
+        Shape{8192, 2048, 8192}, Shape{8192, 8192, 2048}, Shape{2048, 2048, 6144}}) {
     const std::vector<float> wv = randn(g_rng, size_t(s.N * s.K), 0.02f);
     const Tensor Wt = Tensor::from_f32(wv, {s.N, s.K});
     const Tensor Wb = g.be->prepare_weight(Wt), W8 = g.be->prepare_weight_fp8(Wt);
-    const Tensor bd = g.be->prepare_weight(Tensor::from_f32(std::vector<float>(size_t(s.N), 0.01f), {s.N}));
+    const Tensor bd =
+        g.be->prepare_weight(Tensor::from_f32(std::vector<float>(size_t(s.N), 0.01f), {s.N}));
     DeviceBuffer x = g.upload(randn(g_rng, size_t(s.rows * s.K))),
                  y(*g.be, size_t(s.rows * s.N) * 2);
     Dev q(static_cast<size_t>(s.rows * s.K)), sc(8);
     int sms = 0;
     RCC_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     const double flop = 2.0 * double(s.rows) * double(s.N) * double(s.K);
-    const double tb =
-        time_ms(g, [&] { g.be->linear(x.get(), s.rows, Wb, &bd, y.get(), false); });
-    const double t8 =
-        time_ms(g, [&] { g.be->linear(x.get(), s.rows, W8, &bd, y.get(), false); });
+    const double tb = time_ms(g, [&] { g.be->linear(x.get(), s.rows, Wb, &bd, y.get(), false); });
+    const double t8 = time_ms(g, [&] { g.be->linear(x.get(), s.rows, W8, &bd, y.get(), false); });
     const double tq = time_ms(g, [&] {
       cuda::launch_quantize_e4m3(static_cast<const cuda::bf16*>(x.get()), s.rows * s.K,
                                  q.as<uint8_t>(), sc.as<float>(), sc.as<unsigned>() + 1, sms,
@@ -248,10 +248,11 @@ void bench(Gpu& g, const std::string& tag) {
     });
     const std::string name = str_cat(s.rows, "x", s.K, "x", s.N);
     std::printf("TIME linear_bf16_%s %.3f ms %.1f TFLOP/s\n", name.c_str(), tb, flop / tb / 1e9);
-    std::printf("TIME linear_fp8%s_%s %.3f ms %.1f TFLOP/s (%.2fx bf16; quantising x %.3f ms, "
-                "%.0f GB/s)\n",
-                tag.c_str(), name.c_str(), t8, flop / t8 / 1e9, tb / t8, tq,
-                5.0 * double(s.rows) * double(s.K) / tq / 1e6);
+    std::printf(
+        "TIME linear_fp8%s_%s %.3f ms %.1f TFLOP/s (%.2fx bf16; quantising x %.3f ms, "
+        "%.0f GB/s)\n",
+        tag.c_str(), name.c_str(), t8, flop / t8 / 1e9, tb / t8, tq,
+        5.0 * double(s.rows) * double(s.K) / tq / 1e6);
   }
 }
 
