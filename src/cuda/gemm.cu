@@ -315,11 +315,7 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
                                                             &bias16, sizeof(bias16)));
     }
     if (p.rows != rows) {  // B is [K, rows], C = D [N, rows] (column-major)
-      const uint64_t cols = uint64_t(rows);
-      RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutSetAttribute(p.b, CUBLASLT_MATRIX_LAYOUT_COLS,
-                                                              &cols, sizeof(cols)));
-      RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutSetAttribute(p.c, CUBLASLT_MATRIX_LAYOUT_COLS,
-                                                              &cols, sizeof(cols)));
+      set_rows(p.b, p.c, rows);
       p.rows = rows;
     }
     if (p.n_candidates > 0) tune(p, x, rows, W, N, y_f32);
@@ -347,6 +343,14 @@ void Gemm::run(const bf16* x, int64_t rows, int64_t K, const bf16* W, int64_t N,
   }
   if (bias && !(p.lt && p.bias_epilogue))
     launch_add_bias(static_cast<bf16*>(y), rows, N, bias, stream_);
+}
+
+void Gemm::set_rows(cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, int64_t rows) {
+  const uint64_t cols = uint64_t(rows);
+  RCC_CUBLAS_CHECK(
+      api.p_cublasLtMatrixLayoutSetAttribute(b, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof(cols)));
+  RCC_CUBLAS_CHECK(
+      api.p_cublasLtMatrixLayoutSetAttribute(c, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof(cols)));
 }
 
 const bf16* Gemm::bias_bf16(const float* bias, int64_t N) {

@@ -100,6 +100,8 @@ class Gemm {
     int n_candidates = 0;
     bool launched = false;  // RCC_CUDA_GEMM_LOG: the first product was timed
   };
+  // Sets the column count (the product's row count) of the layouts B [K, rows] and C [N, rows].
+  void set_rows(cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, int64_t rows);
   // Times every candidate of `p` on this product (into a scratch output) and keeps the fastest.
   void tune(Plan& p, const bf16* x, int64_t rows, const bf16* W, int64_t N, bool y_f32);
   using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, int, int, int>;

@@ -81,11 +81,7 @@ void Gemm::run_fp8(const uint8_t* xq, const float* sx, int64_t rows, int64_t K, 
       set(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, sx);
       if (bias16) set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias16);
       if (p.rows != rows) {
-        const uint64_t cols = uint64_t(rows);
-        RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutSetAttribute(p.b, CUBLASLT_MATRIX_LAYOUT_COLS,
-                                                                &cols, sizeof(cols)));
-        RCC_CUBLAS_CHECK(api.p_cublasLtMatrixLayoutSetAttribute(p.c, CUBLASLT_MATRIX_LAYOUT_COLS,
-                                                                &cols, sizeof(cols)));
+        set_rows(p.b, p.c, rows);
         p.rows = rows;
       }
       const cublasStatus_t st =

@@ -1,7 +1,8 @@
 // Helpers shared by the GPU check programs (ops_check.cu, train_ops_check.cu,
-// attention_backward_check.cu): the PASS/FAIL line of a check and its tally, random inputs,
-// bf16 rounding, the relative error of an output against its reference, a device allocation, and
-// a scope that switches runtime settings (the paths the checks compare).
+// attention_backward_check.cu, fp8_check.cu): the PASS/FAIL line of a check and its tally, random
+// inputs, bf16 rounding, the relative error of an output against its reference, a device
+// allocation, a CUDA backend with upload/download helpers, and a scope that switches runtime
+// settings (the paths the checks compare).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -11,11 +12,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "core/dtype.h"
+#include "core/error.h"
+#include "cuda/backend.h"
 #include "core/settings.h"
 #include "cuda/common.cuh"
 
@@ -82,6 +87,31 @@ struct Dev {
   // Fills the buffer with 0xFF bytes on stream: bf16 and f32 NaNs, so an element a kernel never
   // writes fails its check.
   void poison(cudaStream_t stream) { RCC_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, bytes, stream)); }
+};
+
+// A CUDA backend and a few helpers around it.
+struct Gpu {
+  std::unique_ptr<Backend> be;
+  cudaStream_t stream = nullptr;
+  explicit Gpu(int dev) : be(make_cuda_backend(dev)) {
+    stream = static_cast<cudaStream_t>(cuda_backend_stream(*be));
+  }
+  DeviceBuffer upload(const std::vector<float>& v) {
+    DeviceBuffer b(*be, v.size() * 2 + 16);
+    be->upload_f32(v.data(), int64_t(v.size()), b.get());
+    return b;
+  }
+  std::vector<float> download(const void* p, size_t n) {
+    std::vector<float> v(n);
+    be->download_f32(p, int64_t(n), v.data());
+    return v;
+  }
+  void poison(void* p, size_t bytes) {  // 0xFFFF is a bf16 NaN (and 0xFFFFFFFF an f32 NaN)
+    if (cudaMemsetAsync(p, 0xFF, bytes, stream) != cudaSuccess) fail("cudaMemsetAsync failed");
+  }
+  void fill(void* p, int byte, size_t bytes) {
+    if (cudaMemsetAsync(p, byte, bytes, stream) != cudaSuccess) fail("cudaMemsetAsync failed");
+  }
 };
 
 // The runtime settings (core/settings.h) changed by `change` for the life of the scope, the old

@@ -46,24 +46,6 @@ namespace {
 
 std::mt19937_64 g_rng(20261206);
 
-struct Gpu {
-  std::unique_ptr<Backend> be;
-  cudaStream_t stream = nullptr;
-  explicit Gpu(int dev) : be(make_cuda_backend(dev)) {
-    stream = static_cast<cudaStream_t>(cuda_backend_stream(*be));
-  }
-  DeviceBuffer upload(const std::vector<float>& v) {
-    DeviceBuffer b(*be, v.size() * 2 + 16);
-    be->upload_f32(v.data(), int64_t(v.size()), b.get());
-    return b;
-  }
-  std::vector<float> download(const void* p, size_t n) {
-    std::vector<float> v(n);
-    be->download_f32(p, int64_t(n), v.data());
-    return v;
-  }
-};
-
 // The host's quantisation, as fp8.cu specifies it: the codes of x and its one scale.
 float quantize_host(const std::vector<float>& x, std::vector<uint8_t>* q) {
   float amax = 0.0f;

@@ -48,30 +48,6 @@ namespace {
 
 std::mt19937_64 g_rng(20240611);  // the inputs' random source
 
-// A CUDA backend and a few helpers around it.
-struct Gpu {
-  std::unique_ptr<Backend> be;
-  cudaStream_t stream = nullptr;
-  explicit Gpu(int dev) : be(make_cuda_backend(dev)) {
-    stream = static_cast<cudaStream_t>(cuda_backend_stream(*be));
-  }
-  DeviceBuffer upload(const std::vector<float>& v) {
-    DeviceBuffer b(*be, v.size() * 2 + 16);
-    be->upload_f32(v.data(), int64_t(v.size()), b.get());
-    return b;
-  }
-  std::vector<float> download(const void* p, size_t n) {
-    std::vector<float> v(n);
-    be->download_f32(p, int64_t(n), v.data());
-    return v;
-  }
-  void poison(void* p, size_t bytes) {  // 0xFFFF is a bf16 NaN (and 0xFFFFFFFF an f32 NaN)
-    if (cudaMemsetAsync(p, 0xFF, bytes, stream) != cudaSuccess) fail("cudaMemsetAsync failed");
-  }
-  void fill(void* p, int byte, size_t bytes) {
-    if (cudaMemsetAsync(p, byte, bytes, stream) != cudaSuccess) fail("cudaMemsetAsync failed");
-  }
-};
 
 // CPU buffers of f32.
 struct Host {
