@@ -213,6 +213,7 @@ void settings_seeds(const RCCModel& m) {
   put("rcc_settings", "defaults.json", RCCSettings{}.to_json());
   put("rcc_settings", "rcc_tiny.json", read_file("models/rcc-tiny/rcc.json"));
   put("rcc_settings", "short.json", R"({"window": 64, "ratio": 8, "mode": "compat"})");
+  put("rcc_settings", "fp8.json", R"({"window": 64, "ratio": 8, "encoder_precision": "fp8"})");
   put("rcc_settings", "bad_ratio.json", R"({"window": 100, "ratio": 7, "memory_dtype": "f16"})");
   put("rcc_settings", "bad_chat.json", R"({"chat": {"preamble": 3}, "mode": "sideways"})");
 }

@@ -3,6 +3,7 @@
 // Contract: parse either returns settings or throws rcc::Error; any other exception, a crash, a
 // sanitizer report or a leak is a finding. Settings that parse must pass their own validate()
 // (W in range, R dividing W, memory dtype f32 or bf16), give at least one slot per window, and
+// (with the encoder precision among the fields compared)
 // survive to_json(): writing them and parsing that again gives the same settings.
 #include <cstdint>
 #include <string>
@@ -30,7 +31,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_REQUIRE(kTarget, reparsed, "to_json() of parsed settings does not parse");
   FUZZ_REQUIRE(kTarget,
                again.window == s.window && again.ratio == s.ratio && again.mode == s.mode &&
-                   again.memory_dtype == s.memory_dtype && again.chat.preamble == s.chat.preamble &&
+                   again.memory_dtype == s.memory_dtype &&
+                   again.encoder_precision == s.encoder_precision &&
+                   again.chat.preamble == s.chat.preamble &&
                    again.chat.question_suffix == s.chat.question_suffix &&
                    again.chat.answer_marker == s.chat.answer_marker &&
                    again.chat.context_question_separator == s.chat.context_question_separator,
