@@ -92,16 +92,18 @@ RCCModel bench_model(const Args& a, Backend& be) {
   s.window = a.get_int("window", 2048, 1, 1 << 20);
   s.ratio = a.get_int("ratio", 32, 1, 1 << 20);
   s.validate("bench");
+  s.encoder_precision = encoder_precision(a).value_or(EncoderPrecision::BF16);
+  const bool fp8 = s.encoder_precision == EncoderPrecision::FP8;
   RCCModel r = init_random_rcc(cfg, s, be.is_host() ? DType::F32 : DType::BF16, 1);
-  if (be.is_host()) return r;
-  // Rebuild on the device backend (the random weights are host tensors).
-  RCCModel d{
-      Transformer(cfg, r.encoder.weights(), be, encoder_precision(a) == EncoderPrecision::FP8),
-      Transformer(cfg, r.decoder.weights(), be),
-      r.embed_proj,
-      r.layer_proj,
-      r.settings,
-      r.encoder_fingerprint};
+  if (be.is_host() && !fp8) return r;
+  // Rebuild on the device backend (the random weights are host tensors); an FP8 encoder is
+  // refused, by name, where the backend has none.
+  RCCModel d{Transformer(cfg, r.encoder.weights(), be, fp8),
+             Transformer(cfg, r.decoder.weights(), be),
+             r.embed_proj,
+             r.layer_proj,
+             r.settings,
+             r.encoder_fingerprint};
   d.prepare();
   return d;
 }

@@ -13,7 +13,7 @@ namespace rcc {
 enum class WindowMode { Compat, Aligned };
 
 // The arithmetic of the encoder's matrix products (spec §2.8): bf16 operands (the reference's), or
-// FP8 E4M3 operands with per-row scales on GPUs that have FP8 tensor cores (CUDA, Hopper). The
+// FP8 E4M3 operands with one scale per operand on GPUs with FP8 tensor cores (CUDA, Hopper). The
 // decoder always computes in the backend's own precision.
 enum class EncoderPrecision { BF16, FP8 };
 const char* precision_name(EncoderPrecision p);
