@@ -340,6 +340,7 @@ void check_info(const std::string& dir) {
   EXPECT_EQ(r["slots_per_window"], s.window / s.ratio);
   EXPECT_EQ(r["window_mode"], mode_name(s.mode));
   EXPECT_EQ(r["memory_dtype"], s.memory_dtype == DType::F32 ? "f32" : "bf16");
+  EXPECT_EQ(r["encoder_precision"], precision_name(s.encoder_precision));
   EXPECT_EQ(r["memory_levels"], L + 1);
   EXPECT_EQ(r["slot_bytes"], (L + 1) * H * elem);
   const json& m = r["per_1m_tokens"];

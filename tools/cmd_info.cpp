@@ -78,6 +78,7 @@ nlohmann::json rcc_info(const std::string& dir, const ModelConfig& cfg, const Ch
   r["slots_per_window"] = s.slots_per_window();
   r["window_mode"] = mode_name(s.mode);
   r["memory_dtype"] = lower(dtype_name(s.memory_dtype));
+  r["encoder_precision"] = precision_name(s.encoder_precision);
   r["memory_levels"] = L + 1;
   r["slot_bytes"] = slot_bytes;
   r["per_1m_tokens"] = {{"slots", P},
@@ -105,9 +106,11 @@ void print_rcc(const nlohmann::json& r) {
               i(r["decoder"]["layers"]), i(r["projection_parameters"]), double(all) / 1e6);
   const std::string mdt = r["memory_dtype"];
   std::printf(
-      "rcc            window %lld, ratio %lld (%lld slots per window), %s mode, memory %s\n",
+      "rcc            window %lld, ratio %lld (%lld slots per window), %s mode, memory %s, "
+      "encoder products %s\n",
       i(r["window"]), i(r["ratio"]), i(r["slots_per_window"]),
-      r["window_mode"].get<std::string>().c_str(), mdt.c_str());
+      r["window_mode"].get<std::string>().c_str(), mdt.c_str(),
+      r["encoder_precision"].get<std::string>().c_str());
   const nlohmann::json& m = r["per_1m_tokens"];
   const nlohmann::json& kv = m["decoder_cache_bytes"];
   std::printf("memory/1M tok  %lld slots x %lld levels x %lld %s = %s\n", i(m["slots"]),
