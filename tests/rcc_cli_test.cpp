@@ -239,8 +239,10 @@ TEST_F(RCCCli, Refusals) {
   expect_error(
       {"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out", file("x.rccm")}, 1,
       "need the CUDA backend");
-  run_json({"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out", file("x.rccm"),
-            "--encoder-precision", "bf16", "--json"});
+  EXPECT_EQ(
+      run_json({"compress", "--model", file("m8"), "--input", file("ctx.txt"), "--out",
+                file("x.rccm"), "--encoder-precision", "bf16", "--json"})["encoder_precision"],
+      "bf16");
   rj["encoder_precision"] = "int4";
   test::write_file(file("m8/rcc.json"), rj.dump());
   expect_error(

@@ -112,6 +112,7 @@ int cmd_compress(int argc, char** argv) {
   j["windows_encoded"] = recomputed_windows;
   j["mode"] = mode_name(mem.mode);
   j["dtype"] = dtype_name(mem.dtype);
+  j["encoder_precision"] = precision_name(model.settings.encoder_precision);
   j["seconds"] = prog.seconds();
   j["bytes"] = std::filesystem::file_size(out);
   if (a.has("json"))
