@@ -16,7 +16,6 @@
 #include <limits>
 #include <vector>
 
-#include "backend/backend.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -255,25 +254,6 @@ TEST(Ops, GeluExactErf) {
   float nan = std::numeric_limits<float>::quiet_NaN();
   ops::gelu(&nan, 1);
   EXPECT_TRUE(std::isnan(nan));
-}
-
-// Backend::gelu_linear (the MLP's activation and second product as one op; CUDA fuses it for FP8
-// matrices) is, on the CPU, GELU into `act` then linear: bit for bit, accumulate or not.
-TEST(Ops, GeluLinearIsGeluThenLinear) {
-  Backend& be = cpu_backend();
-  const int64_t rows = 5, I = 24, N = 7;
-  const std::vector<float> pre = randn(size_t(rows * I), 500, 0.0f, 2.0f);
-  const Tensor W = Tensor::from_f32(randn(size_t(N * I), 501), {N, I});
-  const Tensor b = Tensor::from_f32(randn(size_t(N), 502), {N});
-  for (bool acc : {false, true}) {
-    std::vector<float> act(pre.size()), y1 = randn(size_t(rows * N), 503), y2 = y1;
-    be.gelu_linear(pre.data(), rows, I, W, &b, y1.data(), acc, act.data());
-    std::vector<float> act2 = pre;
-    be.gelu(act2.data(), act2.data(), rows * I);
-    be.linear(act2.data(), rows, W, &b, y2.data(), acc);
-    EXPECT_TRUE(same_bits(act, act2));
-    EXPECT_TRUE(same_bits(y1, y2));
-  }
 }
 
 TEST(Ops, AddInplace) {

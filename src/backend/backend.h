@@ -113,11 +113,6 @@ class Backend {
   virtual void linear_f32_host(const void* x, int64_t rows, const Tensor& W, float* y_host) = 0;
   // y = exact GELU(x) (y may be x: in place); y += x.
   virtual void gelu(const void* x, void* y, int64_t n) = 0;
-  // y[rows, N] = GELU(pre [rows, I]) · W[N, I]^T (+ bias) (+ y when accumulate); act [rows, I]
-  // receives GELU(pre) where the backend stores it (it may be pre: in place). The default: gelu
-  // then linear; CUDA with an FP8 W quantises GELU(pre) directly (spec §2.8).
-  virtual void gelu_linear(const void* pre, int64_t rows, int64_t I, const Tensor& W,
-                           const Tensor* bias, void* y, bool accumulate, void* act);
   // y [rows, I] = silu(gu[:, :I]) · gu[:, I:] for gu [rows, 2I] (SwiGLU; y does not overlap gu).
   virtual void swiglu(const void* gu, int64_t rows, int64_t I, void* y) = 0;
   virtual void add(void* y, const void* x, int64_t n) = 0;

@@ -15,12 +15,6 @@ Tensor Backend::prepare_weight_fp8(const Tensor& host) {
       name(), " backend computes in ", dtype_name(act_dtype()));
 }
 
-void Backend::gelu_linear(const void* pre, int64_t rows, int64_t I, const Tensor& W,
-                          const Tensor* bias, void* y, bool accumulate, void* act) {
-  gelu(pre, act, rows * I);
-  linear(act, rows, W, bias, y, accumulate);
-}
-
 void Backend::layer_norm_pair(const void* x, int64_t rows, int64_t H, const Tensor& w1,
                               const Tensor& b1, const Tensor& w2, const Tensor& b2, float eps,
                               void* y1, void* y2, void* x_copy) {

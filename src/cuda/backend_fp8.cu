@@ -1,6 +1,6 @@
 // The CUDA backend's FP8 linear layers (spec §2.8): matrices quantised with one scale at load,
-// activations with one scale per product, computed on the fly (fp8.cu; the MLP's GELU fused into
-// the quantisation of fc_out's input), the product in cuBLASLt (gemm_fp8.cu).
+// activations with one scale per product, computed on the fly (fp8.cu), the product in cuBLASLt
+// (gemm_fp8.cu).
 #include "cuda/backend_impl.h"
 
 namespace rcc::cuda {
@@ -40,17 +40,8 @@ Tensor CudaBackend::prepare_weight_fp8(const Tensor& host) {
       .with_fp8_scales(Tensor::borrow(DType::F32, {1}, scale, keep));
 }
 
-void CudaBackend::gelu_linear(const void* pre, int64_t rows, int64_t I, const Tensor& W,
-                              const Tensor* bias, void* y, bool accumulate, void* act) {
-  if (W.dtype() != DType::F8_E4M3)
-    return Backend::gelu_linear(pre, rows, I, W, bias, y, accumulate, act);
-  RCC_CHECK(W.ndim() == 2 && W.dim(1) == I, "CUDA gelu_linear: a ", shape_str(W.shape()),
-            " matrix after an activation of width ", I);
-  linear_fp8(pre, rows, W, bias, y, accumulate, /*gelu_input=*/true);  // `act` is not written
-}
-
 void CudaBackend::linear_fp8(const void* x, int64_t rows, const Tensor& W, const Tensor* bias,
-                             void* y, bool accumulate, bool gelu_input) {
+                             void* y, bool accumulate) {
   RCC_CHECK(W.ndim() == 2 && W.quantized(), "CUDA: an FP8 linear weight without its scale ",
             "(use prepare_weight_fp8)");
   const int64_t N = W.dim(0), K = W.dim(1);
@@ -62,9 +53,8 @@ void CudaBackend::linear_fp8(const void* x, int64_t rows, const Tensor& W, const
   grow(scratch_.fp8_x, qbytes + 2 * sizeof(float));
   uint8_t* xq = static_cast<uint8_t*>(scratch_.fp8_x.get());
   float* sx = reinterpret_cast<float*>(xq + qbytes);
-  (gelu_input ? launch_quantize_gelu_e4m3 : launch_quantize_e4m3)(
-      static_cast<const bf16*>(x), rows * K, xq, sx, reinterpret_cast<unsigned*>(sx + 1), num_sms_,
-      stream_);
+  launch_quantize_e4m3(static_cast<const bf16*>(x), rows * K, xq, sx,
+                       reinterpret_cast<unsigned*>(sx + 1), num_sms_, stream_);
   gemm_->run_fp8(xq, sx, rows, K, static_cast<const uint8_t*>(W.raw()),
                  static_cast<const float*>(W.fp8_scales().raw()), N,
                  bias ? static_cast<const float*>(bias->raw()) : nullptr, static_cast<bf16*>(y),

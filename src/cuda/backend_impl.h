@@ -99,8 +99,6 @@ class CudaBackend final : public Backend {
 
   void linear_f32_host(const void* x, int64_t rows, const Tensor& W, float* y_host) override;
   void gelu(const void* x, void* y, int64_t n) override;
-  void gelu_linear(const void* pre, int64_t rows, int64_t I, const Tensor& W, const Tensor* bias,
-                   void* y, bool accumulate, void* act) override;  // backend_fp8.cu
   void add(void* y, const void* x, int64_t n) override;
   void qkv_to_cache(void* qkv, int64_t rows, const AttentionShape& s, const Rope& rope,
                     int64_t pos0, KVCache& cache, int64_t layer, void* q_out) override;
@@ -218,10 +216,10 @@ class CudaBackend final : public Backend {
   };
   RowPositions row_positions(std::span<const std::pair<int64_t, int64_t>> seqs);
   static void check_matrix(const Tensor& W, const char* what);
-  // linear() with an FP8 matrix (prepare_weight_fp8): x (GELU(x) when gelu_input) quantised into
-  // scratch_.fp8_x, then the FP8 product (backend_fp8.cu).
+  // linear() with an FP8 matrix (prepare_weight_fp8): x quantised into scratch_.fp8_x,
+  // then the FP8 product (backend_fp8.cu).
   void linear_fp8(const void* x, int64_t rows, const Tensor& W, const Tensor* bias, void* y,
-                  bool accumulate, bool gelu_input = false);
+                  bool accumulate);
   static void check_vector(const Tensor& v, int64_t n, const char* what);
   void check_cache(const KVCache& c, int64_t heads, int64_t hd, int64_t end, int64_t layer) const;
 

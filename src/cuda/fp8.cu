@@ -1,7 +1,6 @@
-// Per-tensor FP8 E4M3 quantisation (spec §2.8): of v = f(x) for the n elements of x (bf16), f the
-// identity or GELU (the MLP's activation, fused so that it is never written in bf16): amax =
-// max |v|, scale = amax / 448 (1 when v is all zeros), q = e4m3(v · 448 / amax) (round to nearest
-// even, saturating at ±448). Two launches: the amax (atomicMax over the blocks' maxima), then the
+// Per-tensor FP8 E4M3 quantisation (spec §2.8): amax = max |x| over the n elements of x (bf16),
+// scale = amax / 448 (1 when x is all zeros), q = e4m3(x · 448 / amax) (round to nearest even,
+// saturating at ±448). Two launches: the amax (atomicMax over the blocks' maxima), then the
 // conversion, which reads it on the device. Weights go through it once at load, the encoder's
 // activations before every FP8 product.
 #include <cuda_fp8.h>
@@ -16,15 +15,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr float kE4M3Max = 448.0f;
-
-struct Identity {
-  __device__ __forceinline__ float operator()(float x) const { return x; }
-};
-struct Gelu {  // exact (erf) GELU in f32, as launch_gelu computes it
-  __device__ __forceinline__ float operator()(float x) const {
-    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
-  }
-};
 
 __device__ __forceinline__ float block_max(float v) {
   __shared__ float red[kThreads / 32];
@@ -44,16 +34,16 @@ __device__ __forceinline__ float block_max(float v) {
 
 // *amax_bits (zeroed before) = max over x of |x| as f32 bits: non-negative floats order as their
 // bit patterns, so an integer atomicMax is exact. VEC: 8 elements per 16-byte load, else 1.
-template <int VEC, class Op>
+template <int VEC>
 __global__ void __launch_bounds__(kThreads)
-    amax_kernel(const bf16* __restrict__ x, int64_t n, unsigned* __restrict__ amax_bits, Op op) {
+    amax_kernel(const bf16* __restrict__ x, int64_t n, unsigned* __restrict__ amax_bits) {
   float m = 0.0f;
   const int64_t stride = int64_t(gridDim.x) * kThreads * VEC;
   for (int64_t i = (int64_t(blockIdx.x) * kThreads + threadIdx.x) * VEC; i < n; i += stride) {
     float f[VEC];
     load_v<VEC>(x + i, f);
 #pragma unroll
-    for (int k = 0; k < VEC; ++k) m = fmaxf(m, fabsf(op(f[k])));
+    for (int k = 0; k < VEC; ++k) m = fmaxf(m, fabsf(f[k]));
   }
   m = block_max(m);
   if (threadIdx.x == 0) atomicMax(amax_bits, __float_as_uint(m));
@@ -64,10 +54,10 @@ __device__ __forceinline__ float inverse_scale(float amax) {
 }
 
 // q = e4m3(x · 448 / amax); block 0's thread 0 also writes scale = amax / 448.
-template <int VEC, class Op>
+template <int VEC>
 __global__ void __launch_bounds__(kThreads)
     quantize_kernel(const bf16* __restrict__ x, int64_t n, const unsigned* __restrict__ amax_bits,
-                    uint8_t* __restrict__ q, float* __restrict__ scale, Op op) {
+                    uint8_t* __restrict__ q, float* __restrict__ scale) {
   const float amax = __uint_as_float(*amax_bits);
   const float inv = inverse_scale(amax);
   if (blockIdx.x == 0 && threadIdx.x == 0) *scale = amax > 0.0f ? amax / kE4M3Max : 1.0f;
@@ -75,8 +65,6 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t i = (int64_t(blockIdx.x) * kThreads + threadIdx.x) * VEC; i < n; i += stride) {
     float f[VEC];
     load_v<VEC>(x + i, f);
-#pragma unroll
-    for (int k = 0; k < VEC; ++k) f[k] = op(f[k]);
     if constexpr (VEC == 8) {
       uint32_t w[2];
 #pragma unroll
@@ -99,41 +87,29 @@ int grid_for(int64_t items, int sms) {
   return int(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t(sms) * 8)));
 }
 
-// The two launches for f = op (the file comment).
-template <class Op>
-void quantize(const bf16* x, int64_t n, uint8_t* q, float* scale, unsigned* amax_bits, int sms,
-              cudaStream_t stream, Op op) {
+}  // namespace
+
+void launch_quantize_e4m3(const bf16* x, int64_t n, uint8_t* q, float* scale, unsigned* amax_bits,
+                          int sms, cudaStream_t stream) {
   RCC_CUDA_CHECK(cudaMemsetAsync(amax_bits, 0, sizeof(unsigned), stream));
   if (n > 0) {
     const bool vec = n % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                      reinterpret_cast<uintptr_t>(q) % 8 == 0;
     if (vec) {
       const int g = grid_for(n / 8, sms);
-      amax_kernel<8><<<g, kThreads, 0, stream>>>(x, n, amax_bits, op);
+      amax_kernel<8><<<g, kThreads, 0, stream>>>(x, n, amax_bits);
       RCC_CUDA_CHECK(cudaGetLastError());
-      quantize_kernel<8><<<g, kThreads, 0, stream>>>(x, n, amax_bits, q, scale, op);
+      quantize_kernel<8><<<g, kThreads, 0, stream>>>(x, n, amax_bits, q, scale);
     } else {
       const int g = grid_for(n, sms);
-      amax_kernel<1><<<g, kThreads, 0, stream>>>(x, n, amax_bits, op);
+      amax_kernel<1><<<g, kThreads, 0, stream>>>(x, n, amax_bits);
       RCC_CUDA_CHECK(cudaGetLastError());
-      quantize_kernel<1><<<g, kThreads, 0, stream>>>(x, n, amax_bits, q, scale, op);
+      quantize_kernel<1><<<g, kThreads, 0, stream>>>(x, n, amax_bits, q, scale);
     }
   } else {
-    quantize_kernel<1><<<1, kThreads, 0, stream>>>(x, 0, amax_bits, q, scale, op);  // scale = 1
+    quantize_kernel<1><<<1, kThreads, 0, stream>>>(x, 0, amax_bits, q, scale);  // scale = 1
   }
   RCC_CUDA_CHECK(cudaGetLastError());
-}
-
-}  // namespace
-
-void launch_quantize_e4m3(const bf16* x, int64_t n, uint8_t* q, float* scale, unsigned* amax_bits,
-                          int sms, cudaStream_t stream) {
-  quantize(x, n, q, scale, amax_bits, sms, stream, Identity{});
-}
-
-void launch_quantize_gelu_e4m3(const bf16* x, int64_t n, uint8_t* q, float* scale,
-                               unsigned* amax_bits, int sms, cudaStream_t stream) {
-  quantize(x, n, q, scale, amax_bits, sms, stream, Gelu{});
 }
 
 }  // namespace rcc::cuda

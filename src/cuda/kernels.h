@@ -33,9 +33,6 @@ void launch_gather_rows(const bf16* src, int64_t src_stride, const int64_t* idx,
 // scalars; `sms` sizes the grid. Two launches, the second reads the first's maximum.
 void launch_quantize_e4m3(const bf16* x, int64_t n, uint8_t* q, float* scale, unsigned* amax_bits,
                           int sms, cudaStream_t stream);
-// The same of GELU(x) (exact, f32, as launch_gelu), the activation never stored in bf16.
-void launch_quantize_gelu_e4m3(const bf16* x, int64_t n, uint8_t* q, float* scale,
-                               unsigned* amax_bits, int sms, cudaStream_t stream);
 
 // ---- norm.cu ----
 // y = (x - mean) / sqrt(var + eps) · w + b per row of H (biased variance); x and y may alias.

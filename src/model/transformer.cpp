@@ -163,15 +163,11 @@ void Transformer::output_part(int64_t li, void* x, int64_t rows, const LayerBuff
   const Tensor* fc_in_b = l.fc_in_b.defined() ? &l.fc_in_b : nullptr;
   const Tensor* fc_out_b = l.fc_out_b.defined() ? &l.fc_out_b : nullptr;
   be.linear(b.ln2, rows, l.fc_in_w, fc_in_b, b.mlp, false);
-  if (cfg_.gated_mlp) {
+  if (cfg_.gated_mlp)
     be.swiglu(b.mlp, rows, I, b.act);
-    be.linear(b.act, rows, l.fc_out_w, fc_out_b, x, /*accumulate=*/true);
-  } else if (a) {  // training keeps the pre-activation: GELU out of place
-    be.gelu(b.mlp, b.act, rows * I);
-    be.linear(b.act, rows, l.fc_out_w, fc_out_b, x, /*accumulate=*/true);
-  } else {  // one op, so that an FP8 encoder quantises GELU's output without storing it
-    be.gelu_linear(b.mlp, rows, I, l.fc_out_w, fc_out_b, x, /*accumulate=*/true, b.act);
-  }
+  else
+    be.gelu(b.mlp, b.act, rows * I);  // out of place when training keeps the pre-activation
+  be.linear(b.act, rows, l.fc_out_w, fc_out_b, x, /*accumulate=*/true);
 }
 
 void Transformer::check_seqs(int64_t rows, std::span<const SeqSlice> seqs) const {

@@ -29,7 +29,6 @@
 #include <memory>
 #include <random>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "backend/backend.h"
@@ -154,45 +153,6 @@ void check_linear(Gpu& g) {
   }
 }
 
-// gelu_linear with an FP8 matrix (GELU fused into the input's quantisation) against the exact
-// product of the host-quantised GELU(pre) and W (1e-2) and the bf16 composition gelu + linear
-// (6e-2); with a bf16 matrix it is that composition exactly (0).
-void check_gelu_linear(Gpu& g) {
-  for (auto [rows, I, N] : {std::tuple<int64_t, int64_t, int64_t>{3, 64, 48}, {257, 1024, 256}}) {
-    const std::vector<float> pre = round_bf16(randn(g_rng, size_t(rows * I), 1.5f));
-    const std::vector<float> W = round_bf16(randn(g_rng, size_t(N * I), 0.02f));
-    const std::vector<float> y0 = round_bf16(randn(g_rng, size_t(rows * N), 0.5f));
-    const Tensor Wt = Tensor::from_f32(W, {N, I});
-    const Tensor W8 = g.be->prepare_weight_fp8(Wt), Wb = g.be->prepare_weight(Wt);
-    std::vector<float> act(pre.size());
-    for (size_t i = 0; i < pre.size(); ++i)
-      act[i] = float(0.5 * pre[i] * (1.0 + std::erf(double(pre[i]) / std::sqrt(2.0))));
-    std::vector<uint8_t> qa, qw;
-    const double sa = quantize_host(act, &qa), sw = quantize_host(W, &qw);
-    const size_t ny = size_t(rows * N);
-    std::vector<float> ref(ny);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t n = 0; n < N; ++n) {
-        double s = 0;
-        for (int64_t k = 0; k < I; ++k)
-          s += double(e4m3_to_f32(qa[size_t(r * I + k)])) * e4m3_to_f32(qw[size_t(n * I + k)]);
-        ref[size_t(r * N + n)] = float(s * sa * sw + y0[size_t(r * N + n)]);
-      }
-    const std::string tag = str_cat(rows, "x", I, "x", N);
-    DeviceBuffer dpre = g.upload(pre), dy8 = g.upload(y0), dyb = g.upload(y0), dyc = g.upload(y0);
-    DeviceBuffer act8(*g.be, pre.size() * 2 + 16), actb(*g.be, pre.size() * 2 + 16);
-    g.be->gelu_linear(dpre.get(), rows, I, W8, nullptr, dy8.get(), true, act8.get());
-    report("gelu_linear_fp8_" + tag, rel_err(g.download(dy8.get(), ny), ref), 1e-2);
-    g.be->gelu_linear(dpre.get(), rows, I, Wb, nullptr, dyb.get(), true, actb.get());
-    const std::vector<float> yb = g.download(dyb.get(), ny);
-    report("gelu_linear_fp8_vs_bf16_" + tag, rel_err(g.download(dy8.get(), ny), yb), 6e-2);
-    g.be->gelu(dpre.get(), act8.get(), rows * I);
-    g.be->linear(act8.get(), rows, Wb, nullptr, dyc.get(), true);
-    report("gelu_linear_bf16_is_gelu_then_linear_" + tag, rel_err(yb, g.download(dyc.get(), ny)),
-           0);
-  }
-}
-
 void check_errors(Gpu& g) {
   auto throws = [](const std::function<void()>& f) {
     try {
@@ -275,16 +235,6 @@ void bench(Gpu& g, const std::string& tag) {
         "%.0f GB/s)\n",
         tag.c_str(), name.c_str(), t8, flop / t8 / 1e9, tb / t8, tq,
         5.0 * double(s.rows) * double(s.K) / tq / 1e6);
-    if (s.K == 4 * s.N) {  // an MLP's second product: GELU then it, apart and fused
-      const double ta = time_ms(g, [&] {
-        g.be->gelu(x.get(), x.get(), s.rows * s.K);
-        g.be->linear(x.get(), s.rows, W8, &bd, y.get(), true);
-      });
-      const double tf = time_ms(
-          g, [&] { g.be->gelu_linear(x.get(), s.rows, s.K, W8, &bd, y.get(), true, x.get()); });
-      std::printf("TIME gelu_then_fp8%s_%s %.3f ms, fused %.3f ms (%.2fx)\n", tag.c_str(),
-                  name.c_str(), ta, tf, ta / tf);
-    }
   }
 }
 
@@ -308,7 +258,6 @@ int main(int argc, char** argv) {
     std::printf("device: %s\n", g.be->name().c_str());
     check_quantize(g);
     check_linear(g);
-    check_gelu_linear(g);
     check_errors(g);
     std::printf("SUMMARY %d/%d checks passed\n", g_total - g_fail, g_total);
     if (run_bench) {
