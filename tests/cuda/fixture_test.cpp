@@ -450,8 +450,7 @@ TEST(CudaFp8, EncoderSlotsAndAnswersStayCloseToBf16) {
   // random model (H 64, W 64, R 8, several windows). Tolerances: level 0 (embeddings) is untouched,
   // 0; each later level ≤ 0.1 — every product's operands carry E4M3's ≈ 2.6% RMS rounding (3
   // mantissa bits), and the levels add to it (measured 0.042 / 0.054 / 0.063 on an H100); the
-  // decoder's logits
-  // from the FP8 memory ≤ 0.05 of those from the bf16 one.
+  // decoder's logits from the FP8 memory ≤ 0.05 of those from the bf16 one.
   ModelConfig cfg;
   cfg.vocab_size = 211, cfg.hidden_size = 64, cfg.num_layers = 3, cfg.num_heads = 4;
   cfg.intermediate_size = 256, cfg.rotary_pct = 0.5;
