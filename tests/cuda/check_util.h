@@ -20,8 +20,8 @@
 #include "backend/backend.h"
 #include "core/dtype.h"
 #include "core/error.h"
-#include "cuda/backend.h"
 #include "core/settings.h"
+#include "cuda/backend.h"
 #include "cuda/common.cuh"
 
 namespace rcc::gpu_check {

@@ -48,7 +48,6 @@ namespace {
 
 std::mt19937_64 g_rng(20240611);  // the inputs' random source
 
-
 // CPU buffers of f32.
 struct Host {
   DeviceBuffer b;
