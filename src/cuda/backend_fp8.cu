@@ -6,9 +6,20 @@
 namespace rcc::cuda {
 
 namespace {
-constexpr size_t kAlign = 256;
-size_t aligned(size_t bytes) {
-  return (bytes + kAlign - 1) / kAlign * kAlign;
+// An E4M3 copy of n elements: the codes (256-byte aligned) | the f32 scale | the amax workspace.
+size_t fp8_block_bytes(int64_t n) {
+  return (size_t(n) + 255) / 256 * 256 + 2 * sizeof(float);
+}
+struct Fp8Block {
+  uint8_t* q;
+  float* scale;
+};
+// Quantises x [n] into `block` (fp8_block_bytes(n) bytes), enqueued on `stream`.
+Fp8Block quantize_into(const bf16* x, int64_t n, void* block, int sms, cudaStream_t stream) {
+  uint8_t* q = static_cast<uint8_t*>(block);
+  float* scale = reinterpret_cast<float*>(q + fp8_block_bytes(n) - 2 * sizeof(float));
+  launch_quantize_e4m3(x, n, q, scale, reinterpret_cast<unsigned*>(scale + 1), sms, stream);
+  return {q, scale};
 }
 }  // namespace
 
@@ -27,17 +38,14 @@ Tensor CudaBackend::prepare_weight_fp8(const Tensor& host) {
             "(compute capability 9.0, Hopper); ",
             name_, " is ", major, ".", minor);
   // The bf16 matrix on the device (a temporary, freed at the end of this call), then quantised
-  // into the weight's own block: E4M3 [N, K] | f32 scale | amax workspace.
+  // into the weight's own block.
   const Tensor b = prepare_weight(host);
-  const size_t qbytes = aligned(size_t(N * K));
-  auto [dev, keep] = weight_alloc(qbytes + 2 * sizeof(float));
-  uint8_t* q = static_cast<uint8_t*>(dev);
-  float* scale = reinterpret_cast<float*>(q + qbytes);
-  launch_quantize_e4m3(static_cast<const bf16*>(b.raw()), N * K, q, scale,
-                       reinterpret_cast<unsigned*>(scale + 1), num_sms_, stream_);
+  auto [dev, keep] = weight_alloc(fp8_block_bytes(N * K));
+  const Fp8Block w =
+      quantize_into(static_cast<const bf16*>(b.raw()), N * K, dev, num_sms_, stream_);
   RCC_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before `b` is freed
-  return Tensor::borrow(DType::F8_E4M3, {N, K}, q, keep)
-      .with_fp8_scales(Tensor::borrow(DType::F32, {1}, scale, keep));
+  return Tensor::borrow(DType::F8_E4M3, {N, K}, w.q, keep)
+      .with_fp8_scales(Tensor::borrow(DType::F32, {1}, w.scale, keep));
 }
 
 void CudaBackend::linear_fp8(const void* x, int64_t rows, const Tensor& W, const Tensor* bias,
@@ -48,14 +56,10 @@ void CudaBackend::linear_fp8(const void* x, int64_t rows, const Tensor& W, const
   if (bias) check_vector(*bias, N, "linear bias");
   if (rows <= 0) return;
   use();
-  // scratch_.fp8_x: E4M3 [rows, K] | scale | amax workspace.
-  const size_t qbytes = aligned(size_t(rows * K));
-  grow(scratch_.fp8_x, qbytes + 2 * sizeof(float));
-  uint8_t* xq = static_cast<uint8_t*>(scratch_.fp8_x.get());
-  float* sx = reinterpret_cast<float*>(xq + qbytes);
-  launch_quantize_e4m3(static_cast<const bf16*>(x), rows * K, xq, sx,
-                       reinterpret_cast<unsigned*>(sx + 1), num_sms_, stream_);
-  gemm_->run_fp8(xq, sx, rows, K, static_cast<const uint8_t*>(W.raw()),
+  grow(scratch_.fp8_x, fp8_block_bytes(rows * K));
+  const Fp8Block xb =
+      quantize_into(static_cast<const bf16*>(x), rows * K, scratch_.fp8_x.get(), num_sms_, stream_);
+  gemm_->run_fp8(xb.q, xb.scale, rows, K, static_cast<const uint8_t*>(W.raw()),
                  static_cast<const float*>(W.fp8_scales().raw()), N,
                  bias ? static_cast<const float*>(bias->raw()) : nullptr, static_cast<bf16*>(y),
                  accumulate);

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <memory>
+#include <set>
 
 namespace rcc {
 
@@ -11,14 +12,12 @@ namespace {
 // `fp8_linear`: the layers' linear matrices in the backend's FP8 form.
 ModelWeights prepare_weights(const ModelWeights& w, Backend& be, bool fp8_linear) {
   ModelWeights out = w;
-  if (fp8_linear) {  // first, so that the bf16 copies below are never made for them
-    for (LayerWeights& l : out.layers)
-      for (Tensor* m : {&l.qkv_w, &l.dense_w, &l.fc_in_w, &l.fc_out_w})
-        *m = be.prepare_weight_fp8(*m);
-  }
-  if (be.is_host()) return out;
+  if (be.is_host() && !fp8_linear) return out;
+  std::set<const Tensor*> fp8;  // the layers' linear matrices, when they go to FP8
+  if (fp8_linear)
+    for (LayerWeights& l : out.layers) fp8.insert({&l.qkv_w, &l.dense_w, &l.fc_in_w, &l.fc_out_w});
   out.visit("", [&](const std::string&, Tensor& t) {
-    if (t.dtype() != DType::F8_E4M3 || !t.quantized()) t = be.prepare_weight(t);
+    t = fp8.count(&t) ? be.prepare_weight_fp8(t) : be.prepare_weight(t);
   });
   return out;
 }

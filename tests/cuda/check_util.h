@@ -1,8 +1,8 @@
 // Helpers shared by the GPU check programs (ops_check.cu, train_ops_check.cu,
 // attention_backward_check.cu, fp8_check.cu): the PASS/FAIL line of a check and its tally, random
 // inputs, bf16 rounding, the relative error of an output against its reference, a device
-// allocation, a CUDA backend with upload/download helpers, and a scope that switches runtime
-// settings (the paths the checks compare).
+// allocation, a CUDA backend with upload/download helpers, event timing, and a scope that switches
+// runtime settings (the paths the checks compare).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -113,6 +114,29 @@ struct Gpu {
     if (cudaMemsetAsync(p, byte, bytes, stream) != cudaSuccess) fail("cudaMemsetAsync failed");
   }
 };
+
+// Median milliseconds of `iters` runs of fn after `warm` unmeasured ones, timed with CUDA events on
+// g's stream.
+inline double time_ms(Gpu& g, const std::function<void()>& fn, int warm = 3, int iters = 15) {
+  for (int i = 0; i < warm; ++i) fn();
+  cudaEvent_t a, b;
+  RCC_CUDA_CHECK(cudaEventCreate(&a));
+  RCC_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<float> ts;
+  for (int i = 0; i < iters; ++i) {
+    RCC_CUDA_CHECK(cudaEventRecord(a, g.stream));
+    fn();
+    RCC_CUDA_CHECK(cudaEventRecord(b, g.stream));
+    RCC_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    RCC_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    ts.push_back(ms);
+  }
+  RCC_CUDA_CHECK(cudaEventDestroy(a));
+  RCC_CUDA_CHECK(cudaEventDestroy(b));
+  std::sort(ts.begin(), ts.end());
+  return ts[ts.size() / 2];
+}
 
 // The runtime settings (core/settings.h) changed by `change` for the life of the scope, the old
 // ones restored at its end: RCC_CUDA_ATTN_BWD and RCC_CUDA_ATTN_FWD take effect at the next

@@ -45,6 +45,7 @@ using namespace rcc::gpu_check;
 namespace {
 
 std::mt19937_64 g_rng(20261206);
+constexpr int kTimedRuns = 20;  // per timing (the median is printed)
 
 // The host's quantisation, as fp8.cu specifies it: the codes of x and its one scale.
 float quantize_host(const std::vector<float>& x, std::vector<uint8_t>* q) {
@@ -180,27 +181,6 @@ void check_errors(Gpu& g) {
          0);
 }
 
-double time_ms(Gpu& g, const std::function<void()>& fn, int warm = 3, int iters = 20) {
-  for (int i = 0; i < warm; ++i) fn();
-  cudaEvent_t a, b;
-  RCC_CUDA_CHECK(cudaEventCreate(&a));
-  RCC_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<float> ts;
-  for (int i = 0; i < iters; ++i) {
-    RCC_CUDA_CHECK(cudaEventRecord(a, g.stream));
-    fn();
-    RCC_CUDA_CHECK(cudaEventRecord(b, g.stream));
-    RCC_CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    RCC_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    ts.push_back(ms);
-  }
-  RCC_CUDA_CHECK(cudaEventDestroy(a));
-  RCC_CUDA_CHECK(cudaEventDestroy(b));
-  std::sort(ts.begin(), ts.end());
-  return ts[ts.size() / 2];
-}
-
 // bf16 against FP8 on the encoder's shapes (Pythia-1.4b: H 2048, I 8192; 4 windows of 2048 rows
 // per pass) and a square 8192³ product; `tag` names the accumulation mode of g's backend.
 void bench(Gpu& g, const std::string& tag) {
@@ -221,13 +201,18 @@ void bench(Gpu& g, const std::string& tag) {
     int sms = 0;
     RCC_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     const double flop = 2.0 * double(s.rows) * double(s.N) * double(s.K);
-    const double tb = time_ms(g, [&] { g.be->linear(x.get(), s.rows, Wb, &bd, y.get(), false); });
-    const double t8 = time_ms(g, [&] { g.be->linear(x.get(), s.rows, W8, &bd, y.get(), false); });
-    const double tq = time_ms(g, [&] {
-      cuda::launch_quantize_e4m3(static_cast<const cuda::bf16*>(x.get()), s.rows * s.K,
-                                 q.as<uint8_t>(), sc.as<float>(), sc.as<unsigned>() + 1, sms,
-                                 g.stream);
-    });
+    const double tb = time_ms(
+        g, [&] { g.be->linear(x.get(), s.rows, Wb, &bd, y.get(), false); }, 3, kTimedRuns);
+    const double t8 = time_ms(
+        g, [&] { g.be->linear(x.get(), s.rows, W8, &bd, y.get(), false); }, 3, kTimedRuns);
+    const double tq = time_ms(
+        g,
+        [&] {
+          cuda::launch_quantize_e4m3(static_cast<const cuda::bf16*>(x.get()), s.rows * s.K,
+                                     q.as<uint8_t>(), sc.as<float>(), sc.as<unsigned>() + 1, sms,
+                                     g.stream);
+        },
+        3, kTimedRuns);
     const std::string name = str_cat(s.rows, "x", s.K, "x", s.N);
     std::printf("TIME linear_bf16_%s %.3f ms %.1f TFLOP/s\n", name.c_str(), tb, flop / tb / 1e9);
     std::printf(

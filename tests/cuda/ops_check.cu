@@ -556,26 +556,6 @@ void check_errors(Gpu& g) {
 
 // ---------------------------------------------------------------------------------------------
 // Median time (ms) of fn over `iters` runs after `warm` warm-up runs, CUDA events on the stream.
-double time_ms(Gpu& g, const std::function<void()>& fn, int warm = 3, int iters = 15) {
-  for (int i = 0; i < warm; ++i) fn();
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  std::vector<float> ts;
-  for (int i = 0; i < iters; ++i) {
-    cudaEventRecord(a, g.stream);
-    fn();
-    cudaEventRecord(b, g.stream);
-    cudaEventSynchronize(b);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, a, b);
-    ts.push_back(ms);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ts.begin(), ts.end());
-  return ts[ts.size() / 2];
-}
 
 void bench(Gpu& g) {
   // bf16 GEMM 8192³ through linear().
